@@ -1,0 +1,44 @@
+"""cinempc: one setup.py for both ``pip install -e .`` and ``colcon build`` (ament_python).
+
+The ament conventions (resource marker, package.xml, launch/config under
+share/cinempc) are plain ``data_files``, so pip installs them too; the config
+loader finds them under ``sys.prefix/share/cinempc/config``.
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "cinempc"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Autonomous drone cinematography: CasADi NMPC over drone pose and lens, YOLO tracking, ROS 2, MAVLink",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["cinempc", "cinempc.*"]) + ["cinempc_sim"]
+    + [f"cinempc_sim.{p}" for p in find_packages(where="sim")],
+    package_dir={"cinempc_sim": "sim"},
+    package_data={
+        "cinempc": ["director/static/*", "perception/weights/*"],
+        "cinempc_sim": ["scenarios/*.yaml", "assets/*"],
+    },
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    # Versions are pinned in requirements.txt (the one place); these are the names only.
+    install_requires=["numpy", "scipy", "casadi", "pydantic", "pyyaml"],
+    zip_safe=True,
+    maintainer="cinempc developers",
+    maintainer_email="cinempc@example.org",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "cinempc = cinempc.cli:main",
+        ],
+    },
+)
