@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 
-# Sub-command modules, in the order `cinempc --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("optics", "shot")
+
+def command_modules() -> list[str]:
+    """Every sub-command module in this package (a new file is a new command)."""
+    return sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cinempc {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in command_modules():
         importlib.import_module(f"cinempc.cli.{name}").register(subparsers)
     return parser
 
