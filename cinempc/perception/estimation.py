@@ -1,0 +1,261 @@
+"""Where a detected subject stands: feet point in the world from a box, the lens *now*, the pose and the gimbal.
+
+Three independent cues, each with its own covariance, fused by inverse covariance:
+
+* **ground plane** -- the ray through the bottom-centre of the box (the feet)
+  meets the flat ground.  Excellent when the camera looks down, useless near
+  the horizon or when the feet are cut off by the image border.
+* **height prior** -- a person of known height spans the box from feet to head;
+  the range that makes the projected height match the box height.  Works at any
+  pitch, degrades with the height prior's uncertainty (about 7 %).
+* **depth** -- when a depth image exists (simulator, RGB-D, stereo), the robust
+  depth inside the box, back-projected, pushed back by the body radius.
+
+The pixel focal length is computed from the focal length of *this* frame: on a
+zoom lens it changes by 10x over a shot, so a stale value puts the subject at
+the wrong distance by the same factor.  Covariances come from numerically
+propagating the pixel, gimbal-angle, height and depth uncertainties (config
+``perception.yaml``), so the Kalman filter weighs each cue for what it is worth.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+from cinempc import optics
+from cinempc.perception.params import PerceptionParams
+
+__all__ = ["CameraView", "SubjectEstimate", "estimate_subject"]
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """Everything about the camera at the instant of one frame: pose, gimbal and current intrinsics."""
+
+    position_m: np.ndarray
+    yaw_rad: float
+    pitch_rad: float
+    focal_length_mm: float
+    sensor_width_mm: float
+    image_width_px: int
+    image_height_px: int
+
+    @property
+    def focal_px(self) -> float:
+        """Pixel focal length for this frame's zoom and image width (square pixels)."""
+        return self.focal_length_mm * self.image_width_px / self.sensor_width_mm
+
+    def with_pitch(self, pitch_rad: float) -> CameraView:
+        return CameraView(self.position_m, self.yaw_rad, pitch_rad, self.focal_length_mm, self.sensor_width_mm,
+                          self.image_width_px, self.image_height_px)
+
+    def ray(self, u_px: float, v_px: float) -> np.ndarray:
+        return optics.pixel_ray(u_px, v_px, self.yaw_rad, self.pitch_rad, self.focal_px, self.image_width_px,
+                                self.image_height_px)
+
+    def project(self, point_m) -> tuple[float, float, float]:
+        u, v, z = optics.project(point_m, self.position_m, self.yaw_rad, self.pitch_rad, self.focal_px,
+                                 self.image_width_px, self.image_height_px)
+        return float(u), float(v), float(z)
+
+
+@dataclass(frozen=True)
+class SubjectEstimate:
+    """One subject in one frame: feet point (ENU), its 3x3 covariance, standing height, which cues were used."""
+
+    position_m: np.ndarray
+    covariance_m2: np.ndarray
+    height_m: float
+    methods: tuple[str, ...]
+    range_m: float
+
+
+def _ground_hit(view: CameraView, u: float, v: float, ground_z: float, max_range_m: float) -> np.ndarray | None:
+    """Feet ray meets the plane z = ground_z in front of the camera, or None."""
+    ray = view.ray(u, v)
+    drop = ground_z - view.position_m[2]
+    if ray[2] >= -1e-6 or drop >= 0:
+        return None
+    t = drop / ray[2]
+    if not 0 < t <= max_range_m:
+        return None
+    return view.position_m + t * ray
+
+
+def _height_prior_hit(view: CameraView, u_feet: float, v_feet: float, v_head: float, height_m: float,
+                      ground_z: float, max_range_m: float) -> np.ndarray | None:
+    """Ground point along the feet ray whose head (height_m above it) projects to row ``v_head``.
+
+    The feet ray is followed rather than assuming the subject stands at one depth,
+    so the answer is exact under any gimbal pitch.  The feet point's height is then
+    set to the ground (the camera height error would otherwise leak into z).
+    """
+    ray = view.ray(u_feet, v_feet)
+
+    def head_row_error(t: float) -> float:
+        feet = view.position_m + t * ray
+        _, v, z = view.project(feet + np.array([0.0, 0.0, height_m]))
+        return (v - v_head) if z > 0 else -1e6
+
+    lo, hi = 0.3, max_range_m
+    try:
+        f_lo, f_hi = head_row_error(lo), head_row_error(hi)
+        if not (math.isfinite(f_lo) and math.isfinite(f_hi)) or f_lo * f_hi > 0:
+            return None
+        t = brentq(head_row_error, lo, hi, xtol=1e-4)
+    except (ValueError, RuntimeError):
+        return None
+    point = view.position_m + t * ray
+    point[2] = ground_z
+    return point
+
+
+def _depth_hit(view: CameraView, box: np.ndarray, depth_m: np.ndarray, params: PerceptionParams) -> np.ndarray | None:
+    """Feet point from the depth image inside the box (robust: the near-side low percentile of the inner box)."""
+    x1, y1, x2, y2 = box
+    h, w = depth_m.shape[:2]
+    cx, bw, bh = (x1 + x2) / 2, x2 - x1, y2 - y1
+    c0, c1 = int(max(0, cx - bw * 0.2)), int(min(w, cx + bw * 0.2 + 1))
+    r0, r1 = int(max(0, y1 + bh * 0.25)), int(min(h, y1 + bh * 0.75 + 1))
+    patch = depth_m[r0:r1, c0:c1]
+    values = patch[np.isfinite(patch) & (patch > 0.05)]
+    if values.size < 3:
+        return None
+    # The body is the nearest large thing in its own box; the background is further, so
+    # a low percentile sits on the body even when the box is loose.
+    depth = float(np.percentile(values, 30))
+    if not 0 < depth <= params.max_range_m:
+        return None
+    v_mid = (y1 + y2) / 2
+    surface = np.asarray(optics.back_project(cx, v_mid, depth, view.position_m, view.yaw_rad, view.pitch_rad,
+                                             view.focal_px, view.image_width_px, view.image_height_px))
+    horizontal = surface[:2] - view.position_m[:2]
+    norm = float(np.linalg.norm(horizontal))
+    if norm > 1e-6:
+        surface[:2] += horizontal / norm * params.body_radius_m
+    surface[2] = params.ground_height_m
+    return surface
+
+
+def _jacobian_covariance(fn: Callable[[np.ndarray], np.ndarray | None], x0: np.ndarray,
+                         sigmas: np.ndarray) -> np.ndarray | None:
+    """Covariance of fn(x) for independent inputs x ~ N(x0, diag(sigmas^2)), by central differences."""
+    columns = []
+    for i, sigma in enumerate(sigmas):
+        if sigma <= 0:
+            continue
+        step = np.zeros_like(x0)
+        step[i] = sigma
+        plus, minus = fn(x0 + step), fn(x0 - step)
+        if plus is None or minus is None:
+            return None
+        columns.append((plus - minus) / 2.0)  # = J_i * sigma_i
+    if not columns:
+        return np.zeros((3, 3))
+    jac_scaled = np.column_stack(columns)
+    return jac_scaled @ jac_scaled.T
+
+
+def _regularise(cov: np.ndarray) -> np.ndarray:
+    """Symmetric, with a small floor so the feet height (fixed by the ground) keeps the matrix invertible."""
+    cov = (cov + cov.T) / 2
+    return cov + np.diag([1e-4, 1e-4, 1e-3])
+
+
+def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
+                     depth_m: np.ndarray | None = None) -> SubjectEstimate | None:
+    """Fused feet position of one detected subject, or None when no cue gives a sensible answer."""
+    box = np.asarray(box_xyxy, dtype=float).reshape(4)
+    if not np.all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
+        return None
+    x1, y1, x2, y2 = box
+    u_feet = (x1 + x2) / 2
+    margin = params.border_margin_px
+    feet_cut = y2 >= view.image_height_px - margin
+    head_cut = y1 <= margin
+    ground_z, max_range = params.ground_height_m, params.max_range_m
+    px, pitch_sigma = params.pixel_sigma_px, params.pitch_sigma_rad
+    prior_h, prior_sigma = params.subject_height_prior_m, params.subject_height_sigma_m
+
+    estimates: list[tuple[str, np.ndarray, np.ndarray]] = []
+    if not feet_cut:
+        def ground(x: np.ndarray) -> np.ndarray | None:
+            return _ground_hit(view.with_pitch(x[2]), x[0], x[1], ground_z, max_range)
+
+        x0 = np.array([u_feet, y2, view.pitch_rad])
+        point = ground(x0)
+        if point is not None:
+            cov = _jacobian_covariance(ground, x0, np.array([px, px, pitch_sigma]))
+            if cov is not None:
+                estimates.append(("ground_plane", point, cov))
+    if not feet_cut and not head_cut:
+        def prior(x: np.ndarray) -> np.ndarray | None:
+            return _height_prior_hit(view.with_pitch(x[3]), x[0], x[1], x[2], x[4], ground_z, max_range)
+
+        x0 = np.array([u_feet, y2, y1, view.pitch_rad, prior_h])
+        point = prior(x0)
+        if point is not None:
+            cov = _jacobian_covariance(prior, x0, np.array([px, px, px, pitch_sigma, prior_sigma]))
+            if cov is not None:
+                estimates.append(("height_prior", point, cov))
+    if feet_cut and not head_cut:
+        # Feet below the frame (a close-up): the head ray meets the plane at head height.
+        def head(x: np.ndarray) -> np.ndarray | None:
+            hit = _ground_hit(view.with_pitch(x[2]), x[0], x[1], ground_z + x[3], max_range)
+            if hit is None:
+                return None
+            hit = hit.copy()
+            hit[2] = ground_z
+            return hit
+
+        x0 = np.array([u_feet, y1, view.pitch_rad, prior_h])
+        point = head(x0)
+        if point is not None:
+            cov = _jacobian_covariance(head, x0, np.array([px, px, pitch_sigma, prior_sigma]))
+            if cov is not None:
+                estimates.append(("head_plane", point, cov))
+    if depth_m is not None:
+        depth = np.asarray(depth_m, dtype=float)
+        if depth.ndim == 2 and depth.shape == (view.image_height_px, view.image_width_px):
+            point = _depth_hit(view, box, depth, params)
+            if point is not None:
+                rng = float(np.linalg.norm(point - view.position_m))
+                sigma_along = params.depth_sigma_fraction * rng
+                ray = (point - view.position_m) / max(rng, 1e-6)
+                sigma_across = max(px * rng / view.focal_px, 0.02)
+                cov = sigma_along**2 * np.outer(ray, ray) + sigma_across**2 * (np.eye(3) - np.outer(ray, ray))
+                estimates.append(("depth", point, cov))
+    if not estimates:
+        return None
+
+    information = np.zeros((3, 3))
+    weighted = np.zeros(3)
+    for _, point, cov in estimates:
+        inv = np.linalg.inv(_regularise(cov))
+        information += inv
+        weighted += inv @ point
+    covariance = np.linalg.inv(information)
+    position = covariance @ weighted
+    position[2] = ground_z if any(m != "depth" for m, _, _ in estimates) else position[2]
+    height = _apparent_height(view, position, y1, prior_h) if not (feet_cut or head_cut) else prior_h
+    return SubjectEstimate(
+        position_m=position, covariance_m2=(covariance + covariance.T) / 2, height_m=height,
+        methods=tuple(m for m, _, _ in estimates), range_m=float(np.linalg.norm(position - view.position_m)),
+    )
+
+
+def _apparent_height(view: CameraView, feet_m: np.ndarray, v_head: float, fallback_m: float) -> float:
+    """Height above the feet at which the head row's ray passes over the feet point (clamped to people)."""
+    ray = view.ray(float(view.project(feet_m)[0]), v_head)
+    horizontal = feet_m[:2] - view.position_m[:2]
+    dist = float(np.linalg.norm(horizontal))
+    ray_h = float(np.linalg.norm(ray[:2]))
+    if dist < 1e-3 or ray_h < 1e-6:
+        return fallback_m
+    height = view.position_m[2] + ray[2] * dist / ray_h - feet_m[2]
+    return float(np.clip(height, 0.5, 2.5)) if math.isfinite(height) else fallback_m

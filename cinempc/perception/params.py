@@ -1,0 +1,89 @@
+"""Typed view of ``config/perception.yaml`` (the one source of perception numbers)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cinempc.config import load_parameters
+
+
+class DatasetParams(BaseModel):
+    """How ``cinempc perception dataset`` renders labelled scenes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: int = 1
+    train_images: int = Field(1200, ge=1)
+    val_images: int = Field(300, ge=1)
+    train_seed: int = 1
+    val_seed: int = 1000003
+    image_size: tuple[int, int] = (320, 240)
+    min_box_pixels: int = Field(30, ge=1)
+    min_visible_fraction: float = Field(0.25, ge=0.0, le=1.0)
+    max_actors: int = Field(4, ge=0)
+    subject_distance_m: tuple[float, float] = (3.0, 30.0)
+    camera_height_m: tuple[float, float] = (1.5, 15.0)
+
+
+class TrainingParams(BaseModel):
+    """How ``cinempc perception train`` trains the detector from its YAML definition."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    model: str = "yolo11n.yaml"
+    epochs: int = Field(12, ge=1)
+    batch: int = Field(16, ge=1)
+    seed: int = 0
+    torch_threads: int = Field(2, ge=1)
+    workers: int = Field(0, ge=0)
+    patience: int = Field(100, ge=1)
+
+
+class PerceptionParams(BaseModel):
+    """Detector, tracker, estimator and filter settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    backend: Literal["ultralytics", "onnx"] = "ultralytics"
+    weights: str = "weights/cinempc_person_yolo11n.pt"
+    onnx_weights: str = "weights/cinempc_person_yolo11n.onnx"
+    image_size_px: int = Field(320, ge=32)
+    class_filter: list[int] = Field(default_factory=lambda: [0])
+    confidence_min: float = Field(0.25, gt=0.0, lt=1.0)
+    nms_iou: float = Field(0.7, gt=0.0, le=1.0)
+    max_detections: int = Field(50, ge=1)
+    torch_threads: int = Field(2, ge=1)
+    onnx_threads: int = Field(2, ge=1)
+    tracker: Literal["bytetrack", "botsort"] = "bytetrack"
+    frame_rate_hz: float = Field(10.0, gt=0.0)
+    tracker_overrides: dict[str, Any] = Field(default_factory=dict)
+    lost_timeout_s: float = Field(2.0, gt=0.0)
+    rebind_gate_chi2: float = Field(9.21, gt=0.0)
+    ground_height_m: float = 0.0
+    subject_height_prior_m: float = Field(1.75, gt=0.2, lt=5.0)
+    subject_height_sigma_m: float = Field(0.12, gt=0.0)
+    pixel_sigma_px: float = Field(1.5, gt=0.0)
+    pitch_sigma_rad: float = Field(0.0035, ge=0.0)
+    depth_sigma_fraction: float = Field(0.03, gt=0.0)
+    body_radius_m: float = Field(0.18, ge=0.0)
+    max_range_m: float = Field(80.0, gt=0.0)
+    border_margin_px: float = Field(2.0, ge=0.0)
+    accel_sigma_mps2: float = Field(1.5, gt=0.0)
+    vertical_accel_sigma_mps2: float = Field(0.3, gt=0.0)
+    initial_speed_sigma_mps: float = Field(3.0, gt=0.0)
+    gate_chi2: float = Field(16.27, gt=0.0)
+    max_consecutive_outliers: int = Field(3, ge=1)
+    dataset: DatasetParams = Field(default_factory=DatasetParams)
+    training: TrainingParams = Field(default_factory=TrainingParams)
+
+    def with_(self, **changes: Any) -> PerceptionParams:
+        """A validated copy with some fields changed."""
+        return PerceptionParams.model_validate({**self.model_dump(), **changes})
+
+
+def load_perception_params(name: str | os.PathLike[str] = "perception.yaml", node: str = "/**") -> PerceptionParams:
+    """The ``perception`` section of a ROS 2 parameter file, validated."""
+    params = load_parameters(name, node)
+    if "perception" not in params:
+        raise ValueError(f"{name}: no 'perception' section under ros__parameters")
+    return PerceptionParams.model_validate(params["perception"])
