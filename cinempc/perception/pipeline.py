@@ -1,0 +1,204 @@
+"""Frame + current intrinsics + drone pose + gimbal -> ``list[SubjectTrack]`` for the MPC.
+
+This is the drop-in replacement for the simulator's ground-truth subjects::
+
+    pipeline = PerceptionPipeline.from_config(camera)              # once per run
+    subjects = pipeline.process_frame(frame, sim.rig_state(), mpc.horizon_steps, mpc.dt_s)
+
+Each frame: detect -> track (ultralytics ByteTrack/BoT-SORT) -> estimate the
+feet point of every tracked box -> Kalman update -> predict over the horizon.
+A subject the tracker does not see this frame keeps being predicted
+(``visible=False``) for up to ``lost_timeout_s``; after that it is reported in
+:attr:`PerceptionPipeline.lost` and dropped from the list, so a shot that
+references it finds no subject and the MPC holds (DEVELOPERS.md, reliability).
+A corrupted frame counts as a frame with nothing in it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from cinempc.config import CameraProfile
+from cinempc.perception.detector import Detections, Detector, build_detector, validate_image
+from cinempc.perception.estimation import CameraView, estimate_subject
+from cinempc.perception.filtering import ConstantVelocityKalman
+from cinempc.perception.naming import SubjectNamer
+from cinempc.perception.params import PerceptionParams, load_perception_params
+from cinempc.perception.tracking import SubjectTracker, TrackedBox
+from cinempc.state import RigState, SubjectTrack
+
+__all__ = ["PerceptionPipeline"]
+
+log = logging.getLogger(__name__)
+
+HEIGHT_SMOOTHING = 0.2  # exponential smoothing of the apparent height (boxes jitter, people don't grow)
+
+
+@dataclass
+class _Subject:
+    track_id: int
+    kalman: ConstantVelocityKalman
+    height_m: float
+    last_seen_s: float
+    box_xyxy: np.ndarray
+
+
+class PerceptionPipeline:
+    """Detector + tracker + estimator + filters + names, stateful across frames of one run."""
+
+    def __init__(self, camera: CameraProfile, params: PerceptionParams | None = None,
+                 detector: Detector | None = None, tracker: SubjectTracker | None = None) -> None:
+        self.camera = camera
+        self.params = params or load_perception_params()
+        self._detector = detector
+        self.tracker = tracker or SubjectTracker.from_params(self.params)
+        self.names = SubjectNamer(self.params.rebind_gate_chi2)
+        self._subjects: dict[int, _Subject] = {}
+        self.lost: list[str] = []  # refs/names reported lost by the latest update
+        self.last_detections = Detections.empty()
+        self.last_tracks: list[TrackedBox] = []
+
+    @classmethod
+    def from_config(cls, camera: CameraProfile, backend: str | None = None,
+                    config: str = "perception.yaml") -> PerceptionPipeline:
+        """Everything from ``config/perception.yaml``; ``backend`` picks ultralytics or onnx."""
+        params = load_perception_params(config)
+        return cls(camera, params, build_detector(params, backend))
+
+    @property
+    def detector(self) -> Detector:
+        if self._detector is None:
+            self._detector = build_detector(self.params)
+        return self._detector
+
+    def reset(self) -> None:
+        """New scene: forget tracks, filters and names."""
+        self.tracker.reset()
+        self.names = SubjectNamer(self.params.rebind_gate_chi2)
+        self._subjects.clear()
+        self.lost = []
+
+    def bind(self, name: str, track_id: int) -> None:
+        """The operator's ``runner = #3``."""
+        self.names.bind(name, track_id)
+
+    # ------------------------------------------------------------------ entry points
+    def process_frame(self, frame, rig_state: RigState, horizon_steps: int = 20, dt_s: float = 0.1,
+                      use_depth: bool = True, names: list[str] | None = None) -> list[SubjectTrack]:
+        """A simulator ``Frame`` (rgb, depth_m, time_s, focal_length_mm) -> subjects.
+
+        The frame's own focal length is the intrinsics used (the lens at exposure
+        time), falling back to the rig state's.
+        """
+        focal = getattr(frame, "focal_length_mm", None) or rig_state.focal_length_mm
+        depth = getattr(frame, "depth_m", None) if use_depth else None
+        return self.process(frame.rgb, rig_state, float(frame.time_s), focal_length_mm=focal, depth_m=depth,
+                            horizon_steps=horizon_steps, dt_s=dt_s, names=names)
+
+    def process(self, rgb, rig_state: RigState, time_s: float, *, focal_length_mm: float | None = None,
+                depth_m: np.ndarray | None = None, horizon_steps: int = 20, dt_s: float = 0.1,
+                names: list[str] | None = None) -> list[SubjectTrack]:
+        """An RGB image -> subjects; a corrupted image is a frame without detections."""
+        image = validate_image(rgb)
+        if image is None:
+            detections = Detections.empty()
+            size = None
+        else:
+            detections = self.detector.detect(image)
+            size = (image.shape[1], image.shape[0])
+        return self.process_detections(detections, rig_state, time_s, image_size=size,
+                                       focal_length_mm=focal_length_mm, depth_m=depth_m,
+                                       horizon_steps=horizon_steps, dt_s=dt_s, names=names,
+                                       image_bgr=None if image is None else image[..., ::-1])
+
+    def process_detections(self, detections: Detections, rig_state: RigState, time_s: float, *,
+                           image_size: tuple[int, int] | None = None, focal_length_mm: float | None = None,
+                           depth_m: np.ndarray | None = None, horizon_steps: int = 20, dt_s: float = 0.1,
+                           names: list[str] | None = None, image_bgr: np.ndarray | None = None,
+                           ) -> list[SubjectTrack]:
+        """Boxes already found (by any detector, or scripted) -> subjects."""
+        time_s = float(time_s)
+        self.last_detections = detections
+        tracks = self.tracker.update(detections, image_bgr)
+        self.last_tracks = tracks
+        width, height = image_size or detections.image_size
+        if tracks and (width <= 0 or height <= 0):
+            raise ValueError("process_detections needs the image size (image_size or detections.image_size)")
+        view = None
+        if tracks:
+            view = CameraView(
+                position_m=rig_state.position_m.copy(), yaw_rad=rig_state.yaw_rad, pitch_rad=rig_state.pitch_rad,
+                focal_length_mm=float(focal_length_mm or rig_state.focal_length_mm),
+                sensor_width_mm=self.camera.sensor_width_mm, image_width_px=int(width), image_height_px=int(height),
+            )
+        seen: set[int] = set()
+        for track in tracks:
+            estimate = estimate_subject(track.xyxy, view, self.params, depth_m)
+            if estimate is None:
+                continue
+            seen.add(track.track_id)
+            subject = self._subjects.get(track.track_id)
+            if subject is None:
+                subject = self._new_subject(track, estimate, time_s)
+            else:
+                subject.kalman.update(estimate.position_m, estimate.covariance_m2, time_s)
+                subject.height_m += HEIGHT_SMOOTHING * (estimate.height_m - subject.height_m)
+                subject.last_seen_s = time_s
+                subject.box_xyxy = track.xyxy
+        self._expire(time_s)
+        if names:
+            self.names.auto_bind(names, sorted(self._subjects))
+        return [self._subject_track(s, time_s, s.track_id in seen, horizon_steps, dt_s)
+                for s in sorted(self._subjects.values(), key=lambda s: s.track_id)]
+
+    # ------------------------------------------------------------------ internals
+    def _new_subject(self, track: TrackedBox, estimate, time_s: float) -> _Subject:
+        p = self.params
+        kalman = ConstantVelocityKalman(
+            estimate.position_m, estimate.covariance_m2, time_s, p.accel_sigma_mps2, p.vertical_accel_sigma_mps2,
+            p.initial_speed_sigma_mps, p.gate_chi2, p.max_consecutive_outliers,
+        )
+        subject = _Subject(track.track_id, kalman, estimate.height_m, time_s, track.xyxy)
+        # A new ID where a named subject is expected (its old track coasting, or already given up): the
+        # tracker failed to re-identify; keep the name and the motion history with the subject.
+        coasting: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name, old_id in self.names.bindings.items():
+            old = self._subjects.get(old_id)
+            if old is not None and old.last_seen_s < time_s:
+                old.kalman.predict_to(time_s)
+                coasting[name] = (old.kalman.position_m, old.kalman.position_cov_m2)
+        old_ids = {name: self.names.track_of(name) for name in coasting}
+        rebound = self.names.try_rebind(track.track_id, estimate.position_m, estimate.covariance_m2, coasting)
+        if rebound is not None:
+            old = self._subjects.pop(old_ids[rebound], None) if rebound in old_ids else None
+            if old is not None:
+                old.kalman.update(estimate.position_m, estimate.covariance_m2, time_s)
+                subject.kalman, subject.height_m = old.kalman, old.height_m
+            log.info("perception: %s re-identified as #%d", rebound, track.track_id)
+        self._subjects[track.track_id] = subject
+        return subject
+
+    def _expire(self, time_s: float) -> None:
+        """Report and drop subjects unseen for longer than the lost timeout."""
+        self.lost = []
+        for track_id, subject in list(self._subjects.items()):
+            if time_s - subject.last_seen_s <= self.params.lost_timeout_s:
+                continue
+            subject.kalman.predict_to(time_s)
+            name = self.names.track_lost(track_id, subject.kalman.position_m, subject.kalman.position_cov_m2)
+            self.lost.append(name or f"#{track_id}")
+            log.warning("perception: subject %s lost for more than %.1f s", name or f"#{track_id}",
+                        self.params.lost_timeout_s)
+            del self._subjects[track_id]
+
+    def _subject_track(self, subject: _Subject, time_s: float, visible: bool, horizon_steps: int,
+                       dt_s: float) -> SubjectTrack:
+        prediction = subject.kalman.predict_horizon(horizon_steps, dt_s, from_time_s=time_s)
+        return SubjectTrack(
+            track_id=subject.track_id, positions_m=prediction.positions_m, velocities_mps=prediction.velocities_mps,
+            height_m=float(np.clip(subject.height_m, 0.5, 2.5)), name=self.names.name_of(subject.track_id),
+            dt_s=float(dt_s), covariance_m2=prediction.covariance_m2, visible=visible,
+        )
