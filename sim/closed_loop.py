@@ -1,0 +1,417 @@
+"""The closed loop: a controller flies a rig through a shot while ground truth grades it.
+
+One job: at the control rate, read the rig, ask the controller for a setpoint, send it,
+and log what really happened.  The two ends are pluggable:
+
+* the **rig link** (:class:`RigLink`) is anything that can take a setpoint and report the
+  rig, the subjects and the world -- today the PyBullet :class:`cinempc_sim.simulator.Simulator`
+  itself, later the same simulator behind MAVLink over UDP, or a real drone;
+* the **controller** (:class:`Controller`) is anything with ``solve(...)`` returning a result
+  with a ``setpoint`` -- CineMPC, the ``extrinsics_only`` MPC, the ``follow`` baseline.
+
+Outside code watches and steers a running loop through a small hook: ``on_step`` callbacks
+receive every :class:`StepEvent` (frame + state + result + grade), and :meth:`ClosedLoop.set_shot`,
+:meth:`ClosedLoop.hold`, :meth:`ClosedLoop.resume` and :meth:`ClosedLoop.stop` may be called from
+any thread (a director web app) -- they take effect at the next control step.
+
+Safety lives here too, independent of the controller: an exception or a non-finite answer
+from the controller becomes a hover (``Setpoint.hold_at``), and a setpoint outside the
+geofence/altitude band is clamped into it before it reaches the rig.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from cinempc.config import CameraProfile, VehicleConfig, load_parameters
+from cinempc.shot import ShotSpec, ShotVocabulary, vocabulary
+from cinempc.state import Obstacle, RigState, Setpoint, SubjectTrack
+from cinempc_sim.metrics import (
+    MetricParams,
+    RunRecord,
+    StepGrade,
+    TrueSubject,
+    grade_step,
+    min_obstacle_distance_m,
+    subject_distance_m,
+    summarise,
+)
+
+
+class RigLink(Protocol):
+    """What the loop needs from the rig side (the Simulator facade satisfies it as is)."""
+
+    time_s: float
+    collisions: int
+    background_distance_m: float
+
+    def step(self, setpoint: Setpoint, dt_s: float) -> None: ...
+    def rig_state(self) -> RigState: ...
+    def subjects(self, horizon_steps: int, dt_s: float) -> list[SubjectTrack]: ...
+    def obstacles(self) -> list[Obstacle]: ...
+    def render(self) -> Any: ...
+
+
+class Controller(Protocol):
+    """What the loop needs from a controller (CineMPC satisfies it as is)."""
+
+    horizon_steps: int
+    dt_s: float
+
+    def reset(self) -> None: ...
+
+    def solve(
+        self, state: RigState, shot: ShotSpec, subjects: list[SubjectTrack], obstacles: list[Obstacle],
+        shot_time_s: float, background_distance_m: float | None = None,
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """Rates of the loop (``config/closed_loop.yaml`` ``closed_loop``)."""
+
+    control_rate_hz: float = 10.0
+    render_rate_hz: float = 10.0
+    video_fps: int = 10
+
+    @classmethod
+    def from_config(cls, **overrides) -> LoopSettings:
+        params = dict(load_parameters("closed_loop.yaml")["closed_loop"])
+        params.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(
+            control_rate_hz=float(params["control_rate_hz"]), render_rate_hz=float(params["render_rate_hz"]),
+            video_fps=int(params["video_fps"]),
+        )
+        if not (0 < settings.control_rate_hz <= 100 and 0 <= settings.render_rate_hz <= settings.control_rate_hz):
+            raise ValueError(
+                f"control_rate_hz must be in (0, 100] and render_rate_hz in [0, control rate], got "
+                f"{settings.control_rate_hz} and {settings.render_rate_hz}"
+            )
+        return settings
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """Everything about one control step, handed to ``on_step`` hooks and kept in the log."""
+
+    index: int
+    time_s: float
+    shot_time_s: float
+    shot: ShotSpec
+    state: RigState
+    subjects: list[SubjectTrack]
+    setpoint: Setpoint
+    status: str
+    solve_ms: float
+    grade: StepGrade
+    nearest_subject_m: float
+    nearest_obstacle_m: float
+    subject_depths_m: dict[str, float]
+    collisions: int
+    result: Any = None  # the controller's own result object (MPCResult: plan, costs, ...)
+    frame: Any = None  # the rendered Frame when this step was rendered, else None
+
+
+@dataclass
+class RunResult:
+    """A finished run: the per-step log and ``metrics.json``."""
+
+    controller: str
+    scenario: str
+    shot: ShotSpec
+    events: list[StepEvent]
+    metrics: dict[str, Any]
+    camera: CameraProfile
+    wall_time_s: float
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+def subject_label(track: SubjectTrack | TrueSubject) -> str:
+    """A subject's display name: its name, else ``#id``."""
+    return track.name or f"#{track.track_id}"
+
+
+class ClosedLoop:
+    """Runs a controller against a rig link at a fixed control rate and grades every step."""
+
+    def __init__(
+        self,
+        link: RigLink,
+        controller: Controller,
+        shot: ShotSpec,
+        camera: CameraProfile,
+        vehicle: VehicleConfig,
+        *,
+        controller_name: str = "cinempc",
+        scenario_name: str = "",
+        settings: LoopSettings | None = None,
+        metric_params: MetricParams | None = None,
+        vocab: ShotVocabulary | None = None,
+        on_step: Sequence[Callable[[StepEvent], None]] = (),
+        render: bool = True,
+    ) -> None:
+        self.link = link
+        self.controller = controller
+        self.camera = camera
+        self.vehicle = vehicle
+        self.controller_name = controller_name
+        self.scenario_name = scenario_name
+        self.settings = settings or LoopSettings.from_config()
+        self.metric_params = metric_params or MetricParams.from_config()
+        self.vocab = vocab or vocabulary()
+        self.hooks: list[Callable[[StepEvent], None]] = list(on_step)
+        self.render_enabled = render and self.settings.render_rate_hz > 0
+        self._lock = threading.Lock()
+        self._shot = shot
+        self._pending_shot: ShotSpec | None = None
+        self._hold = False
+        self._stop = False
+        self._shot_start_s = 0.0
+
+    # ----------------------------------------------------------- steering hooks (thread-safe)
+
+    @property
+    def shot(self) -> ShotSpec:
+        return self._shot
+
+    def set_shot(self, shot: ShotSpec) -> None:
+        """Cut to a new shot at the next control step (the controller forgets its warm start)."""
+        if not isinstance(shot, ShotSpec):
+            raise TypeError(f"set_shot needs a ShotSpec, got {type(shot).__name__}")
+        with self._lock:
+            self._pending_shot = shot
+
+    def hold(self) -> None:
+        """Hover in place with the lens as it is, from the next step until :meth:`resume`."""
+        with self._lock:
+            self._hold = True
+
+    def resume(self) -> None:
+        """Hand control back to the controller after :meth:`hold`."""
+        with self._lock:
+            self._hold = False
+
+    def stop(self) -> None:
+        """End :meth:`run` after the current step."""
+        with self._lock:
+            self._stop = True
+
+    # ------------------------------------------------------------------------------ loop
+
+    def _controller_setpoint(self, state, subjects, obstacles, shot_time_s, background_m):
+        """Ask the controller; any failure or nonsense becomes a hover (the documented safe reaction)."""
+        start = time.perf_counter()
+        try:
+            result = self.controller.solve(state, self._shot, subjects, obstacles, shot_time_s, background_m)
+            setpoint = result.setpoint
+            if not isinstance(setpoint, Setpoint):
+                raise TypeError(f"controller returned {type(setpoint).__name__}, not a Setpoint")
+            status = str(getattr(result, "status", "ok"))
+            solve_ms = float(getattr(result, "solve_ms", (time.perf_counter() - start) * 1e3))
+        except Exception as exc:  # noqa: BLE001 -- a controller fault must never crash the flight
+            result = exc
+            setpoint = Setpoint.hold_at(state)
+            status = "controller_error"
+            solve_ms = (time.perf_counter() - start) * 1e3
+        return result, setpoint, status, solve_ms
+
+    def _fence(self, setpoint: Setpoint) -> tuple[Setpoint, bool]:
+        """Clamp a setpoint into the geofence and altitude band (last line of defence)."""
+        airspace = self.vehicle.airspace
+        if airspace.contains(setpoint.position_m):
+            return setpoint, False
+        clamped = np.asarray(airspace.clamp(setpoint.position_m))
+        from dataclasses import replace
+
+        return replace(setpoint, position_m=clamped, velocity_mps=np.zeros(3), acceleration_mps2=np.zeros(3)), True
+
+    def run(self, duration_s: float, progress: Callable[[float], None] | None = None) -> RunResult:
+        """Fly for ``duration_s`` seconds of simulated time (or until :meth:`stop`)."""
+        if not (math.isfinite(duration_s) and duration_s > 0):
+            raise ValueError(f"duration_s must be a positive number of seconds, got {duration_s!r}")
+        dt_s = 1.0 / self.settings.control_rate_hz
+        steps = int(round(duration_s * self.settings.control_rate_hz))
+        render_every = (
+            max(1, int(round(self.settings.control_rate_hz / self.settings.render_rate_hz)))
+            if self.render_enabled else 0
+        )
+        self.controller.reset()
+        obstacles = list(self.link.obstacles())
+        background_m = float(self.link.background_distance_m)
+        events: list[StepEvent] = []
+        record = RunRecord()
+        statuses: dict[str, int] = {}
+        self._shot_start_s = float(self.link.time_s)
+        wall_start = time.perf_counter()
+        sim_start = float(self.link.time_s)
+        for index in range(steps):
+            with self._lock:
+                if self._stop:
+                    break
+                if self._pending_shot is not None:
+                    self._shot, self._pending_shot = self._pending_shot, None
+                    self._shot_start_s = float(self.link.time_s)
+                    self.controller.reset()
+                holding = self._hold
+            now_s = float(self.link.time_s)
+            shot_time_s = now_s - self._shot_start_s
+            state = self.link.rig_state()
+            subjects = list(self.link.subjects(self.controller.horizon_steps, self.controller.dt_s))
+            if holding:
+                result, setpoint, status, solve_ms = None, Setpoint.hold_at(state), "hold", 0.0
+            else:
+                result, setpoint, status, solve_ms = self._controller_setpoint(
+                    state, subjects, obstacles, shot_time_s, background_m
+                )
+            setpoint, fenced = self._fence(setpoint)
+            if fenced:
+                status += "+geofence"
+            frame = self.link.render() if render_every and index % render_every == 0 else None
+
+            truth = [TrueSubject.from_track(track) for track in subjects]
+            grade = grade_step(state, truth, self._shot, self.camera, self.vocab, background_m,
+                               self.metric_params, shot_time_s)
+            nearest_subject = min((subject_distance_m(state.position_m, s) for s in truth), default=math.inf)
+            nearest_obstacle = min_obstacle_distance_m(state.position_m, obstacles)
+            depths = _subject_depths(state, truth, self.metric_params.eye_height_fraction)
+            event = StepEvent(
+                index=index, time_s=now_s - sim_start, shot_time_s=shot_time_s, shot=self._shot, state=state,
+                subjects=subjects, setpoint=setpoint, status=status, solve_ms=solve_ms, grade=grade,
+                nearest_subject_m=nearest_subject, nearest_obstacle_m=nearest_obstacle, subject_depths_m=depths,
+                collisions=int(self.link.collisions), result=result, frame=frame,
+            )
+            for hook in self.hooks:
+                hook(event)
+            events.append(_without_frame(event))
+            statuses[status] = statuses.get(status, 0) + 1
+
+            record.times_s.append(event.time_s)
+            record.grades.append(grade)
+            record.accelerations_mps2.append(state.acceleration_mps2)
+            record.subject_distances_m.append(nearest_subject)
+            if math.isfinite(nearest_obstacle):
+                record.obstacle_distances_m.append(nearest_obstacle)
+            if result is not None:
+                record.solve_ms.append(solve_ms)
+
+            self.link.step(setpoint, dt_s)
+            if progress is not None:
+                progress((index + 1) / steps)
+        wall_time_s = time.perf_counter() - wall_start
+        record.collisions = int(self.link.collisions)
+        record.sim_time_s = float(self.link.time_s) - sim_start
+        record.wall_time_s = wall_time_s
+        return RunResult(
+            controller=self.controller_name, scenario=self.scenario_name, shot=self._shot, events=events,
+            metrics=summarise(record, self.metric_params), camera=self.camera, wall_time_s=wall_time_s,
+            statuses=statuses,
+        )
+
+
+def _without_frame(event: StepEvent) -> StepEvent:
+    """The event kept in the log: frames go to the hooks (video writer), not into memory."""
+    if event.frame is None:
+        return event
+    from dataclasses import replace
+
+    return replace(event, frame=None)
+
+
+def _subject_depths(state: RigState, subjects: Sequence[TrueSubject], eye_fraction: float) -> dict[str, float]:
+    """Optical depth of each subject's eyes: what the focus ring and the DoF plot talk about."""
+    from cinempc.optics import camera_frame_point
+
+    depths = {}
+    for subject in subjects:
+        eye = np.asarray(subject.feet_m) + np.array([0.0, 0.0, eye_fraction * subject.height_m])
+        depths[subject_label(subject)] = float(camera_frame_point(eye, state.position_m, state.yaw_rad,
+                                                                  state.pitch_rad)[2])
+    return depths
+
+
+# ------------------------------------------------------------------ one scenario, one controller
+
+
+def resolve_shot(scenario, shot: ShotSpec | str | None) -> ShotSpec:
+    """The shot to fly: a ShotSpec, a preset name / ShotSpec file, or the scenario's default."""
+    from cinempc.shot import load_shot
+
+    if isinstance(shot, ShotSpec):
+        return shot
+    if shot is not None:
+        return load_shot(shot)
+    default = scenario.default_shot
+    if isinstance(default, dict):
+        return ShotSpec(**{"name": f"{scenario.name}_default", **default})
+    return load_shot(default)
+
+
+def run_scenario(
+    scenario,
+    shot: ShotSpec | str | None = None,
+    controller: str = "cinempc",
+    duration_s: float | None = None,
+    *,
+    seed: int = 0,
+    out_dir=None,
+    video: bool = True,
+    render_rate_hz: float | None = None,
+    solver: str = "fast",
+    image_size: tuple[int, int] = (320, 240),
+    on_step: Sequence[Callable[[StepEvent], None]] = (),
+    progress: Callable[[float], None] | None = None,
+) -> RunResult:
+    """Fly one controller through one scenario in the PyBullet simulator and (optionally) write its evidence.
+
+    ``scenario`` is a :class:`cinempc_sim.scenario.Scenario` or a path to its YAML file.  With
+    ``out_dir`` the run writes camera.mp4 (when ``video``), metrics.json, trajectory.csv,
+    plots.png and run.json there.  ``render_rate_hz=0`` skips rendering entirely: the metrics
+    come from ground-truth geometry and never from frames, so a metrics-only run is honest.
+    """
+    from cinempc.config import load_camera_profile, load_vehicle_config
+    from cinempc_sim.baselines import make_controller
+    from cinempc_sim.scenario import Scenario, load_scenario
+    from cinempc_sim.simulator import Simulator
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    shot_spec = resolve_shot(scenario, shot)
+    duration = float(duration_s if duration_s is not None else (shot_spec.duration_s or scenario.duration_s))
+    settings = LoopSettings.from_config(render_rate_hz=render_rate_hz)
+    camera = load_camera_profile(scenario.camera_profile).with_resolution(*image_size)
+    vehicle = load_vehicle_config()
+    render = settings.render_rate_hz > 0
+    sim = Simulator(scenario, camera=camera, seed=seed, render=render, image_size=image_size)
+    sim.reset()
+    hooks = list(on_step)
+    writer = None
+    if out_dir is not None and video and render:
+        from pathlib import Path
+
+        from cinempc_sim.report import CameraVideo
+
+        writer = CameraVideo(Path(out_dir) / "camera.mp4", fps=int(round(settings.render_rate_hz)))
+        hooks.append(writer)
+    loop = ClosedLoop(
+        sim, make_controller(controller, camera, vehicle, solver=solver) if controller != "follow"
+        else make_controller(controller, camera, vehicle, dt_s=1.0 / settings.control_rate_hz),
+        shot_spec, camera, vehicle, controller_name=controller, scenario_name=scenario.name, settings=settings,
+        on_step=hooks, render=render,
+    )
+    try:
+        result = loop.run(duration, progress=progress)
+    finally:
+        if writer is not None:
+            writer.close()
+    if out_dir is not None:
+        from cinempc_sim.report import write_run
+
+        write_run(result, out_dir, extra={"seed": seed, "duration_s": duration, "solver": solver})
+    return result
