@@ -244,7 +244,6 @@ class ClosedLoop:
         )
         self.controller.reset()
         obstacles = list(self.link.obstacles())
-        background_m = float(self.link.background_distance_m)
         events: list[StepEvent] = []
         record = RunRecord()
         statuses: dict[str, int] = {}
@@ -263,6 +262,7 @@ class ClosedLoop:
             now_s = float(self.link.time_s)
             shot_time_s = now_s - self._shot_start_s
             state = self.link.rig_state()
+            background_m = float(self.link.background_distance_m)
             subjects = list(self.link.subjects(self.controller.horizon_steps, self.controller.dt_s))
             if holding:
                 result, setpoint, status, solve_ms = None, Setpoint.hold_at(state), "hold", 0.0
@@ -410,6 +410,8 @@ def run_scenario(
     finally:
         if writer is not None:
             writer.close()
+        if hasattr(sim, "close"):
+            sim.close()
     if out_dir is not None:
         from cinempc_sim.report import write_run
 

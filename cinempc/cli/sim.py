@@ -1,0 +1,118 @@
+"""``cinempc sim``: fly one shot in the PyBullet simulator and write the evidence.
+
+Subjects come from simulator ground truth (perception has its own command).  The run
+writes DIR/camera.mp4, metrics.json, plots.png, trajectory.csv, run.json and report.html;
+``--compare`` also flies the two baselines (``extrinsics_only``, ``follow``) into
+DIR/baselines/<name>/ and puts their metrics beside this run's in report.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+CONTROLLER_CHOICES = ("cinempc", "extrinsics_only", "follow")
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr (silent when disabled)."""
+
+    def __init__(self, label: str = "", enabled: bool = True, width: int = 30) -> None:
+        self.label, self.enabled, self.width = label, enabled, width
+        self.start = time.monotonic()
+        self._last = -1.0
+
+    def __call__(self, fraction: float, label: str | None = None) -> None:
+        if not self.enabled:
+            return
+        fraction = min(max(fraction, 0.0), 1.0)
+        if (fraction - self._last < 0.01 and fraction < 1.0) or self._last >= 1.0:
+            return
+        self._last = fraction
+        filled = int(round(self.width * fraction))
+        elapsed = time.monotonic() - self.start
+        text = label if label is not None else self.label
+        sys.stderr.write(f"\r{text[:40]:<40} [{'#' * filled}{'.' * (self.width - filled)}] "
+                         f"{100 * fraction:5.1f}% {elapsed:6.1f}s")
+        if fraction >= 1.0:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def resolve_scenario_path(ref: str) -> Path:
+    """A scenario file path, or the name of one in sim/scenarios/."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    from cinempc_sim.scenario import SCENARIO_DIR
+
+    for candidate in (SCENARIO_DIR / ref, SCENARIO_DIR / f"{ref}.yaml"):
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+    raise FileNotFoundError(f"scenario {ref!r} not found (a file, or one of: {', '.join(known) or 'none'})")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``sim`` sub-command."""
+    parser = subparsers.add_parser(
+        "sim", help="fly a shot in the simulator; write video, metrics, plots, trajectory and a report",
+        description="Closed loop in the PyBullet simulator with ground-truth subjects. SHOT is a preset name from "
+        "config/shots.yaml or a ShotSpec JSON/YAML file; the default is the scenario's default_shot.",
+    )
+    parser.add_argument("--scenario", required=True, help="scenario YAML file or name in sim/scenarios/")
+    parser.add_argument("--shot", help="preset name or ShotSpec JSON file (default: the scenario's)")
+    parser.add_argument("--controller", choices=CONTROLLER_CHOICES, default="cinempc")
+    parser.add_argument("--duration", type=float, help="seconds of simulated time (default: shot, else scenario)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--headless", action="store_true",
+                        help="no live output (no progress bar); the simulator itself always renders offscreen")
+    parser.add_argument("--seed", type=int, default=0, help="wind-gust seed")
+    parser.add_argument("--compare", action="store_true", help="also fly both baselines and compare in report.html")
+    parser.add_argument("--no-video", action="store_true", help="skip camera.mp4 (metrics never need frames)")
+    parser.add_argument("--solver", choices=("fast", "reference"), default="fast", help="MPC solver")
+    parser.set_defaults(func=run)
+
+
+def fly_and_report(scenario_ref: str, shot: str | None, controller: str, duration: float | None, out: Path,
+                   seed: int = 0, compare: bool = False, video: bool = True, solver: str = "fast",
+                   show_progress: bool = True) -> dict:
+    """Run ``controller`` (and the baselines with ``compare``) and write the run folder(s) + report.html."""
+    from cinempc_sim.closed_loop import run_scenario
+    from cinempc_sim.report import write_report_html
+    from cinempc_sim.scenario import load_scenario
+
+    scenario = load_scenario(resolve_scenario_path(scenario_ref))
+    out.mkdir(parents=True, exist_ok=True)
+    names = [controller] + ([c for c in CONTROLLER_CHOICES if c != controller] if compare else [])
+    metrics: dict[str, dict] = {}
+    links: dict[str, str] = {}
+    for name in names:
+        target = out if name == controller else out / "baselines" / name
+        bar = ProgressBar(f"{scenario.name}: {name}", enabled=show_progress)
+        result = run_scenario(scenario, shot, name, duration, seed=seed, out_dir=target, video=video, solver=solver,
+                              progress=bar)
+        bar(1.0)
+        metrics[name] = result.metrics
+        if name != controller:
+            links[name] = f"baselines/{name}"
+    title = f"{scenario.name}: {result.shot.name or 'custom shot'}"
+    write_report_html(out, metrics, main=controller, links=links, title=title)
+    return metrics
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fly, write, print where the files are and the headline metrics."""
+    import json
+
+    out = Path(args.out)
+    metrics = fly_and_report(args.scenario, args.shot, args.controller, args.duration, out, seed=args.seed,
+                             compare=args.compare, video=not args.no_video, solver=args.solver,
+                             show_progress=not args.headless)
+    for name, values in metrics.items():
+        print(f"{name}: " + json.dumps({k: values[k] for k in (
+            "composition_error_rms", "in_focus_fraction", "visible_fraction", "collisions", "real_time_factor")}))
+    print(f"wrote {out}/camera.mp4, metrics.json, plots.png, trajectory.csv, report.html")
+    return 0
