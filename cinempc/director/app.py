@@ -1,0 +1,399 @@
+"""The director's web app: FastAPI over HTTP + WebSocket, one tablet page, token on every call.
+
+``create_app(hub, token, settings)`` builds the app; :class:`DirectorServer` runs it
+with uvicorn in a background thread next to a control loop (simulator or ROS node).
+
+Authentication (see ``security.py`` for why): every HTTP route answers 401 without
+the ``X-Director-Token`` header.  The one page a browser can open without a
+header is the pairing shell at ``/``: it is served *with status 401* and carries
+no data -- only a form (and a reader for a ``#token=`` link fragment, which the
+browser never sends).  With the token it fetches the real page (``/app/*``)
+with the header and starts it.  The WebSocket ``/ws`` must send
+``{"type": "auth", "token": ...}`` as its first message within
+``auth_timeout_s``, else it is closed with code 4401 before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from importlib import resources
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cinempc.director.live import CommandRejected, LiveHub
+from cinempc.director.security import (
+    TOKEN_HEADER,
+    CommandRateLimiter,
+    DirectorSettings,
+    PairingToken,
+    announce,
+    pairing_url,
+)
+
+log = logging.getLogger("cinempc.director")
+
+WS_CLOSE_UNAUTHORISED = 4401
+WS_CLOSE_AUTH_TIMEOUT = 4408
+WS_CLOSE_TOO_BIG = 1009
+APP_FILES = {"app.html": "text/html", "app.css": "text/css", "app.js": "text/javascript"}
+NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+# The page only talks to its own origin; no inline event handlers, no third-party anything.
+CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' blob: data:; connect-src 'self' ws: wss:; form-action 'none'; frame-ancestors 'none'; "
+       "base-uri 'none'")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CommandBody(_Body):
+    text: str
+    mode: Literal["now", "append"] = "now"
+
+
+class PresetBody(_Body):
+    name: str = Field(max_length=80)
+    subjects: list[str] | None = Field(default=None, max_length=16)
+    mode: Literal["now", "append"] = "now"
+
+
+class NameBody(_Body):
+    name: str
+
+
+def _static_text(name: str) -> str:
+    return resources.files("cinempc.director").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def create_app(hub: LiveHub, token: PairingToken, settings: DirectorSettings | None = None) -> FastAPI:
+    """The FastAPI app serving one hub to any number of paired tablets."""
+    settings = settings or hub.settings
+    limiter = CommandRateLimiter(settings.command_rate_per_s, settings.command_burst)
+    app = FastAPI(title="cinempc director", docs_url=None, redoc_url=None, openapi_url=None)
+    shell = _static_text("index.html")
+    app_files = {name: _static_text(name) for name in APP_FILES}
+
+    def unauthorised(message: str = "missing or wrong pairing token") -> JSONResponse:
+        return JSONResponse(
+            {"error": f"{message}: send it in the {TOKEN_HEADER} header"}, status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="cinempc-director"', **NO_STORE},
+        )
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        """Token on every route, body size limit, security headers."""
+        authorised = token.from_headers(request.headers)
+        if request.url.path == "/" and request.method == "GET":
+            # the pairing shell: no data in it, 401 unless the header came along
+            return Response(shell, status_code=200 if authorised else 401, media_type="text/html",
+                            headers={"WWW-Authenticate": 'Bearer realm="cinempc-director"',
+                                     "Content-Security-Policy": CSP, **NO_STORE})
+        if not authorised:
+            return unauthorised()
+        if request.method in ("POST", "PUT", "PATCH"):
+            declared = request.headers.get("content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > settings.max_message_bytes):
+                return JSONResponse({"error": f"request body over {settings.max_message_bytes} bytes"},
+                                    status_code=413, headers=NO_STORE)
+            body = await request.body()
+            if len(body) > settings.max_message_bytes:
+                return JSONResponse({"error": f"request body over {settings.max_message_bytes} bytes"},
+                                    status_code=413, headers=NO_STORE)
+        response = await call_next(request)
+        for key, value in NO_STORE.items():
+            response.headers.setdefault(key, value)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        return response
+
+    def client_key(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def rate_limited(key: str) -> JSONResponse | None:
+        if limiter.allow(key):
+            return None
+        retry = limiter.retry_after_s(key)
+        return JSONResponse({"error": f"too many commands: wait {retry:.1f} s (HOLD is never limited)"},
+                            status_code=429, headers={"Retry-After": str(max(1, round(retry)))})
+
+    def rejected(exc: CommandRejected) -> JSONResponse:
+        return JSONResponse({"error": str(exc), **exc.detail}, status_code=exc.status)
+
+    @app.get("/app/{name}")
+    def app_file(name: str) -> Response:
+        if name not in APP_FILES:
+            return JSONResponse({"error": f"no app file {name!r}"}, status_code=404)
+        return Response(app_files[name], media_type=APP_FILES[name])
+
+    @app.get("/api/state")
+    def state() -> dict[str, Any]:
+        return hub.snapshot()
+
+    @app.get("/api/frame")
+    def frame() -> Response:
+        seq, jpeg = hub.latest_frame()
+        if jpeg is None:
+            return Response(status_code=204)
+        return Response(jpeg, media_type="image/jpeg", headers={"X-Frame-Seq": str(seq)})
+
+    @app.get("/api/presets")
+    def preset_list() -> dict[str, Any]:
+        return {"presets": hub.preset_list()}
+
+    @app.get("/api/config")
+    def client_config() -> dict[str, Any]:
+        return {"max_command_chars": settings.max_command_chars, "max_name_chars": settings.max_name_chars,
+                "frame_rate_hz": settings.frame_rate_hz, "state_rate_hz": settings.state_rate_hz}
+
+    # HOLD, RESUME and ABORT are coroutines: they run on the event loop itself, so they work even
+    # when every worker thread is busy parsing commands; and they are never rate limited.
+    @app.post("/api/hold")
+    async def hold(request: Request) -> dict[str, Any]:
+        return hub.hold(source=f"http {client_key(request)}")
+
+    @app.post("/api/resume")
+    async def resume(request: Request) -> dict[str, Any]:
+        return hub.resume(source=f"http {client_key(request)}")
+
+    @app.post("/api/abort")
+    async def abort(request: Request) -> dict[str, Any]:
+        return hub.abort(source=f"http {client_key(request)}")
+
+    @app.post("/api/command")
+    def command(body: CommandBody, request: Request) -> Response:
+        limited = rate_limited(client_key(request))
+        if limited is not None:
+            return limited
+        try:
+            answer = hub.submit_text(body.text, body.mode, source=f"http {client_key(request)}")
+        except CommandRejected as exc:
+            return rejected(exc)
+        return JSONResponse(answer, status_code=422 if "error" in answer else 200)
+
+    @app.post("/api/preset")
+    def preset(body: PresetBody, request: Request) -> Response:
+        limited = rate_limited(client_key(request))
+        if limited is not None:
+            return limited
+        try:
+            return JSONResponse(hub.submit_preset(body.name, body.subjects, body.mode,
+                                                  source=f"http {client_key(request)}"))
+        except CommandRejected as exc:
+            return rejected(exc)
+
+    @app.post("/api/skip")
+    def skip(request: Request) -> Response:
+        limited = rate_limited(client_key(request))
+        if limited is not None:
+            return limited
+        try:
+            return JSONResponse(hub.skip(source=f"http {client_key(request)}"))
+        except CommandRejected as exc:
+            return rejected(exc)
+
+    @app.post("/api/subjects/{track_id}/name")
+    def name_subject(track_id: int, body: NameBody, request: Request) -> Response:
+        limited = rate_limited(client_key(request))
+        if limited is not None:
+            return limited
+        try:
+            return JSONResponse(hub.name_subject(track_id, body.name, source=f"http {client_key(request)}"))
+        except CommandRejected as exc:
+            return rejected(exc)
+
+    @app.websocket("/ws")
+    async def websocket(ws: WebSocket) -> None:
+        await ws.accept()
+        if not await _authenticate(ws, token, settings):
+            return
+        client = f"ws {ws.client.host if ws.client else 'unknown'}"
+        send_lock = asyncio.Lock()  # pushes and replies share the socket: one message at a time
+        await _send(ws, {"type": "hello", "presets": hub.preset_list(),
+                         "max_command_chars": settings.max_command_chars}, send_lock)
+        sender = asyncio.create_task(_push_updates(ws, hub, settings, send_lock))
+        try:
+            while True:
+                message = await ws.receive()
+                if message.get("type") == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None:
+                    await _send(ws, {"type": "result", "ok": False, "error": "send JSON text, not binary"}, send_lock)
+                    continue
+                if len(text.encode("utf-8")) > settings.max_message_bytes:
+                    await ws.close(WS_CLOSE_TOO_BIG, "message too big")
+                    break
+                await _send(ws, await _handle_ws_message(text, hub, limiter, client), send_lock)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            sender.cancel()
+
+    return app
+
+
+async def _authenticate(ws: WebSocket, token: PairingToken, settings: DirectorSettings) -> bool:
+    """First message must be the token; anything else closes the socket before any data is sent."""
+    try:
+        first = await asyncio.wait_for(ws.receive_text(), timeout=settings.auth_timeout_s)
+    except asyncio.TimeoutError:
+        await ws.close(WS_CLOSE_AUTH_TIMEOUT, "no auth message in time")
+        return False
+    except (WebSocketDisconnect, RuntimeError, KeyError):
+        return False
+    try:
+        message = json.loads(first) if len(first) <= settings.max_message_bytes else None
+    except ValueError:
+        message = None
+    if not (isinstance(message, dict) and message.get("type") == "auth" and token.check(message.get("token"))):
+        await ws.close(WS_CLOSE_UNAUTHORISED, "missing or wrong pairing token")
+        return False
+    return True
+
+
+async def _handle_ws_message(text: str, hub: LiveHub, limiter: CommandRateLimiter, client: str) -> dict[str, Any]:
+    """One director message over the socket -> one result message (with the client's ``id`` echoed)."""
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return {"type": "result", "ok": False, "error": "not JSON"}
+    if not isinstance(message, dict):
+        return {"type": "result", "ok": False, "error": "a message is a JSON object with a 'type'"}
+    kind, ident = message.get("type"), message.get("id")
+    reply: dict[str, Any] = {"type": "result", "id": ident if isinstance(ident, (int, str)) else None, "of": kind}
+    try:
+        if kind == "ping":
+            return {**reply, "ok": True, "pong": time.time()}
+        if kind in ("hold", "resume", "abort"):  # never rate limited
+            return {**reply, "ok": True, **getattr(hub, kind)(source=client)}
+        if kind not in ("command", "preset", "skip", "name"):
+            return {**reply, "ok": False, "error": f"unknown message type {kind!r}"}
+        if not limiter.allow(client):
+            return {**reply, "ok": False, "status": 429,
+                    "error": f"too many commands: wait {limiter.retry_after_s(client):.1f} s (HOLD is never limited)"}
+        if kind == "command":
+            body = CommandBody(**{k: v for k, v in message.items() if k not in ("type", "id")})
+            answer = await asyncio.to_thread(hub.submit_text, body.text, body.mode, client)
+            return {**reply, "ok": "error" not in answer, **answer}
+        if kind == "preset":
+            body = PresetBody(**{k: v for k, v in message.items() if k not in ("type", "id")})
+            return {**reply, "ok": True, **hub.submit_preset(body.name, body.subjects, body.mode, client)}
+        if kind == "skip":
+            return {**reply, "ok": True, **hub.skip(client)}
+        track_id = message.get("track_id")
+        return {**reply, "ok": True, **hub.name_subject(track_id, message.get("name"), client)}
+    except CommandRejected as exc:
+        return {**reply, "ok": False, "status": exc.status, "error": str(exc), **exc.detail}
+    except ValidationError as exc:
+        return {**reply, "ok": False, "status": 422, "error": "; ".join(e["msg"] for e in exc.errors())}
+    except TypeError as exc:
+        return {**reply, "ok": False, "status": 400, "error": str(exc)}
+
+
+async def _push_updates(ws: WebSocket, hub: LiveHub, settings: DirectorSettings, lock: asyncio.Lock) -> None:
+    """Push state (JSON) and frames (binary JPEG) when they change, at most at the configured rates."""
+    state_period = 1.0 / settings.state_rate_hz
+    frame_period = 1.0 / settings.frame_rate_hz
+    seen_state, seen_frame = -1, 0
+    next_state = next_frame = 0.0
+    try:
+        while True:
+            now = time.monotonic()
+            state_seq = hub.state_seq
+            frame_seq, jpeg = hub.latest_frame()
+            if frame_seq != seen_frame and jpeg is not None and now >= next_frame:
+                async with lock:
+                    await ws.send_bytes(jpeg)
+                seen_frame, next_frame = frame_seq, now + frame_period
+                state_seq = -2  # the frame's boxes and time travel in the state: send it with every frame
+            if state_seq != seen_state and now >= next_state:
+                snapshot = hub.snapshot()
+                await _send(ws, {"type": "state", **snapshot}, lock)
+                seen_state, next_state = snapshot["seq"], now + state_period
+            await asyncio.sleep(min(state_period, frame_period) / 2)
+    except (WebSocketDisconnect, RuntimeError, ConnectionError):
+        return
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 -- a broken socket must not leak a task traceback per frame
+        log.debug("director websocket push ended", exc_info=True)
+
+
+async def _send(ws: WebSocket, payload: dict[str, Any], lock: asyncio.Lock) -> None:
+    text = json.dumps(payload, allow_nan=False, default=str)
+    async with lock:
+        await ws.send_text(text)
+
+
+class DirectorServer:
+    """The app under uvicorn in a background thread, next to a control loop.
+
+    ``port=0`` picks a free port (tests); :attr:`url` and :attr:`pairing_url` tell where.
+    """
+
+    def __init__(self, hub: LiveHub, settings: DirectorSettings | None = None,
+                 token: PairingToken | None = None) -> None:
+        import uvicorn
+
+        self.hub = hub
+        self.settings = settings or hub.settings
+        self.token = token or PairingToken(self.settings.token, self.settings.token_min_length)
+        self.app = create_app(hub, self.token, self.settings)
+        config = uvicorn.Config(
+            self.app, host=self.settings.host, port=self.settings.port, log_level="warning", lifespan="off",
+            ws_max_size=self.settings.max_message_bytes, access_log=False, ws_ping_interval=5.0,
+            ws_ping_timeout=10.0,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+        self.port = self.settings.port
+
+    def start(self, timeout_s: float = 15.0) -> DirectorServer:
+        """Start serving; returns once the socket is listening (raises if it cannot bind)."""
+        self._thread = threading.Thread(target=self._server.run, name="cinempc-director", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise OSError(f"director app could not start on {self.settings.host}:{self.settings.port} "
+                              "(port in use or address not on this machine?)")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"director app did not start within {timeout_s} s")
+            time.sleep(0.02)
+        sockets = [s for server in self._server.servers for s in server.sockets]
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        announce(self.settings.host, self.port, self.token)
+        return self
+
+    @property
+    def url(self) -> str:
+        host = self.settings.host if self.settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def pairing_url(self) -> str:
+        return pairing_url(self.settings.host, self.port, self.token.value)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop serving and join the thread."""
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+            if self._thread.is_alive():
+                self._server.force_exit = True
+                self._thread.join(timeout=timeout_s)
+
+    def __enter__(self) -> DirectorServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
