@@ -15,13 +15,12 @@ class DatasetParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     version: int = 1
-    train_images: int = Field(1200, ge=1)
+    train_images: int = Field(1600, ge=1)
     val_images: int = Field(300, ge=1)
     train_seed: int = 1
     val_seed: int = 1000003
     image_size: tuple[int, int] = (320, 240)
     min_box_pixels: int = Field(30, ge=1)
-    min_visible_fraction: float = Field(0.25, ge=0.0, le=1.0)
     max_actors: int = Field(4, ge=0)
     subject_distance_m: tuple[float, float] = (3.0, 30.0)
     camera_height_m: tuple[float, float] = (1.5, 15.0)
@@ -32,7 +31,7 @@ class TrainingParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     model: str = "yolo11n.yaml"
-    epochs: int = Field(12, ge=1)
+    epochs: int = Field(30, ge=1)
     batch: int = Field(16, ge=1)
     seed: int = 0
     torch_threads: int = Field(2, ge=1)

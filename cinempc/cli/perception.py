@@ -1,0 +1,100 @@
+"""``cinempc perception dataset|train|export``: make the person detector the project ships.
+
+    cinempc perception dataset --out runs/perception/dataset
+    cinempc perception train --data runs/perception/dataset --install
+    cinempc perception export --weights cinempc/perception/weights/cinempc_person_yolo11n.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``perception`` sub-command and its actions."""
+    parser = subparsers.add_parser(
+        "perception", help="person detector: render a dataset, train, export ONNX",
+        description="Render a labelled dataset from random simulator scenes, train a YOLO detector from its YAML "
+        "definition (no downloaded weights), export it to ONNX. Numbers come from config/perception.yaml.",
+    )
+    parser.add_argument("--config", default="perception.yaml", help="perception parameter file")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    dataset = actions.add_parser("dataset", help="render the labelled train + held-out val splits")
+    dataset.add_argument("--out", default="runs/perception/dataset", help="output folder")
+    dataset.add_argument("--train-images", type=int, help="override dataset.train_images")
+    dataset.add_argument("--val-images", type=int, help="override dataset.val_images")
+    dataset.add_argument("--camera", default="sim_super35", help="camera profile (sensor + zoom range)")
+    dataset.set_defaults(func=run_dataset)
+
+    train = actions.add_parser("train", help="train from the model YAML on a rendered dataset")
+    train.add_argument("--data", default="runs/perception/dataset", help="dataset folder (with data.yaml)")
+    train.add_argument("--out", default="runs/perception", help="ultralytics run folder")
+    train.add_argument("--epochs", type=int, help="override training.epochs")
+    train.add_argument("--time-h", type=float, help="stop after this many hours (ultralytics 'time')")
+    train.add_argument("--fraction", type=float, default=1.0, help="use this fraction of the training images")
+    train.add_argument("--install", action="store_true",
+                       help="copy best.pt + ONNX + provenance.json into cinempc/perception/weights/")
+    train.add_argument("--name", default="cinempc_person_yolo11n", help="file stem of the installed weights")
+    train.set_defaults(func=run_train)
+
+    export = actions.add_parser("export", help="export .pt weights to ONNX (static 320 px input)")
+    export.add_argument("--weights", required=True)
+    export.add_argument("--out", help="ONNX path (default: next to the weights)")
+    export.set_defaults(func=run_export)
+
+
+def run_dataset(args: argparse.Namespace) -> int:
+    from cinempc.config import load_camera_profile
+    from cinempc.perception.dataset import build_dataset
+    from cinempc.perception.params import load_perception_params
+
+    params = load_perception_params(args.config)
+    summary = build_dataset(args.out, params.dataset, load_camera_profile(args.camera), args.train_images,
+                            args.val_images, progress=True)
+    print(json.dumps({"root": str(summary.root), "counts": summary.counts, "boxes": summary.boxes,
+                      "sha256": summary.sha256}, indent=2))
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from cinempc.perception.params import load_perception_params
+    from cinempc.perception.training import WEIGHTS_DIR, export_onnx, train_detector, write_provenance
+
+    params = load_perception_params(args.config)
+    data = Path(args.data)
+    data_yaml = data / "data.yaml" if data.is_dir() else data
+    if not data_yaml.is_file():
+        raise FileNotFoundError(f"{data_yaml} not found: run `cinempc perception dataset` first")
+    manifest_path = data_yaml.parent / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    training = params.training
+    result = train_detector(data_yaml, args.out, training, args.epochs, params.image_size_px, args.fraction,
+                            time_h=args.time_h)
+    print(json.dumps(result, indent=2))
+    if not args.install:
+        return 0
+    WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
+    pt = WEIGHTS_DIR / f"{args.name}.pt"
+    shutil.copyfile(result["weights"], pt)
+    onnx = export_onnx(pt, params.image_size_px, WEIGHTS_DIR / f"{args.name}.onnx")
+    provenance = write_provenance(
+        WEIGHTS_DIR / "provenance.json", command=["cinempc", *sys.argv[1:]], training=result, params=training,
+        dataset_manifest=manifest, files={"torch": pt, "onnx": onnx},
+    )
+    print(f"installed {pt}, {onnx}, {provenance}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from cinempc.perception.params import load_perception_params
+    from cinempc.perception.training import export_onnx
+
+    params = load_perception_params(args.config)
+    out = export_onnx(args.weights, params.image_size_px, args.out)
+    print(out)
+    return 0

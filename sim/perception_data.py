@@ -1,0 +1,297 @@
+"""Random labelled scenes for training and evaluating the person detector.
+
+Why our own scenes and not the evaluation scenarios: a detector trained on the
+scenarios it is scored on learns those scenarios.  Here every scene is drawn
+from a seed: ground colour and checker texture, sky, light direction and
+strength, props (boxes, pillars, trees) that partially hide people, 0..N
+articulated actors (the simulator's own :class:`~cinempc_sim.actors.ActorBody`
+with random heights, builds, clothes, gaits and gait phases), a camera placed
+at 1.5-15 m height and 3-30 m from a chosen actor with a random zoom and
+framing, and a random focus distance and iris whose depth-of-field blur is
+rendered from the depth buffer with the thin-lens blur circle of
+:mod:`cinempc.optics` -- so the detector sees soft, out-of-focus people as the
+MPC's lens choices produce them.
+
+Labels come from PyBullet's segmentation mask (the tight box of each actor's
+visible pixels), never from projected geometry, so occlusion and truncation at
+the image border are labelled as they look.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pybullet as p
+
+from cinempc import optics
+from cinempc.config import CameraProfile, load_parameters
+from cinempc_sim.actors import ActorBody, GaitParams
+from cinempc_sim.scenario import ActorSpec, ScriptStep
+
+__all__ = ["LabelledImage", "SceneRenderer", "render_blur", "mask_box"]
+
+NEAR_M, FAR_M = 0.05, 400.0
+
+
+@dataclass
+class LabelledImage:
+    """One rendered image with its labels (pixel boxes ``x1 y1 x2 y2``, one per visible actor)."""
+
+    rgb: np.ndarray
+    depth_m: np.ndarray
+    segmentation: np.ndarray  # actor index per pixel, -1 elsewhere
+    boxes_xyxy: np.ndarray
+    actor_ids: list[int] = field(default_factory=list)
+    focal_length_mm: float = 35.0
+    focus_distance_m: float = 5.0
+    f_number: float = 4.0
+    camera_position_m: np.ndarray | None = None
+    yaw_rad: float = 0.0
+    pitch_rad: float = 0.0
+    feet_m: dict[int, np.ndarray] = field(default_factory=dict)  # actor index -> ground truth feet point
+
+
+def mask_box(mask: np.ndarray) -> np.ndarray | None:
+    """Tight pixel box ``[x1, y1, x2, y2]`` (x2, y2 exclusive edges) of a boolean mask, None if empty."""
+    rows, cols = np.any(mask, axis=1), np.any(mask, axis=0)
+    if not rows.any():
+        return None
+    y1, y2 = np.flatnonzero(rows)[[0, -1]]
+    x1, x2 = np.flatnonzero(cols)[[0, -1]]
+    return np.array([x1, y1, x2 + 1, y2 + 1], dtype=float)
+
+
+def _disc(diameter_px: float) -> np.ndarray:
+    radius = max(diameter_px / 2.0, 0.5)
+    size = int(math.ceil(radius)) * 2 + 1
+    yy, xx = np.mgrid[:size, :size] - size // 2
+    kernel = (xx**2 + yy**2 <= radius**2).astype(np.float32)
+    return kernel / kernel.sum()
+
+
+def render_blur(rgb: np.ndarray, blur_px: np.ndarray,
+                layers_px=(0.0, 1.0, 2.0, 3.5, 6.0, 10.0, 16.0, 24.0)) -> np.ndarray:
+    """Layered defocus: each pixel takes the image blurred by the disc nearest its blur-circle diameter.
+
+    The same idea as the simulator's renderer (discs of fixed diameters, picked per
+    pixel), good enough to teach the detector what soft people look like.
+    """
+    out = rgb.astype(np.float32)
+    result = out.copy()
+    layers = np.asarray(layers_px, dtype=float)
+    index = np.abs(blur_px[..., None] - layers[None, None, :]).argmin(axis=2)
+    for i, diameter in enumerate(layers):
+        if diameter < 1.0:
+            continue
+        where = index == i
+        if not where.any():
+            continue
+        blurred = cv2.filter2D(out, -1, _disc(diameter), borderType=cv2.BORDER_REFLECT)
+        result[where] = blurred[where]
+    return np.clip(result, 0, 255).astype(np.uint8)
+
+
+def _gait_params() -> GaitParams:
+    actors = load_parameters("sim.yaml")["actors"]
+    return GaitParams(**{k: float(actors[k]) for k in GaitParams.__dataclass_fields__})
+
+
+def _checker_texture(path: Path, rng: np.random.Generator) -> Path:
+    a = rng.uniform(40, 200, 3)
+    b = np.clip(a + rng.normal(0, 25, 3), 0, 255)
+    tile = np.zeros((64, 64, 3), np.uint8)
+    tile[:, :] = a
+    tile[:32, :32] = b
+    tile[32:, 32:] = b
+    noise = rng.normal(0, 6, tile.shape)
+    cv2.imwrite(str(path), np.clip(tile + noise, 0, 255).astype(np.uint8)[..., ::-1])
+    return path
+
+
+class SceneRenderer:
+    """A PyBullet DIRECT world that builds random scenes and renders labelled views of them."""
+
+    def __init__(self, camera: CameraProfile, image_size: tuple[int, int] = (320, 240),
+                 texture_dir: Path | None = None, max_actors: int = 4,
+                 subject_distance_m: tuple[float, float] = (3.0, 30.0),
+                 camera_height_m: tuple[float, float] = (1.5, 15.0), min_box_pixels: int = 30) -> None:
+        self.camera = camera
+        self.width, self.height = int(image_size[0]), int(image_size[1])
+        self.client = p.connect(p.DIRECT)
+        self.gait = _gait_params()
+        self.texture_dir = Path(texture_dir) if texture_dir else None
+        self.max_actors = int(max_actors)
+        self.subject_distance_m = subject_distance_m
+        self.camera_height_m = camera_height_m
+        self.min_box_pixels = int(min_box_pixels)
+        self.actors: list[ActorBody] = []
+        self._scene_time_s = 0.0
+        self._light: dict = {}
+
+    def close(self) -> None:
+        if self.client is not None and p.isConnected(self.client):
+            p.disconnect(self.client)
+        self.client = None
+
+    def __enter__(self) -> SceneRenderer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ scenes
+    def new_scene(self, rng: np.random.Generator) -> None:
+        """Clear the world and build a fresh random one."""
+        c = self.client
+        p.resetSimulation(physicsClientId=c)
+        ground_rgb = [*rng.uniform(0.2, 0.75, 3), 1.0]
+        ground = p.createMultiBody(
+            baseVisualShapeIndex=p.createVisualShape(p.GEOM_BOX, halfExtents=[200, 200, 0.05], rgbaColor=ground_rgb,
+                                                     physicsClientId=c),
+            basePosition=[0, 0, -0.05], physicsClientId=c)
+        if self.texture_dir is not None and rng.random() < 0.7:
+            self.texture_dir.mkdir(parents=True, exist_ok=True)
+            tex = p.loadTexture(str(_checker_texture(self.texture_dir / f"ground_{c}.png", rng)), physicsClientId=c)
+            p.changeVisualShape(ground, -1, textureUniqueId=tex, rgbaColor=[1, 1, 1, 1], physicsClientId=c)
+        self.actors = []
+        n_actors = int(rng.integers(1, self.max_actors + 1)) if self.max_actors else 0
+        for i in range(n_actors):
+            start = rng.uniform(-6, 6, 2)
+            goal = start + rng.uniform(-15, 15, 2)
+            spec = ActorSpec(
+                name=f"a{i}", track_id=i + 1, height_m=float(rng.uniform(1.5, 1.95)),
+                build=float(rng.uniform(0.8, 1.3)), shirt_rgb=tuple(rng.uniform(0, 1, 3)),
+                trousers_rgb=tuple(rng.uniform(0, 0.8, 3)), skin_rgb=tuple(rng.uniform([0.3, 0.2, 0.1],
+                                                                                       [0.95, 0.8, 0.7])),
+                start_m=tuple(start), start_heading_deg=float(rng.uniform(-180, 180)),
+                script=[ScriptStep(to=tuple(goal), speed_mps=float(rng.choice([0.0, 1.0, 1.4, 2.0, 3.5, 5.0]) or 1.4)),
+                        ScriptStep(pause_s=2.0)],
+            )
+            self.actors.append(ActorBody(c, spec, self.gait))
+        for _ in range(int(rng.integers(0, 12))):
+            self._add_prop(rng)
+        self._scene_time_s = 0.0
+        self._light = dict(
+            lightDirection=[*rng.uniform(-1, 1, 2), float(rng.uniform(0.3, 1.2))],
+            lightColor=list(rng.uniform(0.85, 1.0, 3)), lightAmbientCoeff=float(rng.uniform(0.35, 0.75)),
+            lightDiffuseCoeff=float(rng.uniform(0.3, 0.7)), lightSpecularCoeff=float(rng.uniform(0.0, 0.15)),
+        )
+        self._sky = rng.uniform([120, 150, 180], [210, 230, 255])
+
+    def _add_prop(self, rng: np.random.Generator) -> None:
+        c = self.client
+        centre = rng.uniform(-20, 20, 2)
+        rgb = [*rng.uniform(0.1, 0.9, 3), 1.0]
+        kind = rng.integers(0, 3)
+        if kind == 0:  # box / wall / car-sized block
+            half = rng.uniform([0.2, 0.2, 0.2], [2.5, 2.5, 1.6])
+            vis = p.createVisualShape(p.GEOM_BOX, halfExtents=half.tolist(), rgbaColor=rgb, physicsClientId=c)
+            p.createMultiBody(baseVisualShapeIndex=vis, basePosition=[*centre, half[2]],
+                              baseOrientation=p.getQuaternionFromEuler([0, 0, rng.uniform(0, math.pi)]),
+                              physicsClientId=c)
+        elif kind == 1:  # pillar / post
+            radius, height = rng.uniform(0.1, 0.6), rng.uniform(1.0, 6.0)
+            vis = p.createVisualShape(p.GEOM_CYLINDER, radius=radius, length=height, rgbaColor=rgb,
+                                      physicsClientId=c)
+            p.createMultiBody(baseVisualShapeIndex=vis, basePosition=[*centre, height / 2], physicsClientId=c)
+        else:  # tree: trunk + crown
+            height = rng.uniform(2.0, 6.0)
+            trunk = p.createVisualShape(p.GEOM_CYLINDER, radius=0.15, length=height,
+                                        rgbaColor=[0.4, 0.28, 0.15, 1], physicsClientId=c)
+            crown = p.createVisualShape(p.GEOM_SPHERE, radius=rng.uniform(0.8, 2.0),
+                                        rgbaColor=[*rng.uniform([0.05, 0.3, 0.05], [0.3, 0.6, 0.25]), 1],
+                                        physicsClientId=c)
+            p.createMultiBody(baseVisualShapeIndex=trunk, basePosition=[*centre, height / 2], physicsClientId=c)
+            p.createMultiBody(baseVisualShapeIndex=crown, basePosition=[*centre, height], physicsClientId=c)
+
+    # ------------------------------------------------------------------ views
+    def random_view(self, rng: np.random.Generator) -> LabelledImage:
+        """Pose the actors at a random instant and render a random framing of one of them."""
+        self._scene_time_s = float(rng.uniform(0.0, 8.0))
+        for actor in self.actors:
+            actor.update(self._scene_time_s)
+        if self.actors:
+            target = self.actors[int(rng.integers(len(self.actors)))]
+            aim = np.array([*target.pose.position_m[:2], 0.0])
+            subject_h = target.spec.height_m
+        else:
+            aim = np.array([*rng.uniform(-10, 10, 2), 0.0])
+            subject_h = 1.75
+        lo, hi = self.subject_distance_m
+        distance = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+        cam_h = float(rng.uniform(*self.camera_height_m))
+        cam_h = min(cam_h, max(1.5, 0.9 * distance))  # no straight-down views from 3 m away
+        bearing = float(rng.uniform(-math.pi, math.pi))
+        horizontal = math.sqrt(max(distance**2 - (cam_h - subject_h / 2) ** 2, 1.0))
+        position = aim + np.array([horizontal * math.cos(bearing), horizontal * math.sin(bearing), 0.0])
+        position[2] = cam_h
+        # framing: the subject fills 15-90 % of the image height, within the zoom range
+        fraction = float(rng.uniform(0.15, 0.9))
+        focal_px = fraction * self.height * distance / subject_h
+        focal_mm = self.camera.focal_length_mm.clamp(focal_px * self.camera.sensor_width_mm / self.width)
+        focal_px = focal_mm * self.width / self.camera.sensor_width_mm
+        # aim at the middle of the body, then shift so the subject is not always centred
+        mid = aim + np.array([0.0, 0.0, subject_h / 2])
+        rel = mid - position
+        yaw = math.atan2(rel[1], rel[0])
+        pitch = math.atan2(rel[2], math.hypot(rel[0], rel[1]))
+        half_h_fov = math.atan(self.width / 2 / focal_px)
+        half_v_fov = math.atan(self.height / 2 / focal_px)
+        yaw += float(rng.uniform(-0.8, 0.8)) * half_h_fov
+        pitch += float(rng.uniform(-0.7, 0.7)) * half_v_fov
+        f_number = float(np.exp(rng.uniform(math.log(self.camera.f_number.min), math.log(8.0))))
+        focus = distance * float(np.exp(rng.normal(0.0, 0.35))) if rng.random() < 0.6 else distance
+        focus = self.camera.focus_distance_m.clamp(max(focus, focal_mm * 1e-3 * 1.5))
+        return self.render(position, yaw, pitch, focal_mm, focus, f_number, rng)
+
+    def render(self, position_m, yaw_rad: float, pitch_rad: float, focal_length_mm: float,
+               focus_distance_m: float, f_number: float, rng: np.random.Generator | None = None) -> LabelledImage:
+        """Render one view with depth-of-field blur; labels from the segmentation mask."""
+        c, w, h = self.client, self.width, self.height
+        position = np.asarray(position_m, dtype=float)
+        focal_px = focal_length_mm * w / self.camera.sensor_width_mm
+        _, down, forward = (np.asarray(a, dtype=float) for a in optics.camera_axes(yaw_rad, pitch_rad))
+        view = p.computeViewMatrix(position.tolist(), (position + forward).tolist(), (-down).tolist())
+        fov_v_deg = math.degrees(2 * math.atan(h / 2 / focal_px))
+        proj = p.computeProjectionMatrixFOV(fov_v_deg, w / h, NEAR_M, FAR_M)
+        _, _, rgba, depth_buffer, seg = p.getCameraImage(
+            w, h, view, proj, renderer=p.ER_TINY_RENDERER, shadow=0, physicsClientId=c, **self._light)
+        rgba = np.asarray(rgba, dtype=np.uint8).reshape(h, w, 4)
+        zbuf = np.asarray(depth_buffer, dtype=np.float64).reshape(h, w)
+        depth = FAR_M * NEAR_M / (FAR_M - (FAR_M - NEAR_M) * zbuf)
+        seg = np.asarray(seg, dtype=np.int64).reshape(h, w)
+        rgb = rgba[..., :3].copy()
+        sky = seg < 0
+        if sky.any() and hasattr(self, "_sky"):
+            rgb[sky] = self._sky.astype(np.uint8)
+            depth[sky] = FAR_M
+        blur = optics.blur_circle_px(focal_length_mm * 1e-3, f_number, focus_distance_m, np.maximum(depth, 0.1),
+                                     self.camera.sensor_width_m / w)
+        rgb = render_blur(rgb, np.minimum(blur, 24.0))
+        if rng is not None:
+            gain = rng.uniform(0.8, 1.2)
+            noise = rng.normal(0, rng.uniform(0, 4), rgb.shape)
+            rgb = np.clip(rgb.astype(np.float32) * gain + noise, 0, 255).astype(np.uint8)
+        labels = np.full((h, w), -1, dtype=np.int64)
+        boxes, ids, feet = [], [], {}
+        for index, actor in enumerate(self.actors):
+            mask = seg == actor.body
+            labels[mask] = index
+            feet[index] = np.array([*actor.pose.position_m[:2], 0.0])
+            if mask.sum() < self.min_box_pixels:
+                continue
+            box = mask_box(mask)
+            if box is None or box[3] - box[1] < 4 or box[2] - box[0] < 2:
+                continue
+            boxes.append(box)
+            ids.append(index)
+        return LabelledImage(
+            rgb=rgb, depth_m=depth.astype(np.float32), segmentation=labels,
+            boxes_xyxy=np.array(boxes, dtype=float).reshape(-1, 4), actor_ids=ids,
+            focal_length_mm=float(focal_length_mm), focus_distance_m=float(focus_distance_m), f_number=f_number,
+            camera_position_m=position, yaw_rad=float(yaw_rad), pitch_rad=float(pitch_rad), feet_m=feet,
+        )
