@@ -1,0 +1,181 @@
+"""The quadrotor, gimbal and lens in PyBullet: hover, step response, feed-forward, wind, rate limits, collisions."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from cinempc.state import Setpoint
+from cinempc_sim.scenario import Scenario
+from cinempc_sim.simulator import Simulator
+
+DT_S = 0.1
+
+
+def _scenario(**overrides) -> Scenario:
+    doc = {
+        "name": "vehicle_test",
+        "start": {"position_m": [0.0, 0.0, 3.0], "yaw_deg": 0.0, "pitch_deg": 0.0,
+                  "focal_length_mm": 35.0, "focus_distance_m": 5.0, "f_number": 4.0},
+        "actors": [{"name": "stand_in", "track_id": 1, "start_m": [20.0, 0.0], "script": [{"pause_s": 100}]}],
+        "obstacles": [{"kind": "pillar", "position_m": [0.0, 6.0], "radius_m": 0.5, "height_m": 8.0}],
+        "background_distance_m": 50.0,
+    }
+    doc.update(overrides)
+    return Scenario(**doc)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    simulator = Simulator(_scenario(), render=False)
+    yield simulator
+    simulator.close()
+
+
+def _fly(sim: Simulator, setpoint: Setpoint, seconds: float) -> np.ndarray:
+    """Step ``seconds`` and return the trajectory of positions (one row per step)."""
+    rows = []
+    for _ in range(int(round(seconds / DT_S))):
+        sim.step(setpoint, DT_S)
+        rows.append(sim.rig_state().position_m)
+    return np.array(rows)
+
+
+def test_hover_holds_position_level_and_still(sim):
+    sim.reset()
+    hold = Setpoint.hold_at(sim.rig_state())
+    path = _fly(sim, hold, 5.0)
+    assert np.max(np.linalg.norm(path - [0.0, 0.0, 3.0], axis=1)) < 0.02
+    state = sim.rig_state()
+    assert np.linalg.norm(state.velocity_mps) < 0.01
+    assert abs(sim.vehicle.yaw_rad()) < 0.01
+    assert sim.collisions == 0
+    assert sim.time_s == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("axis, step_m", [(0, 2.0), (1, -2.0), (2, 1.0)])
+def test_position_step_response_settles_with_small_overshoot(sim, axis, step_m):
+    sim.reset()
+    start = sim.rig_state()
+    target = start.position_m.copy()
+    target[axis] += step_m
+    setpoint = dataclasses.replace(Setpoint.hold_at(start), position_m=target, hold=False)
+    path = _fly(sim, setpoint, 6.0)
+    progress = (path[:, axis] - start.position_m[axis]) / step_m
+    t_90 = (np.argmax(progress >= 0.9) + 1) * DT_S
+    assert progress.max() > 0.9 and t_90 < 2.5, f"rise too slow: 90% at {t_90} s"
+    assert progress.max() < 1.15, f"overshoot {100 * (progress.max() - 1):.1f}%"
+    assert abs(progress[-1] - 1.0) < 0.02
+    others = [i for i in range(3) if i != axis]
+    assert np.max(np.abs(path[:, others] - start.position_m[others])) < 0.15  # axes stay decoupled
+
+
+def test_velocity_and_acceleration_feedforward_track_a_moving_setpoint(sim):
+    """A PX4-style setpoint stream (pos + vel + acc) for a 3 m/s pass is tracked to decimetres."""
+    sim.reset()
+    start = sim.rig_state().position_m.copy()
+    errors = []
+    t = 0.0
+    for _ in range(80):
+        # smooth start: v = 3 (1 - exp(-t)), a = 3 exp(-t)
+        t_next = t + DT_S
+        x = 3.0 * (t_next - (1.0 - math.exp(-t_next)))
+        v = 3.0 * (1.0 - math.exp(-t_next))
+        a = 3.0 * math.exp(-t_next)
+        sp = Setpoint(position_m=start + [x, 0, 0], velocity_mps=[v, 0, 0], acceleration_mps2=[a, 0, 0],
+                      yaw_rad=0.0, yaw_rate_rad_s=0.0, pitch_rad=0.0, focal_length_mm=35, focus_distance_m=5,
+                      f_number=4)
+        sim.step(sp, DT_S)
+        t = t_next
+        errors.append(np.linalg.norm(sim.rig_state().position_m - sp.position_m))
+    assert max(errors[30:]) < 0.2  # rotor drag is not fed forward (as on PX4): the integrator absorbs it
+    assert sim.rig_state().velocity_mps[0] == pytest.approx(3.0, abs=0.1)
+
+
+def test_yaw_setpoint_turns_airframe_and_camera_within_rate_limits(sim):
+    sim.reset()
+    hold = Setpoint.hold_at(sim.rig_state())
+    turn = dataclasses.replace(hold, yaw_rad=math.pi / 2, pitch_rad=-0.5, hold=False)
+    limits = sim.vehicle_config.gimbal
+    sim.step(turn, DT_S)
+    state = sim.rig_state()
+    assert 0 < state.yaw_rad <= limits.max_yaw_rate_rad_s * DT_S + 1e-9
+    assert -limits.max_pitch_rate_rad_s * DT_S - 1e-9 <= state.pitch_rad < 0
+    _fly(sim, turn, 3.0)
+    state = sim.rig_state()
+    assert state.yaw_rad == pytest.approx(math.pi / 2, abs=1e-3)
+    assert state.pitch_rad == pytest.approx(-0.5, abs=1e-3)
+    assert sim.vehicle.yaw_rad() == pytest.approx(math.pi / 2, abs=0.02)
+
+
+def test_gimbal_pitch_stops_at_its_end_stop(sim):
+    sim.reset()
+    up = dataclasses.replace(Setpoint.hold_at(sim.rig_state()), pitch_rad=1.5, hold=False)
+    _fly(sim, up, 2.0)
+    assert sim.rig_state().pitch_rad == pytest.approx(sim.vehicle_config.gimbal.pitch_max_rad)
+
+
+def test_lens_motors_move_at_rated_speed_and_stop_at_the_lens_limits(sim):
+    sim.reset()
+    profile = sim.camera_profile
+    hold = Setpoint.hold_at(sim.rig_state())
+    zoom = dataclasses.replace(hold, focal_length_mm=500.0, focus_distance_m=9.0, f_number=11.0, hold=False)
+    sim.step(zoom, 0.5)
+    state = sim.rig_state()
+    assert state.focal_length_mm == pytest.approx(35.0 + 0.5 * profile.zoom_speed_mm_per_s)
+    assert state.focus_distance_m == pytest.approx(min(9.0, 5.0 + 0.5 * profile.focus_speed_m_per_s))
+    stops_moved = 2 * math.log2(state.f_number) - 2 * math.log2(4.0)
+    assert stops_moved == pytest.approx(0.5 * profile.iris_speed_stops_per_s)
+    _fly(sim, zoom, 5.0)
+    state = sim.rig_state()
+    assert state.focal_length_mm == profile.focal_length_mm.max  # clamped at the long end, not 500
+    assert state.focus_distance_m == pytest.approx(9.0) and state.f_number == pytest.approx(11.0)
+
+
+def test_steady_wind_pushes_the_drone_and_the_integrator_pulls_it_back():
+    with Simulator(_scenario(wind={"mean_mps": [0.0, 5.0, 0.0], "gust_std_mps": 0.0}), render=False) as sim:
+        hold = Setpoint.hold_at(sim.rig_state())
+        path = _fly(sim, hold, 12.0)
+        assert path[:20, 1].max() > 0.05  # blown downwind first
+        assert abs(path[-1, 1]) < 0.1  # and back on station
+    with Simulator(_scenario(wind={"mean_mps": [0.0, 0.0, 0.0], "gust_std_mps": 2.0}), seed=3, render=False) as a, \
+            Simulator(_scenario(wind={"mean_mps": [0.0, 0.0, 0.0], "gust_std_mps": 2.0}), seed=3,
+                      render=False) as b:
+        pa = _fly(a, Setpoint.hold_at(a.rig_state()), 3.0)
+        pb = _fly(b, Setpoint.hold_at(b.rig_state()), 3.0)
+        np.testing.assert_allclose(pa, pb)  # gusts are seeded: runs are reproducible
+        assert np.max(np.linalg.norm(pa - pa[0], axis=1)) > 0.01
+
+
+def test_flying_into_a_pillar_counts_a_collision_and_the_simulator_keeps_running(sim):
+    sim.reset()
+    into = dataclasses.replace(Setpoint.hold_at(sim.rig_state()), position_m=[0.0, 6.0, 3.0], hold=False)
+    _fly(sim, into, 5.0)
+    assert sim.collisions >= 1
+    assert np.all(np.isfinite(sim.rig_state().position_m))
+    sim.reset()
+    assert sim.collisions == 0
+
+
+def test_bad_step_arguments_are_rejected_without_changing_state(sim):
+    sim.reset()
+    hold = Setpoint.hold_at(sim.rig_state())
+    for bad in (float("nan"), 0.0, -0.1, float("inf")):
+        with pytest.raises(ValueError, match="dt_s"):
+            sim.step(hold, bad)
+    with pytest.raises(TypeError, match="Setpoint"):
+        sim.step({"position_m": [0, 0, 3]}, DT_S)
+    assert sim.time_s == 0.0
+
+
+def test_simulators_are_independent_clients():
+    with Simulator(_scenario(), render=False) as a, Simulator(_scenario(), render=False) as b:
+        assert a.client != b.client
+        up = dataclasses.replace(Setpoint.hold_at(a.rig_state()), position_m=[0.0, 0.0, 5.0], hold=False)
+        _fly(a, up, 3.0)
+        _fly(b, Setpoint.hold_at(b.rig_state()), 3.0)
+        assert a.rig_state().position_m[2] > 4.8
+        assert b.rig_state().position_m[2] == pytest.approx(3.0, abs=0.02)
