@@ -1,0 +1,255 @@
+"""Connects a closed-loop simulator run to the director's live hub, so a tablet can drive a simulated shoot.
+
+:class:`DirectorBridge` is an ``on_step`` hook of :class:`cinempc_sim.closed_loop.ClosedLoop`:
+every control step it pushes the rendered frame (with subject boxes from the ground-truth
+segmentation), the rig and lens state and the controller status to the
+:class:`cinempc.director.live.LiveHub`, then ticks the hub and applies what the director
+wants (a new shot, HOLD, RESUME, abort) through the loop's thread-safe steering calls.
+HOLD also reaches the loop directly from the web thread (a hold listener), so it does not
+wait for the next hook call.
+
+A live run paces the simulation to wall-clock time (``realtime_factor``): a director
+watching a shot that plays ten times too fast cannot direct it.  :func:`run_live` builds the
+simulator, the controller and the loop exactly as ``cinempc sim`` does and flies until the
+duration ends or :meth:`LiveRun.stop`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cinempc.director.live import Direction, LiveHub, SubjectBox
+from cinempc.shot import ShotSpec
+
+log = logging.getLogger("cinempc.director")
+
+
+def subject_boxes(segmentation: np.ndarray, depth_m: np.ndarray | None = None,
+                  names: dict[int, str] | None = None, min_pixels: int = 4) -> list[SubjectBox]:
+    """Image boxes of every subject visible in a segmentation mask (track id per pixel, -1 elsewhere).
+
+    Ground truth stands in for the detector here; the ROS node publishes the tracker's boxes instead.
+    ``distance_m`` is the median depth of the subject's pixels (what the focus puller would measure).
+    """
+    seg = np.asarray(segmentation)
+    boxes = []
+    ids = np.unique(seg)
+    for track_id in ids[ids >= 0]:
+        mask = seg == track_id
+        count = int(mask.sum())
+        if count < min_pixels:
+            continue
+        rows = np.flatnonzero(mask.any(axis=1))
+        cols = np.flatnonzero(mask.any(axis=0))
+        distance = float(np.median(depth_m[mask])) if depth_m is not None else None
+        boxes.append(SubjectBox(
+            track_id=int(track_id), box_px=(float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1)),
+            name=(names or {}).get(int(track_id)), distance_m=distance,
+        ))
+    return boxes
+
+
+def shot_with_track_refs(shot: ShotSpec, director_names: dict[int, str]) -> ShotSpec:
+    """Names the director gave on the tablet ("bride" for #3) turned into ``#id`` references.
+
+    The simulator's tracks carry the scenario's names, the director's names live in the hub;
+    rewriting the shot keeps the controller's subject matching (``SubjectTrack.matches``) unchanged.
+    """
+    if not director_names:
+        return shot
+    by_name = {name: f"#{track_id}" for track_id, name in director_names.items()}
+
+    def ref(value: str | None) -> str | None:
+        return by_name.get(value, value) if value is not None else None
+
+    subjects = [ref(s) for s in shot.subjects]
+    focus = shot.focus.model_copy(update={"target": ref(shot.focus.target), "rack_to": ref(shot.focus.rack_to)})
+    if subjects == shot.subjects and focus == shot.focus:
+        return shot
+    return ShotSpec(**{**shot.model_dump(), "subjects": subjects, "focus": focus.model_dump()})
+
+
+@dataclass
+class DirectorBridge:
+    """The ``on_step`` hook between a :class:`ClosedLoop` and a :class:`LiveHub`."""
+
+    hub: LiveHub
+    loop: Any  # cinempc_sim.closed_loop.ClosedLoop (steered through set_shot / hold / resume / stop)
+    camera: Any = None  # CameraProfile for the lens panel's DoF numbers
+    realtime_factor: float | None = 1.0  # sim seconds per wall second; None: as fast as it goes
+    source: str = "scenario"
+    _wall_start: float | None = None
+    _sim_start: float = 0.0
+    _last_direction: Direction | None = None
+    _holding: bool = False
+    _fenced: bool = False
+    _steps: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.realtime_factor is not None and not (math.isfinite(self.realtime_factor) and self.realtime_factor > 0):
+            raise ValueError(f"realtime_factor must be a positive number or None, got {self.realtime_factor!r}")
+        self.hub.start_shot(self.loop.shot, source=self.source)
+        self.hub.set_link("simulator", True, "closed loop running")
+        self.hub.add_hold_listener(self._on_hold)
+
+    def _on_hold(self, holding: bool) -> None:
+        """HOLD from the web thread: tell the loop at once (it applies it at its next step)."""
+        if holding:
+            self.loop.hold()
+        elif not self.hub.holding_requested:
+            self.loop.resume()
+
+    def __call__(self, event: Any) -> None:
+        """One control step: publish, then apply the director's wishes for the next step."""
+        try:
+            self._publish(event)
+        except Exception:  # noqa: BLE001 -- a display glitch must never stop the flight
+            log.exception("director bridge: publishing step %s failed", getattr(event, "index", "?"))
+        direction = self.hub.tick(event.time_s)
+        self._apply(direction)
+        self._pace(event.time_s)
+
+    def _publish(self, event: Any) -> None:
+        names = {track.track_id: track.name for track in event.subjects if track.name}
+        if event.frame is not None:
+            frame = event.frame
+            self.hub.publish_frame(frame.rgb, time_s=event.time_s)
+            self.hub.publish_subjects(subject_boxes(frame.segmentation, frame.depth_m, names))
+        holding = event.status.startswith("hold") or bool(getattr(event.setpoint, "hold", False))
+        self.hub.publish_rig(event.state, self.camera, time_s=event.time_s)
+        self.hub.publish_control(
+            event.status, holding=holding, solve_ms=round(float(event.solve_ms), 1),
+            shot_time_s=round(float(event.shot_time_s), 2), collisions=int(event.collisions),
+            nearest_subject_m=_finite_or_none(event.nearest_subject_m),
+            nearest_obstacle_m=_finite_or_none(event.nearest_obstacle_m),
+            shot_label=event.shot.name or "",
+        )
+        if holding != self._holding:
+            self._holding = holding
+            self.hub.event("safety", "rig holding position" if holding else "controller back in charge",
+                           "warning" if holding else "info")
+        fenced = "geofence" in event.status
+        if fenced and not self._fenced:
+            self.hub.event("safety", "setpoint clamped to the geofence", "warning")
+        self._fenced = fenced
+        self._steps += 1
+
+    def _apply(self, direction: Direction) -> None:
+        if direction.shot is not None and direction.shot_changed:
+            self.loop.set_shot(shot_with_track_refs(direction.shot, direction.subject_names))
+        if direction.hold or direction.abort:
+            self.loop.hold()
+        else:
+            self.loop.resume()
+        self._last_direction = direction
+
+    def _pace(self, sim_time_s: float) -> None:
+        if self.realtime_factor is None:
+            return
+        now = time.monotonic()
+        if self._wall_start is None:
+            self._wall_start, self._sim_start = now, sim_time_s
+            return
+        ahead_s = (sim_time_s - self._sim_start) / self.realtime_factor - (now - self._wall_start)
+        if ahead_s > 0:
+            time.sleep(min(ahead_s, 1.0))
+        elif ahead_s < -2.0:  # the computer cannot keep up: do not try to catch up in a burst
+            self._wall_start, self._sim_start = now, sim_time_s
+
+
+def _finite_or_none(value: float) -> float | None:
+    return round(float(value), 2) if math.isfinite(value) else None
+
+
+class LiveRun:
+    """A closed-loop simulator run flying in a background thread, steered by the director hub."""
+
+    def __init__(self, hub: LiveHub, scenario: Any, controller: str = "cinempc", shot: ShotSpec | str | None = None,
+                 duration_s: float = 3600.0, seed: int = 0, solver: str = "fast",
+                 image_size: tuple[int, int] = (320, 240), realtime_factor: float | None = 1.0,
+                 render_rate_hz: float | None = None,
+                 on_step: tuple[Callable[[Any], None], ...] = ()) -> None:
+        from cinempc.config import load_camera_profile, load_vehicle_config
+        from cinempc_sim.baselines import make_controller
+        from cinempc_sim.closed_loop import ClosedLoop, LoopSettings, resolve_shot
+        from cinempc_sim.scenario import Scenario, load_scenario
+        from cinempc_sim.simulator import Simulator
+
+        if not isinstance(scenario, Scenario):
+            scenario = load_scenario(scenario)
+        if not (math.isfinite(duration_s) and duration_s > 0):
+            raise ValueError(f"duration_s must be a positive number of seconds, got {duration_s!r}")
+        self.scenario = scenario
+        self.duration_s = float(duration_s)
+        settings = LoopSettings.from_config(render_rate_hz=render_rate_hz)
+        camera = load_camera_profile(scenario.camera_profile).with_resolution(*image_size)
+        vehicle = load_vehicle_config()
+        self.sim = Simulator(scenario, camera=camera, seed=seed, render=settings.render_rate_hz > 0,
+                             image_size=image_size)
+        self.sim.reset()
+        if controller == "follow":
+            ctrl = make_controller(controller, camera, vehicle, dt_s=1.0 / settings.control_rate_hz)
+        else:
+            ctrl = make_controller(controller, camera, vehicle, solver=solver)
+        self.loop = ClosedLoop(self.sim, ctrl, resolve_shot(scenario, shot), camera, vehicle,
+                               controller_name=controller, scenario_name=scenario.name, settings=settings,
+                               on_step=list(on_step), render=settings.render_rate_hz > 0)
+        self.bridge = DirectorBridge(hub, self.loop, camera, realtime_factor=realtime_factor,
+                                     source=f"scenario {scenario.name}")
+        self.loop.hooks.insert(0, self.bridge)
+        self.hub = hub
+        self.result = None
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> LiveRun:
+        """Fly in a background thread."""
+        self._thread = threading.Thread(target=self._run, name="cinempc-live-sim", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self.result = self.loop.run(self.duration_s)
+            self.hub.set_link("simulator", False, "run finished")
+        except BaseException as exc:  # noqa: BLE001 -- reported to the tablet and re-raised by join()
+            self.error = exc
+            log.exception("live simulator run failed")
+            self.hub.set_link("simulator", False, f"run failed: {exc}")
+
+    def run(self) -> Any:
+        """Fly in the calling thread until the duration ends or :meth:`stop`."""
+        self._run()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """End the run after the current step and wait for it."""
+        self.loop.stop()
+        self.join(timeout_s)
+
+    def join(self, timeout_s: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        if self.error is not None:
+            raise self.error
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def close(self) -> None:
+        """Stop and release the simulator."""
+        if self.running:
+            self.stop()
+        self.sim.close()
