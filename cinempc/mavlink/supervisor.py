@@ -1,0 +1,132 @@
+"""The safety supervisor: what may be sent, and what happens when things go wrong.
+
+Rules (issue #8, docs/hardware.md):
+
+* a setpoint outside the geofence box / altitude band of config/vehicle.yaml is
+  never sent; the vehicle holds (at its position clamped into the fence) instead;
+* no telemetry for ``link_timeout_s`` = link lost: stop the offboard stream and
+  ask for HOLD/LOITER/BRAKE; the autopilot's own offboard-loss failsafe covers a
+  link that is dead in both directions;
+* a restored link does NOT resume the stream: it stays latched until the
+  operator resumes;
+* subject lost / controller failure: hold position, keep the gimbal where it is.
+
+The supervisor is pure logic with an injected clock (no sockets, no threads) so
+every rule is unit-tested; :class:`cinempc.mavlink.bridge.MavlinkBridge` calls it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from cinempc.config import Airspace
+from cinempc.mavlink.events import EventLog
+from cinempc.state import RigState, Setpoint
+
+
+class SafetySupervisor:
+    """Geofence gate, link watchdog and hold latch for one vehicle."""
+
+    def __init__(
+        self,
+        airspace: Airspace,
+        link_timeout_s: float,
+        events: EventLog | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not link_timeout_s > 0:
+            raise ValueError(f"link_timeout_s must be positive, got {link_timeout_s}")
+        self.airspace = airspace
+        self.link_timeout_s = float(link_timeout_s)
+        self.events = events or EventLog()
+        self._clock = clock
+        self._last_telemetry_s: float | None = None
+        self._link_ok = False
+        self.operator_resume_required = False  # latched by link loss; cleared only by the operator
+        self._outside_fence = False
+        self._holding_reason: str | None = None
+
+    # ------------------------------------------------------------------ link
+    def telemetry_received(self) -> None:
+        """Call on every message from the autopilot."""
+        self._last_telemetry_s = self._clock()
+
+    def update_link(self) -> tuple[bool, str | None]:
+        """Re-evaluate the link; returns (link_ok, transition) with transition "lost"/"restored"/None."""
+        now = self._clock()
+        ok = self._last_telemetry_s is not None and now - self._last_telemetry_s <= self.link_timeout_s
+        transition = None
+        if ok and not self._link_ok:
+            if self._last_telemetry_s is not None and self.operator_resume_required:
+                self.events.record(
+                    "link_restored", "telemetry is back; the shot stays on hold until the operator resumes", "warning"
+                )
+            else:
+                self.events.record("link_up", "autopilot telemetry received", "info")
+            transition = "restored"
+        elif not ok and self._link_ok:
+            silence = now - (self._last_telemetry_s or now)
+            self.operator_resume_required = True
+            self.events.record(
+                "link_lost",
+                f"no telemetry for {silence:.2f} s (limit {self.link_timeout_s:.2f} s): offboard stream stopped, "
+                "HOLD requested",
+                "critical",
+            )
+            transition = "lost"
+        self._link_ok = ok
+        return ok, transition
+
+    @property
+    def link_ok(self) -> bool:
+        return self._link_ok
+
+    def operator_resume(self) -> None:
+        """The operator takes responsibility to continue after a failsafe."""
+        if self.operator_resume_required:
+            self.events.record("operator_resume", "operator resumed the shot after a failsafe", "info")
+        self.operator_resume_required = False
+
+    # ------------------------------------------------------------- setpoints
+    def gate(self, setpoint: Setpoint, state: RigState | None, reason: str | None = None) -> Setpoint:
+        """The setpoint that may actually be sent for a requested one.
+
+        A setpoint outside the airspace becomes a hold at the current position
+        clamped into the fence (or at the clamped request when the position is
+        unknown).  A hold request (``setpoint.hold``) is logged once per episode
+        with its reason.
+        """
+        if not self.airspace.contains(setpoint.position_m):
+            anchor = state.position_m if state is not None else setpoint.position_m
+            safe = np.asarray(self.airspace.clamp(anchor), dtype=float)
+            if not self._outside_fence:
+                p = setpoint.position_m
+                self.events.record(
+                    "geofence",
+                    f"setpoint ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}) m is outside the geofence/altitude band: "
+                    "not sent, holding",
+                    "warning",
+                )
+            self._outside_fence = True
+            held = setpoint if state is None else Setpoint.hold_at(state)
+            return Setpoint(
+                position_m=safe, velocity_mps=np.zeros(3), acceleration_mps2=np.zeros(3),
+                yaw_rad=held.yaw_rad, yaw_rate_rad_s=0.0, pitch_rad=held.pitch_rad,
+                focal_length_mm=held.focal_length_mm, focus_distance_m=held.focus_distance_m,
+                f_number=held.f_number, hold=True,
+            )
+        if self._outside_fence:
+            self.events.record("geofence_clear", "setpoints are inside the geofence again", "info")
+        self._outside_fence = False
+        if setpoint.hold:
+            why = reason or "controller requested a hold"
+            if self._holding_reason != why:
+                self.events.record("hold", f"holding position, gimbal kept: {why}", "warning")
+            self._holding_reason = why
+        elif self._holding_reason is not None:
+            self.events.record("hold_released", "controller tracking again", "info")
+            self._holding_reason = None
+        return setpoint
