@@ -38,7 +38,7 @@ from cinempc.shot import ShotSpec, _check_subject_ref, describe_validation_error
 
 log = logging.getLogger("cinempc.director")
 
-ParserFn = Callable[[str, ShotSpec | None], Any]
+ParserFn = Callable[[str, ShotSpec | None, list[str]], Any]  # text, shot on air, known subject names
 
 
 @dataclass(frozen=True)
@@ -84,13 +84,10 @@ class CommandRejected(ValueError):
 def default_parser() -> ParserFn:
     """The language parser of ``cinempc.language`` (imported lazily: the app starts without it)."""
 
-    def parse(text: str, current: ShotSpec | None) -> Any:
+    def parse(text: str, current: ShotSpec | None, known_subjects: list[str]) -> Any:
         from cinempc.language import parse_command
 
-        try:
-            return parse_command(text, current=current)
-        except TypeError:  # a parser without the keyword
-            return parse_command(text, current)
+        return parse_command(text, current=current, known_subjects=known_subjects)
 
     return parse
 
@@ -314,8 +311,9 @@ class LiveHub:
             raise CommandRejected(f"unknown mode {mode!r}: 'now' or 'append'")
         with self._lock:
             current = self._queue.current_shot if mode == "now" else self._queue.last_shot
+            known = sorted({*self._names.values(), *(b.name for b in self._subjects if b.name)})
         try:
-            answer = normalise_parse_result(self._parser(text, current))
+            answer = normalise_parse_result(self._parser(text, current, known))
         except (TypeError, ValueError, ValidationError) as exc:
             log.exception("language parser failed on %r", text)
             raise CommandRejected(f"the shot parser failed: {exc}", status=500) from exc
@@ -551,8 +549,9 @@ def _jpeg_size(jpeg: bytes) -> tuple[int, int] | None:
 def _error_summary(error: Any) -> str:
     if isinstance(error, dict):
         parts = [str(error.get("message") or "not understood")]
-        if error.get("unknown_words"):
-            parts.append("unknown: " + ", ".join(map(str, error["unknown_words"]))[:120])
+        unknown = error.get("not_understood") or error.get("unknown_words")
+        if isinstance(unknown, list) and unknown:
+            parts.append("not understood: " + ", ".join(map(str, unknown))[:120])
         return "; ".join(parts)
     return str(error)[:300]
 

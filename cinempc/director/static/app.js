@@ -197,7 +197,11 @@
     }
 
     function placeBoxes() {
-      var host = $('boxes'), img = $('live');
+      var host = $('boxes'), img = $('live'), view = $('view');
+      if (frameSize) {  // fill the view at the frame's aspect ratio (letterboxed), boxes on top
+        var k = Math.min(view.clientWidth / frameSize[0], view.clientHeight / frameSize[1]);
+        img.style.width = Math.floor(frameSize[0] * k) + 'px'; img.style.height = Math.floor(frameSize[1] * k) + 'px';
+      }
       if (!last || !frameSize || !img.clientWidth) { host.innerHTML = ''; return; }
       var size = (last.frame && last.frame.size_px) || frameSize;
       host.style.left = img.offsetLeft + 'px'; host.style.top = img.offsetTop + 'px';
@@ -315,6 +319,10 @@
             var v = err[k];
             if (Array.isArray(v) && v.length) html += '<ul><li><i>' + esc(k.replace(/_/g, ' ')) + ':</i> ' + v.map(function (x) {
               return esc(typeof x === 'string' ? x : JSON.stringify(x)); }).join(' · ') + '</li></ul>';
+            else if (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length) {
+              html += '<ul><li><i>' + esc(k.replace(/_/g, ' ')) + ':</i> ' + Object.keys(v).map(function (w) {
+                var near = v[w]; return esc(w) + ' → ' + esc(Array.isArray(near) ? near.join(', ') : JSON.stringify(near)); }).join(' · ') + '</li></ul>';
+            }
             else if (typeof v === 'number') html += ' <small>(' + esc(k.replace(/_/g, ' ')) + ' ' + v.toFixed(2) + ')</small>';
           });
         } else { html = esc(err || 'refused'); }

@@ -1,0 +1,295 @@
+"""The director's shot queue, pairing token, limits and live hub, without a server."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from cinempc.director.live import CommandRejected, LiveHub, SubjectBox, normalise_parse_result
+from cinempc.director.queue import ShotQueue, describe_shot
+from cinempc.director.security import (
+    CommandRateLimiter,
+    DirectorConfigError,
+    DirectorSettings,
+    PairingToken,
+    load_director_settings,
+    pairing_url,
+)
+from cinempc.shot import ShotSpec, preset
+from cinempc.state import RigState
+
+
+def shot(**fields) -> ShotSpec:
+    return ShotSpec(**fields)
+
+
+# ------------------------------------------------------------------------------------ queue
+
+
+def test_queue_runs_a_sequence_on_the_loop_clock():
+    queue = ShotQueue(default_shot_duration_s=8.0)
+    queue.replace([shot(framing="close_up", duration_s=3.0), shot(framing="wide"), shot(framing="medium")], "seq")
+    current, changed = queue.advance(10.0)
+    assert changed and current.shot.framing == "close_up"
+    assert queue.advance(12.9)[0].shot.framing == "close_up"
+    current, changed = queue.advance(13.05)
+    assert changed and current.shot.framing == "wide"
+    # the second shot has no duration but another waits behind it: the default applies,
+    # counted from where the first really ended (13.0), not from the late step
+    assert current.elapsed_s(13.05) == pytest.approx(0.05)
+    assert queue.advance(20.9)[0].shot.framing == "wide"
+    current, _ = queue.advance(21.1)
+    assert current.shot.framing == "medium"
+    # the last shot is open ended
+    assert queue.advance(500.0)[0].shot.framing == "medium"
+    snap = queue.snapshot(500.0)
+    assert snap["current"]["duration_s"] is None and snap["current"]["progress"] is None
+    assert [d["shot"]["framing"] for d in snap["done"]] == ["close_up", "wide"]
+
+
+def test_queue_hold_freezes_progress_and_resume_continues():
+    queue = ShotQueue()
+    queue.replace([shot(duration_s=10.0), shot(framing="wide")], "x")
+    queue.advance(0.0)
+    queue.advance(4.0)
+    queue.pause(4.0)
+    current, changed = queue.advance(30.0)  # held for 26 s: still the first shot, clock frozen
+    assert not changed and current.elapsed_s(30.0) == pytest.approx(4.0)
+    assert queue.snapshot(30.0)["current"]["progress"] == pytest.approx(0.4)
+    queue.resume(30.0)
+    assert queue.advance(35.0)[0].elapsed_s(35.0) == pytest.approx(9.0)
+    assert queue.advance(36.5)[0].shot.framing == "wide"
+
+
+def test_last_timed_shot_keeps_flying_in_overtime():
+    queue = ShotQueue()
+    queue.replace([shot(duration_s=2.0)], "x")
+    queue.advance(0.0)
+    current, changed = queue.advance(5.0)
+    assert current is not None and not changed
+    snap = queue.snapshot(5.0)["current"]
+    assert snap["overtime"] is True and snap["progress"] == 1.0
+
+
+def test_append_skip_and_clear():
+    queue = ShotQueue()
+    queue.replace([shot(framing="medium")], "a")
+    queue.advance(0.0)
+    queue.append([shot(framing="wide"), shot(framing="close_up")], "b")
+    assert [e["shot"]["framing"] for e in queue.snapshot(1.0)["upcoming"]] == ["wide", "close_up"]
+    # the open-ended current shot gets the default length now that shots wait behind it
+    assert queue.snapshot(1.0)["current"]["duration_s"] == queue.default_shot_duration_s
+    assert queue.skip().shot.framing == "medium"
+    assert queue.advance(1.0)[0].shot.framing == "wide"
+    assert queue.clear_upcoming() == 1
+    assert queue.skip() is None  # the last shot is never skipped into nothing
+    queue.clear()
+    assert queue.advance(2.0) == (None, False)
+
+
+def test_queue_refuses_empty_and_non_shots():
+    queue = ShotQueue()
+    with pytest.raises(ValueError):
+        queue.replace([], "x")
+    with pytest.raises(TypeError):
+        queue.append([{"framing": "wide"}], "x")
+
+
+def test_describe_shot_uses_set_shorthand():
+    label = describe_shot(preset("mcu_left_third_shallow"))
+    assert label.startswith("mcu_left_third_shallow: MCU")
+    assert "left third" in label and "shallow DoF" in label and "from front right" in label
+    assert "orbit cw slow" in describe_shot(preset("orbit_cw"))
+
+
+# --------------------------------------------------------------------------------- security
+
+
+def test_generated_tokens_are_long_and_distinct():
+    tokens = {PairingToken().value for _ in range(20)}
+    assert len(tokens) == 20 and all(len(t) >= 32 for t in tokens)
+
+
+def test_token_check_and_headers():
+    token = PairingToken("a-configured_token-1234")
+    assert not token.generated
+    assert token.check("a-configured_token-1234")
+    assert not token.check("a-configured_token-1235")
+    assert not token.check("")
+    assert not token.check(None)
+    assert token.from_headers({"X-Director-Token": "a-configured_token-1234"})
+    assert token.from_headers({"Authorization": "Bearer a-configured_token-1234"})
+    assert not token.from_headers({"Authorization": "Basic a-configured_token-1234"})
+    assert not token.from_headers({"Cookie": "token=a-configured_token-1234"})
+
+
+@pytest.mark.parametrize("bad", ["short", "has space in it 12345", "ünïcode-token-123456", "x" * 300])
+def test_weak_or_odd_configured_tokens_are_refused(bad):
+    with pytest.raises(DirectorConfigError):
+        PairingToken(bad)
+
+
+def test_settings_from_config_and_overrides():
+    settings = load_director_settings()
+    assert settings.host == "127.0.0.1"  # loopback unless told otherwise
+    assert settings.loopback_only and settings.token == ""
+    changed = load_director_settings(host="0.0.0.0", port=0, token="abcdefghijklmnopqrstuvwxyz")
+    assert not changed.loopback_only and changed.port == 0
+    with pytest.raises(DirectorConfigError, match="port"):
+        DirectorSettings(port=70000)
+    with pytest.raises(DirectorConfigError, match="max_message_bytes"):
+        DirectorSettings(max_command_chars=5000, max_message_bytes=4096)
+    with pytest.raises(DirectorConfigError, match="unknown director settings"):
+        load_director_settings(colour="red")
+    with pytest.raises(DirectorConfigError, match="positive"):
+        DirectorSettings(command_rate_per_s=0)
+
+
+def test_pairing_url_keeps_the_token_in_the_fragment():
+    url = pairing_url("0.0.0.0", 8765, "tok")
+    assert url == "http://127.0.0.1:8765/#token=tok" and "?" not in url
+
+
+def test_rate_limiter_refills_with_time():
+    now = [0.0]
+    limiter = CommandRateLimiter(rate_per_s=2.0, burst=3, clock=lambda: now[0])
+    assert [limiter.allow("tablet") for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow("other tablet")  # buckets are per client
+    assert limiter.retry_after_s("tablet") == pytest.approx(0.5)
+    now[0] = 0.5
+    assert limiter.allow("tablet") and not limiter.allow("tablet")
+
+
+# -------------------------------------------------------------------------------------- hub
+
+
+def fake_parser_never_called(*args):  # noqa: D103 -- the hub must not parse HOLD or presets
+    raise AssertionError("parser called")
+
+
+def test_hold_is_latched_pauses_the_queue_and_reaches_listeners():
+    hub = LiveHub(parser=fake_parser_never_called)
+    heard = []
+    hub.add_hold_listener(heard.append)
+    hub.add_hold_listener(lambda holding: 1 / 0)  # a broken listener must not stop the others
+    hub.start_shot(preset("follow_medium"))
+    assert hub.tick(0.0).shot_changed
+    hub.hold("test")
+    direction = hub.tick(0.1)
+    assert direction.hold and not direction.shot_changed and heard == [True]
+    assert hub.snapshot()["queue"]["paused"]
+    hub.hold("again")  # logged once, but listeners hear every press (re-sent to the autopilot)
+    assert [h["kind"] for h in hub.snapshot()["history"]] == ["hold"] and heard == [True, True]
+    hub.resume("test")
+    assert not hub.tick(0.2).hold and heard == [True, True, False]
+
+
+def test_abort_clears_the_queue_and_holds():
+    hub = LiveHub(parser=fake_parser_never_called)
+    hub.start_shot(preset("follow_medium"))
+    hub.submit_preset("orbit_cw", mode="append")
+    hub.tick(0.0)
+    hub.abort("test")
+    direction = hub.tick(0.1)
+    assert direction.abort and direction.hold and direction.shot is None
+    assert hub.snapshot()["queue"]["current"] is None
+
+
+def test_presets_about_a_selected_subject_and_bad_input():
+    hub = LiveHub(parser=fake_parser_never_called)
+    answer = hub.submit_preset("orbit_ccw", subjects=["#2"])
+    assert answer["shots"][0]["subjects"] == ["#2"]
+    direction = hub.tick(1.0)
+    assert direction.shot.movement.direction == "counterclockwise" and direction.shot.subjects == ["#2"]
+    with pytest.raises(CommandRejected, match="unknown preset"):
+        hub.submit_preset("no_such_shot")
+    with pytest.raises(CommandRejected, match="bad subject"):
+        hub.submit_preset("orbit_cw", subjects=["#x y!"])
+
+
+def test_typed_commands_are_checked_before_parsing():
+    calls = []
+    hub = LiveHub(settings=DirectorSettings(max_command_chars=40), parser=lambda *a: calls.append(a) or {
+        "command": "hold"})
+    with pytest.raises(CommandRejected) as too_long:
+        hub.submit_text("x" * 41)
+    assert too_long.value.status == 413
+    for bad in ("", "   ", "bin\x00ary", 42):
+        with pytest.raises(CommandRejected):
+            hub.submit_text(bad)
+    assert calls == []
+    assert hub.submit_text("  stop   right there ")["command"] == "hold"
+    assert calls[0][0] == "stop right there" and hub.holding_requested
+
+
+def test_relative_edits_get_the_shot_on_air():
+    seen = []
+
+    def parser(text, current, known):
+        seen.append((current, known))
+        return {"shots": [current.model_copy(update={"framing": "close_up"}).model_dump(mode="json")]}
+
+    hub = LiveHub(parser=parser)
+    hub.start_shot(preset("follow_medium"))
+    hub.tick(0.0)
+    hub.publish_subjects([SubjectBox(track_id=1, box_px=(1, 2, 3, 4), name="alice")])
+    hub.name_subject(2, "Bride")
+    hub.submit_text("tighter")
+    assert seen[0][0].name == "follow_medium" and seen[0][1] == ["alice", "bride"]
+    assert hub.tick(0.1).shot.framing == "close_up"
+
+
+def test_parser_answers_are_validated():
+    assert normalise_parse_result({"command": "resume"}) == {"command": "resume"}
+    assert normalise_parse_result('{"error": {"message": "?"}}') == {"error": {"message": "?"}}
+    for bad in ({"command": "selfdestruct"}, {"shots": []}, {"nothing": 1}, [1, 2]):
+        with pytest.raises(TypeError):
+            normalise_parse_result(bad)
+    hub = LiveHub(parser=lambda *a: {"shots": [{"framing": "gigantic"}]})
+    with pytest.raises(CommandRejected, match="framing") as invalid:
+        hub.submit_text("make it gigantic")
+    assert invalid.value.status == 500
+    assert hub.tick(0.0).shot is None  # nothing half-queued
+
+
+def test_subject_names_are_validated_and_unique():
+    hub = LiveHub(parser=fake_parser_never_called)
+    assert hub.name_subject(3, "  The-Bride ")["name"] == "the-bride"
+    hub.name_subject(4, "the-bride")  # a name means one subject: it moves to #4
+    assert hub.tick(0.0).subject_names == {4: "the-bride"}
+    for track_id, name in ((1, ""), (1, "all"), (1, "#2"), (1, "x" * 41), (-1, "bob"), ("1", "bob"), (1, "b@d")):
+        with pytest.raises(CommandRejected):
+            hub.name_subject(track_id, name)
+
+
+def test_frames_and_state_publishing():
+    hub = LiveHub()
+    rgb = np.zeros((24, 32, 3), np.uint8)
+    rgb[:, 16:] = 255
+    seq = hub.publish_frame(rgb, time_s=1.5)
+    seq2, jpeg = hub.latest_frame()
+    assert seq == seq2 == 1 and jpeg[:2] == b"\xff\xd8"
+    assert hub.snapshot()["frame"]["size_px"] == [32, 24]
+    hub.publish_frame(jpeg)  # JPEG bytes pass through (size read from the header)
+    assert hub.snapshot()["frame"]["size_px"] == [32, 24]
+    for bad in (np.zeros((24, 32), np.uint8), np.zeros((24, 32, 3), np.float32), b"not a jpeg"):
+        with pytest.raises(ValueError):
+            hub.publish_frame(bad)
+    with pytest.raises(ValueError):
+        hub.publish_subjects([SubjectBox(track_id=1, box_px=(0, 0, float("nan"), 1))])
+    hub.publish_rig(RigState(position_m=[1, 2, 3], velocity_mps=[3, 4, 0], focal_length_mm=50, focus_distance_m=5,
+                             f_number=4))
+    snap = hub.snapshot()
+    assert snap["rig"]["speed_mps"] == pytest.approx(5.0)
+    assert snap["lens"]["near_m"] < 5.0 < snap["lens"]["far_m"]
+
+
+def test_wait_for_change_wakes_on_publish():
+    hub = LiveHub()
+    seen = hub.state_seq
+    threading.Timer(0.05, lambda: hub.event("link", "mavlink up")).start()
+    state_seq, _ = hub.wait_for_change(seen, 0, timeout_s=5.0)
+    assert state_seq != seen
+    assert hub.snapshot()["events"][-1]["message"] == "mavlink up"
