@@ -32,7 +32,7 @@ from cinempc.config import CameraProfile, load_parameters
 from cinempc_sim.actors import ActorBody, GaitParams
 from cinempc_sim.scenario import ActorSpec, ScriptStep
 
-__all__ = ["LabelledImage", "SceneRenderer", "render_blur", "mask_box"]
+__all__ = ["LabelledImage", "SceneRenderer", "mask_box", "render_blur", "scripted_sequence"]
 
 NEAR_M, FAR_M = 0.05, 400.0
 
@@ -182,6 +182,31 @@ class SceneRenderer:
         )
         self._sky = rng.uniform([120, 150, 180], [210, 230, 255])
 
+    def build_scene(self, actors: list[ActorSpec], boxes: list[tuple[tuple[float, float, float],
+                                                                       tuple[float, float, float]]] = (),
+                    ground_rgb=(0.45, 0.5, 0.35), sky_rgb=(170, 200, 235)) -> None:
+        """A scripted scene: these actors, these box occluders ``(centre_m, half_extents_m)``, fixed light."""
+        c = self.client
+        p.resetSimulation(physicsClientId=c)
+        p.createMultiBody(
+            baseVisualShapeIndex=p.createVisualShape(p.GEOM_BOX, halfExtents=[200, 200, 0.05],
+                                                     rgbaColor=[*ground_rgb, 1.0], physicsClientId=c),
+            basePosition=[0, 0, -0.05], physicsClientId=c)
+        for centre, half in boxes:
+            vis = p.createVisualShape(p.GEOM_BOX, halfExtents=list(half), rgbaColor=[0.35, 0.3, 0.3, 1],
+                                      physicsClientId=c)
+            p.createMultiBody(baseVisualShapeIndex=vis, basePosition=list(centre), physicsClientId=c)
+        self.actors = [ActorBody(c, spec, self.gait) for spec in actors]
+        self._light = dict(lightDirection=[0.4, -0.3, 1.0], lightColor=[1, 1, 1], lightAmbientCoeff=0.55,
+                           lightDiffuseCoeff=0.5, lightSpecularCoeff=0.05)
+        self._sky = np.asarray(sky_rgb, dtype=float)
+
+    def pose_actors(self, time_s: float) -> None:
+        """Move every actor to where its script has it at ``time_s``."""
+        self._scene_time_s = float(time_s)
+        for actor in self.actors:
+            actor.update(self._scene_time_s)
+
     def _add_prop(self, rng: np.random.Generator) -> None:
         c = self.client
         centre = rng.uniform(-20, 20, 2)
@@ -295,3 +320,25 @@ class SceneRenderer:
             focal_length_mm=float(focal_length_mm), focus_distance_m=float(focus_distance_m), f_number=f_number,
             camera_position_m=position, yaw_rad=float(yaw_rad), pitch_rad=float(pitch_rad), feet_m=feet,
         )
+
+
+def scripted_sequence(camera: CameraProfile, actors: list[ActorSpec], camera_position_m, *, duration_s: float,
+                      rate_hz: float = 10.0, boxes=(), focal_length_mm: float = 35.0, f_number: float = 4.0,
+                      look_at_m=None, image_size: tuple[int, int] = (320, 240)):
+    """Render a scripted shot from a fixed camera aimed at ``look_at_m``; yields ``(time_s, LabelledImage)``.
+
+    The actors' ground-truth feet points and visible boxes come with every frame
+    (actor index = position in ``actors``), for tracking tests and the benchmark.
+    """
+    position = np.asarray(camera_position_m, dtype=float)
+    target = np.asarray(look_at_m if look_at_m is not None else [*actors[0].start_m, 0.9], dtype=float)
+    rel = target - position
+    yaw = math.atan2(rel[1], rel[0])
+    pitch = math.atan2(rel[2], math.hypot(rel[0], rel[1]))
+    with SceneRenderer(camera, image_size, min_box_pixels=20) as renderer:
+        renderer.build_scene(actors, list(boxes))
+        for k in range(int(round(duration_s * rate_hz)) + 1):
+            t = k / rate_hz
+            renderer.pose_actors(t)
+            target_distance = float(np.linalg.norm(rel))
+            yield t, renderer.render(position, yaw, pitch, focal_length_mm, max(target_distance, 1.0), f_number)

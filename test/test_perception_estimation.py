@@ -1,0 +1,99 @@
+"""3D subject estimate from a box on a synthetic camera with known geometry (no renderer, no network)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from cinempc.config import load_camera_profile
+from cinempc.perception import load_perception_params
+from cinempc.perception.estimation import CameraView, estimate_subject
+
+CAMERA = load_camera_profile("sim_super35")
+PARAMS = load_perception_params()
+
+
+def _view(position, look_at, focal_length_mm, width=320, height=240):
+    rel = np.asarray(look_at, float) - np.asarray(position, float)
+    yaw = math.atan2(rel[1], rel[0])
+    pitch = math.atan2(rel[2], math.hypot(rel[0], rel[1]))
+    return CameraView(np.asarray(position, float), yaw, pitch, focal_length_mm, CAMERA.sensor_width_mm, width, height)
+
+
+def _box(view, feet, height_m=1.75, width_fraction=0.3):
+    """The box a perfect detector draws around an upright person standing at ``feet``."""
+    u_feet, v_feet, _ = view.project(feet)
+    _, v_head, _ = view.project(np.asarray(feet) + [0.0, 0.0, height_m])
+    half = (v_feet - v_head) * width_fraction / 2
+    return np.array([u_feet - half, v_head, u_feet + half, v_feet])
+
+
+@pytest.mark.parametrize("focal_length_mm", [24.0, 70.0])
+def test_feet_point_recovered_at_two_focal_lengths(focal_length_mm):
+    feet = np.array([14.0, 3.0, 0.0])
+    view = _view([0.0, 0.0, 4.0], feet + [0.0, 0.0, 0.9], focal_length_mm)
+    estimate = estimate_subject(_box(view, feet), view, PARAMS)
+    assert estimate is not None
+    assert set(estimate.methods) >= {"ground_plane", "height_prior"}
+    assert np.linalg.norm(estimate.position_m - feet) < 0.02
+    assert estimate.height_m == pytest.approx(1.75, abs=0.02)
+
+
+def test_stale_intrinsics_put_the_subject_at_the_wrong_distance():
+    """Why the *current* focal length matters: the same box read with the pre-zoom focal length is far off."""
+    feet = np.array([12.0, 0.0, 0.0])
+    zoomed = _view([0.0, 0.0, 1.0], [12.0, 0.0, 0.9], 80.0)  # camera at chest height: the prior dominates
+    box = _box(zoomed, feet)
+    right = estimate_subject(box, zoomed, PARAMS)
+    stale_view = CameraView(zoomed.position_m, zoomed.yaw_rad, zoomed.pitch_rad, 30.0, CAMERA.sensor_width_mm,
+                            320, 240)
+    stale = estimate_subject(box, stale_view, PARAMS)
+    assert np.linalg.norm(right.position_m - feet) < 0.05
+    assert np.linalg.norm(stale.position_m - feet) > 3.0
+
+
+def test_feet_cut_by_the_frame_uses_the_head_and_the_height_prior():
+    feet = np.array([8.0, 0.0, 0.0])
+    view = _view([0.0, 0.0, 2.0], [8.0, 0.0, 1.6], 70.0)  # a close-up: feet below the frame
+    box = _box(view, feet)
+    assert box[3] > 240
+    box[3] = 240.0
+    estimate = estimate_subject(box, view, PARAMS)
+    assert estimate.methods == ("head_plane",)
+    assert np.linalg.norm(estimate.position_m[:2] - feet[:2]) < 0.1
+
+
+def test_depth_image_is_used_when_present_and_tightens_the_estimate():
+    feet = np.array([18.0, -2.0, 0.0])
+    view = _view([0.0, 0.0, 1.7], feet + [0.0, 0.0, 0.9], 50.0)
+    box = _box(view, feet)
+    surface_depth = float(view.project(feet + [0.0, 0.0, 0.9])[2]) - PARAMS.body_radius_m
+    depth = np.full((240, 320), 120.0, dtype=np.float32)
+    x1, y1, x2, y2 = box.round().astype(int)
+    depth[y1:y2, x1:x2] = surface_depth
+    without = estimate_subject(box, view, PARAMS)
+    with_depth = estimate_subject(box, view, PARAMS, depth)
+    assert "depth" in with_depth.methods
+    assert np.linalg.norm(with_depth.position_m - feet) < 0.15
+    assert np.trace(with_depth.covariance_m2) < np.trace(without.covariance_m2)
+
+
+def test_covariance_grows_with_range():
+    near = np.array([6.0, 0.0, 0.0])
+    far = np.array([20.0, 0.0, 0.0])
+    view_near = _view([0.0, 0.0, 4.0], near + [0, 0, 0.9], 35.0)
+    view_far = _view([0.0, 0.0, 4.0], far + [0, 0, 0.9], 35.0)
+    cov_near = estimate_subject(_box(view_near, near), view_near, PARAMS).covariance_m2
+    cov_far = estimate_subject(_box(view_far, far), view_far, PARAMS).covariance_m2
+    assert cov_far[0, 0] > 4 * cov_near[0, 0]
+
+
+@pytest.mark.parametrize("box", [[np.nan, 0, 10, 10], [50, 50, 40, 60], [10, 10, 10, 10]])
+def test_degenerate_boxes_give_no_estimate(box):
+    view = _view([0.0, 0.0, 4.0], [10.0, 0.0, 0.0], 35.0)
+    assert estimate_subject(box, view, PARAMS) is None
+
+
+def test_box_above_the_horizon_with_cut_head_and_feet_gives_no_estimate():
+    view = _view([0.0, 0.0, 4.0], [10.0, 0.0, 4.0], 35.0)
+    assert estimate_subject([100, 0, 120, 240], view, PARAMS) is None

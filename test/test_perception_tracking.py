@@ -1,0 +1,149 @@
+"""Tracking (ultralytics ByteTrack/BoT-SORT), naming, lost timeout and bad input, with scripted boxes.
+
+The boxes are what a perfect detector would draw for people walking in front of
+a synthetic camera; everything downstream of the detector is the real code.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from cinempc.config import load_camera_profile
+from cinempc.perception import load_perception_params
+from cinempc.perception.detector import Detections
+from cinempc.perception.estimation import CameraView
+from cinempc.perception.naming import SubjectNamer
+from cinempc.perception.pipeline import PerceptionPipeline
+from cinempc.state import RigState
+
+CAMERA = load_camera_profile("sim_super35")
+RIG = RigState(position_m=[0.0, 0.0, 4.0], yaw_rad=0.0, pitch_rad=-0.3, focal_length_mm=30.0)
+VIEW = CameraView(RIG.position_m, RIG.yaw_rad, RIG.pitch_rad, RIG.focal_length_mm, CAMERA.sensor_width_mm, 320, 240)
+RATE_HZ = 10.0
+
+
+class _NoDetector:
+    """Scripted boxes are fed with process_detections; an image must never reach a detector here."""
+
+    backend = "none"
+
+    def detect(self, rgb):  # pragma: no cover -- failing loudly is the point
+        raise AssertionError("detector called")
+
+
+def _pipeline(tracker="bytetrack", **changes):
+    params = load_perception_params().with_(tracker=tracker, frame_rate_hz=RATE_HZ, **changes)
+    return PerceptionPipeline(CAMERA, params, detector=_NoDetector())
+
+
+def _box(feet, height_m=1.75):
+    u, v_feet, _ = VIEW.project(feet)
+    _, v_head, _ = VIEW.project(np.asarray(feet) + [0, 0, height_m])
+    half = (v_feet - v_head) * 0.15
+    return [u - half, v_head, u + half, v_feet]
+
+
+def _walkers(t):
+    """Two people crossing the frame in opposite directions at 1.4 m/s, 12 and 16 m away."""
+    return {"a": np.array([12.0, -4.0 + 1.4 * t, 0.0]), "b": np.array([16.0, 4.0 - 1.4 * t, 0.0])}
+
+
+def _frame(t, hidden=()):
+    boxes = [_box(p) for name, p in _walkers(t).items() if name not in hidden]
+    return Detections(boxes, [0.9] * len(boxes), [0] * len(boxes), (320, 240))
+
+
+@pytest.mark.parametrize("tracker", ["bytetrack", "botsort"])
+def test_track_keeps_its_id_through_a_one_second_occlusion(tracker):
+    pipeline = _pipeline(tracker)
+    ids_of_a = []
+    for k in range(60):
+        t = k / RATE_HZ
+        hidden = ("a",) if 2.0 <= t < 3.0 else ()
+        subjects = pipeline.process_detections(_frame(t, hidden), RIG, t, horizon_steps=10, dt_s=0.1)
+        truth = _walkers(t)["a"]
+        nearest = min(subjects, key=lambda s: np.linalg.norm(s.positions_m[0] - truth))
+        assert np.linalg.norm(nearest.positions_m[0] - truth) < 0.6
+        if 2.0 <= t < 3.0:
+            assert not nearest.visible  # predicted, not seen
+        ids_of_a.append(nearest.track_id)
+    assert len(set(ids_of_a)) == 1
+
+
+def test_name_binding_survives_occlusion_and_a_lost_subject_is_reported():
+    pipeline = _pipeline(lost_timeout_s=1.5)
+    pipeline.process_detections(_frame(0.0), RIG, 0.0)
+    first = pipeline.process_detections(_frame(0.1), RIG, 0.1)
+    runner = min(first, key=lambda s: np.linalg.norm(s.positions_m[0] - _walkers(0.1)["a"]))
+    pipeline.bind("runner", runner.track_id)
+    lost_reported = []
+    for k in range(2, 50):
+        t = k / RATE_HZ
+        hidden = ("a",) if t >= 2.5 else ()
+        subjects = pipeline.process_detections(_frame(t, hidden), RIG, t)
+        lost_reported += pipeline.lost
+        names = {s.name for s in subjects}
+        if t < 2.5 + 1.5:
+            assert "runner" in names
+        elif t > 2.5 + 1.5 + 0.15:
+            assert "runner" not in names  # gone for longer than the timeout: reported lost, the MPC holds
+    assert lost_reported == ["runner"]
+
+
+def test_name_moves_to_a_new_track_where_the_subject_is_predicted():
+    """The tracker gave up (long occlusion) and restarts with a new ID: the name follows the person."""
+    pipeline = _pipeline(lost_timeout_s=0.5)
+    subjects = []
+    for k in range(10):
+        subjects = pipeline.process_detections(_frame(k / RATE_HZ, hidden=("b",)), RIG, k / RATE_HZ)
+    pipeline.bind("runner", subjects[0].track_id)
+    old_id = subjects[0].track_id
+    for k in range(10, 18):  # hidden 0.8 s > timeout: tracker and pipeline both drop it
+        pipeline.process_detections(_frame(k / RATE_HZ, hidden=("a", "b")), RIG, k / RATE_HZ)
+    for k in range(18, 21):  # a new track is confirmed on its second sighting
+        subjects = pipeline.process_detections(_frame(k / RATE_HZ, hidden=("b",)), RIG, k / RATE_HZ)
+    assert len(subjects) == 1
+    assert subjects[0].track_id != old_id
+    assert subjects[0].name == "runner"
+
+
+def test_horizon_prediction_matches_the_motion():
+    pipeline = _pipeline()
+    for k in range(30):
+        subjects = pipeline.process_detections(_frame(k / RATE_HZ, hidden=("b",)), RIG, k / RATE_HZ,
+                                               horizon_steps=20, dt_s=0.1)
+    (s,) = subjects
+    assert s.velocities_mps[0, :2] == pytest.approx([0.0, 1.4], abs=0.2)
+    assert s.heading_rad() == pytest.approx(math.pi / 2, abs=0.15)
+    assert np.linalg.norm(s.positions_m[-1] - _walkers(2.9 + 2.0)["a"]) < 0.5
+    traces = np.trace(s.covariance_m2, axis1=1, axis2=2)
+    assert np.all(np.diff(traces) > 0)
+
+
+def test_frame_without_subjects_and_corrupted_images_yield_empty_results():
+    pipeline = _pipeline()
+    assert pipeline.process_detections(Detections.empty((320, 240)), RIG, 0.0) == []
+    for corrupted in (np.zeros((0, 0, 3), np.uint8), np.full((240, 320, 3), np.nan), "not an image",
+                      np.zeros((240, 320), np.uint8), None):
+        assert pipeline.process(corrupted, RIG, 0.1) == []
+
+
+def test_naming_rules():
+    namer = SubjectNamer()
+    namer.bind("Runner", 3)
+    assert namer.name_of(3) == "runner" and namer.track_of("RUNNER") == 3
+    namer.bind("cyclist", 3)  # a track keeps one name
+    assert namer.name_of(3) == "cyclist" and namer.track_of("runner") is None
+    for bad in ("all", "", "#3", "3rd"):
+        with pytest.raises(ValueError, match="subject name"):
+            namer.bind(bad, 1)
+    with pytest.raises(ValueError, match="track id"):
+        namer.bind("dog", 0)
+    namer.auto_bind(["cyclist", "walker", "#5", "all"], [7, 3, 5])
+    assert namer.track_of("walker") == 5  # earliest-seen free track (lowest id), cyclist already bound
+
+
+def test_unknown_tracker_setting_is_a_clear_error():
+    with pytest.raises(ValueError, match="tracker_overrides"):
+        _pipeline(tracker_overrides={"no_such_thing": 1})
