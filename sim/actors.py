@@ -23,7 +23,7 @@ import numpy as np
 import pybullet as p
 
 from cinempc_sim.scenario import ActorSpec, ScriptStep
-from cinempc_sim.vehicle import GROUP_ACTOR, GROUP_DRONE
+from cinempc_sim.vehicle import GROUP_ACTOR, GROUP_DRONE, GROUP_RAY
 
 
 @dataclass(frozen=True)
@@ -279,7 +279,7 @@ class ActorBody:
         )
         for link in range(-1, n):
             # actors touch only the drone: no wasted contacts with the ground they walk on
-            p.setCollisionFilterGroupMask(body, link, GROUP_ACTOR, GROUP_DRONE, physicsClientId=c)
+            p.setCollisionFilterGroupMask(body, link, GROUP_ACTOR, GROUP_DRONE | GROUP_RAY, physicsClientId=c)
         p.setJointMotorControlArray(body, SWING_JOINTS, p.POSITION_CONTROL, targetPositions=[0.0] * 8,
                                     forces=[500.0] * 8, physicsClientId=c)
         return body

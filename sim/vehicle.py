@@ -30,7 +30,10 @@ import pybullet as p
 
 from cinempc.state import Setpoint
 
-GROUP_WORLD, GROUP_DRONE, GROUP_ACTOR = 1, 2, 4
+# Collision filter groups.  Bullet's ray tests carry group 1, so every body lets group 1 in (rays see
+# everything); the world and the actors never touch each other (no wasted ground contacts for the
+# kinematic figures), and the drone touches both.
+GROUP_RAY, GROUP_DRONE, GROUP_ACTOR, GROUP_WORLD = 1, 2, 4, 8
 
 
 def _clip(value: float, limit: float) -> float:
@@ -81,7 +84,8 @@ class Quadrotor:
         self.body = p.createMultiBody(baseMass=params.mass_kg, baseCollisionShapeIndex=collision,
                                       baseVisualShapeIndex=-1, basePosition=(0, 0, 2), physicsClientId=client)
         p.changeDynamics(self.body, -1, linearDamping=0.0, angularDamping=0.0, physicsClientId=client)
-        p.setCollisionFilterGroupMask(self.body, -1, GROUP_DRONE, GROUP_WORLD | GROUP_ACTOR, physicsClientId=client)
+        p.setCollisionFilterGroupMask(self.body, -1, GROUP_DRONE, GROUP_WORLD | GROUP_ACTOR | GROUP_RAY,
+                                      physicsClientId=client)
         self.inertia_kgm2 = tuple(p.getDynamicsInfo(self.body, -1, physicsClientId=client)[2])
         self.reset((0.0, 0.0, 2.0), 0.0)
 

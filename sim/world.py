@@ -21,7 +21,7 @@ import pybullet as p
 
 from cinempc.state import Obstacle
 from cinempc_sim.scenario import ObstacleSpec, Scenario
-from cinempc_sim.vehicle import GROUP_DRONE, GROUP_WORLD
+from cinempc_sim.vehicle import GROUP_DRONE, GROUP_RAY, GROUP_WORLD
 
 _TEXTURE_DIR = Path(tempfile.gettempdir()) / "cinempc_sim_textures"
 
@@ -97,7 +97,7 @@ def _static_body(client: int, shape: int, col_kwargs: dict, vis_kwargs: dict, po
     vis = p.createVisualShape(shape, rgbaColor=[*rgb, 1.0], physicsClientId=client, **vis_kwargs)
     body = p.createMultiBody(baseMass=0.0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis,
                              basePosition=list(position), physicsClientId=client)
-    p.setCollisionFilterGroupMask(body, -1, GROUP_WORLD, GROUP_DRONE, physicsClientId=client)
+    p.setCollisionFilterGroupMask(body, -1, GROUP_WORLD, GROUP_DRONE | GROUP_RAY, physicsClientId=client)
     if texture is not None:
         p.changeVisualShape(body, -1, textureUniqueId=texture, rgbaColor=[1, 1, 1, 1], physicsClientId=client)
     return body
