@@ -1,0 +1,87 @@
+"""What the language parser answers: shots, a control command, or a structured "not understood".
+
+The JSON form has exactly three shapes, told apart by their one top-level key::
+
+    {"shots": [ShotSpec, ...]}
+    {"command": "hold" | "resume" | "abort"}
+    {"error": {"message": ..., "not_understood": [...], "suggestions": {...}, "examples": [...],
+               "confidence": 0..1, "partial": [ShotSpec, ...] | null, "reason": ...}}
+
+A command with words that could not be understood is an error even when the
+rest parsed: the rest travels in ``error.partial`` so the director app can
+offer "fly what was understood" with one tap, but nothing flies on a guess.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from cinempc.shot import ShotSpec
+
+ControlCommand = Literal["hold", "resume", "abort"]
+ErrorReason = Literal["not_understood", "refused", "conflict", "out_of_range", "llm", "internal"]
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def to_json(self) -> str:
+        """The wire form (one of the three shapes)."""
+        return self.model_dump_json()
+
+    @property
+    def ok(self) -> bool:
+        return not isinstance(self, ErrorAnswer)
+
+
+class ShotsAnswer(_Answer):
+    """One or more shots to fly in order ("..., then ...")."""
+
+    shots: list[ShotSpec] = Field(min_length=1)
+    # For the app's "read 'tigher' as 'tighter'" line; not part of the wire form.
+    corrections: dict[str, str] = Field(default_factory=dict, exclude=True)
+
+
+class CommandAnswer(_Answer):
+    """A control word: HOLD (hover in place), RESUME the queue, ABORT (return home)."""
+
+    command: ControlCommand
+
+
+class NotUnderstood(BaseModel):
+    """Why a command was not taken, and how to say it so it is."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: ErrorReason = "not_understood"
+    message: str
+    not_understood: list[str] = Field(default_factory=list, description="words as typed that were not understood")
+    suggestions: dict[str, list[str]] = Field(default_factory=dict, description="word -> nearest known terms")
+    examples: list[str] = Field(default_factory=list, description="phrasings that are understood")
+    confidence: float = Field(default=0.0, ge=0.0, le=1.0, description="share of the content that was understood")
+    partial: list[ShotSpec] | None = Field(default=None, description="the shots from what was understood")
+
+
+class ErrorAnswer(_Answer):
+    """The command was refused or not (fully) understood; nothing is flown."""
+
+    error: NotUnderstood
+
+
+Answer = ShotsAnswer | CommandAnswer | ErrorAnswer
+_ADAPTER: TypeAdapter[Answer] = TypeAdapter(Answer)
+
+
+def answer_from_json(text: str | bytes) -> Answer:
+    """Parse and validate an answer in its wire form (raises ``ValueError`` if it is none of the three)."""
+    document = json.loads(text)
+    if not isinstance(document, dict) or len(document) != 1:
+        raise ValueError("an answer is a JSON object with exactly one key: shots, command or error")
+    return _ADAPTER.validate_python(document)
+
+
+def answer_schema() -> dict:
+    """JSON Schema of the three answer shapes (for the LLM prompt and third-party tools)."""
+    return _ADAPTER.json_schema()

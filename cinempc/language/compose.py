@@ -1,0 +1,353 @@
+"""Mentions of one segment + the shot before it -> the new ShotSpec.
+
+Every command edits a shot: the current one (``--current``), the previous
+shot of a sequence, or the default ShotSpec.  What the director does not
+mention stays as it was; relative words ("tighter", "slower", "lower", "more
+to the left", "zoom in") step from the value before.  Two different absolute
+values for one field in one shot ("wide ... close-up") are a conflict and are
+reported, never resolved by picking one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cinempc.language.grammar import Mention, SegmentReading
+from cinempc.language.lexicon import LanguageSettings
+from cinempc.shot import ANGLES, FRAMINGS, SCREEN_POSITIONS, SPEEDS, ShotSpec, ShotVocabulary, preset
+
+# Movements that say more than a second one in the same breath: "pull back to
+# reveal" is a reveal, "follow her with a slow orbit" is an orbit.
+_ABSORBS: dict[str, frozenset[str]] = {
+    "reveal": frozenset({"dolly_out", "crane_up", "pedestal_up", "truck_left", "truck_right", "follow"}),
+    "dronie": frozenset({"dolly_out", "pedestal_up", "crane_up", "follow"}),
+    "dolly_zoom_in": frozenset({"dolly_in", "follow", "dolly_zoom"}),
+    "dolly_zoom_out": frozenset({"dolly_out", "follow", "dolly_zoom"}),
+    "flyby": frozenset({"follow", "truck_left", "truck_right"}),
+}
+_EDIT_STEPS = {"tighter": ("framing", 1), "wider": ("framing", -1), "lower": ("angle", -1), "higher": ("angle", 1),
+               "slower": ("speed", -1), "faster": ("speed", 1), "screen_left": ("screen", -1),
+               "screen_right": ("screen", 1), "zoom_in": ("zoom", 1), "zoom_out": ("zoom", -1)}
+_ANGLE_ORDER = ("low", "eye_level", "high", "overhead")
+
+
+class ShotConflict(ValueError):
+    """One shot given two different values for the same field."""
+
+
+@dataclass
+class Context:
+    """What the parser knows besides the words: settings, shot vocabulary, subjects on screen."""
+
+    settings: LanguageSettings
+    vocabulary: ShotVocabulary
+    known_subjects: list[str] = field(default_factory=list)
+
+
+def settled(shot: ShotSpec) -> ShotSpec:
+    """The shot as it stands after it ran: a rack focus has ended on its new target."""
+    if shot.focus.rack_to is None:
+        return shot
+    focus = shot.focus.model_copy(update={"target": shot.focus.rack_to, "rack_to": None, "rack_duration_s": None})
+    return shot.model_copy(update={"focus": focus, "name": None})
+
+
+def compose(reading: SegmentReading, base: ShotSpec, ctx: Context) -> tuple[ShotSpec, list[str]]:
+    """The new shot, and the parts that need a word more (e.g. "rack focus" with no target)."""
+    mentions = reading.content
+    missing: list[str] = []
+    if any(m.category == "preset" for m in mentions):
+        names = {m.value for m in mentions if m.category == "preset"}
+        _single(names, "preset")
+        chosen = preset(names.pop())
+        if base.subjects != ["all"]:
+            chosen = chosen.model_copy(update={"subjects": list(base.subjects)})
+        base = chosen
+    doc: dict[str, Any] = base.model_dump()
+    if not any(m.category == "preset" for m in mentions):
+        doc["name"] = None
+    roles = _subject_roles(reading.mentions, base, ctx)
+    two_shot = any(m.category == "framing" and m.value == "two_shot" for m in mentions)
+    if roles["subjects"]:
+        doc["subjects"] = _merge_refs(roles["subjects"])
+    elif two_shot and len([s for s in base.subjects if s != "all"]) < 2:
+        pair = [s for s in ctx.known_subjects if s != "all"]
+        doc["subjects"] = pair if len(pair) == 2 else ["all"]
+    if roles["target"]:
+        doc["focus"]["target"] = _one_ref(roles["target"])
+    rack_markers = [m for m in mentions if m.category == "focus" and m.value in ("rack", "rack_from")]
+    if roles["rack"]:
+        doc["focus"]["rack_to"] = _one_ref(roles["rack"])
+    elif rack_markers:
+        missing.append("rack focus")
+
+    _apply_framing(doc, mentions, base, ctx)
+    _apply_angle_side_screen(doc, mentions, base, ctx)
+    _apply_movement(doc, mentions, base, ctx)
+    _apply_focus_and_lens(doc, mentions, base, ctx)
+    _apply_quantities(doc, reading.mentions, base)
+    return ShotSpec(**doc), missing
+
+
+# ------------------------------------------------------------------ subjects
+
+
+def _subject_roles(mentions: list[Mention], base: ShotSpec, ctx: Context) -> dict[str, list[str]]:
+    """Which subjects the shot is about, which one is in focus, which one the focus racks to.
+
+    A focus marker ("focus on", "rack focus to") gives its role to the subjects
+    right after it; "rack focus from A to B" gives A the focus and B the rack;
+    "keep the bride sharp" makes the subjects just before "sharp" the focus target.
+    """
+    roles: dict[str, list[str]] = {"subjects": [], "target": [], "rack": []}
+    role = "subjects"
+    group: list[tuple[str, list[str]]] = []  # the subjects since the last other mention, with their role
+    for mention in mentions:
+        if mention.category in ("subject", "subject_word"):
+            refs = _resolve(mention, base, ctx)
+            target_role = "target" if role == "rack_from" else role
+            roles[target_role].extend(refs)
+            group.append((target_role, refs))
+            continue
+        if mention.category == "link":
+            if role == "rack_from" and group:
+                role = "rack"
+                group = []
+            continue
+        if mention.category == "filler":
+            continue
+        if mention.category == "focus":
+            if mention.value == "keep_sharp":
+                for old_role, refs in group:
+                    for ref in refs:
+                        roles[old_role].remove(ref)
+                    roles["target"].extend(refs)
+                group = []
+                role = "subjects"
+                continue
+            role = {"target": "target", "rack": "rack", "rack_from": "rack_from"}[mention.value]
+            group = []
+            continue
+        if mention.category == "depth_of_field" and mention.value == "deep_all":
+            group = []
+            continue
+        role = "subjects"
+        group = []
+    return roles
+
+
+def _resolve(mention: Mention, base: ShotSpec, ctx: Context) -> list[str]:
+    if mention.category == "subject":
+        return [str(mention.value)]
+    named = [s for s in base.subjects if s != "all"]
+    if mention.value == "all":
+        return ["all"]
+    if mention.value == "both":
+        pair = named if len(named) == 2 else [s for s in ctx.known_subjects if s != "all"]
+        return list(pair) if len(pair) == 2 else ["all"]
+    if mention.value == "primary":
+        return [base.primary_subject]
+    return list(base.subjects)  # "them": the current subjects
+
+
+def _merge_refs(refs: list[str]) -> list[str]:
+    unique = list(dict.fromkeys(refs))
+    return ["all"] if "all" in unique else unique[:16]
+
+
+def _one_ref(refs: list[str]) -> str:
+    unique = list(dict.fromkeys(refs))
+    return unique[0] if len(unique) == 1 else "all"
+
+
+def _single(values: set[Any], field_name: str) -> Any:
+    if len(values) > 1:
+        shown = ", ".join(sorted(str(v) for v in values))
+        raise ShotConflict(f"one shot cannot have two {field_name} values ({shown}); use 'then' for a sequence")
+    return next(iter(values)) if values else None
+
+
+def _values(mentions: list[Mention], category: str, exclude: tuple[str, ...] = ()) -> set[str]:
+    return {str(m.value) for m in mentions if m.category == category and m.value not in exclude}
+
+
+def _steps(mentions: list[Mention], kind: str, ctx: Context) -> int:
+    """Sum of the relative edits of one kind; "much"/"way" before an edit makes it bigger."""
+    total = 0
+    for index, mention in enumerate(mentions):
+        if mention.category != "edit" or _EDIT_STEPS[mention.value][0] != kind:
+            continue
+        strong = index > 0 and mentions[index - 1].category == "intensifier" and \
+            mentions[index - 1].end >= mention.start - 1
+        total += _EDIT_STEPS[mention.value][1] * (ctx.settings.edits.strong_steps if strong else 1)
+    return total
+
+
+def _step(order: tuple[str, ...], value: str, steps: int) -> str:
+    return order[max(0, min(len(order) - 1, order.index(value) + steps))]
+
+
+# ------------------------------------------------------------------ fields
+
+
+def _apply_framing(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec, ctx: Context) -> None:
+    framing = _single({"medium_wide" if v == "two_shot" else v for v in _values(mentions, "framing")}, "framing")
+    if framing:
+        doc["framing"] = framing
+    steps = _steps(mentions, "framing", ctx) + _steps(mentions, "zoom", ctx)
+    if steps:
+        doc["framing"] = _step(FRAMINGS, doc["framing"], steps)
+
+
+def _apply_angle_side_screen(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec, ctx: Context) -> None:
+    defaults = ctx.settings.defaults
+    angle = _single(_values(mentions, "angle"), "angle")
+    if angle:
+        doc["angle"] = angle
+    if steps := _steps(mentions, "angle", ctx):
+        doc["angle"] = _step(_ANGLE_ORDER, doc["angle"], steps)
+    assert set(_ANGLE_ORDER) == set(ANGLES)
+
+    sides = set()
+    for side in _values(mentions, "side"):
+        if side == "three_quarter":
+            side = base.side if base.side in ("front_left", "front_right") else defaults.three_quarter_side
+        elif side == "back_three_quarter":
+            side = base.side if base.side in ("back_left", "back_right") else defaults.back_three_quarter_side
+        elif side == "profile":
+            side = base.side if base.side in ("left", "right") else defaults.profile_side
+        elif side == "over_the_shoulder":
+            side = defaults.over_the_shoulder_side
+        sides.add(side)
+    if "track_alongside" in _values(mentions, "movement") and not sides:
+        sides.add(base.side if base.side in ("left", "right") else defaults.alongside_side)
+    if len(sides) == 2 and "front" in sides and sides & {"front_left", "front_right"}:
+        sides.discard("front")  # "front three-quarter left"
+    if side := _single(sides, "side"):
+        doc["side"] = side
+
+    positions = set()
+    for position in _values(mentions, "screen_position"):
+        if position == "rule_of_thirds":
+            position = base.screen_position if base.screen_position != "center" else \
+                defaults.rule_of_thirds_position
+        positions.add(position)
+    if position := _single(positions, "screen position"):
+        doc["screen_position"] = position
+    if steps := _steps(mentions, "screen", ctx):
+        doc["screen_position"] = _step(SCREEN_POSITIONS, doc["screen_position"], steps)
+
+
+def _apply_movement(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec, ctx: Context) -> None:
+    movement = doc["movement"]
+    types = {"follow" if v == "track_alongside" else v for v in _values(mentions, "movement")}
+    if "dolly_zoom" in types:
+        types.discard("dolly_zoom")
+        if "dolly_in" in types:
+            types = (types - {"dolly_in"}) | {"dolly_zoom_in"}
+        elif "dolly_out" in types:
+            types = (types - {"dolly_out"}) | {"dolly_zoom_out"}
+        elif not types & {"dolly_zoom_in", "dolly_zoom_out"}:
+            types.add(ctx.settings.defaults.dolly_zoom)
+    for strong, weak in _ABSORBS.items():
+        if strong in types:
+            types -= weak
+    if len(types) > 1 and "follow" in types:
+        types.discard("follow")  # every moving shot keeps the subject framed: "follow ... push in" = push in
+    new_type = _single(types, "movement")
+    direction = _single(_values(mentions, "direction"), "orbit direction")
+    if direction and new_type is None and movement["type"] != "orbit":
+        new_type = "orbit"  # "clockwise" on its own can only mean an orbit
+    if direction and new_type not in (None, "orbit"):
+        raise ShotConflict(f"an orbit direction ({direction}) was given for a {new_type} movement")
+    if new_type:
+        movement["type"] = new_type
+    if movement["type"] != "orbit":
+        movement["direction"] = None
+    if direction:
+        movement["direction"] = direction
+
+    speed = _single(_values(mentions, "speed"), "speed")
+    if speed:
+        movement["speed"] = speed
+        movement["speed_mps"] = None
+    if steps := _steps(mentions, "speed", ctx):
+        factor = ctx.settings.edits.speed_factor
+        if movement["speed_mps"] is not None:
+            movement["speed_mps"] = movement["speed_mps"] * factor ** steps
+        else:
+            index = SPEEDS.index(movement["speed"]) + steps
+            if 0 <= index < len(SPEEDS):
+                movement["speed"] = SPEEDS[index]
+            else:  # past "fast" or "slow": keep going in m/s
+                edge = SPEEDS[-1] if index >= len(SPEEDS) else SPEEDS[0]
+                beyond = index - (len(SPEEDS) - 1) if index >= len(SPEEDS) else index
+                movement["speed"] = edge
+                movement["speed_mps"] = ctx.vocabulary.speed_mps[edge] * factor ** beyond
+
+
+def _apply_focus_and_lens(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec, ctx: Context) -> None:
+    settings = ctx.settings
+    modes = set()
+    for mode in _values(mentions, "depth_of_field"):
+        if mode == "deep_all":
+            mode = "deep"
+            doc["focus"]["target"] = "all"
+        modes.add(mode)
+    for m in mentions:
+        if m.category == "f_number":
+            if m.value <= settings.f_number.shallow_at_or_below:
+                modes.add("shallow")
+            elif m.value >= settings.f_number.deep_at_or_above:
+                modes.add("deep")
+            else:
+                modes.add("normal")
+    if mode := _single(modes, "depth of field"):
+        doc["focus"]["depth_of_field"] = mode
+
+    lens = doc["lens"]
+    explicit = _single({float(m.value) for m in mentions if m.category == "focal_length_mm"}, "focal length")
+    word = _single(_values(mentions, "lens"), "lens")
+    if explicit is not None:
+        lens["focal_length_mm"] = explicit
+    elif word:
+        lens["focal_length_mm"] = getattr(settings.lens, f"{word}_focal_length_mm")
+    zoom = _steps(mentions, "zoom", ctx)
+    if zoom and explicit is None and not word:
+        # A zoom changes the lens, not the camera position: keep the stand-off the
+        # shot had and scale the focal length by how much bigger the subject gets.
+        old, new = base.framing, doc["framing"]
+        vocab = ctx.vocabulary
+        ratio = vocab.framing_height_fraction[new] / vocab.framing_height_fraction[old]
+        if ratio == 1.0:
+            ratio = settings.edits.zoom_factor_at_limit ** (1 if zoom > 0 else -1)
+        start = base.lens.focal_length_mm or settings.lens.normal_focal_length_mm
+        lens["focal_length_mm"] = round(min(1200.0, max(1.5, start * ratio)), 1)
+        if doc["distance_m"] is None or doc["distance_m"] == base.distance_m:
+            doc["distance_m"] = base.distance_m or vocab.default_distance_m[old]
+
+
+def _apply_quantities(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec) -> None:
+    speed = _single({round(m.value, 6) for m in mentions if m.category == "speed_mps"}, "speed")
+    if speed is not None:
+        doc["movement"]["speed_mps"] = speed
+    distance = _single({round(m.value, 6) for m in mentions if m.category == "distance_m"}, "distance")
+    if distance is not None:
+        doc["distance_m"] = distance
+    durations, racks = set(), set()
+    last = None  # the last mention that a duration could belong to
+    for m in mentions:
+        if m.category == "time_s":
+            (racks if last == "rack" else durations).add(round(m.value, 6))
+        elif m.category == "focus" and m.value in ("rack", "rack_from"):
+            last = "rack"
+        elif m.category not in ("subject", "subject_word", "link", "filler", "intensifier"):
+            last = m.category
+    if (duration := _single(durations, "duration")) is not None:
+        doc["duration_s"] = duration
+    if (rack := _single(racks, "rack duration")) is not None:
+        if doc["focus"]["rack_to"] is None:
+            doc["duration_s"] = rack if doc["duration_s"] is None else doc["duration_s"]
+        else:
+            doc["focus"]["rack_duration_s"] = rack

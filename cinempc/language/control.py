@@ -1,0 +1,40 @@
+"""Control words: HOLD, RESUME, ABORT -- a command to the flight, not a shot.
+
+A command is only a control command when *all* of it is control words and
+fillers ("hold!", "stop the drone now", "return home"), so "hold on the bride"
+stays a static shot of the bride and "return to the wide shot" stays a shot.
+The unmistakable abort words ("abort", "emergency", "mayday", "RTL") win
+wherever they appear: a director shouting them must never get a parse error.
+When several control words appear, the safest wins: abort > hold > resume.
+"""
+
+from __future__ import annotations
+
+from cinempc.language.lexicon import Lexicon, Meaning
+from cinempc.language.normalise import Token
+
+_PRECEDENCE = ("abort", "hold", "resume")
+
+
+def control_command(tokens: list[Token], lexicon: Lexicon) -> str | None:
+    """"hold", "resume" or "abort" if the tokens are a control command, else None."""
+    words = [t for t in tokens if t.kind != "punct"]
+    for i in range(len(words)):
+        length, _ = lexicon.match(words, i, lexicon.always_abort)
+        if length:
+            return "abort"
+    found: set[str] = set()
+    i = 0
+    while i < len(words):
+        length, command = lexicon.match(words, i, lexicon.control)
+        if length:
+            found.add(command)
+            i += length
+            continue
+        length, _ = lexicon.match(words, i, lexicon.control_filler)
+        if not length:
+            length, meaning = lexicon.match(words, i, lexicon.phrases)
+            if not (length and isinstance(meaning, Meaning) and meaning.category == "filler"):
+                return None
+        i += length
+    return next((c for c in _PRECEDENCE if c in found), None)

@@ -1,0 +1,295 @@
+"""The director's vocabulary, from ``config/language.yaml``: phrases -> ShotSpec meanings.
+
+The crew extends the vocabulary in the YAML file; this module only compiles it
+into lookup tables (token tuples -> :class:`Meaning`) and checks that no
+phrase means two things, because an ambiguous lexicon would make the parser
+guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cinempc.config import load_parameters, resolve_config_path
+from cinempc.language.normalise import NUMBER_WORDS, Token, phrase_key
+from cinempc.shot import SIDES, presets
+
+LANGUAGE_FILE = "language.yaml"
+
+# Phrase-table categories that map straight onto ShotSpec values (and the words
+# that only steer the parser: fillers, intensifiers, focus markers).
+SHOT_CATEGORIES = (
+    "framing", "angle", "side", "screen_position", "movement", "direction", "speed", "depth_of_field", "lens",
+    "edit", "intensifier", "focus",
+)
+
+
+class LexiconError(ValueError):
+    """``config/language.yaml`` is inconsistent (e.g. one phrase with two meanings)."""
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """What a phrase says: a category (framing, edit, subject, ...) and its value."""
+
+    category: str
+    value: str
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limits(_Settings):
+    max_chars: int = Field(gt=0, le=100_000)
+    max_shots: int = Field(gt=0, le=100)
+
+
+class TypoSettings(_Settings):
+    min_word_length: int = Field(ge=2)
+    max_edits: int = Field(ge=0, le=3)
+    max_edits_long: int = Field(ge=0, le=4)
+    long_word_length: int = Field(ge=3)
+    suggestion_cutoff: float = Field(gt=0, le=1)
+    confidence_penalty_per_correction: float = Field(ge=0, lt=1)
+
+
+class LensSettings(_Settings):
+    tele_focal_length_mm: float = Field(gt=1)
+    wide_focal_length_mm: float = Field(gt=1)
+    normal_focal_length_mm: float = Field(gt=1)
+
+
+class FNumberSettings(_Settings):
+    shallow_at_or_below: float = Field(gt=0)
+    deep_at_or_above: float = Field(gt=0)
+
+
+class EditSettings(_Settings):
+    speed_factor: float = Field(gt=1)
+    strong_steps: int = Field(ge=1, le=7)
+    zoom_factor_at_limit: float = Field(gt=1)
+
+
+SideName = Literal["front", "front_left", "left", "back_left", "back", "back_right", "right", "front_right"]
+
+
+class DefaultSettings(_Settings):
+    three_quarter_side: SideName
+    back_three_quarter_side: SideName
+    profile_side: SideName
+    alongside_side: SideName
+    over_the_shoulder_side: SideName
+    rule_of_thirds_position: Literal["left_third", "center", "right_third"]
+    dolly_zoom: Literal["dolly_zoom_in", "dolly_zoom_out"]
+
+
+class LlmSettings(_Settings):
+    enabled: bool = False
+    url: str = ""
+    model: str = "local-model"
+    api_key_env: str = "CINEMPC_LLM_API_KEY"
+    timeout_s: float = Field(default=8.0, gt=0, le=120)
+    fallback_to_rules: bool = True
+
+
+class LanguageSettings(_Settings):
+    """The numbers and switches of ``config/language.yaml`` (everything but the phrase lists)."""
+
+    limits: Limits
+    typos: TypoSettings
+    lens: LensSettings
+    f_number: FNumberSettings
+    edits: EditSettings
+    defaults: DefaultSettings
+    llm: LlmSettings
+    examples: list[str] = Field(min_length=1)
+
+
+@dataclass(eq=False)  # hashed by identity: one compiled lexicon per config file version
+class Lexicon:
+    """Compiled phrase tables; see ``config/language.yaml`` for what each holds."""
+
+    settings: LanguageSettings
+    phrases: dict[tuple[str, ...], Meaning] = field(default_factory=dict)
+    control: dict[tuple[str, ...], str] = field(default_factory=dict)
+    control_filler: set[tuple[str, ...]] = field(default_factory=set)
+    sequence: set[tuple[str, ...]] = field(default_factory=set)
+    reference_words: set[tuple[str, ...]] = field(default_factory=set)
+    slot_before: frozenset[str] = frozenset()
+    adjectives: frozenset[str] = frozenset()
+    unsupported_suggestions: dict[str, list[str]] = field(default_factory=dict)
+    ambiguous: dict[str, list[str]] = field(default_factory=dict)  # bare word -> what to say instead
+    always_abort: set[tuple[str, ...]] = field(default_factory=set)
+    words: frozenset[str] = frozenset()  # every word the lexicon knows (typo targets)
+    terms: tuple[str, ...] = ()  # the meaningful phrases, as text (suggestion candidates)
+    max_phrase_tokens: int = 1
+
+    def match(self, tokens: list[Token], start: int, table: dict[tuple[str, ...], Any] | set[tuple[str, ...]],
+              stop: int | None = None) -> tuple[int, Any]:
+        """Longest phrase of ``table`` at ``tokens[start]``: (number of tokens, value); (0, None) if none."""
+        end = len(tokens) if stop is None else stop
+        for length in range(min(self.max_phrase_tokens, end - start), 0, -1):
+            key = tuple(t.text for t in tokens[start:start + length])
+            if key in table:
+                return length, (table[key] if isinstance(table, dict) else key)
+        return 0, None
+
+
+def load_settings() -> LanguageSettings:
+    """The numeric settings of ``config/language.yaml``, validated."""
+    params = load_parameters(LANGUAGE_FILE)
+    return LanguageSettings(**{k: v for k, v in params.items() if k != "lexicon"})
+
+
+def load_lexicon() -> Lexicon:
+    """The compiled lexicon (rebuilt only when ``config/language.yaml`` changes)."""
+    path = resolve_config_path(LANGUAGE_FILE)
+    return _compile(str(path), path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _compile(path: str, mtime_ns: int) -> Lexicon:
+    params = load_parameters(path)
+    settings = LanguageSettings(**{k: v for k, v in params.items() if k != "lexicon"})
+    raw: dict[str, Any] = params["lexicon"]
+    lexicon = Lexicon(settings=settings)
+    words: set[str] = set(NUMBER_WORDS)
+    terms: list[str] = []
+
+    def add(phrase: Any, meaning: Meaning, term: bool = True) -> None:
+        key = phrase_key(str(phrase))
+        if not key:
+            raise LexiconError(f"{LANGUAGE_FILE}: empty phrase under {meaning.category}.{meaning.value}")
+        old = lexicon.phrases.get(key)
+        if old is not None and old != meaning:
+            raise LexiconError(
+                f"{LANGUAGE_FILE}: phrase {phrase!r} means both {old.category}.{old.value} "
+                f"and {meaning.category}.{meaning.value}"
+            )
+        lexicon.phrases[key] = meaning
+        words.update(key)
+        if term:
+            terms.append(" ".join(key))
+
+    for category in SHOT_CATEGORIES:
+        section = raw.get(category, {})
+        if not isinstance(section, dict):
+            raise LexiconError(f"{LANGUAGE_FILE}: lexicon.{category} must map values to phrase lists")
+        for value, phrases in section.items():
+            for phrase in _phrase_list(phrases, f"{category}.{value}"):
+                add(phrase, Meaning(category, str(value)), term=category != "intensifier")
+    subjects = raw["subjects"]
+    for value in ("all", "both", "primary", "current"):
+        for phrase in _phrase_list(subjects[value], f"subjects.{value}"):
+            add(phrase, Meaning("subject", value))
+    for phrase in _phrase_list(subjects["nouns"], "subjects.nouns"):
+        add(phrase, Meaning("noun", " ".join(phrase_key(str(phrase)))), term=False)
+    for phrase in _phrase_list(raw["filler"], "filler"):
+        if phrase_key(str(phrase)) not in lexicon.phrases:  # a meaningful phrase wins over the filler list
+            add(phrase, Meaning("filler", ""), term=False)
+    for concept, entry in raw.get("unsupported", {}).items():
+        lexicon.unsupported_suggestions[concept] = [str(s) for s in entry["suggest"]]
+        for phrase in _phrase_list(entry["phrases"], f"unsupported.{concept}"):
+            add(phrase, Meaning("unsupported", str(concept)), term=False)
+    for name in presets():
+        spoken = name.replace("_", " ")
+        add(f"preset {spoken}", Meaning("preset", name))
+        add(f"{spoken} preset", Meaning("preset", name), term=False)
+    for command, phrases in raw["control"].items():
+        for phrase in _phrase_list(phrases, f"control.{command}"):
+            key = phrase_key(str(phrase))
+            words.update(key)
+            if command == "filler":
+                lexicon.control_filler.add(key)
+            elif command == "always_abort":
+                lexicon.always_abort.add(key)
+            else:
+                lexicon.control[key] = str(command)
+    lexicon.sequence = {phrase_key(str(p)) for p in _phrase_list(raw["sequence"], "sequence")}
+    lexicon.reference_words = {phrase_key(str(p)) for p in _phrase_list(subjects["reference_words"], "reference")}
+    lexicon.ambiguous = {str(k): [str(s) for s in v] for k, v in raw.get("ambiguous", {}).items()}
+    lexicon.slot_before = frozenset(str(w) for w in subjects["slot_before"])
+    lexicon.adjectives = frozenset(str(w) for w in subjects["colours"])
+    for group in (lexicon.sequence, lexicon.reference_words):
+        for key in group:
+            words.update(key)
+    words.update(lexicon.slot_before, lexicon.adjectives)
+    words.update(UNIT_WORDS)
+    lexicon.words = frozenset(w for w in words if w.isalpha() or "'" in w)
+    lexicon.terms = tuple(dict.fromkeys(terms))
+    lexicon.max_phrase_tokens = max(
+        len(k) for k in [*lexicon.phrases, *lexicon.control, *lexicon.control_filler, *lexicon.sequence]
+    )
+    _check_defaults(settings)
+    return lexicon
+
+
+def _phrase_list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise LexiconError(f"{LANGUAGE_FILE}: lexicon.{where} must be a non-empty list of phrases")
+    return value
+
+
+def _check_defaults(settings: LanguageSettings) -> None:
+    for name, side in settings.defaults.model_dump().items():
+        if name.endswith("_side") and side not in SIDES:
+            raise LexiconError(f"{LANGUAGE_FILE}: defaults.{name} = {side!r} is not a ShotSpec side")
+
+
+# Units are definitions, not tuning: their factors to SI live here.
+SPEED_UNITS_MPS: dict[tuple[str, ...], float] = {}
+DISTANCE_UNITS_M: dict[tuple[str, ...], float] = {}
+FOCAL_UNITS_MM: dict[tuple[str, ...], float] = {}
+TIME_UNITS_S: dict[tuple[str, ...], float] = {}
+
+
+def _units() -> None:
+    metre = ["m", "meter", "meters", "metre", "metres", "mtr", "mtrs", "meteres"]
+    foot = ["ft", "foot", "feet"]
+    second = ["s", "sec", "secs", "second", "seconds", "sek"]
+    hour = ["h", "hr", "hour", "hours"]
+    per = [("/",), ("per",), ("a",), ("an",), ("every",), ("each",)]
+    for m in metre:
+        DISTANCE_UNITS_M[(m,)] = 1.0
+        for p in per:
+            for s in second:
+                SPEED_UNITS_MPS[(m, *p, s)] = 1.0
+    for f in foot:
+        DISTANCE_UNITS_M[(f,)] = 0.3048
+        for p in per:
+            for s in second:
+                SPEED_UNITS_MPS[(f, *p, s)] = 0.3048
+    for y in ("yd", "yard", "yards"):
+        DISTANCE_UNITS_M[(y,)] = 0.9144
+    for k in ("km", "kilometer", "kilometers", "kilometre", "kilometres", "k"):
+        for p in per:
+            for h in hour:
+                SPEED_UNITS_MPS[(k, *p, h)] = 1 / 3.6
+    for mile in ("mile", "miles", "mi"):
+        for p in per:
+            for h in hour:
+                SPEED_UNITS_MPS[(mile, *p, h)] = 0.44704
+    for one_word, factor in (("mps", 1.0), ("kph", 1 / 3.6), ("kmh", 1 / 3.6), ("kmph", 1 / 3.6),
+                             ("mph", 0.44704), ("knots", 0.514444), ("knot", 0.514444), ("kts", 0.514444),
+                             ("kn", 0.514444), ("fps", None)):
+        if factor is not None:
+            SPEED_UNITS_MPS[(one_word,)] = factor
+    for mm in ("mm", "millimeter", "millimeters", "millimetre", "millimetres", "mil", "mils", "lens",
+               "mm lens", "millimeter lens", "millimetre lens"):
+        FOCAL_UNITS_MM[tuple(mm.split())] = 1.0
+    for s in second:
+        TIME_UNITS_S[(s,)] = 1.0
+    for minute in ("min", "mins", "minute", "minutes"):
+        TIME_UNITS_S[(minute,)] = 60.0
+
+
+_units()
+UNIT_WORDS: frozenset[str] = frozenset(
+    w for table in (SPEED_UNITS_MPS, DISTANCE_UNITS_M, FOCAL_UNITS_MM, TIME_UNITS_S) for key in table for w in key
+    if w.isalpha() and len(w) > 2
+)

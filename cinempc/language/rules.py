@@ -1,0 +1,87 @@
+"""The rule-based parser: text -> shots / control command / not understood.
+
+Embedded, deterministic and offline; it is the default backend and the
+fallback of the LLM one.  The stages each live in their own module:
+normalise -> typo correction -> control words -> sequence split -> per-segment
+reading (grammar) -> shot composition (compose) -> answer (feedback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from cinempc.language.answers import Answer, CommandAnswer, ShotsAnswer
+from cinempc.language.compose import Context, ShotConflict, compose, settled
+from cinempc.language.control import control_command
+from cinempc.language.feedback import confidence, not_understood, plain_error
+from cinempc.language.grammar import read_segment, split_segments
+from cinempc.language.lexicon import Lexicon
+from cinempc.language.normalise import phrase_key, tokenise
+from cinempc.language.typos import correct_tokens
+from cinempc.shot import ShotSpec, describe_validation_error, vocabulary
+
+
+def parse_rules(text: str, lexicon: Lexicon, current: ShotSpec | None = None,
+                known_subjects: Sequence[str] = ()) -> Answer:
+    """Parse already-checked text (see :func:`cinempc.language.parse_command` for the contract)."""
+    names = _subject_names(current, known_subjects)
+    tokens = tokenise(text)
+    protected = {word for key in names for word in key}
+    correct_tokens(tokens, lexicon, protected)
+    corrections = {t.corrected_from: t.text for t in tokens if t.corrected_from}
+
+    command = control_command(tokens, lexicon)
+    if command is not None:
+        return CommandAnswer(command=command)  # type: ignore[arg-type]
+
+    segments = split_segments(tokens, lexicon)
+    if not segments:
+        return plain_error("not_understood", "nothing to do: the command has no shot words in it", lexicon)
+    if len(segments) > lexicon.settings.limits.max_shots:
+        return plain_error("refused", f"too many shots in one command: {len(segments)}, the limit is "
+                           f"{lexicon.settings.limits.max_shots}", lexicon)
+    letters = [c for c in text if c.isalpha()]
+    upper = bool(letters) and all(c.isupper() for c in letters)
+    ctx = Context(lexicon.settings, vocabulary(), [s for s in known_subjects])
+    base = settled(current) if current is not None else ShotSpec()
+    shots: list[ShotSpec] = []
+    unknown: list[tuple[str, list[str]]] = []
+    understood = unknown_count = 0
+    for segment in segments:
+        reading = read_segment(segment, lexicon, names, upper)
+        understood += reading.understood_tokens
+        unknown_count += sum(len(text_.split()) for text_, _ in reading.unknown)
+        unknown.extend(reading.unknown)
+        if not reading.content or all(m.category in ("unknown", "unsupported") for m in reading.content):
+            continue
+        try:
+            shot, missing = compose(reading, base, ctx)
+        except ShotConflict as exc:
+            return plain_error("conflict", str(exc), lexicon, confidence(understood, unknown_count, 0, lexicon))
+        except ValidationError as exc:
+            return plain_error("out_of_range", describe_validation_error(exc), lexicon)
+        unknown.extend((word, []) for word in missing)
+        unknown_count += len(missing)
+        shots.append(shot)
+        base = settled(shot)
+    score = confidence(understood, unknown_count, len(corrections), lexicon)
+    if unknown:
+        return not_understood(unknown, lexicon, score, shots or None, [" ".join(k) for k in names])
+    if not shots:
+        return plain_error("not_understood", "nothing to do: the command has no shot words in it", lexicon)
+    return ShotsAnswer(shots=shots, corrections=corrections)
+
+
+def _subject_names(current: ShotSpec | None, known: Sequence[str]) -> dict[tuple[str, ...], str]:
+    """Names the director may use that the lexicon does not know: on-screen subjects, current shot."""
+    names: dict[tuple[str, ...], str] = {}
+    refs = list(known) + (list(current.subjects) + [current.focus_target] if current is not None else [])
+    for ref in refs:
+        ref = ref.strip().lower()
+        if ref and ref != "all" and not ref.startswith("#"):
+            key = phrase_key(ref)
+            if key:
+                names[key] = ref
+    return names

@@ -1,0 +1,109 @@
+"""Typo tolerance and "did you mean" suggestions, with RapidFuzz.
+
+RapidFuzz (C++) is fast enough to check every unknown word of every command
+and to fuzz the parser with tens of thousands of strings.  A correction is only made when it is close *and*
+unambiguous: a tie between two known words is left uncorrected and reported
+instead, because quietly picking one would be a guess.  Words shorter than the
+configured minimum are never corrected ("lwo" could be "low" or "two"), and
+words of up to five letters must keep their first letter (typos rarely hit it,
+and "tree" must not become "three").
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+
+from cinempc.language.lexicon import Lexicon
+from cinempc.language.normalise import Token
+
+
+def correct_tokens(tokens: list[Token], lexicon: Lexicon, protected: set[str]) -> None:
+    """Correct misspelt words in place, recording the original in ``Token.corrected_from``.
+
+    ``protected`` holds words that are right as typed (known subject names).
+    Capitalised words inside the sentence are names, not typos, and stay.
+    """
+    for index, token in enumerate(tokens):
+        if token.kind != "word" or token.text in lexicon.words or token.text in protected:
+            continue
+        base = token.text[:-2] if token.text.endswith("'s") else token.text
+        if base in lexicon.words or base in protected:
+            token.text = base
+            continue
+        if index > 0 and token.raw[:1].isupper() and not token.raw.isupper():
+            continue  # "Alice", "Bob": a name
+        best = best_correction(base, lexicon)
+        if best is not None:
+            token.corrected_from = token.raw
+            token.text = best
+
+
+@lru_cache(maxsize=8192)
+def best_correction(word: str, lexicon: Lexicon) -> str | None:
+    """The one known word ``word`` is a plausible misspelling of, or None.
+
+    Closeness is the optimal-string-alignment distance (a swapped pair of
+    letters is one slip, as a typist makes it); among equally close words the
+    one sharing most letters wins, and a remaining tie is no correction.
+    """
+    settings = lexicon.settings.typos
+    if len(word) < settings.min_word_length or not word.isalpha():
+        return None
+    edits = settings.max_edits_long if len(word) >= settings.long_word_length else settings.max_edits
+    candidates = _by_first_letter(lexicon).get(word[0], ()) if len(word) <= 5 else _alpha_words(lexicon)
+    found = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=edits, limit=None)
+    if not found:
+        return None
+    fewest = min(distance for _, distance, _ in found)
+    ranked = sorted(((fuzz.ratio(word, choice), choice) for choice, distance, _ in found if distance == fewest),
+                    reverse=True)
+    if len(ranked) > 1 and ranked[1][0] >= ranked[0][0] - 1e-9:
+        return None  # a tie: ambiguous, report rather than guess
+    return ranked[0][1]
+
+
+@lru_cache(maxsize=8)
+def _alpha_words(lexicon: Lexicon) -> tuple[str, ...]:
+    return tuple(sorted(w for w in lexicon.words if w.isalpha()))
+
+
+@lru_cache(maxsize=8)
+def _by_first_letter(lexicon: Lexicon) -> dict[str, tuple[str, ...]]:
+    groups: dict[str, list[str]] = {}
+    for word in _alpha_words(lexicon):
+        groups.setdefault(word[0], []).append(word)
+    return {letter: tuple(words) for letter, words in groups.items()}
+
+
+@lru_cache(maxsize=8)
+def _term_of_word(lexicon: Lexicon) -> dict[str, str]:
+    """For each known word, the shortest meaningful phrase that contains it ("eye" -> "eye level")."""
+    index: dict[str, str] = {}
+    for term in sorted(lexicon.terms, key=len):
+        for word in term.split():
+            index.setdefault(word, term)
+    return index
+
+
+def suggest(text: str, lexicon: Lexicon, extra: list[str] | None = None, n: int = 3) -> list[str]:
+    """Known terms that look like ``text`` (for the not-understood answer)."""
+    return list(_suggest(text.lower(), lexicon, tuple(extra or ()), n))
+
+
+@lru_cache(maxsize=4096)
+def _suggest(text: str, lexicon: Lexicon, extra: tuple[str, ...], n: int) -> tuple[str, ...]:
+    cutoff = 100 * lexicon.settings.typos.suggestion_cutoff
+    pool = tuple(lexicon.terms) + extra
+    found: list[str] = []
+    if " " in text:
+        found = [choice for choice, _, _ in process.extract(text, pool, scorer=fuzz.ratio, score_cutoff=cutoff,
+                                                            limit=n)]
+    if len(found) < n:  # a word of a longer phrase ("levl" -> "eye level")
+        index = _term_of_word(lexicon)
+        for word, _, _ in process.extract(text, tuple(index), scorer=fuzz.ratio, score_cutoff=cutoff, limit=n):
+            if index[word] not in found:
+                found.append(index[word])
+    return tuple(found[:n])
