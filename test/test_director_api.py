@@ -1,0 +1,247 @@
+"""The director app over real HTTP (FastAPI TestClient) and a real WebSocket (uvicorn on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from cinempc.director.app import DirectorServer, create_app
+from cinempc.director.live import LiveHub, SubjectBox
+from cinempc.director.security import TOKEN_HEADER, DirectorSettings, PairingToken
+from cinempc.shot import preset
+
+TOKEN = "test-token-0123456789abcdef"
+
+
+@pytest.fixture()
+def hub() -> LiveHub:
+    hub = LiveHub(DirectorSettings(command_rate_per_s=1.0, command_burst=6))
+    hub.start_shot(preset("follow_medium"), source="scenario test")
+    hub.tick(0.0)
+    return hub
+
+
+@pytest.fixture()
+def client(hub: LiveHub) -> TestClient:
+    return TestClient(create_app(hub, PairingToken(TOKEN)))
+
+
+AUTH = {TOKEN_HEADER: TOKEN}
+
+
+def concrete(path: str) -> str:
+    return path.replace("{name}", "app.js").replace("{track_id}", "1")
+
+
+def test_every_route_needs_the_token(client: TestClient):
+    routes = [r for r in client.app.routes if isinstance(r, APIRoute)]
+    assert len(routes) >= 10
+    for route in routes:
+        for method in route.methods:
+            for headers in ({}, {TOKEN_HEADER: "wrong-token-0123456789abc"}, {"Cookie": f"token={TOKEN}"},
+                            {"Authorization": f"Basic {TOKEN}"}):
+                response = client.request(method, concrete(route.path), headers=headers, json={})
+                assert response.status_code == 401, (method, route.path, headers)
+                assert "token" in response.json()["error"]
+            # the token in a query string is not accepted either (it would end up in logs)
+            response = client.request(method, concrete(route.path) + f"?token={TOKEN}", json={})
+            assert response.status_code == 401
+    # unknown paths and the disabled API docs answer 401 too: nothing leaks without the token
+    for path in ("/docs", "/openapi.json", "/static/app.js", "/nope"):
+        assert client.get(path).status_code == 401
+
+
+def test_pairing_shell_carries_no_data(client: TestClient, hub: LiveHub):
+    hub.publish_subjects([SubjectBox(track_id=7, box_px=(1, 2, 3, 4), name="secretname")])
+    response = client.get("/")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    page = response.text
+    assert "X-Director-Token" in page and "pair" in page.lower()
+    for leak in (TOKEN, "secretname", "orbit_cw", "follow_medium", "HOLD"):
+        assert leak not in page
+    assert "set-cookie" not in response.headers
+    assert client.get("/", headers=AUTH).status_code == 200
+
+
+def test_app_files_and_state_with_the_token(client: TestClient):
+    for name, kind in (("app.html", "text/html"), ("app.css", "text/css"), ("app.js", "text/javascript")):
+        response = client.get(f"/app/{name}", headers=AUTH)
+        assert response.status_code == 200 and response.headers["content-type"].startswith(kind)
+        assert response.headers["cache-control"] == "no-store"
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert "btn-hold" in client.get("/app/app.html", headers=AUTH).text
+    assert client.get("/app/../security.py", headers=AUTH).status_code == 404
+    state = client.get("/api/state", headers=AUTH).json()
+    assert state["queue"]["current"]["shot"]["name"] == "follow_medium"
+    presets = client.get("/api/presets", headers=AUTH).json()["presets"]
+    assert {"follow_medium", "orbit_cw", "dolly_zoom_in"} <= {p["name"] for p in presets}
+
+
+def test_frame_endpoint(client: TestClient, hub: LiveHub):
+    assert client.get("/api/frame", headers=AUTH).status_code == 204
+    hub.publish_frame(np.full((48, 64, 3), 120, np.uint8), time_s=0.5)
+    response = client.get("/api/frame", headers=AUTH)
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    assert response.content[:2] == b"\xff\xd8" and response.headers["x-frame-seq"] == "1"
+
+
+def test_preset_hold_resume_and_naming(client: TestClient, hub: LiveHub):
+    response = client.post("/api/preset", headers=AUTH, json={"name": "orbit_cw", "subjects": ["#1"]})
+    assert response.status_code == 200
+    direction = hub.tick(0.1)
+    assert direction.shot_changed and direction.shot.name == "orbit_cw" and direction.shot.subjects == ["#1"]
+    assert client.post("/api/preset", headers=AUTH, json={"name": "nope"}).status_code == 404
+    assert client.post("/api/preset", headers=AUTH, json={"name": "orbit_cw", "extra": 1}).status_code == 422
+    assert client.post("/api/hold", headers=AUTH).json() == {"command": "hold", "accepted": True}
+    assert hub.tick(0.2).hold
+    assert client.post("/api/resume", headers=AUTH).status_code == 200
+    assert not hub.tick(0.3).hold
+    response = client.post("/api/subjects/3/name", headers=AUTH, json={"name": "Bride"})
+    assert response.json() == {"track_id": 3, "name": "bride"}
+    assert client.post("/api/subjects/3/name", headers=AUTH, json={"name": "all"}).status_code == 400
+    assert client.post("/api/subjects/x/name", headers=AUTH, json={"name": "bob"}).status_code == 422
+    assert client.post("/api/skip", headers=AUTH).status_code == 409  # nothing queued behind
+
+
+def test_size_and_rate_limits(client: TestClient, hub: LiveHub):
+    too_long = client.post("/api/command", headers=AUTH, json={"text": "orbit " * 100})
+    assert too_long.status_code == 413 and "too long" in too_long.json()["error"]
+    huge = client.post("/api/command", headers=AUTH, content=b'{"text": "' + b"a" * 10000 + b'"}')
+    assert huge.status_code == 413
+    binary = client.post("/api/command", headers=AUTH, json={"text": "wide\x00\x01shot"})
+    assert binary.status_code == 400
+    codes = [client.post("/api/preset", headers=AUTH, json={"name": "orbit_cw"}).status_code for _ in range(8)]
+    assert codes[0] == 200 and 429 in codes  # 6-command burst (the refused commands above used two)
+    limited = client.post("/api/preset", headers=AUTH, json={"name": "orbit_cw"})
+    assert limited.status_code == 429 and "Retry-After" in limited.headers
+    # HOLD is never rate limited
+    assert all(client.post("/api/hold", headers=AUTH).status_code == 200 for _ in range(30))
+    assert hub.tick(1.0).hold
+
+
+def test_typed_commands_through_the_real_parser(client: TestClient, hub: LiveHub):
+    response = client.post("/api/command", headers=AUTH, json={"text": "orbit clockwise slowly, wide shot"})
+    assert response.status_code == 200, response.text
+    shot = hub.tick(0.5).shot
+    assert shot.movement.type == "orbit" and shot.movement.direction == "clockwise" and shot.framing == "wide"
+    # a sequence appended behind the shot on air
+    response = client.post("/api/command", headers=AUTH,
+                           json={"text": "close up, then pull back", "mode": "append"})
+    assert response.status_code == 200, response.text
+    upcoming = client.get("/api/state", headers=AUTH).json()["queue"]["upcoming"]
+    assert [e["shot"]["framing"] for e in upcoming][0] == "close_up" and len(upcoming) == 2
+    # control words become commands, not shots
+    assert client.post("/api/command", headers=AUTH, json={"text": "hold it!"}).json()["command"] == "hold"
+    assert hub.tick(0.6).hold
+    # gibberish gets a structured answer, and nothing changes
+    answer = client.post("/api/command", headers=AUTH, json={"text": "florp the zibbet"})
+    assert answer.status_code == 422 and "error" in answer.json()
+    assert hub.tick(0.7).shot.movement.type == "orbit"
+
+
+# ---------------------------------------------------------------------- WebSocket on real uvicorn
+
+
+@pytest.fixture()
+def server(hub: LiveHub):
+    hub.settings = DirectorSettings(port=0, token=TOKEN, auth_timeout_s=0.5, command_rate_per_s=1.0,
+                                    command_burst=4, state_rate_hz=20.0, frame_rate_hz=20.0)
+    srv = DirectorServer(hub).start()
+    yield srv
+    srv.stop()
+
+
+def ws_url(server: DirectorServer) -> str:
+    return server.url.replace("http://", "ws://") + "/ws"
+
+
+def receive_json(ws, kind: str, timeout_s: float = 5.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        message = ws.recv(timeout=max(0.01, deadline - time.monotonic()))
+        if isinstance(message, str):
+            data = json.loads(message)
+            if data.get("type") == kind:
+                return data
+    raise AssertionError(f"no {kind!r} message within {timeout_s} s")
+
+
+def test_server_binds_loopback_by_default(server: DirectorServer):
+    assert server.settings.host == "127.0.0.1" and server.port > 0
+    assert server.pairing_url.endswith(f"/#token={TOKEN}")
+
+
+@pytest.mark.parametrize("first", [None, "not json", json.dumps({"type": "auth", "token": "wrong-0123456789abcdef"}),
+                                   json.dumps({"type": "command", "text": "hold"}),
+                                   json.dumps({"type": "auth"})])
+def test_websocket_without_the_token_gets_nothing(server: DirectorServer, hub: LiveHub, first):
+    hub.publish_frame(np.zeros((24, 32, 3), np.uint8))
+    with connect(ws_url(server), open_timeout=5) as ws:
+        if first is not None:
+            ws.send(first)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+        assert closed.value.rcvd.code == (4408 if first is None else 4401)
+    assert not hub.holding_requested
+
+
+def test_websocket_token_in_query_string_is_not_enough(server: DirectorServer):
+    with connect(ws_url(server) + f"?token={TOKEN}", open_timeout=5) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+        assert closed.value.rcvd.code == 4408
+
+
+def test_websocket_session(server: DirectorServer, hub: LiveHub):
+    with connect(ws_url(server), open_timeout=5) as ws:
+        ws.send(json.dumps({"type": "auth", "token": TOKEN}))
+        hello = receive_json(ws, "hello")
+        assert any(p["name"] == "orbit_cw" for p in hello["presets"])
+        state = receive_json(ws, "state")
+        assert state["queue"]["current"]["shot"]["name"] == "follow_medium"
+        # a frame published by the loop arrives as a binary JPEG
+        hub.publish_frame(np.full((24, 32, 3), 200, np.uint8), time_s=1.0)
+        deadline = time.monotonic() + 5
+        while True:
+            message = ws.recv(timeout=max(0.01, deadline - time.monotonic()))
+            if isinstance(message, bytes):
+                assert message[:2] == b"\xff\xd8"
+                break
+        ws.send(json.dumps({"type": "preset", "id": 7, "name": "dronie"}))
+        result = receive_json(ws, "result")
+        assert result["id"] == 7 and result["ok"] and result["shots"][0]["movement"]["type"] == "dronie"
+        assert hub.tick(1.1).shot.name == "dronie"
+        ws.send(json.dumps({"type": "hold", "id": 8}))
+        assert receive_json(ws, "result")["command"] == "hold"
+        assert hub.tick(1.2).hold
+        deadline = time.monotonic() + 5
+        while not receive_json(ws, "state")["hold"]:
+            assert time.monotonic() < deadline
+        ws.send(json.dumps({"type": "name", "id": 9, "track_id": 2, "name": "groom"}))
+        assert receive_json(ws, "result")["name"] == "groom"
+        ws.send(json.dumps({"type": "launch_missiles", "id": 10}))
+        bad = receive_json(ws, "result")
+        assert not bad["ok"] and "unknown message type" in bad["error"]
+        ws.send(b"\x00\x01")
+        assert "binary" in receive_json(ws, "result")["error"]
+        codes = []
+        for i in range(8):
+            ws.send(json.dumps({"type": "preset", "id": 20 + i, "name": "orbit_cw"}))
+            codes.append(receive_json(ws, "result").get("status", 200))
+        assert 429 in codes
+        ws.send(json.dumps({"type": "hold", "id": 40}))  # never rate limited
+        assert receive_json(ws, "result")["ok"]
+        # an oversized message closes the socket
+        ws.send(json.dumps({"type": "command", "text": "x" * 5000}))
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=5)
+        assert closed.value.rcvd.code == 1009
