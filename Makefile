@@ -12,16 +12,22 @@ export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
 export YOLO_OFFLINE := 1
 export YOLO_CONFIG_DIR := $(CURDIR)/.cache/ultralytics
 
-.PHONY: install test lint bench demo freeze clean schema
+.PHONY: install system-deps test lint bench demo freeze clean schema
 
 install: $(STAMP)
 
 $(STAMP): requirements.txt setup.py setup.cfg package.xml
+	@command -v chromium >/dev/null 2>&1 || $(MAKE) --no-print-directory system-deps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
+
+# Debian's chromium drives the director app's browser test (Playwright with executable_path).
+system-deps:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
 
 lint: install
 	$(VENV)/bin/ruff check .
