@@ -32,10 +32,14 @@ CONTROLLERS: tuple[str, ...] = ("cinempc", "extrinsics_only", "follow")
 
 
 def mid_lens(camera: CameraProfile) -> tuple[float, float]:
-    """The fixed lens of both baselines: middle of the profile's focal-length and f-number ranges."""
+    """The fixed lens of both baselines: middle of the profile's focal-length and f-number ranges.
+
+    Middle on a log scale -- the middle of the zoom ring and of the stops -- which is also how the
+    MPC's ``fixed_lens_autofocus`` mode picks it, so both baselines fly the very same lens.
+    """
     return (
-        0.5 * (camera.focal_length_mm.min + camera.focal_length_mm.max),
-        0.5 * (camera.f_number.min + camera.f_number.max),
+        math.sqrt(camera.focal_length_mm.min * camera.focal_length_mm.max),
+        math.sqrt(camera.f_number.min * camera.f_number.max),
     )
 
 

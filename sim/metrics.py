@@ -64,11 +64,24 @@ class MetricParams:
     settle_time_s: float = 2.0
     eye_height_fraction: float = 0.94
     max_step_composition_error: float = 1.0
+    rack_start_s: float = 0.0  # when a rack focus starts, in shot time
+    rack_duration_s: float = 2.0  # how long it takes when the shot gives no duration
 
     @classmethod
     def from_config(cls) -> MetricParams:
-        params = load_parameters("closed_loop.yaml")["metrics"]
-        return cls(**{key: float(value) for key, value in params.items()})
+        """``config/closed_loop.yaml`` ``metrics``; the rack timing from ``config/mpc.yaml`` ``targets``.
+
+        The rack's start is part of what the shot means (when the focus should be where), not a
+        controller belief, so the examiner reads the one place that defines it.
+        """
+        params = {key: float(value) for key, value in load_parameters("closed_loop.yaml")["metrics"].items()}
+        try:
+            targets = load_parameters("mpc.yaml")["targets"]
+            params.setdefault("rack_start_s", float(targets["rack_start_s"]))
+            params.setdefault("rack_duration_s", float(targets["rack_duration_s"]))
+        except (FileNotFoundError, KeyError):
+            pass
+        return cls(**params)
 
 
 @dataclass(frozen=True)
@@ -122,7 +135,9 @@ def _resolve(subjects: Sequence[TrueSubject], references: Iterable[str]) -> list
     return [s for s in subjects if any(s.matches(r) for r in references)]
 
 
-def focus_references(shot: ShotSpec, shot_time_s: float, rack_start_s: float = 0.0) -> list[list[str]]:
+def focus_references(
+    shot: ShotSpec, shot_time_s: float, rack_start_s: float = 0.0, rack_duration_s: float = 2.0
+) -> list[list[str]]:
     """Who must be sharp at ``shot_time_s``, as alternatives (each a list of references, all sharp).
 
     Normally one alternative: the focus target.  With a rack focus the target changes to
@@ -132,7 +147,7 @@ def focus_references(shot: ShotSpec, shot_time_s: float, rack_start_s: float = 0
     target = shot.focus_target
     if shot.focus.rack_to is None or shot_time_s < rack_start_s:
         return [[target]]
-    if shot_time_s < rack_start_s + (shot.focus.rack_duration_s or 0.0):
+    if shot_time_s < rack_start_s + (shot.focus.rack_duration_s or rack_duration_s):
         return [[target], [shot.focus.rack_to]]
     return [[shot.focus.rack_to]]
 
@@ -210,7 +225,7 @@ def grade_step(
     # Focus: every focus subject's eyes inside the depth of field (any alternative of a rack).
     best_blur, in_focus, distances = math.inf, False, ()
     coc_px = camera.coc_m / camera.pixel_pitch_m
-    for alternative in focus_references(shot, shot_time_s):
+    for alternative in focus_references(shot, shot_time_s, params.rack_start_s, params.rack_duration_s):
         group = _resolve(subjects, alternative)
         if not group:
             continue
