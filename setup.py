@@ -39,6 +39,13 @@ setup(
     entry_points={
         "console_scripts": [
             "cinempc = cinempc.cli:main",
+            # ROS 2 nodes (`ros2 run cinempc <name>`; the graph in cinempc/graph.py names these)
+            "sim_node = cinempc.nodes.sim_node:main",
+            "perception_node = cinempc.nodes.perception_node:main",
+            "mpc_node = cinempc.nodes.mpc_node:main",
+            "director_node = cinempc.nodes.director_node:main",
+            "mavlink_bridge_node = cinempc.nodes.mavlink_bridge_node:main",
+            "bag_recorder = cinempc.nodes.recorder:main",
         ],
     },
 )

@@ -46,6 +46,31 @@ class Topics:
     CLOCK = "/clock"  # rosgraph_msgs/Clock from the simulator
 
 
+# The ROS type of every topic (what a recorder or a bridge must subscribe with).
+TOPIC_TYPES: dict[str, str] = {
+    Topics.IMAGE: "sensor_msgs/msg/Image",
+    Topics.DEPTH: "sensor_msgs/msg/Image",
+    Topics.CAMERA_INFO: "sensor_msgs/msg/CameraInfo",
+    Topics.CAMERA_POSE: "geometry_msgs/msg/PoseStamped",
+    Topics.ODOMETRY: "nav_msgs/msg/Odometry",
+    Topics.ACCEL: "geometry_msgs/msg/AccelStamped",
+    Topics.CAMERA_STATE: "sensor_msgs/msg/JointState",
+    Topics.SETPOINT: "trajectory_msgs/msg/JointTrajectory",
+    Topics.SUBJECTS: "std_msgs/msg/String",
+    Topics.PERCEPTION_SUBJECTS: "std_msgs/msg/String",
+    Topics.GROUND_TRUTH: "std_msgs/msg/String",
+    Topics.OBSTACLES: "std_msgs/msg/String",
+    Topics.SHOT: "std_msgs/msg/String",
+    Topics.HOLD: "std_msgs/msg/Bool",
+    Topics.PLAN_PATH: "nav_msgs/msg/Path",
+    Topics.PLAN_TRAJECTORY: "trajectory_msgs/msg/MultiDOFJointTrajectory",
+    Topics.MPC_STATUS: "std_msgs/msg/String",
+    Topics.LINK_EVENTS: "std_msgs/msg/String",
+    Topics.DIAGNOSTICS: "diagnostic_msgs/msg/DiagnosticArray",
+    Topics.CLOCK: "rosgraph_msgs/msg/Clock",
+}
+
+
 @dataclass(frozen=True)
 class NodeSpec:
     """One node of a graph: what to run, with which parameter files and remappings."""
@@ -98,10 +123,11 @@ GRAPHS: dict[str, Graph] = {
         name="sim",
         description="PyBullet simulator + perception + MPC + director (the whole product, simulated)",
         nodes=(
-            _node("sim_node", ("vehicle.yaml", "sim.yaml")),
-            _node("perception_node", ("perception.yaml",)),
-            _node("mpc_node", ("vehicle.yaml",), remappings=_MPC_REMAP),
-            _node("director_node", ("director.yaml",), lifecycle=False),
+            # the simulator's clock drives the graph, so it alone runs on wall time
+            _node("sim_node", ("sim.yaml",), parameters=(("use_sim_time", False),)),
+            _node("perception_node", ("vehicle.yaml", "perception.yaml")),
+            _node("mpc_node", ("vehicle.yaml", "mpc.yaml"), remappings=_MPC_REMAP),
+            _node("director_node", ("vehicle.yaml", "director.yaml"), lifecycle=False),
         ),
         use_sim_time=True,
         recorded_topics=_COMMON_RECORDED + (Topics.GROUND_TRUTH, Topics.OBSTACLES, Topics.CLOCK),
@@ -110,10 +136,10 @@ GRAPHS: dict[str, Graph] = {
         name="drone",
         description="Companion computer: camera driver topics in, perception + MPC + director + MAVLink bridge",
         nodes=(
-            _node("perception_node", ("perception.yaml",)),
-            _node("mpc_node", ("vehicle.yaml",), remappings=_MPC_REMAP),
-            _node("director_node", ("director.yaml",), lifecycle=False),
-            _node("mavlink_bridge_node", ("vehicle.yaml",)),
+            _node("perception_node", ("vehicle.yaml", "perception.yaml")),
+            _node("mpc_node", ("vehicle.yaml", "mpc.yaml"), remappings=_MPC_REMAP),
+            _node("director_node", ("vehicle.yaml", "director.yaml"), lifecycle=False),
+            _node("mavlink_bridge_node", ("vehicle.yaml", "mavlink.yaml")),
         ),
         use_sim_time=False,
         recorded_topics=_COMMON_RECORDED + (Topics.LINK_EVENTS,),
@@ -164,6 +190,20 @@ def ros_arguments(
     for source, target in spec.remappings:
         args += ["-r", f"{source}:={target}"]
     return args
+
+
+def resolve_topic(topic: str, namespace: str = "") -> str:
+    """The absolute name of a graph topic under a namespace (absolute topics stay where they are)."""
+    if topic.startswith("/"):
+        return topic
+    namespace = normalise_namespace(namespace)
+    return f"{namespace}/{topic}"
+
+
+def recorder_command(graph_: Graph, output_dir: str, namespace: str = "") -> list[str]:
+    """``ros2 bag record`` for a real ROS install (the launch files' ``record:=DIR``): MCAP, the graph's topics."""
+    return ["ros2", "bag", "record", "-s", "mcap", "-o", output_dir,
+            *[resolve_topic(t, namespace) for t in graph_.recorded_topics]]
 
 
 def _yaml_scalar(value: object) -> str:

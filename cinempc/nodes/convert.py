@@ -142,6 +142,13 @@ def accel_msg(state: RigState, time_s: float) -> AccelStamped:
     return msg
 
 
+def accel_from_msg(msg: AccelStamped) -> np.ndarray:
+    """Linear acceleration (ENU, m/s^2); ValueError if non-finite."""
+    acceleration = _array(msg.accel.linear)
+    require_finite("acceleration", acceleration)
+    return acceleration
+
+
 def camera_state_msg(state: RigState, time_s: float) -> JointState:
     """Camera yaw, gimbal pitch and the lens as joints (SI: rad, rad, m, m, f-number)."""
     return JointState(
@@ -176,8 +183,7 @@ def rig_state_from_msgs(odometry: Odometry, camera_state: JointState, accel: Acc
     base_yaw = quaternion_yaw_rad(q)
     velocity = _rotate_z(_array(odometry.twist.twist.linear), base_yaw)
     joints = _joint_values(camera_state.name, camera_state.position, CAMERA_JOINTS, "camera state")
-    acceleration = _array(accel.accel.linear) if accel is not None else np.zeros(3)
-    require_finite("acceleration", acceleration)
+    acceleration = accel_from_msg(accel) if accel is not None else np.zeros(3)
     if joints["lens_focal_length"] <= 0 or joints["lens_focus_distance"] <= 0 or joints["lens_f_number"] <= 0:
         raise ValueError(f"camera state: lens values must be positive, got {joints}")
     return RigState(

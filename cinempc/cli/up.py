@@ -1,0 +1,175 @@
+"""``cinempc up {sim,drone}``: start a node graph as separate processes over DDS (``ros2 launch`` without launch).
+
+The node list, executables, parameter files and remappings come from ``cinempc.graph``,
+exactly what ``launch/*.launch.py`` read, so ``cinempc up sim`` and
+``ros2 launch cinempc sim.launch.py`` start the same graph.  Ctrl-C or SIGTERM stops every
+node with SIGINT (their clean shutdown: lifecycle, bag finalised), then SIGTERM/SIGKILL
+whatever is still alive after ``--grace-s``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+
+@dataclass
+class Process:
+    """One started node."""
+
+    name: str
+    argv: list[str]
+    popen: subprocess.Popen
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``up`` sub-command."""
+    from cinempc.graph import GRAPHS
+
+    parser = subparsers.add_parser(
+        "up", help="start the ROS 2 node graph (sim or drone) as separate processes",
+        description="Start the same nodes with the same parameter files as the launch files, each in its own "
+        "process over DDS; Ctrl-C stops them cleanly.",
+    )
+    parser.add_argument("graph", choices=sorted(GRAPHS), help="which graph (cinempc/graph.py)")
+    parser.add_argument("--namespace", default="", help="put the whole rig under /NS (several drones, one domain)")
+    parser.add_argument("--record", type=Path, metavar="DIR", help="record a rosbag2 (MCAP) of the run into DIR")
+    parser.add_argument("--param", action="append", default=[], metavar="NODE:NAME=VALUE",
+                        help="override a parameter of one node, e.g. sim_node:node.scenario=runner (repeatable)")
+    parser.add_argument("--ground-truth-subjects", action="store_true",
+                        help="sim only: feed the MPC the simulator's true subjects instead of perception's")
+    parser.add_argument("--duration-s", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    parser.add_argument("--grace-s", type=float, default=10.0, help="how long nodes get to exit after SIGINT")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, start nothing")
+    parser.set_defaults(func=run)
+
+
+def parse_overrides(items: list[str], node_names: list[str]) -> dict[str, dict[str, str]]:
+    """``NODE:NAME=VALUE`` strings -> ``{node: {name: value}}`` (ValueError names the bad one)."""
+    overrides: dict[str, dict[str, str]] = {}
+    for item in items:
+        node, sep, assignment = item.partition(":")
+        name, eq, value = assignment.partition("=")
+        if not sep or not eq or not name:
+            raise ValueError(f"--param {item!r}: expected NODE:NAME=VALUE")
+        if node not in node_names:
+            raise ValueError(f"--param {item!r}: no node {node!r} in this graph ({', '.join(node_names)})")
+        overrides.setdefault(node, {})[name] = value
+    return overrides
+
+
+def commands(graph_name: str, namespace: str = "", overrides: dict[str, dict[str, str]] | None = None,
+             ground_truth_subjects: bool = False, python: str = sys.executable) -> list[tuple[str, list[str]]]:
+    """``(node name, argv)`` for every node of a graph -- the one place ``cinempc up`` builds command lines."""
+    from cinempc.config import resolve_config_path
+    from cinempc.graph import Topics, graph, ros_arguments
+
+    graph_ = graph(graph_name)
+    overrides = overrides or {}
+    result = []
+    if ground_truth_subjects and graph_name != "sim":
+        raise ValueError("--ground-truth-subjects needs the sim graph")
+    for spec in graph_.nodes:
+        if ground_truth_subjects and spec.name == "mpc_node":  # ROS applies the first matching rule: replace it
+            remaps = {**spec.remapping_dict, Topics.SUBJECTS: f"{Topics.GROUND_TRUTH}/subjects"}
+            spec = replace(spec, remappings=tuple(remaps.items()))
+        paths = [str(resolve_config_path(name)) for name in spec.parameter_files]
+        argv = [python, "-m", spec.module, *ros_arguments(spec, graph_, paths, namespace, overrides.get(spec.name))]
+        result.append((spec.name, argv))
+    return result
+
+
+def recorder_argv(graph_name: str, output: Path, namespace: str = "", python: str = sys.executable) -> list[str]:
+    from cinempc.graph import graph, normalise_namespace
+
+    argv = [python, "-m", "cinempc.nodes.recorder", "--output", str(output), "--topics",
+            *graph(graph_name).recorded_topics, "--ros-args", "-r", "__node:=bag_recorder"]
+    namespace = normalise_namespace(namespace)
+    if namespace:
+        argv += ["-r", f"__ns:={namespace}"]
+    return argv
+
+
+def stop_all(processes: list[Process], grace_s: float) -> None:
+    """SIGINT every node (clean shutdown), then SIGTERM, then SIGKILL the stragglers."""
+    for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+        alive = [p for p in processes if p.alive]
+        if not alive:
+            return
+        for process in alive:
+            try:
+                process.popen.send_signal(sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and any(p.alive for p in alive):
+            time.sleep(0.05)
+        if sig != signal.SIGINT and any(p.alive for p in alive):
+            print(f"cinempc up: {[p.name for p in alive if p.alive]} ignored {sig.name}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the graph, wait for Ctrl-C/SIGTERM/--duration-s or a node's death, stop everything."""
+    from cinempc.graph import graph, normalise_namespace
+
+    graph_ = graph(args.graph)
+    namespace = normalise_namespace(args.namespace)
+    overrides = parse_overrides(args.param, [spec.name for spec in graph_.nodes])
+    planned = commands(args.graph, namespace, overrides, args.ground_truth_subjects)
+    if args.record is not None:
+        if args.record.exists():
+            raise ValueError(f"--record {args.record}: already exists (a rosbag2 is written into a new directory)")
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        planned.append(("bag_recorder", recorder_argv(args.graph, args.record, namespace)))
+    if args.dry_run:
+        for name, argv in planned:
+            print(f"{name}: {' '.join(argv)}")
+        return 0
+
+    stop = {"requested": False}
+
+    def request_stop(signum, frame) -> None:  # noqa: ARG001 -- signal handler signature
+        stop["requested"] = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    processes: list[Process] = []
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    failed: list[str] = []
+    try:
+        # recorder first so it sees the latched topics and the first messages
+        for name, argv in sorted(planned, key=lambda item: item[0] != "bag_recorder"):
+            # own process group: the terminal's Ctrl-C reaches us, and we stop the nodes in order
+            popen = subprocess.Popen(argv, env=env, start_new_session=True)
+            processes.append(Process(name, argv, popen))
+            print(f"cinempc up: started {name} (pid {popen.pid})", flush=True)
+        started = time.monotonic()
+        while not stop["requested"]:
+            for process in processes:
+                if not process.alive and process.name not in failed:
+                    failed.append(process.name)
+                    print(f"cinempc up: {process.name} exited with {process.popen.returncode}", file=sys.stderr,
+                          flush=True)
+            if args.duration_s is not None and time.monotonic() - started >= args.duration_s:
+                break
+            if processes and all(not p.alive for p in processes):
+                break
+            time.sleep(0.1)
+    finally:
+        print("cinempc up: stopping", flush=True)
+        stop_all(processes, args.grace_s)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if args.record is not None:
+        print(f"cinempc up: bag in {args.record}")
+    return 1 if failed else 0

@@ -1,0 +1,166 @@
+"""What every cinempc node shares: parameters as nested dicts, QoS profiles, guarded callbacks, main().
+
+Why a base: the nodes are thin adapters, so the repeated parts (turning ``--params-file``
+values into the cores' pydantic models, dropping malformed messages with a log line instead
+of dying, clean shutdown on Ctrl-C/SIGTERM, lifecycle autostart) live here once.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.node import Node
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+
+from cinempc.config import unflatten_parameters
+
+# Latched topics (shot, hold, obstacles): a node that starts late still gets the last value.
+LATCHED_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                         reliability=ReliabilityPolicy.RELIABLE)
+# Camera images: best effort, newest only (REP-2003 sensor data).
+SENSOR_QOS = qos_profile_sensor_data
+# State, setpoints, subjects: reliable, a short queue (stale control data is worse than none).
+CONTROL_QOS = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def nested_parameters(node: Node, prefix: str | None = None) -> dict[str, Any]:
+    """The node's parameters as the nested dict the YAML file had (optionally one section of it)."""
+    flat = {name: parameter.value for name, parameter in node._parameters.items()}  # noqa: SLF001 -- no public bulk getter
+    nested = unflatten_parameters(flat)
+    if prefix is None:
+        return nested
+    if prefix not in nested or not isinstance(nested[prefix], dict):
+        raise ValueError(f"node {node.get_name()}: no '{prefix}' parameters (is its parameter file passed?)")
+    return nested[prefix]
+
+
+def section(flat_updates: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """``base`` (nested) with dotted ``flat_updates`` applied -- to validate a parameter change before it lands."""
+    import copy
+
+    merged = copy.deepcopy(base)
+    for name, value in flat_updates.items():
+        node = merged
+        *parents, leaf = name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return merged
+
+
+class DropCounter:
+    """Counts and logs (throttled) messages dropped as malformed -- the 'log and drop' policy."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self.counts: dict[str, int] = {}
+        self._last_log_s: dict[str, float] = {}
+
+    def drop(self, topic: str, reason: str) -> None:
+        self.counts[topic] = self.counts.get(topic, 0) + 1
+        now = time.monotonic()
+        if now - self._last_log_s.get(topic, -1e9) >= 1.0:  # at most one line per topic per second
+            self._last_log_s[topic] = now
+            self._node.get_logger().warning(
+                f"dropped malformed message on {topic} ({self.counts[topic]} so far): {reason}"
+            )
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def guarded(topic: str) -> Callable:
+    """Decorate a subscription callback: a ValueError (malformed message) is logged and the message dropped.
+
+    Any other exception is a bug: it is logged with its traceback and also dropped, so one bad
+    message can never take the node (and the drone's control loop) down.
+    """
+
+    def decorate(callback: Callable) -> Callable:
+        @functools.wraps(callback)
+        def wrapper(self, msg) -> None:
+            try:
+                callback(self, msg)
+            except ValueError as exc:
+                self.drops.drop(topic, str(exc))
+            except Exception as exc:  # noqa: BLE001 -- see docstring
+                self.get_logger().error(f"callback on {topic} failed: {exc!r}")
+                self.drops.drop(topic, repr(exc))
+
+        return wrapper
+
+    return decorate
+
+
+class CineLifecycleNode(LifecycleNode):
+    """A lifecycle node that (by default) configures and activates itself.
+
+    ``autostart`` (``nodes.yaml``) mirrors the Nav2 lifecycle manager's option: on a
+    companion computer a supervisor may instead drive ``configure``/``activate`` via the
+    standard ``lifecycle_msgs`` services.
+    """
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        super().__init__(name, automatically_declare_parameters_from_overrides=True,
+                         allow_undeclared_parameters=False, **kwargs)
+        self.drops = DropCounter(self)
+        if not self.has_parameter("autostart"):
+            self.declare_parameter("autostart", True)
+
+    def autostart(self) -> None:
+        if self.get_parameter("autostart").value:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                self.get_logger().error("configure failed; staying unconfigured (see the error above)")
+                return
+            self.trigger_activate()
+
+    def node_params(self) -> dict[str, Any]:
+        """This node's own settings: the ``node`` section of ``config/nodes.yaml``."""
+        return nested_parameters(self, "node")
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        return TransitionCallbackReturn.SUCCESS
+
+
+def run(node_factory: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:
+    """Init rclpy, build the node, spin until Ctrl-C/SIGTERM, shut down cleanly; the process exit code."""
+    rclpy.init(args=args if args is not None else sys.argv)
+    node = None
+    try:
+        node = node_factory()
+        if isinstance(node, CineLifecycleNode):
+            node.autostart()
+        executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if rclpy.ok():  # a real error; otherwise SIGTERM shut the context down under a spinning executor
+            raise
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception as exc:  # noqa: BLE001 -- shutting down anyway
+                    print(f"{node.get_name()}: error while closing: {exc!r}", file=sys.stderr)
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0

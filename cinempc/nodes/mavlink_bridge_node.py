@@ -1,0 +1,217 @@
+"""``mavlink_bridge_node``: the MPC's setpoints to a PX4/ArduPilot vehicle, its telemetry back to the graph.
+
+A thin adapter over ``cinempc.mavlink`` (``MavlinkBridge`` + ``MavlinkRigLink``): the ENU/NED
+conversion, geofence gate, link-loss failsafe, signing, gimbal and camera protocols all live
+there.  This node
+
+* streams ``rig/setpoint`` through the rig link (a hold setpoint carries its reason);
+* publishes the vehicle's telemetry as the same rig topics the simulator publishes
+  (odometry, acceleration, camera joints, camera pose), so the MPC cannot tell them apart;
+  nothing is published while the link is down (the MPC must not plan from stale telemetry);
+* holds (``Setpoint.hold_at``) when the MPC's setpoints stop for ``setpoint_timeout_s`` or the
+  director asks for HOLD, keeping the gimbal where it is;
+* republishes every safety/link event on ``mavlink/events`` (JSON) for the director page;
+* arms, switches to OFFBOARD/GUIDED, takes off, lands or holds ONLY when an operator calls
+  the matching service (``mavlink/arm``, ``mavlink/start_offboard``, ``mavlink/takeoff``,
+  ``mavlink/land``, ``mavlink/hold``) -- never by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import AccelStamped, PoseStamped
+from nav_msgs.msg import Odometry
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, String
+from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from cinempc.config import VehicleConfig, load_camera_profile
+from cinempc.graph import Topics
+from cinempc.nodes import convert
+from cinempc.nodes.base import CONTROL_QOS, LATCHED_QOS, CineLifecycleNode, guarded, nested_parameters, run
+from cinempc.state import Setpoint
+
+MAVLINK_SECTIONS = ("connection", "stream", "safety", "signing", "px4", "ardupilot", "sim_autopilot")
+VEHICLE_SECTIONS = ("vehicle", "gimbal", "airspace", "camera_profile")
+
+
+class MavlinkBridgeNode(CineLifecycleNode):
+    """MAVLink adapter (lifecycle: configure reads the key and settings, activate opens the link)."""
+
+    def __init__(self) -> None:
+        super().__init__("mavlink_bridge_node")
+        self.bridge = None
+        self.link = None
+        self._lock = threading.Lock()
+        self._setpoint_time_s = -math.inf
+        self._hold_reason: str | None = None
+        self._director_hold = False
+        self._timers: list = []
+
+    # ----------------------------------------------------------------- lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        from cinempc.mavlink.bridge import MavlinkBridge
+        from cinempc.mavlink.rig_link import MavlinkRigLink
+        from cinempc.mavlink.signing import SigningKeyError, load_signing_key
+
+        self.p = self.node_params()
+        try:
+            everything = nested_parameters(self)
+            params = {k: everything[k] for k in MAVLINK_SECTIONS if k in everything}
+            vehicle = VehicleConfig(**{k: everything[k] for k in VEHICLE_SECTIONS})
+            camera = load_camera_profile(vehicle.camera_profile)
+            url = str(self.p.get("url") or params["connection"]["url"])
+            key_file = str(params.get("signing", {}).get("key_file") or "")
+            key = load_signing_key(key_file) if key_file else None
+            self.bridge = MavlinkBridge(url, camera, vehicle, params, signing_key=key)
+        except (KeyError, ValueError, SigningKeyError, OSError) as exc:
+            self.get_logger().error(f"cannot configure the MAVLink bridge: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.link = MavlinkRigLink(self.bridge)
+        self.url = url
+        self.pub_odom = self.create_lifecycle_publisher(Odometry, Topics.ODOMETRY, CONTROL_QOS)
+        self.pub_accel = self.create_lifecycle_publisher(AccelStamped, Topics.ACCEL, CONTROL_QOS)
+        self.pub_joints = self.create_lifecycle_publisher(JointState, Topics.CAMERA_STATE, CONTROL_QOS)
+        self.pub_pose = self.create_lifecycle_publisher(PoseStamped, Topics.CAMERA_POSE, CONTROL_QOS)
+        self.pub_diagnostics = self.create_lifecycle_publisher(DiagnosticArray, Topics.DIAGNOSTICS, CONTROL_QOS)
+        # events go out on a plain publisher: a failsafe must reach the director in any lifecycle state
+        self.pub_events = self.create_publisher(String, Topics.LINK_EVENTS, CONTROL_QOS)
+        self.bridge.events.subscribe(self._on_event)
+        self.create_subscription(JointTrajectory, Topics.SETPOINT, self.on_setpoint, CONTROL_QOS)
+        self.create_subscription(Bool, Topics.HOLD, self.on_director_hold, LATCHED_QOS)
+        self.create_service(SetBool, "mavlink/arm", self.on_arm)
+        self.create_service(Trigger, "mavlink/start_offboard", self.on_start_offboard)
+        self.create_service(Trigger, "mavlink/takeoff", self.on_takeoff)
+        self.create_service(Trigger, "mavlink/land", self.on_land)
+        self.create_service(Trigger, "mavlink/hold", self.on_hold)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            autopilot = self.bridge.start(wait_heartbeat_s=float(self.p["heartbeat_wait_s"]))
+        except (TimeoutError, OSError) as exc:
+            self.get_logger().error(f"no vehicle on {self.url}: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info(f"connected to {autopilot.value} on {self.url}")
+        result = super().on_activate(state)
+        self._timers = [
+            self.create_timer(1.0 / float(self.p["state_rate_hz"]), self.publish_state),
+            self.create_timer(1.0 / float(self.p["diagnostics_rate_hz"]), self.publish_diagnostics),
+        ]
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for timer in self._timers:
+            self.destroy_timer(timer)
+        self._timers = []
+        return super().on_deactivate(state)
+
+    def close(self) -> None:
+        if self.bridge is not None:
+            self.bridge.close()  # the vehicle's own offboard-loss failsafe takes over
+
+    # ----------------------------------------------------------------- setpoints
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    @guarded(Topics.SETPOINT)
+    def on_setpoint(self, msg: JointTrajectory) -> None:
+        setpoint = convert.setpoint_from_msg(msg)
+        with self._lock:
+            self._setpoint_time_s = self._now_s()
+            if self._director_hold:
+                return
+            self._hold_reason = None
+        self.link.send_setpoint(setpoint, "hold" if setpoint.hold else None,
+                                "MPC hold setpoint" if setpoint.hold else "")
+
+    @guarded(Topics.HOLD)
+    def on_director_hold(self, msg: Bool) -> None:
+        with self._lock:
+            self._director_hold = bool(msg.data)
+        if msg.data:
+            self._hold("director HOLD")
+
+    def _hold(self, reason: str) -> None:
+        """Hover where the vehicle is, gimbal and lens as they are; logged once per reason."""
+        if self._hold_reason == reason:
+            return
+        state = self.bridge.rig_state()
+        if state is None:
+            return
+        self._hold_reason = reason
+        self.get_logger().warning(f"holding: {reason}")
+        self.link.send_setpoint(Setpoint.hold_at(state), "hold", reason)
+
+    # ----------------------------------------------------------------- telemetry
+    def publish_state(self) -> None:
+        now = self._now_s()
+        if now - self._setpoint_time_s > float(self.p["setpoint_timeout_s"]) and math.isfinite(self._setpoint_time_s):
+            self._hold("MPC setpoints stopped")
+        state = self.link.rig_state()
+        if state is None:
+            return
+        self.pub_odom.publish(convert.odometry_msg(state, now))
+        self.pub_accel.publish(convert.accel_msg(state, now))
+        self.pub_joints.publish(convert.camera_state_msg(state, now))
+        self.pub_pose.publish(convert.camera_pose_msg(state, now))
+
+    def _on_event(self, event) -> None:
+        self.pub_events.publish(String(data=json.dumps(
+            {"kind": event.kind, "message": event.reason, "level": event.severity, "time_s": event.time_s})))
+
+    def publish_diagnostics(self) -> None:
+        bridge = self.bridge
+        ok = bridge.link_ok
+        values = {"autopilot": bridge.autopilot.value if bridge.autopilot else "none", "mode": bridge.mode,
+                  "armed": bridge.armed, "streaming": bridge.streaming, "link_ok": ok,
+                  "operator_resume_required": self.link.operator_resume_required,
+                  "rejected_messages": bridge.rejected_messages}
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.OK if ok else DiagnosticStatus.ERROR,
+            name=f"{self.get_fully_qualified_name()}: MAVLink link", hardware_id=self.url,
+            message="link ok" if ok else "link lost: vehicle commanded to hold",
+            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+        )
+        self.pub_diagnostics.publish(DiagnosticArray(header=convert.Header(stamp=self.get_clock().now().to_msg()),
+                                                     status=[status]))
+
+    # ----------------------------------------------------------------- operator commands (explicit only)
+    def _answer(self, response, action) -> object:
+        try:
+            result = action()
+        except (RuntimeError, ValueError, TimeoutError) as exc:
+            response.success, response.message = False, str(exc)
+            return response
+        response.success = bool(getattr(result, "accepted", True))
+        response.message = str(getattr(result, "result", result))
+        return response
+
+    def on_arm(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        return self._answer(response, lambda: self.bridge.operator_arm(bool(request.data)))
+
+    def on_start_offboard(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        return self._answer(response, self.bridge.operator_start_offboard)
+
+    def on_takeoff(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        return self._answer(response, lambda: self.bridge.operator_takeoff(float(self.p["takeoff_altitude_m"])))
+
+    def on_land(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        return self._answer(response, self.bridge.operator_land)
+
+    def on_hold(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        return self._answer(response, self.bridge.operator_hold)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(MavlinkBridgeNode, args, threads=2)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,206 @@
+"""``sim_node``: the PyBullet simulator as a ROS 2 camera drone.
+
+Publishes what a real rig's drivers would (camera image + camera info that follows the
+zoom, odometry, gimbal and lens joints, the camera pose) plus, on separate ``sim/...``
+topics used only for evaluation, the ground truth.  It is the clock of the simulated
+graph (``/clock``); every other node runs on ``use_sim_time``.  Setpoints arriving on
+``rig/setpoint`` are executed by the simulator's own vehicle/gimbal/lens dynamics; with
+no fresh setpoint for ``setpoint_timeout_s`` the rig holds where it is (what PX4 does when
+offboard setpoints stop).
+
+Why a node-driven loop with ``real_time_factor``: on a loaded 2-core CI machine a graph
+that insists on wall-clock real time misses deadlines nondeterministically; slowing the
+simulated world keeps the control problem identical and the test meaningful.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rclpy.clock import Clock, ClockType
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+from rosgraph_msgs.msg import Clock as ClockMsg
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory
+
+from cinempc.graph import Topics
+from cinempc.nodes import convert
+from cinempc.nodes.base import (
+    CONTROL_QOS,
+    LATCHED_QOS,
+    SENSOR_QOS,
+    CineLifecycleNode,
+    guarded,
+    nested_parameters,
+    run,
+)
+from cinempc.state import Setpoint
+
+NOT_SIM_PARAMETERS = ("node", "autostart", "use_sim_time", "start_type_description_service")
+
+
+class SimNode(CineLifecycleNode):
+    """Simulator adapter (lifecycle: configure loads the scenario, activate starts the clock)."""
+
+    def __init__(self) -> None:
+        super().__init__("sim_node")
+        self.sim = None
+        self.camera = None
+        self._timer = None
+        self._setpoint: Setpoint | None = None
+        self._setpoint_time_s = -1e9
+        self._hold: Setpoint | None = None
+        self._next: dict[str, float] = {}
+        self._last_focal_mm: float | None = None
+        self.wall_start_s = 0.0
+
+    # ----------------------------------------------------------------- lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        from cinempc_sim.scenario import load_scenario
+        from cinempc_sim.simulator import Simulator
+
+        p = self.node_params()
+        self.p = p
+        try:
+            scenario = load_scenario(p["scenario"])
+            size = (int(p["image_width_px"]), int(p["image_height_px"]))
+            # the physics/vehicle/renderer numbers come from this node's parameters (config/sim.yaml)
+            sim_params = {k: v for k, v in nested_parameters(self).items() if k not in NOT_SIM_PARAMETERS}
+            self.sim = Simulator(scenario, seed=int(p["seed"]), render=bool(p["render"]), image_size=size,
+                                 params=sim_params)
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            self.get_logger().error(f"cannot start scenario {p.get('scenario')!r}: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.camera = self.sim.render_profile
+        self.dt_s = 1.0 / float(p["step_rate_hz"])
+        self.pub_image = self.create_lifecycle_publisher(Image, Topics.IMAGE, SENSOR_QOS)
+        self.pub_depth = self.create_lifecycle_publisher(Image, Topics.DEPTH, SENSOR_QOS)
+        self.pub_info = self.create_lifecycle_publisher(CameraInfo, Topics.CAMERA_INFO, CONTROL_QOS)
+        self.pub_odom = self.create_lifecycle_publisher(convert.Odometry, Topics.ODOMETRY, CONTROL_QOS)
+        self.pub_accel = self.create_lifecycle_publisher(convert.AccelStamped, Topics.ACCEL, CONTROL_QOS)
+        self.pub_joints = self.create_lifecycle_publisher(JointState, Topics.CAMERA_STATE, CONTROL_QOS)
+        self.pub_pose = self.create_lifecycle_publisher(convert.PoseStamped, Topics.CAMERA_POSE, CONTROL_QOS)
+        self.pub_truth = self.create_lifecycle_publisher(String, Topics.GROUND_TRUTH, CONTROL_QOS)
+        self.pub_truth_subjects = self.create_lifecycle_publisher(String, Topics.GROUND_TRUTH + "/subjects",
+                                                                  CONTROL_QOS)
+        self.pub_obstacles = self.create_lifecycle_publisher(String, Topics.OBSTACLES, LATCHED_QOS)
+        self.pub_default_shot = self.create_lifecycle_publisher(String, "sim/default_shot", LATCHED_QOS)
+        self.pub_clock = self.create_lifecycle_publisher(ClockMsg, Topics.CLOCK, CONTROL_QOS)
+        self.create_subscription(JointTrajectory, Topics.SETPOINT, self.on_setpoint, CONTROL_QOS)
+        self.get_logger().info(f"scenario {scenario.name!r} ({scenario.duration_s} s), camera {self.camera.name}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)
+        self._publish_world()
+        default_shot = self.sim.scenario.shot() if callable(getattr(self.sim.scenario, "shot", None)) else None
+        if default_shot is not None:
+            self.pub_default_shot.publish(convert.shot_msg(default_shot))
+        period_s = self.dt_s / max(float(self.p["real_time_factor"]), 1e-3)
+        self._timer = self.create_timer(period_s, self.step, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.wall_start_s = time.monotonic()
+        self._publish_clock()
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        return super().on_deactivate(state)
+
+    def close(self) -> None:
+        close = getattr(self.sim, "close", None)
+        if close is not None:
+            close()
+
+    # ----------------------------------------------------------------- inputs
+    @guarded(Topics.SETPOINT)
+    def on_setpoint(self, msg: JointTrajectory) -> None:
+        setpoint = convert.setpoint_from_msg(msg)
+        self._setpoint = setpoint
+        self._setpoint_time_s = self.sim.time_s
+        self._hold = None
+
+    # ----------------------------------------------------------------- the loop
+    def _command(self) -> Setpoint:
+        fresh_s = float(self.p["setpoint_timeout_s"])
+        if self._setpoint is not None and self.sim.time_s - self._setpoint_time_s <= fresh_s:
+            return self._setpoint
+        if self._hold is None:  # hold where we are when the setpoints stop, do not drift with the estimate
+            self._hold = Setpoint.hold_at(self.sim.rig_state())
+            if self._setpoint is not None:
+                self.get_logger().warning("setpoints stopped: holding position")
+        return self._hold
+
+    def _due(self, what: str, rate_hz: float) -> bool:
+        now = self.sim.time_s
+        if now + 1e-9 >= self._next.get(what, 0.0):
+            self._next[what] = self._next.get(what, 0.0) + 1.0 / rate_hz
+            if self._next[what] < now:  # fell behind (e.g. a long render): don't burst
+                self._next[what] = now + 1.0 / rate_hz
+            return True
+        return False
+
+    def step(self) -> None:
+        self.sim.step(self._command(), self.dt_s)
+        self._publish_clock()
+        now = self.sim.time_s
+        state = self.sim.rig_state()
+        if self._due("state", float(self.p["state_rate_hz"])):
+            self.pub_odom.publish(convert.odometry_msg(state, now))
+            self.pub_accel.publish(convert.accel_msg(state, now))
+            self.pub_joints.publish(convert.camera_state_msg(state, now))
+            self.pub_pose.publish(convert.camera_pose_msg(state, now))
+        if self._due("truth", float(self.p["ground_truth_rate_hz"])):
+            self._publish_ground_truth(state, now)
+        if self._due("world", float(self.p["world_rate_hz"])):
+            self._publish_world()
+        if self.p["render"] and self._due("camera", float(self.p["camera_rate_hz"])):
+            frame = self.sim.render()
+            stamp_s = float(frame.time_s)
+            # camera_info goes out with every frame (as camera drivers do), so a zoom change reaches
+            # perception in the very frame whose intrinsics it changed.
+            if self.p["publish_depth"]:  # depth first: perception pairs it with the image of the same stamp
+                self.pub_depth.publish(convert.depth_msg(frame.depth_m, stamp_s))
+            self.pub_info.publish(convert.camera_info_msg(self.camera, frame.focal_length_mm, stamp_s))
+            self.pub_image.publish(convert.image_msg(frame.rgb, stamp_s))
+
+    def _publish_world(self) -> None:
+        """Obstacles and the backdrop distance along the camera heading: what a mapping stack would provide."""
+        self.pub_obstacles.publish(convert.obstacles_msg(self.sim.obstacles(), self.sim.background_distance_m))
+
+    def _publish_clock(self) -> None:
+        self.pub_clock.publish(ClockMsg(clock=convert.s_to_stamp(self.sim.time_s)))
+
+    def _publish_ground_truth(self, state, now: float) -> None:
+        horizon = int(self.p["ground_truth_horizon_steps"])
+        subjects = self.sim.subjects(horizon, float(self.p["ground_truth_dt_s"]))
+        self.pub_truth_subjects.publish(convert.subjects_msg(subjects, now))
+        document: dict[str, Any] = {
+            "time_s": now,
+            "wall_time_s": time.monotonic() - self.wall_start_s,
+            "rig": {
+                "position_m": state.position_m.tolist(), "velocity_mps": state.velocity_mps.tolist(),
+                "acceleration_mps2": state.acceleration_mps2.tolist(), "yaw_rad": state.yaw_rad,
+                "pitch_rad": state.pitch_rad, "focal_length_mm": state.focal_length_mm,
+                "focus_distance_m": state.focus_distance_m, "f_number": state.f_number,
+            },
+            "subjects": [convert.subject_to_dict(s) for s in subjects],
+            "collisions": int(self.sim.collisions),
+            "background_distance_m": self.sim.background_distance_m,
+            "camera_profile": self.camera.name,
+            "image_size_px": [self.camera.image_width_px, self.camera.image_height_px],
+            "holding": self._hold is not None,
+        }
+        self.pub_truth.publish(String(data=json.dumps(document)))
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(SimNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
