@@ -17,7 +17,7 @@ A corrupted frame counts as a frame with nothing in it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -85,18 +85,51 @@ class PerceptionPipeline:
         """The operator's ``runner = #3``."""
         self.names.bind(name, track_id)
 
+    def bind_nearest(self, name: str, position_m, max_distance_m: float = 2.0) -> int | None:
+        """Bind ``name`` to the unnamed subject standing nearest ``position_m`` (the operator tapping a person).
+
+        Returns the track ID, or None when nobody is within ``max_distance_m``.
+        """
+        target = np.asarray(position_m, dtype=float).reshape(3)
+        best, best_d = None, float(max_distance_m)
+        for track_id, subject in self._subjects.items():
+            if self.names.name_of(track_id) is not None:
+                continue
+            d = float(np.linalg.norm(subject.kalman.position_m[:2] - target[:2]))
+            if d <= best_d:
+                best, best_d = track_id, d
+        if best is not None:
+            self.names.bind(name, best)
+        return best
+
     # ------------------------------------------------------------------ entry points
     def process_frame(self, frame, rig_state: RigState, horizon_steps: int = 20, dt_s: float = 0.1,
-                      use_depth: bool = True, names: list[str] | None = None) -> list[SubjectTrack]:
+                      use_depth: bool = True, names: list[str] | None = None,
+                      point_out: list[SubjectTrack] | None = None) -> list[SubjectTrack]:
         """A simulator ``Frame`` (rgb, depth_m, time_s, focal_length_mm) -> subjects.
 
         The frame's own focal length is the intrinsics used (the lens at exposure
-        time), falling back to the rig state's.
+        time), falling back to the rig state's.  ``point_out``: named subjects
+        (e.g. the simulator's ground truth at the start of a shot) whose names are
+        bound to the nearest unnamed track -- what an operator does by tapping
+        each person once on the tablet; names already bound are left alone.
         """
         focal = getattr(frame, "focal_length_mm", None) or rig_state.focal_length_mm
         depth = getattr(frame, "depth_m", None) if use_depth else None
-        return self.process(frame.rgb, rig_state, float(frame.time_s), focal_length_mm=focal, depth_m=depth,
-                            horizon_steps=horizon_steps, dt_s=dt_s, names=names)
+        subjects = self.process(frame.rgb, rig_state, float(frame.time_s), focal_length_mm=focal, depth_m=depth,
+                                horizon_steps=horizon_steps, dt_s=dt_s, names=None)
+        if point_out:
+            changed = False
+            for reference in point_out:
+                if reference.name and self.names.track_of(reference.name) is None \
+                        and reference.name.lower() not in self.names.orphaned_names:
+                    changed |= self.bind_nearest(reference.name, reference.positions_m[0]) is not None
+            if changed:
+                subjects = [replace(s, name=self.names.name_of(s.track_id)) for s in subjects]
+        if names:
+            self.names.auto_bind(names, sorted(self._subjects))
+            subjects = [replace(s, name=self.names.name_of(s.track_id)) for s in subjects]
+        return subjects
 
     def process(self, rgb, rig_state: RigState, time_s: float, *, focal_length_mm: float | None = None,
                 depth_m: np.ndarray | None = None, horizon_steps: int = 20, dt_s: float = 0.1,

@@ -1,0 +1,110 @@
+"""The shipped detector on rendered frames: both backends agree, it finds people, bad images are harmless,
+and the full pipeline keeps a walker's ID through a one-second occlusion behind a wall."""
+
+import math
+
+import numpy as np
+import pytest
+
+from cinempc.config import load_camera_profile
+from cinempc.perception import load_perception_params
+from cinempc.perception.bench import iou_matrix
+from cinempc.perception.detector import OnnxDetector, UltralyticsDetector, build_detector
+from cinempc.perception.pipeline import PerceptionPipeline
+from cinempc.state import RigState
+from cinempc_sim.perception_data import SceneRenderer, scripted_sequence
+from cinempc_sim.scenario import ActorSpec, ScriptStep
+
+CAMERA = load_camera_profile("sim_super35")
+PARAMS = load_perception_params()
+
+
+@pytest.fixture(scope="module")
+def detectors():
+    return build_detector(PARAMS, "ultralytics"), build_detector(PARAMS, "onnx")
+
+
+@pytest.fixture(scope="module")
+def heldout_views():
+    """Views of scenes from a seed the training never used."""
+    rng = np.random.default_rng(PARAMS.dataset.val_seed + 77)
+    views = []
+    with SceneRenderer(CAMERA, (320, 240)) as renderer:
+        for i in range(16):
+            if i % 4 == 0:
+                renderer.new_scene(rng)
+            views.append(renderer.random_view(rng))
+    return views
+
+
+def test_backends_share_the_interface(detectors):
+    torch_det, onnx_det = detectors
+    assert isinstance(torch_det, UltralyticsDetector) and isinstance(onnx_det, OnnxDetector)
+    assert torch_det.names == onnx_det.names == {0: "person"}
+
+
+def test_both_backends_agree_within_tolerance(detectors, heldout_views):
+    torch_det, onnx_det = detectors
+    compared = 0
+    for view in heldout_views:
+        a, b = torch_det.detect(view.rgb), onnx_det.detect(view.rgb)
+        confident_a, confident_b = a[a.conf > 0.5], b[b.conf > 0.5]
+        for dets, other in ((confident_a, b), (confident_b, a)):
+            for box, conf in zip(dets.xyxy, dets.conf, strict=True):
+                assert len(other), "a confident box of one backend has no counterpart in the other"
+                iou = iou_matrix(box[None], other.xyxy)[0]
+                j = int(iou.argmax())
+                assert iou[j] > 0.85
+                assert abs(other.conf[j] - conf) < 0.1
+                compared += 1
+    assert compared >= 10
+
+
+def test_finds_the_people_in_held_out_scenes(detectors, heldout_views):
+    torch_det, _ = detectors
+    found = total = 0
+    for view in heldout_views:
+        detections = torch_det.detect(view.rgb)
+        for box in view.boxes_xyxy:
+            if box[3] - box[1] < 20:  # specks are the benchmark's business
+                continue
+            total += 1
+            found += bool(len(detections)) and iou_matrix(box[None], detections.xyxy).max() >= 0.5
+    assert total >= 10
+    assert found / total >= 0.85
+
+
+@pytest.mark.parametrize("bad", [np.zeros((0, 0, 3), np.uint8), np.full((240, 320, 3), np.inf),
+                                 np.zeros((240, 320), np.uint8), np.zeros((4, 4, 3), np.uint8), "garbage", None])
+def test_corrupted_images_give_empty_detections(detectors, bad):
+    for detector in detectors:
+        assert len(detector.detect(bad)) == 0
+
+
+def test_blank_frame_has_no_subjects(detectors):
+    pipeline = PerceptionPipeline(CAMERA, PARAMS, detectors[0])
+    sky = np.full((240, 320, 3), (170, 200, 235), np.uint8)
+    rig = RigState(position_m=[0, 0, 5])
+    assert pipeline.process(sky, rig, 0.0) == []
+
+
+def test_real_detector_keeps_the_id_through_a_one_second_occlusion(detectors):
+    walker = ActorSpec(name="walker", track_id=1, start_m=(10, -5), start_heading_deg=90,
+                       script=[ScriptStep(to=(10, 5), speed_mps=1.4)])
+    position, look_at = (0.0, 0.0, 3.0), (10.0, 0.0, 0.9)
+    rel = np.subtract(look_at, position)
+    rig = RigState(position_m=position, yaw_rad=math.atan2(rel[1], rel[0]),
+                   pitch_rad=math.atan2(rel[2], math.hypot(rel[0], rel[1])), focal_length_mm=30.0)
+    pipeline = PerceptionPipeline(CAMERA, PARAMS, detectors[0])
+    ids, hidden_frames, errors = set(), 0, []
+    for t, view in scripted_sequence(CAMERA, [walker], position, duration_s=6.5, boxes=[((7, 0, 1.15),
+                                     (0.2, 0.6, 1.15))], focal_length_mm=30.0, look_at_m=look_at):
+        subjects = pipeline.process(view.rgb, rig, t, focal_length_mm=30.0, depth_m=view.depth_m)
+        hidden_frames += len(view.boxes_xyxy) == 0 and t > 2.0
+        for s in subjects:
+            ids.add(s.track_id)
+            if s.visible:
+                errors.append(np.linalg.norm(s.positions_m[0, :2] - view.feet_m[0][:2]))
+    assert hidden_frames >= 9  # the wall really hides the walker for about a second
+    assert len(ids) == 1
+    assert np.percentile(errors, 95) < 0.5
