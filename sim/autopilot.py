@@ -111,6 +111,7 @@ class SimAutopilot:
         self.mode_log: list[ModeChange] = []
         self.statustexts: list[str] = []
         self.offboard_setpoints = 0
+        self.commands: list[tuple[str, int, str]] = []  # (command, target component, result) as answered
         self.reset()
 
     # ------------------------------------------------------------ lifecycle
@@ -380,6 +381,9 @@ class SimAutopilot:
         handler = self._COMMANDS.get(cmd)
         result = handler(self, p, sender, component) if handler else UNSUPPORTED
         self._ack(reply_from, cmd, result, sender)
+        name = mav.enums["MAV_CMD"][cmd].name if cmd in mav.enums["MAV_CMD"] else str(cmd)
+        detail = f"{name}({int(p[0])})" if cmd == mav.MAV_CMD_REQUEST_MESSAGE else name
+        self.commands.append((detail, component, mav.enums["MAV_RESULT"][result].name))
         if cmd in (mav.MAV_CMD_SET_CAMERA_ZOOM, mav.MAV_CMD_SET_CAMERA_FOCUS) and result == ACCEPTED:
             self._send_camera_settings(time.monotonic())
 
@@ -459,6 +463,8 @@ class SimAutopilot:
             self._send_camera_settings(now)
         elif msg_id == mav.MAVLINK_MSG_ID_GIMBAL_MANAGER_INFORMATION and component in (0, AUTOPILOT_COMPONENT):
             self._send_gimbal_manager_information()
+        elif msg_id == mav.MAVLINK_MSG_ID_GIMBAL_DEVICE_INFORMATION and component in (0, AUTOPILOT_COMPONENT):
+            self._send_gimbal_device_information()
         elif msg_id == mav.MAVLINK_MSG_ID_GIMBAL_MANAGER_STATUS and component in (0, AUTOPILOT_COMPONENT):
             self._send_gimbal_manager_status()
         elif msg_id == mav.MAVLINK_MSG_ID_HOME_POSITION and component in (0, AUTOPILOT_COMPONENT):
@@ -648,7 +654,9 @@ class SimAutopilot:
         ms = self._ms()
         ap = self.net.sender(AUTOPILOT_COMPONENT)
         sensors = 0x1 | 0x2 | 0x4 | 0x8 | 0x20 | 0x200000  # gyro, accel, mag, baro, GPS, AHRS
-        ap.sys_status_send(sensors, sensors, sensors, 300, 15800, -1, int(self.battery_percent), 0, 0, 0, 0, 0, 0)
+        present = sensors | mav.MAV_SYS_STATUS_PREARM_CHECK
+        healthy = present if self._prearm_problem() is None else sensors  # MAVSDK's is_armable
+        ap.sys_status_send(present, present, healthy, 300, 15800, -1, int(self.battery_percent), 0, 0, 0, 0, 0, 0)
         landed = mav.MAV_LANDED_STATE_IN_AIR if self.armed and state.position_m[2] > 0.5 else \
             mav.MAV_LANDED_STATE_ON_GROUND
         ap.extended_sys_state_send(mav.MAV_VTOL_STATE_UNDEFINED, landed)
@@ -683,6 +691,12 @@ class SimAutopilot:
 
     def _send_gimbal_manager_information(self) -> None:
         limits = self.sim.vehicle_config.gimbal
+        caps, yaw_range = self._gimbal_caps()
+        self.net.sender(AUTOPILOT_COMPONENT).gimbal_manager_information_send(
+            self._ms(), caps, GIMBAL_DEVICE_ID, 0.0, 0.0, limits.pitch_min_rad, limits.pitch_max_rad,
+            -yaw_range, yaw_range)
+
+    def _gimbal_caps(self) -> tuple[int, float]:
         caps = (mav.GIMBAL_MANAGER_CAP_FLAGS_HAS_PITCH_AXIS | mav.GIMBAL_MANAGER_CAP_FLAGS_HAS_PITCH_LOCK
                 | mav.GIMBAL_MANAGER_CAP_FLAGS_HAS_ROLL_LOCK)
         yaw_range = float(self.sim.gimbal.yaw_range_rad) if self.profile.gimbal_yaw else 0.0
@@ -690,9 +704,15 @@ class SimAutopilot:
             caps |= (mav.GIMBAL_MANAGER_CAP_FLAGS_HAS_YAW_AXIS | mav.GIMBAL_MANAGER_CAP_FLAGS_HAS_YAW_LOCK
                      | mav.GIMBAL_MANAGER_CAP_FLAGS_HAS_YAW_FOLLOW
                      | mav.GIMBAL_MANAGER_CAP_FLAGS_SUPPORTS_YAW_IN_EARTH_FRAME)
-        self.net.sender(AUTOPILOT_COMPONENT).gimbal_manager_information_send(
-            self._ms(), caps, GIMBAL_DEVICE_ID, 0.0, 0.0, limits.pitch_min_rad, limits.pitch_max_rad,
-            -yaw_range, yaw_range)
+        return caps, yaw_range
+
+    def _send_gimbal_device_information(self) -> None:
+        """The autopilot-attached gimbal device (id 1), as ArduPilot reports its mounts."""
+        limits = self.sim.vehicle_config.gimbal
+        caps, yaw_range = self._gimbal_caps()
+        self.net.sender(AUTOPILOT_COMPONENT).gimbal_device_information_send(
+            self._ms(), b"cinempc", b"sim gimbal", b"", 1, 1, 1, caps & 0xFFFF, 0, 0.0, 0.0, limits.pitch_min_rad,
+            limits.pitch_max_rad, -yaw_range, yaw_range, GIMBAL_DEVICE_ID)
 
     def _send_gimbal_manager_status(self) -> None:
         primary = self.gimbal.primary or (0, 0)
