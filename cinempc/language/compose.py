@@ -15,6 +15,7 @@ from typing import Any
 
 from cinempc.language.grammar import Mention, SegmentReading
 from cinempc.language.lexicon import LanguageSettings
+from cinempc.language.normalise import Token
 from cinempc.shot import ANGLES, FRAMINGS, SCREEN_POSITIONS, SPEEDS, ShotSpec, ShotVocabulary, preset
 
 # Movements that say more than a second one in the same breath: "pull back to
@@ -30,6 +31,8 @@ _EDIT_STEPS = {"tighter": ("framing", 1), "wider": ("framing", -1), "lower": ("a
                "slower": ("speed", -1), "faster": ("speed", 1), "screen_left": ("screen", -1),
                "screen_right": ("screen", 1), "zoom_in": ("zoom", 1), "zoom_out": ("zoom", -1)}
 _ANGLE_ORDER = ("low", "eye_level", "high", "overhead")
+_ALONGSIDE_SIDE_WORDS = {"on the left": "left", "to the left": "left", "on the right": "right",
+                         "to the right": "right"}
 
 
 class ShotConflict(ValueError):
@@ -83,7 +86,7 @@ def compose(reading: SegmentReading, base: ShotSpec, ctx: Context) -> tuple[Shot
         missing.append("rack focus")
 
     _apply_framing(doc, mentions, base, ctx)
-    _apply_angle_side_screen(doc, mentions, base, ctx)
+    _apply_angle_side_screen(doc, mentions, base, ctx, reading.tokens)
     _apply_movement(doc, mentions, base, ctx)
     _apply_focus_and_lens(doc, mentions, base, ctx)
     _apply_quantities(doc, reading.mentions, base)
@@ -200,7 +203,8 @@ def _apply_framing(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec,
         doc["framing"] = _step(FRAMINGS, doc["framing"], steps)
 
 
-def _apply_angle_side_screen(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec, ctx: Context) -> None:
+def _apply_angle_side_screen(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec, ctx: Context,
+                             tokens: list[Token]) -> None:
     defaults = ctx.settings.defaults
     angle = _single(_values(mentions, "angle"), "angle")
     if angle:
@@ -227,8 +231,16 @@ def _apply_angle_side_screen(doc: dict[str, Any], mentions: list[Mention], base:
     if side := _single(sides, "side"):
         doc["side"] = side
 
+    screen = [m for m in mentions if m.category == "screen_position"]
+    if "track_alongside" in _values(mentions, "movement") and not _values(mentions, "side"):
+        # "track alongside her on the right": the side of the subject, not the side of the frame
+        for mention in list(screen):
+            words = " ".join(t.text for t in tokens[mention.start:mention.end])
+            if words in _ALONGSIDE_SIDE_WORDS:
+                doc["side"] = _ALONGSIDE_SIDE_WORDS[words]
+                screen.remove(mention)
     positions = set()
-    for position in _values(mentions, "screen_position"):
+    for position in {str(m.value) for m in screen}:
         if position == "rule_of_thirds":
             position = base.screen_position if base.screen_position != "center" else \
                 defaults.rule_of_thirds_position
@@ -250,6 +262,8 @@ def _apply_movement(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec
             types = (types - {"dolly_out"}) | {"dolly_zoom_out"}
         elif not types & {"dolly_zoom_in", "dolly_zoom_out"}:
             types.add(ctx.settings.defaults.dolly_zoom)
+    if "dolly_out" in types and types & {"pedestal_up", "crane_up"}:
+        types = (types - {"dolly_out", "pedestal_up", "crane_up"}) | {"dronie"}  # back and up: a dronie
     for strong, weak in _ABSORBS.items():
         if strong in types:
             types -= weak
@@ -261,8 +275,11 @@ def _apply_movement(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec
         new_type = "orbit"  # "clockwise" on its own can only mean an orbit
     if direction and new_type not in (None, "orbit"):
         raise ShotConflict(f"an orbit direction ({direction}) was given for a {new_type} movement")
-    if new_type:
-        movement["type"] = new_type
+    if new_type and new_type != movement["type"]:
+        # Speed and length belong to a movement: a new movement starts from the
+        # defaults unless this command gives them ("orbit slowly, then push in").
+        movement.update(type=new_type, speed="normal", speed_mps=None)
+        doc["duration_s"] = None
     if movement["type"] != "orbit":
         movement["direction"] = None
     if direction:

@@ -27,6 +27,9 @@ def control_command(tokens: list[Token], lexicon: Lexicon) -> str | None:
     i = 0
     while i < len(words):
         length, command = lexicon.match(words, i, lexicon.control)
+        shot_length, meaning = lexicon.match(words, i, lexicon.phrases)
+        if shot_length > length and isinstance(meaning, Meaning) and meaning.category != "filler":
+            return None  # "go up" is a pedestal move, not "go" + "up"
         if length:
             found.add(command)
             i += length

@@ -39,6 +39,8 @@ _QUANTITY_TABLES: tuple[tuple[str, dict[tuple[str, ...], float]], ...] = (
 )
 _F_PREFIXES = (("f",), ("f", "stop"), ("fstop",), ("aperture",), ("aperture", "of"), ("f", "number"),
                ("aperture", "f"), ("at", "f"), ("t",), ("t", "stop"))
+_F_FIRST = frozenset(prefix[0] for prefix in _F_PREFIXES)
+_DISTANCE_TAILS = frozenset({"away", "back", "off", "out", "behind", "distance", "distant"})
 _NAME_OK = re.compile(r"^[a-z][a-z0-9_\- ]{0,39}$")
 
 
@@ -130,17 +132,36 @@ def _read_quantities(reading: SegmentReading, used: list[bool], lexicon: Lexicon
                 length, factor = lexicon.match(tokens, i + 1, table) if i + 1 < len(tokens) else (0, None)
                 if length and (best is None or length > best[0]):
                     best = (length, kind, factor)
+            if best is None and _lens_by_number(tokens, i):
+                _take(reading, used, Mention("focal_length_mm", float(token.value or 0), i, i + 1))
+                i += 1
+                continue
             if best is not None:
                 length, kind, factor = best
-                _take(reading, used, Mention(kind, float(token.value or 0) * factor, i, i + 1 + length))
-                i += 1 + length
+                end = i + 1 + length
+                if kind == "distance_m" and end < len(tokens) and tokens[end].text in _DISTANCE_TAILS:
+                    end += 1  # "10 feet back", "8 m away": the direction of a stand-off, not a side
+                _take(reading, used, Mention(kind, float(token.value or 0) * factor, i, end))
+                i = end
                 continue
         i += 1
+
+
+def _lens_by_number(tokens: list[Token], i: int) -> bool:
+    """A bare number a camera crew says for a lens: "on a 50", "with the 85", "use a 24"."""
+    value = tokens[i].value or 0
+    before = tuple(t.text for t in tokens[max(0, i - 2):i])
+    after = tokens[i + 1] if i + 1 < len(tokens) else None
+    return (len(before) == 2 and before[0] in ("on", "with", "use", "using", "try", "grab")
+            and before[1] in ("a", "an", "the") and 8 <= value <= 800
+            and (after is None or after.kind == "punct" or after.text in ("lens", "and", "then", "at")))
 
 
 def _f_number_prefix(tokens: list[Token], i: int) -> int:
     """Tokens of an f-number prefix at ``i`` ("f", "f /", "f stop", "aperture"), 0 if none."""
     best = 0
+    if tokens[i].text not in _F_FIRST:
+        return 0
     for prefix in _F_PREFIXES:
         n = len(prefix)
         if tuple(t.text for t in tokens[i:i + n]) == prefix:

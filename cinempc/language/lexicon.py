@@ -8,15 +8,17 @@ guess.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cinempc.config import load_parameters, resolve_config_path
+from cinempc.config import CONFIG_ENV, load_parameters, resolve_config_path
 from cinempc.language.normalise import NUMBER_WORDS, Token, phrase_key
-from cinempc.shot import SIDES, presets
+from cinempc.shot import SIDES, ShotVocabulary, presets, vocabulary
 
 LANGUAGE_FILE = "language.yaml"
 
@@ -128,16 +130,33 @@ class Lexicon:
     words: frozenset[str] = frozenset()  # every word the lexicon knows (typo targets)
     terms: tuple[str, ...] = ()  # the meaningful phrases, as text (suggestion candidates)
     max_phrase_tokens: int = 1
+    _indexes: dict[int, tuple[Any, frozenset[str], int]] = field(default_factory=dict, repr=False)
 
     def match(self, tokens: list[Token], start: int, table: dict[tuple[str, ...], Any] | set[tuple[str, ...]],
               stop: int | None = None) -> tuple[int, Any]:
         """Longest phrase of ``table`` at ``tokens[start]``: (number of tokens, value); (0, None) if none."""
         end = len(tokens) if stop is None else stop
-        for length in range(min(self.max_phrase_tokens, end - start), 0, -1):
+        if start >= end:
+            return 0, None
+        firsts, longest = self._index(table)
+        if tokens[start].text not in firsts:
+            return 0, None
+        for length in range(min(longest, end - start), 0, -1):
             key = tuple(t.text for t in tokens[start:start + length])
             if key in table:
                 return length, (table[key] if isinstance(table, dict) else key)
         return 0, None
+
+    def _index(self, table: dict[tuple[str, ...], Any] | set[tuple[str, ...]]) -> tuple[frozenset[str], int]:
+        """First words and longest phrase of a table (cached for the lexicon's own tables)."""
+        cached = self._indexes.get(id(table))
+        if cached is not None and cached[0] is table:
+            return cached[1], cached[2]
+        firsts = frozenset(key[0] for key in table)
+        longest = max((len(key) for key in table), default=0)
+        if len(self._indexes) < 64:
+            self._indexes[id(table)] = (table, firsts, longest)
+        return firsts, longest
 
 
 def load_settings() -> LanguageSettings:
@@ -148,8 +167,31 @@ def load_settings() -> LanguageSettings:
 
 def load_lexicon() -> Lexicon:
     """The compiled lexicon (rebuilt only when ``config/language.yaml`` changes)."""
-    path = resolve_config_path(LANGUAGE_FILE)
+    path = config_file(LANGUAGE_FILE)
     return _compile(str(path), path.stat().st_mtime_ns)
+
+
+def shot_vocabulary() -> ShotVocabulary:
+    """``cinempc.shot.vocabulary()``, re-read only when ``config/shots.yaml`` changes."""
+    path = config_file("shots.yaml")
+    return _vocabulary(str(path), path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _vocabulary(path: str, mtime_ns: int) -> ShotVocabulary:
+    return vocabulary()
+
+
+_PATHS: dict[tuple[str, str], Path] = {}
+
+
+def config_file(name: str) -> Path:
+    """Where a config file is, looked up once per config directory setting (parsing runs per keystroke)."""
+    key = (name, os.environ.get(CONFIG_ENV, ""))
+    path = _PATHS.get(key)
+    if path is None or not path.is_file():
+        path = _PATHS[key] = resolve_config_path(name)
+    return path
 
 
 @lru_cache(maxsize=4)

@@ -17,10 +17,10 @@ from cinempc.language.compose import Context, ShotConflict, compose, settled
 from cinempc.language.control import control_command
 from cinempc.language.feedback import confidence, not_understood, plain_error
 from cinempc.language.grammar import read_segment, split_segments
-from cinempc.language.lexicon import Lexicon
+from cinempc.language.lexicon import Lexicon, shot_vocabulary
 from cinempc.language.normalise import phrase_key, tokenise
 from cinempc.language.typos import correct_tokens
-from cinempc.shot import ShotSpec, describe_validation_error, vocabulary
+from cinempc.shot import ShotSpec, describe_validation_error
 
 
 def parse_rules(text: str, lexicon: Lexicon, current: ShotSpec | None = None,
@@ -44,7 +44,7 @@ def parse_rules(text: str, lexicon: Lexicon, current: ShotSpec | None = None,
                            f"{lexicon.settings.limits.max_shots}", lexicon)
     letters = [c for c in text if c.isalpha()]
     upper = bool(letters) and all(c.isupper() for c in letters)
-    ctx = Context(lexicon.settings, vocabulary(), [s for s in known_subjects])
+    ctx = Context(lexicon.settings, shot_vocabulary(), [s for s in known_subjects])
     base = settled(current) if current is not None else ShotSpec()
     shots: list[ShotSpec] = []
     unknown: list[tuple[str, list[str]]] = []
