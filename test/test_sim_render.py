@@ -132,7 +132,7 @@ def test_layered_blur_of_a_point_has_the_requested_diameter():
         row = out[40, :, 0].astype(float)
         lit = np.count_nonzero(row >= 0.25 * row.max())  # the disc's width across its centre
         assert abs(lit - diameter) <= 0.2 * diameter + 2.0, (diameter, lit)  # big discs run at lower resolution
-        assert out[:, :, 0].sum() == pytest.approx(255, rel=0.1)  # energy is conserved, only spread
+        assert out[:, :, 0].sum() == pytest.approx(255, rel=0.15)  # spread, not lost (up to uint8 rounding)
 
 
 def test_render_disabled_simulator_says_so():
