@@ -270,7 +270,7 @@ def _in_subject_slot(tokens: list[Token], i: int, reading: SegmentReading, lexic
     if j < 0:
         return False
     before = tokens[j]
-    if before.text in ("and", ",", "or") and j > 0:  # "Alice and Bob": a list of subjects
+    if before.text in ("and", "or") and j > 0:  # "Alice and Bob": a list of subjects
         mention = next((m for m in reading.mentions if m.start <= j - 1 < m.end), None)
         return mention is not None and mention.category in ("subject", "subject_word")
     if before.text in lexicon.slot_before:

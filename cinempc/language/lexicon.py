@@ -328,6 +328,8 @@ def _units() -> None:
         TIME_UNITS_S[(s,)] = 1.0
     for minute in ("min", "mins", "minute", "minutes"):
         TIME_UNITS_S[(minute,)] = 60.0
+    for h in ("hr", "hrs", "hour", "hours"):
+        TIME_UNITS_S[(h,)] = 3600.0
 
 
 _units()

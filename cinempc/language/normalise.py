@@ -152,9 +152,12 @@ def _is_unit_word(word: str) -> bool:
     return word.rstrip("s") in _TIME_OR_UNIT_WORDS or word in ("mph", "kph", "ft", "m", "s", "mm", "feet", "km", "cm")
 
 
-def _read_number(tokens: list[Token], i: int) -> tuple[float, int]:
+def _read_number(tokens: list[Token], i: int, leading_hundred: bool = False) -> tuple[float, int]:
     """(value, tokens used) of a number written in words at ``i``; (0, 0) if none."""
     first = _word(tokens, i)
+    if first in ("a", "an") and _word(tokens, i + 1) == "hundred":
+        value, used = _read_number(tokens, i + 1, leading_hundred=True)
+        return (value, used + 1) if used else (0.0, 0)
     if first in ("a", "an"):
         if i > 0 and _is_unit_word(tokens[i - 1].text):  # "metres a second": "a" means "per"
             return 0.0, 0
@@ -169,7 +172,9 @@ def _read_number(tokens: list[Token], i: int) -> tuple[float, int]:
         return 0.0, 0
     if first == "half" and _word(tokens, i + 1) in ("a", "an"):
         return 0.5, 2
-    if first not in NUMBER_WORDS or first in ("point", "hundred", "half", "couple", "few", "dozen"):
+    if first not in NUMBER_WORDS or first in ("point", "half", "couple", "few", "dozen"):
+        return 0.0, 0
+    if first == "hundred" and not leading_hundred:
         return 0.0, 0
     total, current, used = 0.0, 0.0, 0
     j = i
@@ -179,13 +184,14 @@ def _read_number(tokens: list[Token], i: int) -> tuple[float, int]:
             current += _UNITS["ones"][word]
         elif word in _UNITS["tens"]:
             current += _UNITS["tens"][word]
-        elif word == "hundred" and used:
+        elif word == "hundred" and (used or leading_hundred):
             current = max(current, 1.0) * 100
         else:
             break
         used += 1
         j += 1
-        if _word(tokens, j) == "and" and _word(tokens, j + 1) in _UNITS["ones"] and current >= 100:
+        if _word(tokens, j) == "and" and current >= 100 and (
+                _word(tokens, j + 1) in _UNITS["ones"] or _word(tokens, j + 1) in _UNITS["tens"]):
             j += 1
             used += 1
     if used == 0:
