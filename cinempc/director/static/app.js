@@ -12,7 +12,7 @@
     delete window.cinempcDirectorStart;
     var HEADERS = { 'X-Director-Token': token };
     var $ = function (id) { return document.getElementById(id); };
-    var ws = null, wsOpen = false, reconnectDelay = 500, pollTimer = null, nextId = 1;
+    var ws = null, wsOpen = false, fallback = false, reconnectDelay = 500, pollTimer = null, nextId = 1;
     var pending = {};           // ws message id -> resolve
     var last = null;            // last state snapshot
     var frameUrl = null, frameSize = null, frameCount = 0;
@@ -35,7 +35,7 @@
     }
 
     function connect() {
-      setConn('connecting', 'connecting…');
+      if (!fallback) setConn('connecting', 'connecting…');  // while on HTTP fallback, say so until the socket is back
       var proto = location.protocol === 'https:' ? 'wss://' : 'ws://';
       try { ws = new WebSocket(proto + location.host + '/ws'); } catch (e) { scheduleReconnect(); return; }
       ws.binaryType = 'blob';
@@ -44,7 +44,7 @@
         if (typeof ev.data !== 'string') { showFrame(ev.data); return; }
         var msg; try { msg = JSON.parse(ev.data); } catch (e) { return; }
         if (msg.type === 'hello') {
-          wsOpen = true; reconnectDelay = 500; stopPolling(); setConn('ok', 'live');
+          wsOpen = true; fallback = false; reconnectDelay = 500; stopPolling(); setConn('ok', 'live');
           renderPresets(msg.presets || []);
         } else if (msg.type === 'state') {
           render(msg);
@@ -56,6 +56,7 @@
         var was = wsOpen; wsOpen = false; ws = null;
         Object.keys(pending).forEach(function (k) { pending[k](null); delete pending[k]; });
         if (ev.code === 4401) { onUnauthorised(); return; }
+        fallback = true;
         setConn('bad', was ? 'socket lost — HTTP fallback' : 'no socket — HTTP fallback');
         startPolling();
         scheduleReconnect();

@@ -1,0 +1,209 @@
+"""End to end in real headless Chromium: a director pairs, watches, types a shot and holds a simulated drone.
+
+The whole chain is real: the PyBullet simulator flies the closed loop in real time
+(``sim/director_bridge.LiveRun``), the FastAPI app runs under uvicorn on 127.0.0.1, and
+Debian's ``chromium`` (``apt-get install -y chromium``) is driven by Playwright.
+``CINEMPC_SCREENSHOT_DIR=docs`` makes the test refresh the screenshots in ``docs/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cinempc.director.app import DirectorServer
+from cinempc.director.live import LiveHub
+from cinempc.director.security import load_director_settings
+
+pytestmark = pytest.mark.browser
+
+CONTROLLER = "follow"  # a real controller cheap enough to fly in real time next to a browser on 2 cores
+VIEWPORT = {"width": 1280, "height": 800}  # a 10-12" tablet in landscape
+
+
+def chromium_path() -> str:
+    path = os.environ.get("CINEMPC_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("headless Chromium not found: install Debian's browser with `apt-get install -y chromium` "
+                    "(or point CINEMPC_CHROMIUM at a Chromium binary)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def live():
+    """A real-time simulated shoot with the director app in front of it."""
+    from cinempc_sim.director_bridge import LiveRun
+
+    settings = load_director_settings(port=0)
+    hub = LiveHub(settings)
+    run = LiveRun(hub, "single_walker", controller=CONTROLLER, duration_s=600.0, realtime_factor=1.0).start()
+    server = DirectorServer(hub, settings).start()
+    yield hub, run, server
+    server.stop()
+    run.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=chromium_path(), headless=True,
+                                      args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield chromium
+        chromium.close()
+
+
+def screenshot(page, name: str) -> None:
+    target = os.environ.get("CINEMPC_SCREENSHOT_DIR")
+    if target:
+        page.screenshot(path=str(Path(target) / name))
+
+
+def frames_shown(page) -> int:
+    return int(page.get_attribute("#live", "data-frames") or 0)
+
+
+def wait_until(predicate, timeout_s: float, what: str, poll_s: float = 0.1):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def test_without_the_token_the_page_gets_nothing(live, browser):
+    hub, run, server = live
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    sockets, responses = [], []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.on("response", lambda r: responses.append((r.url, r.status)))
+    response = page.goto(server.url + "/")
+    assert response.status == 401
+    page.wait_for_selector("#pair-form")
+    # a wrong token is refused and nothing of the app appears
+    page.fill("#pair-token", "not-the-token-0123456789")
+    page.click("#pair-submit")
+    page.wait_for_function("() => document.getElementById('pair-error').textContent.length > 0")
+    assert "wrong pairing token" in page.inner_text("#pair-error")
+    assert page.query_selector("#live") is None and page.query_selector("#btn-hold") is None
+    # the page's own scripts cannot read anything without the header either
+    statuses = page.evaluate("""async () => Promise.all(['/api/state', '/api/frame', '/app/app.js', '/api/presets']
+        .map(u => fetch(u).then(r => r.status)))""")
+    assert statuses == [401, 401, 401, 401]
+    time.sleep(1.0)
+    assert sockets == []  # no live socket without pairing
+    assert all(status == 401 for _, status in responses), responses
+    assert page.evaluate("document.cookie") == ""
+    screenshot(page, "director_pairing.png")
+    context.close()
+
+
+def test_director_drives_the_simulated_shoot(live, browser):
+    hub, run, server = live
+    context = browser.new_context(viewport=VIEWPORT, has_touch=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.pairing_url)  # the link printed in the terminal: token in the #fragment
+    page.wait_for_selector("#btn-hold")
+    assert "token" not in page.url  # the fragment is wiped from the address bar
+
+    # live image updates over the WebSocket
+    page.wait_for_selector('#conn[data-state="ok"]', timeout=15000)
+    first = wait_until(lambda: frames_shown(page), 15, "the first live frame")
+    wait_until(lambda: frames_shown(page) >= first + 5, 15, "the live image to update")
+    page.wait_for_selector(".box[data-track='1']", timeout=10000)
+    assert "alice" in page.inner_text(".box[data-track='1']")
+    assert page.inner_text("#lens-focal").endswith("mm") and page.inner_text("#lens-fnumber").startswith("f/")
+    start_shot = run.loop.shot
+    assert start_shot.name == "follow_medium"
+
+    # tap the subject box, name her
+    page.tap(".box[data-track='1']")
+    page.wait_for_selector("#subject-panel:not([hidden])")
+    page.fill("#subject-name", "star")
+    page.click("#subject-save")
+    wait_until(lambda: hub.snapshot()["names"].get("1") == "star", 10, "the subject name to reach the hub")
+    page.wait_for_function("() => document.querySelector(\".box[data-track='1']\").textContent.includes('star')")
+    screenshot(page, "director.png")
+
+    # type a command: the queue and the simulated shot change
+    page.fill("#cmd", "extreme wide shot of the star from behind, high angle")
+    page.press("#cmd", "Enter")
+    page.wait_for_function("() => document.getElementById('cmd-result').className.includes('ok')", timeout=10000)
+    page.wait_for_function("() => document.getElementById('shot-now').textContent.startsWith('EWS')", timeout=10000)
+    assert "EWS" in page.inner_text("#queue .q.current")
+    shot = wait_until(lambda: run.loop.shot if run.loop.shot.framing == "extreme_wide" else None, 10,
+                      "the loop to fly the new shot")
+    assert shot.side == "back" and shot.angle == "high" and shot.subjects == ["#1"]  # "star" is track #1
+
+    def distance_on_page() -> float:
+        text = page.inner_text("#dof-marks")
+        found = re.search(r"([0-9.]+)m", text)
+        return float(found.group(1)) if found else 0.0
+
+    # the drone really backs off to an extreme wide stand-off (it started at about 6 m)
+    wait_until(lambda: distance_on_page() > 15.0, 40, "the DoF bar to show the subject far away", poll_s=0.5)
+    assert run.loop.hooks[0].hub is hub
+
+    # a sequence appended behind the shot on air shows in the queue
+    page.check("#cmd-append")
+    page.fill("#cmd", "medium shot, then orbit clockwise")
+    page.click("#cmd-send")
+    page.wait_for_function("() => document.querySelectorAll('#queue .q.upcoming').length === 2", timeout=10000)
+    page.uncheck("#cmd-append")
+    screenshot(page, "director_queue.png")
+
+    # HOLD: the drone hovers where it is
+    page.click("#btn-hold")
+    page.wait_for_function("() => document.getElementById('btn-hold').textContent === 'HOLDING'", timeout=10000)
+    assert page.is_visible("#holding-banner")
+    # judged on simulated time from what the loop publishes (the sim may run slower than the wall here)
+    held_at_s = hub.snapshot()["loop"]["time_s"]
+    held = wait_until(lambda: (lambda s: s if s["loop"]["time_s"] >= held_at_s + 4.0 else None)(hub.snapshot()),
+                      30, "4 s of simulated hover")
+    still = wait_until(lambda: (lambda s: s if s["loop"]["time_s"] >= held["loop"]["time_s"] + 1.0 else None)(
+        hub.snapshot()), 30, "one more simulated second")
+    assert still["control"]["status"] == "hold" and still["rig"]["speed_mps"] < 0.3
+    assert np.linalg.norm(np.subtract(still["rig"]["position_m"], held["rig"]["position_m"])) < 0.3
+    assert float(page.get_attribute("#rig-speed", "data-speed")) < 0.5
+    assert hub.snapshot()["queue"]["paused"]
+    screenshot(page, "director_hold.png")
+
+    page.click("#btn-resume")
+    page.wait_for_function("() => document.getElementById('btn-hold').textContent === 'HOLD'", timeout=10000)
+    wait_until(lambda: not run.loop._hold, 5, "the loop to resume")
+    assert errors == []
+    context.close()
+
+
+def test_hold_works_when_the_websocket_is_down(live, browser):
+    hub, run, server = live
+    hub.resume("test setup")
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    # the WebSocket never reaches the server (a Wi-Fi that passes HTTP but kills sockets)
+    page.route_web_socket(re.compile(r".*/ws$"), lambda ws: ws.close())
+    page.goto(server.pairing_url)
+    page.wait_for_selector('#conn[data-state="bad"]', timeout=15000)
+    assert "HTTP fallback" in page.inner_text("#conn")
+    first = wait_until(lambda: frames_shown(page), 15, "a frame over HTTP polling")
+    wait_until(lambda: frames_shown(page) > first, 15, "the image to update over HTTP polling")
+    wait_until(lambda: float(page.get_attribute("#rig-speed", "data-speed") or 0) > 0.2 or not hub.holding_requested,
+               10, "the drone flying")
+    page.click("#btn-hold")
+    page.wait_for_function("() => document.getElementById('btn-hold').textContent === 'HOLDING'", timeout=10000)
+    assert hub.holding_requested and run.loop._hold
+    assert any(h["kind"] == "hold" and h["source"].startswith("http") for h in hub.snapshot()["history"])
+    hub.resume("test teardown")
+    context.close()
