@@ -184,3 +184,23 @@ def test_parameter_files_parse_in_rcl_as_each_node_gets_them(graph_name):
             node.destroy_node()
         finally:
             rclpy.shutdown(context=context)
+
+
+@pytest.mark.ros
+def test_a_cinempc_up_override_beats_the_node_specific_config_entry():
+    """rcl prefers ``/**/node`` file entries over ``-p``: ``--param`` must therefore arrive as a node-specific file."""
+    import rclpy
+    from rclpy.node import Node
+
+    argv = dict(commands("sim", overrides={"director_node": {"node.serve_web": "false", "node.tick_rate_hz": "4"}}))[
+        "director_node"]
+    context = rclpy.Context()
+    rclpy.init(args=["cinempc", *argv[argv.index("--ros-args"):]], context=context)
+    try:
+        node = Node("placeholder", context=context, automatically_declare_parameters_from_overrides=True)
+        assert node.get_parameter("node.serve_web").value is False
+        assert node.get_parameter("node.tick_rate_hz").value == 4
+        assert node.get_parameter("node.live_frame_rate_hz").value == 5.0  # the rest of the file still applies
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)

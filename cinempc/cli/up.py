@@ -84,9 +84,31 @@ def commands(graph_name: str, namespace: str = "", overrides: dict[str, dict[str
             remaps = {**spec.remapping_dict, Topics.SUBJECTS: f"{Topics.GROUND_TRUTH}/subjects"}
             spec = replace(spec, remappings=tuple(remaps.items()))
         paths = [str(resolve_config_path(name)) for name in spec.parameter_files]
-        argv = [python, "-m", spec.module, *ros_arguments(spec, graph_, paths, namespace, overrides.get(spec.name))]
+        if overrides.get(spec.name):
+            paths.append(str(write_override_file(spec.name, overrides[spec.name])))
+        argv = [python, "-m", spec.module, *ros_arguments(spec, graph_, paths, namespace)]
         result.append((spec.name, argv))
     return result
+
+
+def write_override_file(node_name: str, values: dict[str, str]) -> Path:
+    """``--param`` values as a parameter file for one node, passed after the config files.
+
+    Why a file and not ``-p``: rcl lets a node-specific entry of a parameter file (``/**/mpc_node``)
+    win over a ``-p`` value, whatever the order, so an override must be just as specific.
+    Values are YAML scalars (``false``, ``0.5``, ``runner``).
+    """
+    import tempfile
+
+    import yaml
+
+    from cinempc.config import unflatten_parameters
+
+    nested = unflatten_parameters({name: yaml.safe_load(value) for name, value in values.items()})
+    handle = tempfile.NamedTemporaryFile("w", prefix=f"cinempc-{node_name}-", suffix=".yaml", delete=False)
+    with handle:
+        yaml.safe_dump({f"/**/{node_name}": {"ros__parameters": nested}}, handle)
+    return Path(handle.name)
 
 
 def recorder_argv(graph_name: str, output: Path, namespace: str = "", python: str = sys.executable) -> list[str]:

@@ -340,6 +340,8 @@ class MPCNode(CineLifecycleNode):
             result, age = self._result, now - self._result_time_s
             if not reason and (result is None or age > float(self.p["max_plan_age_s"])):
                 reason = "no fresh plan"
+            if not reason and result.setpoint.hold:  # the MPC itself chose to hold (no subject, failed solve)
+                reason = f"MPC {result.status}: {result.message}"
             if reason:
                 if self._hold is None or self._hold_reason != reason:
                     if self._hold is None:

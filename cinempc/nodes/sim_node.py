@@ -6,7 +6,9 @@ topics used only for evaluation, the ground truth.  It is the clock of the simul
 graph (``/clock``); every other node runs on ``use_sim_time``.  Setpoints arriving on
 ``rig/setpoint`` are executed by the simulator's own vehicle/gimbal/lens dynamics; with
 no fresh setpoint for ``setpoint_timeout_s`` the rig holds where it is (what PX4 does when
-offboard setpoints stop).
+offboard setpoints stop).  With ``start_paused`` the world stays frozen (the clock runs, actors
+and drone stand still) until the first non-hold setpoint: a shot starts when the controller is
+up, however long the MPC takes to load on a slow machine -- like SITL waiting for its autopilot.
 
 Why a node-driven loop with ``real_time_factor``: on a loaded 2-core CI machine a graph
 that insists on wall-clock real time misses deadlines nondeterministically; slowing the
@@ -54,8 +56,9 @@ class SimNode(CineLifecycleNode):
         self._setpoint_time_s = -1e9
         self._hold: Setpoint | None = None
         self._next: dict[str, float] = {}
-        self._last_focal_mm: float | None = None
         self.wall_start_s = 0.0
+        self._paused_s = 0.0  # ROS time spent with the world frozen, waiting for the controller
+        self._paused = False
 
     # ----------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -102,6 +105,7 @@ class SimNode(CineLifecycleNode):
         period_s = self.dt_s / max(float(self.p["real_time_factor"]), 1e-3)
         self._timer = self.create_timer(period_s, self.step, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.wall_start_s = time.monotonic()
+        self._paused = bool(self.p["start_paused"])
         self._publish_clock()
         return result
 
@@ -121,13 +125,16 @@ class SimNode(CineLifecycleNode):
     def on_setpoint(self, msg: JointTrajectory) -> None:
         setpoint = convert.setpoint_from_msg(msg)
         self._setpoint = setpoint
-        self._setpoint_time_s = self.sim.time_s
+        self._setpoint_time_s = self.now_s
         self._hold = None
+        if self._paused and not setpoint.hold:
+            self._paused = False
+            self.get_logger().info(f"controller is flying the shot: the world starts (after {self._paused_s:.1f} s)")
 
     # ----------------------------------------------------------------- the loop
     def _command(self) -> Setpoint:
         fresh_s = float(self.p["setpoint_timeout_s"])
-        if self._setpoint is not None and self.sim.time_s - self._setpoint_time_s <= fresh_s:
+        if self._setpoint is not None and self.now_s - self._setpoint_time_s <= fresh_s:
             return self._setpoint
         if self._hold is None:  # hold where we are when the setpoints stop, do not drift with the estimate
             self._hold = Setpoint.hold_at(self.sim.rig_state())
@@ -136,7 +143,7 @@ class SimNode(CineLifecycleNode):
         return self._hold
 
     def _due(self, what: str, rate_hz: float) -> bool:
-        now = self.sim.time_s
+        now = self.now_s
         if now + 1e-9 >= self._next.get(what, 0.0):
             self._next[what] = self._next.get(what, 0.0) + 1.0 / rate_hz
             if self._next[what] < now:  # fell behind (e.g. a long render): don't burst
@@ -144,10 +151,18 @@ class SimNode(CineLifecycleNode):
             return True
         return False
 
+    @property
+    def now_s(self) -> float:
+        """ROS time of the graph: scenario time plus the time the world stood frozen at the start."""
+        return self._paused_s + self.sim.time_s
+
     def step(self) -> None:
-        self.sim.step(self._command(), self.dt_s)
+        if self._paused:  # time runs (so the other nodes' timers do), the world does not
+            self._paused_s += self.dt_s
+        else:
+            self.sim.step(self._command(), self.dt_s)
         self._publish_clock()
-        now = self.sim.time_s
+        now = self.now_s
         state = self.sim.rig_state()
         if self._due("state", float(self.p["state_rate_hz"])):
             self.pub_odom.publish(convert.odometry_msg(state, now))
@@ -160,7 +175,7 @@ class SimNode(CineLifecycleNode):
             self._publish_world()
         if self.p["render"] and self._due("camera", float(self.p["camera_rate_hz"])):
             frame = self.sim.render()
-            stamp_s = float(frame.time_s)
+            stamp_s = now
             # camera_info goes out with every frame (as camera drivers do), so a zoom change reaches
             # perception in the very frame whose intrinsics it changed.
             if self.p["publish_depth"]:  # depth first: perception pairs it with the image of the same stamp
@@ -173,7 +188,7 @@ class SimNode(CineLifecycleNode):
         self.pub_obstacles.publish(convert.obstacles_msg(self.sim.obstacles(), self.sim.background_distance_m))
 
     def _publish_clock(self) -> None:
-        self.pub_clock.publish(ClockMsg(clock=convert.s_to_stamp(self.sim.time_s)))
+        self.pub_clock.publish(ClockMsg(clock=convert.s_to_stamp(self.now_s)))
 
     def _publish_ground_truth(self, state, now: float) -> None:
         horizon = int(self.p["ground_truth_horizon_steps"])
@@ -181,6 +196,8 @@ class SimNode(CineLifecycleNode):
         self.pub_truth_subjects.publish(convert.subjects_msg(subjects, now))
         document: dict[str, Any] = {
             "time_s": now,
+            "scenario_time_s": self.sim.time_s,
+            "paused": self._paused,
             "wall_time_s": time.monotonic() - self.wall_start_s,
             "rig": {
                 "position_m": state.position_m.tolist(), "velocity_mps": state.velocity_mps.tolist(),
