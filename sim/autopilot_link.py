@@ -101,3 +101,72 @@ class MavlinkSimRig:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def run_scenario_via_mavlink(
+    scenario: Any,
+    shot: Any = None,
+    controller: str = "cinempc",
+    duration_s: float | None = None,
+    *,
+    seed: int = 0,
+    flavour: Autopilot | str = Autopilot.PX4,
+    signing_key: bytes | None = None,
+    out_dir: Any = None,
+    render_rate_hz: float | None = 0.0,
+    solver: str = "fast",
+    image_size: tuple[int, int] = (320, 240),
+    on_step=(),
+    progress=None,
+):
+    """:func:`cinempc_sim.closed_loop.run_scenario`, but the controller flies the rig over MAVLink.
+
+    Same scenario, shot, controller and seed as the direct run; the only difference is
+    the hardware path (bridge -> UDP -> simulated autopilot -> physics -> telemetry).
+    """
+    from cinempc.config import load_camera_profile, load_vehicle_config
+    from cinempc_sim.baselines import make_controller
+    from cinempc_sim.closed_loop import ClosedLoop, LoopSettings, resolve_shot
+    from cinempc_sim.scenario import Scenario, load_scenario
+    from cinempc_sim.simulator import Simulator
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    shot_spec = resolve_shot(scenario, shot)
+    duration = float(duration_s if duration_s is not None else (shot_spec.duration_s or scenario.duration_s))
+    settings = LoopSettings.from_config(render_rate_hz=render_rate_hz)
+    camera = load_camera_profile(scenario.camera_profile).with_resolution(*image_size)
+    vehicle = load_vehicle_config()
+    render = settings.render_rate_hz > 0
+    sim = Simulator(scenario, camera=camera, seed=seed, render=render, image_size=image_size)
+    sim.reset()
+    if controller == "follow":
+        ctrl = make_controller(controller, camera, vehicle, dt_s=1.0 / settings.control_rate_hz)
+    else:
+        ctrl = make_controller(controller, camera, vehicle, solver=solver)
+    hooks = list(on_step)
+    writer = None
+    if out_dir is not None and render:
+        from pathlib import Path
+
+        from cinempc_sim.report import CameraVideo
+
+        writer = CameraVideo(Path(out_dir) / "camera.mp4", fps=int(round(settings.render_rate_hz)))
+        hooks.append(writer)
+    rig = MavlinkSimRig(sim, flavour, signing_key=signing_key)
+    try:
+        loop = ClosedLoop(rig, ctrl, shot_spec, camera, vehicle, controller_name=controller,
+                          scenario_name=scenario.name, settings=settings, on_step=hooks, render=render)
+        result = loop.run(duration, progress=progress)
+        events = [event.as_dict() for event in rig.events]
+    finally:
+        if writer is not None:
+            writer.close()
+        rig.close()
+        sim.close()
+    if out_dir is not None:
+        from cinempc_sim.report import write_run
+
+        write_run(result, out_dir, extra={"seed": seed, "duration_s": duration, "solver": solver,
+                                          "via_mavlink": str(Autopilot(flavour).value), "mavlink_events": events})
+    return result

@@ -428,11 +428,11 @@ class MavlinkBridge:
         yaw_rate_ned = -float(setpoint.yaw_rate_rad_s)  # CCW-positive (ENU, z up) -> CW-positive (NED, z down)
         if setpoint.hold:
             vel, acc, yaw_rate_ned = np.zeros(3), np.zeros(3), 0.0
+        # gimbal and lens first, the position target (which carries the tag) last: a lockstep
+        # autopilot that waits for the tag has then already applied the whole setpoint
+        if not setpoint.hold:
+            self._send_lens(setpoint, dialect, force_lens)
         with self._send_lock:
-            self._conn.mav.set_position_target_local_ned_send(
-                tag, self.target_system, MAV_COMP_ID_AUTOPILOT1, mav.MAV_FRAME_LOCAL_NED, dialect.type_mask,
-                *pos, *vel, *acc, yaw_ned, yaw_rate_ned,
-            )
             if not setpoint.hold or self._gimbal_target is None:  # hold keeps the gimbal where it was aimed
                 yaw_cmd = yaw_ned if self.camera.gimbal_yaw else math.nan
                 self._gimbal_target = (float(setpoint.pitch_rad), yaw_cmd)
@@ -441,8 +441,10 @@ class MavlinkBridge:
                 self.target_system, dialect.gimbal_manager_component_id, _GIMBAL_LOCK_FLAGS, self.gimbal_device_id,
                 pitch_cmd, yaw_cmd, math.nan, math.nan,
             )
-        if not setpoint.hold:
-            self._send_lens(setpoint, dialect, force_lens)
+            self._conn.mav.set_position_target_local_ned_send(
+                tag, self.target_system, MAV_COMP_ID_AUTOPILOT1, mav.MAV_FRAME_LOCAL_NED, dialect.type_mask,
+                *pos, *vel, *acc, yaw_ned, yaw_rate_ned,
+            )
         return tag
 
     def _send_lens(self, setpoint: Setpoint, dialect: AutopilotDialect, force: bool) -> None:
