@@ -364,6 +364,7 @@ def run_scenario(
     video: bool = True,
     render_rate_hz: float | None = None,
     solver: str = "fast",
+    lockstep: bool = True,
     image_size: tuple[int, int] = (320, 240),
     on_step: Sequence[Callable[[StepEvent], None]] = (),
     progress: Callable[[float], None] | None = None,
@@ -374,6 +375,9 @@ def run_scenario(
     ``out_dir`` the run writes camera.mp4 (when ``video``), metrics.json, trajectory.csv,
     plots.png and run.json there.  ``render_rate_hz=0`` skips rendering entirely: the metrics
     come from ground-truth geometry and never from frames, so a metrics-only run is honest.
+    ``lockstep`` (default) lifts the MPC's wall-clock deadline: the simulated world waits while the
+    controller thinks, so results do not depend on how busy the machine is (solve times are still
+    reported); ``lockstep=False`` keeps the deadline and its fallbacks, as on a real flight.
     """
     from cinempc.config import load_camera_profile, load_vehicle_config
     from cinempc_sim.baselines import make_controller
@@ -400,7 +404,7 @@ def run_scenario(
         writer = CameraVideo(Path(out_dir) / "camera.mp4", fps=int(round(settings.render_rate_hz)))
         hooks.append(writer)
     loop = ClosedLoop(
-        sim, make_controller(controller, camera, vehicle, solver=solver) if controller != "follow"
+        sim, make_controller(controller, camera, vehicle, solver=solver, lockstep=lockstep) if controller != "follow"
         else make_controller(controller, camera, vehicle, dt_s=1.0 / settings.control_rate_hz),
         shot_spec, camera, vehicle, controller_name=controller, scenario_name=scenario.name, settings=settings,
         on_step=hooks, render=render,
@@ -415,5 +419,6 @@ def run_scenario(
     if out_dir is not None:
         from cinempc_sim.report import write_run
 
-        write_run(result, out_dir, extra={"seed": seed, "duration_s": duration, "solver": solver})
+        write_run(result, out_dir, extra={"seed": seed, "duration_s": duration, "solver": solver,
+                                          "lockstep": lockstep})
     return result

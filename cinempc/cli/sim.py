@@ -73,12 +73,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--compare", action="store_true", help="also fly both baselines and compare in report.html")
     parser.add_argument("--no-video", action="store_true", help="skip camera.mp4 (metrics never need frames)")
     parser.add_argument("--solver", choices=("fast", "reference"), default="fast", help="MPC solver")
+    parser.add_argument("--real-time", action="store_true",
+                        help="keep the MPC's wall-clock deadline (late solves fly the shifted plan, as in flight); "
+                        "default: lockstep, the simulated world waits for the controller")
     parser.set_defaults(func=run)
 
 
 def fly_and_report(scenario_ref: str, shot: str | None, controller: str, duration: float | None, out: Path,
                    seed: int = 0, compare: bool = False, video: bool = True, solver: str = "fast",
-                   show_progress: bool = True) -> dict:
+                   show_progress: bool = True, lockstep: bool = True) -> dict:
     """Run ``controller`` (and the baselines with ``compare``) and write the run folder(s) + report.html."""
     from cinempc_sim.closed_loop import run_scenario
     from cinempc_sim.report import write_report_html
@@ -93,7 +96,7 @@ def fly_and_report(scenario_ref: str, shot: str | None, controller: str, duratio
         target = out if name == controller else out / "baselines" / name
         bar = ProgressBar(f"{scenario.name}: {name}", enabled=show_progress)
         result = run_scenario(scenario, shot, name, duration, seed=seed, out_dir=target, video=video, solver=solver,
-                              progress=bar)
+                              lockstep=lockstep, progress=bar)
         bar(1.0)
         metrics[name] = result.metrics
         if name != controller:
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     metrics = fly_and_report(args.scenario, args.shot, args.controller, args.duration, out, seed=args.seed,
                              compare=args.compare, video=not args.no_video, solver=args.solver,
-                             show_progress=not args.headless)
+                             show_progress=not args.headless, lockstep=not args.real_time)
     for name, values in metrics.items():
         print(f"{name}: " + json.dumps({k: values[k] for k in (
             "composition_error_rms", "in_focus_fraction", "visible_fraction", "collisions", "real_time_factor")}))
