@@ -148,3 +148,44 @@ def test_bad_inputs_fail_with_clear_errors():
         run_scenario("sim/scenarios/wind.yaml", None, "autopilot", 1.0)
     with pytest.raises(KeyError, match="unknown shot preset"):
         run_scenario("sim/scenarios/wind.yaml", "no_such_shot", "follow", 1.0)
+
+
+# ------------------------------------------------------------------ the shot-quality claim
+
+# Scenarios whose default shot the claim is checked on, and how long each run flies (seconds of
+# simulated time; long enough for a full acquisition plus many seconds of held shot).
+QUALITY_SUITE = {"single_walker": 12.0, "wind": 12.0, "occlusion_trees": 12.0}
+CONTROLLER_NAMES = ("cinempc", "extrinsics_only", "follow")
+
+
+@pytest.fixture(scope="module")
+def suite_metrics():
+    """Every (scenario, controller) of the suite, flown once, metrics only (no rendering)."""
+    pytest.importorskip("cinempc.mpc")
+    results = {}
+    for scenario, duration in QUALITY_SUITE.items():
+        for controller in CONTROLLER_NAMES:
+            result = run_scenario(SCENARIO_DIR / f"{scenario}.yaml", None, controller, duration, render_rate_hz=0.0)
+            results[scenario, controller] = result.metrics
+            print(scenario, controller, json.dumps(result.metrics))
+    return results
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", list(QUALITY_SUITE))
+def test_cinempc_default_shot_meets_the_quality_bar(suite_metrics, scenario):
+    mine = suite_metrics[scenario, "cinempc"]
+    assert mine["composition_error_rms"] <= 0.05, mine
+    assert mine["in_focus_fraction"] >= 0.9, mine
+    assert mine["collisions"] == 0, mine
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", list(QUALITY_SUITE))
+def test_cinempc_beats_both_baselines_on_composition_and_focus(suite_metrics, scenario):
+    mine = suite_metrics[scenario, "cinempc"]
+    for baseline in ("extrinsics_only", "follow"):
+        theirs = suite_metrics[scenario, baseline]
+        assert mine["composition_error_rms"] < theirs["composition_error_rms"], (baseline, mine, theirs)
+        # Ties at 100 % in focus are allowed: a baseline cannot be out-focused when it is never soft.
+        assert mine["in_focus_fraction"] >= theirs["in_focus_fraction"], (baseline, mine, theirs)
