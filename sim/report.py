@@ -68,7 +68,7 @@ def draw_hud(rgb: np.ndarray, event: StepEvent) -> np.ndarray:
         cv2.putText(image, line, (x, y), font, scale, colour, 1, cv2.LINE_AA)
 
     # Darkened bands under the text lines and the DoF bar keep the HUD legible on any picture.
-    for top, bottom in ((0, int(39 * width / 320)), (height - int(30 * width / 320), height)):
+    for top, bottom in ((0, int(39 * width / 320)), (height - int(36 * width / 320), height)):
         image[top:bottom] = (image[top:bottom].astype(np.uint16) * 2 // 5).astype(np.uint8)
     text(_shot_label(event), 4, 11)
     text(f"{state.focal_length_mm:5.1f}mm  f/{state.f_number:4.1f}  focus {state.focus_distance_m:5.1f}m", 4, 23)
