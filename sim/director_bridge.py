@@ -253,3 +253,54 @@ class LiveRun:
         if self.running:
             self.stop()
         self.sim.close()
+
+
+def serve_live(scenario: Any, shot: ShotSpec | str | None = None, controller: str = "cinempc",
+               duration_s: float | None = None, *, host: str | None = None, port: int | None = None,
+               token: str | None = None, out_dir: Any = None, video: bool = True, seed: int = 0,
+               solver: str = "fast", realtime_factor: float = 1.0) -> Any:
+    """``cinempc sim ... --director``: fly a scenario live, steered from the tablet app, until Ctrl-C.
+
+    Prints the pairing link, serves the app, flies in real time (the MPC keeps its wall-clock
+    deadline, as in flight) and, with ``out_dir``, writes the run's evidence when it ends.
+    """
+    from pathlib import Path
+
+    from cinempc.director.app import DirectorServer
+    from cinempc.director.security import load_director_settings
+
+    settings = load_director_settings(host=host, port=port, token=token)
+    hub = LiveHub(settings)
+    hooks: list[Callable[[Any], None]] = []
+    writer = None
+    if out_dir is not None and video:
+        from cinempc_sim.closed_loop import LoopSettings
+        from cinempc_sim.report import CameraVideo
+
+        writer = CameraVideo(Path(out_dir) / "camera.mp4", fps=int(round(LoopSettings.from_config().render_rate_hz)))
+        hooks.append(writer)
+    live = LiveRun(hub, scenario, controller=controller, shot=shot, duration_s=duration_s or 3600.0, seed=seed,
+                   solver=solver, realtime_factor=realtime_factor, on_step=tuple(hooks))
+    server = DirectorServer(hub, settings).start()
+    print(f"director app: open {server.pairing_url}  (pairing token {server.token.value}); Ctrl-C ends the run",
+          flush=True)
+    try:
+        live.start()
+        while live.running:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        print("stopping: the drone holds, the run is written", flush=True)
+        hub.hold("operator Ctrl-C")
+        live.stop()
+    finally:
+        server.stop()
+        if writer is not None:
+            writer.close()
+        live.close()
+    if live.error is not None:
+        raise live.error
+    if out_dir is not None and live.result is not None:
+        from cinempc_sim.report import write_run
+
+        write_run(live.result, out_dir, extra={"seed": seed, "solver": solver, "director": True})
+    return live.result

@@ -189,6 +189,10 @@
       else if (s.hold) { if ($('btn-hold').dataset.state !== 'failed') setHold('sent', 'HOLD ✓'); banner.hidden = false; banner.textContent = 'HOLD requested…'; }
       else { if (!holdRetry) setHold('idle', 'HOLD'); banner.hidden = true; }
       $('btn-resume').disabled = !s.hold;
+      if (selected != null) {  // keep the selection chip in step with names given on any tablet
+        var subj = (s.subjects || []).filter(function (b) { return b.track_id === selected; })[0];
+        if (subj) $('selected-chip').textContent = 'Presets apply to ' + subjectLabel(subj);
+      }
       renderLens(s);
       placeBoxes();
       renderQueue(s.queue);
@@ -280,14 +284,14 @@
 
     function renderHistory(history) {
       var html = history.slice().reverse().slice(0, 20).map(function (h) {
-        return '<li class="' + esc(h.kind) + '" data-text="' + esc(h.text) + '">' + esc(h.text) + '<small>' + esc(h.result) + '</small></li>';
+        return '<li class="h-' + esc(h.kind) + '" data-text="' + esc(h.text) + '">' + esc(h.text) + '<small>' + esc(h.result) + '</small></li>';
       }).join('');
       if ($('history').innerHTML !== html) $('history').innerHTML = html;
     }
 
     function renderEvents(events) {
       var html = events.slice().reverse().slice(0, 8).map(function (e) {
-        return '<li class="' + esc(e.level) + '">' + esc(e.message) + (e.time_s != null ? '<small>t ' + e.time_s.toFixed(1) + ' s · ' + esc(e.kind) + '</small>' : '') + '</li>';
+        return '<li class="ev-' + esc(e.level) + '">' + esc(e.message) + (e.time_s != null ? '<small>t ' + e.time_s.toFixed(1) + ' s · ' + esc(e.kind) + '</small>' : '') + '</li>';
       }).join('');
       if ($('events').innerHTML !== html) $('events').innerHTML = html;
     }
