@@ -76,6 +76,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--real-time", action="store_true",
                         help="keep the MPC's wall-clock deadline (late solves fly the shifted plan, as in flight); "
                         "default: lockstep, the simulated world waits for the controller")
+    director = parser.add_argument_group("director tablet app (live run, steered from a browser)")
+    director.add_argument("--director", action="store_true",
+                          help="fly in real time, steered from the director web app, until Ctrl-C or --duration")
+    director.add_argument("--director-host", help="bind address (default: config/director.yaml, loopback)")
+    director.add_argument("--director-port", type=int, help="TCP port (default: config/director.yaml)")
+    director.add_argument("--director-token", help="pairing token (default: a fresh random one, printed)")
     parser.set_defaults(func=run)
 
 
@@ -111,6 +117,14 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     out = Path(args.out)
+    if getattr(args, "director", False):
+        from cinempc_sim.director_bridge import serve_live
+
+        serve_live(resolve_scenario_path(args.scenario), args.shot, args.controller, args.duration,
+                   host=args.director_host, port=args.director_port, token=args.director_token, out_dir=out,
+                   video=not args.no_video, seed=args.seed, solver=args.solver)
+        print(f"wrote {out}/run.json, metrics.json, trajectory.csv, plots.png")
+        return 0
     metrics = fly_and_report(args.scenario, args.shot, args.controller, args.duration, out, seed=args.seed,
                              compare=args.compare, video=not args.no_video, solver=args.solver,
                              show_progress=not args.headless, lockstep=not args.real_time)
