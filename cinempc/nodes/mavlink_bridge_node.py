@@ -25,6 +25,7 @@ import threading
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import AccelStamped, PoseStamped
 from nav_msgs.msg import Odometry
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
@@ -85,11 +86,14 @@ class MavlinkBridgeNode(CineLifecycleNode):
         self.bridge.events.subscribe(self._on_event)
         self.create_subscription(JointTrajectory, Topics.SETPOINT, self.on_setpoint, CONTROL_QOS)
         self.create_subscription(Bool, Topics.HOLD, self.on_director_hold, LATCHED_QOS)
-        self.create_service(SetBool, "mavlink/arm", self.on_arm)
-        self.create_service(Trigger, "mavlink/start_offboard", self.on_start_offboard)
-        self.create_service(Trigger, "mavlink/takeoff", self.on_takeoff)
-        self.create_service(Trigger, "mavlink/land", self.on_land)
-        self.create_service(Trigger, "mavlink/hold", self.on_hold)
+        # operator commands wait for COMMAND_ACKs (and offboard pre-streams 0.6 s): their own callback
+        # group, so the setpoint stream and the telemetry never stall behind them
+        operator = MutuallyExclusiveCallbackGroup()
+        self.create_service(SetBool, "mavlink/arm", self.on_arm, callback_group=operator)
+        self.create_service(Trigger, "mavlink/start_offboard", self.on_start_offboard, callback_group=operator)
+        self.create_service(Trigger, "mavlink/takeoff", self.on_takeoff, callback_group=operator)
+        self.create_service(Trigger, "mavlink/land", self.on_land, callback_group=operator)
+        self.create_service(Trigger, "mavlink/hold", self.on_hold, callback_group=operator)
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -163,6 +167,8 @@ class MavlinkBridgeNode(CineLifecycleNode):
         self.pub_pose.publish(convert.camera_pose_msg(state, now))
 
     def _on_event(self, event) -> None:
+        if not self.context.ok():  # events recorded while shutting down have nobody to go to
+            return
         self.pub_events.publish(String(data=json.dumps(
             {"kind": event.kind, "message": event.reason, "level": event.severity, "time_s": event.time_s})))
 
@@ -210,7 +216,7 @@ class MavlinkBridgeNode(CineLifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run(MavlinkBridgeNode, args, threads=2)
+    return run(MavlinkBridgeNode, args, threads=3)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,145 @@
+"""``mavlink_bridge_node`` as the drone graph starts it, against the simulated PX4 autopilot over real UDP.
+
+The autopilot (``sim/autopilot.py``) flies a PyBullet simulator in this process; the bridge node
+is a separate process reached over DDS.  Telemetry must arrive as the rig topics (ENU, same as
+the simulator's), nothing may move until an operator arms and starts offboard through the node's
+services, setpoints published on ``rig/setpoint`` must fly the vehicle, and when they stop the
+node must hold and say so on ``mavlink/events``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.ros]
+
+
+def _wait(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory, ros_domain_env):
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from cinempc.cli.up import commands
+    from cinempc_sim.autopilot import SimAutopilot
+    from cinempc_sim.simulator import Simulator
+
+    sim = Simulator("single_walker", render=False)
+    autopilot = SimAutopilot(sim, "px4").start()
+    log_path = tmp_path_factory.mktemp("bridge") / "mavlink_bridge_node.log"
+    argv = dict(commands("drone", overrides={"mavlink_bridge_node": {"node.url": autopilot.url}}))[
+        "mavlink_bridge_node"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(argv, env=ros_domain_env, stdout=log, stderr=subprocess.STDOUT)
+    os.environ.update({k: ros_domain_env[k] for k in ("ROS_DOMAIN_ID", "RMW_IMPLEMENTATION",
+                                                      "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("cinempc_bridge_probe", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: [executor.spin_once(timeout_sec=0.05) for _ in iter(stop.is_set, True)],
+                              daemon=True)
+    thread.start()
+    try:
+        yield sim, autopilot, node, process, log_path
+    finally:
+        stop.set()
+        thread.join(timeout=2.0)
+        process.send_signal(2)
+        try:
+            code = process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+        autopilot.close()
+        sim.close()
+        print(log_path.read_text(errors="replace")[-3000:])
+        assert code == 0, f"bridge node exit code {code}"
+
+
+def _call(node, srv_type, name: str, request):
+    client = node.create_client(srv_type, name)
+    assert client.wait_for_service(timeout_sec=20.0), f"no service {name}"
+    future = client.call_async(request)
+    _wait(future.done, 15.0, f"an answer from {name}")
+    return future.result()
+
+
+def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_they_stop(rig):
+    from nav_msgs.msg import Odometry
+    from std_msgs.msg import String
+    from std_srvs.srv import SetBool, Trigger
+    from trajectory_msgs.msg import JointTrajectory
+
+    from cinempc.nodes import convert
+    from cinempc.nodes.base import CONTROL_QOS
+    from cinempc.state import Setpoint
+
+    sim, autopilot, node, process, _ = rig
+    odometry: list = []
+    events: list[dict] = []
+    node.create_subscription(Odometry, "rig/odometry", odometry.append, CONTROL_QOS)
+    node.create_subscription(String, "mavlink/events", lambda m: events.append(json.loads(m.data)), CONTROL_QOS)
+    _wait(lambda: len(odometry) > 5, 40.0, "odometry from the bridge node")
+    assert process.poll() is None
+    # telemetry is the simulator's state, back in ENU after NED on the wire
+    start = sim.rig_state()
+    measured = convert.rig_state_from_msgs(odometry[-1], convert.camera_state_msg(start, 0.0))
+    np.testing.assert_allclose(measured.position_m, start.position_m, atol=0.1)
+    assert not autopilot.armed  # nothing happens without the operator
+
+    target_m = start.position_m + np.array([2.0, 1.0, 1.0])
+    target = Setpoint(position_m=target_m, velocity_mps=np.zeros(3), acceleration_mps2=np.zeros(3),
+                      yaw_rad=0.3, yaw_rate_rad_s=0.0, pitch_rad=-0.2, focal_length_mm=50.0, focus_distance_m=8.0,
+                      f_number=4.0)
+    publisher = node.create_publisher(JointTrajectory, "rig/setpoint", CONTROL_QOS)
+    streaming = threading.Event()
+    streaming.set()
+
+    def stream() -> None:
+        while streaming.is_set():
+            publisher.publish(convert.setpoint_msg(target, time.time()))
+            time.sleep(0.05)
+
+    streamer = threading.Thread(target=stream, daemon=True)
+    streamer.start()
+    try:
+        time.sleep(1.0)
+        assert not autopilot.armed, "setpoints alone must never arm the vehicle"
+        assert _call(node, SetBool, "mavlink/arm", SetBool.Request(data=True)).success
+        answer = _call(node, Trigger, "mavlink/start_offboard", Trigger.Request())
+        assert answer.success, answer.message
+
+        def near_target():
+            state = convert.rig_state_from_msgs(odometry[-1], convert.camera_state_msg(start, 0.0))
+            return np.linalg.norm(state.position_m - target_m) < 0.5
+
+        _wait(near_target, 30.0, "the vehicle at the streamed setpoint")
+        # operator commands block for their acks: the setpoint stream must not have looked stopped meanwhile
+        assert not [e for e in events if "MPC setpoints stopped" in e["message"]], events
+    finally:
+        streaming.clear()
+        streamer.join(timeout=2.0)
+    # setpoints stop (the MPC died): the node holds and tells the director why
+    _wait(lambda: any("MPC setpoints stopped" in e["message"] for e in events), 10.0, "a hold event")
+    assert process.poll() is None
