@@ -1,0 +1,62 @@
+"""``cinempc sim ... --director``: the real command, steered over HTTP while it flies."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def test_sim_with_director_serves_pairs_and_obeys(tmp_path: Path):
+    token = "cli-test-token-0123456789"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "cinempc", "sim", "--scenario", "single_walker", "--controller", "follow",
+               "--out", str(tmp_path / "run"), "--no-video", "--duration", "6", "--director",
+               "--director-port", "0", "--director-token", token]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines = []
+    try:
+        url = None
+        deadline = time.monotonic() + 60
+        while url is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            found = re.search(r"director app: open (http://127\.0\.0\.1:\d+)/#token=(\S+)", line)
+            if found:
+                url, printed = found.group(1), found.group(2)
+                assert printed == token
+        assert url, "".join(lines)
+        assert httpx.get(f"{url}/api/state", timeout=5).status_code == 401
+        headers = {"X-Director-Token": token}
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{url}/api/state", headers=headers, timeout=5).json()["frame"]["seq"] == 0:
+            assert time.monotonic() < deadline, "no frame from the live run"
+            time.sleep(0.2)
+        response = httpx.post(f"{url}/api/command", headers=headers, json={"text": "wide shot from behind"},
+                              timeout=10)
+        assert response.status_code == 200, response.text
+        deadline = time.monotonic() + 20
+        while True:
+            state = httpx.get(f"{url}/api/state", headers=headers, timeout=5).json()
+            if state["control"].get("shot_label") == "" and state["queue"]["current"]["shot"]["framing"] == "wide":
+                break  # the loop flies the typed (unnamed) shot
+            assert time.monotonic() < deadline, state["control"]
+            time.sleep(0.2)
+        assert httpx.post(f"{url}/api/hold", headers=headers, timeout=5).status_code == 200
+        out, _ = process.communicate(timeout=120)
+        lines.append(out)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, "".join(lines)
+    assert (tmp_path / "run" / "metrics.json").is_file() and (tmp_path / "run" / "run.json").is_file()
+    run = (tmp_path / "run" / "run.json").read_text()
+    assert '"director": true' in run and '"wide"' in run  # the run ended on the director's shot
