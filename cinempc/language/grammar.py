@@ -79,7 +79,7 @@ def split_segments(tokens: list[Token], lexicon: Lexicon) -> list[list[Token]]:
             segments.append([])
             i += length
             continue
-        if token.kind == "punct" and token.text in (";", "->", "=>"):
+        if token.kind == "punct" and token.text in ("->", "=>"):
             segments.append([])
             i += 1
             continue
@@ -118,6 +118,10 @@ def _read_quantities(reading: SegmentReading, used: list[bool], lexicon: Lexicon
             if j < len(tokens) and tokens[j].kind in ("number", "ref") and _is_whole(tokens[j].value):
                 _take(reading, used, Mention("subject", f"#{int(tokens[j].value or 0)}", i, j + 1))
                 i = j + 1
+                while (i + 1 < len(tokens) and tokens[i].text in ("and", ",", "or") and tokens[i + 1].kind == "number"
+                       and _is_whole(tokens[i + 1].value)):  # "subjects 3 and 5"
+                    _take(reading, used, Mention("subject", f"#{int(tokens[i + 1].value or 0)}", i + 1, i + 2))
+                    i += 2
                 continue
         f_len = _f_number_prefix(tokens, i)
         if f_len:
@@ -282,4 +286,5 @@ def _in_subject_slot(tokens: list[Token], i: int, reading: SegmentReading, lexic
 def _name(text: str) -> str | None:
     """A subject name in the ShotSpec's alphabet ("Zoë" -> "zoe"), or None if it cannot be one."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower().strip()
+    folded = folded.replace("'", "")  # O'Brien -> obrien: the ShotSpec alphabet has no apostrophe
     return folded if _NAME_OK.match(folded) else None

@@ -57,6 +57,10 @@ def best_correction(word: str, lexicon: Lexicon) -> str | None:
     found = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=edits, limit=None)
     if not found:
         return None
+    if len(word) <= settings.min_word_length:  # short words: only a swapped pair ("hodl"), "ring" is not "rig"
+        found = [f for f in found if len(f[0]) == len(word) and sorted(f[0]) == sorted(word)]
+        if not found:
+            return None
     fewest = min(distance for _, distance, _ in found)
     ranked = sorted(((fuzz.ratio(word, choice), choice) for choice, distance, _ in found if distance == fewest),
                     reverse=True)
