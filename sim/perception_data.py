@@ -101,14 +101,31 @@ def _gait_params() -> GaitParams:
 
 
 def _checker_texture(path: Path, rng: np.random.Generator) -> Path:
-    a = rng.uniform(40, 200, 3)
-    b = np.clip(a + rng.normal(0, 25, 3), 0, 255)
-    tile = np.zeros((64, 64, 3), np.uint8)
-    tile[:, :] = a
-    tile[:32, :32] = b
-    tile[32:, 32:] = b
-    noise = rng.normal(0, 6, tile.shape)
-    cv2.imwrite(str(path), np.clip(tile + noise, 0, 255).astype(np.uint8)[..., ::-1])
+    """A checkerboard ground (tiles of 2-15 m over the ground box), grass-like more often than not."""
+    tiles = int(rng.integers(20, 120))
+    size = 512
+    cell = max(size // tiles, 1)
+    yy, xx = np.mgrid[0:size, 0:size]
+    board = ((yy // cell + xx // cell) % 2).astype(np.float32)[..., None]
+    if rng.random() < 0.6:
+        base = rng.uniform([0.25, 0.4, 0.15], [0.45, 0.6, 0.35])  # grass
+    else:
+        base = rng.uniform(0.2, 0.7, 3)  # sand, asphalt, snow, dirt
+    contrast = rng.uniform(0.02, 0.15, 3)
+    image = base + contrast * board + rng.normal(0.0, rng.uniform(0.0, 0.05), (size, size, 1))
+    cv2.imwrite(str(path), (np.clip(image, 0, 1) * 255).astype(np.uint8)[..., ::-1])
+    return path
+
+
+def _band_texture(path: Path, rng: np.random.Generator) -> Path:
+    """Vertical bands of random greens, browns and greys: a distant tree line or row of buildings."""
+    palette = rng.uniform([0.1, 0.15, 0.1], [0.6, 0.6, 0.55], (6, 3))
+    columns: list[np.ndarray] = []
+    while len(columns) < 256:
+        columns.extend([palette[rng.integers(len(palette))]] * int(rng.integers(3, 30)))
+    image = np.repeat(np.array(columns[:256], dtype=np.float32)[None], 256, axis=0)
+    image *= 1.0 + rng.normal(0.0, 0.08, (256, 256, 1)).astype(np.float32)
+    cv2.imwrite(str(path), (np.clip(image, 0, 1) * 255).astype(np.uint8)[..., ::-1])
     return path
 
 
@@ -153,10 +170,12 @@ class SceneRenderer:
             baseVisualShapeIndex=p.createVisualShape(p.GEOM_BOX, halfExtents=[200, 200, 0.05], rgbaColor=ground_rgb,
                                                      physicsClientId=c),
             basePosition=[0, 0, -0.05], physicsClientId=c)
-        if self.texture_dir is not None and rng.random() < 0.7:
+        if self.texture_dir is not None and rng.random() < 0.8:
             self.texture_dir.mkdir(parents=True, exist_ok=True)
             tex = p.loadTexture(str(_checker_texture(self.texture_dir / f"ground_{c}.png", rng)), physicsClientId=c)
             p.changeVisualShape(ground, -1, textureUniqueId=tex, rgbaColor=[1, 1, 1, 1], physicsClientId=c)
+        if rng.random() < 0.75:
+            self._add_backdrop(rng)
         self.actors = []
         n_actors = int(rng.integers(1, self.max_actors + 1)) if self.max_actors else 0
         for i in range(n_actors):
@@ -207,11 +226,28 @@ class SceneRenderer:
         for actor in self.actors:
             actor.update(self._scene_time_s)
 
+    def _add_backdrop(self, rng: np.random.Generator) -> None:
+        """A square of walls around the scene (tree line / buildings), like the simulator's backdrop."""
+        c = self.client
+        r = float(rng.uniform(15.0, 80.0))
+        wall_h = max(6.0, float(rng.uniform(0.1, 0.3)) * r)
+        rgb = [*rng.uniform(0.2, 0.6, 3), 1.0]
+        texture = None
+        if self.texture_dir is not None:
+            texture = p.loadTexture(str(_band_texture(self.texture_dir / f"band_{c}.png", rng)), physicsClientId=c)
+        for sx, sy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            half = (1.0, r + 1.0, wall_h / 2.0) if sx else (r + 1.0, 1.0, wall_h / 2.0)
+            vis = p.createVisualShape(p.GEOM_BOX, halfExtents=half, rgbaColor=rgb, physicsClientId=c)
+            body = p.createMultiBody(baseVisualShapeIndex=vis, basePosition=(sx * (r + 1.0), sy * (r + 1.0),
+                                                                             wall_h / 2.0), physicsClientId=c)
+            if texture is not None:
+                p.changeVisualShape(body, -1, textureUniqueId=texture, rgbaColor=[1, 1, 1, 1], physicsClientId=c)
+
     def _add_prop(self, rng: np.random.Generator) -> None:
         c = self.client
         centre = rng.uniform(-20, 20, 2)
         rgb = [*rng.uniform(0.1, 0.9, 3), 1.0]
-        kind = rng.integers(0, 3)
+        kind = rng.integers(0, 4)
         if kind == 0:  # box / wall / car-sized block
             half = rng.uniform([0.2, 0.2, 0.2], [2.5, 2.5, 1.6])
             vis = p.createVisualShape(p.GEOM_BOX, halfExtents=half.tolist(), rgbaColor=rgb, physicsClientId=c)
@@ -223,6 +259,11 @@ class SceneRenderer:
             vis = p.createVisualShape(p.GEOM_CYLINDER, radius=radius, length=height, rgbaColor=rgb,
                                       physicsClientId=c)
             p.createMultiBody(baseVisualShapeIndex=vis, basePosition=[*centre, height / 2], physicsClientId=c)
+        elif kind == 2:  # ball / boulder
+            radius = rng.uniform(0.2, 1.0)
+            vis = p.createVisualShape(p.GEOM_SPHERE, radius=radius, rgbaColor=rgb, physicsClientId=c)
+            p.createMultiBody(baseVisualShapeIndex=vis, basePosition=[*centre, radius * rng.uniform(0.5, 2.5)],
+                              physicsClientId=c)
         else:  # tree: trunk + crown
             height = rng.uniform(2.0, 6.0)
             trunk = p.createVisualShape(p.GEOM_CYLINDER, radius=0.15, length=height,
@@ -248,7 +289,9 @@ class SceneRenderer:
             subject_h = 1.75
         lo, hi = self.subject_distance_m
         distance = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
-        cam_h = float(rng.uniform(*self.camera_height_m))
+        low, high = self.camera_height_m
+        # half the views from a low drone (how the evaluation scenarios fly), half from higher up
+        cam_h = float(rng.uniform(low, min(high, low + 2.5))) if rng.random() < 0.5 else float(rng.uniform(low, high))
         cam_h = min(cam_h, max(1.5, 0.9 * distance))  # no straight-down views from 3 m away
         bearing = float(rng.uniform(-math.pi, math.pi))
         horizontal = math.sqrt(max(distance**2 - (cam_h - subject_h / 2) ** 2, 1.0))

@@ -14,8 +14,8 @@ class DatasetParams(BaseModel):
     """How ``cinempc perception dataset`` renders labelled scenes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    version: int = 1
-    train_images: int = Field(1600, ge=1)
+    version: int = 2
+    train_images: int = Field(1400, ge=1)
     val_images: int = Field(300, ge=1)
     train_seed: int = 1
     val_seed: int = 1000003
