@@ -106,9 +106,15 @@ def _subject_roles(mentions: list[Mention], base: ShotSpec, ctx: Context) -> dic
     roles: dict[str, list[str]] = {"subjects": [], "target": [], "rack": []}
     role = "subjects"
     group: list[tuple[str, list[str]]] = []  # the subjects since the last other mention, with their role
+    named: list[str] = []  # subjects named so far in this shot: what "her"/"them" refer to
     for mention in mentions:
         if mention.category in ("subject", "subject_word"):
-            refs = _resolve(mention, base, ctx)
+            if mention.category == "subject_word" and mention.value in ("primary", "current") and named:
+                refs = named[:1] if mention.value == "primary" else list(named)
+            else:
+                refs = _resolve(mention, base, ctx)
+                if mention.category == "subject":
+                    named.extend(refs)
             target_role = "target" if role == "rack_from" else role
             roles[target_role].extend(refs)
             group.append((target_role, refs))
@@ -195,10 +201,15 @@ def _step(order: tuple[str, ...], value: str, steps: int) -> str:
 
 
 def _apply_framing(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec, ctx: Context) -> None:
-    framing = _single({"medium_wide" if v == "two_shot" else v for v in _values(mentions, "framing")}, "framing")
+    sizes = _values(mentions, "framing")
+    if len(sizes) > 1:
+        sizes.discard("two_shot")  # "a wide two-shot": two-shot says who, "wide" says how big
+    framing = _single({"medium_wide" if v == "two_shot" else v for v in sizes}, "framing")
     if framing:
         doc["framing"] = framing
-    steps = _steps(mentions, "framing", ctx) + _steps(mentions, "zoom", ctx)
+    steps = _steps(mentions, "framing", ctx)
+    if not framing:  # "zoom in to a close-up" names where the zoom ends
+        steps += _steps(mentions, "zoom", ctx)
     if steps:
         doc["framing"] = _step(FRAMINGS, doc["framing"], steps)
 
