@@ -385,3 +385,87 @@ def scripted_sequence(camera: CameraProfile, actors: list[ActorSpec], camera_pos
             renderer.pose_actors(t)
             target_distance = float(np.linalg.norm(rel))
             yield t, renderer.render(position, yaw, pitch, focal_length_mm, max(target_distance, 1.0), f_number)
+
+
+class PerceivingController:
+    """Wraps a controller so it sees subjects through the camera and the perception pipeline.
+
+    The closed loop keeps grading against ground truth (it hands ground-truth
+    subjects to ``solve``); this wrapper throws them away except to play the
+    operator who taps each named person once on the tablet (``point_out``, only
+    for names not bound yet), renders the camera frame and gives the wrapped
+    controller what perception made of it.  ``frames`` counts perception frames,
+    ``lost_events`` every subject reported lost.
+    """
+
+    def __init__(self, inner, sim, pipeline, use_depth: bool = True) -> None:
+        self.inner = inner
+        self.sim = sim
+        self.pipeline = pipeline
+        self.use_depth = use_depth
+        self.frames = 0
+        self.lost_events: list[tuple[float, str]] = []
+        self.last_subjects: list = []
+
+    @property
+    def horizon_steps(self) -> int:
+        return self.inner.horizon_steps
+
+    @property
+    def dt_s(self) -> float:
+        return self.inner.dt_s
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def perceive(self, state, truth) -> list:
+        frame = self.sim.render()
+        unbound = [s for s in truth if s.name and self.pipeline.names.track_of(s.name) is None
+                   and s.name.lower() not in self.pipeline.names.orphaned_names]
+        subjects = self.pipeline.process_frame(frame, state, self.inner.horizon_steps, self.inner.dt_s,
+                                               use_depth=self.use_depth, point_out=unbound or None)
+        self.frames += 1
+        self.lost_events += [(float(frame.time_s), name) for name in self.pipeline.lost]
+        self.last_subjects = subjects
+        return subjects
+
+    def solve(self, state, shot, subjects, obstacles, shot_time_s, background_distance_m=None):
+        perceived = self.perceive(state, subjects)
+        return self.inner.solve(state, shot, perceived, obstacles, shot_time_s, background_distance_m)
+
+
+def run_scenario_with_perception(scenario, *, backend: str = "ultralytics", duration_s: float | None = None,
+                                 controller: str = "cinempc", seed: int = 0, use_depth: bool = True,
+                                 image_size: tuple[int, int] = (320, 240)):
+    """Fly a scenario's default shot with subjects from perception; metrics graded on ground truth.
+
+    Returns ``(RunResult, PerceivingController)``.  Mirrors
+    :func:`cinempc_sim.closed_loop.run_scenario` (lock-step MPC, no video) so the two
+    runs differ only in where the controller's subjects come from.
+    """
+    from cinempc.config import load_camera_profile, load_vehicle_config
+    from cinempc.perception.pipeline import PerceptionPipeline
+    from cinempc_sim.baselines import make_controller
+    from cinempc_sim.closed_loop import ClosedLoop, LoopSettings, resolve_shot
+    from cinempc_sim.scenario import Scenario, load_scenario
+    from cinempc_sim.simulator import Simulator
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    shot = resolve_shot(scenario, None)
+    duration = float(duration_s if duration_s is not None else (shot.duration_s or scenario.duration_s))
+    settings = LoopSettings.from_config()
+    camera = load_camera_profile(scenario.camera_profile).with_resolution(*image_size)
+    vehicle = load_vehicle_config()
+    sim = Simulator(scenario, camera=camera, seed=seed, render=True, image_size=image_size)
+    sim.reset()
+    inner = make_controller(controller, camera, vehicle, solver="fast", lockstep=True) if controller != "follow" \
+        else make_controller(controller, camera, vehicle, dt_s=1.0 / settings.control_rate_hz)
+    wrapped = PerceivingController(inner, sim, PerceptionPipeline.from_config(camera, backend), use_depth)
+    loop = ClosedLoop(sim, wrapped, shot, camera, vehicle, controller_name=f"{controller}+perception",
+                      scenario_name=scenario.name, settings=settings, render=False)
+    try:
+        result = loop.run(duration)
+    finally:
+        sim.close()
+    return result, wrapped
