@@ -210,6 +210,10 @@ def _read_phrases(reading: SegmentReading, used: list[bool], lexicon: Lexicon,
             i += 1
             continue
         assert isinstance(meaning, Meaning)
+        if meaning.category == "filler" and length == 1 and _capitalised_name_in_slot(tokens, i, reading, lexicon):
+            _take(reading, used, Mention("subject", tokens[i].text, i, i + 1))  # "follow Will"
+            i += 1
+            continue
         if meaning.category == "filler":
             category = "link" if tokens[i].text in LINK_WORDS and length == 1 else "filler"
             _take(reading, used, Mention(category, tokens[i].text, i, i + length))
@@ -264,6 +268,15 @@ def _read_rest(reading: SegmentReading, used: list[bool], lexicon: Lexicon, whol
         reading.unknown.append((token.raw, []))
         reading.mentions.append(Mention("unknown", token.text, i, i + 1))
         i += 1
+
+
+def _capitalised_name_in_slot(tokens: list[Token], i: int, reading: SegmentReading, lexicon: Lexicon) -> bool:
+    """A capitalised filler word where a subject goes is a name: "follow Will", "orbit Faith"."""
+    raw = tokens[i].raw
+    capitals = sum(1 for t in tokens if t.kind == "word" and t.raw[:1].isupper())
+    words = sum(1 for t in tokens if t.kind == "word")
+    return (i > 0 and raw[:1].isupper() and not raw.isupper() and capitals * 2 <= words
+            and tokens[i].text not in DETERMINERS and _in_subject_slot(tokens, i, reading, lexicon))
 
 
 def _in_subject_slot(tokens: list[Token], i: int, reading: SegmentReading, lexicon: Lexicon) -> bool:
