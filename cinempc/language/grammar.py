@@ -254,13 +254,13 @@ def _read_rest(reading: SegmentReading, used: list[bool], lexicon: Lexicon, whol
                 while (j < len(tokens) and not used[j] and tokens[j].kind == "word"
                        and tokens[j].raw[:1].isupper() and tokens[j].text not in lexicon.words):
                     j += 1
-                name = _name(" ".join(t.text for t in tokens[i:j]))
+                name = subject_name(" ".join(t.text for t in tokens[i:j]))
                 if name:
                     _take(reading, used, Mention("subject", name, i, j))
                     i = j
                     continue
             if token.text not in lexicon.words and _in_subject_slot(tokens, i, reading, lexicon):
-                name = _name(token.text)
+                name = subject_name(token.text)
                 if name:
                     _take(reading, used, Mention("subject", name, i, i + 1))
                     i += 1
@@ -296,7 +296,7 @@ def _in_subject_slot(tokens: list[Token], i: int, reading: SegmentReading, lexic
     return mention is not None and mention.category in ("movement", "focus")
 
 
-def _name(text: str) -> str | None:
+def subject_name(text: str) -> str | None:
     """A subject name in the ShotSpec's alphabet ("Zoë" -> "zoe"), or None if it cannot be one."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower().strip()
     folded = folded.replace("'", "")  # O'Brien -> obrien: the ShotSpec alphabet has no apostrophe

@@ -16,7 +16,7 @@ from cinempc.language.answers import Answer, CommandAnswer, ShotsAnswer
 from cinempc.language.compose import Context, ShotConflict, compose, settled
 from cinempc.language.control import control_command
 from cinempc.language.feedback import confidence, not_understood, plain_error
-from cinempc.language.grammar import read_segment, split_segments
+from cinempc.language.grammar import read_segment, split_segments, subject_name
 from cinempc.language.lexicon import Lexicon, shot_vocabulary
 from cinempc.language.normalise import phrase_key, tokenise
 from cinempc.language.typos import correct_tokens
@@ -79,9 +79,9 @@ def _subject_names(current: ShotSpec | None, known: Sequence[str]) -> dict[tuple
     names: dict[tuple[str, ...], str] = {}
     refs = list(known) + (list(current.subjects) + [current.focus_target] if current is not None else [])
     for ref in refs:
-        ref = ref.strip().lower()
-        if ref and ref != "all" and not ref.startswith("#"):
-            key = phrase_key(ref)
+        name = subject_name(str(ref))  # "Dr. Who" -> None: not a ShotSpec subject, so not offered
+        if name and name != "all":
+            key = phrase_key(name)
             if key:
-                names[key] = ref
+                names[key] = name
     return names
