@@ -97,7 +97,11 @@
         return new Promise(function (resolve) {
           var id = nextId++;
           msg.id = id;
-          pending[id] = function (res) { resolve(res || sendHttp(msg)); };
+          // socket closed before the answer: retry over HTTP only what is safe to repeat (an appended
+          // sequence may already be queued; the director sees "no answer" and checks the queue)
+          pending[id] = function (res) {
+            resolve(res || (msg.type === 'command' && msg.mode === 'append' ? null : sendHttp(msg)));
+          };
           try { ws.send(JSON.stringify(msg)); } catch (e) { delete pending[id]; resolve(sendHttp(msg)); }
         });
       }
