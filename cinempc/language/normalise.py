@@ -64,6 +64,8 @@ def check_input(text: object, max_chars: int) -> str:
     parsed into nonsense.
     """
     if isinstance(text, (bytes, bytearray, memoryview)):
+        if len(text) > 4 * max_chars:  # no UTF-8 text of max_chars characters is longer
+            raise InputRefused(f"command too long: {len(text)} bytes, the limit is {max_chars} characters")
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -72,7 +74,9 @@ def check_input(text: object, max_chars: int) -> str:
         raise InputRefused(f"a command must be text, got {type(text).__name__}")
     if len(text) > max_chars:
         raise InputRefused(f"command too long: {len(text)} characters, the limit is {max_chars}")
-    bad = [c for c in text if unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") and c not in "\t\r\n"]
+    # Control characters and lone surrogates mark binary data; an emoji newer than
+    # this Python's Unicode tables (category Cn) is still text.
+    bad = [c for c in text if unicodedata.category(c) in ("Cc", "Cs") and c not in "\t\r\n"]
     if bad or "\ufffd" in text:
         code = ord(bad[0]) if bad else 0xFFFD
         raise InputRefused(f"binary input refused: control character U+{code:04X} in the command")
