@@ -245,3 +245,17 @@ def test_websocket_session(server: DirectorServer, hub: LiveHub):
             while True:
                 ws.recv(timeout=5)
         assert closed.value.rcvd.code == 1009
+
+
+def test_websocket_heartbeat_shows_a_stalled_loop(server: DirectorServer, hub: LiveHub):
+    from cinempc.state import RigState
+
+    hub.publish_rig(RigState(position_m=[0, 0, 2]), time_s=1.0)  # the loop publishes once, then stalls
+    with connect(ws_url(server), open_timeout=5) as ws:
+        ws.send(json.dumps({"type": "auth", "token": TOKEN}))
+        first = receive_json(ws, "state")
+        time.sleep(1.5)
+        later = receive_json(ws, "state", timeout_s=3.0)
+        while later["loop"]["age_s"] < 1.5:
+            later = receive_json(ws, "state", timeout_s=3.0)
+        assert later["seq"] == first["seq"]  # nothing changed, yet the tablet hears the loop's age grow

@@ -42,6 +42,7 @@ log = logging.getLogger("cinempc.director")
 WS_CLOSE_UNAUTHORISED = 4401
 WS_CLOSE_AUTH_TIMEOUT = 4408
 WS_CLOSE_TOO_BIG = 1009
+HEARTBEAT_S = 1.0  # state re-sent at least this often, changed or not
 APP_FILES = {"app.html": "text/html", "app.css": "text/css", "app.js": "text/javascript"}
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 # The page only talks to its own origin; no inline event handlers, no third-party anything.
@@ -302,7 +303,7 @@ async def _push_updates(ws: WebSocket, hub: LiveHub, settings: DirectorSettings,
     state_period = 1.0 / settings.state_rate_hz
     frame_period = 1.0 / settings.frame_rate_hz
     seen_state, seen_frame = -1, 0
-    next_state = next_frame = 0.0
+    next_state = next_frame = last_sent = 0.0
     try:
         while True:
             now = time.monotonic()
@@ -313,10 +314,12 @@ async def _push_updates(ws: WebSocket, hub: LiveHub, settings: DirectorSettings,
                     await ws.send_bytes(jpeg)
                 seen_frame, next_frame = frame_seq, now + frame_period
                 state_seq = -2  # the frame's boxes and time travel in the state: send it with every frame
-            if state_seq != seen_state and now >= next_state:
+            # unchanged state is still re-sent every HEARTBEAT_S: the loop's age in it is how the
+            # tablet learns that a control loop has stalled (a stall publishes nothing)
+            if (state_seq != seen_state and now >= next_state) or now >= last_sent + HEARTBEAT_S:
                 snapshot = hub.snapshot()
                 await _send(ws, {"type": "state", **snapshot}, lock)
-                seen_state, next_state = snapshot["seq"], now + state_period
+                seen_state, next_state, last_sent = snapshot["seq"], now + state_period, now
             await asyncio.sleep(min(state_period, frame_period) / 2)
     except (WebSocketDisconnect, RuntimeError, ConnectionError):
         return

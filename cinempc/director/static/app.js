@@ -12,7 +12,7 @@
     delete window.cinempcDirectorStart;
     var HEADERS = { 'X-Director-Token': token };
     var $ = function (id) { return document.getElementById(id); };
-    var ws = null, wsOpen = false, fallback = false, reconnectDelay = 500, pollTimer = null, nextId = 1;
+    var ws = null, wsOpen = false, fallback = false, lastMessageAt = 0, reconnectDelay = 500, pollTimer = null, nextId = 1;
     var pending = {};           // ws message id -> resolve
     var last = null;            // last state snapshot
     var frameUrl = null, frameSize = null, frameCount = 0;
@@ -41,6 +41,7 @@
       ws.binaryType = 'blob';
       ws.onopen = function () { ws.send(JSON.stringify({ type: 'auth', token: token })); };
       ws.onmessage = function (ev) {
+        lastMessageAt = Date.now();
         if (typeof ev.data !== 'string') { showFrame(ev.data); return; }
         var msg; try { msg = JSON.parse(ev.data); } catch (e) { return; }
         if (msg.type === 'hello') {
@@ -404,6 +405,11 @@
     window.cinempcDirector = { // read-only peek for debugging in the browser console
       connected: function () { return wsOpen; }, state: function () { return last; }
     };
+    // The server sends state at least every second; a silent socket is a dead link even if TCP
+    // has not noticed yet: drop it, so HTTP polling and a reconnect take over.
+    setInterval(function () {
+      if (wsOpen && ws && Date.now() - lastMessageAt > 3500) { try { ws.close(); } catch (e) { /* closing */ } }
+    }, 1000);
     connect();
     startPolling();  // until the socket says hello, HTTP keeps the page alive
   };
