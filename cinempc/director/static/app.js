@@ -408,7 +408,12 @@
     // The server sends state at least every second; a silent socket is a dead link even if TCP
     // has not noticed yet: drop it, so HTTP polling and a reconnect take over.
     setInterval(function () {
-      if (wsOpen && ws && Date.now() - lastMessageAt > 3500) { try { ws.close(); } catch (e) { /* closing */ } }
+      if (wsOpen && ws && Date.now() - lastMessageAt > 3500) {
+        wsOpen = false; fallback = true;  // at once: a dead link's close handshake can take long
+        setConn('bad', 'socket silent — HTTP fallback');
+        startPolling();
+        try { ws.close(); } catch (e) { /* already closing */ }
+      }
     }, 1000);
     connect();
     startPolling();  // until the socket says hello, HTTP keeps the page alive
