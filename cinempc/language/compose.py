@@ -79,6 +79,9 @@ def compose(reading: SegmentReading, base: ShotSpec, ctx: Context) -> tuple[Shot
         doc["subjects"] = pair if len(pair) == 2 else ["all"]
     if roles["target"]:
         doc["focus"]["target"] = _one_ref(roles["target"])
+        several = len(set(roles["target"])) > 1 or "all" in roles["target"]
+        if several and not any(m.category in ("depth_of_field", "f_number") for m in mentions):
+            doc["focus"]["depth_of_field"] = "deep"  # several subjects sharp at once needs deep focus
     rack_markers = [m for m in mentions if m.category == "focus" and m.value in ("rack", "rack_from")]
     if roles["rack"]:
         doc["focus"]["rack_to"] = _one_ref(roles["rack"])
