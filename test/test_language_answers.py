@@ -126,6 +126,12 @@ def test_without_a_current_shot_edits_start_from_the_default_shot():
     assert shot.framing == "medium_close_up" and shot.subjects == ["all"]
 
 
+def test_new_subjects_drop_a_focus_target_that_is_no_longer_in_the_shot():
+    focused = CURRENT.model_copy(update={"focus": CURRENT.focus.model_copy(update={"target": "groom"})})
+    assert one_shot("follow the runner", current=focused).focus.target is None
+    assert one_shot("close up on the groom", current=focused).focus.target == "groom"
+
+
 def test_pronouns_refer_to_the_current_subjects():
     assert one_shot("close up on her").subjects == ["bride"]
     assert one_shot("orbit them").subjects == ["bride", "groom"]

@@ -74,6 +74,8 @@ def compose(reading: SegmentReading, base: ShotSpec, ctx: Context) -> tuple[Shot
     two_shot = any(m.category == "framing" and m.value == "two_shot" for m in mentions)
     if roles["subjects"]:
         doc["subjects"] = _merge_refs(roles["subjects"])
+        if doc["focus"]["target"] not in (None, "all", *doc["subjects"]):
+            doc["focus"]["target"] = None  # new subjects: focus follows them, not someone off the shot
     elif two_shot and len([s for s in base.subjects if s != "all"]) < 2:
         pair = [s for s in ctx.known_subjects if s != "all"]
         doc["subjects"] = pair if len(pair) == 2 else ["all"]
