@@ -57,7 +57,7 @@ def parse_command(text: str | bytes, current: ShotSpec | None = None, known_subj
     if current is not None and not isinstance(current, ShotSpec):
         return plain_error("refused", f"current shot must be a ShotSpec, got {type(current).__name__}", lexicon)
     try:
-        known = [str(s) for s in known_subjects]
+        known = [known_subjects] if isinstance(known_subjects, str) else [str(s) for s in known_subjects]
         use_llm = backend == "llm" or (backend is None and lexicon.settings.llm.enabled)
         if backend not in (None, "rules", "llm"):
             return plain_error("refused", f"unknown language backend {backend!r}: use 'rules' or 'llm'", lexicon)
@@ -67,7 +67,11 @@ def parse_command(text: str | bytes, current: ShotSpec | None = None, known_subj
         from cinempc.language.llm import LlmError, parse_with_llm
 
         try:
-            return parse_with_llm(clean, lexicon.settings.llm, current, known)
+            answer = parse_with_llm(clean, lexicon.settings.llm, current, known)
+            if isinstance(answer, ShotsAnswer) and len(answer.shots) > lexicon.settings.limits.max_shots:
+                raise LlmError(f"the model answered {len(answer.shots)} shots, the limit is "
+                               f"{lexicon.settings.limits.max_shots}")
+            return answer
         except LlmError as exc:
             if lexicon.settings.llm.fallback_to_rules:
                 _log.warning("LLM backend failed (%s); using the rule-based parser", exc)
