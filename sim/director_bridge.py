@@ -26,10 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from cinempc.director.live import Direction, LiveHub, SubjectBox
+from cinempc.director.live import Direction, LiveHub, SubjectBox, resolve_subject_names
 from cinempc.shot import ShotSpec
 
 log = logging.getLogger("cinempc.director")
+
+# kept under the name the bridge first gave it
+shot_with_track_refs = resolve_subject_names
 
 
 def subject_boxes(segmentation: np.ndarray, depth_m: np.ndarray | None = None,
@@ -55,26 +58,6 @@ def subject_boxes(segmentation: np.ndarray, depth_m: np.ndarray | None = None,
             name=(names or {}).get(int(track_id)), distance_m=distance,
         ))
     return boxes
-
-
-def shot_with_track_refs(shot: ShotSpec, director_names: dict[int, str]) -> ShotSpec:
-    """Names the director gave on the tablet ("bride" for #3) turned into ``#id`` references.
-
-    The simulator's tracks carry the scenario's names, the director's names live in the hub;
-    rewriting the shot keeps the controller's subject matching (``SubjectTrack.matches``) unchanged.
-    """
-    if not director_names:
-        return shot
-    by_name = {name: f"#{track_id}" for track_id, name in director_names.items()}
-
-    def ref(value: str | None) -> str | None:
-        return by_name.get(value, value) if value is not None else None
-
-    subjects = [ref(s) for s in shot.subjects]
-    focus = shot.focus.model_copy(update={"target": ref(shot.focus.target), "rack_to": ref(shot.focus.rack_to)})
-    if subjects == shot.subjects and focus == shot.focus:
-        return shot
-    return ShotSpec(**{**shot.model_dump(), "subjects": subjects, "focus": focus.model_dump()})
 
 
 @dataclass
@@ -145,7 +128,7 @@ class DirectorBridge:
 
     def _apply(self, direction: Direction) -> None:
         if direction.shot is not None and direction.shot_changed:
-            self.loop.set_shot(shot_with_track_refs(direction.shot, direction.subject_names))
+            self.loop.set_shot(direction.shot)  # director names already resolved to #id by the hub
         if direction.hold or direction.abort:
             self.loop.hold()
         else:

@@ -293,3 +293,12 @@ def test_wait_for_change_wakes_on_publish():
     state_seq, _ = hub.wait_for_change(seen, 0, timeout_s=5.0)
     assert state_seq != seen
     assert hub.snapshot()["events"][-1]["message"] == "mavlink up"
+
+
+def test_director_names_reach_the_loop_as_track_refs():
+    hub = LiveHub(parser=fake_parser_never_called)
+    hub.name_subject(2, "bride")
+    hub.submit_preset("rack_focus", subjects=["bride", "alice"])
+    shot = hub.tick(0.0).shot
+    assert shot.subjects == ["#2", "alice"]  # a name the director did not give passes unchanged
+    assert hub.snapshot()["queue"]["current"]["shot"]["subjects"] == ["bride", "alice"]  # the tablet shows words

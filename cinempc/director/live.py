@@ -64,7 +64,8 @@ class SubjectBox:
 class Direction:
     """What the director wants, read by the control loop once per step."""
 
-    shot: ShotSpec | None  # None: no director shot (the loop flies its own default)
+    shot: ShotSpec | None  # None: no director shot (the loop flies its own default); names given on
+    # the tablet are already turned into "#id" references (see resolve_subject_names)
     shot_changed: bool  # a new shot started: reset the MPC's shot memory
     hold: bool  # hover in place, lens as it is (latched until RESUME)
     abort: bool  # the take is over: hold, and a real vehicle may return home
@@ -118,6 +119,27 @@ def normalise_parse_result(result: Any) -> dict[str, Any]:
     if result.get("error") is not None:
         return {"error": result["error"]}
     raise TypeError(f"parser answer has none of shots/command/error: {sorted(result)}")
+
+
+def resolve_subject_names(shot: ShotSpec, director_names: dict[int, str]) -> ShotSpec:
+    """Names the director gave on the tablet ("bride" for #3) turned into ``#id`` references.
+
+    Tracks carry the names their source knows (the scenario's, or none from a detector); the
+    director's names live in the hub.  Rewriting the shot the loop receives keeps every
+    controller's subject matching (``SubjectTrack.matches``) unchanged.
+    """
+    if not director_names:
+        return shot
+    by_name = {name: f"#{track_id}" for track_id, name in director_names.items()}
+
+    def ref(value: str | None) -> str | None:
+        return by_name.get(value, value) if value is not None else None
+
+    subjects = [ref(s) for s in shot.subjects]
+    focus = shot.focus.model_copy(update={"target": ref(shot.focus.target), "rack_to": ref(shot.focus.rack_to)})
+    if subjects == shot.subjects and focus == shot.focus:
+        return shot
+    return ShotSpec(**{**shot.model_dump(), "subjects": subjects, "focus": focus.model_dump()})
 
 
 class LiveHub:
@@ -251,7 +273,8 @@ class LiveHub:
             if changed:
                 self._bump()
             return Direction(
-                shot=entry.shot if entry is not None else None, shot_changed=changed, hold=self._hold,
+                shot=resolve_subject_names(entry.shot, self._names) if entry is not None else None,
+                shot_changed=changed, hold=self._hold,
                 abort=self._abort, subject_names=dict(self._names),
                 shot_entry_id=entry.id if entry is not None else None,
             )
