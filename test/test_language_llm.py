@@ -51,7 +51,7 @@ class FakeOpenAI(BaseHTTPRequestHandler):
 def server() -> Iterator[str]:
     FakeOpenAI.requests = []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     httpd.shutdown()
