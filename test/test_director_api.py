@@ -259,3 +259,31 @@ def test_websocket_heartbeat_shows_a_stalled_loop(server: DirectorServer, hub: L
         while later["loop"]["age_s"] < 1.5:
             later = receive_json(ws, "state", timeout_s=3.0)
         assert later["seq"] == first["seq"]  # nothing changed, yet the tablet hears the loop's age grow
+
+
+def test_tls_serves_https_and_wss(hub: LiveHub, repo_root):
+    import ssl
+
+    import httpx
+
+    cert = repo_root / "test" / "data" / "director_test_tls.crt"  # self-signed for 127.0.0.1, test use only
+    key = repo_root / "test" / "data" / "director_test_tls.key"
+    hub.settings = DirectorSettings(port=0, token=TOKEN, tls_certfile=str(cert), tls_keyfile=str(key))
+    server = DirectorServer(hub).start()
+    try:
+        assert server.url.startswith("https://127.0.0.1:") and server.pairing_url.startswith("https://")
+        context = ssl.create_default_context(cafile=str(cert))
+        assert httpx.get(server.url + "/api/state", verify=context, timeout=5).status_code == 401
+        state = httpx.get(server.url + "/api/state", headers=AUTH, verify=context, timeout=5)
+        assert state.status_code == 200 and state.json()["queue"]["current"]["shot"]["name"] == "follow_medium"
+        with pytest.raises(httpx.TransportError):  # plain HTTP is not answered on a TLS port
+            httpx.get(server.url.replace("https://", "http://") + "/api/state", headers=AUTH, timeout=5)
+        with connect(server.url.replace("https://", "wss://") + "/ws", ssl=context, open_timeout=5) as ws:
+            ws.send(json.dumps({"type": "auth", "token": TOKEN}))
+            assert receive_json(ws, "hello")["presets"]
+    finally:
+        server.stop()
+    with pytest.raises(ValueError, match="both"):
+        DirectorSettings(tls_certfile=str(cert))
+    with pytest.raises(ValueError, match="not a file"):
+        DirectorSettings(tls_certfile="/nonexistent.crt", tls_keyfile=str(key))

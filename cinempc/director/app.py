@@ -34,6 +34,7 @@ from cinempc.director.security import (
     DirectorSettings,
     PairingToken,
     announce,
+    base_url,
     pairing_url,
 )
 
@@ -352,7 +353,8 @@ class DirectorServer:
         config = uvicorn.Config(
             self.app, host=self.settings.host, port=self.settings.port, log_level="warning", lifespan="off",
             ws_max_size=self.settings.max_message_bytes, access_log=False, ws_ping_interval=5.0,
-            ws_ping_timeout=10.0,
+            ws_ping_timeout=10.0, ssl_certfile=self.settings.tls_certfile or None,
+            ssl_keyfile=self.settings.tls_keyfile or None,
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
@@ -374,17 +376,18 @@ class DirectorServer:
         sockets = [s for server in self._server.servers for s in server.sockets]
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
-        announce(self.settings.host, self.port, self.token)
+        announce(self.settings.host, self.port, self.token, self.settings.scheme)
         return self
 
     @property
     def url(self) -> str:
-        host = self.settings.host if self.settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
-        return f"http://{host}:{self.port}"
+        """Base URL (``http://`` or, with a TLS certificate, ``https://``)."""
+        return base_url(self.settings.host, self.port, self.settings.scheme)
 
     @property
     def pairing_url(self) -> str:
-        return pairing_url(self.settings.host, self.port, self.token.value)
+        """The link with the token in its fragment, as printed in the terminal."""
+        return pairing_url(self.settings.host, self.port, self.token.value, self.settings.scheme)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop serving and join the thread."""

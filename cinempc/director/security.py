@@ -18,6 +18,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cinempc.config import load_parameters
@@ -52,6 +53,8 @@ class DirectorSettings:
     history_length: int = 50
     event_length: int = 50
     default_shot_duration_s: float = 8.0
+    tls_certfile: str = ""  # PEM certificate chain: serve HTTPS/WSS (an open set network sniffs plain HTTP)
+    tls_keyfile: str = ""  # its private key
 
     def __post_init__(self) -> None:
         positive = (
@@ -74,6 +77,17 @@ class DirectorSettings:
             )
         if self.token:
             check_token_strength(self.token, self.token_min_length)
+        if bool(self.tls_certfile) != bool(self.tls_keyfile):
+            raise DirectorConfigError("director TLS needs both tls_certfile and tls_keyfile (or neither)")
+        for name in ("tls_certfile", "tls_keyfile"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise DirectorConfigError(f"director {name} {path!r} is not a file")
+
+    @property
+    def scheme(self) -> str:
+        """``https`` with a TLS certificate, else ``http``."""
+        return "https" if self.tls_certfile else "http"
 
     @property
     def loopback_only(self) -> bool:
@@ -102,9 +116,8 @@ def load_director_settings(name: str = "director.yaml", **overrides: Any) -> Dir
     unknown = sorted(set(flat) - known)
     if unknown:
         raise DirectorConfigError(f"{name}: unknown director settings {unknown}; known: {sorted(known)}")
-    if flat.get("token") is None:
-        flat["token"] = ""
-    flat["token"] = str(flat["token"])
+    for key in ("token", "tls_certfile", "tls_keyfile"):
+        flat[key] = "" if flat.get(key) is None else str(flat[key])
     return DirectorSettings(**flat)
 
 
@@ -200,20 +213,27 @@ class CommandRateLimiter:
             return (1.0 - bucket.tokens) / self.rate_per_s
 
 
-def pairing_url(host: str, port: int, token: str) -> str:
-    """The link to open on the tablet: the token rides in the #fragment, which browsers never send."""
+def base_url(host: str, port: int, scheme: str = "http") -> str:
+    """Where a browser on this machine reaches the app (a wildcard bind is shown as loopback)."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     if ":" in shown and not shown.startswith("["):
         shown = f"[{shown}]"
-    return f"http://{shown}:{port}/#token={token}"
+    return f"{scheme}://{shown}:{port}"
 
 
-def announce(host: str, port: int, token: PairingToken) -> str:
+def pairing_url(host: str, port: int, token: str, scheme: str = "http") -> str:
+    """The link to open on the tablet: the token rides in the #fragment, which browsers never send."""
+    return f"{base_url(host, port, scheme)}/#token={token}"
+
+
+def announce(host: str, port: int, token: PairingToken, scheme: str = "http") -> str:
     """Log (and return) the pairing line the operator reads off the terminal."""
     where = "this machine only" if is_loopback(host) else f"EVERY network interface of this machine ({host})"
+    clear = "" if scheme == "https" else "; plain HTTP: use it on a closed network (or set tls_certfile/tls_keyfile)"
     line = (
-        f"director app on http://{host}:{port}/ reachable from {where}; pairing token {token.value} "
-        f"({'generated' if token.generated else 'configured'}); open {pairing_url(host, port, token.value)}"
+        f"director app on {scheme}://{host}:{port}/ reachable from {where}; pairing token {token.value} "
+        f"({'generated' if token.generated else 'configured'}); open {pairing_url(host, port, token.value, scheme)}"
+        + ("" if is_loopback(host) else clear)
     )
     log.warning(line)
     return line
