@@ -276,6 +276,8 @@ SHOT_CASES = [
     ("three-quarter back view", {"side": "back_left"}),
     ("hover over the bride", {"movement.type": "static", "subjects": ["bride"]}),
     ("gimme an MWS of the groom", {"framing": "medium_wide", "subjects": ["groom"]}),
+    ("rack focus between the bride and the groom", {"focus.target": "bride", "focus.rack_to": "groom"}),
+    ("orbit the whole wedding party", {"subjects": ["all"], "movement.type": "orbit"}),
     # typos
     ("clsoe up of the brdie, shallwo depth of field",
      {"framing": "close_up", "subjects": ["bride"], "focus.depth_of_field": "shallow"}),

@@ -32,7 +32,7 @@ from cinempc.language.normalise import Token
 
 DETERMINERS = frozenset({"the", "a", "an", "my", "our", "your", "that", "this", "those", "these", "their", "his",
                          "her", "little", "young", "lead"})
-LINK_WORDS = frozenset({"to", "onto", "into"})
+LINK_WORDS = frozenset({"to", "onto", "into", "and"})  # kept as mentions: "rack from A to B", "between A and B"
 _QUANTITY_TABLES: tuple[tuple[str, dict[tuple[str, ...], float]], ...] = (
     ("speed_mps", SPEED_UNITS_MPS), ("focal_length_mm", FOCAL_UNITS_MM), ("time_s", TIME_UNITS_S),
     ("distance_m", DISTANCE_UNITS_M),
