@@ -135,6 +135,16 @@ class Probe:
         assert future.done(), "set_parameters did not answer"
         return future.result().results
 
+    def call(self, srv_type, name: str, request):
+        client = self.node.create_client(srv_type, name)
+        assert client.wait_for_service(timeout_sec=10.0), f"no service {name}"
+        future = client.call_async(request)
+        deadline = time.monotonic() + 10.0
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert future.done(), f"{name} did not answer"
+        return future.result()
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2.0)
@@ -296,6 +306,22 @@ def test_malformed_messages_are_logged_and_dropped(stack):
     if PERCEPTION_IN_LOOP:
         assert "dropped malformed message on camera/image_raw" in stack.log("perception_node")
     assert "dropped malformed message on rig/odometry" in stack.log("mpc_node")
+
+
+def test_director_hold_service_holds_the_rig_and_resume_releases_it(stack):
+    from std_srvs.srv import Trigger
+
+    probe = stack.probe
+    probe.wait_for(lambda: probe.status and not probe.status[-1]["holding"], 60, "flying before HOLD")
+    assert probe.call(Trigger, "director/hold_shot", Trigger.Request()).success
+    status = probe.wait_for(lambda: probe.status and probe.status[-1]["holding"] and dict(probe.status[-1]), 20,
+                            "the MPC to hold on the director's HOLD")
+    assert status["hold_reason"] == "director HOLD"
+    with probe.lock:
+        last = probe.setpoints[-1]
+    assert last[1], "the setpoint stream carries the hold flag"
+    assert probe.call(Trigger, "director/resume_shot", Trigger.Request()).success
+    probe.wait_for(lambda: probe.status and not probe.status[-1]["holding"], 30, "flying again after RESUME")
 
 
 @pytest.mark.skipif(not PERCEPTION_IN_LOOP, reason="perception weights (cinempc/perception/weights) not present")

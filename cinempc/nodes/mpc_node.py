@@ -112,7 +112,7 @@ class MPCNode(CineLifecycleNode):
         self._obstacles: list[Obstacle] = []
         self._background_m: float | None = None
         self._shot = None
-        self._shot_start_s = 0.0
+        self._shot_start_s: float | None = None  # set at the shot's first solve: waiting time is not shot time
         self._director_hold = False
         self._result = None
         self._result_time_s = -math.inf
@@ -260,7 +260,7 @@ class MPCNode(CineLifecycleNode):
         with self._lock:
             if shot != self._shot:
                 self._shot = shot
-                self._shot_start_s = self._now_s()
+                self._shot_start_s = None
                 self._reset_pending = True
         self.get_logger().info(f"new shot: {msg.data}")
 
@@ -294,9 +294,12 @@ class MPCNode(CineLifecycleNode):
             state = self._rig_state() if now - self._state_time_s <= float(self.p["state_timeout_s"]) else None
             reason = self._hold_reason_now(now)
             shot, subjects, obstacles = self._shot, list(self._subjects), list(self._obstacles)
-            background, shot_time_s = self._background_m, now - self._shot_start_s
             reset = self._reset_pending
             self._reset_pending = False
+            if state is not None and not reason and self._shot_start_s is None:
+                self._shot_start_s = now
+            background = self._background_m
+            shot_time_s = now - self._shot_start_s if self._shot_start_s is not None else 0.0
         if reset:
             self.mpc.reset()
         if state is None or reason:
