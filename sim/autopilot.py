@@ -10,8 +10,8 @@ for MAVSDK to connect: AUTOPILOT_VERSION, a small parameter set, "no mission".
 
 Clocks: ``lockstep=False`` runs physics in a thread at wall-clock pace (link
 tests, MAVSDK); ``lockstep=True`` advances only in :meth:`advance` so a closed
-loop over MAVLink flies exactly the physics of the direct simulation.  The
-setpoint-loss failsafe always uses the wall clock: the link is real either way.
+loop over MAVLink flies exactly the physics of the direct simulation, and the
+setpoint-loss failsafe then counts simulated time, as PX4 SITL does in lockstep.
 """
 
 from __future__ import annotations
@@ -213,6 +213,14 @@ class SimAutopilot:
             self._last_heartbeat_s = -math.inf
             self._publish_heartbeat(time.monotonic())
 
+    def _now(self) -> float:
+        """The autopilot's clock for timeouts: simulated time in lockstep (as PX4 SITL), else wall time.
+
+        Why: in lockstep the world stands still while the controller thinks; a setpoint
+        "lost" during a long solve has not been lost in the vehicle's time.
+        """
+        return float(self.sim.time_s) if self.lockstep else time.monotonic()
+
     def time_boot_ms(self) -> int:
         """The autopilot's time_boot_ms: simulated time in milliseconds."""
         return self._ms()
@@ -251,7 +259,7 @@ class SimAutopilot:
             return
         timeout = self.params["COM_OF_LOSS_T" if self.px4 else "GUID_TIMEOUT"]
         target = self._target
-        silent = target is None or time.monotonic() - target.received_s > timeout
+        silent = target is None or self._now() - target.received_s > timeout
         if not silent:
             return
         if self.px4:
@@ -358,7 +366,7 @@ class SimAutopilot:
             position_m=frames.ned_to_enu([msg.x, msg.y, msg.z]),
             velocity_mps=frames.ned_to_enu([msg.vx, msg.vy, msg.vz]),
             acceleration_mps2=frames.ned_to_enu([msg.afx, msg.afy, msg.afz]), yaw_rad=frames.yaw_ned_to_enu(msg.yaw),
-            yaw_rate_rad_s=-float(msg.yaw_rate), type_mask=int(msg.type_mask), received_s=time.monotonic(),
+            yaw_rate_rad_s=-float(msg.yaw_rate), type_mask=int(msg.type_mask), received_s=self._now(),
             tag_ms=int(msg.time_boot_ms),
         )
         self.offboard_setpoints += 1
@@ -422,7 +430,7 @@ class SimAutopilot:
         if mode == "offboard" and self.px4:
             target = self._target
             period = 1.0 / float(self.settings["offboard_min_rate_hz"])
-            if target is None or time.monotonic() - target.received_s > period:
+            if target is None or self._now() - target.received_s > period:
                 self._statustext("Offboard denied: no setpoint stream", mav.MAV_SEVERITY_WARNING)
                 return DENIED
         if mode == "takeoff":

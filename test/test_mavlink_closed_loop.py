@@ -28,7 +28,7 @@ def test_default_shot_via_mavlink_matches_direct(scenario):
 
     duration = min(load_scenario(scenario).duration_s, MAX_DURATION_S)
     direct = run_scenario(scenario, controller="follow", duration_s=duration, render_rate_hz=0)
-    via = run_scenario_via_mavlink(scenario, controller="follow", duration_s=duration)
+    via = run_scenario_via_mavlink(scenario, controller="follow", duration_s=duration, render_rate_hz=0)
     assert len(via.events) == len(direct.events)
     d, m = direct.metrics, via.metrics
     assert m["composition_error_rms"] <= d["composition_error_rms"] + 0.02, (d, m)
@@ -38,3 +38,4 @@ def test_default_shot_via_mavlink_matches_direct(scenario):
     worst = max(abs(a.state.position_m - b.state.position_m).max() for a, b in zip(direct.events, via.events,
                                                                                     strict=True))
     assert worst < 0.02
+

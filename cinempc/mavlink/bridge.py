@@ -19,6 +19,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,7 +81,10 @@ class MavlinkBridge:
         vehicle: VehicleConfig,
         params: dict[str, Any] | None = None,
         signing_key: bytes | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` times the link watchdog: wall time on a vehicle; simulated time when the bridge
+        shares a lockstep simulation, whose world (and telemetry) pauses while the controller thinks."""
         self.params = params if params is not None else load_parameters("mavlink.yaml")
         connection = self.params["connection"]
         stream = self.params["stream"]
@@ -106,7 +110,7 @@ class MavlinkBridge:
         self.gimbal_device_id = int(stream["gimbal_device_id"])
         self.hold_repeat_s = float(safety["hold_command_repeat_s"])
         self.events = EventLog(int(safety["max_events"]))
-        self.supervisor = SafetySupervisor(vehicle.airspace, float(safety["link_timeout_s"]), self.events)
+        self.supervisor = SafetySupervisor(vehicle.airspace, float(safety["link_timeout_s"]), self.events, clock)
         self._signing_key = signing_key
         self._signing = self.params.get("signing", {})
 
