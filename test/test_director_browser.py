@@ -198,8 +198,12 @@ def test_hold_works_when_the_websocket_is_down(live, browser):
     assert "HTTP fallback" in page.inner_text("#conn")
     first = wait_until(lambda: frames_shown(page), 15, "a frame over HTTP polling")
     wait_until(lambda: frames_shown(page) > first, 15, "the image to update over HTTP polling")
-    wait_until(lambda: float(page.get_attribute("#rig-speed", "data-speed") or 0) > 0.2 or not hub.holding_requested,
-               10, "the drone flying")
+    wait_until(lambda: page.get_attribute("#rig-speed", "data-speed"), 10, "rig state over HTTP polling")
+    # commands go by HTTP POST too
+    page.fill("#cmd", "slow orbit counterclockwise")
+    page.press("#cmd", "Enter")
+    page.wait_for_function("() => document.getElementById('cmd-result').className.includes('ok')", timeout=10000)
+    wait_until(lambda: run.loop.shot.movement.direction == "counterclockwise", 10, "the orbit to reach the loop")
     page.click("#btn-hold")
     page.wait_for_function("() => document.getElementById('btn-hold').textContent === 'HOLDING'", timeout=10000)
     assert hub.holding_requested and hub.snapshot()["control"]["holding"]
