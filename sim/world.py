@@ -48,9 +48,8 @@ def _texture(name: str, image: np.ndarray) -> str:
 def checker_texture(tiles: int, size_px: int = 512) -> np.ndarray:
     """Grass-coloured checkerboard with fine noise: defocus blur shows on every square."""
     rng = np.random.default_rng(7)
-    cell = size_px // tiles
     yy, xx = np.mgrid[0:size_px, 0:size_px]
-    board = ((yy // max(cell, 1) + xx // max(cell, 1)) % 2).astype(np.float32)
+    board = (((yy * tiles) // size_px + (xx * tiles) // size_px) % 2).astype(np.float32)
     base = np.stack([0.32 + 0.12 * board, 0.48 + 0.12 * board, 0.25 + 0.06 * board], axis=-1)
     base += rng.normal(0.0, 0.03, size=(size_px, size_px, 1)).astype(np.float32)
     return (np.clip(base, 0, 1) * 255).astype(np.uint8)
@@ -139,8 +138,10 @@ def build_world(client: int, scenario: Scenario, renderer_params: dict) -> World
     ground_half = (half_size, half_size, 0.5)
     ground = _static_body(client, p.GEOM_BOX, {"halfExtents": ground_half}, {"halfExtents": ground_half},
                           (0.0, 0.0, -0.5), (0.4, 0.55, 0.3))
-    tiles = int(renderer_params.get("ground_texture_tiles", 60))
-    texture = p.loadTexture(_texture(f"ground_{tiles}", checker_texture(tiles)), physicsClientId=client)
+    tiles = max(2, int(round(2.0 * half_size / float(renderer_params["ground_tile_m"]))))
+    size_px = min(2048, 8 * tiles)
+    texture = p.loadTexture(_texture(f"ground_{tiles}_{size_px}", checker_texture(tiles, size_px)),
+                            physicsClientId=client)
     p.changeVisualShape(ground, -1, textureUniqueId=texture, rgbaColor=[1, 1, 1, 1], physicsClientId=client)
     world = World(ground=ground, backdrop_half_size_m=scenario.background_distance_m,
                   backdrop_center_m=tuple(scenario.background_center_m))
