@@ -1,0 +1,336 @@
+"""``CineMPC``: the receding-horizon controller of drone pose, gimbal and lens.
+
+One call of :meth:`CineMPC.solve` validates the inputs, turns the shot into
+stage parameters, solves the OCP (fast or reference back-end), checks what had
+to be relaxed, and returns the first setpoint with the whole plan.  Any failure
+-- solver error, late solve, no subject -- ends in a documented safe setpoint
+(shifted previous plan, else hold) and a status saying so; it never raises for
+a solver problem and never commands a wild move.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+
+from cinempc import optics
+from cinempc.config import CameraProfile, VehicleConfig
+from cinempc.mpc.fallback import StoredPlan, hold_setpoint, setpoint_from_plan, shifted_setpoint
+from cinempc.mpc.model import FOCAL_SCALE_MM, IU, IX, NU, NX, f_number_from_stops, stops_from_f_number
+from cinempc.mpc.ocp import CineOCP
+from cinempc.mpc.params import MPCParams, load_mpc_params
+from cinempc.mpc.references import ReferenceBuilder, ShotMemory, assign_roles
+from cinempc.mpc.solvers import FastSolver, ReferenceSolver, SolveOutput
+from cinempc.shot import ShotSpec, vocabulary
+from cinempc.state import Obstacle, RigState, Setpoint, SubjectTrack, require_finite
+
+STATUSES = ("optimal", "relaxed", "fallback_shifted", "fallback_hold", "no_subject")
+
+
+@dataclass
+class MPCResult:
+    """Outcome of one MPC step: what to command, the plan behind it and how it was obtained."""
+
+    status: str
+    setpoint: Setpoint
+    plan: dict[str, np.ndarray] = field(default_factory=dict)
+    solve_ms: float = 0.0
+    iterations: int = 0
+    cost_breakdown: dict[str, float] = field(default_factory=dict)
+    relaxations: list[str] = field(default_factory=list)
+    message: str = ""
+
+
+@lru_cache(maxsize=8)
+def _shared_ocp(horizon_steps: int, dt_s: float, max_subjects: int, max_obstacles: int) -> CineOCP:
+    return CineOCP(horizon_steps, dt_s, max_subjects, max_obstacles)
+
+
+def _fixed_mid(low: float, high: float) -> float:
+    """Middle of a lens range on a log scale (the middle of the zoom ring / of the stops)."""
+    return math.sqrt(low * high)
+
+
+class CineMPC:
+    """Nonlinear MPC over drone position, camera yaw/pitch, focal length, focus distance and f-number."""
+
+    def __init__(
+        self, camera: CameraProfile, vehicle: VehicleConfig, params: MPCParams | None = None,
+        solver: Literal["fast", "reference"] = "fast",
+        lens_mode: Literal["full", "fixed_lens_autofocus"] = "full",
+    ):
+        if solver not in ("fast", "reference"):
+            raise ValueError(f"solver must be 'fast' or 'reference', got {solver!r}")
+        if lens_mode not in ("full", "fixed_lens_autofocus"):
+            raise ValueError(f"lens_mode must be 'full' or 'fixed_lens_autofocus', got {lens_mode!r}")
+        self.camera = camera
+        self.vehicle = vehicle
+        self.params = params or load_mpc_params()
+        self.solver_name = solver
+        self.lens_mode = lens_mode
+        h, s = self.params.horizon, self.params.structure
+        self.ocp = _shared_ocp(h.horizon_steps, h.dt_s, s.max_subjects, s.max_obstacles)
+        self.bounds = CineOCP.bounds(camera, vehicle)
+        self.fixed_focal_mm = _fixed_mid(camera.focal_length_mm.min, camera.focal_length_mm.max)
+        self.fixed_f_number = _fixed_mid(camera.f_number.min, camera.f_number.max)
+        if lens_mode == "fixed_lens_autofocus":
+            for bound in (self.bounds.lbx, self.bounds.ubx):
+                bound[IX["focal"]] = self.fixed_focal_mm / FOCAL_SCALE_MM
+                bound[IX["stops"]] = stops_from_f_number(self.fixed_f_number)
+        self.backend = FastSolver(self.ocp, self.params) if solver == "fast" else ReferenceSolver(self.ocp, self.params)
+        if isinstance(self.backend, ReferenceSolver):
+            self.backend.set_bounds(self.bounds.lbx, self.bounds.ubx, self.bounds.lbu, self.bounds.ubu)
+        self.references = ReferenceBuilder(
+            self.ocp.layout, self.ocp.N, self.ocp.dt_s, camera, vehicle, self.params, vocabulary(), lens_mode
+        )
+        self._plan: StoredPlan | None = None
+        self._memory: ShotMemory | None = None
+        self._shot_key: str | None = None
+
+    @property
+    def horizon_steps(self) -> int:
+        return self.ocp.N
+
+    @property
+    def dt_s(self) -> float:
+        return self.ocp.dt_s
+
+    @property
+    def build_s(self) -> float:
+        """Seconds spent compiling the solver in this process (0 when loaded from the disk cache)."""
+        return self.backend.build_s
+
+    def reset(self) -> None:
+        """A new shot: forget the warm start and where the previous move started."""
+        self._plan = None
+        self._memory = None
+        self._shot_key = None
+
+    # ------------------------------------------------------------------ solve
+
+    def solve(
+        self, state: RigState, shot: ShotSpec, subjects: list[SubjectTrack], obstacles: list[Obstacle],
+        shot_time_s: float, background_distance_m: float | None = None,
+    ) -> MPCResult:
+        """One MPC step; see the module docstring for what can come back."""
+        self._validate(state, shot, subjects, obstacles, shot_time_s, background_distance_m)
+        shot_key = shot.model_dump_json()
+        if shot_key != self._shot_key:  # a different shot without reset(): start its move afresh
+            self._memory = None
+            self._shot_key = shot_key
+        roles = assign_roles(shot, subjects, state.position_m, self.ocp.layout.max_subjects)
+        if not roles.framed:
+            return MPCResult(
+                status="no_subject", setpoint=hold_setpoint(state),
+                message=f"no visible subject matches {shot.subjects}; holding",
+            )
+        if self._memory is None:
+            self._memory = self.references.start_memory(state, roles, shot_time_s)
+        relaxations: list[str] = []
+        P = self.references.build(
+            state, shot, roles, obstacles, shot_time_s, background_distance_m, self._memory, relaxations
+        )
+        x0 = self._initial_state(state)
+        X_guess, U_guess, warm = self._initial_guess(x0, shot_time_s)
+        output = self._run_backend(X_guess, U_guess, x0, P, warm)
+        late = output.solve_ms > self.params.solver.deadline_ms
+        usable = output.success and np.all(np.isfinite(output.X)) and np.all(np.isfinite(output.U))
+        if not usable or late:
+            reason = "late" if usable else "failed"
+            previous = shifted_setpoint(self._plan, shot_time_s)
+            if usable:  # a late solution is still the best warm start for the next step
+                self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s)
+            elif previous is None:
+                self._plan = None
+            message = f"solve {reason} ({output.message}, {output.solve_ms:.1f} ms)"
+            if previous is not None:
+                return MPCResult("fallback_shifted", previous, {}, output.solve_ms, output.iterations, {},
+                                 relaxations, message + "; flying the shifted previous plan")
+            return MPCResult("fallback_hold", hold_setpoint(state), {}, output.solve_ms, output.iterations, {},
+                             relaxations, message + "; no previous plan, holding")
+        self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s)
+        relaxations += self._report_relaxations(output.X, P, roles, shot)
+        return MPCResult(
+            status="relaxed" if relaxations else "optimal",
+            setpoint=setpoint_from_plan(output.X, output.U, 1),
+            plan=self._plan_dict(output.X, output.U, P, shot_time_s),
+            solve_ms=output.solve_ms,
+            iterations=output.iterations,
+            cost_breakdown=self.ocp.cost_breakdown(output.X, output.U, P),
+            relaxations=relaxations,
+            message=output.message,
+        )
+
+    # -------------------------------------------------------------- internals
+
+    def _validate(self, state, shot, subjects, obstacles, shot_time_s, background_distance_m) -> None:
+        if not isinstance(state, RigState):
+            raise TypeError(f"state must be a RigState, got {type(state).__name__}")
+        if not isinstance(shot, ShotSpec):
+            raise TypeError(f"shot must be a ShotSpec, got {type(shot).__name__}")
+        # the dataclasses check at construction, but their arrays are mutable: check again here
+        for name in ("position_m", "velocity_mps", "acceleration_mps2", "yaw_rad", "pitch_rad", "focal_length_mm",
+                     "focus_distance_m", "f_number"):
+            require_finite(f"state.{name}", getattr(state, name))
+        if state.focal_length_mm <= 0 or state.focus_distance_m <= 0 or state.f_number <= 0:
+            raise ValueError("state lens settings (focal_length_mm, focus_distance_m, f_number) must be positive")
+        for subject in subjects:
+            if not isinstance(subject, SubjectTrack):
+                raise TypeError(f"subjects must be SubjectTrack, got {type(subject).__name__}")
+            require_finite(f"subject #{subject.track_id}.positions_m", subject.positions_m)
+            require_finite(f"subject #{subject.track_id}.velocities_mps", subject.velocities_mps)
+            require_finite(f"subject #{subject.track_id}.height_m", subject.height_m)
+        for obstacle in obstacles:
+            require_finite(f"obstacle {obstacle.name or obstacle.kind}.center_m", obstacle.center_m)
+            require_finite(f"obstacle {obstacle.name or obstacle.kind}.radius_m", obstacle.radius_m)
+            require_finite(f"obstacle {obstacle.name or obstacle.kind}.height_m", obstacle.height_m)
+            if obstacle.half_extents_m is not None:
+                require_finite(f"obstacle {obstacle.name or obstacle.kind}.half_extents_m", obstacle.half_extents_m)
+        require_finite("shot_time_s", shot_time_s)
+        if background_distance_m is not None:
+            require_finite("background_distance_m", background_distance_m)
+            if background_distance_m <= 0:
+                raise ValueError(f"background_distance_m must be positive, got {background_distance_m}")
+
+    def _initial_state(self, state: RigState) -> np.ndarray:
+        """The measured state in OCP coordinates, clamped into the hard box/norm limits.
+
+        Why clamp: a measured speed a hair above the limit (estimator noise, a
+        gust) would make the hard limits infeasible at the first step.
+        """
+        b = self.bounds
+        x0 = np.zeros(NX)
+        x0[IX["px"]:IX["pz"] + 1] = state.position_m
+        velocity = state.velocity_mps.copy()
+        speed_xy = float(np.linalg.norm(velocity[:2]))
+        vmax = self.vehicle.vehicle.max_speed_mps
+        if speed_xy > vmax:
+            velocity[:2] *= vmax / speed_xy
+        acceleration = state.acceleration_mps2.copy()
+        amax = self.vehicle.vehicle.max_accel_mps2
+        if np.linalg.norm(acceleration) > amax:
+            acceleration *= amax / np.linalg.norm(acceleration)
+        x0[IX["vx"]:IX["vz"] + 1] = velocity
+        x0[IX["ax"]:IX["az"] + 1] = acceleration
+        yaw = state.yaw_rad
+        if self._plan is not None:  # unwrap next to the plan so the heading never spins 2 pi
+            predicted = self._plan.X[min(1, len(self._plan.X) - 1), IX["yaw"]]
+            yaw = predicted + (yaw - predicted + math.pi) % (2.0 * math.pi) - math.pi
+        x0[IX["yaw"]] = yaw
+        x0[IX["pitch"]] = state.pitch_rad
+        x0[IX["focal"]] = state.focal_length_mm / FOCAL_SCALE_MM
+        x0[IX["focus"]] = state.focus_distance_m
+        x0[IX["stops"]] = stops_from_f_number(state.f_number)
+        if self.lens_mode == "fixed_lens_autofocus":
+            x0[IX["focal"]] = self.fixed_focal_mm / FOCAL_SCALE_MM
+            x0[IX["stops"]] = stops_from_f_number(self.fixed_f_number)
+        keep = [i for i in range(NX) if i != IX["slack"]]
+        x0[keep] = np.clip(x0[keep], b.lbx[keep], b.ubx[keep])
+        x0[IX["slack"]] = 0.0
+        return x0
+
+    def _initial_guess(self, x0: np.ndarray, shot_time_s: float) -> tuple[np.ndarray, np.ndarray, bool]:
+        N = self.ocp.N
+        if self._plan is not None and self.solver_name == "fast":
+            shift = self._plan.steps_since(shot_time_s)
+            if shift < N:
+                X = np.array([self._plan.X[min(k + shift, N)] for k in range(N + 1)])
+                U = np.array([self._plan.U[min(k + shift, N - 1)] for k in range(N)])
+                X[0] = x0
+                X[:, IX["yaw"]] += x0[IX["yaw"]] - self._plan.X[min(shift, N), IX["yaw"]]
+                return X, U, True
+        # cold start: the measured state held over the horizon, no inputs
+        X = np.tile(x0, (N + 1, 1))
+        X[1:, IX["vx"]:IX["az"] + 1] = 0.0
+        return X, np.zeros((N, NU)), False
+
+    def _run_backend(self, X_guess, U_guess, x0, P, warm: bool) -> SolveOutput:
+        try:
+            if isinstance(self.backend, FastSolver):
+                lbx, ubx = self.ocp.variable_bounds(self.bounds, x0)
+                return self.backend.solve(X_guess, U_guess, lbx, ubx, P, warm)
+            return self.backend.solve(X_guess, U_guess, P, x0)
+        except RuntimeError as exc:  # a CasADi evaluation error is a failed solve, not a crash
+            N = self.ocp.N
+            return SolveOutput(np.full((N + 1, NX), np.nan), np.full((N, NU), np.nan), False, 0, 0.0, str(exc))
+
+    def _plan_dict(self, X: np.ndarray, U: np.ndarray, P: np.ndarray, shot_time_s: float) -> dict[str, np.ndarray]:
+        N = self.ocp.N
+        uv = np.array([np.asarray(self.ocp.f_image(X[k], P[:, k])).reshape(-1) for k in range(N + 1)])
+        return {
+            "t_s": shot_time_s + self.dt_s * np.arange(N + 1),
+            "position_m": X[:, IX["px"]:IX["pz"] + 1].copy(),
+            "velocity_mps": X[:, IX["vx"]:IX["vz"] + 1].copy(),
+            "acceleration_mps2": X[:, IX["ax"]:IX["az"] + 1].copy(),
+            "jerk_mps3": U[:, IU["jx"]:IU["jz"] + 1].copy(),
+            "yaw_rad": X[:, IX["yaw"]].copy(),
+            "pitch_rad": X[:, IX["pitch"]].copy(),
+            "focal_length_mm": X[:, IX["focal"]] * FOCAL_SCALE_MM,
+            "focus_distance_m": X[:, IX["focus"]].copy(),
+            "f_number": f_number_from_stops(X[:, IX["stops"]]),
+            "slack": X[:, IX["slack"]].copy(),
+            "group_feet_uv_px": uv[:, 0:2],
+            "group_head_uv_px": uv[:, 2:4],
+            "group_feet_m": P[self.ocp.layout.slices["group_feet_m"], :].T.copy(),
+        }
+
+    def _report_relaxations(self, X: np.ndarray, P: np.ndarray, roles, shot: ShotSpec) -> list[str]:
+        """What the plan could not honour: safety slack, depth of field, framing, background blur."""
+        out: list[str] = []
+        s = self.params.solver
+        layout = self.ocp.layout.slices
+        tol = s.relaxation_tolerance
+        if float(np.max(X[1:, IX["slack"]])) > tol:
+            violated: dict[str, float] = {}
+            for k in range(1, self.ocp.N + 1):
+                x = X[k].copy()
+                x[IX["slack"]] = 0.0
+                h = np.asarray(self.ocp.f_path(x, P[:, k])).reshape(-1)
+                for name, value in zip(self.ocp.constraint_names, h, strict=True):
+                    if value < -tol:
+                        violated[name] = max(violated.get(name, 0.0), -float(value))
+            detail = ", ".join(f"{name} (by {v:.3f})" for name, v in sorted(violated.items())) or "constraints"
+            out.append(f"safety: hard constraints infeasible, softened: {detail}")
+        coc = self.camera.coc_m
+        sharp_idx = np.asarray(P[layout["subj_sharp"], :])
+        bodies = np.asarray(P[layout["subj_body_m"], :])
+        blurred = set()
+        for k in range(1, self.ocp.N + 1):
+            pos, yaw, pitch = X[k, 0:3], X[k, IX["yaw"]], X[k, IX["pitch"]]
+            f_m = X[k, IX["focal"]] * FOCAL_SCALE_MM * 1e-3
+            n = f_number_from_stops(X[k, IX["stops"]])
+            s_m = X[k, IX["focus"]]
+            for i, slot in enumerate(roles.slots):
+                if sharp_idx[i, k] <= 0:
+                    continue
+                depth = optics.camera_frame_point(bodies[3 * i:3 * i + 3, k], pos, yaw, pitch)[2]
+                if depth > f_m and optics.blur_circle_m(f_m, n, s_m, depth) > 1.02 * coc:
+                    blurred.add(slot.name or slot.ref)
+        if blurred:
+            out.append(f"depth_of_field: {', '.join(sorted(blurred))} cannot all be kept inside the depth of field")
+        N = self.ocp.N
+        uv = np.asarray(self.ocp.f_image(X[N], P[:, N])).reshape(-1)
+        height_px = self.camera.image_height_px
+        head_target = P[layout["target_head_v"], N][0] * height_px
+        feet_target = P[layout["target_feet_v"], N][0] * height_px
+        size_error = abs((uv[1] - uv[3]) - (feet_target - head_target)) / height_px
+        if size_error > s.composition_report_threshold:
+            out.append(
+                f"framing: {shot.framing} not reachable within the limits; subject height off by "
+                f"{size_error:.2f} image heights at the end of the horizon"
+            )
+        if P[layout["w_background_blur"], N][0] > 0:
+            f_m = X[N, IX["focal"]] * FOCAL_SCALE_MM * 1e-3
+            blur_px = optics.blur_circle_px(
+                f_m, f_number_from_stops(X[N, IX["stops"]]), X[N, IX["focus"]],
+                P[layout["background_distance_m"], N][0], self.camera.pixel_pitch_m,
+            )
+            wanted = self.params.targets.background_blur_px
+            if blur_px < 0.9 * wanted:
+                out.append(f"depth_of_field: background blur {blur_px:.1f} px below the {wanted:g} px of a shallow shot")
+        return out

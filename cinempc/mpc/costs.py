@@ -1,0 +1,139 @@
+"""Stage cost terms of the CineMPC problem, built on CasADi symbols.
+
+Every term is dimensionless (an error over its natural scale, squared) and
+returned separately so the controller can report a cost breakdown.  The optics
+come from :mod:`cinempc.optics` evaluated on the *decision variables* -- focal
+length, focus distance and f-number are optimised together with the pose, and
+the depth of field is a function of all three (unlike the original CineMPC code,
+which fixed the aperture and used the measured focal length).
+"""
+
+from __future__ import annotations
+
+import casadi as ca
+
+from cinempc import optics
+from cinempc.mpc.model import FOCAL_SCALE_MM, IU, IX, f_number_from_stops
+
+TERM_NAMES: tuple[str, ...] = (
+    "composition", "viewpoint", "movement", "focus", "depth_of_field", "lens", "smoothness", "slack",
+)
+
+
+def _hinge_sq(value):
+    """max(0, value)^2: a one-sided quadratic penalty, continuously differentiable."""
+    return ca.fmax(value, 0.0) ** 2
+
+
+def _positive_depth(z, floor_m: float = 0.25):
+    """A smooth, strictly positive stand-in for a depth: ~z in front, ~floor behind.
+
+    Why: a projection divides by the depth; while the optimiser turns the camera
+    towards a subject that starts behind it the depth passes through zero.
+    """
+    return 0.5 * (z + ca.sqrt(z * z + 4.0 * floor_m * floor_m))
+
+
+def camera_state(x):
+    """Position, yaw, pitch and the lens in SI units from a stage state."""
+    position = x[IX["px"]:IX["pz"] + 1]
+    focal_m = x[IX["focal"]] * FOCAL_SCALE_MM * 1e-3
+    f_number = f_number_from_stops(x[IX["stops"]])
+    return position, x[IX["yaw"]], x[IX["pitch"]], focal_m, x[IX["focus"]], f_number
+
+
+def depth_of(point, position, yaw, pitch):
+    """Optical-axis depth of a world point."""
+    return optics.camera_frame_point(point, position, yaw, pitch)[2]
+
+
+def stage_terms(x, u, p: dict) -> dict:
+    """Named cost terms of one stage; multiply by the stage weight and sum for the objective."""
+    position, yaw, pitch, focal_m, focus_m, f_number = camera_state(x)
+    width, height = p["image_width_px"], p["image_height_px"]
+    focal_px = optics.focal_length_px(focal_m, p["sensor_width_m"], width)
+    pixel_pitch_m = p["sensor_width_m"] / width
+
+    # --- composition: the framed group's head and feet through the decision-variable intrinsics
+    feet = p["group_feet_m"]
+    head = feet + ca.vertcat(0, 0, p["group_height_m"])
+    xf, yf, zf = optics.camera_frame_point(feet, position, yaw, pitch)
+    xh, yh, zh = optics.camera_frame_point(head, position, yaw, pitch)
+    zf_s, zh_s = _positive_depth(zf), _positive_depth(zh)
+    u_feet = focal_px * xf / zf_s + width / 2.0
+    u_head = focal_px * xh / zh_s + width / 2.0
+    v_feet = focal_px * yf / zf_s + height / 2.0
+    v_head = focal_px * yh / zh_s + height / 2.0
+    w_c = p["w_composition"]
+    u_target = p["target_u"] * width
+    composition = (
+        w_c[0] * (((u_feet + u_head) / 2.0 - u_target) / height) ** 2
+        + w_c[1] * ((v_head - p["target_head_v"] * height) / height) ** 2
+        + w_c[2] * ((v_feet - p["target_feet_v"] * height) / height) ** 2
+        + p["w_in_front"] * _hinge_sq((p["min_depth_m"] - (zf + zh) / 2.0) / p["min_depth_m"])
+    )
+
+    # --- viewpoint: direction and distance from the group's eye line to the camera
+    rel = position - p["view_anchor_m"]
+    dist = ca.sqrt(ca.sumsqr(rel) + 1e-4)
+    viewpoint = (
+        p["w_view"][0] * ca.sumsqr(rel / dist - p["view_dir"])
+        + p["w_view"][1] * ((dist - p["view_distance_m"]) / p["view_distance_m"]) ** 2
+    )
+
+    # --- movement references
+    movement = p["w_pos"] * ca.sumsqr(position - p["pos_ref_m"]) + p["w_vel"] * ca.sumsqr(
+        x[IX["vx"]:IX["vz"] + 1] - p["vel_ref_mps"]
+    )
+
+    # --- focus and depth of field on (f, N, s) together
+    n_subj = p["subj_focus_alpha"].shape[0]
+    focus_target = 0
+    dof = 0
+    for i in range(n_subj):
+        body = p["subj_body_m"][3 * i:3 * i + 3]
+        depth = _positive_depth(depth_of(body, position, yaw, pitch), 0.5)
+        focus_target += p["subj_focus_alpha"][i] * depth
+        blur = optics.blur_circle_m(focal_m, f_number, focus_m, depth)
+        dof += p["subj_sharp"][i] * _hinge_sq((blur / (p["depth_margin"] * p["coc_m"])) ** 2 - 1.0)
+    focus_target = ca.fmax(focus_target, 0.5)
+    focus = p["w_focus_follow"] * ((focus_m - focus_target) / focus_target) ** 2
+    background_blur_px = optics.blur_circle_px(focal_m, f_number, focus_m, p["background_distance_m"], pixel_pitch_m)
+    depth_of_field = (
+        p["w_dof"] * dof
+        + p["w_background_blur"] * _hinge_sq(1.0 - background_blur_px / p["background_blur_px"])
+        + p["w_background_sharp"] * _hinge_sq(background_blur_px * pixel_pitch_m / p["coc_m"] - 1.0)
+    )
+
+    # --- lens preferences
+    lens = p["w_focal_hold"] * ((x[IX["focal"]] - p["focal_hold"]) / p["focal_hold"]) ** 2 + p["w_iris"] * (
+        x[IX["stops"]] - p["stops_nominal"]
+    ) ** 2
+
+    # --- smoothness: acceleration, jerk and every rate, over its limit
+    inv = p["inv_limits"]  # 1/max_accel, 1/max_jerk, then the five rate limits
+    acc = x[IX["ax"]:IX["az"] + 1]
+    jerk = u[IU["jx"]:IU["jz"] + 1]
+    rates = u[IU["yaw_rate"]:IU["iris_rate"] + 1]
+    smoothness = p["w_acc"] * ca.sumsqr(acc * inv[0]) + p["w_jerk"] * ca.sumsqr(jerk * inv[1])
+    for i in range(5):
+        smoothness += p["w_rates"][i] * (rates[i] * inv[2 + i]) ** 2
+
+    slack = p["w_slack"][0] * x[IX["slack"]] + p["w_slack"][1] * x[IX["slack"]] ** 2
+
+    return {
+        "composition": composition, "viewpoint": viewpoint, "movement": movement, "focus": focus,
+        "depth_of_field": depth_of_field, "lens": lens, "smoothness": smoothness, "slack": slack,
+    }
+
+
+def image_points(x, p: dict):
+    """Head and feet pixels of the framed group and the subjects' depths (for reports and tests)."""
+    position, yaw, pitch, focal_m, focus_m, f_number = camera_state(x)
+    width, height = p["image_width_px"], p["image_height_px"]
+    focal_px = optics.focal_length_px(focal_m, p["sensor_width_m"], width)
+    feet = p["group_feet_m"]
+    head = feet + ca.vertcat(0, 0, p["group_height_m"])
+    u_f, v_f, _ = optics.project(feet, position, yaw, pitch, focal_px, width, height)
+    u_h, v_h, _ = optics.project(head, position, yaw, pitch, focal_px, width, height)
+    return ca.vertcat(u_f, v_f, u_h, v_h)

@@ -1,0 +1,63 @@
+"""What to command when the solver cannot be trusted: the shifted previous plan, else hold.
+
+Why a shifted plan first: it was feasible and smooth when it was computed and
+still is for a few steps (the world moved by one step), so flying it is far
+calmer than an abrupt hover.  When there is none left, or none at all, a hold
+(hover in place, camera and lens frozen) is always safe and always available.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from cinempc.mpc.model import FOCAL_SCALE_MM, IU, IX, f_number_from_stops
+from cinempc.state import RigState, Setpoint
+
+
+def wrap_angle(angle_rad: float) -> float:
+    """Angle wrapped to [-pi, pi)."""
+    return (angle_rad + math.pi) % (2.0 * math.pi) - math.pi
+
+
+@dataclass
+class StoredPlan:
+    """A solved plan kept for warm starts and fallbacks, with the shot time it starts at."""
+
+    X: np.ndarray
+    U: np.ndarray
+    shot_time_s: float
+    dt_s: float
+
+    def steps_since(self, shot_time_s: float) -> int:
+        return max(0, int(round((shot_time_s - self.shot_time_s) / self.dt_s)))
+
+
+def setpoint_from_plan(X: np.ndarray, U: np.ndarray, step: int) -> Setpoint:
+    """The setpoint for the stage ``step`` of a plan (``step >= 1``): state there, rates before it."""
+    x = X[step]
+    u = U[min(step - 1, len(U) - 1)]
+    return Setpoint(
+        position_m=x[IX["px"]:IX["pz"] + 1], velocity_mps=x[IX["vx"]:IX["vz"] + 1],
+        acceleration_mps2=x[IX["ax"]:IX["az"] + 1], yaw_rad=wrap_angle(float(x[IX["yaw"]])),
+        yaw_rate_rad_s=float(u[IU["yaw_rate"]]), pitch_rad=float(x[IX["pitch"]]),
+        focal_length_mm=float(x[IX["focal"]] * FOCAL_SCALE_MM), focus_distance_m=float(x[IX["focus"]]),
+        f_number=float(f_number_from_stops(x[IX["stops"]])),
+    )
+
+
+def shifted_setpoint(plan: StoredPlan | None, shot_time_s: float) -> Setpoint | None:
+    """The previous plan's setpoint for now + one step, or None when it has run out."""
+    if plan is None:
+        return None
+    step = plan.steps_since(shot_time_s) + 1
+    if step >= len(plan.X):
+        return None
+    return setpoint_from_plan(plan.X, plan.U, step)
+
+
+def hold_setpoint(state: RigState) -> Setpoint:
+    """Hover here, camera and lens as they are."""
+    return Setpoint.hold_at(state)

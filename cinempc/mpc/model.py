@@ -1,0 +1,139 @@
+"""Decision-variable layout and the discrete-time model of drone, gimbal and lens.
+
+One stage of the optimal control problem has a state ``x`` and a control ``u``:
+
+* drone: position, velocity, acceleration (ENU) driven by jerk -- a triple
+  integrator whose samples are exactly what a PX4/ArduPilot offboard
+  position+velocity+acceleration setpoint executes;
+* camera pointing: yaw (heading of the optical axis) and gimbal pitch driven by
+  their rates;
+* lens: focal length (in ``FOCAL_SCALE_MM`` units so it is O(1)), focus
+  distance (m) and iris in stops (``f_number = 2 ** (stops / 2)``), driven by
+  the zoom, focus and iris motor speeds -- all rate limits are then linear bounds;
+* ``slack``: the safety slack, a *state* so that the constraints of stage k can
+  use it at every stage including the last one (where there is no control).
+
+Scaling matters for IPOPT and fatrop alike: every variable is O(1..100).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import casadi as ca
+import numpy as np
+
+FOCAL_SCALE_MM = 100.0  # focal-length state = focal_length_mm / FOCAL_SCALE_MM
+
+STATE_NAMES: tuple[str, ...] = (
+    "px", "py", "pz", "vx", "vy", "vz", "ax", "ay", "az", "yaw", "pitch", "focal", "focus", "stops", "slack",
+)
+CONTROL_NAMES: tuple[str, ...] = (
+    "jx", "jy", "jz", "yaw_rate", "pitch_rate", "zoom_rate", "focus_rate", "iris_rate", "slack_next",
+)
+NX = len(STATE_NAMES)
+NU = len(CONTROL_NAMES)
+IX = {name: i for i, name in enumerate(STATE_NAMES)}
+IU = {name: i for i, name in enumerate(CONTROL_NAMES)}
+POS = slice(0, 3)
+VEL = slice(3, 6)
+ACC = slice(6, 9)
+
+
+def f_number_from_stops(stops):
+    """Aperture from stops: N = sqrt(2) ** stops (works on floats and CasADi symbols)."""
+    return 2.0 ** (stops / 2.0)
+
+
+def stops_from_f_number(f_number: float) -> float:
+    """Inverse of :func:`f_number_from_stops`."""
+    return 2.0 * math.log2(f_number)
+
+
+def dynamics(x, u, dt_s: float):
+    """Next state after holding ``u`` for ``dt_s`` (exact for the triple integrator).
+
+    Why jerk as the input: the acceleration then is a continuous state, which is
+    what the attitude loop of a multirotor can actually follow (a step in
+    acceleration is a step in tilt).
+    """
+    p, v, a, j = x[0:3], x[3:6], x[6:9], u[0:3]
+    p_next = p + dt_s * v + dt_s**2 / 2.0 * a + dt_s**3 / 6.0 * j
+    v_next = v + dt_s * a + dt_s**2 / 2.0 * j
+    a_next = a + dt_s * j
+    rest_next = x[9:14] + dt_s * u[3:8]
+    return ca.vertcat(p_next, v_next, a_next, rest_next, u[8])
+
+
+def dynamics_numpy(x: np.ndarray, u: np.ndarray, dt_s: float) -> np.ndarray:
+    """:func:`dynamics` on NumPy arrays (plan extrapolation, perfect-tracking tests)."""
+    return np.asarray(ca.DM(dynamics(ca.DM(x), ca.DM(u), dt_s))).reshape(-1)
+
+
+@dataclass(frozen=True)
+class ParamLayout:
+    """Named slices of the per-stage parameter vector ``P_k``.
+
+    Everything that differs between shots, subjects, scenes, cameras and
+    vehicles is a parameter, so ONE compiled solver serves every shot.
+    """
+
+    max_subjects: int
+    max_obstacles: int
+
+    def fields(self) -> list[tuple[str, int]]:
+        fields = [
+            # camera constants (a profile change needs no recompile)
+            ("sensor_width_m", 1), ("image_width_px", 1), ("image_height_px", 1), ("coc_m", 1),
+            # composition: the framed group's feet point and standing height, image targets and weights
+            ("group_feet_m", 3), ("group_height_m", 1),
+            ("target_u", 1), ("target_head_v", 1), ("target_feet_v", 1), ("w_composition", 3),
+            # viewpoint: anchor (eye line) to camera direction, distance and weights
+            ("view_anchor_m", 3), ("view_dir", 3), ("view_distance_m", 1), ("w_view", 2),
+            # movement: position / velocity references and weights
+            ("pos_ref_m", 3), ("w_pos", 1), ("vel_ref_mps", 3), ("w_vel", 1),
+            # focus & depth of field
+            ("w_focus_follow", 1), ("w_dof", 1), ("background_distance_m", 1), ("w_background_blur", 1),
+            ("w_background_sharp", 1), ("background_blur_px", 1), ("depth_margin", 1), ("min_depth_m", 1),
+            ("w_in_front", 1),
+            # lens
+            ("focal_hold", 1), ("w_focal_hold", 1), ("stops_nominal", 1), ("w_iris", 1),
+            # smoothness weights and normalising limits
+            ("w_acc", 1), ("w_jerk", 1), ("w_rates", 5), ("inv_limits", 7), ("w_slack", 2),
+            # airspace and vehicle limits (hard constraints)
+            ("fence_lo_m", 3), ("fence_hi_m", 3), ("max_speed_sq", 1), ("max_accel_sq", 1),
+            ("min_subject_distance_m", 1), ("stage_weight", 1),
+            # subject slots: body point, focus blend weight, must-be-sharp weight, stand-off active flag
+            ("subj_body_m", 3 * self.max_subjects), ("subj_focus_alpha", self.max_subjects),
+            ("subj_sharp", self.max_subjects), ("subj_active", self.max_subjects),
+            # obstacle slots: centre, semi-axes, xy and z exponents, active flag
+            ("obs_center_m", 3 * self.max_obstacles), ("obs_axes_m", 3 * self.max_obstacles),
+            ("obs_p_xy", self.max_obstacles), ("obs_p_z", self.max_obstacles), ("obs_active", self.max_obstacles),
+        ]
+        return fields
+
+    @property
+    def slices(self) -> dict[str, slice]:
+        out, start = {}, 0
+        for name, size in self.fields():
+            out[name] = slice(start, start + size)
+            start += size
+        return out
+
+    @property
+    def size(self) -> int:
+        return sum(size for _, size in self.fields())
+
+    def split(self, p) -> dict:
+        """Named views of a symbolic or numeric parameter vector."""
+        return {name: p[sl] for name, sl in self.slices.items()}
+
+    def zeros(self) -> np.ndarray:
+        return np.zeros(self.size)
+
+    def set(self, vector: np.ndarray, name: str, value) -> None:
+        """Write a named field of a numeric stage-parameter vector (size checked)."""
+        sl = self.slices[name]
+        value = np.broadcast_to(np.asarray(value, dtype=float).reshape(-1), (sl.stop - sl.start,))
+        vector[sl] = value

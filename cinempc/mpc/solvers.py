@@ -1,0 +1,177 @@
+"""Solver back-ends for the one OCP: a fast structure-exploiting path and a reference path.
+
+* :class:`FastSolver` -- fatrop (a Riccati-based interior-point method for
+  stage-wise problems) through ``nlpsol`` with the NLP, its gradient, Jacobian and
+  exact Hessian compiled to C once and cached on disk (:mod:`cinempc.mpc.cache`),
+  warm-started from the shifted previous solution.  If no compiler is available
+  it falls back to CasADi's (slower) virtual machine, never to no solver.
+* :class:`ReferenceSolver` -- the same stage functions written into ``Opti``
+  with IPOPT and a cold start, the way a user first writes it.  It exists to
+  check the fast path reaches the same optimum and to measure the speed-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import casadi as ca
+import numpy as np
+
+from cinempc.mpc.cache import compiled_library
+from cinempc.mpc.model import IX, NU, NX
+from cinempc.mpc.ocp import CineOCP
+from cinempc.mpc.params import MPCParams
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SolveOutput:
+    """What a back-end returns: the stage-wise primal solution and how the solve went."""
+
+    X: np.ndarray  # (N+1, NX)
+    U: np.ndarray  # (N, NU)
+    success: bool
+    iterations: int
+    solve_ms: float
+    message: str
+    lam_g: np.ndarray | None = None
+    lam_x: np.ndarray | None = None
+
+
+# one loaded solver per (structure, options) in a process: tests, the bench and nodes share it
+_LOADED: dict[tuple, ca.Function] = {}
+
+
+class FastSolver:
+    """fatrop on compiled, disk-cached code."""
+
+    name = "fast"
+
+    def __init__(self, ocp: CineOCP, params: MPCParams):
+        self.ocp = ocp
+        self.build_s = 0.0
+        nlp, equality, structure = ocp.stacked_nlp()
+        self.key = ocp.structure_hash(nlp)
+        self.lbg, self.ubg = ocp.constraint_bounds()
+        fatrop_common = {
+            "print_level": 0,
+            "max_iter": params.solver.max_iterations_fast,
+            "tol": params.solver.tolerance,
+        }
+        options = {**structure, "equality": equality, "print_time": False, "error_on_fail": False}
+        source: str | dict = nlp
+        try:
+            library, self.build_s = compiled_library(
+                self.key, lambda path: self._write_source(nlp, options, path), params.solver.compile_flags
+            )
+            source = str(library)
+            self.compiled = True
+        except RuntimeError as exc:  # no compiler: slower, still correct
+            log.warning("fast MPC path runs uncompiled: %s", exc)
+            self.compiled = False
+        self.cold = self._load(source, options, {**fatrop_common})
+        self.warm = self._load(source, options, {**fatrop_common, "mu_init": params.solver.fatrop_mu_init_warm})
+
+    @staticmethod
+    def _write_source(nlp: dict, options: dict, path) -> None:
+        solver = ca.nlpsol("cinempc_codegen", "fatrop", nlp, options)
+        # CasADi wants a bare C identifier as the file name: write in the target folder
+        cwd = os.getcwd()
+        try:
+            os.chdir(path.parent)
+            solver.generate_dependencies(path.name)
+        finally:
+            os.chdir(cwd)
+
+    def _load(self, source, options: dict, fatrop_options: dict) -> ca.Function:
+        key = (self.key, str(source) if isinstance(source, str) else "sx", tuple(sorted(fatrop_options.items())))
+        if key not in _LOADED:
+            opts = {**options, "fatrop": fatrop_options}
+            _LOADED[key] = ca.nlpsol("cinempc_fast", "fatrop", source, opts)
+        return _LOADED[key]
+
+    def solve(self, X0: np.ndarray, U0: np.ndarray, lbx, ubx, P: np.ndarray, warm: bool) -> SolveOutput:
+        solver = self.warm if warm else self.cold
+        w0 = self.ocp.pack(X0, U0)
+        start = time.perf_counter()
+        result = solver(x0=w0, lbx=lbx, ubx=ubx, lbg=self.lbg, ubg=self.ubg, p=P.reshape(-1, order="F"))
+        solve_ms = (time.perf_counter() - start) * 1e3
+        stats = solver.stats()
+        X, U = self.ocp.unpack(np.asarray(result["x"]).reshape(-1))
+        return SolveOutput(
+            X=X, U=U, success=bool(stats.get("success", False)), iterations=int(stats.get("iter_count", -1)),
+            solve_ms=solve_ms, message=str(stats.get("return_status", "")),
+            lam_g=np.asarray(result["lam_g"]).reshape(-1), lam_x=np.asarray(result["lam_x"]).reshape(-1),
+        )
+
+
+class ReferenceSolver:
+    """The same OCP in ``Opti`` + IPOPT, cold-started, uncompiled."""
+
+    name = "reference"
+
+    def __init__(self, ocp: CineOCP, params: MPCParams):
+        self.ocp = ocp
+        self.build_s = 0.0
+        N = ocp.N
+        opti = ca.Opti()
+        X = opti.variable(NX, N + 1)
+        U = opti.variable(NU, N)
+        P = opti.parameter(ocp.np, N + 1)
+        x_init = opti.parameter(NX)
+        lbx, ubx = opti.parameter(NX), opti.parameter(NX)
+        lbu, ubu = opti.parameter(NU), opti.parameter(NU)
+        free = [i for i in range(NX) if i != IX["slack"]]
+        opti.subject_to(X[free, 0] == x_init[free])
+        opti.subject_to(X[IX["slack"], 0] >= 0)
+        objective = 0
+        for k in range(N):
+            opti.subject_to(X[:, k + 1] == ocp.f_dynamics(X[:, k], U[:, k]))
+            opti.subject_to(ocp.f_path(X[:, k], P[:, k]) >= 0)
+            opti.subject_to(opti.bounded(lbu, U[:, k], ubu))
+            objective += ocp.f_cost(X[:, k], U[:, k], P[:, k])
+            if k > 0:
+                opti.subject_to(opti.bounded(lbx, X[:, k], ubx))
+        opti.subject_to(ocp.f_path(X[:, N], P[:, N]) >= 0)
+        opti.subject_to(opti.bounded(lbx, X[:, N], ubx))
+        objective += ocp.f_cost(X[:, N], ca.DM.zeros(NU), P[:, N])
+        opti.minimize(objective)
+        opti.solver(
+            "ipopt",
+            {"print_time": False, "error_on_fail": False},
+            {
+                "print_level": 0, "sb": "yes", "max_iter": params.solver.max_iterations_reference,
+                "tol": params.solver.tolerance,
+            },
+        )
+        self.opti, self.X, self.U, self.P = opti, X, U, P
+        self.x_init, self.lbx, self.ubx, self.lbu, self.ubu = x_init, lbx, ubx, lbu, ubu
+
+    def set_bounds(self, lbx: np.ndarray, ubx: np.ndarray, lbu: np.ndarray, ubu: np.ndarray) -> None:
+        # Opti.bounded cannot take infinities through parameters: use large finite numbers
+        big = 1e9
+        self.opti.set_value(self.lbx, np.clip(lbx, -big, big))
+        self.opti.set_value(self.ubx, np.clip(ubx, -big, big))
+        self.opti.set_value(self.lbu, np.clip(lbu, -big, big))
+        self.opti.set_value(self.ubu, np.clip(ubu, -big, big))
+
+    def solve(self, X0: np.ndarray, U0: np.ndarray, P: np.ndarray, x_init: np.ndarray) -> SolveOutput:
+        opti = self.opti
+        opti.set_value(self.P, P)
+        opti.set_value(self.x_init, x_init)
+        opti.set_initial(self.X, X0.T)
+        opti.set_initial(self.U, U0.T)
+        start = time.perf_counter()
+        solution = opti.solve_limited()
+        solve_ms = (time.perf_counter() - start) * 1e3
+        stats = opti.stats()
+        X = np.asarray(solution.value(self.X)).reshape(NX, -1).T
+        U = np.asarray(solution.value(self.U)).reshape(NU, -1).T
+        return SolveOutput(
+            X=X, U=U, success=bool(stats.get("success", False)), iterations=int(stats.get("iter_count", -1)),
+            solve_ms=solve_ms, message=str(stats.get("return_status", "")),
+        )
