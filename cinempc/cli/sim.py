@@ -76,6 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--real-time", action="store_true",
                         help="keep the MPC's wall-clock deadline (late solves fly the shifted plan, as in flight); "
                         "default: lockstep, the simulated world waits for the controller")
+    parser.add_argument("--via-mavlink", choices=("px4", "ardupilot"),
+                        help="fly the controller over real MAVLink bytes on loopback UDP through the simulated "
+                        "PX4/ArduPilot autopilot (the hardware path; see docs/hardware.md)")
     director = parser.add_argument_group("director tablet app (live run, steered from a browser)")
     director.add_argument("--director", action="store_true",
                           help="fly in real time, steered from the director web app, until Ctrl-C or --duration")
@@ -87,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def fly_and_report(scenario_ref: str, shot: str | None, controller: str, duration: float | None, out: Path,
                    seed: int = 0, compare: bool = False, video: bool = True, solver: str = "fast",
-                   show_progress: bool = True, lockstep: bool = True) -> dict:
+                   show_progress: bool = True, lockstep: bool = True, via_mavlink: str | None = None) -> dict:
     """Run ``controller`` (and the baselines with ``compare``) and write the run folder(s) + report.html."""
     from cinempc_sim.closed_loop import run_scenario
     from cinempc_sim.report import write_report_html
@@ -101,8 +104,15 @@ def fly_and_report(scenario_ref: str, shot: str | None, controller: str, duratio
     for name in names:
         target = out if name == controller else out / "baselines" / name
         bar = ProgressBar(f"{scenario.name}: {name}", enabled=show_progress)
-        result = run_scenario(scenario, shot, name, duration, seed=seed, out_dir=target, video=video, solver=solver,
-                              lockstep=lockstep, progress=bar)
+        runner = run_scenario
+        if via_mavlink and name == controller:
+            from functools import partial
+
+            from cinempc_sim.autopilot_link import run_scenario_via_mavlink
+
+            runner = partial(run_scenario_via_mavlink, flavour=via_mavlink)
+        result = runner(scenario, shot, name, duration, seed=seed, out_dir=target, video=video, solver=solver,
+                        lockstep=lockstep, progress=bar)
         bar(1.0)
         metrics[name] = result.metrics
         if name != controller:
@@ -127,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     metrics = fly_and_report(args.scenario, args.shot, args.controller, args.duration, out, seed=args.seed,
                              compare=args.compare, video=not args.no_video, solver=args.solver,
-                             show_progress=not args.headless, lockstep=not args.real_time)
+                             show_progress=not args.headless, lockstep=not args.real_time,
+                             via_mavlink=args.via_mavlink)
     for name, values in metrics.items():
         print(f"{name}: " + json.dumps({k: values[k] for k in (
             "composition_error_rms", "in_focus_fraction", "visible_fraction", "collisions", "real_time_factor")}))
