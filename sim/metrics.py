@@ -24,7 +24,8 @@ Definitions (fractions are of the image width unless said otherwise):
   depth) lie inside the thin-lens depth of field, i.e. blur circle <= circle of confusion.
 * background blur: the blur circle, in pixels, of a point at the scenario's
   background distance from the camera.
-* visible: every framed subject's body centre projects inside the image.
+* visible: every framed subject's eyes project inside the image (the face is in the picture --
+  in a medium close-up the body centre is far below the frame, the eyes never are).
 """
 
 from __future__ import annotations
@@ -197,14 +198,16 @@ def grade_step(
         feet = np.asarray(subject.feet_m, dtype=float)
         head = feet + np.array([0.0, 0.0, subject.height_m])
         centre = feet + np.array([0.0, 0.0, 0.5 * subject.height_m])
-        u_c, v_c, z_c = project(centre)
+        eye = feet + np.array([0.0, 0.0, params.eye_height_fraction * subject.height_m])
+        u_c, _, z_c = project(centre)
         _, v_head, z_head = project(head)
         _, v_feet, z_feet = project(feet)
+        u_eye, v_eye, z_eye = project(eye)
         if min(z_c, z_head, z_feet) <= 1e-6:
             behind = True
             visible = False
             continue
-        visible = visible and (0.0 <= u_c <= width and 0.0 <= v_c <= height)
+        visible = visible and z_eye > 0 and (0.0 <= u_eye <= width and 0.0 <= v_eye <= height)
         centres_u.append(float(u_c))
         heads_v.append(float(v_head))
         heights_frac.append(float(v_feet - v_head) / height)

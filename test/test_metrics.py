@@ -107,6 +107,18 @@ def test_subject_out_of_frame_is_not_visible():
     assert not g.visible and g.composition_error > 0.4
 
 
+def test_a_tight_close_up_crops_the_body_but_the_face_is_visible():
+    # 200 mm at 10 m: the body is 2571 px tall, far taller than the frame; eyes on the centre line.
+    focal_px = 200.0 * 320 / 24.89
+    eye_z = 1.0
+    subject = TrueSubject(1, (10.0, 0.0, eye_z - 0.94 * 1.8), 1.8, "alice")
+    g = grade(rig(focal_mm=200.0), [subject], shot=ShotSpec(framing="extreme_close_up"))
+    assert g.visible
+    assert g.size_error == pytest.approx((focal_px * 0.18 / 240 - 8.0) / 8.0, rel=1e-9)
+    tilted = grade(rig(focal_mm=200.0, z=3.0), [subject], shot=ShotSpec(framing="extreme_close_up"))
+    assert not tilted.visible  # eyes 2 m below a level camera at 10 m: out of the 200 mm frame
+
+
 def test_two_subjects_compose_by_their_mean_centre_line_and_focus_needs_both():
     a = subject_on_mark(lateral_m=0.5, track_id=1, name="alice")
     b = subject_on_mark(lateral_m=-0.5, track_id=2, name="bob")
