@@ -84,24 +84,42 @@ def apply_depth_of_field(rgb: np.ndarray, blur_px: np.ndarray, layers_px: list[f
     levels = sorted(float(d) for d in layers_px)
     if len(levels) < 2 or blur_px.size == 0:
         return rgb
-    diam = np.clip(blur_px, levels[0], levels[-1]).astype(np.float32)
-    if float(diam.max()) <= max(levels[0], 1.0):
-        return rgb  # everything within a pixel: the pinhole image is already right
+    # a blur circle of one pixel or less is what the pinhole render already shows: only the
+    # pixels above that are blended (often a small part of the frame)
+    sharp_px = max(levels[0], 1.0)
+    diam_all = blur_px.reshape(-1)
+    selected = np.flatnonzero(diam_all > sharp_px)
+    if selected.size == 0:
+        return rgb
+    diam = np.minimum(diam_all[selected], levels[-1]).astype(np.float32)
     table = np.asarray(levels, dtype=np.float32)
     # bracket index per pixel through a lookup table on 1/8-px steps (searchsorted is 10x slower)
     lut = np.clip(np.searchsorted(table, np.arange(int(levels[-1] * 8) + 2) / 8.0, side="right") - 1,
                   0, len(levels) - 2)
     lo = lut[np.minimum((diam * 8.0).astype(np.int32), len(lut) - 1)]
-    frac = np.clip((diam - table[lo]) / (table[lo + 1] - table[lo]), 0.0, 1.0)
+    frac = np.clip((diam - table[lo]) / (table[lo + 1] - table[lo]), 0.0, 1.0)[:, None]
     first, last = int(lo.min()), int(lo.max()) + 1
-    h, w = diam.shape
-    stack = np.stack([_defocus(rgb, levels[i]) for i in range(first, last + 1)]).reshape(last - first + 1, h * w, 3)
-    pixel = np.arange(h * w)
-    rel = (lo - first).ravel()
-    below = stack[rel, pixel].astype(np.float32)
-    above = stack[rel + 1, pixel].astype(np.float32)
-    out = (below + (above - below) * frac.reshape(-1, 1)).reshape(rgb.shape)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    # layers as one RGBA uint32 per pixel: a 1-D ``take`` gathers a pixel in one load (5x faster than
+    # fancy indexing over (layer, pixel, channel))
+    n_px = diam_all.size
+    layers = np.concatenate([_rgba_words(_defocus(rgb, levels[i])) for i in range(first, last + 1)])
+    index = (lo - first) * n_px + selected
+    below = layers.take(index).view(np.uint8).reshape(-1, 4)[:, :3].astype(np.float32)
+    above = layers.take(index + n_px).view(np.uint8).reshape(-1, 4)[:, :3].astype(np.float32)
+    out = _rgba_words(rgb)
+    blended = np.empty((selected.size, 4), np.uint8)
+    blended[:, :3] = np.clip(below + (above - below) * frac + 0.5, 0, 255)
+    out[selected] = blended.view(np.uint32).reshape(-1)
+    return out.view(np.uint8).reshape(rgb.shape[0], rgb.shape[1], 4)[:, :, :3].copy()
+
+
+def _rgba_words(rgb: np.ndarray) -> np.ndarray:
+    """An (H, W, 3) uint8 image as H*W uint32 words (RGB + a padding byte)."""
+    h, w = rgb.shape[:2]
+    rgba = np.empty((h * w, 4), np.uint8)
+    rgba[:, :3] = rgb.reshape(-1, 3)
+    rgba[:, 3] = 0
+    return rgba.view(np.uint32).reshape(-1)
 
 
 class CameraRenderer:
