@@ -161,7 +161,13 @@ class Stack:
         self.env = {**env, "PYTHONUNBUFFERED": "1"}
         self.tmp = tmp
         self.bag = tmp / "bag"
+        from cinempc.mpc import load_mpc_params
+
+        # The world runs at REAL_TIME_FACTOR of wall time, so the solver's wall-clock deadline stretches
+        # by the same factor (what the closed-loop runner's lockstep does for the same reason).
+        deadline_ms = load_mpc_params().solver.deadline_ms / REAL_TIME_FACTOR
         overrides = {"sim_node": {"node.real_time_factor": str(REAL_TIME_FACTOR)},
+                     "mpc_node": {"solver.deadline_ms": str(deadline_ms)},
                      "director_node": {"node.serve_web": "false"}}
         self.commands = dict(commands("sim", overrides=overrides, ground_truth_subjects=not PERCEPTION_IN_LOOP))
         self.processes: dict[str, Process] = {}
@@ -283,6 +289,8 @@ def test_malformed_messages_are_logged_and_dropped(stack):
     from cinempc.nodes.base import LATCHED_QOS, SENSOR_QOS
 
     probe = stack.probe
+    with probe.lock:
+        original_shot = probe.shot  # the director's; the probe hears its own injections too
     nan_odometry = Odometry()
     nan_odometry.pose.pose.position.x = math.nan
     nan_odometry.pose.pose.orientation.w = 1.0
@@ -295,7 +303,6 @@ def test_malformed_messages_are_logged_and_dropped(stack):
         "rig/odometry", "subjects", "director/shot"} and dict(probe.status[-1]), 30, "the MPC to report the drops")
     assert status["dropped_messages"]["rig/odometry"] >= 1
     # a well-formed shot about a subject nobody sees: the MPC holds instead of guessing
-    original_shot = probe.shot
     probe.publish(String, "director/shot", String(data='{"subjects": ["bob"], "framing": "medium"}'),
                   qos=LATCHED_QOS, repeat=1)
     probe.wait_for(lambda: probe.status and probe.status[-1]["holding"] and probe.status[-1]["subjects"], 30,
