@@ -264,3 +264,32 @@ def test_supervisor_hold_reason_is_an_event():
     assert [e.kind for e in events] == ["hold", "hold_released"]
     assert "alice lost" in events[0].reason and "gimbal kept" in events[0].reason
     assert events[0].as_dict()["severity"] == "warning"
+
+
+# ------------------------------------------------------------------------------ connection URLs
+@pytest.mark.parametrize("url, kind, device, baud", [
+    ("udpin:0.0.0.0:14540", "udpin", "0.0.0.0:14540", None),
+    ("udpout://127.0.0.1:14580", "udpout", "127.0.0.1:14580", None),
+    ("tcp:127.0.0.1:5760", "tcp", "127.0.0.1:5760", None),
+    ("tcpin:0.0.0.0:5760", "tcpin", "0.0.0.0:5760", None),
+    ("serial:/dev/ttyACM0:921600", "serial", "/dev/ttyACM0", 921600),
+    ("serial:///dev/ttyUSB0:57600", "serial", "/dev/ttyUSB0", 57600),
+    ("/dev/ttyTHS1:921600", "serial", "/dev/ttyTHS1", 921600),  # pymavlink alone would open UDP here
+    ("/dev/ttyACM0", "serial", "/dev/ttyACM0", 921600),
+    ("COM3:57600", "serial", "COM3", 57600),
+])
+def test_connection_urls(url, kind, device, baud):
+    from cinempc.mavlink.connection import parse_url
+
+    address = parse_url(url)
+    assert (address.kind, address.device, address.baud) == (kind, device, baud)
+
+
+@pytest.mark.parametrize("url, message", [
+    ("", "empty"), ("udpin:14540", "HOST:PORT"), ("udpout:host:99999", "1..65535"), ("bogus:1.2.3.4:5", "unknown"),
+])
+def test_bad_connection_urls(url, message):
+    from cinempc.mavlink.connection import parse_url
+
+    with pytest.raises(ValueError, match=message):
+        parse_url(url)

@@ -287,6 +287,94 @@ def test_gcs_protocol_params_mission_version(px4):
         gcs.close()
 
 
+# ------------------------------------------------------------------------------ serial and TCP links
+class _Peer:
+    """A minimal autopilot-side MAVLink peer on any byte stream: heartbeats + one position."""
+
+    def __init__(self, write) -> None:
+        class _File:
+            def write(self, data):
+                write(bytes(data))
+
+        self.mav = mav.MAVLink(_File(), srcSystem=1, srcComponent=1)
+        self.parser = mav.MAVLink(None)
+        self.parser.robust_parsing = True
+        self.received: set[str] = set()
+        self.stop = False
+
+    def beat(self) -> None:
+        while not self.stop:
+            self.mav.heartbeat_send(mav.MAV_TYPE_QUADROTOR, mav.MAV_AUTOPILOT_PX4, 0, 0, 3)
+            self.mav.local_position_ned_send(0, 1.0, 2.0, -3.0, 0.0, 0.0, 0.0)
+            time.sleep(0.05)
+
+    def feed(self, data: bytes) -> None:
+        self.received |= {m.get_type() for m in self.parser.parse_buffer(data) or []}
+
+
+def _check_bridge(sim, params, url: str, peer: Callable[[], _Peer | None]) -> None:
+    bridge = _bridge(sim, params, url)
+    try:
+        assert bridge.start(wait_heartbeat_s=5.0) is Autopilot.PX4
+        assert wait_until(lambda: bridge.rig_state() is not None)
+        np.testing.assert_allclose(bridge.rig_state().position_m, [2.0, 1.0, 3.0], atol=1e-6)  # NED -> ENU
+        assert wait_until(lambda: "HEARTBEAT" in peer().received)  # we beat as an onboard controller
+    finally:
+        bridge.close()
+
+
+def test_serial_link(sim, params):
+    import os
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    peer = _Peer(lambda data: os.write(master, data))
+    threading.Thread(target=peer.beat, daemon=True).start()
+
+    def pump():
+        while not peer.stop:
+            if select.select([master], [], [], 0.05)[0]:
+                peer.feed(os.read(master, 4096))
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        _check_bridge(sim, params, f"serial:{os.ttyname(slave)}:921600", lambda: peer)
+    finally:
+        peer.stop = True
+        time.sleep(0.1)
+        os.close(master)
+        os.close(slave)
+
+
+def test_tcp_link(sim, params):
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(5.0)
+    state = {}
+
+    def serve():
+        conn, _ = server.accept()
+        conn.settimeout(0.05)
+        peer = _Peer(conn.sendall)
+        state["peer"], state["conn"] = peer, conn
+        threading.Thread(target=peer.beat, daemon=True).start()
+        while not peer.stop:
+            try:
+                peer.feed(conn.recv(4096))
+            except (TimeoutError, OSError):
+                continue
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        _check_bridge(sim, params, f"tcp:127.0.0.1:{server.getsockname()[1]}", lambda: state.get("peer"))
+    finally:
+        if "peer" in state:
+            state["peer"].stop = True
+            time.sleep(0.1)
+            state["conn"].close()
+        server.close()
+
+
 # ------------------------------------------------------------------------------ ArduPilot
 def test_ardupilot_flavour(sim, params):
     autopilot = _autopilot(sim, params, "ardupilot")

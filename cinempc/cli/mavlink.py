@@ -54,15 +54,11 @@ def run_keygen(args: argparse.Namespace) -> int:
 
 
 def run_provision(args: argparse.Namespace) -> int:
-    import os
-
-    os.environ.setdefault("MAVLINK20", "1")
-    from pymavlink import mavutil
-
+    from cinempc.mavlink.connection import open_link
     from cinempc.mavlink.signing import load_signing_key, signing_timestamp_now
 
     key = load_signing_key(args.key)
-    conn = mavutil.mavlink_connection(args.url, source_system=255, source_component=190, dialect="ardupilotmega")
+    conn = open_link(args.url, 255, 190)
     try:
         if conn.wait_heartbeat(timeout=5) is None:
             raise ValueError(f"no heartbeat on {args.url}")

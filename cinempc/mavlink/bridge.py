@@ -26,7 +26,6 @@ from typing import Any
 os.environ.setdefault("MAVLINK20", "1")  # signing and the gimbal/camera v2 messages need MAVLink 2
 
 import numpy as np  # noqa: E402
-from pymavlink import mavutil  # noqa: E402
 from pymavlink.dialects.v20 import ardupilotmega as mav  # noqa: E402
 
 from cinempc.config import CameraProfile, VehicleConfig, load_parameters  # noqa: E402
@@ -37,6 +36,7 @@ from cinempc.mavlink.autopilots import (  # noqa: E402
     AutopilotDialect,
     detect_autopilot,
 )
+from cinempc.mavlink.connection import open_link, parse_url  # noqa: E402
 from cinempc.mavlink.events import EventLog, SafetyEvent  # noqa: E402
 from cinempc.mavlink.lens import LensMapping  # noqa: E402
 from cinempc.mavlink.signing import enable_signing, refresh_signing_timestamp  # noqa: E402
@@ -89,6 +89,7 @@ class MavlinkBridge:
         connection = self.params["connection"]
         stream = self.params["stream"]
         safety = self.params["safety"]
+        parse_url(url)  # a wrong URL fails here, before any thread starts
         self.url = url
         self.camera = camera
         self.vehicle = vehicle
@@ -141,10 +142,7 @@ class MavlinkBridge:
     # ------------------------------------------------------------ lifecycle
     def start(self, wait_heartbeat_s: float = 5.0) -> Autopilot:
         """Open the link, start beating, wait for the autopilot; returns which stack it is."""
-        self._conn = mavutil.mavlink_connection(
-            self.url, source_system=self.system_id, source_component=self.component_id, dialect="ardupilotmega",
-            autoreconnect=True,
-        )
+        self._conn = open_link(self.url, self.system_id, self.component_id)
         if self._signing_key is not None:
             enable_signing(
                 self._conn.mav, self._signing_key, int(self._signing.get("link_id", 1)),
