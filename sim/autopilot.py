@@ -294,7 +294,8 @@ class SimAutopilot:
             acceleration = target.acceleration_mps2 if not mask & IGNORE_ACCELERATION else np.zeros(3)
             yaw = target.yaw_rad if not mask & IGNORE_YAW else state.yaw_rad
             yaw_rate = target.yaw_rate_rad_s if not mask & IGNORE_YAW_RATE else 0.0
-        elif self.armed and self.mode in ("takeoff", "land") or (self.mode == "offboard" and self._takeoff_altitude_m):
+        elif self.armed and (self.mode in ("takeoff", "land")
+                             or (self.mode == "offboard" and self._takeoff_altitude_m is not None)):
             position = anchor.position_m.copy()
             if self._takeoff_altitude_m is not None:
                 position[2] = self._takeoff_altitude_m
