@@ -111,6 +111,17 @@ def write_override_file(node_name: str, values: dict[str, str]) -> Path:
     return Path(handle.name)
 
 
+def _remove_override_files(argvs: list[list[str]]) -> None:
+    import tempfile
+
+    temp = Path(tempfile.gettempdir())
+    for argv in argvs:
+        for flag, value in zip(argv, argv[1:], strict=False):
+            path = Path(value)
+            if flag == "--params-file" and path.parent == temp and path.name.startswith("cinempc-"):
+                path.unlink(missing_ok=True)
+
+
 def recorder_argv(graph_name: str, output: Path, namespace: str = "", python: str = sys.executable) -> list[str]:
     from cinempc.graph import graph, normalise_namespace
 
@@ -156,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         for name, argv in planned:
             print(f"{name}: {' '.join(argv)}")
+        _remove_override_files([argv for _, argv in planned])
         return 0
 
     stop = {"requested": False}
@@ -192,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
         stop_all(processes, args.grace_s)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        _remove_override_files([argv for _, argv in planned])
     if args.record is not None:
         print(f"cinempc up: bag in {args.record}")
     return 1 if failed else 0
