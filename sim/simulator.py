@@ -17,6 +17,7 @@ their scripts as exact functions of time.
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,7 @@ class Simulator:
         if not 50.0 <= self.rate_hz <= 2000.0:
             raise ValueError(f"physics.rate_hz must be within 50..2000 Hz, got {self.rate_hz}")
 
+        self._render_pool = None
         self.client = p.connect(p.DIRECT)
         try:
             self._build()
@@ -210,6 +212,29 @@ class Simulator:
         return self.camera.render(pos, self.gimbal.yaw_rad, self.gimbal.pitch_rad, lens.focal_length_mm,
                                   lens.focus_distance_m, lens.f_number, self.time_s, depth_of_field=depth_of_field)
 
+    def render_async(self, depth_of_field: bool = True) -> Future:
+        """The camera image now, rendered in a helper process; returns a ``Future[Frame]``.
+
+        Why: TinyRenderer is the most expensive part of a step and runs on one core.  The
+        world is static and the actors are exact functions of time, so a second PyBullet
+        client in another process can draw the very same frame from the time, camera pose
+        and lens alone -- while this process steps physics and solves the MPC on the
+        other core.  The frame is identical to :meth:`render` at the same instant.
+        """
+        if not self.render_enabled:
+            raise RuntimeError("this Simulator was created with render=False: it has no camera images")
+        if self._render_pool is None:
+            self._render_pool = _RenderHelper({
+                "scenario": self.scenario.model_dump(mode="json"),
+                "profile": self.render_profile.model_dump(mode="json"),
+                "params": self.params,
+            })
+        pos, _ = self.vehicle.pose()
+        lens = self.lens.state
+        return self._render_pool.submit((tuple(float(v) for v in pos), self.gimbal.yaw_rad, self.gimbal.pitch_rad,
+                                         lens.focal_length_mm, lens.focus_distance_m, lens.f_number, self.time_s,
+                                         depth_of_field))
+
     def actor_by_name(self, name: str) -> ActorBody:
         """An actor by its scenario name (for tests and tools)."""
         for actor in self.actors:
@@ -221,7 +246,10 @@ class Simulator:
     # --------------------------------------------------------- lifetime
 
     def close(self) -> None:
-        """Disconnect the PyBullet client (idempotent)."""
+        """Disconnect the PyBullet client and stop the render helper (idempotent)."""
+        helper, self._render_pool = getattr(self, "_render_pool", None), None
+        if helper is not None:
+            helper.close()
         if getattr(self, "client", None) is not None:
             try:
                 p.disconnect(self.client)
@@ -240,6 +268,107 @@ class Simulator:
             self.close()
         except Exception:  # noqa: BLE001
             pass
+
+
+# ---------------------------------------------------------------- render helper process
+
+
+class _RenderHelper:
+    """A child Python process holding a copy of the world; renders frames on request.
+
+    A plain subprocess speaking length-prefixed pickles over its stdin/stdout (not
+    ``multiprocessing``: spawn re-imports the caller's ``__main__``, fork copies
+    locked threads), driven from one thread of this process whose blocking pipe
+    reads release the GIL.  Messages only ever come from this parent.
+    """
+
+    def __init__(self, init: dict) -> None:
+        import os
+        import subprocess
+        import sys
+        from concurrent.futures import ThreadPoolExecutor
+
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        code = ("import os; fd = os.dup(1); os.dup2(2, 1); "  # keep stdout for frames, library chatter to stderr
+                "from cinempc_sim.simulator import _render_helper_main; _render_helper_main(fd)")
+        self.process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        env=env)
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cinempc-render")
+        self.executor.submit(self._roundtrip, init)  # build the world while the caller goes on
+
+    def _roundtrip(self, message):
+        _write_message(self.process.stdin, message)
+        status, payload = _read_message(self.process.stdout)
+        if status != "ok":
+            raise RuntimeError(f"render helper failed: {payload}")
+        return payload
+
+    def submit(self, request: tuple) -> Future:
+        return self.executor.submit(self._roundtrip, request)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        try:
+            _write_message(self.process.stdin, None)
+            self.process.stdin.close()
+            self.process.wait(timeout=5.0)
+        except Exception:  # noqa: BLE001 -- a dead helper is stopped either way
+            self.process.kill()
+            self.process.wait()
+
+
+def _write_message(stream, message) -> None:
+    import pickle
+
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(len(data).to_bytes(8, "little") + data)
+    stream.flush()
+
+
+def _read_message(stream):
+    import pickle
+
+    header = stream.read(8)
+    if len(header) < 8:
+        raise EOFError("render helper closed its pipe")
+    size = int.from_bytes(header, "little")
+    return pickle.loads(stream.read(size))
+
+
+def _render_helper_main(out_fd: int) -> None:
+    """The helper's loop: first message builds the world, then one frame per request until None."""
+    import os
+    import sys
+
+    out = os.fdopen(out_fd, "wb")
+    inp = sys.stdin.buffer
+    init = _read_message(inp)
+    scenario = Scenario(**init["scenario"])
+    profile = CameraProfile(**init["profile"])
+    params = init["params"]
+    client = p.connect(p.DIRECT)
+    build_world(client, scenario, params["renderer"])
+    gait = GaitParams(**params["actors"])
+    actors = [ActorBody(client, spec, gait) for spec in scenario.actors]
+    camera = CameraRenderer(client, profile, params["renderer"], {a.body: a.spec.track_id for a in actors})
+    _write_message(out, ("ok", None))
+    while True:
+        try:
+            request = _read_message(inp)
+        except EOFError:
+            return
+        if request is None:
+            return
+        try:
+            position_m, yaw_rad, pitch_rad, focal_mm, focus_m, f_number, time_s, dof = request
+            for actor in actors:
+                actor.update(time_s)
+            frame = camera.render(position_m, yaw_rad, pitch_rad, focal_mm, focus_m, f_number, time_s,
+                                  depth_of_field=dof)
+            _write_message(out, ("ok", frame))
+        except Exception as exc:  # noqa: BLE001 -- reported to the caller, the helper stays up
+            _write_message(out, ("error", repr(exc)))
 
 
 def benchmark(scenario: Scenario | str | Path = "single_walker", seconds: float = 10.0, dt_s: float = 0.1,

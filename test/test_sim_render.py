@@ -141,3 +141,25 @@ def test_render_disabled_simulator_says_so():
     with Simulator(_scenario(), render=False) as sim:
         with pytest.raises(RuntimeError, match="render=False"):
             sim.render()
+
+
+def test_render_async_draws_the_same_frame_in_a_helper_process():
+    """The helper process rebuilds the world from the scenario: same pixels, depth and mask as render()."""
+    from cinempc_sim.scenario import load_scenario
+
+    with Simulator(load_scenario("crossing")) as sim:
+        hold = Setpoint.hold_at(sim.rig_state())
+        for _ in range(12):
+            sim.step(hold, 0.1)
+        pending = sim.render_async()
+        here = sim.render()
+        there = pending.result(timeout=120)
+        np.testing.assert_array_equal(there.rgb, here.rgb)
+        np.testing.assert_array_equal(there.segmentation, here.segmentation)
+        np.testing.assert_array_equal(there.depth_m, here.depth_m)
+        assert there.time_s == here.time_s and there.focal_length_mm == here.focal_length_mm
+        sim.step(hold, 0.5)  # actors moved on: the helper follows the time it is given
+        later = sim.render_async().result(timeout=60)
+        assert not np.array_equal(later.segmentation, here.segmentation)
+        helper = sim._render_pool.process
+    assert helper.poll() is not None  # close() stopped the helper
