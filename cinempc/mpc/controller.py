@@ -300,7 +300,7 @@ class CineMPC:
         sharp_idx = np.asarray(P[layout["subj_sharp"], :])
         bodies = np.asarray(P[layout["subj_body_m"], :])
         blurred = set()
-        for k in range(1, self.ocp.N + 1):
+        for k in range(2 * self.ocp.N // 3, self.ocp.N + 1):  # after the lens motors had time to get there
             pos, yaw, pitch = X[k, 0:3], X[k, IX["yaw"]], X[k, IX["pitch"]]
             f_m = X[k, IX["focal"]] * FOCAL_SCALE_MM * 1e-3
             n = f_number_from_stops(X[k, IX["stops"]])
@@ -332,5 +332,7 @@ class CineMPC:
             )
             wanted = self.params.targets.background_blur_px
             if blur_px < 0.9 * wanted:
-                out.append(f"depth_of_field: background blur {blur_px:.1f} px below the {wanted:g} px of a shallow shot")
+                out.append(
+                    f"depth_of_field: background blur {blur_px:.1f} px below the {wanted:g} px of a shallow shot"
+                )
         return out

@@ -1,0 +1,64 @@
+"""``cinempc bench``: the benchmarks of every subsystem, one registry.
+
+``cinempc bench mpc [--json]`` times the MPC; ``cinempc bench all`` runs every
+registered benchmark whose module exists (a subsystem not built yet is skipped,
+not an error).  Benchmarks print numbers; they never assert timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+# name -> "module:function"; the function takes the parsed args and returns a dict of numbers
+REGISTRY: dict[str, str] = {
+    "mpc": "cinempc.mpc.bench:run",
+    "sim": "cinempc_sim.bench:run",
+    "perception": "cinempc.perception.bench:run",
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` sub-command."""
+    parser = subparsers.add_parser(
+        "bench", help="run benchmarks (mpc, sim, perception or all)",
+        description="Benchmarks print numbers (solve times, rates); run on an idle machine for meaningful timings.",
+    )
+    parser.add_argument("target", choices=[*REGISTRY, "all"], help="which benchmark")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--steps", type=int, help="mpc: closed-loop steps per shot (default 60)")
+    parser.add_argument("--quick", action="store_true", help="a short run (smoke test of the benchmark itself)")
+    parser.add_argument("--no-reference", action="store_true", help="mpc: skip the Opti+IPOPT reference path")
+    parser.set_defaults(func=run)
+
+
+def load(entry: str):
+    """The benchmark function of a registry entry; ModuleNotFoundError when its module does not exist."""
+    module_name, function = entry.split(":")
+    return getattr(importlib.import_module(module_name), function)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one benchmark or all of them and print the numbers."""
+    names = list(REGISTRY) if args.target == "all" else [args.target]
+    results: dict[str, dict] = {}
+    for name in names:
+        try:
+            function = load(REGISTRY[name])
+        except ModuleNotFoundError as exc:
+            if args.target != "all":
+                raise ValueError(f"benchmark {name!r} is not available: {exc}") from exc
+            print(f"bench {name}: skipped ({exc})", file=sys.stderr)
+            continue
+        results[name] = function(args)
+        if not args.json and name == "mpc":
+            from cinempc.mpc.bench import format_text
+
+            print(format_text(results[name]))
+        elif not args.json:
+            print(f"{name}: {json.dumps(results[name], default=str)}")
+    if args.json:
+        print(json.dumps(results[names[0]] if args.target != "all" else results, indent=2, default=str))
+    return 0

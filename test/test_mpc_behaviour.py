@@ -1,0 +1,219 @@
+"""Open-loop and perfect-tracking behaviour of CineMPC, one cost/constraint term at a time.
+
+Real CasADi solves (fatrop on compiled code); the "closed loops" here put the rig
+exactly on each setpoint so they test the controller, not a plant.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from mpc_helpers import blur_coc_ratio, depth_m, image_height_px, state_from_setpoint, track
+
+from cinempc import optics
+from cinempc.config import load_vehicle_config
+from cinempc.mpc import CineMPC, load_mpc_params
+from cinempc.shot import ShotSpec, preset, vocabulary
+from cinempc.state import Obstacle, RigState
+
+
+@pytest.fixture(scope="module")
+def vehicle():
+    return load_vehicle_config()
+
+
+@pytest.fixture(scope="module")
+def camera(vehicle):
+    return vehicle.camera()
+
+
+@pytest.fixture(scope="module")
+def params():
+    # behaviour tests must not depend on how busy the machine is: no deadline here
+    return load_mpc_params().with_updates(solver={"deadline_ms": 1e9})
+
+
+@pytest.fixture(scope="module")
+def mpc(camera, vehicle, params):
+    return CineMPC(camera, vehicle, params=params)
+
+
+def body_point(subject, k=0):
+    return subject.position_at(k) + np.array([0.0, 0.0, 0.6 * subject.height_m])
+
+
+def test_follow_frames_the_subject_as_the_vocabulary_says(mpc, camera):
+    mpc.reset()
+    shot = preset("follow_medium")
+    subject = track(1, [0, 0, 0], [0.5, 0, 0], name="alice")
+    result = mpc.solve(RigState(position_m=[6, 0, 2], yaw_rad=math.pi, focal_length_mm=35), shot, [subject], [], 0.0)
+    assert result.status == "optimal", result.message
+    vocab = vocabulary()
+    height = camera.image_height_px
+    head_v = result.plan["group_head_uv_px"][-1, 1] / height
+    feet_v = result.plan["group_feet_uv_px"][-1, 1] / height
+    assert head_v == pytest.approx(vocab.framing_head_v_fraction["medium"], abs=0.03)
+    assert feet_v - head_v == pytest.approx(vocab.framing_height_fraction["medium"], rel=0.05)
+    u = result.plan["group_head_uv_px"][-1, 0] / camera.image_width_px
+    assert u == pytest.approx(vocab.screen_position_u_fraction["center"], abs=0.03)
+    assert set(result.cost_breakdown) >= {"composition", "viewpoint", "focus", "depth_of_field", "smoothness"}
+    assert len(result.plan["t_s"]) == mpc.horizon_steps + 1
+
+
+def test_dolly_zoom_holds_subject_size_while_focal_length_doubles(mpc, camera, vehicle):
+    mpc.reset()
+    shot = preset("dolly_zoom_out")
+    subject = track(1, [0, 0, 0])
+    vocab = vocabulary()
+    fraction = vocab.framing_height_fraction["medium"]
+    start_distance = 3.0
+    focal_mm = fraction * camera.sensor_height_mm * start_distance / subject.height_m
+    eye = subject.height_m * 0.93
+    state = RigState(position_m=[start_distance, 0, eye], yaw_rad=math.pi, focal_length_mm=focal_mm,
+                     focus_distance_m=start_distance)
+    heights, focals = [], []
+    for step in range(70):
+        result = mpc.solve(state, shot, [subject], [], step * mpc.dt_s)
+        assert result.status in ("optimal", "relaxed"), result.message
+        state = state_from_setpoint(result.setpoint)
+        heights.append(image_height_px(state, camera, subject.positions_m[0], subject.height_m))
+        focals.append(state.focal_length_mm)
+    heights = np.array(heights[5:])  # after the first half second of settling
+    reference = heights[0]
+    assert np.max(np.abs(heights / reference - 1.0)) < 0.05
+    assert max(focals) >= 2.0 * focals[5]
+    assert np.linalg.norm(state.position_m[:2]) > 2.0 * start_distance  # it really dollied out
+
+
+def test_two_subjects_at_4_and_9_m_are_both_inside_the_depth_of_field(mpc, camera):
+    mpc.reset()
+    near, far = track(1, [4, 0, 0], name="near"), track(2, [9, 0.5, 0], name="far")
+    shot = ShotSpec(subjects=["all"], framing="wide", focus={"target": "all"}, movement={"type": "follow"})
+    state = RigState(position_m=[0, 0, 1.7], yaw_rad=0.0, focal_length_mm=30, f_number=5.6, focus_distance_m=6)
+    result = mpc.solve(state, shot, [near, far], [], 0.0)
+    assert result.status == "optimal", (result.relaxations, result.message)
+    final = state_from_setpoint(result.setpoint)
+    for k in range(10, mpc.horizon_steps + 1):
+        plan_state = final.with_(
+            position_m=result.plan["position_m"][k], yaw_rad=result.plan["yaw_rad"][k],
+            pitch_rad=result.plan["pitch_rad"][k], focal_length_mm=result.plan["focal_length_mm"][k],
+            focus_distance_m=result.plan["focus_distance_m"][k], f_number=result.plan["f_number"][k],
+        )
+        for subject in (near, far):
+            assert blur_coc_ratio(plan_state, camera, body_point(subject, k)) <= 1.0, (k, subject.name)
+    dof = optics.depth_of_field(result.plan["focal_length_mm"][-1] * 1e-3, result.plan["f_number"][-1],
+                                result.plan["focus_distance_m"][-1], camera.coc_m)
+    assert dof.near_m < 4.0 and dof.far_m > 9.0
+
+
+def test_shallow_close_up_blurs_a_30_m_background_and_keeps_the_subject_sharp(mpc, camera, params):
+    mpc.reset()
+    subject = track(1, [0, 0, 0])
+    state = RigState(position_m=[5, 0, 1.6], yaw_rad=math.pi, focal_length_mm=60, f_number=8.0, focus_distance_m=5)
+    result = mpc.solve(state, preset("shallow_close_up"), [subject], [], 0.0, background_distance_m=30.0)
+    assert result.status == "optimal", (result.relaxations, result.message)
+    f_m = result.plan["focal_length_mm"][-1] * 1e-3
+    n, s = result.plan["f_number"][-1], result.plan["focus_distance_m"][-1]
+    background_px = optics.blur_circle_px(f_m, n, s, 30.0, camera.pixel_pitch_m)
+    assert background_px >= params.targets.background_blur_px
+    position, yaw, pitch = result.plan["position_m"][-1], result.plan["yaw_rad"][-1], result.plan["pitch_rad"][-1]
+    depth = optics.camera_frame_point(body_point(subject), position, yaw, pitch)[2]
+    assert optics.blur_circle_m(f_m, n, s, depth) <= camera.coc_m
+    assert n < 8.0  # the iris opened up to get there
+
+
+@pytest.mark.parametrize("direction, sign", [("clockwise", -1.0), ("counterclockwise", 1.0)])
+def test_orbit_goes_the_requested_way_round(mpc, direction, sign):
+    mpc.reset()
+    subject = track(1, [0, 0, 0])
+    shot = preset("orbit_cw" if direction == "clockwise" else "orbit_ccw")
+    state = RigState(position_m=[9, 0, 5], yaw_rad=math.pi, pitch_rad=-0.4, focal_length_mm=40)
+    for step in range(15):
+        result = mpc.solve(state, shot, [subject], [], step * mpc.dt_s)
+        assert result.status in ("optimal", "relaxed"), result.message
+        state = state_from_setpoint(result.setpoint)
+    bearings = np.unwrap(np.arctan2(result.plan["position_m"][:, 1], result.plan["position_m"][:, 0]))
+    assert sign * (bearings[-1] - bearings[0]) > 0.1
+    travelled = np.unwrap([0.0, math.atan2(state.position_m[1], state.position_m[0])])[-1]
+    assert sign * travelled > 0.0
+
+
+def test_obstacle_clearance_and_minimum_subject_distance_are_respected(mpc, vehicle):
+    mpc.reset()
+    subject = track(1, [0, 0, 0])
+    # the front viewpoint (6 m east) is blocked by a column right on the line of sight
+    column = Obstacle("cylinder", center_m=[4.5, 0, 0], radius_m=0.6, height_m=6.0, name="column")
+    ball = Obstacle("sphere", center_m=[7.5, 1.5, 2.0], radius_m=0.8, name="tree")
+    shot = ShotSpec(framing="medium", side="front", distance_m=6.0, movement={"type": "follow"})
+    state = RigState(position_m=[8, -3, 2], yaw_rad=2.7, focal_length_mm=50)
+    clearance = vehicle.airspace.obstacle_clearance_m + vehicle.vehicle.radius_m
+    for step in range(25):
+        result = mpc.solve(state, shot, [subject], [column, ball], step * mpc.dt_s)
+        assert result.status in ("optimal", "relaxed"), result.message
+        assert not any(r.startswith("safety") for r in result.relaxations)
+        for position in result.plan["position_m"][1:]:
+            assert column.distance_m(position) >= clearance - 0.05
+            assert ball.distance_m(position) >= clearance - 0.05
+            assert np.linalg.norm(position - body_point(subject)) >= vehicle.airspace.min_subject_distance_m - 0.02
+        state = state_from_setpoint(result.setpoint)
+
+
+def test_a_close_up_asked_inside_the_minimum_distance_is_relaxed_and_reported(mpc, vehicle):
+    mpc.reset()
+    subject = track(1, [0, 0, 0])
+    shot = ShotSpec(framing="close_up", lens={"focal_length_mm": 200}, distance_m=1.0)
+    state = RigState(position_m=[3, 0, 1.6], yaw_rad=math.pi, focal_length_mm=100)
+    result = mpc.solve(state, shot, [subject], [], 0.0)
+    assert result.status == "relaxed"
+    assert any("distance_m" in r and "minimum subject distance" in r for r in result.relaxations)
+    dmin = vehicle.airspace.min_subject_distance_m
+    for position in result.plan["position_m"]:
+        assert np.linalg.norm(position - body_point(subject)) >= dmin - 0.02
+    assert np.all(np.abs(result.plan["velocity_mps"]) <= vehicle.vehicle.max_speed_mps + 1e-6)
+    # a lens outside the profile's range is clamped and reported too
+    wide = mpc.solve(state, ShotSpec(framing="medium", lens={"focal_length_mm": 8.0}), [subject], [], 0.0)
+    assert any("lens.focal_length_mm" in r for r in wide.relaxations)
+
+
+def test_rack_focus_reaches_the_second_subject_in_the_requested_time(mpc, camera, params):
+    mpc.reset()
+    first, second = track(1, [4, 0, 0], name="anna"), track(2, [9, 1.0, 0], name="ben")
+    shot = preset("rack_focus")  # rack_to "#2" over rack_duration_s, shallow, static camera
+    rack_end_s = params.targets.rack_start_s + shot.focus.rack_duration_s
+    state = RigState(position_m=[0, 0, 1.7], yaw_rad=0.0, focal_length_mm=50, focus_distance_m=4.0, f_number=2.8)
+    step = 0
+    while step * mpc.dt_s <= rack_end_s + 1e-9:
+        result = mpc.solve(state, shot, [first, second], [], step * mpc.dt_s)
+        assert result.status in ("optimal", "relaxed"), result.message
+        state = state_from_setpoint(result.setpoint)
+        if step * mpc.dt_s < params.targets.rack_start_s - mpc.dt_s:
+            assert blur_coc_ratio(state, camera, body_point(first)) <= 1.0
+        step += 1
+    # the setpoint of the step at rack_end_s is where the rig is one step later: within the requested time
+    assert blur_coc_ratio(state, camera, body_point(second)) <= 1.0
+    assert abs(state.focus_distance_m - depth_m(state, body_point(second))) < 0.5
+
+
+@pytest.mark.parametrize("field", ["position_m", "velocity_mps", "yaw_rad"])
+def test_nan_in_the_state_is_rejected_naming_the_field(mpc, field):
+    state = RigState(position_m=[5, 0, 2])
+    if field == "yaw_rad":
+        object.__setattr__(state, "yaw_rad", float("nan"))
+    else:
+        getattr(state, field)[0] = float("nan")
+    with pytest.raises(ValueError, match=f"state.{field}"):
+        mpc.solve(state, preset("follow_medium"), [track(1, [0, 0, 0])], [], 0.0)
+
+
+def test_nan_in_subjects_time_or_background_is_rejected(mpc):
+    state = RigState(position_m=[5, 0, 2])
+    subject = track(3, [0, 0, 0])
+    subject.positions_m[4, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"subject #3.positions_m"):
+        mpc.solve(state, preset("follow_medium"), [subject], [], 0.0)
+    with pytest.raises(ValueError, match="shot_time_s"):
+        mpc.solve(state, preset("follow_medium"), [track(1, [0, 0, 0])], [], float("nan"))
+    with pytest.raises(ValueError, match="background_distance_m"):
+        mpc.solve(state, preset("follow_medium"), [track(1, [0, 0, 0])], [], 0.0, background_distance_m=math.inf)

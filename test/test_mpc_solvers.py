@@ -1,0 +1,130 @@
+"""Fast vs reference path, fallbacks, the compile cache and the benchmark command."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from mpc_helpers import track
+
+from cinempc.cli import main as cli_main
+from cinempc.config import load_camera_profile, load_vehicle_config
+from cinempc.mpc import CineMPC, load_mpc_params
+from cinempc.mpc.bench import scenario, start_state
+from cinempc.shot import preset
+from cinempc.state import RigState
+
+
+@pytest.fixture(scope="module")
+def vehicle():
+    return load_vehicle_config()
+
+
+@pytest.fixture(scope="module")
+def params():
+    return load_mpc_params().with_updates(solver={"deadline_ms": 1e9})
+
+
+@pytest.fixture(scope="module")
+def fast(vehicle, params):
+    return CineMPC(vehicle.camera(), vehicle, params=params, solver="fast")
+
+
+@pytest.fixture(scope="module")
+def reference(vehicle, params):
+    return CineMPC(vehicle.camera(), vehicle, params=params, solver="reference")
+
+
+@pytest.mark.parametrize("case", ["follow", "dolly_zoom", "two_subjects_4m_9m"])
+def test_fast_and_reference_paths_reach_the_same_optimum(fast, reference, case):
+    fast.reset()
+    reference.reset()
+    shot, subjects, background = scenario(case, 0.0, fast.horizon_steps + 1, fast.dt_s)
+    state = start_state(case)
+    a = fast.solve(state, shot, subjects, [], 0.0, background)
+    b = reference.solve(state, shot, subjects, [], 0.0, background)
+    assert a.status in ("optimal", "relaxed") and b.status in ("optimal", "relaxed"), (a.message, b.message)
+    cost_a, cost_b = sum(a.cost_breakdown.values()), sum(b.cost_breakdown.values())
+    assert cost_a == pytest.approx(cost_b, rel=2e-3, abs=1e-3)
+    assert np.max(np.abs(a.plan["position_m"] - b.plan["position_m"])) < 0.05
+    assert np.max(np.abs(a.plan["focal_length_mm"] - b.plan["focal_length_mm"])) < 1.0
+    assert np.max(np.abs(a.plan["focus_distance_m"] - b.plan["focus_distance_m"])) < 0.1
+
+
+def test_one_compiled_structure_serves_every_shot_camera_and_weight(vehicle, params, fast):
+    other_camera = load_camera_profile("super35_cine_zoom")
+    heavier = params.with_updates(weights={"jerk": 5.0})
+    other = CineMPC(other_camera, vehicle, params=heavier)
+    assert other.backend.key == fast.backend.key
+    assert other.build_s == 0.0  # loaded, not compiled again
+    result = other.solve(RigState(position_m=[6, 0, 2], yaw_rad=math.pi, focal_length_mm=60),
+                         preset("follow_medium"), [track(1, [0, 0, 0])], [], 0.0)
+    assert result.status in ("optimal", "relaxed")
+    assert other_camera.focal_length_mm.min - 1e-6 <= result.setpoint.focal_length_mm
+
+
+def test_a_late_solve_falls_back_to_the_shifted_plan_then_to_hold(vehicle, params):
+    strict = params.with_updates(solver={"deadline_ms": 1e-6})  # every solve is late: a real timing fault
+    mpc = CineMPC(vehicle.camera(), vehicle, params=strict)
+    state = RigState(position_m=[6, 0, 2], yaw_rad=math.pi, focal_length_mm=50)
+    subject = track(1, [0, 0, 0], [0.5, 0, 0])
+    first = mpc.solve(state, preset("follow_medium"), [subject], [], 0.0)
+    assert first.status == "fallback_hold" and first.setpoint.hold
+    assert np.allclose(first.setpoint.position_m, state.position_m)
+    second = mpc.solve(state, preset("follow_medium"), [subject], [], 0.1)
+    assert second.status == "fallback_shifted" and not second.setpoint.hold
+    assert "late" in second.message
+    # the shifted plan runs out after a horizon: then hold again
+    last = mpc.solve(state, preset("follow_medium"), [subject], [], 0.1 + (mpc.horizon_steps + 1) * mpc.dt_s)
+    assert last.status in ("fallback_hold", "fallback_shifted")
+
+
+def test_a_failed_solve_holds_and_reports_it(vehicle, params):
+    starved = params.with_updates(solver={"max_iterations_fast": 1})  # the solver cannot converge
+    mpc = CineMPC(vehicle.camera(), vehicle, params=starved)
+    state = RigState(position_m=[6, 0, 2], yaw_rad=0.0, focal_length_mm=50)
+    result = mpc.solve(state, preset("orbit_cw"), [track(1, [0, 0, 0])], [], 0.0)
+    assert result.status == "fallback_hold" and result.setpoint.hold
+    assert "failed" in result.message
+
+
+def test_no_matching_subject_holds(fast):
+    fast.reset()
+    state = RigState(position_m=[6, 0, 2])
+    result = fast.solve(state, preset("rack_focus").model_copy(update={"subjects": ["#7"]}),
+                        [track(1, [0, 0, 0])], [], 0.0)
+    assert result.status == "no_subject" and result.setpoint.hold
+    empty = fast.solve(state, preset("follow_medium"), [], [], 0.0)
+    assert empty.status == "no_subject"
+
+
+def test_bad_constructor_arguments_are_rejected(vehicle):
+    with pytest.raises(ValueError, match="solver"):
+        CineMPC(vehicle.camera(), vehicle, solver="turbo")
+    with pytest.raises(ValueError, match="lens_mode"):
+        CineMPC(vehicle.camera(), vehicle, lens_mode="auto")
+
+
+def test_fixed_lens_baseline_only_moves_the_drone(vehicle, params):
+    mpc = CineMPC(vehicle.camera(), vehicle, params=params, lens_mode="fixed_lens_autofocus")
+    state = RigState(position_m=[6, 0, 2], yaw_rad=math.pi, focal_length_mm=120, f_number=2.0)
+    subject = track(1, [0, 0, 0])
+    result = mpc.solve(state, preset("follow_medium"), [subject], [], 0.0)
+    assert result.status in ("optimal", "relaxed")
+    assert np.allclose(result.plan["focal_length_mm"], mpc.fixed_focal_mm)
+    assert np.allclose(result.plan["f_number"], mpc.fixed_f_number)
+    body = subject.positions_m[-1] + np.array([0, 0, 0.6 * subject.height_m])
+    distance = np.linalg.norm(result.plan["position_m"][-1] - body)
+    assert result.plan["focus_distance_m"][-1] == pytest.approx(distance, rel=0.1)
+
+
+def test_bench_command_prints_the_agreed_json_keys(capsys):
+    assert cli_main(["bench", "mpc", "--json", "--steps", "2"]) == 0
+    numbers = json.loads(capsys.readouterr().out)
+    assert numbers["horizon_steps"] == 30 and numbers["dt_s"] == pytest.approx(0.1)
+    for path in ("fast", "reference"):
+        assert set(numbers[path]) >= {"solve_ms_p50", "solve_ms_p95", "solve_ms_max", "failures", "iterations_mean"}
+        assert numbers[path]["solves"] == 2 * len(numbers["shots"])
+    assert numbers["speedup_p50"] > 0
