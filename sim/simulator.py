@@ -61,6 +61,12 @@ class Simulator:
         self.vehicle_config = vehicle if vehicle is not None else load_vehicle_config()
         self.camera_profile = camera if camera is not None else load_camera_profile(scenario.camera_profile)
         self.render_profile = self.camera_profile.with_resolution(width, height)
+        airspace = self.vehicle_config.airspace
+        if not airspace.contains(scenario.start.position_m):
+            raise ValueError(f"scenario {scenario.name}: start position {list(scenario.start.position_m)} is outside "
+                             f"the airspace of the vehicle config (geofence {airspace.geofence_min_m}.."
+                             f"{airspace.geofence_max_m}, altitude {airspace.altitude_floor_m}.."
+                             f"{airspace.altitude_ceiling_m} m)")
         self.rate_hz = float(self.params["physics"]["rate_hz"])
         if not 50.0 <= self.rate_hz <= 2000.0:
             raise ValueError(f"physics.rate_hz must be within 50..2000 Hz, got {self.rate_hz}")

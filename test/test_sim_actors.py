@@ -159,10 +159,10 @@ def test_scenarios_have_three_distinct_looking_figures():
 
 
 def test_flying_into_a_person_is_a_collision():
-    scenario = Scenario(name="bump", start={"position_m": [-3.0, 0.0, 1.2]},
+    scenario = Scenario(name="bump", start={"position_m": [-3.0, 0.0, 1.5]},
                         actors=[{"name": "target", "track_id": 1, "start_m": [0.0, 0.0], "script": [{"pause_s": 60}]}])
     with Simulator(scenario, render=False) as sim:
-        into = Setpoint(position_m=[1.0, 0.0, 1.2], velocity_mps=[0, 0, 0], acceleration_mps2=[0, 0, 0], yaw_rad=0,
+        into = Setpoint(position_m=[1.0, 0.0, 1.5], velocity_mps=[0, 0, 0], acceleration_mps2=[0, 0, 0], yaw_rad=0,
                         yaw_rate_rad_s=0, pitch_rad=0, focal_length_mm=35, focus_distance_m=5, f_number=4)
         for _ in range(40):
             sim.step(into, 0.1)

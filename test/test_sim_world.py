@@ -125,3 +125,10 @@ def test_simulator_accepts_a_scenario_name_and_rejects_bad_image_sizes():
         assert isinstance(sim.scenario, Scenario) and sim.scenario.name == "single_walker"
     with pytest.raises(ValueError, match="image_size"):
         Simulator("single_walker", image_size=(0, 240))
+
+
+def test_a_start_pose_outside_the_airspace_is_refused():
+    scenario = load_scenario("single_walker").model_copy(update={"start": load_scenario("single_walker").start
+                                                                 .model_copy(update={"position_m": (0.0, 0.0, 0.5)})})
+    with pytest.raises(ValueError, match="outside the airspace"):
+        Simulator(scenario, render=False)
