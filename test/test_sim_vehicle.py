@@ -179,3 +179,20 @@ def test_simulators_are_independent_clients():
         _fly(b, Setpoint.hold_at(b.rig_state()), 3.0)
         assert a.rig_state().position_m[2] > 4.8
         assert b.rig_state().position_m[2] == pytest.approx(3.0, abs=0.02)
+
+
+def test_without_a_pan_axis_the_camera_heading_is_the_airframe_heading():
+    from cinempc.config import load_camera_profile
+
+    profile = load_camera_profile("gimbal_zoom_small")
+    assert not profile.gimbal_yaw
+    with Simulator(_scenario(), camera=profile, render=False) as sim:
+        turn = dataclasses.replace(Setpoint.hold_at(sim.rig_state()), yaw_rad=1.0, hold=False)
+        headings = []
+        for _ in range(20):
+            sim.step(turn, DT_S)
+            headings.append((sim.rig_state().yaw_rad, sim.vehicle.yaw_rad()))
+        camera, body = np.array(headings).T
+        np.testing.assert_allclose(camera, body, atol=1e-9)
+        assert camera[-1] == pytest.approx(1.0, abs=0.02)
+        assert sim.rig_state().focal_length_mm == pytest.approx(profile.focal_length_mm.clamp(35.0))
