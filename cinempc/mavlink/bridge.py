@@ -357,18 +357,19 @@ class MavlinkBridge:
         """Start the setpoint stream, let it run ``prestream_s``, then switch to OFFBOARD/GUIDED.
 
         The stream starts first because PX4 refuses (and drops out of) OFFBOARD
-        without it.  Also the operator's way to resume after a failsafe.
+        without it.  Also the operator's way to resume after a failsafe.  Without
+        ``initial`` the stream starts as a hold at the vehicle's position.
         """
         dialect = self._require_dialect()
+        if initial is None:
+            # never resume into a setpoint planned before a failsafe: start by holding where the vehicle is
+            state = self.rig_state()
+            if state is None or not self.link_ok:
+                raise RuntimeError("no live vehicle position: cannot start offboard")
+            initial = Setpoint.hold_at(state)
         self.supervisor.operator_resume()
-        if initial is not None:
-            self.set_setpoint(initial)
+        self.set_setpoint(initial, "operator start: holding until the controller sends a setpoint")
         with self._lock:
-            if self._setpoint is None:
-                state = self.rig_state_unlocked()
-                if state is None:
-                    raise RuntimeError("no setpoint and no vehicle position yet: cannot start offboard")
-                self._setpoint = Setpoint.hold_at(state)
             self._streaming = True
             self._stream_since_s = time.monotonic()
         self.configure_gimbal()
@@ -378,10 +379,6 @@ class MavlinkBridge:
         if not result.accepted:
             self._stop_stream()
         return result
-
-    def rig_state_unlocked(self) -> RigState | None:
-        # rig_state takes the lock itself; Condition is an RLock, so this is safe inside ``with self._lock``
-        return self.rig_state()
 
     def configure_gimbal(self) -> CommandResult:
         """Take primary control of the gimbal manager (MAV_CMD_DO_GIMBAL_MANAGER_CONFIGURE)."""
@@ -536,7 +533,8 @@ class MavlinkBridge:
             return
         if msg.get_srcSystem() != self.target_system:
             return
-        self.supervisor.telemetry_received()
+        if msg.get_srcComponent() == MAV_COMP_ID_AUTOPILOT1:  # the link is alive when the autopilot is heard
+            self.supervisor.telemetry_received()
         with self._lock:
             if kind == "HEARTBEAT":
                 if msg.get_srcComponent() == MAV_COMP_ID_AUTOPILOT1:
