@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import select
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -280,6 +281,14 @@ def test_gcs_protocol_params_mission_version(px4):
                                   0, 0, 0, 0, 0, 0)
         version = gcs.recv_match(type="AUTOPILOT_VERSION", blocking=True, timeout=3)
         assert version.capabilities & mav.MAV_PROTOCOL_CAPABILITY_MAVLINK2
+        # aperture through the camera's parameters (camera definition style), REAL32 in PARAM_EXT_SET
+        gcs.mav.param_ext_set_send(1, 100, b"CAM_APERTURE", struct.pack("<f", 8.0).ljust(128, b"\x00"),
+                                   mav.MAV_PARAM_EXT_TYPE_REAL32)
+        ext_ack = gcs.recv_match(type="PARAM_EXT_ACK", blocking=True, timeout=3)
+        assert ext_ack.param_result == mav.PARAM_ACK_ACCEPTED and px4.camera.f_number == pytest.approx(8.0)
+        gcs.mav.timesync_send(0, 123456789)
+        sync = gcs.recv_match(type="TIMESYNC", blocking=True, timeout=3, condition="TIMESYNC.ts1==123456789")
+        assert sync.tc1 > 0
         gcs.mav.command_long_send(1, 1, 42424, 0, 0, 0, 0, 0, 0, 0, 0)  # an unknown command is answered
         ack = gcs.recv_match(type="COMMAND_ACK", blocking=True, timeout=3, condition="COMMAND_ACK.command==42424")
         assert ack.result == mav.MAV_RESULT_UNSUPPORTED
