@@ -114,6 +114,8 @@ class MavlinkBridge:
         self.supervisor = SafetySupervisor(vehicle.airspace, float(safety["link_timeout_s"]), self.events, clock)
         self._signing_key = signing_key
         self._signing = self.params.get("signing", {})
+        # both stacks' settings are validated now, not when a heartbeat happens to arrive
+        self._dialects = {a: AutopilotDialect.from_params(a, self.params) for a in Autopilot}
 
         self._conn: Any = None
         self._t0 = time.monotonic()
@@ -523,7 +525,10 @@ class MavlinkBridge:
                 continue
             if msg is None:
                 continue
-            self._handle(msg)
+            try:
+                self._handle(msg)
+            except Exception as exc:  # noqa: BLE001 -- one malformed message must not kill the receiver
+                self.events.record("bridge_error", f"could not handle {msg.get_type()}: {exc}", "warning")
 
     def _handle(self, msg: Any) -> None:
         kind = msg.get_type()
@@ -562,7 +567,7 @@ class MavlinkBridge:
         self._heartbeat = msg
         self._messages["HEARTBEAT"] = msg
         if self.dialect is None or self.dialect.autopilot is not autopilot:
-            self.dialect = AutopilotDialect.from_params(autopilot, self.params)
+            self.dialect = self._dialects[autopilot]
             self.events.record("autopilot", f"connected to {autopilot.value} (system {msg.get_srcSystem()})", "info")
         if previous is not None and previous.custom_mode != msg.custom_mode:
             self.events.record("mode", f"vehicle mode {self.dialect.mode_name(msg.custom_mode)}", "info")
