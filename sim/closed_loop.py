@@ -10,7 +10,8 @@ and log what really happened.  The two ends are pluggable:
   with a ``setpoint`` -- CineMPC, the ``extrinsics_only`` MPC, the ``follow`` baseline.
 
 Outside code watches and steers a running loop through a small hook: ``on_step`` callbacks
-receive every :class:`StepEvent` (frame + state + result + grade), and :meth:`ClosedLoop.set_shot`,
+receive every :class:`StepEvent` (frame + state + result + grade; called once the step's
+setpoint has been sent, so rendering overlaps the controller and the physics), and :meth:`ClosedLoop.set_shot`,
 :meth:`ClosedLoop.hold`, :meth:`ClosedLoop.resume` and :meth:`ClosedLoop.stop` may be called from
 any thread (a director web app) -- they take effect at the next control step.
 
@@ -156,6 +157,7 @@ class ClosedLoop:
         vocab: ShotVocabulary | None = None,
         on_step: Sequence[Callable[[StepEvent], None]] = (),
         render: bool = True,
+        async_render: bool = True,
     ) -> None:
         self.link = link
         self.controller = controller
@@ -168,6 +170,7 @@ class ClosedLoop:
         self.vocab = vocab or vocabulary()
         self.hooks: list[Callable[[StepEvent], None]] = list(on_step)
         self.render_enabled = render and self.settings.render_rate_hz > 0
+        self.async_render = async_render
         self._lock = threading.Lock()
         self._shot = shot
         self._pending_shot: ShotSpec | None = None
@@ -232,6 +235,12 @@ class ClosedLoop:
 
         return replace(setpoint, position_m=clamped, velocity_mps=np.zeros(3), acceleration_mps2=np.zeros(3)), True
 
+    def _start_render(self):
+        """A frame of the rig now: a Future when the link can render in the background, else the frame."""
+        if self.async_render and hasattr(self.link, "render_async"):
+            return self.link.render_async()
+        return self.link.render()
+
     def run(self, duration_s: float, progress: Callable[[float], None] | None = None) -> RunResult:
         """Fly for ``duration_s`` seconds of simulated time (or until :meth:`stop`)."""
         if not (math.isfinite(duration_s) and duration_s > 0):
@@ -261,6 +270,8 @@ class ClosedLoop:
                 holding = self._hold
             now_s = float(self.link.time_s)
             shot_time_s = now_s - self._shot_start_s
+            # The frame of this instant is drawn while the controller thinks and the physics steps.
+            pending = self._start_render() if render_every and index % render_every == 0 else None
             state = self.link.rig_state()
             background_m = float(self.link.background_distance_m)
             subjects = list(self.link.subjects(self.controller.horizon_steps, self.controller.dt_s))
@@ -273,7 +284,6 @@ class ClosedLoop:
             setpoint, fenced = self._fence(setpoint)
             if fenced:
                 status += "+geofence"
-            frame = self.link.render() if render_every and index % render_every == 0 else None
 
             truth = [TrueSubject.from_track(track) for track in subjects]
             grade = grade_step(state, truth, self._shot, self.camera, self.vocab, background_m,
@@ -281,11 +291,14 @@ class ClosedLoop:
             nearest_subject = min((subject_distance_m(state.position_m, s) for s in truth), default=math.inf)
             nearest_obstacle = min_obstacle_distance_m(state.position_m, obstacles)
             depths = _subject_depths(state, truth, self.metric_params.eye_height_fraction)
+            collisions = int(self.link.collisions)
+            self.link.step(setpoint, dt_s)
+            frame = pending.result() if hasattr(pending, "result") else pending
             event = StepEvent(
                 index=index, time_s=now_s - sim_start, shot_time_s=shot_time_s, shot=self._shot, state=state,
                 subjects=subjects, setpoint=setpoint, status=status, solve_ms=solve_ms, grade=grade,
                 nearest_subject_m=nearest_subject, nearest_obstacle_m=nearest_obstacle, subject_depths_m=depths,
-                collisions=int(self.link.collisions), result=result, frame=frame,
+                collisions=collisions, result=result, frame=frame,
             )
             for hook in self.hooks:
                 hook(event)
@@ -301,7 +314,6 @@ class ClosedLoop:
             if result is not None:
                 record.solve_ms.append(solve_ms)
 
-            self.link.step(setpoint, dt_s)
             if progress is not None:
                 progress((index + 1) / steps)
         wall_time_s = time.perf_counter() - wall_start
