@@ -32,11 +32,14 @@ class TrainingParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     model: str = "yolo11n.yaml"
     epochs: int = Field(30, ge=1)
-    batch: int = Field(16, ge=1)
+    batch: int = Field(8, ge=1)
     seed: int = 0
     torch_threads: int = Field(2, ge=1)
     workers: int = Field(0, ge=0)
     patience: int = Field(100, ge=1)
+    warmup_epochs: float = Field(0.5, ge=0.0)
+    close_mosaic: int = Field(1, ge=0)
+    validate_every_epoch: bool = False
 
 
 class PerceptionParams(BaseModel):

@@ -62,7 +62,10 @@ def train_detector(data_yaml: str | Path, out_dir: str | Path, params: TrainingP
         pretrained=False, amp=False, plots=False, project=str(out_dir), name=name, exist_ok=True,
         patience=params.patience, fraction=fraction, verbose=False, cache=False,
         # our renders are people upright on the ground; flips up-down make no sense, colour shifts do
-        flipud=0.0, fliplr=0.5, hsv_h=0.02, hsv_s=0.5, hsv_v=0.4, mosaic=1.0, close_mosaic=2,
+        # few epochs on a shared CPU: short warm-up, validate only at the end (val=False still validates the
+        # final epoch), small batches for more optimiser steps per image seen
+        warmup_epochs=params.warmup_epochs, val=params.validate_every_epoch,
+        flipud=0.0, fliplr=0.5, hsv_h=0.02, hsv_s=0.5, hsv_v=0.4, mosaic=1.0, close_mosaic=params.close_mosaic,
         scale=0.5, translate=0.1, degrees=0.0, **({"time": float(time_h)} if time_h else {}),
     )
     seconds = time.perf_counter() - started
