@@ -42,6 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--name", default="cinempc_person_yolo11n", help="file stem of the installed weights")
     train.set_defaults(func=run_train)
 
+    loop = actions.add_parser("closed-loop", help="fly scenarios with ground truth and with perception, compare")
+    loop.add_argument("scenarios", nargs="*", default=["single_walker"], help="scenario names or files")
+    loop.add_argument("--backend", choices=["ultralytics", "onnx"], help="detector backend (default: config)")
+    loop.add_argument("--duration-s", type=float, help="shorter runs than the shots' own durations")
+    loop.add_argument("--json", action="store_true")
+    loop.set_defaults(func=run_closed_loop)
+
     export = actions.add_parser("export", help="export .pt weights to ONNX (static 320 px input)")
     export.add_argument("--weights", required=True)
     export.add_argument("--out", help="ONNX path (default: next to the weights)")
@@ -97,4 +104,31 @@ def run_export(args: argparse.Namespace) -> int:
     params = load_perception_params(args.config)
     out = export_onnx(args.weights, params.image_size_px, args.out)
     print(out)
+    return 0
+
+
+def run_closed_loop(args: argparse.Namespace) -> int:
+    """The acceptance check of the perception issue: yolo vs ground truth on composition and focus."""
+    from cinempc_sim.closed_loop import run_scenario
+    from cinempc_sim.perception_data import run_scenario_with_perception
+
+    keys = ("composition_error_rms", "in_focus_fraction")
+    rows = {}
+    for scenario in args.scenarios:
+        truth = run_scenario(scenario, duration_s=args.duration_s, video=False, render_rate_hz=0)
+        perceived, wrapper = run_scenario_with_perception(scenario, backend=args.backend or "ultralytics",
+                                                          duration_s=args.duration_s)
+        row = {f"{k}_groundtruth": truth.metrics.get(k) for k in keys}
+        row.update({f"{k}_perception": perceived.metrics.get(k) for k in keys})
+        row["composition_error_rms_delta"] = row["composition_error_rms_perception"] - \
+            row["composition_error_rms_groundtruth"]
+        row["in_focus_fraction_delta"] = row["in_focus_fraction_perception"] - row["in_focus_fraction_groundtruth"]
+        row["pass"] = row["composition_error_rms_delta"] <= 0.02 and row["in_focus_fraction_delta"] >= -0.05
+        row["lost_events"] = len(wrapper.lost_events)
+        rows[scenario] = row
+        if not args.json:
+            print(f"{scenario}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                                              for k, v in row.items()), flush=True)
+    if args.json:
+        print(json.dumps(rows, indent=2))
     return 0
