@@ -65,7 +65,7 @@ def _defocus(image: np.ndarray, diameter_px: float) -> np.ndarray:
 
     if diameter_px <= 1.0:
         return image
-    scale = 1 if diameter_px < 12.0 else 2
+    scale = 1 if diameter_px < 6.0 else 2
     if scale == 1:
         return cv2.filter2D(image, -1, disc_kernel(diameter_px), borderType=cv2.BORDER_REFLECT)
     h, w = image.shape[:2]
