@@ -494,3 +494,26 @@ def test_link_cut_mid_shot_is_safe_within_half_a_second_and_never_resumes_alone(
         bridge.close()
         cutter.close()
         autopilot.close()
+
+
+def test_link_loss_does_not_interrupt_a_landing(sim, params):
+    """Only a vehicle that was following our stream is asked to hold; a landing continues."""
+    autopilot = _autopilot(sim, params)
+    cutter = LinkCutter(autopilot.address)
+    bridge = _bridge(sim, params, cutter.url)
+    try:
+        bridge.start()
+        assert bridge.operator_arm().accepted and bridge.operator_land().accepted
+        assert wait_until(lambda: bridge.mode == "land")
+        commands_before = len(autopilot.commands)
+        cutter.cut(uplink=False, downlink=True)  # telemetry lost, our commands would still get through
+        assert wait_until(lambda: not bridge.link_ok, 2.0)
+        time.sleep(0.6)
+        assert autopilot.mode == "land"
+        assert not [c for c in autopilot.commands[commands_before:] if c[0] == "MAV_CMD_DO_SET_MODE"]
+        lost = [e for e in bridge.event_list if e.kind == "link_lost"]
+        assert lost and "no offboard stream" in lost[0].reason
+    finally:
+        bridge.close()
+        cutter.close()
+        autopilot.close()

@@ -130,7 +130,7 @@ class MavlinkBridge:
         self._message_time_ms: dict[str, int] = {}
         self._f_number_feedback: float | None = None
         self._setpoint: Setpoint | None = None
-        self._hold_reason: str | None = None
+        self._hold_on_loss = False
         self._streaming = False
         self._stream_since_s: float | None = None
         self._gimbal_target: tuple[float, float] | None = None  # (pitch, yaw_ned)
@@ -363,6 +363,7 @@ class MavlinkBridge:
         ``initial`` the stream starts as a hold at the vehicle's position.
         """
         dialect = self._require_dialect()
+        self._hold_on_loss = False
         if initial is None:
             # never resume into a setpoint planned before a failsafe: start by holding where the vehicle is
             state = self.rig_state()
@@ -499,10 +500,13 @@ class MavlinkBridge:
                             mav.MAV_TYPE_ONBOARD_CONTROLLER, mav.MAV_AUTOPILOT_INVALID, 0, 0, mav.MAV_STATE_ACTIVE
                         )
                     next_heartbeat = now + self.heartbeat_period_s
-                ok, transition = self.supervisor.update_link()
+                ok, transition = self.supervisor.update_link(self._streaming)
                 if transition == "lost":
+                    # only a vehicle that was following our stream is asked to hold: a landing or a
+                    # pilot-flown vehicle keeps doing what it does
+                    self._hold_on_loss = self._streaming
                     self._stop_stream()
-                if not ok and self.supervisor.operator_resume_required and self.dialect is not None:
+                if not ok and self._hold_on_loss and self.dialect is not None:
                     if now - self._last_hold_request_s >= self.hold_repeat_s:
                         self._last_hold_request_s = now
                         self.command(mav.MAV_CMD_DO_SET_MODE, *self.dialect.mode_args(self.dialect.hold_mode),

@@ -54,8 +54,11 @@ class SafetySupervisor:
         """Call on every message from the autopilot."""
         self._last_telemetry_s = self._clock()
 
-    def update_link(self) -> tuple[bool, str | None]:
-        """Re-evaluate the link; returns (link_ok, transition) with transition "lost"/"restored"/None."""
+    def update_link(self, streaming: bool = True) -> tuple[bool, str | None]:
+        """Re-evaluate the link; returns (link_ok, transition) with transition "lost"/"restored"/None.
+
+        ``streaming``: whether the vehicle was following our setpoints (then it is asked to hold).
+        """
         now = self._clock()
         ok = self._last_telemetry_s is not None and now - self._last_telemetry_s <= self.link_timeout_s
         transition = None
@@ -70,10 +73,9 @@ class SafetySupervisor:
         elif not ok and self._link_ok:
             silence = now - (self._last_telemetry_s or now)
             self.operator_resume_required = True
+            action = "offboard stream stopped, HOLD requested" if streaming else "no offboard stream to stop"
             self.events.record(
-                "link_lost",
-                f"no telemetry for {silence:.2f} s (limit {self.link_timeout_s:.2f} s): offboard stream stopped, "
-                "HOLD requested",
+                "link_lost", f"no telemetry for {silence:.2f} s (limit {self.link_timeout_s:.2f} s): {action}",
                 "critical",
             )
             transition = "lost"
