@@ -11,7 +11,6 @@ a solver problem and never commands a wild move.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
@@ -260,10 +259,9 @@ class CineMPC:
             return SolveOutput(np.full((N + 1, NX), np.nan), np.full((N, NU), np.nan), False, 0, 0.0, str(exc))
 
     def _plan_dict(self, X: np.ndarray, U: np.ndarray, P: np.ndarray, shot_time_s: float) -> dict[str, np.ndarray]:
-        N = self.ocp.N
-        uv = np.array([np.asarray(self.ocp.f_image(X[k], P[:, k])).reshape(-1) for k in range(N + 1)])
+        uv = np.asarray(self.ocp.f_image_horizon(X.T, P)).T
         return {
-            "t_s": shot_time_s + self.dt_s * np.arange(N + 1),
+            "t_s": shot_time_s + self.dt_s * np.arange(self.ocp.N + 1),
             "position_m": X[:, IX["px"]:IX["pz"] + 1].copy(),
             "velocity_mps": X[:, IX["vx"]:IX["vz"] + 1].copy(),
             "acceleration_mps2": X[:, IX["ax"]:IX["az"] + 1].copy(),

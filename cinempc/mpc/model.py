@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import casadi as ca
 import numpy as np
@@ -113,7 +114,7 @@ class ParamLayout:
         ]
         return fields
 
-    @property
+    @cached_property
     def slices(self) -> dict[str, slice]:
         out, start = {}, 0
         for name, size in self.fields():
@@ -121,7 +122,7 @@ class ParamLayout:
             start += size
         return out
 
-    @property
+    @cached_property
     def size(self) -> int:
         return sum(size for _, size in self.fields())
 

@@ -22,7 +22,7 @@ from cinempc.mpc.constraints import path_constraints
 from cinempc.mpc.costs import TERM_NAMES, image_points, stage_terms
 from cinempc.mpc.model import FOCAL_SCALE_MM, IU, IX, NU, NX, ParamLayout, dynamics, stops_from_f_number
 
-STRUCTURE_VERSION = "cinempc-ocp-1"  # bump when the formulation changes in a way the symbolic hash cannot see
+STRUCTURE_VERSION = "cinempc-ocp-2"  # bump when the formulation changes in a way the symbolic hash cannot see
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,9 @@ class CineOCP:
         )
         self.f_path = ca.Function("path", [x, p], [h], ["x", "p"], ["h"], {"is_diff_in": [True, False]})
         self.f_image = ca.Function("image_points", [x, p], [image_points(x, named)], ["x", "p"], ["uv"])
+        # whole-horizon evaluations for reports (one call instead of N+1 from Python)
+        self.f_terms_horizon = self.f_terms.map(self.N + 1)
+        self.f_image_horizon = self.f_image.map(self.N + 1)
 
     # ------------------------------------------------------------------ bounds
 
@@ -133,13 +136,99 @@ class CineOCP:
         }
         return nlp, equality, structure
 
-    def structure_hash(self, nlp: dict) -> str:
-        """Hash of the problem's structure: the serialised expression graph + CasADi version."""
-        function = ca.Function("nlp_hash", [nlp["x"], nlp["p"]], [nlp["f"], nlp["g"]])
+    def derivative_functions(self) -> list[ca.Function]:
+        """The NLP and its derivatives, assembled stage by stage from SX stage derivatives.
+
+        Why by hand: CasADi's automatic Hessian of an MX graph calling SX stage
+        functions goes forward-over-reverse in bundles of directions (~10x the
+        work of the stage Hessian).  The stage-wise problem has a block-diagonal
+        Hessian and a block-bidiagonal constraint Jacobian, so exact SX
+        derivatives of ONE stage, evaluated N times, give the same numbers far
+        cheaper -- and small C code.  Names and signatures are the ones
+        ``nlpsol`` looks up when it loads an NLP from a shared library.
+        """
+        N, nh = self.N, self.nh
+        x, u, p = ca.SX.sym("x", NX), ca.SX.sym("u", NU), ca.SX.sym("p", self.np)
+        sigma, lam_dyn, lam_h = ca.SX.sym("sigma"), ca.SX.sym("lam_dyn", NX), ca.SX.sym("lam_h", nh)
+        z = ca.vertcat(x, u)
+        cost, h, next_x = self.f_cost(x, u, p), self.f_path(x, p), self.f_dynamics(x, u)
+        lagrangian = sigma * cost + ca.dot(lam_h, h) - ca.dot(lam_dyn, next_x)
+        stage_val = ca.Function("cinempc_stage_val", [x, u, p], [cost, h, next_x])
+        stage_jac = ca.Function("cinempc_stage_jac", [x, u, p], [ca.gradient(cost, z), ca.jacobian(h, z),
+                                                                  ca.jacobian(next_x, z)])
+        hess, grad = ca.hessian(lagrangian, z)
+        stage_hess = ca.Function("cinempc_stage_hess", [x, u, p, sigma, lam_dyn, lam_h], [grad, hess])
+        cost_n = self.f_cost(x, ca.DM.zeros(NU), p)
+        lagrangian_n = sigma * cost_n + ca.dot(lam_h, h)
+        term_val = ca.Function("cinempc_term_val", [x, p], [cost_n, h])
+        term_jac = ca.Function("cinempc_term_jac", [x, p], [ca.gradient(cost_n, x), ca.jacobian(h, x)])
+        hess_n, grad_n = ca.hessian(lagrangian_n, x)
+        term_hess = ca.Function("cinempc_term_hess", [x, p, sigma, lam_h], [grad_n, hess_n])
+
+        nz = NX + NU
+        W = ca.MX.sym("x", nz * N + NX)
+        Pv = ca.MX.sym("p", self.np * (N + 1))
+        lam_f = ca.MX.sym("lam_f")
+        lam_g = ca.MX.sym("lam_g", (NX + nh) * N + nh)
+        P = ca.reshape(Pv, self.np, N + 1)
+        xs = [W[k * nz:k * nz + NX] for k in range(N + 1)]
+        us = [W[k * nz + NX:(k + 1) * nz] for k in range(N)]
+        ng_stage = NX + nh
+        lam_d = [lam_g[k * ng_stage:k * ng_stage + NX] for k in range(N)]
+        lam_p = [lam_g[k * ng_stage + NX:(k + 1) * ng_stage] for k in range(N)] + [lam_g[N * ng_stage:]]
+
+        f_total, g_parts, grad_parts, grad_l_parts, jac_rows, hess_blocks = 0, [], [], [], [], []
+        widths = [nz] * N + [NX]
+        eye = ca.MX(ca.DM.eye(NX))
+        for k in range(N + 1):
+            if k < N:
+                c_k, h_k, nx_k = stage_val(xs[k], us[k], P[:, k])
+                gc_k, jh_k, jf_k = stage_jac(xs[k], us[k], P[:, k])
+                gl_k, hl_k = stage_hess(xs[k], us[k], P[:, k], lam_f, lam_d[k], lam_p[k])
+                g_parts += [xs[k + 1] - nx_k, h_k]
+                row = [ca.MX(ng_stage, w) for w in widths]
+                row[k] = ca.vertcat(-jf_k, jh_k)
+                nxt = eye if k + 1 == N else ca.horzcat(eye, ca.MX(NX, NU))
+                row[k + 1] = ca.vertcat(nxt, ca.MX(nh, widths[k + 1]))
+            else:
+                c_k, h_k = term_val(xs[k], P[:, k])
+                gc_k, jh_k = term_jac(xs[k], P[:, k])
+                gl_k, hl_k = term_hess(xs[k], P[:, k], lam_f, lam_p[k])
+                g_parts.append(h_k)
+                row = [ca.MX(nh, w) for w in widths]
+                row[k] = jh_k
+            if k > 0:  # x_k appears with +I in the previous stage's dynamics
+                gl_k = gl_k + ca.vertcat(lam_d[k - 1], ca.MX(widths[k] - NX, 1))
+            f_total += c_k
+            grad_parts.append(gc_k)
+            grad_l_parts.append(gl_k)
+            jac_rows.append(row)
+            hess_blocks.append(hl_k)
+        g = ca.vertcat(*g_parts)
+        grad_f = ca.vertcat(*grad_parts)
+        grad_l = ca.vertcat(*grad_l_parts)
+        jac_g = ca.blockcat(jac_rows)
+        hess_l = ca.diagcat(*hess_blocks)
+        xp, xpl = ["x", "p"], ["x", "p", "lam_f", "lam_g"]
+        return [
+            ca.Function("nlp", [W, Pv], [f_total, g], xp, ["f", "g"]),
+            ca.Function("nlp_f", [W, Pv], [f_total], xp, ["f"]),
+            ca.Function("nlp_g", [W, Pv], [g], xp, ["g"]),
+            ca.Function("nlp_grad_f", [W, Pv], [grad_f], xp, ["grad_f_x"]),
+            ca.Function("nlp_jac_g", [W, Pv], [g, jac_g], xp, ["g", "jac_g_x"]),
+            ca.Function("nlp_grad", [W, Pv, lam_f, lam_g], [f_total, g, grad_l, ca.DM.zeros(self.np * (N + 1))],
+                        xpl, ["f", "g", "grad_gamma_x", "grad_gamma_p"]),
+            ca.Function("nlp_hess_l", [W, Pv, lam_f, lam_g], [grad_l, hess_l], xpl,
+                        ["grad_gamma_x", "hess_gamma_x_x"]),
+        ]
+
+    def structure_hash(self, functions: list[ca.Function]) -> str:
+        """Hash of the problem's structure: the serialised expression graphs + CasADi version."""
         digest = hashlib.sha256()
         digest.update(STRUCTURE_VERSION.encode())
         digest.update(ca.__version__.encode())
-        digest.update(function.serialize().encode())
+        for function in functions:
+            digest.update(function.serialize().encode())
         return digest.hexdigest()[:20]
 
     def constraint_bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -182,12 +271,10 @@ class CineOCP:
 
     def cost_breakdown(self, X: np.ndarray, U: np.ndarray, P: np.ndarray) -> dict[str, float]:
         """Each named term summed over the horizon (stage weights applied)."""
-        total = np.zeros(len(TERM_NAMES))
-        layout = self.layout.slices
-        for k in range(self.N + 1):
-            u = U[k] if k < self.N else np.zeros(NU)
-            weight = float(P[layout["stage_weight"], k][0])
-            total += weight * np.asarray(self.f_terms(X[k], u, P[:, k])).reshape(-1)
+        U_all = np.vstack([U, np.zeros((1, NU))])
+        terms = np.asarray(self.f_terms_horizon(X.T, U_all.T, P))  # (terms, N+1)
+        weights = P[self.layout.slices["stage_weight"], :].reshape(-1)
+        total = terms @ weights
         return {name: float(value) for name, value in zip(TERM_NAMES, total, strict=True)}
 
 

@@ -55,7 +55,8 @@ class FastSolver:
         self.ocp = ocp
         self.build_s = 0.0
         nlp, equality, structure = ocp.stacked_nlp()
-        self.key = ocp.structure_hash(nlp)
+        functions = ocp.derivative_functions()
+        self.key = ocp.structure_hash(functions)
         self.lbg, self.ubg = ocp.constraint_bounds()
         fatrop_common = {
             "print_level": 0,
@@ -66,7 +67,7 @@ class FastSolver:
         source: str | dict = nlp
         try:
             library, self.build_s = compiled_library(
-                self.key, lambda path: self._write_source(nlp, options, path), params.solver.compile_flags
+                self.key, lambda path: self._write_source(functions, path), params.solver.compile_flags
             )
             source = str(library)
             self.compiled = True
@@ -74,16 +75,19 @@ class FastSolver:
             log.warning("fast MPC path runs uncompiled: %s", exc)
             self.compiled = False
         self.cold = self._load(source, options, {**fatrop_common})
-        self.warm = self._load(source, options, {**fatrop_common, "mu_init": params.solver.fatrop_mu_init_warm})
+        warm = params.solver.fatrop_mu_init_warm
+        self.warm = self._load(source, options, {**fatrop_common, "mu_init": warm, "bound_push": warm})
 
     @staticmethod
-    def _write_source(nlp: dict, options: dict, path) -> None:
-        solver = ca.nlpsol("cinempc_codegen", "fatrop", nlp, options)
+    def _write_source(functions: list[ca.Function], path) -> None:
+        generator = ca.CodeGenerator(path.name, {"with_header": False})
+        for function in functions:
+            generator.add(function)
         # CasADi wants a bare C identifier as the file name: write in the target folder
         cwd = os.getcwd()
         try:
             os.chdir(path.parent)
-            solver.generate_dependencies(path.name)
+            generator.generate()
         finally:
             os.chdir(cwd)
 
