@@ -517,3 +517,21 @@ def test_link_loss_does_not_interrupt_a_landing(sim, params):
         bridge.close()
         cutter.close()
         autopilot.close()
+
+
+def test_cli_keygen_and_status(sim, params, px4, tmp_path, capsys, repo_root):
+    import json
+
+    from cinempc.cli import main
+
+    key = tmp_path / "mavlink.key"
+    assert main(["mavlink", "keygen", "--out", str(key)]) == 0
+    assert len(bytes.fromhex(key.read_text().strip())) == 32
+    assert main(["mavlink", "keygen", "--out", str(repo_root / "leaked.key")]) == 2  # inside the checkout
+    assert not (repo_root / "leaked.key").exists()
+    capsys.readouterr()
+    assert main(["mavlink", "status", "--url", px4.url, "--timeout", "5"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["autopilot"] == "px4" and report["armed"] is False and report["link_ok"] is True
+    assert report["rig_state"]["position_m"] == pytest.approx(sim.rig_state().position_m.tolist(), abs=0.05)
+    assert main(["mavlink", "status", "--url", "nonsense:1:2"]) == 2
