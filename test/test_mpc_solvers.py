@@ -128,3 +128,30 @@ def test_bench_command_prints_the_agreed_json_keys(capsys):
         assert set(numbers[path]) >= {"solve_ms_p50", "solve_ms_p95", "solve_ms_max", "failures", "iterations_mean"}
         assert numbers[path]["solves"] == 2 * len(numbers["shots"])
     assert numbers["speedup_p50"] > 0
+
+
+def test_hand_assembled_derivatives_equal_casadi_automatic_differentiation():
+    import casadi as ca
+
+    from cinempc.mpc.ocp import CineOCP
+
+    ocp = CineOCP(6, 0.1, 2, 2)  # a short horizon: same stage code, quick to differentiate
+    nlp, _, _ = ocp.stacked_nlp()
+    functions = {f.name(): f for f in ocp.derivative_functions()}
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=nlp["x"].shape[0])
+    p = np.abs(rng.normal(size=nlp["p"].shape[0])) + 0.5
+    lam_g = rng.normal(size=nlp["g"].shape[0])
+    lagrangian = 1.3 * nlp["f"] + ca.dot(ca.MX(lam_g), nlp["g"])
+    automatic = ca.Function("auto", [nlp["x"], nlp["p"]], [
+        nlp["f"], nlp["g"], ca.gradient(nlp["f"], nlp["x"]), ca.jacobian(nlp["g"], nlp["x"]),
+        ca.gradient(lagrangian, nlp["x"]), ca.hessian(lagrangian, nlp["x"])[0],
+    ])
+    f, g, grad_f, jac_g, grad_l, hess_l = automatic(w, p)
+    assert float(functions["nlp_f"](w, p)) == pytest.approx(float(f))
+    assert np.allclose(functions["nlp_g"](w, p), g)
+    assert np.allclose(functions["nlp_grad_f"](w, p), grad_f)
+    assert np.allclose(ca.densify(functions["nlp_jac_g"](w, p)[1]), ca.densify(jac_g))
+    mine_grad, mine_hess = functions["nlp_hess_l"](w, p, 1.3, lam_g)
+    assert np.allclose(mine_grad, grad_l, rtol=1e-9, atol=1e-8)
+    assert np.allclose(ca.densify(mine_hess), ca.densify(hess_l), rtol=1e-9, atol=1e-8)

@@ -134,7 +134,5 @@ class ParamLayout:
         return np.zeros(self.size)
 
     def set(self, vector: np.ndarray, name: str, value) -> None:
-        """Write a named field of a numeric stage-parameter vector (size checked)."""
-        sl = self.slices[name]
-        value = np.broadcast_to(np.asarray(value, dtype=float).reshape(-1), (sl.stop - sl.start,))
-        vector[sl] = value
+        """Write a named field of a numeric stage-parameter vector (NumPy checks the size)."""
+        vector[self.slices[name]] = value

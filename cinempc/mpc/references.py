@@ -86,7 +86,8 @@ def assign_roles(shot: ShotSpec, subjects: list[SubjectTrack], position_m: np.nd
         key=lambda s: float(np.linalg.norm(s.positions_m[0] - position_m)),
     )
     slots = (ordered + rest)[:max_slots]
-    return SubjectRoles(framed=framed, focus=[s for s in focus if s in slots], rack_to=rack, slots=slots)
+    slot_ids = {s.track_id for s in slots}
+    return SubjectRoles(framed=framed, focus=[s for s in focus if s.track_id in slot_ids], rack_to=rack, slots=slots)
 
 
 class ReferenceBuilder:
