@@ -226,14 +226,29 @@ class ClosedLoop:
         return result, setpoint, status, solve_ms
 
     def _fence(self, setpoint: Setpoint) -> tuple[Setpoint, bool]:
-        """Clamp a setpoint into the geofence and altitude band (last line of defence)."""
+        """Clamp a setpoint into the geofence and altitude band (last line of defence).
+
+        Only the offending axes change: their position is clamped to the boundary and any velocity or
+        acceleration feed-forward pointing outward is removed.  Zeroing every axis would ask the
+        autopilot for a hard horizontal stop that eats the thrust it needs to hold altitude.
+        """
         airspace = self.vehicle.airspace
         if airspace.contains(setpoint.position_m):
             return setpoint, False
-        clamped = np.asarray(airspace.clamp(setpoint.position_m))
+        position = np.asarray(setpoint.position_m, dtype=float)
+        clamped = np.asarray(airspace.clamp(position))
+        velocity = setpoint.velocity_mps.copy()
+        acceleration = setpoint.acceleration_mps2.copy()
+        for axis in range(3):
+            if clamped[axis] > position[axis]:  # was below the lower bound: nothing may point further down
+                velocity[axis] = max(velocity[axis], 0.0)
+                acceleration[axis] = max(acceleration[axis], 0.0)
+            elif clamped[axis] < position[axis]:
+                velocity[axis] = min(velocity[axis], 0.0)
+                acceleration[axis] = min(acceleration[axis], 0.0)
         from dataclasses import replace
 
-        return replace(setpoint, position_m=clamped, velocity_mps=np.zeros(3), acceleration_mps2=np.zeros(3)), True
+        return replace(setpoint, position_m=clamped, velocity_mps=velocity, acceleration_mps2=acceleration), True
 
     def _start_render(self):
         """A frame of the rig now: a Future when the link can render in the background, else the frame."""

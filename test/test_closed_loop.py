@@ -101,6 +101,33 @@ class _Runaway:
                               "status": "optimal", "solve_ms": 1.0})()
 
 
+class _Diver:
+    """Fault injection: a controller that dives at the ground while racing forward."""
+
+    horizon_steps, dt_s = 5, 0.1
+
+    def reset(self):
+        pass
+
+    def solve(self, state, *args):
+        velocity = np.array([-6.0, 0.0, -3.0])  # away from the actors, toward open ground
+        target = replace(Setpoint.hold_at(state), position_m=state.position_m + velocity * 0.5, velocity_mps=velocity,
+                         hold=False)
+        return type("R", (), {"setpoint": target, "status": "optimal", "solve_ms": 1.0})()
+
+
+def test_a_dive_below_the_altitude_floor_is_stopped_at_the_floor_without_stopping_the_move():
+    loop, sim = make_loop(controller=_Diver(), render_rate_hz=0.0)
+    result = loop.run(4.0)
+    sim.close()
+    heights = np.array([e.state.position_m[2] for e in result.events])
+    floor = VEHICLE.airspace.altitude_floor_m
+    assert any("+geofence" in e.status for e in result.events)
+    assert heights.min() > floor - 0.25, heights.min()  # braked at the floor (a little overshoot, no crash)
+    assert result.events[-1].state.velocity_mps[0] < -4.0  # the allowed horizontal move carries on
+    assert result.metrics["collisions"] == 0
+
+
 def test_a_crashing_controller_makes_the_drone_hover():
     loop, sim = make_loop(controller=_Exploding(), render_rate_hz=0.0)
     start = sim.rig_state().position_m.copy()
