@@ -25,8 +25,8 @@ import pytest
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 SHOT_SECONDS = 20.0
-# The simulated world runs at this fraction of wall time: 2 shared CI cores host five processes.
-REAL_TIME_FACTOR = float(os.environ.get("CINEMPC_TEST_REAL_TIME_FACTOR", "0.5"))
+# The simulated world runs at most at this fraction of wall time (2 shared CI cores, five processes).
+REAL_TIME_FACTOR = float(os.environ.get("CINEMPC_TEST_REAL_TIME_FACTOR", "1.0"))
 
 
 def _perception_weights_present() -> bool:
@@ -161,13 +161,11 @@ class Stack:
         self.env = {**env, "PYTHONUNBUFFERED": "1"}
         self.tmp = tmp
         self.bag = tmp / "bag"
-        from cinempc.mpc import load_mpc_params
-
-        # The world runs at REAL_TIME_FACTOR of wall time, so the solver's wall-clock deadline stretches
-        # by the same factor (what the closed-loop runner's lockstep does for the same reason).
-        deadline_ms = load_mpc_params().solver.deadline_ms / REAL_TIME_FACTOR
-        overrides = {"sim_node": {"node.real_time_factor": str(REAL_TIME_FACTOR)},
-                     "mpc_node": {"solver.deadline_ms": str(deadline_ms)},
+        # Lockstep: the world waits for each replanning, and the solver's wall-clock deadline is lifted --
+        # exactly what the closed-loop runner does, because on a busy CI machine a late solve is noise,
+        # not physics.  Solve times are still measured (mpc/status) and printed.
+        overrides = {"sim_node": {"node.real_time_factor": str(REAL_TIME_FACTOR), "node.lockstep": "true"},
+                     "mpc_node": {"solver.deadline_ms": "1.0e9"},
                      "director_node": {"node.serve_web": "false"}}
         self.commands = dict(commands("sim", overrides=overrides, ground_truth_subjects=not PERCEPTION_IN_LOOP))
         self.processes: dict[str, Process] = {}
@@ -192,9 +190,10 @@ class Stack:
         return {name: process.alive for name, process in self.processes.items()}
 
     def stop(self) -> dict[str, int]:
-        from cinempc.cli.up import stop_all
+        from cinempc.cli.up import _remove_override_files, stop_all
 
         stop_all(list(self.processes.values()), grace_s=15.0)
+        _remove_override_files(list(self.commands.values()))
         return {name: process.popen.returncode for name, process in self.processes.items()}
 
 
@@ -242,7 +241,7 @@ def _grade(truth: list[dict], shot_json: str) -> dict:
 
 def test_sim_graph_achieves_the_default_shot(stack):
     probe = stack.probe
-    budget_s = 90.0 + SHOT_SECONDS / REAL_TIME_FACTOR * 2.0
+    budget_s = 120.0 + SHOT_SECONDS / REAL_TIME_FACTOR * 4.0
     probe.wait_for(lambda: probe.truth and probe.truth[-1]["scenario_time_s"] >= SHOT_SECONDS, budget_s,
                    f"{SHOT_SECONDS} s of simulated shot")
     assert all(stack.alive().values()), stack.alive()
@@ -252,8 +251,10 @@ def test_sim_graph_achieves_the_default_shot(stack):
         setpoints = list(probe.setpoints)
     assert shot_json is not None, "the director never published a shot"
     metrics = _grade(truth, shot_json)
+    status = probe.latest_status()
     print("ROS sim graph metrics:", json.dumps(metrics, indent=1),
-          f"\nsubjects from {'perception' if PERCEPTION_IN_LOOP else 'ground truth'}")
+          f"\nsubjects from {'perception' if PERCEPTION_IN_LOOP else 'ground truth'}; MPC solve ms p50/p95 "
+          f"{status.get('solve_ms_p50')}/{status.get('solve_ms_p95')} over {status.get('solves')} solves")
     assert metrics["collisions"] == 0
     assert metrics["composition_error_rms"] <= 0.05
     assert metrics["in_focus_fraction"] >= 0.9

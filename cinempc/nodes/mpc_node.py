@@ -193,7 +193,7 @@ class MPCNode(CineLifecycleNode):
         try:
             candidate = MPCParams(**section(updates, self.mpc_params.model_dump()))
         except ValueError as exc:
-            return SetParametersResult(successful=False, reason=str(exc).splitlines()[0][:300])
+            return SetParametersResult(successful=False, reason=" ".join(str(exc).split())[:400])
         with self._lock:
             self._pending_params = candidate
         self.get_logger().info(f"MPC parameters changed at run time: {updates}")

@@ -9,6 +9,9 @@ no fresh setpoint for ``setpoint_timeout_s`` the rig holds where it is (what PX4
 offboard setpoints stop).  With ``start_paused`` the world stays frozen (the clock runs, actors
 and drone stand still) until the first non-hold setpoint: a shot starts when the controller is
 up, however long the MPC takes to load on a slow machine -- like SITL waiting for its autopilot.
+With ``lockstep`` the world also waits, at most ``lockstep_timeout_s``, for each replanning
+(``mpc/plan``) -- what the closed-loop runner does -- so shot quality does not depend on how
+busy the machine is; off by default, as a real flight never waits.
 
 Why a node-driven loop with ``real_time_factor``: on a loaded 2-core CI machine a graph
 that insists on wall-clock real time misses deadlines nondeterministically; slowing the
@@ -21,6 +24,7 @@ import json
 import time
 from typing import Any
 
+from nav_msgs.msg import Path
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rosgraph_msgs.msg import Clock as ClockMsg
@@ -59,6 +63,8 @@ class SimNode(CineLifecycleNode):
         self.wall_start_s = 0.0
         self._paused_s = 0.0  # ROS time spent with the world frozen, waiting for the controller
         self._paused = False
+        self._plan_stamp_s: float | None = None
+        self._blocked_since: float | None = None
 
     # ----------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -93,6 +99,8 @@ class SimNode(CineLifecycleNode):
         self.pub_default_shot = self.create_lifecycle_publisher(String, "sim/default_shot", LATCHED_QOS)
         self.pub_clock = self.create_lifecycle_publisher(ClockMsg, Topics.CLOCK, CONTROL_QOS)
         self.create_subscription(JointTrajectory, Topics.SETPOINT, self.on_setpoint, CONTROL_QOS)
+        if p["lockstep"]:
+            self.create_subscription(Path, Topics.PLAN_PATH, self.on_plan, CONTROL_QOS)
         self.get_logger().info(f"scenario {scenario.name!r} ({scenario.duration_s} s), camera {self.camera.name}")
         return TransitionCallbackReturn.SUCCESS
 
@@ -156,7 +164,28 @@ class SimNode(CineLifecycleNode):
         """ROS time of the graph: scenario time plus the time the world stood frozen at the start."""
         return self._paused_s + self.sim.time_s
 
+    def _waiting_for_plan(self) -> bool:
+        """Lockstep: hold the world at one replanning period past the newest plan (bounded by a wall timeout).
+
+        Only while plans are flowing: if none comes within ``lockstep_timeout_s`` (the planner holds,
+        perception is down) the world runs free until the next plan, so a silent planner can never
+        freeze the graph.
+        """
+        if not self.p["lockstep"] or self._plan_stamp_s is None:
+            return False
+        if self.now_s + 1e-9 < self._plan_stamp_s + float(self.p["lockstep_period_s"]):
+            self._blocked_since = None
+            return False
+        if self._blocked_since is None:
+            self._blocked_since = time.monotonic()
+        return time.monotonic() - self._blocked_since < float(self.p["lockstep_timeout_s"])
+
+    def on_plan(self, msg: Path) -> None:
+        self._plan_stamp_s = convert.stamp_to_s(msg.header.stamp)
+
     def step(self) -> None:
+        if self._waiting_for_plan():
+            return
         if self._paused:  # time runs (so the other nodes' timers do), the world does not
             self._paused_s += self.dt_s
         else:
