@@ -1,7 +1,9 @@
 """``cinempc bench sim``: real-time factor of the full closed loop with a 320x240 camera at 10 Hz.
 
 Full loop = physics at 240 Hz with the cascaded flight controller, gimbal and lens actuators,
-walking actors, a 320x240 frame with depth-of-field blur rendered every control step, the
+walking actors, a 320x240 frame with depth-of-field blur rendered every control step (in the
+simulator's helper process, overlapping the controller and physics: ``render`` below is the
+time the loop still waits for the frame), the
 controller (CineMPC's fast path), the ground-truth grading and the trajectory log -- everything
 ``cinempc sim`` does except encoding the video.  Real-time factor = simulated seconds per wall
 second; >= 1.0 means the simulator keeps up with a real flight.
@@ -42,6 +44,23 @@ class TimedLink:
         self.render_ms.append((time.perf_counter() - start) * 1e3)
         return frame
 
+    def render_async(self):
+        """Background render; what counts is how long the loop then *waits* for the frame."""
+        return _TimedFuture(self.sim.render_async(), self.render_ms)
+
+
+class _TimedFuture:
+    """A Future whose ``result()`` records the time the caller was blocked on it."""
+
+    def __init__(self, future, sink: list[float]) -> None:
+        self.future, self.sink = future, sink
+
+    def result(self, timeout: float | None = None):
+        start = time.perf_counter()
+        frame = self.future.result(timeout)
+        self.sink.append((time.perf_counter() - start) * 1e3)
+        return frame
+
 
 def _p(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
@@ -70,6 +89,8 @@ def measure(scenario: str = "single_walker", controller: str = "cinempc", durati
                    warm.obstacles(), 0.0, warm.background_distance_m)
         warm.close()
     sim = Simulator(spec, camera=camera, render=True, image_size=image_size)
+    if hasattr(sim, "render_async"):  # start the render helper process before the clock runs (take-off prep)
+        sim.render_async().result()
     link = TimedLink(sim)
     settings = LoopSettings(control_rate_hz=control_rate_hz, render_rate_hz=control_rate_hz, video_fps=10)
     loop = ClosedLoop(link, ctrl, resolve_shot(spec, None), camera, vehicle, controller_name=controller,
@@ -81,7 +102,7 @@ def measure(scenario: str = "single_walker", controller: str = "cinempc", durati
     wall_ms_per_step = result.wall_time_s * 1e3 / max(steps, 1)
     stage = {
         "physics_ms_per_step": float(np.mean(link.step_ms)),
-        "render_ms_per_frame": float(np.mean(link.render_ms)) if link.render_ms else 0.0,
+        "render_wait_ms_per_frame": float(np.mean(link.render_ms)) if link.render_ms else 0.0,
         "controller_ms_per_step": float(np.mean(solve_ms)),
     }
     stage["rest_ms_per_step"] = wall_ms_per_step - sum(stage.values())
@@ -91,7 +112,7 @@ def measure(scenario: str = "single_walker", controller: str = "cinempc", durati
         "sim_time_s": float(result.metrics["real_time_factor"] or 0.0) * result.wall_time_s,
         "wall_time_s": result.wall_time_s, "real_time_factor": result.metrics["real_time_factor"],
         "wall_ms_per_step": wall_ms_per_step, **stage,
-        "render_ms_p95": _p(link.render_ms, 95), "controller_ms_p95": _p(solve_ms, 95),
+        "render_wait_ms_p95": _p(link.render_ms, 95), "controller_ms_p95": _p(solve_ms, 95),
         "statuses": result.statuses,
     }
 
@@ -111,8 +132,8 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
             f"sim loop ({numbers['scenario']}, {numbers['controller']}, {numbers['image_size'][0]}x"
             f"{numbers['image_size'][1]} @ {numbers['control_rate_hz']:g} Hz): real-time factor "
             f"{numbers['real_time_factor']:.2f}  [per step {numbers['wall_ms_per_step']:.1f} ms = physics "
-            f"{numbers['physics_ms_per_step']:.1f} + render {numbers['render_ms_per_frame']:.1f} + controller "
-            f"{numbers['controller_ms_per_step']:.1f} + rest {numbers['rest_ms_per_step']:.1f}]"
+            f"{numbers['physics_ms_per_step']:.1f} + render wait {numbers['render_wait_ms_per_frame']:.1f} + "
+            f"controller {numbers['controller_ms_per_step']:.1f} + rest {numbers['rest_ms_per_step']:.1f}]"
         )
     return numbers
 
