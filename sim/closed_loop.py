@@ -421,6 +421,8 @@ def run_scenario(
     render = settings.render_rate_hz > 0
     sim = Simulator(scenario, camera=camera, seed=seed, render=render, image_size=image_size)
     sim.reset()
+    if render and hasattr(sim, "render_async"):  # start the render helper before the loop's clock runs
+        sim.render_async().result()
     hooks = list(on_step)
     writer = None
     if out_dir is not None and video and render:
