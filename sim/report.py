@@ -71,7 +71,7 @@ def draw_hud(rgb: np.ndarray, event: StepEvent) -> np.ndarray:
     for top, bottom in ((0, int(39 * width / 320)), (height - int(36 * width / 320), height)):
         image[top:bottom] = (image[top:bottom].astype(np.uint16) * 2 // 5).astype(np.uint8)
     text(_shot_label(event), 4, 11)
-    text(f"{state.focal_length_mm:5.1f}mm  f/{state.f_number:4.1f}  focus {state.focus_distance_m:5.1f}m", 4, 23)
+    text(f"{state.focal_length_mm:.0f}mm  f/{state.f_number:.1f}  focus {state.focus_distance_m:.1f}m", 4, 23)
     text(f"t {event.time_s:5.1f}s  {event.status}", 4, 35, (200, 200, 200))
     if event.status.startswith("hold") or "error" in event.status or "fallback" in event.status:
         text("HOLD" if event.status.startswith("hold") else event.status.upper(), width - 70, 11, (255, 80, 80))
