@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -41,12 +42,17 @@ def rig(tmp_path_factory, ros_domain_env):
     from cinempc_sim.simulator import Simulator
 
     sim = Simulator("single_walker", render=False)
-    autopilot = SimAutopilot(sim, "px4").start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe_socket:  # a free UDP port for the autopilot
+        probe_socket.bind(("127.0.0.1", 0))
+        port = probe_socket.getsockname()[1]
     log_path = tmp_path_factory.mktemp("bridge") / "mavlink_bridge_node.log"
-    argv = dict(commands("drone", overrides={"mavlink_bridge_node": {"node.url": autopilot.url}}))[
-        "mavlink_bridge_node"]
+    overrides = {"node.url": f"udpout:127.0.0.1:{port}", "node.heartbeat_wait_s": "1.0", "autostart_retry_s": "1.0"}
+    argv = dict(commands("drone", overrides={"mavlink_bridge_node": overrides}))["mavlink_bridge_node"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, env=ros_domain_env, stdout=log, stderr=subprocess.STDOUT)
+    # the companion computer boots before the autopilot: the node must keep trying, then connect
+    _wait(lambda: "activate failed" in log_path.read_text(errors="replace"), 60.0, "a failed first activation")
+    autopilot = SimAutopilot(sim, "px4", port=port).start()
     os.environ.update({k: ros_domain_env[k] for k in ("ROS_DOMAIN_ID", "RMW_IMPLEMENTATION",
                                                       "ROS_AUTOMATIC_DISCOVERY_RANGE")})
     context = rclpy.Context()

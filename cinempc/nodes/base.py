@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import rclpy
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
@@ -118,15 +119,41 @@ class CineLifecycleNode(LifecycleNode):
         super().__init__(name, automatically_declare_parameters_from_overrides=True,
                          allow_undeclared_parameters=False, **kwargs)
         self.drops = DropCounter(self)
+        self._configured = False
+        self._retry_timer = None
         if not self.has_parameter("autostart"):
             self.declare_parameter("autostart", True)
 
     def autostart(self) -> None:
-        if self.get_parameter("autostart").value:
+        """Configure and activate; a failed step is retried every ``autostart_retry_s`` (0: never).
+
+        Why retry: on a companion computer the autopilot, the camera or a copied weights file may
+        appear after the node started; the node keeps its place in the graph and comes up then.
+        """
+        if not self.get_parameter("autostart").value:
+            return
+        if not self._bring_up():
+            retry_s = float(self.get_parameter("autostart_retry_s").value) if self.has_parameter(
+                "autostart_retry_s") else 0.0
+            if retry_s > 0:
+                self._retry_timer = self.create_timer(retry_s, self._retry_bring_up,
+                                                      clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def _bring_up(self) -> bool:
+        if not self._configured:
             if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 self.get_logger().error("configure failed; staying unconfigured (see the error above)")
-                return
-            self.trigger_activate()
+                return False
+            self._configured = True
+        if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+            self.get_logger().error("activate failed; staying inactive (see the error above)")
+            return False
+        return True
+
+    def _retry_bring_up(self) -> None:
+        if self._bring_up():
+            self.destroy_timer(self._retry_timer)
+            self.get_logger().info("up after a retry")
 
     def node_params(self) -> dict[str, Any]:
         """This node's own settings: the ``node`` section of ``config/nodes.yaml``."""

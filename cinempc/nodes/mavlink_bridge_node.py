@@ -70,11 +70,12 @@ class MavlinkBridgeNode(CineLifecycleNode):
             url = str(self.p.get("url") or params["connection"]["url"])
             key_file = str(params.get("signing", {}).get("key_file") or "")
             key = load_signing_key(key_file) if key_file else None
-            self.bridge = MavlinkBridge(url, camera, vehicle, params, signing_key=key)
+            MavlinkBridge(url, camera, vehicle, params, signing_key=key)  # validates the settings; opens nothing
         except (KeyError, ValueError, SigningKeyError, OSError) as exc:
             self.get_logger().error(f"cannot configure the MAVLink bridge: {exc}")
             return TransitionCallbackReturn.FAILURE
-        self.link = MavlinkRigLink(self.bridge)
+        self._make_bridge = lambda: MavlinkBridge(url, camera, vehicle, params, signing_key=key)
+        self._rig_link = MavlinkRigLink
         self.url = url
         self.pub_odom = self.create_lifecycle_publisher(Odometry, Topics.ODOMETRY, CONTROL_QOS)
         self.pub_accel = self.create_lifecycle_publisher(AccelStamped, Topics.ACCEL, CONTROL_QOS)
@@ -83,7 +84,6 @@ class MavlinkBridgeNode(CineLifecycleNode):
         self.pub_diagnostics = self.create_lifecycle_publisher(DiagnosticArray, Topics.DIAGNOSTICS, CONTROL_QOS)
         # events go out on a plain publisher: a failsafe must reach the director in any lifecycle state
         self.pub_events = self.create_publisher(String, Topics.LINK_EVENTS, CONTROL_QOS)
-        self.bridge.events.subscribe(self._on_event)
         self.create_subscription(JointTrajectory, Topics.SETPOINT, self.on_setpoint, CONTROL_QOS)
         self.create_subscription(Bool, Topics.HOLD, self.on_director_hold, LATCHED_QOS)
         # operator commands wait for COMMAND_ACKs (and offboard pre-streams 0.6 s): their own callback
@@ -97,11 +97,14 @@ class MavlinkBridgeNode(CineLifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        bridge = self._make_bridge()  # a fresh one per attempt: a failed start closes its bridge
+        bridge.events.subscribe(self._on_event)
         try:
-            autopilot = self.bridge.start(wait_heartbeat_s=float(self.p["heartbeat_wait_s"]))
+            autopilot = bridge.start(wait_heartbeat_s=float(self.p["heartbeat_wait_s"]))
         except (TimeoutError, OSError) as exc:
             self.get_logger().error(f"no vehicle on {self.url}: {exc}")
             return TransitionCallbackReturn.FAILURE
+        self.bridge, self.link = bridge, self._rig_link(bridge)
         self.get_logger().info(f"connected to {autopilot.value} on {self.url}")
         result = super().on_activate(state)
         self._timers = [
@@ -114,6 +117,8 @@ class MavlinkBridgeNode(CineLifecycleNode):
         for timer in self._timers:
             self.destroy_timer(timer)
         self._timers = []
+        self.close()
+        self.bridge = self.link = None
         return super().on_deactivate(state)
 
     def close(self) -> None:
@@ -127,6 +132,8 @@ class MavlinkBridgeNode(CineLifecycleNode):
     @guarded(Topics.SETPOINT)
     def on_setpoint(self, msg: JointTrajectory) -> None:
         setpoint = convert.setpoint_from_msg(msg)
+        if self.link is None:
+            return  # not connected (inactive): nothing to stream to
         with self._lock:
             self._setpoint_time_s = self._now_s()
             if self._director_hold:
@@ -139,7 +146,7 @@ class MavlinkBridgeNode(CineLifecycleNode):
     def on_director_hold(self, msg: Bool) -> None:
         with self._lock:
             self._director_hold = bool(msg.data)
-        if msg.data:
+        if msg.data and self.bridge is not None:
             self._hold("director HOLD")
 
     def _hold(self, reason: str) -> None:
@@ -190,6 +197,9 @@ class MavlinkBridgeNode(CineLifecycleNode):
 
     # ----------------------------------------------------------------- operator commands (explicit only)
     def _answer(self, response, action) -> object:
+        if self.bridge is None:
+            response.success, response.message = False, "not connected to a vehicle (node inactive)"
+            return response
         try:
             result = action()
         except (RuntimeError, ValueError, TimeoutError) as exc:
@@ -203,16 +213,16 @@ class MavlinkBridgeNode(CineLifecycleNode):
         return self._answer(response, lambda: self.bridge.operator_arm(bool(request.data)))
 
     def on_start_offboard(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        return self._answer(response, self.bridge.operator_start_offboard)
+        return self._answer(response, lambda: self.bridge.operator_start_offboard())
 
     def on_takeoff(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         return self._answer(response, lambda: self.bridge.operator_takeoff(float(self.p["takeoff_altitude_m"])))
 
     def on_land(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        return self._answer(response, self.bridge.operator_land)
+        return self._answer(response, lambda: self.bridge.operator_land())
 
     def on_hold(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        return self._answer(response, self.bridge.operator_hold)
+        return self._answer(response, lambda: self.bridge.operator_hold())
 
 
 def main(args: list[str] | None = None) -> int:
