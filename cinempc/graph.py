@@ -35,6 +35,7 @@ class Topics:
     OBSTACLES = "world/obstacles"  # std_msgs/String JSON, latched
     SHOT = "director/shot"  # std_msgs/String ShotSpec JSON, latched
     HOLD = "director/hold"  # std_msgs/Bool, latched: the director's HOLD
+    SUBJECT_NAMES = "director/subject_names"  # std_msgs/String JSON {track_id: name}, latched
     HOLD_SERVICE = "director/hold_shot"  # std_srvs/Trigger
     RESUME_SERVICE = "director/resume_shot"  # std_srvs/Trigger
     PLAN_PATH = "mpc/plan"  # nav_msgs/Path (RViz / Foxglove)
@@ -62,6 +63,7 @@ TOPIC_TYPES: dict[str, str] = {
     Topics.OBSTACLES: "std_msgs/msg/String",
     Topics.SHOT: "std_msgs/msg/String",
     Topics.HOLD: "std_msgs/msg/Bool",
+    Topics.SUBJECT_NAMES: "std_msgs/msg/String",
     Topics.PLAN_PATH: "nav_msgs/msg/Path",
     Topics.PLAN_TRAJECTORY: "trajectory_msgs/msg/MultiDOFJointTrajectory",
     Topics.MPC_STATUS: "std_msgs/msg/String",
@@ -114,7 +116,8 @@ _MPC_REMAP = ((Topics.SUBJECTS, Topics.PERCEPTION_SUBJECTS),)
 
 _COMMON_RECORDED = (
     Topics.CAMERA_INFO, Topics.CAMERA_POSE, Topics.ODOMETRY, Topics.ACCEL, Topics.CAMERA_STATE, Topics.SETPOINT,
-    Topics.PERCEPTION_SUBJECTS, Topics.SHOT, Topics.HOLD, Topics.PLAN_PATH, Topics.PLAN_TRAJECTORY,
+    Topics.PERCEPTION_SUBJECTS, Topics.SHOT, Topics.HOLD, Topics.SUBJECT_NAMES, Topics.PLAN_PATH,
+    Topics.PLAN_TRAJECTORY,
     Topics.MPC_STATUS, Topics.DIAGNOSTICS,
 )
 

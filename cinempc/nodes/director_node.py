@@ -63,6 +63,8 @@ class DirectorNode(Node):
 
         self.pub_shot = self.create_publisher(String, Topics.SHOT, LATCHED_QOS)
         self.pub_hold = self.create_publisher(Bool, Topics.HOLD, LATCHED_QOS)
+        self.pub_names = self.create_publisher(String, Topics.SUBJECT_NAMES, LATCHED_QOS)
+        self._published_names: dict[int, str] | None = None
         self.create_service(Trigger, Topics.HOLD_SERVICE, self.on_hold_service)
         self.create_service(Trigger, Topics.RESUME_SERVICE, self.on_resume_service)
         self.create_subscription(String, "sim/default_shot", self.on_default_shot, LATCHED_QOS)
@@ -104,6 +106,9 @@ class DirectorNode(Node):
             self.get_logger().info(f"shot: {convert.shot_msg(direction.shot).data}")
         self._has_shot = self._has_shot or direction.shot is not None
         self.publish_hold(direction.hold or direction.abort)
+        if direction.subject_names != self._published_names:  # the tablet's "alice = #3" -> perception
+            self._published_names = dict(direction.subject_names)
+            self.pub_names.publish(String(data=json.dumps({str(k): v for k, v in direction.subject_names.items()})))
 
     def publish_hold(self, hold: bool) -> None:
         if hold != self._published_hold:

@@ -11,6 +11,7 @@ messages at all: the MPC's subject timeout).
 
 from __future__ import annotations
 
+import json
 import math
 
 from geometry_msgs.msg import AccelStamped
@@ -22,7 +23,15 @@ from std_msgs.msg import String
 from cinempc.config import load_camera_profile
 from cinempc.graph import Topics
 from cinempc.nodes import convert
-from cinempc.nodes.base import CONTROL_QOS, SENSOR_QOS, CineLifecycleNode, guarded, nested_parameters, run
+from cinempc.nodes.base import (
+    CONTROL_QOS,
+    LATCHED_QOS,
+    SENSOR_QOS,
+    CineLifecycleNode,
+    guarded,
+    nested_parameters,
+    run,
+)
 
 
 class PerceptionNode(CineLifecycleNode):
@@ -61,6 +70,7 @@ class PerceptionNode(CineLifecycleNode):
         self.create_subscription(Odometry, Topics.ODOMETRY, self.on_odometry, CONTROL_QOS)
         self.create_subscription(JointState, Topics.CAMERA_STATE, self.on_camera_state, CONTROL_QOS)
         self.create_subscription(AccelStamped, Topics.ACCEL, self.on_accel, CONTROL_QOS)
+        self.create_subscription(String, Topics.SUBJECT_NAMES, self.on_subject_names, LATCHED_QOS)
         self.get_logger().info(f"perception ready: {params.backend} {params.weights}, camera {self.camera.name}")
         return TransitionCallbackReturn.SUCCESS
 
@@ -89,6 +99,17 @@ class PerceptionNode(CineLifecycleNode):
     def on_accel(self, msg: AccelStamped) -> None:
         convert.accel_from_msg(msg)
         self._accel = msg
+
+    @guarded(Topics.SUBJECT_NAMES)
+    def on_subject_names(self, msg: String) -> None:
+        """The director's names for track ids ("alice = #3"): bound in the tracker's namer."""
+        names = json.loads(msg.data)
+        if not isinstance(names, dict):
+            raise ValueError("subject names must be a JSON object {track_id: name}")
+        for track_id, name in names.items():
+            if not isinstance(name, str) or not name.strip():
+                raise ValueError(f"subject name for #{track_id} must be a non-empty string")
+            self.pipeline.bind(name, int(track_id))
 
     @guarded(Topics.DEPTH)
     def on_depth(self, msg: Image) -> None:
