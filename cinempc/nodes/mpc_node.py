@@ -125,6 +125,7 @@ class MPCNode(CineLifecycleNode):
         self._solves = 0
         self._timers: list = []
         self._reset_pending = False
+        self._result_weights: dict[str, float] = {}
         self.add_on_set_parameters_callback(self._validate_parameters)
 
     # ----------------------------------------------------------------- lifecycle
@@ -304,6 +305,7 @@ class MPCNode(CineLifecycleNode):
             self.mpc.reset()
         if state is None or reason:
             return
+        weights = self.mpc_params.weights.model_dump()  # what this solve is weighted with (for the status)
         started = time.perf_counter()
         try:
             result = self.mpc.solve(state, shot, subjects, obstacles, shot_time_s=shot_time_s,
@@ -315,7 +317,7 @@ class MPCNode(CineLifecycleNode):
             return
         wall_ms = (time.perf_counter() - started) * 1e3
         with self._lock:
-            self._result, self._result_time_s = result, now
+            self._result, self._result_time_s, self._result_weights = result, now, weights
             self._status, self._message = result.status, result.message
             self._solve_ms = (self._solve_ms + [float(getattr(result, "solve_ms", wall_ms))])[-200:]
             self._solves += 1
@@ -382,7 +384,7 @@ class MPCNode(CineLifecycleNode):
                 "solve_ms_p95": float(np.percentile(solve, 95)) if solve.size else None,
                 "cost_breakdown": dict(getattr(result, "cost_breakdown", {}) or {}) if result is not None else {},
                 "relaxations": list(getattr(result, "relaxations", []) or []) if result is not None else [],
-                "weights": self.mpc_params.weights.model_dump() if self.mpc is not None else {},
+                "weights": self._result_weights,  # of the solve reported here, not of a pending change
                 "dropped_messages": dict(self.drops.counts),
                 "subjects": [s.ref for s in self._subjects],
             }
