@@ -45,9 +45,7 @@ schema: install
 	$(PY) -m cinempc shot schema --out docs/shot_spec.schema.json
 
 freeze:
-	$(PY) -m pip freeze --exclude-editable | grep -v '^cinempc' > requirements.txt.new && \
-	  { echo "# Every Python dependency, pinned (the one place versions live). Regenerate with: make freeze"; \
-	    cat requirements.txt.new; } > requirements.txt && rm requirements.txt.new
+	$(PY) tools/freeze_requirements.py requirements.txt
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache runs
