@@ -39,3 +39,14 @@ def test_default_shot_via_mavlink_matches_direct(scenario):
                                                                                     strict=True))
     assert worst < 0.02
 
+
+
+@pytest.mark.slow
+def test_cinempc_shot_via_mavlink_matches_direct():
+    """CineMPC in lockstep (no wall-clock deadline: both runs get the same solver answers) over MAVLink."""
+    scenario = next(p for p in SCENARIOS if p.stem == "single_walker")
+    direct = run_scenario(scenario, controller="cinempc", duration_s=6.0, render_rate_hz=0)
+    via = run_scenario_via_mavlink(scenario, controller="cinempc", duration_s=6.0, render_rate_hz=0)
+    d, m = direct.metrics, via.metrics
+    assert m["composition_error_rms"] <= d["composition_error_rms"] + 0.02, (d, m)
+    assert m["collisions"] == d["collisions"]

@@ -535,3 +535,38 @@ def test_cli_keygen_and_status(sim, params, px4, tmp_path, capsys, repo_root):
     assert report["autopilot"] == "px4" and report["armed"] is False and report["link_ok"] is True
     assert report["rig_state"]["position_m"] == pytest.approx(sim.rig_state().position_m.tolist(), abs=0.05)
     assert main(["mavlink", "status", "--url", "nonsense:1:2"]) == 2
+
+
+def test_lockstep_rig_flies_the_direct_physics_and_small_lens_steps(params):
+    """MavlinkSimRig vs the bare Simulator on the same setpoints: same physics, lens ramps never stall.
+
+    The lens ramps move less per step than any coarse deadband would pass; a bridge that drops
+    small lens changes leaves the MPC (which plans from the measured lens) stuck for good.
+    """
+    from cinempc_sim.autopilot_link import MavlinkSimRig
+
+    direct, carried = Simulator("single_walker", render=False), Simulator("single_walker", render=False)
+    rig = MavlinkSimRig(carried, params=params)
+    try:
+        start = direct.rig_state()
+        for k in range(25):
+            setpoint = Setpoint(
+                position_m=start.position_m + [0.08 * k, -0.04 * k, 0.02 * k], velocity_mps=[0.8, -0.4, 0.2],
+                acceleration_mps2=[0.0, 0.0, 0.0], yaw_rad=0.02 * k, yaw_rate_rad_s=0.2, pitch_rad=-0.1 - 0.01 * k,
+                focal_length_mm=35.0 + 0.05 * k, focus_distance_m=6.0 + 0.005 * k, f_number=4.0 * 2 ** (0.01 * k),
+            )
+            direct.step(setpoint, 0.1)
+            rig.step(setpoint, 0.1)
+            a, b = direct.rig_state(), rig.rig_state()
+            np.testing.assert_allclose(b.position_m, a.position_m, atol=1e-4)
+            np.testing.assert_allclose(b.velocity_mps, a.velocity_mps, atol=1e-4)
+            assert b.yaw_rad == pytest.approx(a.yaw_rad, abs=1e-5)
+            assert b.pitch_rad == pytest.approx(a.pitch_rad, abs=1e-5)
+            assert b.focal_length_mm == pytest.approx(a.focal_length_mm, abs=1e-3)
+            assert b.focus_distance_m == pytest.approx(a.focus_distance_m, abs=1e-3)
+            assert b.f_number == pytest.approx(a.f_number, abs=1e-3)
+        assert rig.bridge.mode == "offboard" and rig.link.link_ok
+    finally:
+        rig.close()
+        direct.close()
+        carried.close()
