@@ -32,15 +32,18 @@ DEFAULT_RGB = {
 CANOPY_RGB = (0.2, 0.5, 0.22)
 
 
-def _texture(name: str, image: np.ndarray) -> str:
-    """Write a generated texture once per machine and return its path (TinyRenderer loads files only)."""
+def _texture(name: str, make) -> str:
+    """Write a generated texture once per machine and return its path (TinyRenderer loads files only).
+
+    Names carry a version: change the generator, bump the name, so a stale cached file is never used.
+    """
     import cv2
 
     _TEXTURE_DIR.mkdir(parents=True, exist_ok=True)
     path = _TEXTURE_DIR / f"{name}.png"
     if not path.is_file():
         tmp = path.with_suffix(f".{np.random.default_rng().integers(1 << 30)}.png")
-        cv2.imwrite(str(tmp), image[:, :, ::-1])
+        cv2.imwrite(str(tmp), make()[:, :, ::-1])  # generated only when not cached
         tmp.replace(path)  # atomic: parallel simulators never read half a file
     return str(path)
 
@@ -140,7 +143,7 @@ def build_world(client: int, scenario: Scenario, renderer_params: dict) -> World
                           (0.0, 0.0, -0.5), (0.4, 0.55, 0.3))
     tiles = max(2, int(round(2.0 * half_size / float(renderer_params["ground_tile_m"]))))
     size_px = min(2048, 8 * tiles)
-    texture = p.loadTexture(_texture(f"ground_{tiles}_{size_px}", checker_texture(tiles, size_px)),
+    texture = p.loadTexture(_texture(f"ground_v1_{tiles}_{size_px}", lambda: checker_texture(tiles, size_px)),
                             physicsClientId=client)
     p.changeVisualShape(ground, -1, textureUniqueId=texture, rgbaColor=[1, 1, 1, 1], physicsClientId=client)
     world = World(ground=ground, backdrop_half_size_m=scenario.background_distance_m,
@@ -151,7 +154,7 @@ def build_world(client: int, scenario: Scenario, renderer_params: dict) -> World
     r = scenario.background_distance_m
     cx, cy = scenario.background_center_m
     wall_h = max(8.0, 0.25 * r)
-    backdrop_tex = p.loadTexture(_texture("treeline", treeline_texture()), physicsClientId=client)
+    backdrop_tex = p.loadTexture(_texture("treeline_v1", treeline_texture), physicsClientId=client)
     for sx, sy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
         half = (1.0, r + 1.0, wall_h / 2.0) if sx else (r + 1.0, 1.0, wall_h / 2.0)
         centre = (cx + sx * (r + 1.0), cy + sy * (r + 1.0), wall_h / 2.0)
