@@ -135,17 +135,42 @@ def add_solid(client: int, spec: ObstacleSpec, world: World) -> None:
         world.obstacles.append(Obstacle("box", centre, half_extents_m=half, name=name))
 
 
+def _ground(client: int, half_size_m: float, tile_m: float, quads: int) -> int:
+    """The ground: a box for collisions, a textured grid mesh for the camera.
+
+    Why a grid: TinyRenderer interpolates texture coordinates without perspective
+    correction, so one huge textured quad smears its checker near the horizon.  Many
+    smaller quads with a repeating texture keep the squares square.
+    """
+    half = (half_size_m, half_size_m, 0.5)
+    col = p.createCollisionShape(p.GEOM_BOX, halfExtents=half, collisionFramePosition=(0, 0, -0.5),
+                                 physicsClientId=client)
+    edges = np.linspace(-half_size_m, half_size_m, quads + 1)
+    xs, ys = np.meshgrid(edges, edges, indexing="xy")
+    vertices = np.stack([xs.ravel(), ys.ravel(), np.zeros(xs.size)], axis=1)
+    uvs = vertices[:, :2] / (2.0 * tile_m)  # the texture holds 2 x 2 squares and repeats
+    indices = []
+    n = quads + 1
+    for j in range(quads):
+        for i in range(quads):
+            a, b, c, d = j * n + i, j * n + i + 1, (j + 1) * n + i + 1, (j + 1) * n + i
+            indices += [a, b, c, a, c, d]
+    vis = p.createVisualShape(p.GEOM_MESH, vertices=vertices.tolist(), indices=indices, uvs=uvs.tolist(),
+                              normals=[[0.0, 0.0, 1.0]] * len(vertices), rgbaColor=[1, 1, 1, 1],
+                              physicsClientId=client)
+    body = p.createMultiBody(baseMass=0.0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis,
+                             basePosition=(0.0, 0.0, 0.0), physicsClientId=client)
+    p.setCollisionFilterGroupMask(body, -1, GROUP_WORLD, GROUP_DRONE | GROUP_RAY, physicsClientId=client)
+    texture = p.loadTexture(_texture("ground_v2", lambda: checker_texture(2, 128)), physicsClientId=client)
+    p.changeVisualShape(body, -1, textureUniqueId=texture, rgbaColor=[1, 1, 1, 1], physicsClientId=client)
+    return body
+
+
 def build_world(client: int, scenario: Scenario, renderer_params: dict) -> World:
     """Ground, obstacles, props and backdrop of a scenario in one PyBullet client."""
     half_size = max(150.0, 2.5 * scenario.background_distance_m)
-    ground_half = (half_size, half_size, 0.5)
-    ground = _static_body(client, p.GEOM_BOX, {"halfExtents": ground_half}, {"halfExtents": ground_half},
-                          (0.0, 0.0, -0.5), (0.4, 0.55, 0.3))
-    tiles = max(2, int(round(2.0 * half_size / float(renderer_params["ground_tile_m"]))))
-    size_px = min(2048, 8 * tiles)
-    texture = p.loadTexture(_texture(f"ground_v1_{tiles}_{size_px}", lambda: checker_texture(tiles, size_px)),
-                            physicsClientId=client)
-    p.changeVisualShape(ground, -1, textureUniqueId=texture, rgbaColor=[1, 1, 1, 1], physicsClientId=client)
+    ground = _ground(client, half_size, float(renderer_params["ground_tile_m"]),
+                     int(renderer_params["ground_grid_quads"]))
     world = World(ground=ground, backdrop_half_size_m=scenario.background_distance_m,
                   backdrop_center_m=tuple(scenario.background_center_m))
     for spec in list(scenario.obstacles) + list(scenario.props):
