@@ -144,3 +144,17 @@ def test_setpoint_stream_slides_along_the_plan_one_step_ahead():
     assert abs(halfway.yaw_rad) == pytest.approx(math.pi, abs=1e-6)  # across +-pi, not through 0
     assert halfway.pitch_rad == -0.1 and halfway.f_number == 4.0  # series the plan lacks come from the fallback
     np.testing.assert_allclose(sample_plan(plan, 5.0, fallback).position_m, [3, 0, 0])  # end of plan: held
+
+
+def test_subject_predictions_are_advanced_by_their_age():
+    from cinempc.nodes.mpc_node import advance_track
+
+    rows = 5
+    track = SubjectTrack(track_id=1, positions_m=np.outer(np.arange(rows) * 0.1, [1.4, 0.0, 0.0]),
+                         velocities_mps=np.tile([1.4, 0.0, 0.0], (rows, 1)), dt_s=0.1,
+                         covariance_m2=np.stack([np.eye(3) * k for k in range(rows)]))
+    assert advance_track(track, 0.0) is track
+    aged = advance_track(track, 0.17)
+    np.testing.assert_allclose(aged.positions_m[0], [0.238, 0, 0])  # where it is now, not 0.17 s ago
+    np.testing.assert_allclose(aged.positions_m[-1], track.positions_m[-1])  # past the end: held
+    assert aged.covariance_m2[0][0, 0] == 2.0 and aged.track_id == 1 and aged.dt_s == 0.1

@@ -95,6 +95,30 @@ def sample_plan(plan: dict, age_s: float, fallback: Setpoint) -> Setpoint:
     )
 
 
+def advance_track(track: SubjectTrack, age_s: float) -> SubjectTrack:
+    """A subject prediction made ``age_s`` ago, re-expressed from now (latency compensation).
+
+    Row ``k`` of the result is the old prediction at ``k * dt_s + age_s`` (linear interpolation,
+    the last row held), so perception's or the simulator's publishing delay does not become a
+    framing error.  The covariance follows the same rows.
+    """
+    if age_s <= 0 or len(track.positions_m) < 2:
+        return track
+    rows = len(track.positions_m)
+    grid = np.arange(rows) * track.dt_s
+    t = np.minimum(grid + age_s, grid[-1])
+
+    def shift(values: np.ndarray) -> np.ndarray:
+        return np.stack([np.interp(t, grid, values[:, i]) for i in range(values.shape[1])], axis=1)
+
+    covariance = track.covariance_m2
+    if covariance is not None and len(covariance) == rows:
+        nearest = np.minimum(np.round(t / track.dt_s).astype(int), rows - 1)
+        covariance = covariance[nearest]
+    return replace(track, positions_m=shift(track.positions_m), velocities_mps=shift(track.velocities_mps),
+                   covariance_m2=covariance)
+
+
 class MPCNode(CineLifecycleNode):
     """CineMPC adapter (lifecycle: configure compiles/loads the solver, activate starts the loops)."""
 
@@ -109,6 +133,7 @@ class MPCNode(CineLifecycleNode):
         self._state_time_s = -math.inf
         self._subjects: list[SubjectTrack] = []
         self._subjects_time_s = -math.inf
+        self._subjects_stamp_s = 0.0
         self._obstacles: list[Obstacle] = []
         self._background_m: float | None = None
         self._shot = None
@@ -244,9 +269,10 @@ class MPCNode(CineLifecycleNode):
 
     @guarded(Topics.SUBJECTS)
     def on_subjects(self, msg: String) -> None:
-        _, subjects = convert.subjects_from_msg(msg)
+        stamp_s, subjects = convert.subjects_from_msg(msg)
         with self._lock:
             self._subjects = subjects
+            self._subjects_stamp_s = stamp_s
             self._subjects_time_s = self._now_s()
 
     @guarded(Topics.OBSTACLES)
@@ -294,7 +320,9 @@ class MPCNode(CineLifecycleNode):
         with self._lock:
             state = self._rig_state() if now - self._state_time_s <= float(self.p["state_timeout_s"]) else None
             reason = self._hold_reason_now(now)
-            shot, subjects, obstacles = self._shot, list(self._subjects), list(self._obstacles)
+            age_s = min(max(now - self._subjects_stamp_s, 0.0), float(self.p["subject_timeout_s"]))
+            subjects = [advance_track(s, age_s) for s in self._subjects]
+            shot, obstacles = self._shot, list(self._obstacles)
             reset = self._reset_pending
             self._reset_pending = False
             if state is not None and not reason and self._shot_start_s is None:
