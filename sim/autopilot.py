@@ -235,6 +235,8 @@ class SimAutopilot:
         self.mode = mode
         self.mode_log.append(ModeChange(time.monotonic(), float(self.sim.time_s), mode, reason))
         self._statustext(f"mode {mode}: {reason}", mav.MAV_SEVERITY_INFO)
+        self._last_heartbeat_s = -math.inf  # announce the new mode now, not up to a second later
+        self._publish_heartbeat(time.monotonic())
 
     def custom_mode(self) -> int:
         if self.px4:
@@ -320,6 +322,7 @@ class SimAutopilot:
         elif self.mode == "land" and z < 0.3 and self.armed:
             self.armed = False
             self._statustext("landed, disarmed", mav.MAV_SEVERITY_INFO)
+            self._last_heartbeat_s = -math.inf
 
     # -------------------------------------------------------------- receive
     def _receive_loop(self) -> None:
@@ -408,6 +411,8 @@ class SimAutopilot:
         else:
             self.armed = False
             self._statustext("Disarmed", mav.MAV_SEVERITY_INFO)
+        self._last_heartbeat_s = -math.inf
+        self._publish_heartbeat(time.monotonic())
         return ACCEPTED
 
     def _prearm_problem(self) -> str | None:

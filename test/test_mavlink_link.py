@@ -565,7 +565,8 @@ def test_lockstep_rig_flies_the_direct_physics_and_small_lens_steps(params):
             assert b.focal_length_mm == pytest.approx(a.focal_length_mm, abs=1e-3)
             assert b.focus_distance_m == pytest.approx(a.focus_distance_m, abs=1e-3)
             assert b.f_number == pytest.approx(a.f_number, abs=1e-3)
-        assert rig.bridge.mode == "offboard" and rig.link.link_ok
+        assert rig.autopilot.mode == "offboard" and rig.link.link_ok
+        assert wait_until(lambda: rig.bridge.mode == "offboard")
     finally:
         rig.close()
         direct.close()
