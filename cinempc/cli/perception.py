@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--epochs", type=int, help="override training.epochs")
     train.add_argument("--time-h", type=float, help="stop after this many hours (ultralytics 'time')")
     train.add_argument("--fraction", type=float, default=1.0, help="use this fraction of the training images")
+    train.add_argument("--init-weights", help="continue from these weights of an earlier stage (same model YAML)")
     train.add_argument("--install", action="store_true",
                        help="copy best.pt + ONNX + provenance.json into cinempc/perception/weights/")
     train.add_argument("--name", default="cinempc_person_yolo11n", help="file stem of the installed weights")
@@ -80,8 +81,21 @@ def run_train(args: argparse.Namespace) -> int:
     manifest_path = data_yaml.parent / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     training = params.training
+    previous = None
+    if args.init_weights:
+        init = Path(args.init_weights)
+        if not init.is_file():
+            raise FileNotFoundError(f"--init-weights {init} not found")
+        record = init.parent / "provenance.json"
+        previous = json.loads(record.read_text()) if record.is_file() else {"weights": str(init)}
+        # keep a copy: --install overwrites the shipped weights this stage starts from
+        staged = Path(args.out) / "init_weights.pt"
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(init, staged)
+        args.init_weights = str(staged)
     result = train_detector(data_yaml, args.out, training, args.epochs, params.image_size_px, args.fraction,
-                            time_h=args.time_h)
+                            time_h=args.time_h, init_weights=args.init_weights,
+                            name="train_continued" if args.init_weights else "train")
     print(json.dumps(result, indent=2))
     if not args.install:
         return 0
@@ -91,7 +105,7 @@ def run_train(args: argparse.Namespace) -> int:
     onnx = export_onnx(pt, params.image_size_px, WEIGHTS_DIR / f"{args.name}.onnx")
     provenance = write_provenance(
         WEIGHTS_DIR / "provenance.json", command=["cinempc", *sys.argv[1:]], training=result, params=training,
-        dataset_manifest=manifest, files={"torch": pt, "onnx": onnx},
+        dataset_manifest=manifest, files={"torch": pt, "onnx": onnx}, previous_stage=previous,
     )
     print(f"installed {pt}, {onnx}, {provenance}")
     return 0

@@ -46,8 +46,13 @@ def _limit_threads(threads: int) -> None:
 
 def train_detector(data_yaml: str | Path, out_dir: str | Path, params: TrainingParams | None = None,
                    epochs: int | None = None, image_size_px: int = 320, fraction: float = 1.0,
-                   name: str = "train", time_h: float | None = None) -> dict:
-    """Train from the YAML definition; returns ``{"weights": best.pt, "metrics": {...}, "seconds": ...}``."""
+                   name: str = "train", time_h: float | None = None,
+                   init_weights: str | Path | None = None) -> dict:
+    """Train from the YAML definition; returns ``{"weights": best.pt, "metrics": {...}, "seconds": ...}``.
+
+    ``init_weights``: continue from an earlier run of ours (same architecture) instead of random
+    initialisation -- the way to split a long CPU training into bounded stages.
+    """
     ensure_offline()
     params = params or TrainingParams()
     _limit_threads(params.torch_threads)
@@ -59,7 +64,8 @@ def train_detector(data_yaml: str | Path, out_dir: str | Path, params: TrainingP
     model.train(
         data=str(Path(data_yaml).resolve()), epochs=int(epochs or params.epochs), imgsz=image_size_px,
         batch=params.batch, workers=params.workers, seed=params.seed, deterministic=True, device="cpu",
-        pretrained=False, amp=False, plots=False, project=str(out_dir), name=name, exist_ok=True,
+        pretrained=str(Path(init_weights).resolve()) if init_weights else False,
+        amp=False, plots=False, project=str(out_dir), name=name, exist_ok=True,
         patience=params.patience, fraction=fraction, verbose=False, cache=False,
         # our renders are people upright on the ground; flips up-down make no sense, colour shifts do
         # few epochs on a shared CPU: short warm-up, validate only at the end (val=False still validates the
@@ -74,7 +80,8 @@ def train_detector(data_yaml: str | Path, out_dir: str | Path, params: TrainingP
     if not best.is_file():
         best = save_dir / "weights" / "last.pt"
     metrics = {k: float(v) for k, v in (model.trainer.metrics or {}).items()}
-    return {"weights": str(best), "metrics": metrics, "seconds": seconds, "save_dir": str(save_dir)}
+    return {"weights": str(best), "metrics": metrics, "seconds": seconds, "save_dir": str(save_dir),
+            "init_weights": str(init_weights) if init_weights else None}
 
 
 def export_onnx(weights: str | Path, image_size_px: int = 320, out_path: str | Path | None = None) -> Path:
@@ -96,8 +103,8 @@ def export_onnx(weights: str | Path, image_size_px: int = 320, out_path: str | P
 
 def write_provenance(path: str | Path, *, command: list[str], training: dict, params: TrainingParams,
                      dataset_manifest: dict, evaluation: dict | None = None,
-                     files: dict[str, Path] | None = None) -> Path:
-    """The provenance record shipped next to the weights."""
+                     files: dict[str, Path] | None = None, previous_stage: dict | None = None) -> Path:
+    """The provenance record shipped next to the weights (``previous_stage``: the record of the run continued)."""
     import hashlib
 
     import torch
@@ -115,6 +122,7 @@ def write_provenance(path: str | Path, *, command: list[str], training: dict, pa
         "environment": {"python": sys.version.split()[0], "torch": torch.__version__,
                         "ultralytics": ultralytics.__version__, "platform": platform.platform(),
                         "device": "cpu"},
+        "previous_stage": previous_stage,
         "files": {name: {"path": Path(f).name, "sha256": hashlib.sha256(Path(f).read_bytes()).hexdigest(),
                          "bytes": Path(f).stat().st_size} for name, f in (files or {}).items()},
     }
