@@ -132,7 +132,6 @@ class SimAutopilot:
             self._last_slow_s = -math.inf
             self._last_heartbeat_s = -math.inf
             self._sent_aperture: float | None = None
-            self._origin_set = True
 
     @property
     def address(self) -> tuple[str, int]:
