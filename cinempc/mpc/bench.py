@@ -43,10 +43,11 @@ def scenario(name: str, time_s: float, steps: int, dt_s: float) -> tuple[ShotSpe
     if name == "dolly_zoom":
         return preset("dolly_zoom_out"), [_track(1, [0, 0, 0], [0, 0, 0], time_s, steps, dt_s, "alice")], None
     if name == "two_subjects_4m_9m":
+        # a walk-and-talk: both walk towards the camera, which backs away in front of them
         shot = ShotSpec(subjects=["all"], framing="wide", focus={"target": "all"}, movement={"type": "follow"})
         return shot, [
-            _track(1, [4, 0, 0], [0.3, 0, 0], time_s, steps, dt_s, "near"),
-            _track(2, [9, 0.5, 0], [0.3, 0, 0], time_s, steps, dt_s, "far"),
+            _track(1, [4, 0, 0], [-0.3, 0, 0], time_s, steps, dt_s, "near"),
+            _track(2, [9, 0.5, 0], [-0.3, 0, 0], time_s, steps, dt_s, "far"),
         ], None
     if name == "shallow_close_up":
         return preset("shallow_close_up"), [_track(1, [0, 0, 0], [0.5, 0, 0], time_s, steps, dt_s, "alice")], 30.0
