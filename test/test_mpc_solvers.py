@@ -158,3 +158,27 @@ def test_hand_assembled_derivatives_equal_casadi_automatic_differentiation():
     mine_grad, mine_hess = functions["nlp_hess_l"](w, p, 1.3, lam_g)
     assert np.allclose(dense(mine_grad), dense(grad_l), rtol=1e-9, atol=1e-8)
     assert np.allclose(dense(mine_hess), dense(hess_l), rtol=1e-9, atol=1e-8)
+
+
+def _fake_bench(args):
+    return {"rate_hz": 42.0}
+
+
+def test_bench_all_runs_every_registered_benchmark_and_skips_missing_ones(monkeypatch, capsys):
+    from cinempc.cli import bench as bench_cli
+
+    monkeypatch.setattr(bench_cli, "REGISTRY", {
+        "missing": "cinempc_not_built_yet.bench:run", "fake": "test_mpc_solvers:_fake_bench",
+    })
+    parser_args = type("Args", (), {"target": "all", "json": True})()
+    assert bench_cli.run(parser_args) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"fake": {"rate_hz": 42.0}}
+    assert "missing: skipped" in captured.err
+
+
+def test_the_bench_registry_names_the_agreed_modules():
+    from cinempc.cli.bench import REGISTRY
+
+    assert REGISTRY == {"mpc": "cinempc.mpc.bench:run", "sim": "cinempc_sim.bench:run",
+                        "perception": "cinempc.perception.bench:run"}
