@@ -73,9 +73,12 @@ def test_a_late_solve_falls_back_to_the_shifted_plan_then_to_hold(vehicle, param
     first = mpc.solve(state, preset("follow_medium"), [subject], [], 0.0)
     assert first.status == "fallback_hold" and first.setpoint.hold
     assert np.allclose(first.setpoint.position_m, state.position_m)
+    assert np.allclose(first.plan["position_m"], state.position_m)  # the plan says "stay" too
     second = mpc.solve(state, preset("follow_medium"), [subject], [], 0.1)
     assert second.status == "fallback_shifted" and not second.setpoint.hold
     assert "late" in second.message
+    assert len(second.plan["position_m"]) == mpc.horizon_steps + 1
+    assert np.allclose(second.plan["position_m"][1], second.setpoint.position_m)  # row 0 is now
     # the shifted plan runs out after a horizon: then hold again
     last = mpc.solve(state, preset("follow_medium"), [subject], [], 0.1 + (mpc.horizon_steps + 1) * mpc.dt_s)
     assert last.status in ("fallback_hold", "fallback_shifted")

@@ -19,7 +19,14 @@ import numpy as np
 
 from cinempc import optics
 from cinempc.config import CameraProfile, VehicleConfig
-from cinempc.mpc.fallback import StoredPlan, hold_setpoint, setpoint_from_plan, shifted_setpoint
+from cinempc.mpc.fallback import (
+    StoredPlan,
+    hold_plan,
+    hold_setpoint,
+    setpoint_from_plan,
+    shifted_plan,
+    shifted_setpoint,
+)
 from cinempc.mpc.model import FOCAL_SCALE_MM, IU, IX, NU, NX, f_number_from_stops, stops_from_f_number
 from cinempc.mpc.ocp import CineOCP
 from cinempc.mpc.params import MPCParams, load_mpc_params
@@ -126,6 +133,7 @@ class CineMPC:
         if not roles.framed:
             return MPCResult(
                 status="no_subject", setpoint=hold_setpoint(state),
+                plan=hold_plan(state, self.ocp.N, self.dt_s, shot_time_s),
                 message=f"no visible subject matches {shot.subjects}; holding",
             )
         if self._memory is None:
@@ -142,22 +150,26 @@ class CineMPC:
         if not usable or late:
             reason = "late" if usable else "failed"
             previous = shifted_setpoint(self._plan, shot_time_s)
+            previous_plan = shifted_plan(self._plan, shot_time_s) if previous is not None else None
             if usable:  # a late solution is still the best warm start for the next step
-                self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s)
+                self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s,
+                                        self._plan_dict(output.X, output.U, P, shot_time_s))
             elif previous is None:
                 self._plan = None
             message = f"solve {reason} ({output.message}, {output.solve_ms:.1f} ms)"
             if previous is not None:
-                return MPCResult("fallback_shifted", previous, {}, output.solve_ms, output.iterations, {},
+                return MPCResult("fallback_shifted", previous, previous_plan, output.solve_ms, output.iterations, {},
                                  relaxations, message + "; flying the shifted previous plan")
-            return MPCResult("fallback_hold", hold_setpoint(state), {}, output.solve_ms, output.iterations, {},
+            stay = hold_plan(state, self.ocp.N, self.dt_s, shot_time_s)
+            return MPCResult("fallback_hold", hold_setpoint(state), stay, output.solve_ms, output.iterations, {},
                              relaxations, message + "; no previous plan, holding")
-        self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s)
+        plan = self._plan_dict(output.X, output.U, P, shot_time_s)
+        self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s, plan)
         relaxations += self._report_relaxations(output.X, P, roles, shot)
         return MPCResult(
             status="relaxed" if relaxations else "optimal",
             setpoint=setpoint_from_plan(output.X, output.U, 1),
-            plan=self._plan_dict(output.X, output.U, P, shot_time_s),
+            plan=plan,
             solve_ms=output.solve_ms,
             iterations=output.iterations,
             cost_breakdown=self.ocp.cost_breakdown(output.X, output.U, P),
