@@ -43,12 +43,14 @@ def test_backends_share_the_interface(detectors):
     assert torch_det.names == onnx_det.names == {0: "person"}
 
 
-def test_both_backends_agree_within_tolerance(detectors, heldout_views):
+def test_both_backends_agree_within_tolerance(detectors, heldout_views, monkeypatch):
     torch_det, onnx_det = detectors
+    for detector in detectors:  # compare raw outputs: a box just above one threshold may sit just below it in the other
+        monkeypatch.setattr(detector, "confidence_min", 0.05)
     compared = 0
     for view in heldout_views:
         a, b = torch_det.detect(view.rgb), onnx_det.detect(view.rgb)
-        confident_a, confident_b = a[a.conf > 0.5], b[b.conf > 0.5]
+        confident_a, confident_b = a[a.conf > 0.3], b[b.conf > 0.3]
         for dets, other in ((confident_a, b), (confident_b, a)):
             for box, conf in zip(dets.xyxy, dets.conf, strict=True):
                 assert len(other), "a confident box of one backend has no counterpart in the other"
@@ -57,7 +59,7 @@ def test_both_backends_agree_within_tolerance(detectors, heldout_views):
                 assert iou[j] > 0.85
                 assert abs(other.conf[j] - conf) < 0.1
                 compared += 1
-    assert compared >= 10
+    assert compared >= 8
 
 
 def test_finds_the_people_in_held_out_scenes(detectors, heldout_views):
@@ -98,13 +100,13 @@ def test_real_detector_keeps_the_id_through_a_one_second_occlusion(detectors):
     pipeline = PerceptionPipeline(CAMERA, PARAMS, detectors[0])
     ids, hidden_frames, errors = set(), 0, []
     for t, view in scripted_sequence(CAMERA, [walker], position, duration_s=6.5, boxes=[((7, 0, 1.15),
-                                     (0.2, 0.6, 1.15))], focal_length_mm=30.0, look_at_m=look_at):
+                                     (0.2, 0.7, 1.15))], focal_length_mm=30.0, look_at_m=look_at):
         subjects = pipeline.process(view.rgb, rig, t, focal_length_mm=30.0, depth_m=view.depth_m)
         hidden_frames += len(view.boxes_xyxy) == 0 and t > 2.0
         for s in subjects:
             ids.add(s.track_id)
             if s.visible:
                 errors.append(np.linalg.norm(s.positions_m[0, :2] - view.feet_m[0][:2]))
-    assert hidden_frames >= 9  # the wall really hides the walker for about a second
+    assert hidden_frames >= 10  # the wall really hides the walker for a second or more
     assert len(ids) == 1
     assert np.percentile(errors, 95) < 0.5

@@ -90,7 +90,7 @@ def _sequences():
         ("walker_behind_wall",
          [ActorSpec(name="walker", track_id=1, start_m=(10, -5), start_heading_deg=90,
                     script=[ScriptStep(to=(10, 5), speed_mps=1.4)])],
-         (0.0, 0.0, 3.0), (10.0, 0.0, 0.9), 30.0, [((7.0, 0.0, 1.15), (0.2, 0.6, 1.15))], 7.0),
+         (0.0, 0.0, 3.0), (10.0, 0.0, 0.9), 30.0, [((7.0, 0.0, 1.15), (0.2, 0.7, 1.15))], 7.0),
         ("two_crossing",
          [ActorSpec(name="red", track_id=1, start_m=(15, -6), start_heading_deg=90,
                     script=[ScriptStep(to=(15, 6), speed_mps=1.6)]),
@@ -125,10 +125,10 @@ def _track_sequences(params: PerceptionParams, detector) -> dict:
                 found = pipeline.process(view.rgb, rig, t, focal_length_mm=focal,
                                          depth_m=view.depth_m if use == "depth" else None)
                 subjects[use] = {s.track_id: s for s in found if s.visible}
-            hyp = {tb.track_id: tb.xyxy for tb in pipelines["depth"].last_tracks}
+            hyp = dict(pipelines["depth"].last_subject_boxes)
             all_frames.append((truth, hyp))
             for use in errors:
-                hyp_use = {tb.track_id: tb.xyxy for tb in pipelines[use].last_tracks}
+                hyp_use = dict(pipelines[use].last_subject_boxes)
                 matches = clear_mot([(truth, hyp_use)])["matches"][0]
                 for actor, track_id in matches.items():
                     feet = view.feet_m[actor]

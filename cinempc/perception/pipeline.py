@@ -57,6 +57,8 @@ class PerceptionPipeline:
         self.tracker = tracker or SubjectTracker.from_params(self.params)
         self.names = SubjectNamer(self.params.rebind_gate_chi2)
         self._subjects: dict[int, _Subject] = {}
+        self._alias: dict[int, int] = {}  # tracker ID -> subject ID it was re-identified as
+        self.last_subject_boxes: dict[int, np.ndarray] = {}  # subject ID -> box seen this frame
         self.lost: list[str] = []  # refs/names reported lost by the latest update
         self.last_detections = Detections.empty()
         self.last_tracks: list[TrackedBox] = []
@@ -79,6 +81,7 @@ class PerceptionPipeline:
         self.tracker.reset()
         self.names = SubjectNamer(self.params.rebind_gate_chi2)
         self._subjects.clear()
+        self._alias.clear()
         self.lost = []
 
     def bind(self, name: str, track_id: int) -> None:
@@ -168,19 +171,30 @@ class PerceptionPipeline:
                 sensor_width_mm=self.camera.sensor_width_mm, image_width_px=int(width), image_height_px=int(height),
             )
         seen: set[int] = set()
-        for track in tracks:
+        self.last_subject_boxes = {}
+        # tracks of known subjects first, so a newcomer can never take over a subject seen in this frame
+        for track in sorted(tracks, key=lambda t: self._resolve(t.track_id) is None):
             estimate = estimate_subject(track.xyxy, view, self.params, depth_m)
             if estimate is None:
                 continue
-            seen.add(track.track_id)
-            subject = self._subjects.get(track.track_id)
-            if subject is None:
-                subject = self._new_subject(track, estimate, time_s)
+            sid = self._resolve(track.track_id)
+            if sid is not None and sid in seen:
+                continue  # a second box on a subject already updated this frame
+            if sid is None:
+                sid = self._reidentify(estimate, time_s, seen)
+                if sid is not None:
+                    self._alias[track.track_id] = sid
+                    log.info("perception: tracker #%d re-identified as subject #%d", track.track_id, sid)
+            if sid is None:
+                sid = self._new_subject(track, estimate, time_s).track_id
             else:
+                subject = self._subjects[sid]
                 subject.kalman.update(estimate.position_m, estimate.covariance_m2, time_s)
                 subject.height_m += HEIGHT_SMOOTHING * (estimate.height_m - subject.height_m)
                 subject.last_seen_s = time_s
                 subject.box_xyxy = track.xyxy
+            seen.add(sid)
+            self.last_subject_boxes[sid] = track.xyxy
         self._expire(time_s)
         if names:
             self.names.auto_bind(names, sorted(self._subjects))
@@ -188,6 +202,33 @@ class PerceptionPipeline:
                 for s in sorted(self._subjects.values(), key=lambda s: s.track_id)]
 
     # ------------------------------------------------------------------ internals
+    def _resolve(self, tracker_id: int) -> int | None:
+        """The subject a tracker ID belongs to (itself, or the subject it re-identified), if alive."""
+        sid = self._alias.get(tracker_id, tracker_id)
+        return sid if sid in self._subjects else None
+
+    def _reidentify(self, estimate, time_s: float, taken: set[int]) -> int | None:
+        """The coasting subject whose predicted ground position explains a new tracker ID, inside the gate.
+
+        Why: the image-space tracker loses a person who walked behind something for a
+        second when their box reappears too far from its image-plane prediction (a
+        moving, zooming camera makes that worse); the ground-plane Kalman prediction
+        of the same person is still good, so the subject -- and the ID the MPC and the
+        shot use -- continues.
+        """
+        best, best_d2 = None, self.params.rebind_gate_chi2
+        z = estimate.position_m[:2]
+        for sid, subject in self._subjects.items():
+            if sid in taken or subject.last_seen_s >= time_s:
+                continue
+            subject.kalman.predict_to(time_s)
+            S = subject.kalman.position_cov_m2[:2, :2] + estimate.covariance_m2[:2, :2]
+            innovation = z - subject.kalman.position_m[:2]
+            d2 = float(innovation @ np.linalg.solve(S, innovation))
+            if d2 <= best_d2:
+                best, best_d2 = sid, d2
+        return best
+
     def _new_subject(self, track: TrackedBox, estimate, time_s: float) -> _Subject:
         p = self.params
         kalman = ConstantVelocityKalman(
@@ -195,21 +236,9 @@ class PerceptionPipeline:
             p.initial_speed_sigma_mps, p.gate_chi2, p.max_consecutive_outliers,
         )
         subject = _Subject(track.track_id, kalman, estimate.height_m, time_s, track.xyxy)
-        # A new ID where a named subject is expected (its old track coasting, or already given up): the
-        # tracker failed to re-identify; keep the name and the motion history with the subject.
-        coasting: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for name, old_id in self.names.bindings.items():
-            old = self._subjects.get(old_id)
-            if old is not None and old.last_seen_s < time_s:
-                old.kalman.predict_to(time_s)
-                coasting[name] = (old.kalman.position_m, old.kalman.position_cov_m2)
-        old_ids = {name: self.names.track_of(name) for name in coasting}
-        rebound = self.names.try_rebind(track.track_id, estimate.position_m, estimate.covariance_m2, coasting)
+        # a name whose subject was given up (lost timeout) follows a newcomer where that subject was expected
+        rebound = self.names.try_rebind(track.track_id, estimate.position_m, estimate.covariance_m2)
         if rebound is not None:
-            old = self._subjects.pop(old_ids[rebound], None) if rebound in old_ids else None
-            if old is not None:
-                old.kalman.update(estimate.position_m, estimate.covariance_m2, time_s)
-                subject.kalman, subject.height_m = old.kalman, old.height_m
             log.info("perception: %s re-identified as #%d", rebound, track.track_id)
         self._subjects[track.track_id] = subject
         return subject
@@ -226,6 +255,7 @@ class PerceptionPipeline:
             log.warning("perception: subject %s lost for more than %.1f s", name or f"#{track_id}",
                         self.params.lost_timeout_s)
             del self._subjects[track_id]
+            self._alias = {t: s for t, s in self._alias.items() if s != track_id}
 
     def _subject_track(self, subject: _Subject, time_s: float, visible: bool, horizon_steps: int,
                        dt_s: float) -> SubjectTrack:
