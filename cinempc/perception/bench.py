@@ -219,8 +219,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--quick", action="store_true", help="fewer held-out images and latency repeats")
     parser.add_argument("--config", default="perception.yaml")
+    parser.add_argument("--record", action="store_true",
+                        help="also write the numbers into the shipped weights' provenance.json (evaluation)")
     args = parser.parse_args(argv)
     result = run(args)
+    if args.record:
+        from cinempc.perception.training import WEIGHTS_DIR
+
+        path = WEIGHTS_DIR / "provenance.json"
+        record = json.loads(path.read_text())
+        record["evaluation"] = {**result, "command": "python -m cinempc.perception.bench --record"
+                                + (" --quick" if args.quick else "")}
+        path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     if args.json:
         print(json.dumps(result))
     else:
