@@ -68,7 +68,8 @@ def _launch(graph_name: str, context: dict[str, str]) -> tuple[list[_Recorded], 
     defaults = {e.args[0]: e.kwargs["default_value"] for e in declared}
     (opaque,) = [e for e in entities if e.kind == "OpaqueFunction"]
     actions = opaque.kwargs["function"]({**defaults, **context})
-    return [a for a in actions if a.kind in ("Node", "LifecycleNode")], [a for a in actions if a.kind == "ExecuteProcess"]
+    nodes = [a for a in actions if a.kind in ("Node", "LifecycleNode")]
+    return nodes, [a for a in actions if a.kind == "ExecuteProcess"]
 
 
 def _ros_args(argv: list[str]) -> dict:
