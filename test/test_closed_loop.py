@@ -181,7 +181,7 @@ def test_bad_inputs_fail_with_clear_errors():
 
 # Scenarios whose default shot the claim is checked on, and how long each run flies (seconds of
 # simulated time; long enough for a full acquisition plus many seconds of held shot).
-QUALITY_SUITE = {"single_walker": 12.0, "wind": 12.0, "occlusion_trees": 12.0}
+QUALITY_SUITE = {"single_walker": 12.0, "two_depths": 12.0, "open_field_dolly_zoom": 12.0}
 CONTROLLER_NAMES = ("cinempc", "extrinsics_only", "follow")
 
 
