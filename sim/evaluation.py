@@ -113,7 +113,7 @@ def write_tables(records: Sequence[dict[str, Any]], out_dir: str | Path) -> tupl
         lines.append(f"| {r['scenario']} | {r['controller']} | {r['shot']} | "
                      + " | ".join(_cell(r["metrics"][k]) for k in METRIC_KEYS) + " |")
     lines += ["", "## Does CineMPC beat both baselines?", "",
-              "| scenario | composition (lower) | in focus (higher) |", "|---|---|---|"]
+              "| scenario | composition (strictly lower) | in focus (higher or equal) |", "|---|---|---|"]
     by_scenario: dict[str, dict[str, dict]] = {}
     for r in records:
         by_scenario.setdefault(r["scenario"], {})[r["controller"]] = r["metrics"]
