@@ -216,3 +216,21 @@ def test_cinempc_beats_both_baselines_on_composition_and_focus(suite_metrics, sc
         assert mine["composition_error_rms"] < theirs["composition_error_rms"], (baseline, mine, theirs)
         # Ties at 100 % in focus are allowed: a baseline cannot be out-focused when it is never soft.
         assert mine["in_focus_fraction"] >= theirs["in_focus_fraction"], (baseline, mine, theirs)
+
+
+def test_sim_and_eval_commands_write_their_outputs(tmp_path, capsys):
+    from cinempc.cli import main
+
+    out = tmp_path / "walk"
+    assert main(["sim", "--scenario", "single_walker", "--controller", "follow", "--duration", "2", "--out", str(out),
+                 "--headless", "--no-video"]) == 0
+    assert {"metrics.json", "plots.png", "trajectory.csv", "report.html", "run.json"} <= {p.name for p in out.iterdir()}
+    assert "follow" in (out / "report.html").read_text()
+    suite = tmp_path / "eval"
+    assert main(["eval", "--suite", "sim/scenarios/wind.yaml", "--controllers", "follow", "--duration", "2",
+                 "--out", str(suite), "--headless"]) == 0
+    table = (suite / "results.csv").read_text().splitlines()
+    assert table[0].split(",")[:3] == ["scenario", "controller", "shot"] and table[1].startswith("wind,follow,")
+    assert (suite / "results.png").stat().st_size > 10_000 and "| wind | follow |" in (suite / "results.md").read_text()
+    assert main(["sim", "--scenario", "no_such_place", "--out", str(tmp_path / "x")]) == 2
+    assert "scenario 'no_such_place' not found" in capsys.readouterr().err
