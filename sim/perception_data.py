@@ -165,13 +165,14 @@ class SceneRenderer:
         """Clear the world and build a fresh random one."""
         c = self.client
         p.resetSimulation(physicsClientId=c)
+        if self.texture_dir is not None:
+            self.texture_dir.mkdir(parents=True, exist_ok=True)
         ground_rgb = [*rng.uniform(0.2, 0.75, 3), 1.0]
         ground = p.createMultiBody(
             baseVisualShapeIndex=p.createVisualShape(p.GEOM_BOX, halfExtents=[200, 200, 0.05], rgbaColor=ground_rgb,
                                                      physicsClientId=c),
             basePosition=[0, 0, -0.05], physicsClientId=c)
         if self.texture_dir is not None and rng.random() < 0.8:
-            self.texture_dir.mkdir(parents=True, exist_ok=True)
             tex = p.loadTexture(str(_checker_texture(self.texture_dir / f"ground_{c}.png", rng)), physicsClientId=c)
             p.changeVisualShape(ground, -1, textureUniqueId=tex, rgbaColor=[1, 1, 1, 1], physicsClientId=c)
         if rng.random() < 0.75:
