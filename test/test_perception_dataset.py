@@ -17,7 +17,7 @@ def test_labels_are_the_tight_boxes_of_the_segmentation_masks():
     rng = np.random.default_rng(3)
     labelled = 0
     with SceneRenderer(CAMERA, (320, 240), min_box_pixels=30) as renderer:
-        for scene in range(3):
+        for _scene in range(3):
             renderer.new_scene(rng)
             for _ in range(3):
                 view = renderer.random_view(rng)
