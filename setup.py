@@ -31,11 +31,15 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
     ],
     # Versions are pinned in requirements.txt (the one place); these are the names only.
-    install_requires=["numpy", "scipy", "casadi", "pydantic", "pyyaml"],
+    install_requires=[
+        "numpy", "scipy", "casadi", "pydantic", "pyyaml", "rapidfuzz", "pybullet", "gymnasium",
+        "opencv-python-headless",
+        "imageio", "imageio-ffmpeg", "matplotlib", "pymavlink", "pyserial", "fastapi", "uvicorn", "httpx", "websockets",
+        "ultralytics", "onnxruntime", "rosbags",
+    ],
     zip_safe=True,
     maintainer="cinempc developers",
     maintainer_email="cinempc@example.org",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "cinempc = cinempc.cli:main",

@@ -175,6 +175,7 @@ class ClosedLoop:
         self._shot = shot
         self._pending_shot: ShotSpec | None = None
         self._hold = False
+        self._hold_setpoint: Setpoint | None = None  # latched where HOLD was pressed
         self._stop = False
         self._shot_start_s = 0.0
 
@@ -291,8 +292,13 @@ class ClosedLoop:
             background_m = float(self.link.background_distance_m)
             subjects = list(self.link.subjects(self.controller.horizon_steps, self.controller.dt_s))
             if holding:
-                result, setpoint, status, solve_ms = None, Setpoint.hold_at(state), "hold", 0.0
+                # Latch the hover point once: re-anchoring at the measured position every step would let
+                # the drone coast on (each step's "here" is a little further along).
+                if self._hold_setpoint is None:
+                    self._hold_setpoint = Setpoint.hold_at(state)
+                result, setpoint, status, solve_ms = None, self._hold_setpoint, "hold", 0.0
             else:
+                self._hold_setpoint = None
                 result, setpoint, status, solve_ms = self._controller_setpoint(
                     state, subjects, obstacles, shot_time_s, background_m
                 )

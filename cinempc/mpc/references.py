@@ -30,6 +30,12 @@ def unit(bearing_rad: float, elevation_rad: float) -> np.ndarray:
     return np.array([ce * math.cos(bearing_rad), ce * math.sin(bearing_rad), math.sin(elevation_rad)])
 
 
+def approach_angle(current_rad: float, target_rad: float, max_step_rad: float) -> float:
+    """``current`` moved towards ``target`` the short way round by at most ``max_step``."""
+    error = math.remainder(target_rad - current_rad, math.tau)
+    return current_rad + max(-max_step_rad, min(max_step_rad, error))
+
+
 def smoothstep(x: float) -> float:
     """0 below 0, 1 above 1, a C1 S-curve between: how a focus puller eases a rack."""
     x = min(max(x, 0.0), 1.0)
@@ -49,6 +55,8 @@ class ShotMemory:
     bearing_rad: float
     elevation_rad: float
     headings_rad: dict[int, float] = field(default_factory=dict)
+    view_bearing_rad: float | None = None  # follow: where the viewpoint reference stands now (rate-limited)
+    view_time_s: float | None = None
 
 
 @dataclass
@@ -194,6 +202,24 @@ class ReferenceBuilder:
             return heading
         return memory.headings_rad.get(subject.track_id, 0.0)
 
+    def advance_view_bearing(self, memory: ShotMemory, desired_rad: float, shot_time_s: float,
+                             distance_m: float) -> float:
+        """Swing the follow viewpoint towards ``desired_rad`` at the configured speed; return the rate.
+
+        Why: a subject turning a corner (or a shot asking for the other side) flips the
+        desired bearing at once; asked to leap there, the drone cuts across or around the
+        subject and the frame is lost.  A camera operator arcs round instead, and so does
+        this reference: it starts where the drone is and turns no faster than
+        ``view_turn_speed_mps`` along the arc.
+        """
+        rate = self.params.targets.view_turn_speed_mps / max(distance_m, 1e-3)
+        if memory.view_bearing_rad is None or memory.view_time_s is None:
+            memory.view_bearing_rad, memory.view_time_s = memory.bearing_rad, shot_time_s
+        elapsed = max(shot_time_s - memory.view_time_s, 0.0)
+        memory.view_bearing_rad = approach_angle(memory.view_bearing_rad, desired_rad, rate * elapsed)
+        memory.view_time_s = shot_time_s
+        return rate
+
     # -------------------------------------------------------------------- build
 
     def build(
@@ -283,6 +309,10 @@ class ReferenceBuilder:
         rack_start = t.rack_start_s
         rack_duration = shot.focus.rack_duration_s or t.rack_duration_s
         sgn_orbit = -1.0 if shot.movement.direction == "clockwise" else 1.0
+        view_rate = 0.0
+        if movement == "follow":
+            desired = self.heading(primary, 0, memory) + side_bearing_rad(shot.side)
+            view_rate = self.advance_view_bearing(memory, desired, shot_time_s, distance)
         for k in range(N + 1):
             col = P[:, k]
             time_k = shot_time_s + k * dt
@@ -359,7 +389,8 @@ class ReferenceBuilder:
                 closest = anchor + distance * unit(side_bearing, elevation)
                 pos_ref = closest + line * speed * (tau - duration / 2.0)
                 w_pos, vel_ref, w_view = w.position_reference, v_group + line * speed, [0.0, 0.0]
-            # follow: the defaults (side bearing, angle elevation, distance, subject velocity)
+            else:  # follow: side bearing (swung round at a bounded rate), angle elevation, distance, subject velocity
+                bearing = approach_angle(memory.view_bearing_rad, bearing, view_rate * k * dt)
 
             L.set(col, "view_dir", unit(bearing, view_e))
             L.set(col, "view_distance_m", max(view_d, 0.1))
