@@ -79,6 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--via-mavlink", choices=("px4", "ardupilot"),
                         help="fly the controller over real MAVLink bytes on loopback UDP through the simulated "
                         "PX4/ArduPilot autopilot (the hardware path; see docs/hardware.md)")
+    parser.add_argument("--perception", choices=("groundtruth", "yolo"), default="groundtruth",
+                        help="where the controller's subjects come from: simulator ground truth, or the camera "
+                        "image through the shipped YOLO detector, tracker and 3D estimator (metrics are always "
+                        "graded on ground truth; with yolo: the scenario's default shot, no video)")
     director = parser.add_argument_group("director tablet app (live run, steered from a browser)")
     director.add_argument("--director", action="store_true",
                           help="fly in real time, steered from the director web app, until Ctrl-C or --duration")
@@ -135,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
                    video=not args.no_video, seed=args.seed, solver=args.solver)
         print(f"wrote {out}/run.json, metrics.json, trajectory.csv, plots.png")
         return 0
+    if args.perception == "yolo":
+        return run_with_perception(args, out)
     metrics = fly_and_report(args.scenario, args.shot, args.controller, args.duration, out, seed=args.seed,
                              compare=args.compare, video=not args.no_video, solver=args.solver,
                              show_progress=not args.headless, lockstep=not args.real_time,
@@ -143,4 +149,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: " + json.dumps({k: values[k] for k in (
             "composition_error_rms", "in_focus_fraction", "visible_fraction", "collisions", "real_time_factor")}))
     print(f"wrote {out}/camera.mp4, metrics.json, plots.png, trajectory.csv, report.html")
+    return 0
+
+
+def run_with_perception(args: argparse.Namespace, out: Path) -> int:
+    """``--perception yolo``: the controller sees subjects through the detector; graded on ground truth."""
+    import json
+
+    from cinempc_sim.perception_data import run_scenario_with_perception
+    from cinempc_sim.report import write_run
+
+    if args.shot or args.via_mavlink or args.compare:
+        raise ValueError("--perception yolo flies the scenario's default shot directly (no --shot/--compare/"
+                         "--via-mavlink)")
+    result, perceiver = run_scenario_with_perception(resolve_scenario_path(args.scenario), duration_s=args.duration,
+                                                     controller=args.controller, seed=args.seed)
+    write_run(result, out, extra={"perception": "yolo", "perception_frames": perceiver.frames,
+                                  "lost_events": len(perceiver.lost_events)})
+    print(f"{args.controller}+yolo: " + json.dumps({k: result.metrics[k] for k in (
+        "composition_error_rms", "in_focus_fraction", "visible_fraction", "collisions", "real_time_factor")}))
+    print(f"wrote {out}/metrics.json, plots.png, trajectory.csv, run.json")
     return 0
