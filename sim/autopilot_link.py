@@ -129,26 +129,12 @@ def run_scenario_via_mavlink(
     telemetry).  ``lockstep`` is the MPC's (no wall-clock deadline); the autopilot always
     runs in lockstep with the loop so the physics steps are those of the direct run.
     """
-    from cinempc.config import load_camera_profile, load_vehicle_config
-    from cinempc_sim.baselines import make_controller
-    from cinempc_sim.closed_loop import ClosedLoop, LoopSettings, resolve_shot
-    from cinempc_sim.scenario import Scenario, load_scenario
-    from cinempc_sim.simulator import Simulator
+    from cinempc_sim.closed_loop import ClosedLoop, prepare_run
 
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
-    shot_spec = resolve_shot(scenario, shot)
-    duration = float(duration_s if duration_s is not None else (shot_spec.duration_s or scenario.duration_s))
-    settings = LoopSettings.from_config(render_rate_hz=render_rate_hz)
-    camera = load_camera_profile(scenario.camera_profile).with_resolution(*image_size)
-    vehicle = load_vehicle_config()
-    render = settings.render_rate_hz > 0
-    sim = Simulator(scenario, camera=camera, seed=seed, render=render, image_size=image_size)
-    sim.reset()
-    if controller == "follow":
-        ctrl = make_controller(controller, camera, vehicle, dt_s=1.0 / settings.control_rate_hz)
-    else:
-        ctrl = make_controller(controller, camera, vehicle, solver=solver, lockstep=lockstep)
+    setup = prepare_run(scenario, shot, duration_s, seed=seed, render_rate_hz=render_rate_hz, image_size=image_size)
+    scenario, shot_spec, duration, settings = setup.scenario, setup.shot, setup.duration_s, setup.settings
+    camera, vehicle, sim, render = setup.camera, setup.vehicle, setup.sim, setup.render
+    ctrl = setup.make_controller(controller, solver=solver, lockstep=lockstep)
     hooks = list(on_step)
     writer = None
     if out_dir is not None and video and render:

@@ -372,6 +372,53 @@ def _subject_depths(state: RigState, subjects: Sequence[TrueSubject], eye_fracti
 # ------------------------------------------------------------------ one scenario, one controller
 
 
+@dataclass
+class RunSetup:
+    """A scenario made ready to fly: its shot, duration, loop settings, camera, limits and a reset simulator."""
+
+    scenario: Any
+    shot: ShotSpec
+    duration_s: float
+    settings: LoopSettings
+    camera: CameraProfile
+    vehicle: VehicleConfig
+    sim: Any
+    render: bool
+
+    def make_controller(self, name: str, solver: str = "fast", lockstep: bool = True):
+        """The named controller for this camera and vehicle (the follow baseline runs at the loop's rate)."""
+        from cinempc_sim.baselines import make_controller
+
+        if name == "follow":
+            return make_controller(name, self.camera, self.vehicle, dt_s=1.0 / self.settings.control_rate_hz)
+        return make_controller(name, self.camera, self.vehicle, solver=solver, lockstep=lockstep)
+
+
+def prepare_run(scenario, shot: ShotSpec | str | None, duration_s: float | None, *, seed: int = 0,
+                render_rate_hz: float | None = None, image_size: tuple[int, int] = (320, 240),
+                render: bool | None = None) -> RunSetup:
+    """Everything every closed-loop runner (direct, MAVLink, perception) sets up the same way.
+
+    ``render`` defaults to the loop's render rate being positive; the duration is the
+    caller's, else the shot's, else the scenario's.
+    """
+    from cinempc.config import load_camera_profile, load_vehicle_config
+    from cinempc_sim.scenario import Scenario, load_scenario
+    from cinempc_sim.simulator import Simulator
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    shot_spec = resolve_shot(scenario, shot)
+    duration = float(duration_s if duration_s is not None else (shot_spec.duration_s or scenario.duration_s))
+    settings = LoopSettings.from_config(render_rate_hz=render_rate_hz)
+    camera = load_camera_profile(scenario.camera_profile).with_resolution(*image_size)
+    vehicle = load_vehicle_config()
+    render = settings.render_rate_hz > 0 if render is None else render
+    sim = Simulator(scenario, camera=camera, seed=seed, render=render, image_size=image_size)
+    sim.reset()
+    return RunSetup(scenario, shot_spec, duration, settings, camera, vehicle, sim, render)
+
+
 def resolve_shot(scenario, shot: ShotSpec | str | None) -> ShotSpec:
     """The shot to fly: a ShotSpec, a preset name / ShotSpec file, or the scenario's default."""
     from cinempc.shot import load_shot
@@ -412,21 +459,9 @@ def run_scenario(
     controller thinks, so results do not depend on how busy the machine is (solve times are still
     reported); ``lockstep=False`` keeps the deadline and its fallbacks, as on a real flight.
     """
-    from cinempc.config import load_camera_profile, load_vehicle_config
-    from cinempc_sim.baselines import make_controller
-    from cinempc_sim.scenario import Scenario, load_scenario
-    from cinempc_sim.simulator import Simulator
-
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
-    shot_spec = resolve_shot(scenario, shot)
-    duration = float(duration_s if duration_s is not None else (shot_spec.duration_s or scenario.duration_s))
-    settings = LoopSettings.from_config(render_rate_hz=render_rate_hz)
-    camera = load_camera_profile(scenario.camera_profile).with_resolution(*image_size)
-    vehicle = load_vehicle_config()
-    render = settings.render_rate_hz > 0
-    sim = Simulator(scenario, camera=camera, seed=seed, render=render, image_size=image_size)
-    sim.reset()
+    setup = prepare_run(scenario, shot, duration_s, seed=seed, render_rate_hz=render_rate_hz, image_size=image_size)
+    scenario, shot_spec, duration, settings = setup.scenario, setup.shot, setup.duration_s, setup.settings
+    camera, vehicle, sim, render = setup.camera, setup.vehicle, setup.sim, setup.render
     if render and hasattr(sim, "render_async"):  # start the render helper before the loop's clock runs
         sim.render_async().result()
     hooks = list(on_step)
@@ -439,10 +474,8 @@ def run_scenario(
         writer = CameraVideo(Path(out_dir) / "camera.mp4", fps=int(round(settings.render_rate_hz)))
         hooks.append(writer)
     loop = ClosedLoop(
-        sim, make_controller(controller, camera, vehicle, solver=solver, lockstep=lockstep) if controller != "follow"
-        else make_controller(controller, camera, vehicle, dt_s=1.0 / settings.control_rate_hz),
-        shot_spec, camera, vehicle, controller_name=controller, scenario_name=scenario.name, settings=settings,
-        on_step=hooks, render=render,
+        sim, setup.make_controller(controller, solver=solver, lockstep=lockstep), shot_spec, camera, vehicle,
+        controller_name=controller, scenario_name=scenario.name, settings=settings, on_step=hooks, render=render,
     )
     try:
         result = loop.run(duration, progress=progress)

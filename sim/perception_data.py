@@ -444,24 +444,13 @@ def run_scenario_with_perception(scenario, *, backend: str = "ultralytics", dura
     :func:`cinempc_sim.closed_loop.run_scenario` (lock-step MPC, no video) so the two
     runs differ only in where the controller's subjects come from.
     """
-    from cinempc.config import load_camera_profile, load_vehicle_config
     from cinempc.perception.pipeline import PerceptionPipeline
-    from cinempc_sim.baselines import make_controller
-    from cinempc_sim.closed_loop import ClosedLoop, LoopSettings, resolve_shot
-    from cinempc_sim.scenario import Scenario, load_scenario
-    from cinempc_sim.simulator import Simulator
+    from cinempc_sim.closed_loop import ClosedLoop, prepare_run
 
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
-    shot = resolve_shot(scenario, None)
-    duration = float(duration_s if duration_s is not None else (shot.duration_s or scenario.duration_s))
-    settings = LoopSettings.from_config()
-    camera = load_camera_profile(scenario.camera_profile).with_resolution(*image_size)
-    vehicle = load_vehicle_config()
-    sim = Simulator(scenario, camera=camera, seed=seed, render=True, image_size=image_size)
-    sim.reset()
-    inner = make_controller(controller, camera, vehicle, solver="fast", lockstep=True) if controller != "follow" \
-        else make_controller(controller, camera, vehicle, dt_s=1.0 / settings.control_rate_hz)
+    setup = prepare_run(scenario, None, duration_s, seed=seed, image_size=image_size, render=True)
+    scenario, shot, duration, settings = setup.scenario, setup.shot, setup.duration_s, setup.settings
+    camera, vehicle, sim = setup.camera, setup.vehicle, setup.sim
+    inner = setup.make_controller(controller)
     wrapped = PerceivingController(inner, sim, PerceptionPipeline.from_config(camera, backend), use_depth)
     loop = ClosedLoop(sim, wrapped, shot, camera, vehicle, controller_name=f"{controller}+perception",
                       scenario_name=scenario.name, settings=settings, render=False)
