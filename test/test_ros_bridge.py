@@ -46,7 +46,11 @@ def rig(tmp_path_factory, ros_domain_env):
         probe_socket.bind(("127.0.0.1", 0))
         port = probe_socket.getsockname()[1]
     log_path = tmp_path_factory.mktemp("bridge") / "mavlink_bridge_node.log"
-    overrides = {"node.url": f"udpout:127.0.0.1:{port}", "node.heartbeat_wait_s": "1.0", "autostart_retry_s": "1.0"}
+    # This test is about the operator gate and the stop-streaming hold, not failsafe timing (test_mavlink_link
+    # covers the 0.25 s link-loss reaction): a 1 s link timeout keeps a CI load spike from tripping the failsafe,
+    # which by design would then wait for the operator.
+    overrides = {"node.url": f"udpout:127.0.0.1:{port}", "node.heartbeat_wait_s": "1.0", "autostart_retry_s": "1.0",
+                 "safety.link_timeout_s": "1.0"}
     argv = dict(commands("drone", overrides={"mavlink_bridge_node": overrides}))["mavlink_bridge_node"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, env=ros_domain_env, stdout=log, stderr=subprocess.STDOUT)

@@ -85,6 +85,9 @@ def run_status(args: argparse.Namespace) -> int:
             raise ValueError(str(exc)) from exc
         for name in ("LOCAL_POSITION_NED", "ATTITUDE", "GIMBAL_DEVICE_ATTITUDE_STATUS", "CAMERA_SETTINGS"):
             bridge.wait_message(name, timeout_s=2.0)  # a vehicle without gimbal/camera just takes longer
+        deadline = time.monotonic() + args.timeout  # report the link as it settles, not one instant's jitter
+        while not bridge.link_ok and time.monotonic() < deadline:
+            time.sleep(0.05)
         state = bridge.rig_state()
         print(json.dumps({
             "autopilot": autopilot.value, "mode": bridge.mode, "armed": bridge.armed, "link_ok": bridge.link_ok,
