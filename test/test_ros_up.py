@@ -30,8 +30,9 @@ def test_sigterm_stops_every_node_and_finalises_the_bag(tmp_path, ros_domain_env
     import rclpy.executors
     from nav_msgs.msg import Odometry
     from rosbags.highlevel import AnyReader
+    from std_msgs.msg import String
 
-    from cinempc.nodes.base import CONTROL_QOS
+    from cinempc.nodes.base import CONTROL_QOS, LATCHED_QOS
 
     bag = tmp_path / "bag"
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
@@ -45,14 +46,19 @@ def test_sigterm_stops_every_node_and_finalises_the_bag(tmp_path, ros_domain_env
     rclpy.init(context=context)
     node = rclpy.create_node("cinempc_up_probe", context=context)
     seen: list = []
+    shots: list = []
     node.create_subscription(Odometry, "/t1/rig/odometry", seen.append, CONTROL_QOS)
+    node.create_subscription(String, "/t1/director/shot", shots.append, LATCHED_QOS)
     executor = rclpy.executors.SingleThreadedExecutor(context=context)
     executor.add_node(node)
     try:
         deadline = time.monotonic() + 60
-        while len(seen) < 20 and time.monotonic() < deadline and up.poll() is None:
+        # stop only once the director has published its (latched) shot, so the bag can hold it
+        while (len(seen) < 20 or not shots) and time.monotonic() < deadline and up.poll() is None:
             executor.spin_once(timeout_sec=0.1)
         assert len(seen) >= 20, "no odometry under the namespace"
+        assert shots, "the director never published its shot"
+        time.sleep(1.0)  # the recorder's own subscription gets the latched sample too
         up.send_signal(signal.SIGTERM)
         assert up.wait(timeout=40) == 0
     finally:
