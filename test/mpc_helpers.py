@@ -18,16 +18,6 @@ def track(track_id: int, start_m, velocity_mps=(0.0, 0.0, 0.0), steps: int = 31,
                         height_m=height_m, name=name, dt_s=dt_s)
 
 
-def state_from_setpoint(setpoint) -> RigState:
-    """Perfect tracking: the rig is exactly where the setpoint asked."""
-    return RigState(
-        position_m=setpoint.position_m, velocity_mps=setpoint.velocity_mps,
-        acceleration_mps2=setpoint.acceleration_mps2, yaw_rad=setpoint.yaw_rad, pitch_rad=setpoint.pitch_rad,
-        focal_length_mm=setpoint.focal_length_mm, focus_distance_m=setpoint.focus_distance_m,
-        f_number=setpoint.f_number,
-    )
-
-
 def image_height_px(state: RigState, camera, feet_m, height_m: float) -> float:
     """Apparent head-to-feet height of a subject in the image of ``state``."""
     focal_px = camera.focal_px(state.focal_length_mm)

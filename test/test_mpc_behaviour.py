@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from mpc_helpers import blur_coc_ratio, depth_m, image_height_px, state_from_setpoint, track
+from mpc_helpers import blur_coc_ratio, depth_m, image_height_px, track
 
 from cinempc import optics
 from cinempc.config import load_vehicle_config
@@ -77,7 +77,7 @@ def test_dolly_zoom_holds_subject_size_while_focal_length_doubles(mpc, camera, v
     for step in range(70):
         result = mpc.solve(state, shot, [subject], [], step * mpc.dt_s)
         assert result.status in ("optimal", "relaxed"), result.message
-        state = state_from_setpoint(result.setpoint)
+        state = result.planned_state(1)
         heights.append(image_height_px(state, camera, subject.positions_m[0], subject.height_m))
         focals.append(state.focal_length_mm)
     heights = np.array(heights[5:])  # after the first half second of settling
@@ -94,7 +94,7 @@ def test_two_subjects_at_4_and_9_m_are_both_inside_the_depth_of_field(mpc, camer
     state = RigState(position_m=[0, 0, 1.7], yaw_rad=0.0, focal_length_mm=30, f_number=5.6, focus_distance_m=6)
     result = mpc.solve(state, shot, [near, far], [], 0.0)
     assert result.status == "optimal", (result.relaxations, result.message)
-    final = state_from_setpoint(result.setpoint)
+    final = result.planned_state(1)
     for k in range(10, mpc.horizon_steps + 1):
         plan_state = final.with_(
             position_m=result.plan["position_m"][k], yaw_rad=result.plan["yaw_rad"][k],
@@ -133,7 +133,7 @@ def test_orbit_goes_the_requested_way_round(mpc, direction, sign):
     for step in range(15):
         result = mpc.solve(state, shot, [subject], [], step * mpc.dt_s)
         assert result.status in ("optimal", "relaxed"), result.message
-        state = state_from_setpoint(result.setpoint)
+        state = result.planned_state(1)
     bearings = np.unwrap(np.arctan2(result.plan["position_m"][:, 1], result.plan["position_m"][:, 0]))
     assert sign * (bearings[-1] - bearings[0]) > 0.1
     travelled = np.unwrap([0.0, math.atan2(state.position_m[1], state.position_m[0])])[-1]
@@ -157,7 +157,7 @@ def test_obstacle_clearance_and_minimum_subject_distance_are_respected(mpc, vehi
             assert column.distance_m(position) >= clearance - 0.05
             assert ball.distance_m(position) >= clearance - 0.05
             assert np.linalg.norm(position - body_point(subject)) >= vehicle.airspace.min_subject_distance_m - 0.02
-        state = state_from_setpoint(result.setpoint)
+        state = result.planned_state(1)
 
 
 def test_a_close_up_asked_inside_the_minimum_distance_is_relaxed_and_reported(mpc, vehicle):
@@ -187,7 +187,7 @@ def test_rack_focus_reaches_the_second_subject_in_the_requested_time(mpc, camera
     while step * mpc.dt_s <= rack_end_s + 1e-9:
         result = mpc.solve(state, shot, [first, second], [], step * mpc.dt_s)
         assert result.status in ("optimal", "relaxed"), result.message
-        state = state_from_setpoint(result.setpoint)
+        state = result.planned_state(1)
         if step * mpc.dt_s < params.targets.rack_start_s - mpc.dt_s:
             assert blur_coc_ratio(state, camera, body_point(first)) <= 1.0
         step += 1

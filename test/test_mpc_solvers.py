@@ -78,7 +78,10 @@ def test_a_late_solve_falls_back_to_the_shifted_plan_then_to_hold(vehicle, param
     assert second.status == "fallback_shifted" and not second.setpoint.hold
     assert "late" in second.message
     assert len(second.plan["position_m"]) == mpc.horizon_steps + 1
-    assert np.allclose(second.plan["position_m"][1], second.setpoint.position_m)  # row 0 is now
+    # row 0 is now; the drone's setpoint is the middle of the first interval, the lens its end
+    assert np.allclose(0.5 * (second.plan["position_m"][0] + second.plan["position_m"][1]),
+                       second.setpoint.position_m, atol=0.02)
+    assert second.plan["focal_length_mm"][1] == pytest.approx(second.setpoint.focal_length_mm)
     # the shifted plan runs out after a horizon: then hold again
     last = mpc.solve(state, preset("follow_medium"), [subject], [], 0.1 + (mpc.horizon_steps + 1) * mpc.dt_s)
     assert last.status in ("fallback_hold", "fallback_shifted")

@@ -64,15 +64,6 @@ def start_state(name: str) -> RigState:
     return RigState(position_m=[6, 0, 2], yaw_rad=math.pi, focal_length_mm=50)
 
 
-def _state_from(setpoint) -> RigState:
-    return RigState(
-        position_m=setpoint.position_m, velocity_mps=setpoint.velocity_mps,
-        acceleration_mps2=setpoint.acceleration_mps2, yaw_rad=setpoint.yaw_rad, pitch_rad=setpoint.pitch_rad,
-        focal_length_mm=setpoint.focal_length_mm, focus_distance_m=setpoint.focus_distance_m,
-        f_number=setpoint.f_number,
-    )
-
-
 def _summary(times_ms: list[float], iterations: list[int], failures: int) -> dict[str, float]:
     times = np.asarray(times_ms) if times_ms else np.zeros(1)
     return {
@@ -119,7 +110,7 @@ def measure(steps_per_shot: int = 60, shots: tuple[str, ...] = SHOTS, reference:
                 data["reference"]["t"].append(reference_result.solve_ms)
                 data["reference"]["it"].append(reference_result.iterations)
                 data["reference"]["fail"].append(reference_result.status not in ("optimal", "relaxed"))
-            state = _state_from(result.setpoint)
+            state = result.planned_state(1)
         per_shot[name] = {"fast_solve_ms_p50": float(np.percentile(shot_fast, 50)),
                           "fast_solve_ms_p95": float(np.percentile(shot_fast, 95))}
     out: dict[str, Any] = {

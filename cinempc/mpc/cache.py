@@ -10,6 +10,7 @@ renamed into place, so concurrent processes never load a half-written library.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -42,7 +43,9 @@ def compiled_library(key: str, write_source, flags: list[str]) -> tuple[Path, fl
     time in seconds (0 when it came from the cache).  Raises RuntimeError when no
     compiler is available or the build fails.
     """
-    target = cache_dir() / f"cinempc_mpc_{key}.so"
+    # the flags are part of the key: a library built with other flags is another library
+    flag_tag = hashlib.sha256(" ".join(flags).encode()).hexdigest()[:8]
+    target = cache_dir() / f"cinempc_mpc_{key}_{flag_tag}.so"
     if target.is_file():
         return target, 0.0
     cc = compiler()

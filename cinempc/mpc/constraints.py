@@ -15,21 +15,29 @@ from __future__ import annotations
 
 import casadi as ca
 
-from cinempc.mpc.model import IX
+from cinempc.mpc.model import IX, SLACK_SCALE
 
 CONSTRAINT_GROUPS = ("subject_distance", "obstacle_clearance", "geofence", "speed", "acceleration")
 
 
 def path_constraints(x, p: dict):
-    """Constraint vector ``h(x, p) >= 0`` of one stage and its group names (same order)."""
+    """Constraint vector ``h(x, p) >= 0`` of one stage and its group names (same order).
+
+    An empty subject or obstacle slot evaluates to ``1 + slack``, never to ``0``:
+    a row pinned at its bound with a zero gradient is degenerate for an
+    interior-point method (its slack is pushed to the barrier, its multiplier is
+    undetermined), and 8 such rows per stage cost fatrop one blocked iteration
+    and ill-conditioned steps in every solve.
+    """
     position = x[IX["px"]:IX["pz"] + 1]
-    slack = x[IX["slack"]]
+    slack = SLACK_SCALE * x[IX["slack"]]
     rows, names = [], []
 
     dmin = p["min_subject_distance_m"]
     for i in range(p["subj_active"].shape[0]):
         rel = position - p["subj_body_m"][3 * i:3 * i + 3]
-        rows.append(p["subj_active"][i] * (ca.sumsqr(rel) / (dmin * dmin) - 1.0) + slack)
+        active = p["subj_active"][i]
+        rows.append(active * (ca.sumsqr(rel) / (dmin * dmin) - 1.0) + (1.0 - active) + slack)
         names.append("subject_distance")
 
     for i in range(p["obs_active"].shape[0]):
@@ -41,7 +49,8 @@ def path_constraints(x, p: dict):
         # (tiny offsets keep the second derivative of a power finite at rel = 0)
         xy = ((rel[0] / axes[0]) ** 2 + 1e-9) ** (p_xy / 2) + ((rel[1] / axes[1]) ** 2 + 1e-9) ** (p_xy / 2)
         level = xy ** (p_z / p_xy) + ((rel[2] / axes[2]) ** 2 + 1e-9) ** (p_z / 2)
-        rows.append(p["obs_active"][i] * ca.log(level + 1e-9) + slack)
+        active = p["obs_active"][i]
+        rows.append(active * ca.log(level + 1e-9) + (1.0 - active) + slack)
         names.append("obstacle_clearance")
 
     for axis in range(3):

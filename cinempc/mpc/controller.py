@@ -27,7 +27,17 @@ from cinempc.mpc.fallback import (
     shifted_plan,
     shifted_setpoint,
 )
-from cinempc.mpc.model import FOCAL_SCALE_MM, IU, IX, NU, NX, f_number_from_stops, stops_from_f_number
+from cinempc.mpc.model import (
+    FOCAL_SCALE_MM,
+    IU,
+    IX,
+    NU,
+    NX,
+    SLACK_SCALE,
+    dynamics_numpy,
+    f_number_from_stops,
+    stops_from_f_number,
+)
 from cinempc.mpc.ocp import CineOCP
 from cinempc.mpc.params import MPCParams, load_mpc_params
 from cinempc.mpc.references import ReferenceBuilder, ShotMemory, assign_roles
@@ -50,6 +60,20 @@ class MPCResult:
     cost_breakdown: dict[str, float] = field(default_factory=dict)
     relaxations: list[str] = field(default_factory=list)
     message: str = ""
+
+    def planned_state(self, step: int = 1) -> RigState:
+        """The rig as the plan has it ``step`` steps ahead: perfect tracking, for benchmarks and tests.
+
+        Not the setpoint: the setpoint's drone part is the middle of the first interval
+        (see :func:`cinempc.mpc.fallback.setpoint_from_plan`).
+        """
+        plan = self.plan
+        return RigState(
+            position_m=plan["position_m"][step], velocity_mps=plan["velocity_mps"][step],
+            acceleration_mps2=plan["acceleration_mps2"][step], yaw_rad=float(plan["yaw_rad"][step]),
+            pitch_rad=float(plan["pitch_rad"][step]), focal_length_mm=float(plan["focal_length_mm"][step]),
+            focus_distance_m=float(plan["focus_distance_m"][step]), f_number=float(plan["f_number"][step]),
+        )
 
 
 @lru_cache(maxsize=8)
@@ -168,7 +192,7 @@ class CineMPC:
         relaxations += self._report_relaxations(output.X, P, roles, shot)
         return MPCResult(
             status="relaxed" if relaxations else "optimal",
-            setpoint=setpoint_from_plan(output.X, output.U, 1),
+            setpoint=setpoint_from_plan(output.X, output.U, 1, self.dt_s),
             plan=plan,
             solve_ms=output.solve_ms,
             iterations=output.iterations,
@@ -252,6 +276,14 @@ class CineMPC:
             if shift < N:
                 X = np.array([self._plan.X[min(k + shift, N)] for k in range(N + 1)])
                 U = np.array([self._plan.U[min(k + shift, N - 1)] for k in range(N)])
+                # the stages past the old horizon continue the last move (focus pull, zoom, drift) instead of
+                # freezing: a frozen focus at the tail leaves a moving subject outside a few-cm depth of field,
+                # and that one stage's hinge cost (1e3 x the optimum) cost ~5 extra iterations per solve
+                tail = U[N - 1].copy()
+                tail[IU["jx"]:IU["jz"] + 1] = 0.0
+                for k in range(N - shift, N):
+                    U[k] = tail
+                    X[k + 1] = np.clip(dynamics_numpy(X[k], tail, self.dt_s), self.bounds.lbx, self.bounds.ubx)
                 X[0] = x0
                 X[:, IX["yaw"]] += x0[IX["yaw"]] - self._plan.X[min(shift, N), IX["yaw"]]
                 return X, U, True
@@ -283,7 +315,7 @@ class CineMPC:
             "focal_length_mm": X[:, IX["focal"]] * FOCAL_SCALE_MM,
             "focus_distance_m": X[:, IX["focus"]].copy(),
             "f_number": f_number_from_stops(X[:, IX["stops"]]),
-            "slack": X[:, IX["slack"]].copy(),
+            "slack": X[:, IX["slack"]] * SLACK_SCALE,
             "group_feet_uv_px": uv[:, 0:2],
             "group_head_uv_px": uv[:, 2:4],
             "group_feet_m": P[self.ocp.layout.slices["group_feet_m"], :].T.copy(),
@@ -295,7 +327,7 @@ class CineMPC:
         s = self.params.solver
         layout = self.ocp.layout.slices
         tol = s.relaxation_tolerance
-        if float(np.max(X[1:, IX["slack"]])) > tol:
+        if float(np.max(X[1:, IX["slack"]])) * SLACK_SCALE > tol:
             violated: dict[str, float] = {}
             for k in range(1, self.ocp.N + 1):
                 x = X[k].copy()

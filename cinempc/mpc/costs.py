@@ -13,7 +13,7 @@ from __future__ import annotations
 import casadi as ca
 
 from cinempc import optics
-from cinempc.mpc.model import FOCAL_SCALE_MM, IU, IX, f_number_from_stops
+from cinempc.mpc.model import FOCAL_SCALE_MM, IU, IX, SLACK_SCALE, f_number_from_stops
 
 TERM_NAMES: tuple[str, ...] = (
     "composition", "viewpoint", "movement", "focus", "depth_of_field", "lens", "smoothness", "slack",
@@ -123,7 +123,8 @@ def stage_terms(x, u, p: dict) -> dict:
     for i in range(5):
         smoothness += p["w_rates"][i] * (rates[i] * inv[2 + i]) ** 2
 
-    slack = p["w_slack"][0] * x[IX["slack"]] + p["w_slack"][1] * x[IX["slack"]] ** 2
+    safety_slack = SLACK_SCALE * x[IX["slack"]]
+    slack = p["w_slack"][0] * safety_slack + p["w_slack"][1] * safety_slack**2
 
     return {
         "composition": composition, "viewpoint": viewpoint, "movement": movement, "focus": focus,

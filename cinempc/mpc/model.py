@@ -26,6 +26,11 @@ import casadi as ca
 import numpy as np
 
 FOCAL_SCALE_MM = 100.0  # focal-length state = focal_length_mm / FOCAL_SCALE_MM
+# safety slack = SLACK_SCALE * slack state.  Why scaled: its exact L1 weight (1e3) would otherwise be the
+# gradient of a variable resting on its bound 0, while an interior-point method starts every bound
+# multiplier near 1 -- a 1e3 dual infeasibility that cost a blocked iteration in every warm solve.
+# In these units the gradient is O(1); the problem and its optimum are unchanged.
+SLACK_SCALE = 1.0e-3
 
 STATE_NAMES: tuple[str, ...] = (
     "px", "py", "pz", "vx", "vy", "vz", "ax", "ay", "az", "yaw", "pitch", "focal", "focus", "stops", "slack",
