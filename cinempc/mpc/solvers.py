@@ -40,10 +40,6 @@ class SolveOutput:
     message: str
 
 
-# one loaded solver per (structure, options) in a process: tests, the bench and nodes share it
-_LOADED: dict[tuple, ca.Function] = {}
-
-
 class FastSolver:
     """fatrop on compiled, disk-cached code."""
 
@@ -93,12 +89,16 @@ class FastSolver:
         finally:
             os.chdir(cwd)
 
-    def _load(self, source, options: dict, fatrop_options: dict) -> ca.Function:
-        key = (self.key, str(source) if isinstance(source, str) else "sx", tuple(sorted(fatrop_options.items())))
-        if key not in _LOADED:
-            opts = {**options, "fatrop": fatrop_options}
-            _LOADED[key] = ca.nlpsol("cinempc_fast", "fatrop", source, opts)
-        return _LOADED[key]
+    @staticmethod
+    def _load(source, options: dict, fatrop_options: dict) -> ca.Function:
+        """A solver instance of this controller's own (~20 ms from the cached library).
+
+        Never shared between controllers: fatrop keeps state inside a solver instance
+        from one call to the next, so a solver shared by two controllers (or two runs)
+        made each one's results depend on what the other had solved before -- measured
+        as a closed-loop composition error of 0.04 alone and 0.13 after another run.
+        """
+        return ca.nlpsol("cinempc_fast", "fatrop", source, {**options, "fatrop": fatrop_options})
 
     def solve(self, X0: np.ndarray, U0: np.ndarray, lbx, ubx, P: np.ndarray, warm: bool) -> SolveOutput:
         solver = self.warm if warm else self.cold
