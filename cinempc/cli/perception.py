@@ -50,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     loop.add_argument("--json", action="store_true")
     loop.set_defaults(func=run_closed_loop)
 
+    install = actions.add_parser("install", help="install a finished training run if it beats the shipped weights")
+    install.add_argument("--run", required=True, help="the run folder (runs/perception/train_continued)")
+    install.add_argument("--name", default="cinempc_person_yolo11n", help="file stem of the installed weights")
+    install.add_argument("--force", action="store_true", help="install even if held-out mAP50 is not better")
+    install.set_defaults(func=run_install)
+
     export = actions.add_parser("export", help="export .pt weights to ONNX (static 320 px input)")
     export.add_argument("--weights", required=True)
     export.add_argument("--out", help="ONNX path (default: next to the weights)")
@@ -71,7 +77,7 @@ def run_dataset(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from cinempc.perception.params import load_perception_params
-    from cinempc.perception.training import WEIGHTS_DIR, export_onnx, train_detector, write_provenance
+    from cinempc.perception.training import train_detector
 
     params = load_perception_params(args.config)
     data = Path(args.data)
@@ -97,17 +103,64 @@ def run_train(args: argparse.Namespace) -> int:
                             time_h=args.time_h, init_weights=args.init_weights,
                             name="train_continued" if args.init_weights else "train")
     print(json.dumps(result, indent=2))
+    # everything `perception install` needs later: a run can be installed after it has been evaluated
+    record = {"command": ["cinempc", *sys.argv[1:]], "result": result, "training": training.model_dump(mode="json"),
+              "dataset_manifest": manifest, "previous_stage": previous}
+    Path(result["save_dir"], "cinempc_train.json").write_text(json.dumps(record, indent=2) + "\n")
     if not args.install:
         return 0
+    _install(record, params, args.name)
+    return 0
+
+
+def _install(record: dict, params, name: str) -> None:
+    """Copy a run's weights + ONNX export + provenance into the shipped ``weights/`` folder."""
+    from cinempc.perception.params import TrainingParams
+    from cinempc.perception.training import WEIGHTS_DIR, export_onnx, write_provenance
+
     WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
-    pt = WEIGHTS_DIR / f"{args.name}.pt"
-    shutil.copyfile(result["weights"], pt)
-    onnx = export_onnx(pt, params.image_size_px, WEIGHTS_DIR / f"{args.name}.onnx")
+    pt = WEIGHTS_DIR / f"{name}.pt"
+    shutil.copyfile(record["result"]["weights"], pt)
+    onnx = export_onnx(pt, params.image_size_px, WEIGHTS_DIR / f"{name}.onnx")
     provenance = write_provenance(
-        WEIGHTS_DIR / "provenance.json", command=["cinempc", *sys.argv[1:]], training=result, params=training,
-        dataset_manifest=manifest, files={"torch": pt, "onnx": onnx}, previous_stage=previous,
+        WEIGHTS_DIR / "provenance.json", command=record["command"], training=record["result"],
+        params=TrainingParams(**record["training"]), dataset_manifest=record["dataset_manifest"],
+        files={"torch": pt, "onnx": onnx}, previous_stage=record["previous_stage"],
     )
     print(f"installed {pt}, {onnx}, {provenance}")
+
+
+def run_install(args: argparse.Namespace) -> int:
+    """Install a finished run -- only if it beats the shipped weights on the same held-out split.
+
+    Compared on mAP50 of the held-out split (the run's final validation against the
+    shipped provenance's ``evaluation.map50``, falling back to its training metrics);
+    a different held-out split (another val hash) makes the numbers incomparable and
+    is refused unless ``--force``.
+    """
+    from cinempc.perception.params import load_perception_params
+    from cinempc.perception.training import WEIGHTS_DIR
+
+    params = load_perception_params(args.config)
+    path = Path(args.run) / "cinempc_train.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: not a run of `cinempc perception train`")
+    record = json.loads(path.read_text())
+    new_map50 = float(record["result"]["metrics"].get("metrics/mAP50(B)", float("nan")))
+    shipped_path = WEIGHTS_DIR / "provenance.json"
+    shipped = json.loads(shipped_path.read_text()) if shipped_path.is_file() else {}
+    old_map50 = float(shipped.get("evaluation", {}).get("map50",
+                      shipped.get("training_metrics_val", {}).get("metrics/mAP50(B)", float("-inf"))))
+    print(f"held-out mAP50: run {new_map50:.4f}, shipped {old_map50:.4f}")
+    new_val = (record["dataset_manifest"].get("split_sha256") or {}).get("val")
+    old_val = (shipped.get("dataset", {}).get("split_sha256") or {}).get("val")
+    if not args.force and new_val and old_val and new_val != old_val:
+        print(f"not installed: held-out split differs (val sha256 {new_val[:12]} vs shipped {old_val[:12]})")
+        return 1
+    if not args.force and not new_map50 > old_map50:
+        print("not installed: the run does not beat the shipped weights")
+        return 1
+    _install(record, params, args.name)
     return 0
 
 
