@@ -143,7 +143,8 @@ def focus_references(
 
     Normally one alternative: the focus target.  With a rack focus the target changes to
     ``rack_to`` after ``rack_duration_s``; during the rack itself the focus is in transit by
-    design, so being sharp on either the old or the new target counts.
+    design, so being sharp on either the old or the new target counts -- and so does a focal
+    plane on its way between them (see :func:`grade_step`).
     """
     target = shot.focus_target
     if shot.focus.rack_to is None or shot_time_s < rack_start_s:
@@ -228,7 +229,9 @@ def grade_step(
     # Focus: every focus subject's eyes inside the depth of field (any alternative of a rack).
     best_blur, in_focus, distances = math.inf, False, ()
     coc_px = camera.coc_m / camera.pixel_pitch_m
-    for alternative in focus_references(shot, shot_time_s, params.rack_start_s, params.rack_duration_s):
+    alternatives = focus_references(shot, shot_time_s, params.rack_start_s, params.rack_duration_s)
+    transit_depths: list[float] = []
+    for alternative in alternatives:
         group = _resolve(subjects, alternative)
         if not group:
             continue
@@ -238,10 +241,15 @@ def grade_step(
                 [0.0, 0.0, params.eye_height_fraction * subject.height_m]
             )
             depths.append(float(project(eye)[2]))
+        transit_depths += depths
         worst = max(blur_px(d) for d in depths)
         if worst < best_blur or not distances:
             best_blur, distances = worst, tuple(depths)
         in_focus = in_focus or worst <= coc_px * (1.0 + 1e-9)
+    if len(alternatives) > 1 and transit_depths:
+        # a rack in progress: the pull itself is the requested image, so a focal plane between the
+        # old and the new target is on cue (a lens parked anywhere else, or pulled the wrong way, is not)
+        in_focus = in_focus or min(transit_depths) <= state.focus_distance_m <= max(transit_depths)
 
     return StepGrade(
         composition_error=float(composition), size_error=float(size), in_focus=bool(in_focus),

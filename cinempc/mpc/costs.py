@@ -49,6 +49,31 @@ def depth_of(point, position, yaw, pitch):
     return optics.camera_frame_point(point, position, yaw, pitch)[2]
 
 
+def _framed_image_points(position, yaw, pitch, focal_px, p: dict):
+    """Mean feet and head pixels of the framed subjects, and the hinge keeping them in front of the lens.
+
+    Averaged in the *image*, each subject projected on its own (weights ``subj_framed``
+    sum to 1): a group is framed by where its members appear, and the projection of
+    their 3D mean is not that when they stand at different depths (a 6 m and a 14 m
+    subject put the mean point ~10 % of the frame away from the mean of their images).
+    """
+    width, height = p["image_width_px"], p["image_height_px"]
+    u_feet = v_feet = u_head = v_head = in_front = 0
+    for i in range(p["subj_framed"].shape[0]):
+        weight = p["subj_framed"][i]
+        feet = p["subj_feet_m"][3 * i:3 * i + 3]
+        head = feet + ca.vertcat(0, 0, p["subj_height_m"][i])
+        xf, yf, zf = optics.camera_frame_point(feet, position, yaw, pitch)
+        xh, yh, zh = optics.camera_frame_point(head, position, yaw, pitch)
+        zf_s, zh_s = _positive_depth(zf), _positive_depth(zh)
+        u_feet += weight * (focal_px * xf / zf_s + width / 2.0)
+        u_head += weight * (focal_px * xh / zh_s + width / 2.0)
+        v_feet += weight * (focal_px * yf / zf_s + height / 2.0)
+        v_head += weight * (focal_px * yh / zh_s + height / 2.0)
+        in_front += weight * _hinge_sq((p["min_depth_m"] - (zf + zh) / 2.0) / p["min_depth_m"])
+    return (u_feet, v_feet, u_head, v_head), in_front
+
+
 def stage_terms(x, u, p: dict) -> dict:
     """Named cost terms of one stage; multiply by the stage weight and sum for the objective."""
     position, yaw, pitch, focal_m, focus_m, f_number = camera_state(x)
@@ -56,23 +81,15 @@ def stage_terms(x, u, p: dict) -> dict:
     focal_px = optics.focal_length_px(focal_m, p["sensor_width_m"], width)
     pixel_pitch_m = p["sensor_width_m"] / width
 
-    # --- composition: the framed group's head and feet through the decision-variable intrinsics
-    feet = p["group_feet_m"]
-    head = feet + ca.vertcat(0, 0, p["group_height_m"])
-    xf, yf, zf = optics.camera_frame_point(feet, position, yaw, pitch)
-    xh, yh, zh = optics.camera_frame_point(head, position, yaw, pitch)
-    zf_s, zh_s = _positive_depth(zf), _positive_depth(zh)
-    u_feet = focal_px * xf / zf_s + width / 2.0
-    u_head = focal_px * xh / zh_s + width / 2.0
-    v_feet = focal_px * yf / zf_s + height / 2.0
-    v_head = focal_px * yh / zh_s + height / 2.0
+    # --- composition: the framed subjects' heads and feet through the decision-variable intrinsics
+    (u_feet, v_feet, u_head, v_head), in_front = _framed_image_points(position, yaw, pitch, focal_px, p)
     w_c = p["w_composition"]
     u_target = p["target_u"] * width
     composition = (
         w_c[0] * (((u_feet + u_head) / 2.0 - u_target) / height) ** 2
         + w_c[1] * ((v_head - p["target_head_v"] * height) / height) ** 2
         + w_c[2] * ((v_feet - p["target_feet_v"] * height) / height) ** 2
-        + p["w_in_front"] * _hinge_sq((p["min_depth_m"] - (zf + zh) / 2.0) / p["min_depth_m"])
+        + p["w_in_front"] * in_front
     )
 
     # --- viewpoint: direction and distance from the group's eye line to the camera
@@ -133,12 +150,8 @@ def stage_terms(x, u, p: dict) -> dict:
 
 
 def image_points(x, p: dict):
-    """Head and feet pixels of the framed group and the subjects' depths (for reports and tests)."""
-    position, yaw, pitch, focal_m, focus_m, f_number = camera_state(x)
-    width, height = p["image_width_px"], p["image_height_px"]
-    focal_px = optics.focal_length_px(focal_m, p["sensor_width_m"], width)
-    feet = p["group_feet_m"]
-    head = feet + ca.vertcat(0, 0, p["group_height_m"])
-    u_f, v_f, _ = optics.project(feet, position, yaw, pitch, focal_px, width, height)
-    u_h, v_h, _ = optics.project(head, position, yaw, pitch, focal_px, width, height)
+    """Mean feet and head pixels of the framed subjects, as the composition cost sees them (reports, tests)."""
+    position, yaw, pitch, focal_m, _, _ = camera_state(x)
+    focal_px = optics.focal_length_px(focal_m, p["sensor_width_m"], p["image_width_px"])
+    (u_f, v_f, u_h, v_h), _ = _framed_image_points(position, yaw, pitch, focal_px, p)
     return ca.vertcat(u_f, v_f, u_h, v_h)

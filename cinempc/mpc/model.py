@@ -93,7 +93,7 @@ class ParamLayout:
             # camera constants (a profile change needs no recompile)
             ("sensor_width_m", 1), ("image_width_px", 1), ("image_height_px", 1), ("coc_m", 1),
             # composition: the framed group's feet point and standing height, image targets and weights
-            ("group_feet_m", 3), ("group_height_m", 1),
+            ("group_feet_m", 3),
             ("target_u", 1), ("target_head_v", 1), ("target_feet_v", 1), ("w_composition", 3),
             # viewpoint: anchor (eye line) to camera direction, distance and weights
             ("view_anchor_m", 3), ("view_dir", 3), ("view_distance_m", 1), ("w_view", 2),
@@ -110,8 +110,11 @@ class ParamLayout:
             # airspace and vehicle limits (hard constraints)
             ("fence_lo_m", 3), ("fence_hi_m", 3), ("max_speed_sq", 1), ("max_accel_sq", 1),
             ("min_subject_distance_m", 1), ("stage_weight", 1),
-            # subject slots: body point, focus blend weight, must-be-sharp weight, stand-off active flag
+            # subject slots: body point, focus blend weight, must-be-sharp weight, stand-off active flag,
+            # feet point, standing height and composition weight (framed subjects share 1, others 0)
             ("subj_body_m", 3 * self.max_subjects), ("subj_focus_alpha", self.max_subjects),
+            ("subj_feet_m", 3 * self.max_subjects), ("subj_height_m", self.max_subjects),
+            ("subj_framed", self.max_subjects),
             ("subj_sharp", self.max_subjects), ("subj_active", self.max_subjects),
             # obstacle slots: centre, semi-axes, xy and z exponents, active flag
             ("obs_center_m", 3 * self.max_obstacles), ("obs_axes_m", 3 * self.max_obstacles),

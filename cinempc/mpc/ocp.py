@@ -22,7 +22,7 @@ from cinempc.mpc.constraints import path_constraints
 from cinempc.mpc.costs import TERM_NAMES, image_points, stage_terms
 from cinempc.mpc.model import FOCAL_SCALE_MM, IU, IX, NU, NX, ParamLayout, dynamics, stops_from_f_number
 
-STRUCTURE_VERSION = "cinempc-ocp-2"  # bump when the formulation changes in a way the symbolic hash cannot see
+STRUCTURE_VERSION = "cinempc-ocp-3"  # bump when the formulation changes in a way the symbolic hash cannot see
 
 
 @dataclass(frozen=True)

@@ -252,7 +252,6 @@ class ReferenceBuilder:
         L.set(base, "image_width_px", camera.image_width_px)
         L.set(base, "image_height_px", camera.image_height_px)
         L.set(base, "coc_m", camera.coc_m)
-        L.set(base, "group_height_m", height)
         L.set(base, "target_u", u_target)
         L.set(base, "w_composition", [w.composition_u, w.composition_head_v, w.composition_feet_v])
         L.set(base, "w_in_front", w.in_front)
@@ -305,6 +304,13 @@ class ReferenceBuilder:
             zoom_lo_m = max(dmin_floor, memory.distance_m * camera.focal_length_mm.min / f_start * 1.02)
             zoom_hi_m = memory.distance_m * camera.focal_length_mm.max / f_start * 0.98
 
+        # composition weights: the framed subjects that have a slot share 1 (the primary always has one)
+        framed_ids = {s.track_id for s in framed}
+        framed_weights = np.array([1.0 if s.track_id in framed_ids else 0.0 for s in roles.slots]
+                                  + [0.0] * (L.max_subjects - len(roles.slots)))
+        if framed_weights.sum() == 0.0:  # every slot went to focus targets: frame the first of them
+            framed_weights[0] = 1.0
+        framed_weights /= framed_weights.sum()
         P = np.tile(base[:, None], (1, N + 1))
         rack_start = t.rack_start_s
         rack_duration = shot.focus.rack_duration_s or t.rack_duration_s
@@ -407,8 +413,12 @@ class ReferenceBuilder:
             sharp = np.zeros(L.max_subjects)
             active = np.zeros(L.max_subjects)
             body = np.zeros(3 * L.max_subjects)
+            feet_slots = np.zeros(3 * L.max_subjects)
+            heights = np.zeros(L.max_subjects)
             index = {s.track_id: i for i, s in enumerate(roles.slots)}
             for i, s in enumerate(roles.slots):
+                feet_slots[3 * i:3 * i + 3] = s.position_at(k)
+                heights[i] = s.height_m
                 body[3 * i:3 * i + 3] = s.position_at(k) + np.array([0.0, 0.0, s.height_m * t.body_height_fraction])
                 active[i] = 1.0
             focus_ids = [s.track_id for s in roles.focus if s.track_id in index]
@@ -435,6 +445,9 @@ class ReferenceBuilder:
             if fixed_lens:
                 follow = w.focus_follow * 10.0
             L.set(col, "subj_body_m", body)
+            L.set(col, "subj_feet_m", feet_slots)
+            L.set(col, "subj_height_m", heights)
+            L.set(col, "subj_framed", framed_weights)
             L.set(col, "subj_focus_alpha", alpha)
             L.set(col, "subj_sharp", sharp)
             L.set(col, "subj_active", active)
