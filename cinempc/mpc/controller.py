@@ -166,7 +166,7 @@ class CineMPC:
         P = self.references.build(
             state, shot, roles, obstacles, shot_time_s, background_distance_m, self._memory, relaxations
         )
-        x0 = self._initial_state(state)
+        x0 = self._initial_state(state, shot_time_s)
         X_guess, U_guess, warm = self._initial_guess(x0, shot_time_s)
         output = self._run_backend(X_guess, U_guess, x0, P, warm)
         late = output.solve_ms > self.params.solver.deadline_ms
@@ -232,7 +232,7 @@ class CineMPC:
             if background_distance_m <= 0:
                 raise ValueError(f"background_distance_m must be positive, got {background_distance_m}")
 
-    def _initial_state(self, state: RigState) -> np.ndarray:
+    def _initial_state(self, state: RigState, shot_time_s: float) -> np.ndarray:
         """The measured state in OCP coordinates, clamped into the hard box/norm limits.
 
         Why clamp: a measured speed a hair above the limit (estimator noise, a
@@ -247,6 +247,14 @@ class CineMPC:
         if speed_xy > vmax:
             velocity[:2] *= vmax / speed_xy
         acceleration = state.acceleration_mps2.copy()
+        if self._plan is not None and self._plan.steps_since(shot_time_s) <= 2:  # a fresh plan (not after a HOLD)
+            # The model's acceleration is what the autopilot is *commanded* to fly (thrust direction),
+            # continued from the plan; the measured one is the net acceleration, wind drag included,
+            # which the autopilot's own loops reject.  Planning from the measured one in a 4 m/s
+            # crosswind read the drag as "not braking yet" every step: the drone drifted 27 m
+            # downwind (composition 0.22; 0.01 from the plan).  Position and velocity stay measured:
+            # they close the loop.
+            acceleration = self._plan.X[self._plan.steps_since(shot_time_s), IX["ax"]:IX["az"] + 1].copy()
         amax = self.vehicle.vehicle.max_accel_mps2
         if np.linalg.norm(acceleration) > amax:
             acceleration *= amax / np.linalg.norm(acceleration)

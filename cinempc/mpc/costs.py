@@ -50,15 +50,21 @@ def depth_of(point, position, yaw, pitch):
 
 
 def _framed_image_points(position, yaw, pitch, focal_px, p: dict):
-    """Mean feet and head pixels of the framed subjects, and the hinge keeping them in front of the lens.
+    """Mean feet and head pixels of the framed subjects, and the hinges keeping each of them in the picture.
 
     Averaged in the *image*, each subject projected on its own (weights ``subj_framed``
     sum to 1): a group is framed by where its members appear, and the projection of
     their 3D mean is not that when they stand at different depths (a 6 m and a 14 m
     subject put the mean point ~10 % of the frame away from the mean of their images).
+    The mean alone would let a wide two-shot of people walking apart cut both out of
+    the frame, so ``in_frame`` keeps every framed subject's body within the side
+    margins and its head below the top one (feet may leave the bottom: a medium shot
+    cuts there).  Returns ``(u_feet, v_feet, u_head, v_head), in_front, in_frame``.
     """
     width, height = p["image_width_px"], p["image_height_px"]
-    u_feet = v_feet = u_head = v_head = in_front = 0
+    margin_u = p["frame_margin"] * width
+    margin_v = p["frame_margin"] * height
+    u_feet = v_feet = u_head = v_head = in_front = in_frame = 0
     for i in range(p["subj_framed"].shape[0]):
         weight = p["subj_framed"][i]
         feet = p["subj_feet_m"][3 * i:3 * i + 3]
@@ -66,12 +72,18 @@ def _framed_image_points(position, yaw, pitch, focal_px, p: dict):
         xf, yf, zf = optics.camera_frame_point(feet, position, yaw, pitch)
         xh, yh, zh = optics.camera_frame_point(head, position, yaw, pitch)
         zf_s, zh_s = _positive_depth(zf), _positive_depth(zh)
-        u_feet += weight * (focal_px * xf / zf_s + width / 2.0)
-        u_head += weight * (focal_px * xh / zh_s + width / 2.0)
-        v_feet += weight * (focal_px * yf / zf_s + height / 2.0)
-        v_head += weight * (focal_px * yh / zh_s + height / 2.0)
+        uf, uh = focal_px * xf / zf_s + width / 2.0, focal_px * xh / zh_s + width / 2.0
+        vf, vh = focal_px * yf / zf_s + height / 2.0, focal_px * yh / zh_s + height / 2.0
+        u_feet += weight * uf
+        u_head += weight * uh
+        v_feet += weight * vf
+        v_head += weight * vh
         in_front += weight * _hinge_sq((p["min_depth_m"] - (zf + zh) / 2.0) / p["min_depth_m"])
-    return (u_feet, v_feet, u_head, v_head), in_front
+        framed = ca.sign(weight)  # every framed subject counts fully, however many share the frame
+        for u_px in (uf, uh):
+            in_frame += framed * (_hinge_sq((margin_u - u_px) / height) + _hinge_sq((u_px - width + margin_u) / height))
+        in_frame += framed * _hinge_sq((margin_v - vh) / height)
+    return (u_feet, v_feet, u_head, v_head), in_front, in_frame
 
 
 def stage_terms(x, u, p: dict) -> dict:
@@ -82,7 +94,7 @@ def stage_terms(x, u, p: dict) -> dict:
     pixel_pitch_m = p["sensor_width_m"] / width
 
     # --- composition: the framed subjects' heads and feet through the decision-variable intrinsics
-    (u_feet, v_feet, u_head, v_head), in_front = _framed_image_points(position, yaw, pitch, focal_px, p)
+    (u_feet, v_feet, u_head, v_head), in_front, in_frame = _framed_image_points(position, yaw, pitch, focal_px, p)
     w_c = p["w_composition"]
     u_target = p["target_u"] * width
     composition = (
@@ -90,6 +102,7 @@ def stage_terms(x, u, p: dict) -> dict:
         + w_c[1] * ((v_head - p["target_head_v"] * height) / height) ** 2
         + w_c[2] * ((v_feet - p["target_feet_v"] * height) / height) ** 2
         + p["w_in_front"] * in_front
+        + p["w_in_frame"] * in_frame
     )
 
     # --- viewpoint: direction and distance from the group's eye line to the camera
@@ -153,5 +166,5 @@ def image_points(x, p: dict):
     """Mean feet and head pixels of the framed subjects, as the composition cost sees them (reports, tests)."""
     position, yaw, pitch, focal_m, _, _ = camera_state(x)
     focal_px = optics.focal_length_px(focal_m, p["sensor_width_m"], p["image_width_px"])
-    (u_f, v_f, u_h, v_h), _ = _framed_image_points(position, yaw, pitch, focal_px, p)
+    (u_f, v_f, u_h, v_h), _, _ = _framed_image_points(position, yaw, pitch, focal_px, p)
     return ca.vertcat(u_f, v_f, u_h, v_h)

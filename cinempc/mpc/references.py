@@ -255,6 +255,8 @@ class ReferenceBuilder:
         L.set(base, "target_u", u_target)
         L.set(base, "w_composition", [w.composition_u, w.composition_head_v, w.composition_feet_v])
         L.set(base, "w_in_front", w.in_front)
+        L.set(base, "w_in_frame", w.in_frame)
+        L.set(base, "frame_margin", t.frame_margin)
         L.set(base, "min_depth_m", t.min_depth_m)
         L.set(base, "depth_margin", t.depth_margin)
         L.set(base, "background_distance_m", background)
