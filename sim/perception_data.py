@@ -2,7 +2,8 @@
 
 Why our own scenes and not the evaluation scenarios: a detector trained on the
 scenarios it is scored on learns those scenarios.  Here every scene is drawn
-from a seed: ground colour and checker texture, sky, light direction and
+from a seed: ground colour and checker texture (squares of 0.5-10 m on a grid
+mesh, built the way the simulator builds its ground), sky, light direction and
 strength, props (boxes, pillars, trees) that partially hide people, 0..N
 articulated actors (the simulator's own :class:`~cinempc_sim.actors.ActorBody`
 with random heights, builds, clothes, gaits and gait phases), a camera placed
@@ -32,7 +33,7 @@ from cinempc.config import CameraProfile, load_parameters
 from cinempc_sim.actors import ActorBody, GaitParams
 from cinempc_sim.scenario import ActorSpec, ScriptStep
 
-__all__ = ["LabelledImage", "SceneRenderer", "mask_box", "render_blur", "scripted_sequence"]
+__all__ = ["LabelledImage", "SceneRenderer", "mask_box", "render_blur", "scenario_views", "scripted_sequence"]
 
 NEAR_M, FAR_M = 0.05, 400.0
 
@@ -101,20 +102,50 @@ def _gait_params() -> GaitParams:
 
 
 def _checker_texture(path: Path, rng: np.random.Generator) -> Path:
-    """A checkerboard ground (tiles of 2-15 m over the ground box), grass-like more often than not."""
-    tiles = int(rng.integers(20, 120))
-    size = 512
-    cell = max(size // tiles, 1)
+    """Two-by-two checker squares with noise, grass-like more often than not (sand, asphalt, snow, dirt else).
+
+    The texture repeats over the ground mesh (see :func:`_grid_ground`), one repeat
+    every two squares, exactly as the simulator's own ground is built.
+    """
+    size = 128
     yy, xx = np.mgrid[0:size, 0:size]
-    board = ((yy // cell + xx // cell) % 2).astype(np.float32)[..., None]
+    board = ((yy // (size // 2) + xx // (size // 2)) % 2).astype(np.float32)[..., None]
     if rng.random() < 0.6:
         base = rng.uniform([0.25, 0.4, 0.15], [0.45, 0.6, 0.35])  # grass
     else:
         base = rng.uniform(0.2, 0.7, 3)  # sand, asphalt, snow, dirt
-    contrast = rng.uniform(0.02, 0.15, 3)
+    contrast = rng.uniform(0.0, 0.15, 3)
     image = base + contrast * board + rng.normal(0.0, rng.uniform(0.0, 0.05), (size, size, 1))
     cv2.imwrite(str(path), (np.clip(image, 0, 1) * 255).astype(np.uint8)[..., ::-1])
     return path
+
+
+def _grid_ground(client: int, texture: int | None, rgba, tile_m: float, half_size_m: float = 200.0,
+                 quads: int = 24) -> int:
+    """The ground as a grid mesh with a repeating texture, as the simulator builds its own.
+
+    Why a mesh and not one big textured box: TinyRenderer maps textures affinely per
+    triangle, so one huge quad smears its squares towards the horizon.  A detector that
+    only ever saw smeared ground reads the simulator's crisp, perspective-correct
+    squares (long straight edges converging to the horizon) as people.
+    """
+    edges = np.linspace(-half_size_m, half_size_m, quads + 1)
+    xs, ys = np.meshgrid(edges, edges, indexing="xy")
+    vertices = np.stack([xs.ravel(), ys.ravel(), np.zeros(xs.size)], axis=1)
+    uvs = vertices[:, :2] / (2.0 * tile_m)
+    n = quads + 1
+    indices = []
+    for j in range(quads):
+        for i in range(quads):
+            a, b, c, d = j * n + i, j * n + i + 1, (j + 1) * n + i + 1, (j + 1) * n + i
+            indices += [a, b, c, a, c, d]
+    vis = p.createVisualShape(p.GEOM_MESH, vertices=vertices.tolist(), indices=indices, uvs=uvs.tolist(),
+                              normals=[[0.0, 0.0, 1.0]] * len(vertices), rgbaColor=list(rgba),
+                              physicsClientId=client)
+    body = p.createMultiBody(baseMass=0.0, baseVisualShapeIndex=vis, physicsClientId=client)
+    if texture is not None:
+        p.changeVisualShape(body, -1, textureUniqueId=texture, rgbaColor=[1, 1, 1, 1], physicsClientId=client)
+    return body
 
 
 def _band_texture(path: Path, rng: np.random.Generator) -> Path:
@@ -168,13 +199,11 @@ class SceneRenderer:
         if self.texture_dir is not None:
             self.texture_dir.mkdir(parents=True, exist_ok=True)
         ground_rgb = [*rng.uniform(0.2, 0.75, 3), 1.0]
-        ground = p.createMultiBody(
-            baseVisualShapeIndex=p.createVisualShape(p.GEOM_BOX, halfExtents=[200, 200, 0.05], rgbaColor=ground_rgb,
-                                                     physicsClientId=c),
-            basePosition=[0, 0, -0.05], physicsClientId=c)
+        texture = None
         if self.texture_dir is not None and rng.random() < 0.8:
-            tex = p.loadTexture(str(_checker_texture(self.texture_dir / f"ground_{c}.png", rng)), physicsClientId=c)
-            p.changeVisualShape(ground, -1, textureUniqueId=tex, rgbaColor=[1, 1, 1, 1], physicsClientId=c)
+            texture = p.loadTexture(str(_checker_texture(self.texture_dir / f"ground_{c}.png", rng)),
+                                    physicsClientId=c)
+        _grid_ground(c, texture, ground_rgb, tile_m=float(math.exp(rng.uniform(math.log(0.5), math.log(10.0)))))
         if rng.random() < 0.75:
             self._add_backdrop(rng)
         self.actors = []
@@ -386,6 +415,51 @@ def scripted_sequence(camera: CameraProfile, actors: list[ActorSpec], camera_pos
             renderer.pose_actors(t)
             target_distance = float(np.linalg.norm(rel))
             yield t, renderer.render(position, yaw, pitch, focal_length_mm, max(target_distance, 1.0), f_number)
+
+
+def scenario_views(scenario, count: int, rng: np.random.Generator, *, image_size: tuple[int, int] = (320, 240),
+                   distance_m: tuple[float, float] = (4.0, 25.0), camera_height_m: tuple[float, float] = (1.5, 8.0),
+                   subject_fraction: tuple[float, float] = (0.2, 0.8), min_box_pixels: int = 30):
+    """Labelled views of an evaluation scenario's own world, from the simulator's own camera renderer.
+
+    For measuring only -- the detector is never trained on these worlds.  Each view
+    picks an instant and an actor, puts the camera ``distance_m`` away at a random
+    bearing and height, aims at the actor's middle and zooms so it fills
+    ``subject_fraction`` of the image height (within the lens range), focused on it.
+    Yields ``(rgb, boxes_xyxy)``: boxes are the segmentation masks' tight boxes of
+    every actor with at least ``min_box_pixels`` visible pixels.
+    """
+    from cinempc_sim.closed_loop import prepare_run
+
+    setup = prepare_run(scenario, None, None, image_size=image_size, render=True)
+    sim, camera = setup.sim, setup.camera
+    width, height = image_size
+    try:
+        for _ in range(int(count)):
+            t = float(rng.uniform(0.0, setup.duration_s))
+            for actor in sim.actors:
+                actor.update(t)
+            target = sim.actors[int(rng.integers(len(sim.actors)))]
+            aim = np.array([*target.pose.position_m[:2], target.spec.height_m / 2.0])
+            distance = float(math.exp(rng.uniform(math.log(distance_m[0]), math.log(distance_m[1]))))
+            bearing = float(rng.uniform(-math.pi, math.pi))
+            position = aim + np.array([distance * math.cos(bearing), distance * math.sin(bearing), 0.0])
+            position[2] = float(rng.uniform(*camera_height_m))
+            rel = aim - position
+            yaw = math.atan2(rel[1], rel[0])
+            pitch = math.atan2(rel[2], math.hypot(rel[0], rel[1]))
+            range_m = float(np.linalg.norm(rel))
+            focal_px = float(rng.uniform(*subject_fraction)) * height * range_m / target.spec.height_m
+            focal_mm = camera.focal_length_mm.clamp(focal_px * camera.sensor_width_mm / width)
+            frame = sim.camera.render(position, yaw, pitch, focal_mm, camera.focus_distance_m.clamp(range_m), 4.0, t)
+            boxes = []
+            for track_id in np.unique(frame.segmentation):
+                mask = frame.segmentation == track_id
+                if track_id >= 0 and mask.sum() >= min_box_pixels:
+                    boxes.append(mask_box(mask))
+            yield frame.rgb, np.array(boxes, dtype=float).reshape(-1, 4)
+    finally:
+        sim.close()
 
 
 class PerceivingController:

@@ -3,6 +3,9 @@
 * ``map50`` / ``map50_95`` -- ultralytics validation of the shipped weights on the
   held-out split (seeds and scenes never seen in training; rendered on the fly
   if ``runs/perception/dataset`` is missing).
+* ``map50_eval_worlds`` / ``map50_95_eval_worlds`` -- the same on views of the
+  evaluation scenarios' own worlds rendered by the simulator's camera (16 per
+  scenario; never trained on): the domain gap the closed loop feels.
 * ``id_switches`` / ``mota`` -- CLEAR-MOT over scripted sequences (a walker
   behind a wall for a second, two people crossing, a runner far away on a long
   lens), full pipeline with the real detector; ground truth boxes from the
@@ -35,6 +38,8 @@ from cinempc.perception.params import PerceptionParams, load_perception_params
 __all__ = ["run", "clear_mot", "iou_matrix"]
 
 MAX_RANGE_FOR_ERROR_M = 20.0
+EVAL_WORLDS_SEED = 7
+EVAL_WORLDS_VIEWS_PER_SCENARIO = 16
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -139,23 +144,76 @@ def _track_sequences(params: PerceptionParams, detector) -> dict:
     return {"mot": mot, "errors": {k: np.asarray(v) for k, v in errors.items()}}
 
 
-def _map(params: PerceptionParams, val_images: int) -> dict:
-    from ultralytics import YOLO
+def _heldout_dataset(params: PerceptionParams, tmp: Path, val_images: int) -> Path:
+    """``runs/perception/dataset`` if it is the configured dataset version, else the held-out split rendered now.
 
+    A dataset folder of another version (another generator or labelling rule) would
+    score the weights on images the current generator no longer makes.
+    """
     from cinempc.perception.dataset import build_dataset
 
     dataset = Path("runs/perception/dataset/data.yaml")
+    manifest = dataset.parent / "manifest.json"
+    if dataset.is_file() and manifest.is_file():
+        record = json.loads(manifest.read_text())
+        if (record.get("dataset_version") == params.dataset.version
+                and record.get("seeds", {}).get("val") == params.dataset.val_seed
+                and record.get("counts", {}).get("val") == val_images):
+            return dataset
+    return build_dataset(tmp / "heldout", params.dataset, train_images=1, val_images=val_images).data_yaml
+
+
+def _validate(params: PerceptionParams, data_yaml: Path, tmp: Path) -> tuple[float, float]:
+    from ultralytics import YOLO
+
+    model = YOLO(str(resolve_weights(params.weights)), task="detect")
+    metrics = model.val(data=str(data_yaml), split="val", imgsz=params.image_size_px, batch=16, device="cpu",
+                        plots=False, verbose=False, workers=0, conf=0.001, iou=0.7,
+                        project=str(tmp / "val"), name="bench", exist_ok=True)
+    return float(metrics.box.map50), float(metrics.box.map)
+
+
+def _map(params: PerceptionParams, val_images: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        if not dataset.is_file():
-            dataset = build_dataset(Path(tmp) / "heldout", params.dataset, train_images=1,
-                                    val_images=val_images).data_yaml
-        model = YOLO(str(resolve_weights(params.weights)), task="detect")
-        metrics = model.val(data=str(dataset), split="val", imgsz=params.image_size_px, batch=16, device="cpu",
-                            plots=False, verbose=False, workers=0, conf=0.001, iou=0.7,
-                            project=str(Path(tmp) / "val"), name="bench")
-        manifest = dataset.parent / "manifest.json"
-        heldout = json.loads(manifest.read_text()).get("counts", {}).get("val") if manifest.is_file() else None
-        return {"map50": float(metrics.box.map50), "map50_95": float(metrics.box.map), "heldout_images": heldout}
+        dataset = _heldout_dataset(params, Path(tmp), val_images)
+        map50, map50_95 = _validate(params, dataset, Path(tmp))
+        manifest = json.loads((dataset.parent / "manifest.json").read_text())
+        return {"map50": map50, "map50_95": map50_95, "heldout_images": manifest["counts"]["val"],
+                "heldout_dataset_version": manifest["dataset_version"],
+                "heldout_sha256": manifest["split_sha256"]["val"]}
+
+
+def _map_eval_worlds(params: PerceptionParams, views_per_scenario: int) -> dict:
+    """mAP on the evaluation scenarios' own worlds, rendered by the simulator's camera (never trained on).
+
+    The held-out split measures generalisation to new random scenes; this measures
+    the gap to the worlds the closed loop flies in (their ground, backdrop, props and
+    renderer) -- the gap that decides ``--perception yolo`` against ground truth.
+    """
+    import cv2
+
+    from cinempc.perception.dataset import yolo_lines
+    from cinempc_sim.perception_data import scenario_views
+    from cinempc_sim.scenario import scenario_paths
+
+    rng = np.random.default_rng(EVAL_WORLDS_SEED)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "eval_worlds"
+        (root / "images" / "val").mkdir(parents=True)
+        (root / "labels" / "val").mkdir(parents=True)
+        n = boxes_total = 0
+        for path in scenario_paths():
+            for rgb, boxes in scenario_views(path, views_per_scenario, rng, image_size=params.dataset.image_size):
+                cv2.imwrite(str(root / "images" / "val" / f"{n:06d}.png"), rgb[..., ::-1])
+                text = "\n".join(yolo_lines(boxes, rgb.shape[1], rgb.shape[0]))
+                (root / "labels" / "val" / f"{n:06d}.txt").write_text(text + ("\n" if text else ""))
+                n += 1
+                boxes_total += len(boxes)
+        data_yaml = root / "data.yaml"
+        data_yaml.write_text(f"path: {root}\ntrain: images/val\nval: images/val\nnames:\n  0: person\n")
+        map50, map50_95 = _validate(params, data_yaml, Path(tmp))
+    return {"map50_eval_worlds": map50, "map50_95_eval_worlds": map50_95, "eval_worlds_images": n,
+            "eval_worlds_boxes": boxes_total}
 
 
 def _latency_ms(detector, frames: list[np.ndarray], repeats: int = 3) -> float:
@@ -185,6 +243,7 @@ def run(args: argparse.Namespace | None = None) -> dict:
                                  params.class_filter, params.max_detections, params.onnx_threads)
     result: dict = {}
     result.update(_map(params, 60 if quick else params.dataset.val_images))
+    result.update(_map_eval_worlds(params, 3 if quick else EVAL_WORLDS_VIEWS_PER_SCENARIO))
     tracking = _track_sequences(params, torch_detector)
     mot = tracking["mot"]
     errors = tracking["errors"]

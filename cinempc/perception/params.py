@@ -14,7 +14,7 @@ class DatasetParams(BaseModel):
     """How ``cinempc perception dataset`` renders labelled scenes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    version: int = 2
+    version: int = 3
     train_images: int = Field(1400, ge=1)
     val_images: int = Field(300, ge=1)
     train_seed: int = 1
