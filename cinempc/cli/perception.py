@@ -109,8 +109,7 @@ def run_train(args: argparse.Namespace) -> int:
     Path(result["save_dir"], "cinempc_train.json").write_text(json.dumps(record, indent=2) + "\n")
     if not args.install:
         return 0
-    _install(record, params, args.name)
-    return 0
+    return _install_if_better(record, params, args.name, force=False)
 
 
 def _install(record: dict, params, name: str) -> None:
@@ -139,13 +138,17 @@ def run_install(args: argparse.Namespace) -> int:
     is refused unless ``--force``.
     """
     from cinempc.perception.params import load_perception_params
-    from cinempc.perception.training import WEIGHTS_DIR
 
     params = load_perception_params(args.config)
     path = Path(args.run) / "cinempc_train.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: not a run of `cinempc perception train`")
-    record = json.loads(path.read_text())
+    return _install_if_better(json.loads(path.read_text()), params, args.name, args.force)
+
+
+def _install_if_better(record: dict, params, name: str, force: bool) -> int:
+    from cinempc.perception.training import WEIGHTS_DIR
+
     new_map50 = float(record["result"]["metrics"].get("metrics/mAP50(B)", float("nan")))
     shipped_path = WEIGHTS_DIR / "provenance.json"
     shipped = json.loads(shipped_path.read_text()) if shipped_path.is_file() else {}
@@ -154,13 +157,13 @@ def run_install(args: argparse.Namespace) -> int:
     print(f"held-out mAP50: run {new_map50:.4f}, shipped {old_map50:.4f}")
     new_val = (record["dataset_manifest"].get("split_sha256") or {}).get("val")
     old_val = (shipped.get("dataset", {}).get("split_sha256") or {}).get("val")
-    if not args.force and new_val and old_val and new_val != old_val:
+    if not force and new_val and old_val and new_val != old_val:
         print(f"not installed: held-out split differs (val sha256 {new_val[:12]} vs shipped {old_val[:12]})")
         return 1
-    if not args.force and not new_map50 > old_map50:
+    if not force and not new_map50 > old_map50:
         print("not installed: the run does not beat the shipped weights")
         return 1
-    _install(record, params, args.name)
+    _install(record, params, name)
     return 0
 
 
