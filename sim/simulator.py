@@ -296,6 +296,9 @@ class _RenderHelper:
 
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        # one thread: the helper overlaps the control loop, which needs the other core; OpenCV's and
+        # BLAS's thread pools in here fought the controller for it (render wait 45 -> 25 ms per frame)
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         code = ("import os; fd = os.dup(1); os.dup2(2, 1); "  # keep stdout for frames, library chatter to stderr
                 "from cinempc_sim.simulator import _render_helper_main; _render_helper_main(fd)")
         self.process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -347,6 +350,9 @@ def _render_helper_main(out_fd: int) -> None:
     import os
     import sys
 
+    import cv2
+
+    cv2.setNumThreads(1)  # see RenderHelper: this process must not take the control loop's core
     out = os.fdopen(out_fd, "wb")
     inp = sys.stdin.buffer
     init = _read_message(inp)

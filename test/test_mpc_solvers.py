@@ -188,3 +188,15 @@ def test_the_bench_registry_names_the_agreed_modules():
 
     assert REGISTRY == {"mpc": "cinempc.mpc.bench:run", "sim": "cinempc_sim.bench:run",
                         "perception": "cinempc.perception.bench:run"}
+
+
+def test_numpy_dynamics_match_the_symbolic_model():
+    import casadi as ca
+
+    from cinempc.mpc.model import NU, NX, dynamics, dynamics_numpy
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        x, u = rng.normal(size=NX), rng.normal(size=NU)
+        symbolic = np.asarray(ca.DM(dynamics(ca.DM(x), ca.DM(u), 0.1))).reshape(-1)
+        assert np.allclose(dynamics_numpy(x, u, 0.1), symbolic, atol=1e-12)

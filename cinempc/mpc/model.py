@@ -73,8 +73,16 @@ def dynamics(x, u, dt_s: float):
 
 
 def dynamics_numpy(x: np.ndarray, u: np.ndarray, dt_s: float) -> np.ndarray:
-    """:func:`dynamics` on NumPy arrays (plan extrapolation, perfect-tracking tests)."""
-    return np.asarray(ca.DM(dynamics(ca.DM(x), ca.DM(u), dt_s))).reshape(-1)
+    """:func:`dynamics` in plain NumPy (warm-start tails, tests): ~100x faster than a CasADi call."""
+    x, u = np.asarray(x, dtype=float), np.asarray(u, dtype=float)
+    p, v, a, j = x[0:3], x[3:6], x[6:9], u[0:3]
+    return np.concatenate([
+        p + dt_s * v + dt_s**2 / 2.0 * a + dt_s**3 / 6.0 * j,
+        v + dt_s * a + dt_s**2 / 2.0 * j,
+        a + dt_s * j,
+        x[9:14] + dt_s * u[3:8],
+        u[8:9],
+    ])
 
 
 @dataclass(frozen=True)

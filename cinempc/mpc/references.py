@@ -36,6 +36,11 @@ def approach_angle(current_rad: float, target_rad: float, max_step_rad: float) -
     return current_rad + max(-max_step_rad, min(max_step_rad, error))
 
 
+def _over_horizon(samples: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Rows ``steps`` of a prediction, the last row held past its end."""
+    return samples[np.minimum(steps, len(samples) - 1)]
+
+
 def smoothstep(x: float) -> float:
     """0 below 0, 1 above 1, a C1 S-curve between: how a focus puller eases a rack."""
     x = min(max(x, 0.0), 1.0)
@@ -314,6 +319,12 @@ class ReferenceBuilder:
             framed_weights[0] = 1.0
         framed_weights /= framed_weights.sum()
         P = np.tile(base[:, None], (1, N + 1))
+        # the group's and the slots' predictions over the whole horizon at once (was ~3 ms of np.mean per solve)
+        steps = np.arange(N + 1)
+        group_feet = np.mean([_over_horizon(s.positions_m, steps) for s in framed], axis=0)
+        group_velocity = np.mean([_over_horizon(s.velocities_mps, steps) for s in framed], axis=0)
+        group_anchor = group_feet + np.array([0.0, 0.0, height * t.eye_height_fraction])
+        slot_feet = [_over_horizon(s.positions_m, steps) for s in roles.slots]
         rack_start = t.rack_start_s
         rack_duration = shot.focus.rack_duration_s or t.rack_duration_s
         sgn_orbit = -1.0 if shot.movement.direction == "clockwise" else 1.0
@@ -325,9 +336,7 @@ class ReferenceBuilder:
             col = P[:, k]
             time_k = shot_time_s + k * dt
             tau = max(time_k - memory.time_s, 0.0)
-            feet = self.group_feet(framed, k)
-            anchor = self.group_anchor(framed, k)
-            v_group = self.group_velocity(framed, k)
+            feet, anchor, v_group = group_feet[k], group_anchor[k], group_velocity[k]
             L.set(col, "group_feet_m", feet)
             L.set(col, "view_anchor_m", anchor)
             L.set(col, "stage_weight", self.params.horizon.terminal_weight if k == N else 1.0)
@@ -419,9 +428,10 @@ class ReferenceBuilder:
             heights = np.zeros(L.max_subjects)
             index = {s.track_id: i for i, s in enumerate(roles.slots)}
             for i, s in enumerate(roles.slots):
-                feet_slots[3 * i:3 * i + 3] = s.position_at(k)
+                feet_slots[3 * i:3 * i + 3] = slot_feet[i][k]
                 heights[i] = s.height_m
-                body[3 * i:3 * i + 3] = s.position_at(k) + np.array([0.0, 0.0, s.height_m * t.body_height_fraction])
+                body[3 * i:3 * i + 3] = slot_feet[i][k]
+                body[3 * i + 2] += s.height_m * t.body_height_fraction
                 active[i] = 1.0
             focus_ids = [s.track_id for s in roles.focus if s.track_id in index]
             follow = w.focus_follow
