@@ -229,8 +229,14 @@ def write_plots(result: RunResult, path: str | Path) -> Path:
     ax.plot(t, [e.state.focal_length_mm for e in events], color="tab:blue", label="focal length (mm)")
     ax.set_ylabel("focal length (mm)", color="tab:blue")
     twin = ax.twinx()
-    twin.plot(t, [e.state.f_number for e in events], color="tab:orange", label="f-number")
+    f_numbers = [e.state.f_number for e in events]
+    twin.plot(t, f_numbers, color="tab:orange", label="f-number")
     twin.set_ylabel("f-number", color="tab:orange")
+    # a held iris is a flat line at its f-number, not micro-stops around an offset ("1e-6 + 5.59999")
+    twin.ticklabel_format(axis="y", useOffset=False)
+    if f_numbers and max(f_numbers) - min(f_numbers) < 0.5:
+        middle = 0.5 * (max(f_numbers) + min(f_numbers))
+        twin.set_ylim(middle - 0.5, middle + 0.5)
 
     ax = axes[3]
     ax.plot(t, [float(np.linalg.norm(e.state.velocity_mps)) for e in events], label="drone speed (m/s)")
