@@ -147,3 +147,46 @@ def test_naming_rules():
 def test_unknown_tracker_setting_is_a_clear_error():
     with pytest.raises(ValueError, match="tracker_overrides"):
         _pipeline(tracker_overrides={"no_such_thing": 1})
+
+
+def _runner_frames(t, hidden_between=(1.0, 2.0), speed_mps=2.0, turn_at_s=1.5):
+    """One person crossing the frame who, unseen, turns back and goes the other way."""
+    y = -3.0 + speed_mps * min(t, turn_at_s) - speed_mps * max(t - turn_at_s, 0.0)
+    hidden = hidden_between[0] <= t < hidden_between[1]
+    boxes = [] if hidden else [_box([12.0, y, 0.0])]
+    return Detections(boxes, [0.9] * len(boxes), [0] * len(boxes), (320, 240)), np.array([12.0, y, 0.0])
+
+
+def test_a_subject_that_turned_while_unseen_keeps_its_id_and_name():
+    """Its straight-on prediction is metres off when it reappears, but only it could have got there."""
+    pipeline = _pipeline(lost_timeout_s=2.0, accel_sigma_mps2=0.5)  # a tight prediction gate: this path only
+    for k in range(5):
+        subjects = pipeline.process_detections(_runner_frames(k / RATE_HZ)[0], RIG, k / RATE_HZ)
+    pipeline.bind("runner", subjects[0].track_id)
+    runner_id = subjects[0].track_id
+    for k in range(5, 25):
+        t = k / RATE_HZ
+        detections, truth = _runner_frames(t)
+        subjects = pipeline.process_detections(detections, RIG, t)
+        if t >= 2.1:  # seen again: the new tracker ID is the same subject, and its filter catches up
+            visible = [s for s in subjects if s.visible]
+            assert len(visible) == 1 and visible[0].track_id == runner_id and visible[0].name == "runner"
+            if t >= 2.4:  # after the filter's outlier rule (max_consecutive_outliers frames) re-initialised it
+                assert np.linalg.norm(visible[0].positions_m[0][:2] - truth[:2]) < 1.0
+
+
+def test_reidentification_by_reach_needs_a_single_candidate():
+    """Two people unseen together: a newcomer either could have become is not forced onto one of them."""
+    pipeline = _pipeline(lost_timeout_s=3.0, accel_sigma_mps2=0.5)
+    people = {"a": np.array([12.0, -1.0, 0.0]), "b": np.array([12.0, 1.0, 0.0])}
+    for k in range(5):
+        boxes = [_box(p) for p in people.values()]
+        subjects = pipeline.process_detections(Detections(boxes, [0.9] * 2, [0] * 2, (320, 240)), RIG, k / RATE_HZ)
+    known = {s.track_id for s in subjects}
+    for k in range(5, 15):  # both hidden for a second
+        pipeline.process_detections(Detections.empty((320, 240)), RIG, k / RATE_HZ)
+    newcomer = [_box([12.0, 3.5, 0.0])]  # outside both prediction gates, within reach of both
+    for k in range(15, 18):
+        subjects = pipeline.process_detections(Detections(newcomer, [0.9], [0], (320, 240)), RIG, k / RATE_HZ)
+    visible = [s for s in subjects if s.visible]
+    assert len(visible) == 1 and visible[0].track_id not in known

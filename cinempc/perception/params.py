@@ -61,6 +61,8 @@ class PerceptionParams(BaseModel):
     tracker_overrides: dict[str, Any] = Field(default_factory=dict)
     lost_timeout_s: float = Field(2.0, gt=0.0)
     rebind_gate_chi2: float = Field(9.21, gt=0.0)
+    max_subject_speed_mps: float = Field(9.0, gt=0.0)
+    reidentify_radius_m: float = Field(1.0, ge=0.0)
     ground_height_m: float = 0.0
     subject_height_prior_m: float = Field(1.75, gt=0.2, lt=5.0)
     subject_height_sigma_m: float = Field(0.12, gt=0.0)

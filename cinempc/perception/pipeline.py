@@ -44,6 +44,7 @@ class _Subject:
     height_m: float
     last_seen_s: float
     box_xyxy: np.ndarray
+    last_measured_m: np.ndarray  # ground estimate of the last frame it was seen in (motion-bounded re-identification)
 
 
 class PerceptionPipeline:
@@ -193,6 +194,7 @@ class PerceptionPipeline:
                 subject.height_m += HEIGHT_SMOOTHING * (estimate.height_m - subject.height_m)
                 subject.last_seen_s = time_s
                 subject.box_xyxy = track.xyxy
+                subject.last_measured_m = np.asarray(estimate.position_m, dtype=float).copy()
             seen.add(sid)
             self.last_subject_boxes[sid] = track.xyxy
         self._expire(time_s)
@@ -214,10 +216,13 @@ class PerceptionPipeline:
         second when their box reappears too far from its image-plane prediction (a
         moving, zooming camera makes that worse); the ground-plane Kalman prediction
         of the same person is still good, so the subject -- and the ID the MPC and the
-        shot use -- continues.
+        shot use -- continues.  (A subject found by reach keeps its filter: the filter's own
+        outlier rule re-initialises it on the new measurements within ``max_consecutive_outliers``
+        frames; restarting it at once from zero velocity lost the runner again two seconds later.)
         """
         best, best_d2 = None, self.params.rebind_gate_chi2
         z = estimate.position_m[:2]
+        reachable = []
         for sid, subject in self._subjects.items():
             if sid in taken or subject.last_seen_s >= time_s:
                 continue
@@ -227,15 +232,28 @@ class PerceptionPipeline:
             d2 = float(innovation @ np.linalg.solve(S, innovation))
             if d2 <= best_d2:
                 best, best_d2 = sid, d2
+            reach_m = (self.params.max_subject_speed_mps * (time_s - subject.last_seen_s)
+                       + self.params.reidentify_radius_m)
+            if float(np.linalg.norm(z - subject.last_measured_m[:2])) <= reach_m:
+                reachable.append(sid)
+        if best is None and len(reachable) == 1:
+            # The prediction missed (a runner turned a corner while the filter coasted straight on), but
+            # only one coasting subject could have reached this spot in the time it was unseen: measured
+            # in the runner scenario with perfect boxes, the name was otherwise lost for good at the turn.
+            return reachable[0]
         return best
 
-    def _new_subject(self, track: TrackedBox, estimate, time_s: float) -> _Subject:
+    def _new_filter(self, estimate, time_s: float) -> ConstantVelocityKalman:
         p = self.params
-        kalman = ConstantVelocityKalman(
+        return ConstantVelocityKalman(
             estimate.position_m, estimate.covariance_m2, time_s, p.accel_sigma_mps2, p.vertical_accel_sigma_mps2,
             p.initial_speed_sigma_mps, p.gate_chi2, p.max_consecutive_outliers,
         )
-        subject = _Subject(track.track_id, kalman, estimate.height_m, time_s, track.xyxy)
+
+    def _new_subject(self, track: TrackedBox, estimate, time_s: float) -> _Subject:
+        kalman = self._new_filter(estimate, time_s)
+        subject = _Subject(track.track_id, kalman, estimate.height_m, time_s, track.xyxy,
+                           np.asarray(estimate.position_m, dtype=float).copy())
         # a name whose subject was given up (lost timeout) follows a newcomer where that subject was expected
         rebound = self.names.try_rebind(track.track_id, estimate.position_m, estimate.covariance_m2)
         if rebound is not None:
