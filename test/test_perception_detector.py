@@ -12,11 +12,15 @@ from cinempc.perception.bench import iou_matrix
 from cinempc.perception.detector import OnnxDetector, UltralyticsDetector, build_detector
 from cinempc.perception.pipeline import PerceptionPipeline
 from cinempc.state import RigState
-from cinempc_sim.perception_data import SceneRenderer, scripted_sequence
+from cinempc_sim.perception_data import SceneRenderer, scenario_views, scripted_sequence
 from cinempc_sim.scenario import ActorSpec, ScriptStep
 
 CAMERA = load_camera_profile("sim_super35")
 PARAMS = load_perception_params()
+# measured with the stage-4 weights (dataset v3) on seeds 11-13: recall 0.94-0.95, 0.1-0.5 false boxes a frame;
+# the stage-3 weights (dataset v2) scored 0.25-0.39 and 3.1-3.6
+RECALL_MIN_EVAL_WORLDS = 0.8
+FALSE_BOXES_PER_FRAME_MAX_EVAL_WORLDS = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +77,35 @@ def test_finds_the_people_in_held_out_scenes(detectors, heldout_views):
             total += 1
             found += bool(len(detections)) and iou_matrix(box[None], detections.xyxy).max() >= 0.5
     assert total >= 10
-    # the shipped model was trained ~40 min on a shared CPU (held-out mAP50 0.78, see provenance.json);
+    # held-out mAP50 of the shipped model: see provenance.json (`evaluation`);
     # this guards against a broken export or pipeline, not the accuracy goal (that is the benchmark's)
     assert found / total >= 0.5
+
+
+def test_finds_the_people_in_the_evaluation_worlds_without_phantoms(detectors):
+    """The closed loop flies in the scenarios' own worlds, never trained on: their ground, props and renderer.
+
+    Dataset v2 drew its ground as one smeared box; its detector read these worlds' crisp
+    checker squares as people (eval-world mAP50 0.11, ~2.5 false boxes a frame).
+    """
+    torch_det, _ = detectors
+    rng = np.random.default_rng(11)
+    found = total = false_boxes = frames = 0
+    for scenario in ("single_walker", "crossing", "occlusion_trees"):
+        for rgb, boxes in scenario_views(scenario, 6, rng):
+            detections = torch_det.detect(rgb)
+            frames += 1
+            iou = iou_matrix(boxes, detections.xyxy) if len(boxes) and len(detections) else np.zeros((len(boxes),
+                                                                                                       len(detections)))
+            false_boxes += int((iou.max(axis=0, initial=0.0) < 0.5).sum()) if len(detections) else 0
+            for k, box in enumerate(boxes):
+                if box[3] - box[1] < 20:  # specks are the benchmark's business
+                    continue
+                total += 1
+                found += bool(iou.shape[1]) and iou[k].max() >= 0.5
+    assert total >= 12
+    assert found / total >= RECALL_MIN_EVAL_WORLDS
+    assert false_boxes / frames <= FALSE_BOXES_PER_FRAME_MAX_EVAL_WORLDS
 
 
 @pytest.mark.parametrize("bad", [np.zeros((0, 0, 3), np.uint8), np.full((240, 320, 3), np.inf),
