@@ -247,14 +247,15 @@ class CineMPC:
         if speed_xy > vmax:
             velocity[:2] *= vmax / speed_xy
         acceleration = state.acceleration_mps2.copy()
-        if self._plan is not None and self._plan.steps_since(shot_time_s) <= 2:  # a fresh plan (not after a HOLD)
+        since = self._plan.steps_since(shot_time_s) if self._plan is not None else None
+        if since is not None and since <= 2:  # a fresh plan (not after a HOLD)
             # The model's acceleration is what the autopilot is *commanded* to fly (thrust direction),
             # continued from the plan; the measured one is the net acceleration, wind drag included,
             # which the autopilot's own loops reject.  Planning from the measured one in a 4 m/s
             # crosswind read the drag as "not braking yet" every step: the drone drifted 27 m
             # downwind (composition 0.22; 0.01 from the plan).  Position and velocity stay measured:
             # they close the loop.
-            acceleration = self._plan.X[self._plan.steps_since(shot_time_s), IX["ax"]:IX["az"] + 1].copy()
+            acceleration = self._plan.X[since, IX["ax"]:IX["az"] + 1].copy()
         amax = self.vehicle.vehicle.max_accel_mps2
         if np.linalg.norm(acceleration) > amax:
             acceleration *= amax / np.linalg.norm(acceleration)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cinempc.mpc.model import FOCAL_SCALE_MM, IU, IX, f_number_from_stops
+from cinempc.mpc.model import ACC, FOCAL_SCALE_MM, IU, IX, POS, VEL, dynamics_numpy, f_number_from_stops
 from cinempc.state import RigState, Setpoint
 
 
@@ -52,14 +52,9 @@ def setpoint_from_plan(X: np.ndarray, U: np.ndarray, step: int, dt_s: float) -> 
     """
     x = X[step]
     u = U[min(step - 1, len(U) - 1)]
-    before = X[step - 1]
-    h = 0.5 * dt_s
-    jerk = u[IU["jx"]:IU["jz"] + 1]
-    p0, v0, a0 = before[IX["px"]:IX["pz"] + 1], before[IX["vx"]:IX["vz"] + 1], before[IX["ax"]:IX["az"] + 1]
+    mid = dynamics_numpy(X[step - 1], u, 0.5 * dt_s)
     return Setpoint(
-        position_m=p0 + h * v0 + h**2 / 2.0 * a0 + h**3 / 6.0 * jerk,
-        velocity_mps=v0 + h * a0 + h**2 / 2.0 * jerk,
-        acceleration_mps2=a0 + h * jerk, yaw_rad=wrap_angle(float(x[IX["yaw"]])),
+        position_m=mid[POS], velocity_mps=mid[VEL], acceleration_mps2=mid[ACC], yaw_rad=wrap_angle(float(x[IX["yaw"]])),
         yaw_rate_rad_s=float(u[IU["yaw_rate"]]), pitch_rad=float(x[IX["pitch"]]),
         focal_length_mm=float(x[IX["focal"]] * FOCAL_SCALE_MM), focus_distance_m=float(x[IX["focus"]]),
         f_number=float(f_number_from_stops(x[IX["stops"]])),

@@ -57,6 +57,18 @@ def stops_from_f_number(f_number: float) -> float:
     return 2.0 * math.log2(f_number)
 
 
+def _step(x, u, dt_s: float) -> tuple:
+    """The five blocks of the next state (position, velocity, acceleration, camera/lens, slack)."""
+    p, v, a, j = x[0:3], x[3:6], x[6:9], u[0:3]
+    return (
+        p + dt_s * v + dt_s**2 / 2.0 * a + dt_s**3 / 6.0 * j,
+        v + dt_s * a + dt_s**2 / 2.0 * j,
+        a + dt_s * j,
+        x[9:14] + dt_s * u[3:8],
+        u[8:9],
+    )
+
+
 def dynamics(x, u, dt_s: float):
     """Next state after holding ``u`` for ``dt_s`` (exact for the triple integrator).
 
@@ -64,25 +76,12 @@ def dynamics(x, u, dt_s: float):
     what the attitude loop of a multirotor can actually follow (a step in
     acceleration is a step in tilt).
     """
-    p, v, a, j = x[0:3], x[3:6], x[6:9], u[0:3]
-    p_next = p + dt_s * v + dt_s**2 / 2.0 * a + dt_s**3 / 6.0 * j
-    v_next = v + dt_s * a + dt_s**2 / 2.0 * j
-    a_next = a + dt_s * j
-    rest_next = x[9:14] + dt_s * u[3:8]
-    return ca.vertcat(p_next, v_next, a_next, rest_next, u[8])
+    return ca.vertcat(*_step(x, u, dt_s))
 
 
 def dynamics_numpy(x: np.ndarray, u: np.ndarray, dt_s: float) -> np.ndarray:
-    """:func:`dynamics` in plain NumPy (warm-start tails, tests): ~100x faster than a CasADi call."""
-    x, u = np.asarray(x, dtype=float), np.asarray(u, dtype=float)
-    p, v, a, j = x[0:3], x[3:6], x[6:9], u[0:3]
-    return np.concatenate([
-        p + dt_s * v + dt_s**2 / 2.0 * a + dt_s**3 / 6.0 * j,
-        v + dt_s * a + dt_s**2 / 2.0 * j,
-        a + dt_s * j,
-        x[9:14] + dt_s * u[3:8],
-        u[8:9],
-    ])
+    """:func:`dynamics` in plain NumPy (warm-start tails, setpoints, tests): ~100x faster than a CasADi call."""
+    return np.concatenate(_step(np.asarray(x, dtype=float), np.asarray(u, dtype=float), dt_s))
 
 
 @dataclass(frozen=True)
