@@ -217,3 +217,31 @@ def test_nan_in_subjects_time_or_background_is_rejected(mpc):
         mpc.solve(state, preset("follow_medium"), [track(1, [0, 0, 0])], [], float("nan"))
     with pytest.raises(ValueError, match="background_distance_m"):
         mpc.solve(state, preset("follow_medium"), [track(1, [0, 0, 0])], [], 0.0, background_distance_m=math.inf)
+
+
+def test_the_plan_stays_inside_the_geofence_and_a_start_outside_is_brought_back(mpc, vehicle):
+    """Leading a walker who heads for the east fence wants the drone past it: the plan stops at the fence."""
+    airspace = vehicle.airspace
+    east = airspace.geofence_max_m[0]
+    shot = ShotSpec(framing="medium", side="front", distance_m=6.0, movement={"type": "follow"})
+    mpc.reset()
+    state = RigState(position_m=[east - 4.0, 0, 2], yaw_rad=math.pi, focal_length_mm=50)
+    closest = math.inf
+    for step in range(40):
+        subject = track(1, [east - 10.0, 0, 0], velocity_mps=[1.2, 0, 0], time_s=step * mpc.dt_s)
+        result = mpc.solve(state, shot, [subject], [], step * mpc.dt_s)
+        assert result.status in ("optimal", "relaxed"), result.message
+        for position in result.plan["position_m"]:
+            assert position[0] <= east + 0.02, position
+            assert airspace.altitude_floor_m - 0.02 <= position[2] <= airspace.altitude_ceiling_m + 0.02
+        closest = min(closest, east - float(result.plan["position_m"][:, 0].max()))
+        state = result.planned_state(1)
+    assert closest < 0.5, "the orbit never reached the fence: the test did not exercise it"
+
+    # a rig that drifted 2 m outside (wind, a manual flight) is flown back in, and the plan says why
+    mpc.reset()
+    outside = RigState(position_m=[east + 2.0, 0, 2], yaw_rad=math.pi, focal_length_mm=50)
+    result = mpc.solve(outside, shot, [track(1, [east - 10.0, 0, 0])], [], 0.0)
+    assert result.status == "relaxed"
+    assert any("geofence" in r for r in result.relaxations), result.relaxations
+    assert result.plan["position_m"][-1][0] <= east + 0.02

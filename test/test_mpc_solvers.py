@@ -200,3 +200,23 @@ def test_numpy_dynamics_match_the_symbolic_model():
         x, u = rng.normal(size=NX), rng.normal(size=NU)
         symbolic = np.asarray(ca.DM(dynamics(ca.DM(x), ca.DM(u), 0.1))).reshape(-1)
         assert np.allclose(dynamics_numpy(x, u, 0.1), symbolic, atol=1e-12)
+
+
+def test_a_native_build_is_keyed_by_the_cpu_it_was_built_for(tmp_path, monkeypatch):
+    """A cache carried to another CPU must rebuild, never load code for instructions that CPU may lack."""
+    from cinempc.mpc import cache
+
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path))
+
+    def write(path):
+        path.write_text("int cinempc_probe(void) { return 1; }\n")
+
+    native = ["-O1", "-march=native"]
+    here, built_here = cache.compiled_library("probe", write, native)
+    again, built_again = cache.compiled_library("probe", write, native)
+    assert here == again and built_here > 0 and built_again == 0.0
+    portable, _ = cache.compiled_library("probe", write, ["-O1"])
+    monkeypatch.setattr(cache, "_cpu_identity", lambda: "some other CPU")
+    elsewhere, built_elsewhere = cache.compiled_library("probe", write, native)
+    assert elsewhere != here and built_elsewhere > 0
+    assert cache.compiled_library("probe", write, ["-O1"]) == (portable, 0.0)  # portable code is CPU-independent

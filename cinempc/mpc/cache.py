@@ -43,8 +43,11 @@ def compiled_library(key: str, write_source, flags: list[str]) -> tuple[Path, fl
     time in seconds (0 when it came from the cache).  Raises RuntimeError when no
     compiler is available or the build fails.
     """
-    # the flags are part of the key: a library built with other flags is another library
-    flag_tag = hashlib.sha256(" ".join(flags).encode()).hexdigest()[:8]
+    # the flags are part of the key: a library built with other flags is another library.  With -march=native
+    # the CPU is too: a cache directory carried to another machine must not load code for an instruction set
+    # that CPU lacks (SIGILL in flight).
+    machine = _cpu_identity() if any("native" in flag for flag in flags) else ""
+    flag_tag = hashlib.sha256((" ".join(flags) + machine).encode()).hexdigest()[:8]
     target = cache_dir() / f"cinempc_mpc_{key}_{flag_tag}.so"
     if target.is_file():
         return target, 0.0
@@ -64,3 +67,20 @@ def compiled_library(key: str, write_source, flags: list[str]) -> tuple[Path, fl
             raise RuntimeError(f"compiling the MPC solver failed: {result.stderr[-2000:]}")
         os.replace(library, target)  # atomic: other processes see all or nothing
     return target, time.perf_counter() - start
+
+
+def _cpu_identity() -> str:
+    """Architecture, model and feature flags of this CPU (what ``-march=native`` compiles for)."""
+    import platform
+
+    identity = platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.split(":")[0].strip() in ("model name", "flags", "Features", "CPU part"):
+                    identity += line
+                if line.strip() == "":  # the first processor's block is enough
+                    break
+    except OSError:
+        identity += platform.processor()
+    return identity

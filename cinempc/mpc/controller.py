@@ -168,6 +168,7 @@ class CineMPC:
         )
         x0 = self._initial_state(state, shot_time_s)
         X_guess, U_guess, warm = self._initial_guess(x0, shot_time_s)
+        self._seed_slack(X_guess, U_guess, P)
         output = self._run_backend(X_guess, U_guess, x0, P, warm)
         late = output.solve_ms > self.params.solver.deadline_ms
         usable = output.success and np.all(np.isfinite(output.X)) and np.all(np.isfinite(output.U))
@@ -300,6 +301,25 @@ class CineMPC:
         X = np.tile(x0, (N + 1, 1))
         X[1:, IX["vx"]:IX["az"] + 1] = 0.0
         return X, np.zeros((N, NU)), False
+
+    def _seed_slack(self, X: np.ndarray, U: np.ndarray, P: np.ndarray) -> None:
+        """Start the safety slack where the measured state needs it (in place).
+
+        Why: a rig that starts outside a hard constraint -- blown 0.5 m past the
+        geofence, a subject stepping inside the stand-off -- needs a slack of
+        ``violation / SLACK_SCALE`` (500 units for 0.5 m) from the first stage on.
+        Started at 0, fatrop had to take that as one huge step, the line search
+        cut it to nothing and the solve failed after 24 iterations (the rig then
+        held position outside the fence).  Seeded with the violation, the start is
+        feasible for the slack and the plan flies back in.
+        """
+        x = X[0].copy()
+        x[IX["slack"]] = 0.0
+        violation = -float(np.min(np.asarray(self.ocp.f_path(x, P[:, 0]))))
+        if violation > 0.0:
+            seed = 1.5 * violation / SLACK_SCALE
+            X[:, IX["slack"]] = np.maximum(X[:, IX["slack"]], seed)
+            U[:, IU["slack_next"]] = X[1:, IX["slack"]]
 
     def _run_backend(self, X_guess, U_guess, x0, P, warm: bool) -> SolveOutput:
         try:

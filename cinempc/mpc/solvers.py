@@ -52,8 +52,6 @@ class FastSolver:
         functions = ocp.derivative_functions()
         self.key = ocp.structure_hash(functions)
         self.lbg, self.ubg = ocp.constraint_bounds()
-        # constant inputs converted once: NumPy -> DM conversion of the ~10^4 numbers per call cost ~1 ms
-        self._lbg_dm, self._ubg_dm = ca.DM(self.lbg), ca.DM(self.ubg)
         fatrop_common = {
             "print_level": 0,
             "max_iter": params.solver.max_iterations_fast,
@@ -72,9 +70,10 @@ class FastSolver:
         except RuntimeError as exc:  # no compiler: slower, still correct
             log.warning("fast MPC path runs uncompiled: %s", exc)
             self.compiled = False
-        self.cold = self._load(source, options, {**fatrop_common})
+        self.cold = _BufferedCall(self._load(source, options, {**fatrop_common}), self.lbg, self.ubg)
         warm = params.solver.fatrop_mu_init_warm
-        self.warm = self._load(source, options, {**fatrop_common, "mu_init": warm, "bound_push": warm})
+        self.warm = _BufferedCall(self._load(source, options, {**fatrop_common, "mu_init": warm, "bound_push": warm}),
+                                  self.lbg, self.ubg)
 
     @staticmethod
     def _write_source(functions: list[ca.Function], path) -> None:
@@ -101,22 +100,42 @@ class FastSolver:
         return ca.nlpsol("cinempc_fast", "fatrop", source, {**options, "fatrop": fatrop_options})
 
     def solve(self, X0: np.ndarray, U0: np.ndarray, lbx, ubx, P: np.ndarray, warm: bool) -> SolveOutput:
-        solver = self.warm if warm else self.cold
+        call = self.warm if warm else self.cold
         start = time.perf_counter()
-        # DM from Python lists: half the time of DM from NumPy arrays; only x is read back
-        result = solver(
-            x0=ca.DM(self.ocp.pack(X0, U0).tolist()), lbx=ca.DM(np.asarray(lbx).tolist()),
-            ubx=ca.DM(np.asarray(ubx).tolist()), lbg=self._lbg_dm, ubg=self._ubg_dm,
-            p=ca.DM(P.reshape(-1, order="F").tolist()),
-        )
-        w = np.asarray(result["x"]).reshape(-1)
+        w, stats = call(self.ocp.pack(X0, U0), lbx, ubx, P.reshape(-1, order="F"))
         solve_ms = (time.perf_counter() - start) * 1e3
-        stats = solver.stats()
         X, U = self.ocp.unpack(w)
         return SolveOutput(
             X=X, U=U, success=bool(stats.get("success", False)), iterations=int(stats.get("iter_count", -1)),
             solve_ms=solve_ms, message=str(stats.get("return_status", "")),
         )
+
+
+class _BufferedCall:
+    """One ``nlpsol`` instance called through CasADi's buffer API: NumPy arrays in and out, no DM.
+
+    Why: building DMs from the ~7000 numbers of a call (parameters, bounds, start)
+    and reading the result back cost ~1.5 ms of a ~10 ms solve, measured A/B on the
+    benchmark's recorded problems with identical solutions.  The arrays live as
+    long as this object, so the pointers the buffer holds stay valid.
+    """
+
+    def __init__(self, solver: ca.Function, lbg: np.ndarray, ubg: np.ndarray):
+        self.solver = solver
+        self._buffer, self._evaluate = solver.buffer()
+        self._in = {name: np.zeros(solver.nnz_in(i)) for i, name in enumerate(solver.name_in())}
+        self._out = {name: np.zeros(solver.nnz_out(i)) for i, name in enumerate(solver.name_out())}
+        for i, name in enumerate(solver.name_in()):
+            self._buffer.set_arg(i, memoryview(self._in[name]))
+        for i, name in enumerate(solver.name_out()):
+            self._buffer.set_res(i, memoryview(self._out[name]))
+        self._in["lbg"][:], self._in["ubg"][:] = lbg, ubg
+
+    def __call__(self, x0: np.ndarray, lbx, ubx, p: np.ndarray) -> tuple[np.ndarray, dict]:
+        """Solve from ``x0``; returns the primal solution (a copy) and the solver's statistics."""
+        self._in["x0"][:], self._in["lbx"][:], self._in["ubx"][:], self._in["p"][:] = x0, lbx, ubx, p
+        self._evaluate()
+        return self._out["x"].copy(), self._buffer.stats()
 
 
 class ReferenceSolver:
