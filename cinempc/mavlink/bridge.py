@@ -378,6 +378,12 @@ class MavlinkBridge:
         self.configure_gimbal()
         time.sleep(self.prestream_s)
         result = self.command(mav.MAV_CMD_DO_SET_MODE, *dialect.mode_args("offboard"))
+        if result.result == "DENIED":
+            # PX4 denies OFFBOARD until its own clock has seen the stream; on a congested link (or a busy
+            # companion computer) the first setpoints can arrive late.  Keep streaming and ask once more
+            # rather than make the operator retry; a denial for another reason is simply denied again.
+            time.sleep(self.prestream_s)
+            result = self.command(mav.MAV_CMD_DO_SET_MODE, *dialect.mode_args("offboard"))
         self.events.record("operator_offboard", f"operator: start offboard -> {result.result}", "info")
         if not result.accepted:
             self._stop_stream()
