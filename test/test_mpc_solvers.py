@@ -147,6 +147,11 @@ def test_hand_assembled_derivatives_equal_casadi_automatic_differentiation():
     rng = np.random.default_rng(0)
     w = rng.normal(size=nlp["x"].shape[0])
     p = np.abs(rng.normal(size=nlp["p"].shape[0])) + 0.5
+    P = p.reshape(ocp.np, -1, order="F")  # obstacle shapes are spheres, cylinders or boxes: exponents 2 or 8
+    for name in ("obs_p_xy", "obs_p_z"):
+        rows = ocp.layout.slices[name]
+        P[rows, :] = rng.choice([2.0, 8.0], size=P[rows, :].shape)
+    p = P.reshape(-1, order="F")
     lam_g = rng.normal(size=nlp["g"].shape[0])
     lagrangian = 1.3 * nlp["f"] + ca.dot(ca.MX(lam_g), nlp["g"])
     automatic = ca.Function("auto", [nlp["x"], nlp["p"]], [
