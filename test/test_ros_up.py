@@ -58,7 +58,11 @@ def test_sigterm_stops_every_node_and_finalises_the_bag(tmp_path, ros_domain_env
             executor.spin_once(timeout_sec=0.1)
         assert len(seen) >= 20, "no odometry under the namespace"
         assert shots, "the director never published its shot"
-        time.sleep(1.0)  # the recorder's own subscription gets the latched sample too
+        # the recorder's own subscription gets the latched sample too (discovery can take seconds under load)
+        deadline = time.monotonic() + 30
+        while "first message on /t1/director/shot" not in (tmp_path / "up.log").read_text(errors="replace"):
+            assert time.monotonic() < deadline and up.poll() is None, "the recorder never got the latched shot"
+            time.sleep(0.2)
         up.send_signal(signal.SIGTERM)
         assert up.wait(timeout=40) == 0
     finally:

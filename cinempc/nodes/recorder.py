@@ -63,6 +63,8 @@ class BagRecorder(Node):
         def write(data: bytes) -> None:
             self.writer.write(connection, time.time_ns(), data)
             self.counts[topic] += 1
+            if self.counts[topic] == 1:  # the operator sees each stream reach the bag (and a latched one arrive)
+                self.get_logger().info(f"first message on {topic}")
 
         return write
 
