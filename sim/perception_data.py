@@ -506,7 +506,28 @@ class PerceivingController:
 
     def solve(self, state, shot, subjects, obstacles, shot_time_s, background_distance_m=None):
         perceived = self.perceive(state, subjects)
-        return self.inner.solve(state, shot, perceived, obstacles, shot_time_s, background_distance_m)
+        return self.inner.solve(state, operator_shot(shot, subjects), perceived, obstacles, shot_time_s,
+                                background_distance_m)
+
+
+def operator_shot(shot, truth):
+    """The shot with the scenario's ``#N`` references replaced by the names of those people.
+
+    A shot written against the simulator says ``rack_to: "#2"``; ``#2`` is the
+    scenario's track ID, while perception numbers people in the order its tracker
+    met them.  The operator who taps each person once (``point_out``) knows that
+    ``#2`` is ``far``, so the perceiving controller flies the shot by name; the
+    grading keeps the original shot and the ground truth.
+    """
+    names = {f"#{s.track_id}": s.name.lower() for s in truth if getattr(s, "name", None)}
+    if not names:
+        return shot
+
+    def ref(value):
+        return names.get(value.strip().lower(), value) if isinstance(value, str) else value
+
+    focus = shot.focus.model_copy(update={"target": ref(shot.focus.target), "rack_to": ref(shot.focus.rack_to)})
+    return shot.model_copy(update={"subjects": [ref(r) for r in shot.subjects], "focus": focus})
 
 
 def run_scenario_with_perception(scenario, *, backend: str = "ultralytics", duration_s: float | None = None,

@@ -21,9 +21,12 @@ def _view(position, look_at, focal_length_mm, width=320, height=240):
 
 
 def _box(view, feet, height_m=1.75, width_fraction=0.3):
-    """The box a perfect detector draws around an upright person standing at ``feet``."""
+    """The box a perfect detector draws around an upright person of stature ``height_m`` standing at ``feet``.
+
+    Its top row is the top of the head, ``head_top_fraction`` of the stature (config).
+    """
     u_feet, v_feet, _ = view.project(feet)
-    _, v_head, _ = view.project(np.asarray(feet) + [0.0, 0.0, height_m])
+    _, v_head, _ = view.project(np.asarray(feet) + [0.0, 0.0, height_m * PARAMS.head_top_fraction])
     half = (v_feet - v_head) * width_fraction / 2
     return np.array([u_feet - half, v_head, u_feet + half, v_feet])
 
@@ -97,3 +100,84 @@ def test_degenerate_boxes_give_no_estimate(box):
 def test_box_above_the_horizon_with_cut_head_and_feet_gives_no_estimate():
     view = _view([0.0, 0.0, 4.0], [10.0, 0.0, 4.0], 35.0)
     assert estimate_subject([100, 0, 120, 240], view, PARAMS) is None
+
+
+def _depth_image(view, people, background_m=120.0):
+    """Depth of upright people (feet, stature, box) drawn far to near: each box's pixels at its body's depth."""
+    depth = np.full((view.image_height_px, view.image_width_px), background_m, dtype=np.float32)
+    for feet, _, box in sorted(people, key=lambda p: -view.project(p[0])[2]):
+        surface = float(view.project(np.asarray(feet) + [0.0, 0.0, 0.9])[2]) - PARAMS.body_radius_m
+        x1, y1, x2, y2 = np.clip(np.round(box), 0, [view.image_width_px, view.image_height_px] * 2).astype(int)
+        depth[y1:y2, x1:x2] = surface
+    return depth
+
+
+@pytest.mark.parametrize("focal_length_mm", [35.0, 120.0])
+def test_height_is_unbiased_and_reprojects_onto_the_box_with_the_feet_cut(focal_length_mm):
+    """A 1.62 m person (not the 1.75 m prior), feet below the frame, depth image: the height is theirs.
+
+    The MPC composes by projecting feet + height; a height taken from the prior put the
+    head of a close-up 6-7 cm off (a tenth of the frame at 120 mm).
+    """
+    feet = np.array([4.5 if focal_length_mm > 100 else 2.5, 0.3, 0.0])
+    view = _view([0.0, 0.0, 2.3], feet + [0.0, 0.0, 1.4], focal_length_mm)
+    box = _box(view, feet, height_m=1.62)
+    assert box[3] > 240
+    box[3] = 240.0
+    depth = _depth_image(view, [(feet, 1.62, box)])
+    estimate = estimate_subject(box, view, PARAMS, depth)
+    assert "depth" in estimate.methods
+    assert np.linalg.norm(estimate.position_m[:2] - feet[:2]) < 0.1
+    assert estimate.height_m == pytest.approx(1.62, abs=0.03)
+    head = estimate.position_m + [0.0, 0.0, estimate.height_m * PARAMS.head_top_fraction]
+    assert view.project(head)[1] == pytest.approx(box[1], abs=1.0)
+
+
+def test_full_box_height_is_unbiased():
+    feet = np.array([10.0, -1.0, 0.0])
+    view = _view([0.0, 0.0, 2.5], feet + [0.0, 0.0, 0.9], 50.0)
+    estimate = estimate_subject(_box(view, feet, height_m=1.66), view, PARAMS)
+    assert estimate.height_m == pytest.approx(1.66, abs=0.02)
+
+
+def test_feet_hidden_by_a_nearer_person_are_not_read_as_the_ground():
+    """two_depths: the far person's box ends inside the near person's; feet ray and depth hit the near one."""
+    near, far = np.array([5.0, 0.0, 0.0]), np.array([13.0, 0.3, 0.0])
+    view = _view([0.0, 0.0, 1.9], [9.0, 0.1, 1.0], 50.0)
+    near_box, far_box = _box(view, near, 1.70), _box(view, far, 1.85)
+    assert near_box[1] < far_box[3] < near_box[3]  # the near person covers the far one's lower body
+    # what the detector draws around the far person: their hidden legs guessed short, inside the near box
+    far_box[3] = near_box[1] + 0.6 * (far_box[3] - near_box[1])
+    both = _depth_image(view, [(near, 1.70, near_box), (far, 1.85, far_box)])
+    blind = estimate_subject(far_box, view, PARAMS, both)  # the old behaviour, for the record
+    assert np.linalg.norm(blind.position_m[:2] - far[:2]) > 1.0
+    seen = estimate_subject(far_box, view, PARAMS, both, others=[near_box])
+    assert "ground_plane" not in seen.methods
+    assert np.linalg.norm(seen.position_m[:2] - far[:2]) < 0.8
+    # no depth: the head row is nearly level with the camera, so the head-plane cue is weak -- and says so:
+    # its covariance covers the error (the Kalman filter weighs it accordingly), never the near person's feet
+    guess = estimate_subject(far_box, view, PARAMS, None, others=[near_box])
+    error = guess.position_m[:2] - far[:2]
+    assert error @ np.linalg.solve(guess.covariance_m2[:2, :2], error) < 9.0
+    # the near person's own estimate is not disturbed by the far one's box
+    near_estimate = estimate_subject(near_box, view, PARAMS, both, others=[far_box])
+    assert np.linalg.norm(near_estimate.position_m[:2] - near[:2]) < 0.1
+
+
+def test_body_column_from_depth_not_the_stretched_box_centre():
+    """A walker's leading leg stretches the box forward; the head and shoulders sit over the feet."""
+    feet = np.array([5.0, 0.0, 0.0])
+    view = _view([0.0, 0.0, 2.2], feet + [0.0, 0.0, 1.2], 100.0)
+    box = _box(view, feet, height_m=1.70)
+    box[3] = min(box[3], 240.0)
+    u_body = (box[0] + box[2]) / 2
+    depth = _depth_image(view, [(feet, 1.70, box)])
+    stretched = box.copy()
+    stretched[2] += 0.5 * (box[2] - box[0])  # the leading leg, low in the box
+    surface = float(depth[int(box[1]) + 5, int(u_body)])
+    depth[int((box[1] + box[3]) / 2):int(box[3]), int(box[2]):int(stretched[2])] = surface
+    plain = estimate_subject(stretched, view, PARAMS)
+    with_depth = estimate_subject(stretched, view, PARAMS, depth)
+    lateral = np.array([0.0, 1.0])  # the camera looks along +x
+    assert abs((plain.position_m[:2] - feet[:2]) @ lateral) > 0.05
+    assert abs((with_depth.position_m[:2] - feet[:2]) @ lateral) < 0.02
