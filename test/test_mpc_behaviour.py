@@ -245,3 +245,23 @@ def test_the_plan_stays_inside_the_geofence_and_a_start_outside_is_brought_back(
     assert result.status == "relaxed"
     assert any("geofence" in r for r in result.relaxations), result.relaxations
     assert result.plan["position_m"][-1][0] <= east + 0.02
+
+
+def test_speed_and_acceleration_limits_hold_when_the_subject_outruns_the_drone(mpc, vehicle):
+    """A subject at 11 m/s (the drone's limit is 8): the plan chases at the limits, never past them."""
+    limits = vehicle.vehicle
+    shot = ShotSpec(framing="wide", side="left", distance_m=8.0, movement={"type": "follow"})
+    mpc.reset()
+    state = RigState(position_m=[0, 8, 2], yaw_rad=-math.pi / 2, focal_length_mm=35)
+    fastest = 0.0
+    for step in range(30):
+        subject = track(1, [0, 0, 0], velocity_mps=[11.0, 0, 0], time_s=step * mpc.dt_s)
+        result = mpc.solve(state, shot, [subject], [], step * mpc.dt_s)
+        assert result.status in ("optimal", "relaxed"), result.message
+        velocity, acceleration = result.plan["velocity_mps"], result.plan["acceleration_mps2"]
+        assert np.all(np.linalg.norm(velocity[:, :2], axis=1) <= limits.max_speed_mps + 1e-3)
+        assert np.all(np.abs(velocity[:, 2]) <= limits.max_vertical_speed_mps + 1e-3)
+        assert np.all(np.linalg.norm(acceleration, axis=1) <= limits.max_accel_mps2 + 1e-3)
+        fastest = max(fastest, float(np.linalg.norm(velocity[:, :2], axis=1).max()))
+        state = result.planned_state(1)
+    assert fastest > 0.95 * limits.max_speed_mps, "the drone never had to fly at its limit"
