@@ -23,10 +23,10 @@ def _view(position, look_at, focal_length_mm, width=320, height=240):
 def _box(view, feet, height_m=1.75, width_fraction=0.3):
     """The box a perfect detector draws around an upright person of stature ``height_m`` standing at ``feet``.
 
-    Its top row is the top of the head, ``head_top_fraction`` of the stature (config).
+    Its top row is the top of the head, ``head_top_fraction()`` of the stature (config, standing).
     """
     u_feet, v_feet, _ = view.project(feet)
-    _, v_head, _ = view.project(np.asarray(feet) + [0.0, 0.0, height_m * PARAMS.head_top_fraction])
+    _, v_head, _ = view.project(np.asarray(feet) + [0.0, 0.0, height_m * PARAMS.head_top_fraction()])
     half = (v_feet - v_head) * width_fraction / 2
     return np.array([u_feet - half, v_head, u_feet + half, v_feet])
 
@@ -129,7 +129,7 @@ def test_height_is_unbiased_and_reprojects_onto_the_box_with_the_feet_cut(focal_
     assert "depth" in estimate.methods
     assert np.linalg.norm(estimate.position_m[:2] - feet[:2]) < 0.1
     assert estimate.height_m == pytest.approx(1.62, abs=0.03)
-    head = estimate.position_m + [0.0, 0.0, estimate.height_m * PARAMS.head_top_fraction]
+    head = estimate.position_m + [0.0, 0.0, estimate.height_m * PARAMS.head_top_fraction()]
     assert view.project(head)[1] == pytest.approx(box[1], abs=1.0)
 
 
@@ -167,17 +167,33 @@ def test_feet_hidden_by_a_nearer_person_are_not_read_as_the_ground():
 def test_body_column_from_depth_not_the_stretched_box_centre():
     """A walker's leading leg stretches the box forward; the head and shoulders sit over the feet."""
     feet = np.array([5.0, 0.0, 0.0])
-    view = _view([0.0, 0.0, 2.2], feet + [0.0, 0.0, 1.2], 100.0)
+    view = _view([0.0, 0.0, 2.2], feet + [0.0, 0.0, 1.4], 100.0)
     box = _box(view, feet, height_m=1.70)
     box[3] = min(box[3], 240.0)
     u_body = (box[0] + box[2]) / 2
     depth = _depth_image(view, [(feet, 1.70, box)])
     stretched = box.copy()
-    stretched[2] += 0.5 * (box[2] - box[0])  # the leading leg, low in the box
+    stretched[2] += 0.5 * (box[2] - box[0])  # the leading leg, in the lower part of the box
     surface = float(depth[int(box[1]) + 5, int(u_body)])
-    depth[int((box[1] + box[3]) / 2):int(box[3]), int(box[2]):int(stretched[2])] = surface
+    depth[int(box[1] + 0.6 * (box[3] - box[1])):int(box[3]), int(box[2]):int(stretched[2])] = surface
     plain = estimate_subject(stretched, view, PARAMS)
     with_depth = estimate_subject(stretched, view, PARAMS, depth)
     lateral = np.array([0.0, 1.0])  # the camera looks along +x
     assert abs((plain.position_m[:2] - feet[:2]) @ lateral) > 0.05
     assert abs((with_depth.position_m[:2] - feet[:2]) @ lateral) < 0.02
+
+
+def test_a_box_ending_above_the_feet_is_overruled_by_the_depth_image():
+    """wind at 100 mm: the detector's box stopped at the knees; read as the feet it put the walker 0.9 m away."""
+    feet = np.array([5.5, 0.0, 0.0])
+    view = _view([0.0, 0.0, 2.2], feet + [0.0, 0.0, 0.8], 60.0)
+    box = _box(view, feet, height_m=1.70)
+    assert box[3] < 235  # feet in the frame
+    depth = _depth_image(view, [(feet, 1.70, box)])
+    short = box.copy()
+    short[3] = box[1] + 0.75 * (box[3] - box[1])  # the box ends at the knees
+    blind = estimate_subject(short, view, PARAMS)
+    assert np.linalg.norm(blind.position_m[:2] - feet[:2]) > 0.5
+    estimate = estimate_subject(short, view, PARAMS, depth)
+    assert "ground_plane" not in estimate.methods and "depth" in estimate.methods
+    assert np.linalg.norm(estimate.position_m[:2] - feet[:2]) < 0.15

@@ -75,3 +75,21 @@ def test_non_finite_measurement_rejected_and_bad_horizon_raises():
     assert np.all(np.isfinite(kf.x))
     with pytest.raises(ValueError, match="horizon"):
         kf.predict_horizon(5, 0.0)
+
+
+def test_a_sudden_start_is_followed_not_gated_out():
+    """stop_and_go: standing, then jogging at 3 m/s at once; the filter must follow, not reject and restart."""
+    R = np.diag([0.02, 0.02, 0.02]) ** 2
+    kf = ConstantVelocityKalman([0, 0, 0], R, 0.0, accel_sigma_mps2=3.0, maneuver_accel_sigma_mps2=20.0)
+    for k in range(1, 20):
+        kf.update([0, 0, 0], R, k * 0.1)
+    errors = []
+    for k in range(1, 11):
+        t = 1.9 + k * 0.1
+        assert kf.update([0, 3.0 * k * 0.1, 0], R, t)  # never an outlier
+        errors.append(abs(kf.position_m[1] - 3.0 * k * 0.1))
+    assert kf.maneuvers >= 1  # accepted as a change of motion (no outliers, so no re-initialisation)
+    assert max(errors[2:]) < 0.05
+    assert kf.velocity_mps[1] == pytest.approx(3.0, abs=0.3)
+    # a box metres away is still a wrong association, maneuver or not
+    assert not kf.update([8.0, 3.3, 0.0], R, 3.0)

@@ -246,3 +246,103 @@ def test_a_box_the_tracker_did_not_report_still_updates_the_subject_it_can_only_
             assert a.track_id in pipeline.seen_ids  # measured every frame, reported by the tracker or not
             ids.add(a.track_id)
     assert len(ids) == 1
+
+
+class _SmallPeopleDetector:
+    """Finds the red person in an image -- but, like the trained model, only when they are not taller
+    than 60 % of the image (it learnt people 20-200 px high, not people filling the frame)."""
+
+    backend = "fake"
+
+    def detect(self, rgb):
+        mask = (rgb[..., 0] > 200) & (rgb[..., 1] < 50)
+        h = rgb.shape[0]
+        if not mask.any():
+            return Detections.empty((rgb.shape[1], h))
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        box = [cols[0], rows[0], cols[-1] + 1, rows[-1] + 1]
+        if box[3] - box[1] > 0.6 * h:
+            return Detections.empty((rgb.shape[1], h))
+        return Detections([box], [0.8], [0], (rgb.shape[1], h))
+
+
+LEVEL_RIG = RigState(position_m=[0.0, 0.0, 0.9], yaw_rad=0.0, pitch_rad=0.0, focal_length_mm=30.0)
+LEVEL_VIEW = CameraView(LEVEL_RIG.position_m, 0.0, 0.0, 30.0, CAMERA.sensor_width_mm, 320, 240)
+
+
+def _person_image(feet, height_m=1.75):
+    """A red upright person on grey, seen by a level camera at hip height (they stay centred as they near)."""
+    image = np.full((240, 320, 3), 90, np.uint8)
+    u, v_feet, _ = LEVEL_VIEW.project(feet)
+    _, v_head, _ = LEVEL_VIEW.project(np.asarray(feet) + [0, 0, height_m])
+    half = (v_feet - v_head) * 0.15
+    x1, y1, x2, y2 = np.round([u - half, v_head, u + half, v_feet]).astype(int)
+    image[max(y1, 0):min(y2, 240), max(x1, 0):min(x2, 320)] = (230, 20, 20)
+    return image
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_a_person_taller_than_the_detector_knows_is_found_in_a_zoomed_out_pass(scale):
+    """single_walker / wind / occlusion_trees: medium shots at 100+ mm made the person taller than the frame."""
+    params = load_perception_params().with_(frame_rate_hz=RATE_HZ, zoom_out_scale=scale)
+    pipeline = PerceptionPipeline(CAMERA, params, detector=_SmallPeopleDetector())
+    seen = []
+    for k in range(20):
+        t = k / RATE_HZ
+        feet = np.array([12.0 - 0.45 * k, 0.0, 0.0])  # walking at the camera: 56 px -> 190 px high
+        pipeline.process(_person_image(feet), LEVEL_RIG, t, focal_length_mm=LEVEL_RIG.focal_length_mm)
+        seen.append(bool(pipeline.seen_ids))
+    if scale == 1.0:
+        assert not all(seen[-5:])  # the detector alone loses them once they are tall
+    else:
+        assert all(seen[1:])  # the zoomed-out pass keeps finding them
+
+
+def test_a_second_box_on_the_same_person_is_not_a_new_subject():
+    """Close shots: the detector also boxes a leg or the lower half; as a new subject it joined ``all``."""
+    pipeline = _pipeline()
+    ids = set()
+    for k in range(20):
+        t = k / RATE_HZ
+        person = np.array(_box(_walkers(t)["a"]))
+        boxes = [person]
+        if k >= 5:
+            leg = person.copy()
+            leg[1] = person[1] + 0.55 * (person[3] - person[1])
+            leg[2] = person[0] + 0.5 * (person[2] - person[0])
+            boxes.append(leg)
+        subjects = pipeline.process_detections(Detections(boxes, [0.9] * len(boxes), [0] * len(boxes),
+                                                          (320, 240)), RIG, t)
+        ids |= {s.track_id for s in subjects}
+    assert len(ids) == 1
+
+
+def test_a_box_on_part_of_the_person_does_not_move_them_or_change_their_height():
+    pipeline = _pipeline()
+    for k in range(15):
+        t = k / RATE_HZ
+        subjects = pipeline.process_detections(_frame(t, hidden=("b",)), RIG, t)
+    (before,) = subjects
+    height = before.height_m
+    t = 1.5
+    person = np.array(_box(_walkers(t)["a"]))
+    lower_half = person.copy()
+    lower_half[1] = person[1] + 0.5 * (person[3] - person[1])
+    (after,) = pipeline.process_detections(Detections([lower_half], [0.9], [0], (320, 240)), RIG, t)
+    assert after.height_m == pytest.approx(height, abs=0.01)
+    assert np.linalg.norm(after.positions_m[0] - _walkers(t)["a"]) < 0.3
+
+
+def test_the_operator_flies_a_shot_written_with_scenario_ids_by_name():
+    """two_depths racks focus to ``#2`` (the scenario's far person); perception numbers people its own way."""
+    from cinempc.shot import ShotSpec
+    from cinempc.state import SubjectTrack
+    from cinempc_sim.perception_data import operator_shot
+
+    shot = ShotSpec(subjects=["#1"], framing="medium_wide", movement={"type": "static"},
+                    focus={"depth_of_field": "shallow", "rack_to": "#2", "rack_duration_s": 2.0})
+    truth = [SubjectTrack(1, np.zeros((2, 3)), np.zeros((2, 3)), name="near"),
+             SubjectTrack(2, np.zeros((2, 3)), np.zeros((2, 3)), name="far")]
+    flown = operator_shot(shot, truth)
+    assert flown.subjects == ["near"] and flown.focus.rack_to == "far"
+    assert operator_shot(shot, [SubjectTrack(2, np.zeros((2, 3)), np.zeros((2, 3)))]) == shot

@@ -32,6 +32,10 @@ from cinempc.perception.params import PerceptionParams
 
 __all__ = ["CameraView", "SubjectEstimate", "estimate_subject", "occluders"]
 
+# Rows of the body whose column is the body's: below the head top, in metres (shoulders to belly).
+# The torso stays over the feet point; the head leads it when a runner leans forward.
+BODY_BAND_M = (0.25, 0.75)
+
 
 @dataclass(frozen=True)
 class CameraView:
@@ -74,6 +78,7 @@ class SubjectEstimate:
     methods: tuple[str, ...]
     range_m: float
     height_measured: bool = True  # False: the head is cut or the box top is not a head (height_m = the prior)
+    head_top_m: float | None = None  # measured height of the head top above the feet point (None: not measured)
 
 
 def _ground_hit(view: CameraView, u: float, v: float, ground_z: float, max_range_m: float) -> np.ndarray | None:
@@ -182,8 +187,9 @@ def _body_column(view: CameraView, box: np.ndarray, depth_m: np.ndarray, params:
     if values.size < 3:
         return None
     body_depth = float(np.percentile(values, 30))
-    band_px = 0.45 * view.focal_px / max(body_depth, 0.3)  # head + shoulders, about 0.45 m
-    r1 = int(min(h, math.ceil(y1 + min(band_px, 0.5 * (y2 - y1)))))
+    px_per_m = view.focal_px / max(body_depth, 0.3)
+    r0 = int(max(0, math.floor(y1 + BODY_BAND_M[0] * px_per_m)))
+    r1 = int(min(h, math.ceil(y1 + min(BODY_BAND_M[1] * px_per_m, 0.6 * (y2 - y1)))))
     if hiding:
         r1 = int(min(r1, min(b[1] for b in hiding)))
     if r1 - r0 < 2:
@@ -277,7 +283,7 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
     ground_z, max_range = params.ground_height_m, params.max_range_m
     px, pitch_sigma = params.pixel_sigma_px, params.pitch_sigma_rad
     prior_h, prior_sigma = params.subject_height_prior_m, params.subject_height_sigma_m
-    head_top = params.head_top_fraction  # the box's top row is the head top, this fraction of the stature
+    head_top = params.head_top_fraction(0.0)  # the box's top row is the head top, this fraction of the stature
 
     estimates: list[tuple[str, np.ndarray, np.ndarray]] = []
     if not feet_cut:
@@ -354,12 +360,13 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
     # frame): the MPC composes by projecting feet + height, so a 3D estimate that re-projects onto the
     # measured box frames the person the camera sees.  With the feet hidden and no depth, the position
     # itself came from the height prior along the head ray, and this gives the prior back.
-    height, height_measured = prior_h, False
+    height, height_measured, head_top_m = prior_h, False, None
     if not head_cut:
-        apparent = _apparent_height(view, position, y1, prior_h) / head_top
+        top = _apparent_height(view, position, y1, prior_h * head_top)
+        apparent = top / head_top
         lo, hi = params.plausible_height_m
         if lo <= apparent <= hi:
-            height, height_measured = apparent, True
+            height, height_measured, head_top_m = apparent, True, top
         else:
             # The box's top is not a head (legs seen under a branch, a box on half a person): its
             # rows say little about where the person stands either.
@@ -376,6 +383,7 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
     return SubjectEstimate(
         position_m=position, covariance_m2=(covariance + covariance.T) / 2, height_m=height,
         methods=tuple(m for m, _, _ in estimates), range_m=range_m, height_measured=height_measured,
+        head_top_m=head_top_m,
     )
 
 

@@ -38,8 +38,11 @@ class ConstantVelocityKalman:
 
     def __init__(self, position_m, position_cov_m2, time_s: float, accel_sigma_mps2: float = 1.5,
                  vertical_accel_sigma_mps2: float = 0.3, initial_speed_sigma_mps: float = 3.0,
-                 gate_chi2: float = 16.27, max_consecutive_outliers: int = 3) -> None:
+                 gate_chi2: float = 16.27, max_consecutive_outliers: int = 3,
+                 maneuver_accel_sigma_mps2: float = 0.0) -> None:
         self.accel_sigma = np.array([accel_sigma_mps2, accel_sigma_mps2, vertical_accel_sigma_mps2])
+        self.maneuver_accel_sigma = np.array([maneuver_accel_sigma_mps2, maneuver_accel_sigma_mps2, 0.0])
+        self.maneuvers = 0
         self.initial_speed_sigma = float(initial_speed_sigma_mps)
         self.gate_chi2 = float(gate_chi2)
         self.max_consecutive_outliers = int(max_consecutive_outliers)
@@ -55,14 +58,15 @@ class ConstantVelocityKalman:
         speed_var = self.initial_speed_sigma**2
         self.P[3:, 3:] = np.diag([speed_var, speed_var, 0.1 * speed_var])
         self.time_s = float(time_s)
+        self.last_update_s = float(time_s)
         self.outliers_in_a_row = 0
 
     # ---------------------------------------------------------------- model
-    def _transition(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    def _transition(self, dt: float, accel_sigma: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """F and Q of the discrete white-noise-acceleration model for a step dt."""
         F = np.eye(6)
         F[:3, 3:] = dt * np.eye(3)
-        q = self.accel_sigma**2
+        q = (self.accel_sigma if accel_sigma is None else accel_sigma)**2
         Q = np.zeros((6, 6))
         Q[:3, :3] = np.diag(q * dt**4 / 4)
         Q[:3, 3:] = Q[3:, :3] = np.diag(q * dt**3 / 2)
@@ -108,7 +112,7 @@ class ConstantVelocityKalman:
         R = np.asarray(position_cov_m2, dtype=float)
         if not (np.all(np.isfinite(z)) and np.all(np.isfinite(R))):
             return False
-        if self.mahalanobis2(z, R) > self.gate_chi2:
+        if self.mahalanobis2(z, R) > self.gate_chi2 and not self._maneuver(z, R, time_s):
             self.outliers_in_a_row += 1
             if self.outliers_in_a_row >= self.max_consecutive_outliers:
                 self._initialise(z, R, time_s)
@@ -125,6 +129,30 @@ class ConstantVelocityKalman:
         self.P = A @ self.P @ A.T + K @ R @ K.T
         self.outliers_in_a_row = 0
         self.updates += 1
+        self.last_update_s = float(time_s)
+        return True
+
+    def _maneuver(self, z: np.ndarray, R: np.ndarray, time_s: float) -> bool:
+        """True (and P opened up) when a sudden change of motion explains a gated measurement.
+
+        A person who starts jogging from a standstill, stops or turns on the spot leaves the
+        constant-velocity gate in one frame: measured in ``stop_and_go``, the filter rejected
+        three frames of a 3 m/s start, then re-initialised at zero velocity and trailed the
+        runner by 0.4 m -- a third of the frame at 100 mm.  If the measurement is inside the
+        gate of the same prediction with ``maneuver_accel_sigma_mps2`` of extra acceleration
+        noise since the last update, it is a maneuver, not a wrong box: P takes that noise.
+        """
+        if not np.any(self.maneuver_accel_sigma > 0):
+            return False
+        dt = max(float(time_s) - self.last_update_s, 1e-3)
+        _, Q = self._transition(dt, self.maneuver_accel_sigma)
+        P = self.P + Q
+        innovation = z - self.x[:3]
+        S = P[:3, :3] + R
+        if float(innovation @ np.linalg.solve(S, innovation)) > self.gate_chi2:
+            return False
+        self.P = P
+        self.maneuvers += 1
         return True
 
     def predict_horizon(self, horizon_steps: int, dt_s: float, from_time_s: float | None = None) -> HorizonPrediction:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from cinempc.config import load_parameters
@@ -72,7 +73,7 @@ class PerceptionParams(BaseModel):
     ground_height_m: float = 0.0
     subject_height_prior_m: float = Field(1.75, gt=0.2, lt=5.0)
     subject_height_sigma_m: float = Field(0.12, gt=0.0)
-    head_top_fraction: float = Field(1.0, gt=0.8, le=1.0)
+    head_top_fraction_by_speed: list[tuple[float, float]] = Field(default_factory=lambda: [(0.0, 1.0)], min_length=1)
     plausible_height_m: tuple[float, float] = (1.45, 2.1)
     partial_height_tolerance_m: float = Field(0.15, gt=0.0)
     partial_box_variance_factor: float = Field(16.0, ge=1.0)
@@ -88,8 +89,14 @@ class PerceptionParams(BaseModel):
     initial_speed_sigma_mps: float = Field(3.0, gt=0.0)
     gate_chi2: float = Field(16.27, gt=0.0)
     max_consecutive_outliers: int = Field(3, ge=1)
+    maneuver_accel_sigma_mps2: float = Field(0.0, ge=0.0)
     dataset: DatasetParams = Field(default_factory=DatasetParams)
     training: TrainingParams = Field(default_factory=TrainingParams)
+
+    def head_top_fraction(self, speed_mps: float = 0.0) -> float:
+        """Top of the head / standing height for a person moving at ``speed_mps`` (table, interpolated)."""
+        table = np.array(sorted(self.head_top_fraction_by_speed), dtype=float).reshape(-1, 2)
+        return float(np.interp(max(float(speed_mps), 0.0), table[:, 0], table[:, 1]))
 
     def with_(self, **changes: Any) -> PerceptionParams:
         """A validated copy with some fields changed."""

@@ -372,14 +372,18 @@ class PerceptionPipeline:
         this subject has shown so far.
         """
         covariance = estimate.covariance_m2
-        measured = estimate.height_measured
-        if measured and subject.updates >= 3 and \
-                abs(estimate.height_m - subject.height_m) > self.params.partial_height_tolerance_m:
-            covariance = covariance * self.params.partial_box_variance_factor
-            measured = False
+        measured = estimate.height_measured and estimate.head_top_m is not None
+        height = estimate.height_m
+        if measured:
+            # the head top of someone walking or jogging rides lower than their standing height
+            speed = float(np.linalg.norm(subject.kalman.velocity_mps[:2]))
+            height = estimate.head_top_m / self.params.head_top_fraction(speed)
+            if subject.updates >= 3 and abs(height - subject.height_m) > self.params.partial_height_tolerance_m:
+                covariance = covariance * self.params.partial_box_variance_factor
+                measured = False
         subject.kalman.update(estimate.position_m, covariance, time_s)
         if measured:
-            subject.height_m += HEIGHT_SMOOTHING * (estimate.height_m - subject.height_m)
+            subject.height_m += HEIGHT_SMOOTHING * (height - subject.height_m)
             subject.updates += 1
 
     def _part_of(self, box: np.ndarray, estimate, seen: set[int]) -> int | None:
@@ -409,7 +413,7 @@ class PerceptionPipeline:
         p = self.params
         return ConstantVelocityKalman(
             estimate.position_m, estimate.covariance_m2, time_s, p.accel_sigma_mps2, p.vertical_accel_sigma_mps2,
-            p.initial_speed_sigma_mps, p.gate_chi2, p.max_consecutive_outliers,
+            p.initial_speed_sigma_mps, p.gate_chi2, p.max_consecutive_outliers, p.maneuver_accel_sigma_mps2,
         )
 
     def _new_subject(self, track: TrackedBox, estimate, time_s: float) -> _Subject:
