@@ -265,3 +265,18 @@ def test_speed_and_acceleration_limits_hold_when_the_subject_outruns_the_drone(m
         fastest = max(fastest, float(np.linalg.norm(velocity[:, :2], axis=1).max()))
         state = result.planned_state(1)
     assert fastest > 0.95 * limits.max_speed_mps, "the drone never had to fly at its limit"
+
+
+def test_a_shot_started_with_the_camera_turned_away_turns_to_the_subject(mpc, camera):
+    """The subject right behind the lens: the solve must still succeed (it once failed from every start)."""
+    mpc.reset()
+    state = RigState(position_m=[6, 0, 2], yaw_rad=0.0, focal_length_mm=50, focus_distance_m=20)
+    for step in range(30):
+        subject = track(1, [0, 0, 0], velocity_mps=[1.0, 0.3, 0], time_s=step * mpc.dt_s)
+        result = mpc.solve(state, preset("follow_medium"), [subject], [], step * mpc.dt_s)
+        assert result.status in ("optimal", "relaxed"), (step, result.message)
+        state = result.planned_state(1)
+    u, v, depth = optics.project(body_point(subject), state.position_m, state.yaw_rad, state.pitch_rad,
+                                 camera.focal_px(state.focal_length_mm), camera.image_width_px,
+                                 camera.image_height_px)
+    assert depth > 0 and 0 <= u <= camera.image_width_px and 0 <= v <= camera.image_height_px
