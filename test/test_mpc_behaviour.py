@@ -280,3 +280,16 @@ def test_a_shot_started_with_the_camera_turned_away_turns_to_the_subject(mpc, ca
                                  camera.focal_px(state.focal_length_mm), camera.image_width_px,
                                  camera.image_height_px)
     assert depth > 0 and 0 <= u <= camera.image_width_px and 0 <= v <= camera.image_height_px
+
+
+def test_a_cold_start_in_flight_is_as_quick_as_one_from_rest(mpc):
+    """A new shot while the drone flies at 6 m/s: the cold guess follows the dynamics, so it costs no extra work."""
+    shot = ShotSpec(framing="wide", side="left", distance_m=8.0, movement={"type": "follow"})
+    iterations = {}
+    for speed in (0.0, 6.0):
+        mpc.reset()
+        state = RigState(position_m=[0, 8, 2], velocity_mps=[speed, 0, 0], yaw_rad=-math.pi / 2, focal_length_mm=35)
+        result = mpc.solve(state, shot, [track(1, [0, 0, 0], velocity_mps=[speed, 0, 0])], [], 0.0)
+        assert result.status in ("optimal", "relaxed"), result.message
+        iterations[speed] = result.iterations
+    assert iterations[6.0] <= 1.5 * iterations[0.0] + 5, iterations
