@@ -6,7 +6,7 @@ import os
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cinempc.config import load_parameters
 
@@ -73,14 +73,14 @@ class PerceptionParams(BaseModel):
     ground_height_m: float = 0.0
     subject_height_prior_m: float = Field(1.75, gt=0.2, lt=5.0)
     subject_height_sigma_m: float = Field(0.12, gt=0.0)
-    head_top_fraction_by_speed: list[tuple[float, float]] = Field(default_factory=lambda: [(0.0, 1.0)], min_length=1)
+    # flat (speed_mps, fraction) pairs: a ROS 2 parameter file has no nested arrays (rcl refuses to parse them)
+    head_top_fraction_by_speed: list[float] = Field(default_factory=lambda: [0.0, 1.0], min_length=2)
     plausible_height_m: tuple[float, float] = (1.45, 2.1)
     partial_height_tolerance_m: float = Field(0.15, gt=0.0)
     partial_box_variance_factor: float = Field(16.0, ge=1.0)
     pixel_sigma_px: float = Field(1.5, gt=0.0)
     pitch_sigma_rad: float = Field(0.0035, ge=0.0)
     depth_sigma_fraction: float = Field(0.03, gt=0.0)
-    cue_consistency_chi2: float = Field(13.82, gt=0.0)
     body_radius_m: float = Field(0.18, ge=0.0)
     max_range_m: float = Field(80.0, gt=0.0)
     border_margin_px: float = Field(2.0, ge=0.0)
@@ -93,9 +93,17 @@ class PerceptionParams(BaseModel):
     dataset: DatasetParams = Field(default_factory=DatasetParams)
     training: TrainingParams = Field(default_factory=TrainingParams)
 
+    @field_validator("head_top_fraction_by_speed")
+    @classmethod
+    def _pairs(cls, value: list[float]) -> list[float]:
+        if len(value) % 2:
+            raise ValueError("head_top_fraction_by_speed holds (speed_mps, fraction) pairs: an even count of numbers")
+        return value
+
     def head_top_fraction(self, speed_mps: float = 0.0) -> float:
         """Top of the head / standing height for a person moving at ``speed_mps`` (table, interpolated)."""
-        table = np.array(sorted(self.head_top_fraction_by_speed), dtype=float).reshape(-1, 2)
+        table = np.array(self.head_top_fraction_by_speed, dtype=float).reshape(-1, 2)
+        table = table[np.argsort(table[:, 0])]
         return float(np.interp(max(float(speed_mps), 0.0), table[:, 0], table[:, 1]))
 
     def with_(self, **changes: Any) -> PerceptionParams:
