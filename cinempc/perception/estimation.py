@@ -153,6 +153,8 @@ def _depth_hit(view: CameraView, box: np.ndarray, depth_m: np.ndarray, params: P
     depth = float(np.percentile(values, 30))
     if not 0 < depth <= params.max_range_m:
         return None
+    if depth * (y2 - y1) / view.focal_px > params.plausible_height_m[1] + 0.3:
+        return None  # at that depth the box would be taller than a person: the patch saw the background
     v_mid = (r0 + r1) / 2  # the rows the depth was read from
     surface = np.asarray(optics.back_project(cx, v_mid, depth, view.position_m, view.yaw_rad, view.pitch_rad,
                                              view.focal_px, view.image_width_px, view.image_height_px))
@@ -227,7 +229,20 @@ def _regularise(cov: np.ndarray) -> np.ndarray:
     return cov + np.diag([1e-4, 1e-4, 1e-3])
 
 
-def occluders(box_xyxy, others) -> list[np.ndarray]:
+def _patch_depth(depth_m: np.ndarray | None, box: np.ndarray, rows: tuple[float, float]) -> float | None:
+    """Low percentile of the depth in the central columns of a band of rows of a box (fractions of its height)."""
+    if depth_m is None:
+        return None
+    x1, y1, x2, y2 = box
+    h, w = depth_m.shape[:2]
+    cx, bw, bh = (x1 + x2) / 2, x2 - x1, y2 - y1
+    patch = depth_m[int(max(0, y1 + bh * rows[0])):int(min(h, y1 + bh * rows[1] + 1)),
+                    int(max(0, cx - bw * 0.2)):int(min(w, cx + bw * 0.2 + 1))]
+    values = patch[np.isfinite(patch) & (patch > 0.05)]
+    return float(np.percentile(values, 30)) if values.size >= 3 else None
+
+
+def occluders(box_xyxy, others, depth_m: np.ndarray | None = None) -> list[np.ndarray]:
     """The other boxes standing in front of this one's feet: a nearer person hides them.
 
     On flat ground seen from above, the person whose box reaches further down the
@@ -253,6 +268,11 @@ def occluders(box_xyxy, others) -> list[np.ndarray]:
         area_b = (b[2] - b[0]) * (b[3] - b[1])
         if inter_w > 0 and inter_h > 0 and inter_w * inter_h > 0.7 * area_b:
             continue
+        # with depth: the one in front really is nearer than this box's head (a box drawn around both
+        # people reaches as low, but what it sees in its middle is as far as this person)
+        mine, theirs = _patch_depth(depth_m, box, (0.0, 0.2)), _patch_depth(depth_m, b, (0.25, 0.75))
+        if mine is not None and theirs is not None and theirs > mine - 0.5:
+            continue
         found.append(b)
     return found
 
@@ -271,9 +291,9 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
     x1, y1, x2, y2 = box
     u_feet = (x1 + x2) / 2
     margin = params.border_margin_px
-    hiding = occluders(box, others)
     depth_ok = depth_m is not None and np.asarray(depth_m).ndim == 2 and \
         np.asarray(depth_m).shape == (view.image_height_px, view.image_width_px)
+    hiding = occluders(box, others, np.asarray(depth_m, dtype=float) if depth_ok else None)
     if depth_ok and y1 > margin:
         u_body = _body_column(view, box, np.asarray(depth_m, dtype=float), params, hiding)
         if u_body is not None:
@@ -337,15 +357,10 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
         return None
     depth_cue = next((e for e in estimates if e[0] == "depth"), None)
     if depth_cue is not None:
-        # The depth image sees the body itself; a box-row cue that contradicts it read a row that is
-        # not the feet or the head (a detector box ending at the knees in a close shot, a leg box):
-        # measured in ``wind`` at 100 mm, such a box put the walker 0.9 m further than the depth did.
-        def agrees(cue) -> bool:
-            d = cue[1][:2] - depth_cue[1][:2]
-            S = _regularise(cue[2])[:2, :2] + _regularise(depth_cue[2])[:2, :2]
-            return float(d @ np.linalg.solve(S, d)) <= params.cue_consistency_chi2
-
-        estimates = [e for e in estimates if e[0] == "depth" or agrees(e)]
+        # With a direct range from the depth image the box-row cues only add their biases: the height prior
+        # assumes everyone is 1.75 m (two_depths: a 1.85 m person put 0.2 m near), the box bottom is the
+        # nearest toe, not the feet point (0.1-0.15 m near) -- out of a shallow focus at 100 mm either way.
+        estimates = [depth_cue]
 
     information = np.zeros((3, 3))
     weighted = np.zeros(3)

@@ -35,6 +35,7 @@ __all__ = ["PerceptionPipeline"]
 
 log = logging.getLogger(__name__)
 
+PERSON_EXTENT_M = 0.3  # spread of feet points from different boxes on one person (owner test)
 HEIGHT_SMOOTHING = 0.2  # exponential smoothing of the apparent height (boxes jitter, people don't grow)
 
 
@@ -65,6 +66,10 @@ class _Subject:
     box_xyxy: np.ndarray
     last_measured_m: np.ndarray  # ground estimate of the last frame it was seen in (motion-bounded re-identification)
     updates: int = 0  # height measurements so far (a partial box is judged against them)
+    # Seen at least once as a whole person (a box whose rows imply a person's height).  Only confirmed
+    # or named subjects are reported: open_field_dolly_zoom's marker poles, boxed as people at 14 m, never
+    # imply a person's height, and as subjects they joined the shot's ``all``.
+    confirmed: bool = False
 
 
 class PerceptionPipeline:
@@ -195,13 +200,23 @@ class PerceptionPipeline:
         seen: set[int] = set()
         self.last_subject_boxes = {}
         boxes = [t.xyxy for t in tracks]
-        # tracks of known subjects first, so a newcomer can never take over a subject seen in this frame
-        for track in sorted(tracks, key=lambda t: self._resolve(t.track_id) is None):
+        # tracks of known subjects first, so a newcomer can never take over a subject seen in this frame;
+        # the most confident box first, so a subject with two boxes (a merged box over two people, a box on
+        # a leg) is measured with its best one
+        for track in sorted(tracks, key=lambda t: (self._resolve(t.track_id) is None, -t.conf)):
             others = [b for b in boxes if b is not track.xyxy]
             estimate = estimate_subject(track.xyxy, view, self.params, depth_m, others=others)
             if estimate is None:
                 continue
             sid = self._resolve(track.track_id)
+            if sid is not None and sid not in seen:
+                owner = self._owner(sid, estimate, time_s, seen)
+                if owner is None:
+                    continue  # the track's box is on someone already measured this frame
+                if owner != sid:
+                    self._alias[track.track_id] = owner
+                    log.info("perception: tracker #%d moved from subject #%d to #%d", track.track_id, sid, owner)
+                    sid = owner
             if sid is not None and sid in seen:
                 continue  # a second box on a subject already updated this frame
             if sid is None:
@@ -235,7 +250,8 @@ class PerceptionPipeline:
         coast = self.params.visible_coast_s
         return [self._subject_track(s, time_s, s.track_id in seen or time_s - s.last_seen_s <= coast + 1e-9,
                                     horizon_steps, dt_s)
-                for s in sorted(self._subjects.values(), key=lambda s: s.track_id)]
+                for s in sorted(self._subjects.values(), key=lambda s: s.track_id)
+                if s.confirmed or self.names.name_of(s.track_id) is not None]
 
     def _update_from_unreported(self, detections: Detections, tracks: list[TrackedBox], rig_state: RigState,
                                 image_size, focal_length_mm, time_s: float, depth_m, seen: set[int]) -> None:
@@ -385,6 +401,31 @@ class PerceptionPipeline:
         if measured:
             subject.height_m += HEIGHT_SMOOTHING * (height - subject.height_m)
             subject.updates += 1
+            subject.confirmed = True
+
+    def _owner(self, sid: int, estimate, time_s: float, seen: set[int]) -> int | None:
+        """Which subject a tracked box measures: its own, another one's (the tracker swapped), or None.
+
+        Why: ByteTrack can hand a track over to the person next to it (two_depths: a box
+        that merged the far person's head with the near person's body kept the far
+        person's ID).  Outside its own subject's gate and inside another's, the box is
+        that other subject (None when that one was already measured this frame); counted
+        as an outlier instead, three such frames re-initialised the far person's filter
+        onto the near person and the names swapped for good.
+        """
+        own = self._subjects[sid].kalman
+        own.predict_to(time_s)
+        if own.mahalanobis2(estimate.position_m, estimate.covariance_m2) <= own.gate_chi2:
+            return sid
+        # a person is not a point: two boxes on the same body give feet points up to a few tenths apart
+        body = np.diag([PERSON_EXTENT_M**2, PERSON_EXTENT_M**2, 0.0])
+        for other, subject in self._subjects.items():
+            if other == sid:
+                continue
+            subject.kalman.predict_to(time_s)
+            if subject.kalman.mahalanobis2(estimate.position_m, estimate.covariance_m2 + body) <= own.gate_chi2:
+                return None if other in seen else other
+        return sid
 
     def _part_of(self, box: np.ndarray, estimate, seen: set[int]) -> int | None:
         """The subject seen this frame that a new track's box is a piece of, if any.
@@ -392,19 +433,22 @@ class PerceptionPipeline:
         Why: in medium and close shots (100-150 mm, the person filling the frame) the
         detector also draws boxes on a leg, an arm or the lower half.  As new subjects
         they joined the shot's ``all`` and dragged the framing off the person (``wind``,
-        ``single_walker``).  A new box lying mostly inside a seen subject's box, or whose
-        feet point is within ``duplicate_radius_m`` of one, is that subject.
+        ``single_walker``).  A new box lying mostly inside a seen subject's box with its feet
+        point within 2 x ``reidentify_radius_m`` of theirs, or any new box whose feet point is
+        within ``duplicate_radius_m`` of theirs, is that subject.
         """
         best, best_d = None, self.params.duplicate_radius_m
         area = max(float((box[2] - box[0]) * (box[3] - box[1])), 1e-6)
         for sid in seen:
+            d = float(np.linalg.norm(self._subjects[sid].kalman.position_m[:2] - estimate.position_m[:2]))
             other = self.last_subject_boxes.get(sid)
-            if other is not None:
+            if other is not None and d <= 2.0 * self.params.reidentify_radius_m:
+                # inside their box and standing about where they stand (two_depths: the far person's box lies
+                # 70 % inside the near one's, but 8 m behind)
                 w = min(box[2], other[2]) - max(box[0], other[0])
                 h = min(box[3], other[3]) - max(box[1], other[1])
                 if w > 0 and h > 0 and w * h / area >= self.params.duplicate_box_overlap:
                     return sid
-            d = float(np.linalg.norm(self._subjects[sid].kalman.position_m[:2] - estimate.position_m[:2]))
             if d <= best_d:
                 best, best_d = sid, d
         return best
@@ -419,7 +463,8 @@ class PerceptionPipeline:
     def _new_subject(self, track: TrackedBox, estimate, time_s: float) -> _Subject:
         kalman = self._new_filter(estimate, time_s)
         subject = _Subject(track.track_id, kalman, estimate.height_m, time_s, track.xyxy,
-                           np.asarray(estimate.position_m, dtype=float).copy())
+                           np.asarray(estimate.position_m, dtype=float).copy(),
+                           confirmed=bool(estimate.height_measured))
         # a name whose subject was given up (lost timeout) follows a newcomer where that subject was expected
         rebound = self.names.try_rebind(track.track_id, estimate.position_m, estimate.covariance_m2)
         if rebound is not None:
