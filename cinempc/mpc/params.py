@@ -80,6 +80,7 @@ class SolverParams(_Frozen):
     max_iterations_fast: int = Field(ge=1)
     max_iterations_reference: int = Field(ge=1)
     tolerance: float = Field(gt=0)
+    tolerance_warm: float = Field(gt=0)
     compile_flags: list[str]
     fatrop_mu_init_warm: float = Field(gt=0)
     relaxation_tolerance: float = Field(gt=0)

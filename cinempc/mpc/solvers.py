@@ -72,8 +72,8 @@ class FastSolver:
             self.compiled = False
         self.cold = _BufferedCall(self._load(source, options, {**fatrop_common}), self.lbg, self.ubg)
         warm = params.solver.fatrop_mu_init_warm
-        self.warm = _BufferedCall(self._load(source, options, {**fatrop_common, "mu_init": warm, "bound_push": warm}),
-                                  self.lbg, self.ubg)
+        warm_options = {**fatrop_common, "mu_init": warm, "bound_push": warm, "tol": params.solver.tolerance_warm}
+        self.warm = _BufferedCall(self._load(source, options, warm_options), self.lbg, self.ubg)
 
     @staticmethod
     def _write_source(functions: list[ca.Function], path) -> None:
