@@ -197,3 +197,16 @@ def test_a_box_ending_above_the_feet_is_overruled_by_the_depth_image():
     estimate = estimate_subject(short, view, PARAMS, depth)
     assert "ground_plane" not in estimate.methods and "depth" in estimate.methods
     assert np.linalg.norm(estimate.position_m[:2] - feet[:2]) < 0.15
+
+
+def test_a_box_around_both_people_is_not_in_front_of_the_far_one():
+    """two_depths: a box drawn around near and far reaches as low as the near person, but it is not a person
+    in front of the far one (with depth: what it sees in its middle is as far as the far person)."""
+    near, far = np.array([5.0, -0.9, 0.0]), np.array([13.0, 0.3, 0.0])
+    view = _view([0.0, 0.0, 1.9], [9.0, 0.1, 1.0], 50.0)
+    near_box, far_box = _box(view, near, 1.70), _box(view, far, 1.85)
+    depth = _depth_image(view, [(near, 1.70, near_box), (far, 1.85, far_box)])
+    both = np.array([min(near_box[0], far_box[0]) + 0.3 * (near_box[2] - near_box[0]), far_box[1],
+                     far_box[2], near_box[3] - 20.0])
+    estimate = estimate_subject(far_box, view, PARAMS, depth, others=[near_box, both])
+    assert np.linalg.norm(estimate.position_m[:2] - far[:2]) < 0.3

@@ -132,6 +132,18 @@ class ConstantVelocityKalman:
         self.last_update_s = float(time_s)
         return True
 
+    def accepts(self, position_m, position_cov_m2, time_s: float) -> bool:
+        """Would :meth:`update` fuse this measurement (inside the gate, or a maneuver)?  Changes nothing."""
+        self.predict_to(time_s)
+        z, R = np.asarray(position_m, dtype=float), np.asarray(position_cov_m2, dtype=float)
+        if self.mahalanobis2(z, R) <= self.gate_chi2:
+            return True
+        if not np.any(self.maneuver_accel_sigma > 0):
+            return False
+        _, Q = self._transition(max(float(time_s) - self.last_update_s, 1e-3), self.maneuver_accel_sigma)
+        innovation = z - self.x[:3]
+        return float(innovation @ np.linalg.solve(self.P[:3, :3] + Q[:3, :3] + R, innovation)) <= self.gate_chi2
+
     def _maneuver(self, z: np.ndarray, R: np.ndarray, time_s: float) -> bool:
         """True (and P opened up) when a sudden change of motion explains a gated measurement.
 

@@ -35,6 +35,7 @@ __all__ = ["PerceptionPipeline"]
 
 log = logging.getLogger(__name__)
 
+CONFIRM_MEASUREMENTS = 3  # whole-person sightings before an unnamed subject is reported
 PERSON_EXTENT_M = 0.3  # spread of feet points from different boxes on one person (owner test)
 HEIGHT_SMOOTHING = 0.2  # exponential smoothing of the apparent height (boxes jitter, people don't grow)
 
@@ -66,9 +67,10 @@ class _Subject:
     box_xyxy: np.ndarray
     last_measured_m: np.ndarray  # ground estimate of the last frame it was seen in (motion-bounded re-identification)
     updates: int = 0  # height measurements so far (a partial box is judged against them)
-    # Seen at least once as a whole person (a box whose rows imply a person's height).  Only confirmed
-    # or named subjects are reported: open_field_dolly_zoom's marker poles, boxed as people at 14 m, never
-    # imply a person's height, and as subjects they joined the shot's ``all``.
+    # Seen CONFIRM_MEASUREMENTS times as a whole person (a box whose rows imply a person's height).  Only
+    # confirmed or named subjects are reported: open_field_dolly_zoom's marker poles, boxed as people at
+    # 14 m, never imply a person's height (crossing's far post did once in 12 s), and as subjects they
+    # joined the shot's ``all``.
     confirmed: bool = False
 
 
@@ -401,7 +403,7 @@ class PerceptionPipeline:
         if measured:
             subject.height_m += HEIGHT_SMOOTHING * (height - subject.height_m)
             subject.updates += 1
-            subject.confirmed = True
+            subject.confirmed = subject.confirmed or subject.updates >= CONFIRM_MEASUREMENTS
 
     def _owner(self, sid: int, estimate, time_s: float, seen: set[int]) -> int | None:
         """Which subject a tracked box measures: its own, another one's (the tracker swapped), or None.
@@ -414,14 +416,13 @@ class PerceptionPipeline:
         onto the near person and the names swapped for good.
         """
         own = self._subjects[sid].kalman
-        own.predict_to(time_s)
-        if own.mahalanobis2(estimate.position_m, estimate.covariance_m2) <= own.gate_chi2:
+        if own.accepts(estimate.position_m, estimate.covariance_m2, time_s):
             return sid
         # a person is not a point: two boxes on the same body give feet points up to a few tenths apart
         body = np.diag([PERSON_EXTENT_M**2, PERSON_EXTENT_M**2, 0.0])
         for other, subject in self._subjects.items():
-            if other == sid:
-                continue
+            if other == sid or time_s - subject.last_seen_s > self.params.visible_coast_s:
+                continue  # (a subject long unseen has a gate wide enough to take anyone: runner, 8 s)
             subject.kalman.predict_to(time_s)
             if subject.kalman.mahalanobis2(estimate.position_m, estimate.covariance_m2 + body) <= own.gate_chi2:
                 return None if other in seen else other
@@ -464,7 +465,8 @@ class PerceptionPipeline:
         kalman = self._new_filter(estimate, time_s)
         subject = _Subject(track.track_id, kalman, estimate.height_m, time_s, track.xyxy,
                            np.asarray(estimate.position_m, dtype=float).copy(),
-                           confirmed=bool(estimate.height_measured))
+                           updates=int(bool(estimate.height_measured)))
+        subject.confirmed = subject.updates >= CONFIRM_MEASUREMENTS
         # a name whose subject was given up (lost timeout) follows a newcomer where that subject was expected
         rebound = self.names.try_rebind(track.track_id, estimate.position_m, estimate.covariance_m2)
         if rebound is not None:
