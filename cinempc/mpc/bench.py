@@ -3,9 +3,13 @@
 A closed loop of a few hundred steps (the rig follows each setpoint exactly, the
 subjects walk) over follow, orbit, dolly zoom, two subjects at 4 m and 9 m kept
 in focus, and a shallow-DoF close-up, with N = 30 and dt = 0.1 s.  The fast path
-drives the loop; at every step the reference path solves the very same inputs
-from a cold start, so both are timed on identical problems in one run.  Not a
-test: it prints numbers (the machine may be shared; report its load with them).
+drives the loop and each step's inputs are recorded; the reference path then
+solves the very same inputs from a cold start, so both are timed on identical
+problems in one run.  Why afterwards and not step by step: a ~200 ms IPOPT solve
+in the same thread right before every fast solve evicted the fast solver's data
+from the caches -- an artefact no deployment has (the MPC node solves alone in
+its process) that moved the fast p95 from ~9 to ~12 ms.  Not a test: it prints
+numbers (the machine may be shared; report its load with them).
 """
 
 from __future__ import annotations
@@ -90,29 +94,33 @@ def measure(steps_per_shot: int = 60, shots: tuple[str, ...] = SHOTS, reference:
     data: dict[str, dict[str, list]] = {"fast": {"t": [], "it": [], "fail": []}, "reference": {"t": [], "it": [],
                                                                                                   "fail": []}}
     per_shot: dict[str, dict[str, float]] = {}
+    visited: dict[str, list[tuple[float, RigState]]] = {}
     for name in shots:
         fast.reset()
-        if ref is not None:
-            ref.reset()
         state = start_state(name)
         shot_fast: list[float] = []
+        visited[name] = []
         for step in range(steps_per_shot):
             t = step * fast.dt_s
             shot, subjects, background = scenario(name, t, fast.horizon_steps + 1, fast.dt_s)
+            visited[name].append((t, state))
             result = fast.solve(state, shot, subjects, [], t, background)
             ok = result.status in ("optimal", "relaxed")
             data["fast"]["t"].append(result.solve_ms)
             data["fast"]["it"].append(result.iterations)
             data["fast"]["fail"].append(not ok)
             shot_fast.append(result.solve_ms)
-            if ref is not None:
-                reference_result = ref.solve(state, shot, subjects, [], t, background)
-                data["reference"]["t"].append(reference_result.solve_ms)
-                data["reference"]["it"].append(reference_result.iterations)
-                data["reference"]["fail"].append(reference_result.status not in ("optimal", "relaxed"))
             state = result.planned_state(1)
         per_shot[name] = {"fast_solve_ms_p50": float(np.percentile(shot_fast, 50)),
                           "fast_solve_ms_p95": float(np.percentile(shot_fast, 95))}
+    for name in shots if ref is not None else ():
+        ref.reset()  # the same steps in the same order: the shot's move starts at the same first solve
+        for t, state in visited[name]:
+            shot, subjects, background = scenario(name, t, ref.horizon_steps + 1, ref.dt_s)
+            reference_result = ref.solve(state, shot, subjects, [], t, background)
+            data["reference"]["t"].append(reference_result.solve_ms)
+            data["reference"]["it"].append(reference_result.iterations)
+            data["reference"]["fail"].append(reference_result.status not in ("optimal", "relaxed"))
     out: dict[str, Any] = {
         "horizon_steps": fast.horizon_steps,
         "dt_s": fast.dt_s,
