@@ -374,7 +374,11 @@ def test_killing_perception_holds_and_a_restart_recovers(stack):
         with probe.lock:
             since = len(probe.status)
         stack.start("perception_node", stack.commands["perception_node"])
-    status = probe.wait_for(lambda: perception_feeds_the_mpc(since), 120, "recovery after the restart")
+    try:
+        status = probe.wait_for(lambda: perception_feeds_the_mpc(since), 120, "recovery after the restart")
+    except AssertionError as exc:  # say what the restarted node was doing (CI once saw it publish nothing)
+        raise AssertionError(f"{exc}\n----- restarted perception_node:\n{stack.log('perception_node')[-3000:]}") \
+            from None
     print("after the perception restart:", status["status"], status["hold_reason"], status["subjects"])
 
 
