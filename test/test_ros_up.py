@@ -58,10 +58,12 @@ def test_sigterm_stops_every_node_and_finalises_the_bag(tmp_path, ros_domain_env
             executor.spin_once(timeout_sec=0.1)
         assert len(seen) >= 20, "no odometry under the namespace"
         assert shots, "the director never published its shot"
-        # the recorder's own subscription gets the latched sample too (discovery can take seconds under load)
+        # the recorder's own subscriptions must have met the publishers too (discovery can take seconds under
+        # load): wait for its first message on each topic the bag is checked for, the latched shot included
         deadline = time.monotonic() + 30
-        while "first message on /t1/director/shot" not in (tmp_path / "up.log").read_text(errors="replace"):
-            assert time.monotonic() < deadline and up.poll() is None, "the recorder never got the latched shot"
+        wanted = [f"first message on {topic}" for topic in ("/t1/director/shot", "/t1/rig/odometry", "/clock")]
+        while not all(line in (tmp_path / "up.log").read_text(errors="replace") for line in wanted):
+            assert time.monotonic() < deadline and up.poll() is None, "the recorder never got every topic"
             time.sleep(0.2)
         up.send_signal(signal.SIGTERM)
         assert up.wait(timeout=40) == 0
