@@ -33,6 +33,7 @@ from scipy.optimize import linear_sum_assignment
 
 from cinempc.config import load_camera_profile
 from cinempc.perception import ensure_offline, resolve_weights
+from cinempc.perception.detector import iou_matrix
 from cinempc.perception.params import PerceptionParams, load_perception_params
 
 __all__ = ["run", "clear_mot", "iou_matrix"]
@@ -40,20 +41,6 @@ __all__ = ["run", "clear_mot", "iou_matrix"]
 MAX_RANGE_FOR_ERROR_M = 20.0
 EVAL_WORLDS_SEED = 7
 EVAL_WORLDS_VIEWS_PER_SCENARIO = 16
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes ``xyxy`` (N, 4) x (M, 4)."""
-    a = np.asarray(a, float).reshape(-1, 4)
-    b = np.asarray(b, float).reshape(-1, 4)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def clear_mot(frames: list[tuple[dict[int, np.ndarray], dict[int, np.ndarray]]], iou_min: float = 0.5) -> dict:

@@ -25,11 +25,27 @@ import numpy as np
 from cinempc.perception import ensure_offline, resolve_weights
 from cinempc.perception.params import PerceptionParams
 
-__all__ = ["Detections", "Detector", "OnnxDetector", "UltralyticsDetector", "build_detector", "validate_image"]
+__all__ = [
+    "Detections", "Detector", "OnnxDetector", "UltralyticsDetector", "build_detector", "iou_matrix", "validate_image",
+]
 
 log = logging.getLogger(__name__)
 
 MIN_IMAGE_SIDE_PX = 16
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of boxes ``xyxy`` (N, 4) x (M, 4)."""
+    a = np.asarray(a, float).reshape(-1, 4)
+    b = np.asarray(b, float).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 @dataclass(frozen=True)

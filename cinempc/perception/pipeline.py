@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from cinempc.config import CameraProfile
-from cinempc.perception.detector import Detections, Detector, build_detector, validate_image
+from cinempc.perception.detector import Detections, Detector, build_detector, iou_matrix, validate_image
 from cinempc.perception.estimation import CameraView, estimate_subject
 from cinempc.perception.filtering import ConstantVelocityKalman
 from cinempc.perception.naming import SubjectNamer
@@ -38,24 +38,6 @@ log = logging.getLogger(__name__)
 CONFIRM_MEASUREMENTS = 3  # whole-person sightings before an unnamed subject is reported
 PERSON_EXTENT_M = 0.3  # spread of feet points from different boxes on one person (owner test)
 HEIGHT_SMOOTHING = 0.2  # exponential smoothing of the apparent height (boxes jitter, people don't grow)
-
-
-def _nms(xyxy: np.ndarray, conf: np.ndarray, iou_max: float) -> list[int]:
-    """Indices kept by greedy non-maximum suppression, best first."""
-    keep: list[int] = []
-    for i in np.argsort(-conf):
-        if all(_iou(xyxy[i], xyxy[j]) <= iou_max for j in keep):
-            keep.append(int(i))
-    return keep
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
 
 
 @dataclass
@@ -285,7 +267,7 @@ class PerceptionPipeline:
             box = all_boxes[i]
             if float(detections.conf[i]) < self.params.unreported_min_confidence:
                 continue
-            if any(_iou(box, r) > 0.3 for r in reported):
+            if reported and iou_matrix(box, np.array(reported)).max() > 0.3:
                 continue
             others = [b for j, b in enumerate(all_boxes) if j != i]
             estimate = estimate_subject(box, view, self.params, depth_m, others=others)
@@ -337,7 +319,9 @@ class PerceptionPipeline:
         xyxy = np.concatenate([detections.xyxy, boxes])
         conf = np.concatenate([detections.conf, zoomed.conf])
         cls = np.concatenate([detections.cls, zoomed.cls])
-        keep = _nms(xyxy, conf, self.params.nms_iou)
+        top_left = np.column_stack([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]])
+        keep = np.asarray(cv2.dnn.NMSBoxes(top_left.tolist(), conf.tolist(), 0.0, self.params.nms_iou), int).reshape(-1)
+        keep = keep[np.argsort(-conf[keep], kind="stable")]  # best first, as the detector returns them
         return Detections(xyxy[keep], conf[keep], cls[keep], (width, height))
 
     def _resolve(self, tracker_id: int) -> int | None:
