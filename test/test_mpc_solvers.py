@@ -143,7 +143,7 @@ def test_hand_assembled_derivatives_equal_casadi_automatic_differentiation():
 
     ocp = CineOCP(6, 0.1, 2, 2)  # a short horizon: same stage code, quick to differentiate
     nlp, _, _ = ocp.stacked_nlp()
-    functions = {f.name(): f for f in ocp.derivative_functions()}
+    functions = {f.name(): f for f in ocp.derivative_functions("exact")}
     rng = np.random.default_rng(0)
     w = rng.normal(size=nlp["x"].shape[0])
     p = np.abs(rng.normal(size=nlp["p"].shape[0])) + 0.5
@@ -169,6 +169,58 @@ def test_hand_assembled_derivatives_equal_casadi_automatic_differentiation():
     mine_grad, mine_hess = functions["nlp_hess_l"](w, p, 1.3, lam_g)
     assert np.allclose(dense(mine_grad), dense(grad_l), rtol=1e-9, atol=1e-8)
     assert np.allclose(dense(mine_hess), dense(hess_l), rtol=1e-9, atol=1e-8)
+
+
+def _random_point(ocp, nlp, seed: int):
+    """A random decision vector and stage parameters (non-negative weights; obstacle exponents 2 or 8)."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=nlp["x"].shape[0])
+    P = (np.abs(rng.normal(size=nlp["p"].shape[0])) + 0.5).reshape(ocp.np, -1, order="F")
+    for name in ("obs_p_xy", "obs_p_z"):
+        rows = ocp.layout.slices[name]
+        P[rows, :] = rng.choice([2.0, 8.0], size=P[rows, :].shape)
+    return w, P, rng
+
+
+def test_the_stage_cost_is_its_squared_residuals_plus_the_linear_slack_penalty():
+    """The contract Gauss-Newton relies on: a cost term added without ``Squares`` would break this."""
+    from cinempc.mpc.model import IX, NU, NX, SLACK_SCALE
+    from cinempc.mpc.ocp import CineOCP
+
+    ocp = CineOCP(6, 0.1, 2, 2)
+    nlp, _, _ = ocp.stacked_nlp()
+    for seed in range(5):
+        _, P, rng = _random_point(ocp, nlp, seed)
+        x, u = rng.normal(size=NX), rng.normal(size=NU)
+        x[IX["slack"]] = abs(x[IX["slack"]]) * 100
+        residuals = np.asarray(ocp.f_residuals(x, u, P[:, 0])).ravel()
+        linear = P[ocp.layout.slices["stage_weight"], 0][0] * P[ocp.layout.slices["w_slack"], 0][0] * (
+            SLACK_SCALE * x[IX["slack"]])
+        assert float(ocp.f_cost(x, u, P[:, 0])) == pytest.approx(residuals @ residuals + linear, rel=1e-10)
+
+
+def test_the_gauss_newton_hessian_is_positive_semidefinite_and_keeps_the_exact_constraint_curvature():
+    import casadi as ca
+
+    from cinempc.mpc.ocp import CineOCP
+
+    ocp = CineOCP(6, 0.1, 2, 2)
+    nlp, _, _ = ocp.stacked_nlp()
+    gauss_newton = {f.name(): f for f in ocp.derivative_functions("gauss_newton")}["nlp_hess_l"]
+    exact = {f.name(): f for f in ocp.derivative_functions("exact")}["nlp_hess_l"]
+    w, P, rng = _random_point(ocp, nlp, 1)
+    p = P.reshape(-1, order="F")
+    lam_g = rng.normal(size=nlp["g"].shape[0])
+    objective_only = np.array(ca.densify(gauss_newton(w, p, 1.0, np.zeros_like(lam_g))[1]).full())
+    exact_objective = np.array(ca.densify(exact(w, p, 1.0, np.zeros_like(lam_g))[1]).full())
+    scale = np.max(np.abs(objective_only))
+    assert np.min(np.linalg.eigvalsh(objective_only)) >= -1e-9 * scale
+    assert np.min(np.linalg.eigvalsh(exact_objective)) < -1e-6 * scale  # what it replaces is indefinite here
+    # the gradient is exact, and so is the constraints' curvature (objective weight 0)
+    assert np.allclose(np.array(ca.densify(gauss_newton(w, p, 1.3, lam_g)[0]).full()),
+                       np.array(ca.densify(exact(w, p, 1.3, lam_g)[0]).full()))
+    assert np.allclose(np.array(ca.densify(gauss_newton(w, p, 0.0, lam_g)[1]).full()),
+                       np.array(ca.densify(exact(w, p, 0.0, lam_g)[1]).full()), atol=1e-9)
 
 
 def _fake_bench(args):

@@ -197,7 +197,7 @@ class CineMPC:
             plan=plan,
             solve_ms=output.solve_ms,
             iterations=output.iterations,
-            cost_breakdown=self.ocp.cost_breakdown(output.X, output.U, P),
+            cost_breakdown=self.ocp.cost_breakdown(output.X, output.U, P, self.backend.evaluations.terms_horizon),
             relaxations=relaxations,
             message=output.message,
         )
@@ -327,7 +327,7 @@ class CineMPC:
                 Uc[k] = tail
                 Xc[k + 1] = np.clip(dynamics_numpy(Xc[k], tail, self.dt_s), self.bounds.lbx, self.bounds.ubx)
                 self._clamp_motion(Xc[k + 1])
-            cost = sum(float(self.ocp.f_cost(Xc[k], Uc[k] if k < N else np.zeros(NU), P[:, k]))
+            cost = sum(float(self.backend.evaluations.stage_cost(Xc[k], Uc[k] if k < N else np.zeros(NU), P[:, k]))
                        for k in range(start, N + 1))
             if best is None or cost < best[0]:
                 best = (cost, Xc, Uc)
@@ -346,7 +346,7 @@ class CineMPC:
         """
         x = X[0].copy()
         x[IX["slack"]] = 0.0
-        violation = -float(np.min(np.asarray(self.ocp.f_path(x, P[:, 0]))))
+        violation = -float(np.min(np.asarray(self.backend.evaluations.path(x, P[:, 0]))))
         if violation > 0.0:
             seed = 1.5 * violation / SLACK_SCALE
             X[:, IX["slack"]] = np.maximum(X[:, IX["slack"]], seed)
@@ -363,7 +363,7 @@ class CineMPC:
             return SolveOutput(np.full((N + 1, NX), np.nan), np.full((N, NU), np.nan), False, 0, 0.0, str(exc))
 
     def _plan_dict(self, X: np.ndarray, U: np.ndarray, P: np.ndarray, shot_time_s: float) -> dict[str, np.ndarray]:
-        uv = np.asarray(self.ocp.f_image_horizon(X.T, P)).T
+        uv = np.asarray(self.backend.evaluations.image_horizon(X.T, P)).T
         return {
             "t_s": shot_time_s + self.dt_s * np.arange(self.ocp.N + 1),
             "position_m": X[:, IX["px"]:IX["pz"] + 1].copy(),
@@ -392,7 +392,7 @@ class CineMPC:
             for k in range(1, self.ocp.N + 1):
                 x = X[k].copy()
                 x[IX["slack"]] = 0.0
-                h = np.asarray(self.ocp.f_path(x, P[:, k])).reshape(-1)
+                h = np.asarray(self.backend.evaluations.path(x, P[:, k])).reshape(-1)
                 for name, value in zip(self.ocp.constraint_names, h, strict=True):
                     if value < -tol:
                         violated[name] = max(violated.get(name, 0.0), -float(value))
@@ -416,7 +416,7 @@ class CineMPC:
         if blurred:
             out.append(f"depth_of_field: {', '.join(sorted(blurred))} cannot all be kept inside the depth of field")
         N = self.ocp.N
-        uv = np.asarray(self.ocp.f_image(X[N], P[:, N])).reshape(-1)
+        uv = np.asarray(self.backend.evaluations.image_horizon(X.T, P))[:, N]
         height_px = self.camera.image_height_px
         head_target = P[layout["target_head_v"], N][0] * height_px
         feet_target = P[layout["target_feet_v"], N][0] * height_px

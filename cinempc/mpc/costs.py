@@ -20,9 +20,35 @@ TERM_NAMES: tuple[str, ...] = (
 )
 
 
-def _hinge_sq(value):
-    """max(0, value)^2: a one-sided quadratic penalty, continuously differentiable."""
-    return ca.fmax(value, 0.0) ** 2
+def _hinge(value):
+    """max(0, value): the residual of a one-sided quadratic penalty (its square is continuously differentiable)."""
+    return ca.fmax(value, 0.0)
+
+
+class Squares:
+    """Every squared residual of a stage cost, kept so the objective's Gauss-Newton Hessian can be formed.
+
+    Each term is ``weight * |residual|^2`` with a non-negative weight; the stacked
+    ``sqrt(weight) * residual`` vector ``r`` gives the cost ``|r|^2`` and the
+    positive semi-definite Hessian approximation ``2 J_r^T J_r``.  Why: the exact
+    Hessian of the optics (``f^2 / (N (s - f))`` in every blur circle) is
+    indefinite; fatrop regularised it by up to 1e4 and a warm-started rack focus
+    wandered for 100-300 iterations from an almost optimal start (see
+    ``solver.hessian`` in config/mpc.yaml and docs/mpc.md).  The linear part of the
+    slack penalty has no curvature and no residual.
+    """
+
+    def __init__(self) -> None:
+        self.residuals: list = []
+
+    def add(self, weight, residual):
+        """Record ``sqrt(weight) * residual`` and return the term ``weight * |residual|^2``."""
+        self.residuals.append(ca.sqrt(weight) * residual)
+        return weight * ca.sumsqr(residual)
+
+    def vector(self):
+        """All recorded residuals, stacked."""
+        return ca.vertcat(*self.residuals)
 
 
 def _bounded_depth(x, y, z):
@@ -56,7 +82,7 @@ def depth_of(point, position, yaw, pitch):
     return _bounded_depth(*optics.camera_frame_point(point, position, yaw, pitch))
 
 
-def _framed_image_points(position, yaw, pitch, focal_px, p: dict):
+def _framed_image_points(position, yaw, pitch, focal_px, p: dict, squares: Squares):
     """Mean feet and head pixels of the framed subjects, and the hinges keeping each of them in the picture.
 
     Averaged in the *image*, each subject projected on its own (weights ``subj_framed``
@@ -72,6 +98,7 @@ def _framed_image_points(position, yaw, pitch, focal_px, p: dict):
     margin_u = p["frame_margin"] * width
     margin_v = p["frame_margin"] * height
     u_feet = v_feet = u_head = v_head = in_front = in_frame = 0
+    w_front, w_frame = p["w_in_front"], p["w_in_frame"]
     for i in range(p["subj_framed"].shape[0]):
         weight = p["subj_framed"][i]
         feet = p["subj_feet_m"][3 * i:3 * i + 3]
@@ -85,44 +112,51 @@ def _framed_image_points(position, yaw, pitch, focal_px, p: dict):
         u_head += weight * uh
         v_feet += weight * vf
         v_head += weight * vh
-        in_front += weight * _hinge_sq((p["min_depth_m"] - (zf + zh) / 2.0) / p["min_depth_m"])
+        in_front += squares.add(w_front * weight, _hinge((p["min_depth_m"] - (zf + zh) / 2.0) / p["min_depth_m"]))
         framed = ca.sign(weight)  # every framed subject counts fully, however many share the frame
         for u_px in (uf, uh):
-            in_frame += framed * (_hinge_sq((margin_u - u_px) / height) + _hinge_sq((u_px - width + margin_u) / height))
-        in_frame += framed * _hinge_sq((margin_v - vh) / height)
+            in_frame += squares.add(w_frame * framed, ca.vertcat(_hinge((margin_u - u_px) / height),
+                                                                 _hinge((u_px - width + margin_u) / height)))
+        in_frame += squares.add(w_frame * framed, _hinge((margin_v - vh) / height))
     return (u_feet, v_feet, u_head, v_head), in_front, in_frame
 
 
-def stage_terms(x, u, p: dict) -> dict:
-    """Named cost terms of one stage; multiply by the stage weight and sum for the objective."""
+def stage_terms(x, u, p: dict, squares: Squares | None = None) -> dict:
+    """Named cost terms of one stage; multiply by the stage weight and sum for the objective.
+
+    ``squares`` (optional) collects the residuals behind every squared term (:class:`Squares`).
+    """
+    squares = squares if squares is not None else Squares()
     position, yaw, pitch, focal_m, focus_m, f_number = camera_state(x)
     width, height = p["image_width_px"], p["image_height_px"]
     focal_px = optics.focal_length_px(focal_m, p["sensor_width_m"], width)
     pixel_pitch_m = p["sensor_width_m"] / width
 
     # --- composition: the framed subjects' heads and feet through the decision-variable intrinsics
-    (u_feet, v_feet, u_head, v_head), in_front, in_frame = _framed_image_points(position, yaw, pitch, focal_px, p)
+    (u_feet, v_feet, u_head, v_head), in_front, in_frame = _framed_image_points(
+        position, yaw, pitch, focal_px, p, squares
+    )
     w_c = p["w_composition"]
     u_target = p["target_u"] * width
     composition = (
-        w_c[0] * (((u_feet + u_head) / 2.0 - u_target) / height) ** 2
-        + w_c[1] * ((v_head - p["target_head_v"] * height) / height) ** 2
-        + w_c[2] * ((v_feet - p["target_feet_v"] * height) / height) ** 2
-        + p["w_in_front"] * in_front
-        + p["w_in_frame"] * in_frame
+        squares.add(w_c[0], ((u_feet + u_head) / 2.0 - u_target) / height)
+        + squares.add(w_c[1], (v_head - p["target_head_v"] * height) / height)
+        + squares.add(w_c[2], (v_feet - p["target_feet_v"] * height) / height)
+        + in_front
+        + in_frame
     )
 
     # --- viewpoint: direction and distance from the group's eye line to the camera
     rel = position - p["view_anchor_m"]
     dist = ca.sqrt(ca.sumsqr(rel) + 1e-4)
     viewpoint = (
-        p["w_view"][0] * ca.sumsqr(rel / dist - p["view_dir"])
-        + p["w_view"][1] * ((dist - p["view_distance_m"]) / p["view_distance_m"]) ** 2
+        squares.add(p["w_view"][0], rel / dist - p["view_dir"])
+        + squares.add(p["w_view"][1], (dist - p["view_distance_m"]) / p["view_distance_m"])
     )
 
     # --- movement references
-    movement = p["w_pos"] * ca.sumsqr(position - p["pos_ref_m"]) + p["w_vel"] * ca.sumsqr(
-        x[IX["vx"]:IX["vz"] + 1] - p["vel_ref_mps"]
+    movement = squares.add(p["w_pos"], position - p["pos_ref_m"]) + squares.add(
+        p["w_vel"], x[IX["vx"]:IX["vz"] + 1] - p["vel_ref_mps"]
     )
 
     # --- focus and depth of field on (f, N, s) together
@@ -136,32 +170,32 @@ def stage_terms(x, u, p: dict) -> dict:
         blur = optics.blur_circle_m(focal_m, f_number, focus_m, depth)
         # linear in the blur ratio (not squared): the penalty grows quadratically, not quartically,
         # which keeps the Hessian well conditioned when a cold start is far out of focus
-        dof += p["subj_sharp"][i] * _hinge_sq(blur / (p["depth_margin"] * p["coc_m"]) - 1.0)
+        dof += squares.add(p["w_dof"] * p["subj_sharp"][i], _hinge(blur / (p["depth_margin"] * p["coc_m"]) - 1.0))
     focus_target = ca.fmax(focus_target, 0.5)
-    focus = p["w_focus_follow"] * ((focus_m - focus_target) / focus_target) ** 2
+    focus = squares.add(p["w_focus_follow"], (focus_m - focus_target) / focus_target)
     background_blur_px = optics.blur_circle_px(focal_m, f_number, focus_m, p["background_distance_m"], pixel_pitch_m)
     depth_of_field = (
-        p["w_dof"] * dof
-        + p["w_background_blur"] * _hinge_sq(1.0 - background_blur_px / p["background_blur_px"])
-        + p["w_background_sharp"] * _hinge_sq(background_blur_px * pixel_pitch_m / p["coc_m"] - 1.0)
+        dof
+        + squares.add(p["w_background_blur"], _hinge(1.0 - background_blur_px / p["background_blur_px"]))
+        + squares.add(p["w_background_sharp"], _hinge(background_blur_px * pixel_pitch_m / p["coc_m"] - 1.0))
     )
 
     # --- lens preferences
-    lens = p["w_focal_hold"] * ((x[IX["focal"]] - p["focal_hold"]) / p["focal_hold"]) ** 2 + p["w_iris"] * (
-        x[IX["stops"]] - p["stops_nominal"]
-    ) ** 2
+    lens = squares.add(p["w_focal_hold"], (x[IX["focal"]] - p["focal_hold"]) / p["focal_hold"]) + squares.add(
+        p["w_iris"], x[IX["stops"]] - p["stops_nominal"]
+    )
 
     # --- smoothness: acceleration, jerk and every rate, over its limit
     inv = p["inv_limits"]  # 1/max_accel, 1/max_jerk, then the five rate limits
     acc = x[IX["ax"]:IX["az"] + 1]
     jerk = u[IU["jx"]:IU["jz"] + 1]
     rates = u[IU["yaw_rate"]:IU["iris_rate"] + 1]
-    smoothness = p["w_acc"] * ca.sumsqr(acc * inv[0]) + p["w_jerk"] * ca.sumsqr(jerk * inv[1])
+    smoothness = squares.add(p["w_acc"], acc * inv[0]) + squares.add(p["w_jerk"], jerk * inv[1])
     for i in range(5):
-        smoothness += p["w_rates"][i] * (rates[i] * inv[2 + i]) ** 2
+        smoothness += squares.add(p["w_rates"][i], rates[i] * inv[2 + i])
 
     safety_slack = SLACK_SCALE * x[IX["slack"]]
-    slack = p["w_slack"][0] * safety_slack + p["w_slack"][1] * safety_slack**2
+    slack = p["w_slack"][0] * safety_slack + squares.add(p["w_slack"][1], safety_slack)
 
     return {
         "composition": composition, "viewpoint": viewpoint, "movement": movement, "focus": focus,
@@ -173,5 +207,5 @@ def image_points(x, p: dict):
     """Mean feet and head pixels of the framed subjects, as the composition cost sees them (reports, tests)."""
     position, yaw, pitch, focal_m, _, _ = camera_state(x)
     focal_px = optics.focal_length_px(focal_m, p["sensor_width_m"], p["image_width_px"])
-    (u_f, v_f, u_h, v_h), _, _ = _framed_image_points(position, yaw, pitch, focal_px, p)
+    (u_f, v_f, u_h, v_h), _, _ = _framed_image_points(position, yaw, pitch, focal_px, p, Squares())
     return ca.vertcat(u_f, v_f, u_h, v_h)

@@ -19,7 +19,7 @@ import numpy as np
 
 from cinempc.config import CameraProfile, VehicleConfig
 from cinempc.mpc.constraints import path_constraints
-from cinempc.mpc.costs import TERM_NAMES, image_points, stage_terms
+from cinempc.mpc.costs import TERM_NAMES, Squares, image_points, stage_terms
 from cinempc.mpc.model import FOCAL_SCALE_MM, IU, IX, NU, NX, ParamLayout, dynamics, stops_from_f_number
 
 STRUCTURE_VERSION = "cinempc-ocp-3"  # bump when the formulation changes in a way the symbolic hash cannot see
@@ -47,7 +47,8 @@ class CineOCP:
         u = ca.SX.sym("u", NU)
         p = ca.SX.sym("p", self.np)
         named = self.layout.split(p)
-        terms = stage_terms(x, u, named)
+        squares = Squares()
+        terms = stage_terms(x, u, named, squares)
         term_vector = ca.vertcat(*[terms[name] for name in TERM_NAMES])
         h, self.constraint_names = path_constraints(x, named)
         self.nh = h.shape[0]
@@ -58,6 +59,11 @@ class CineOCP:
         self.f_cost = ca.Function(
             "stage_cost", [x, u, p], [named["stage_weight"] * ca.sum1(term_vector)], ["x", "u", "p"], ["l"],
             {"is_diff_in": [True, True, False]},
+        )
+        # the stage cost's squared residuals (stage weight included): cost = |r|^2 + linear slack penalty
+        residuals = ca.sqrt(named["stage_weight"]) * squares.vector()
+        self.f_residuals = ca.Function(
+            "stage_residuals", [x, u, p], [residuals], ["x", "u", "p"], ["r"], {"is_diff_in": [True, True, False]}
         )
         self.f_path = ca.Function("path", [x, p], [h], ["x", "p"], ["h"], {"is_diff_in": [True, False]})
         self.f_image = ca.Function("image_points", [x, p], [image_points(x, named)], ["x", "p"], ["uv"])
@@ -136,7 +142,7 @@ class CineOCP:
         }
         return nlp, equality, structure
 
-    def derivative_functions(self) -> list[ca.Function]:
+    def derivative_functions(self, hessian: str = "gauss_newton") -> list[ca.Function]:
         """The NLP and its derivatives, assembled stage by stage from SX stage derivatives.
 
         Why by hand: CasADi's automatic Hessian of an MX graph calling SX stage
@@ -146,7 +152,14 @@ class CineOCP:
         derivatives of ONE stage, evaluated N times, give the same numbers far
         cheaper -- and small C code.  Names and signatures are the ones
         ``nlpsol`` looks up when it loads an NLP from a shared library.
+
+        ``hessian="gauss_newton"`` (the default, ``solver.hessian`` in config) takes the
+        objective's curvature as ``2 J_r^T J_r`` of its squared residuals (see
+        :class:`cinempc.mpc.costs.Squares`) and the constraints' exactly; ``"exact"``
+        differentiates the whole Lagrangian twice.
         """
+        if hessian not in ("gauss_newton", "exact"):
+            raise ValueError(f"hessian must be 'gauss_newton' or 'exact', got {hessian!r}")
         N, nh = self.N, self.nh
         x, u, p = ca.SX.sym("x", NX), ca.SX.sym("u", NU), ca.SX.sym("p", self.np)
         sigma, lam_dyn, lam_h = ca.SX.sym("sigma"), ca.SX.sym("lam_dyn", NX), ca.SX.sym("lam_h", nh)
@@ -156,13 +169,15 @@ class CineOCP:
         stage_val = ca.Function("cinempc_stage_val", [x, u, p], [cost, h, next_x])
         stage_jac = ca.Function("cinempc_stage_jac", [x, u, p], [ca.gradient(cost, z), ca.jacobian(h, z),
                                                                   ca.jacobian(next_x, z)])
-        hess, grad = ca.hessian(lagrangian, z)
+        residuals = self.f_residuals(x, u, p)
+        hess, grad = self._lagrangian_hessian(lagrangian, sigma, ca.dot(lam_h, h), residuals, z, hessian)
         stage_hess = ca.Function("cinempc_stage_hess", [x, u, p, sigma, lam_dyn, lam_h], [grad, hess])
         cost_n = self.f_cost(x, ca.DM.zeros(NU), p)
         lagrangian_n = sigma * cost_n + ca.dot(lam_h, h)
         term_val = ca.Function("cinempc_term_val", [x, p], [cost_n, h])
         term_jac = ca.Function("cinempc_term_jac", [x, p], [ca.gradient(cost_n, x), ca.jacobian(h, x)])
-        hess_n, grad_n = ca.hessian(lagrangian_n, x)
+        residuals_n = self.f_residuals(x, ca.DM.zeros(NU), p)
+        hess_n, grad_n = self._lagrangian_hessian(lagrangian_n, sigma, ca.dot(lam_h, h), residuals_n, x, hessian)
         term_hess = ca.Function("cinempc_term_hess", [x, p, sigma, lam_h], [grad_n, hess_n])
 
         nz = NX + NU
@@ -222,6 +237,22 @@ class CineOCP:
                         ["grad_gamma_x", "hess_gamma_x_x"]),
         ]
 
+    @staticmethod
+    def _lagrangian_hessian(lagrangian, sigma, constraint_part, residuals, z, hessian: str):
+        """(Hessian, gradient) of a stage Lagrangian in ``z``: exact, or Gauss-Newton on the objective.
+
+        Gauss-Newton relies on the contract of :class:`cinempc.mpc.costs.Squares`: the
+        objective is ``|residuals|^2`` plus a linear slack penalty.  The dynamics are
+        linear, so the path constraints (``constraint_part``) carry the rest of the
+        curvature, kept exact.
+        """
+        grad = ca.gradient(lagrangian, z)
+        if hessian == "exact":
+            return ca.hessian(lagrangian, z)[0], grad
+        jacobian = ca.jacobian(residuals, z)
+        curvature = 2.0 * sigma * ca.mtimes(jacobian.T, jacobian) + ca.hessian(constraint_part, z)[0]
+        return curvature, grad
+
     def structure_hash(self, functions: list[ca.Function]) -> str:
         """Hash of the problem's structure: the serialised expression graphs + CasADi version."""
         digest = hashlib.sha256()
@@ -250,29 +281,23 @@ class CineOCP:
     # -------------------------------------------------------------- helpers
 
     def pack(self, X: np.ndarray, U: np.ndarray) -> np.ndarray:
-        """Stage-wise decision vector from (N+1, NX) states and (N, NU) controls."""
-        parts = []
-        for k in range(self.N):
-            parts += [X[k], U[k]]
-        parts.append(X[self.N])
-        return np.concatenate(parts)
+        """Stage-wise decision vector from (N+1, NX) states and (N, NU) controls (one copy, no Python loop)."""
+        return np.concatenate([np.hstack([X[:self.N], U]).ravel(), X[self.N]])
 
     def unpack(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Inverse of :meth:`pack`."""
         w = np.asarray(w, dtype=float).reshape(-1)
-        stride = NX + NU
-        X = np.empty((self.N + 1, NX))
-        U = np.empty((self.N, NU))
-        for k in range(self.N):
-            X[k] = w[k * stride:k * stride + NX]
-            U[k] = w[k * stride + NX:(k + 1) * stride]
-        X[self.N] = w[self.N * stride:]
-        return X, U
+        stages = w[:self.N * (NX + NU)].reshape(self.N, NX + NU)
+        return np.vstack([stages[:, :NX], w[self.N * (NX + NU):]]), stages[:, NX:].copy()
 
-    def cost_breakdown(self, X: np.ndarray, U: np.ndarray, P: np.ndarray) -> dict[str, float]:
-        """Each named term summed over the horizon (stage weights applied)."""
+    def cost_breakdown(self, X: np.ndarray, U: np.ndarray, P: np.ndarray, terms_horizon=None) -> dict[str, float]:
+        """Each named term summed over the horizon (stage weights applied).
+
+        ``terms_horizon``: an evaluation of :attr:`f_terms_horizon` (a compiled one), else that.
+        """
         U_all = np.vstack([U, np.zeros((1, NU))])
-        terms = np.asarray(self.f_terms_horizon(X.T, U_all.T, P))  # (terms, N+1)
+        evaluate = self.f_terms_horizon if terms_horizon is None else terms_horizon
+        terms = np.asarray(evaluate(X.T, U_all.T, P))  # (terms, N+1)
         weights = P[self.layout.slices["stage_weight"], :].reshape(-1)
         total = terms @ weights
         return {name: float(value) for name, value in zip(TERM_NAMES, total, strict=True)}

@@ -7,6 +7,7 @@ instead of silently leaving a term unweighted.
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,7 +82,11 @@ class SolverParams(_Frozen):
     max_iterations_reference: int = Field(ge=1)
     tolerance: float = Field(gt=0)
     tolerance_warm: float = Field(gt=0)
+    constraint_tolerance_warm: float = Field(gt=0)
+    complementarity_tolerance_warm: float = Field(gt=0)
     compile_flags: list[str]
+    hessian: Literal["gauss_newton", "exact"] = "gauss_newton"
+    exact_hessian_retry: bool = True
     fatrop_mu_init_warm: float = Field(gt=0)
     relaxation_tolerance: float = Field(gt=0)
     composition_report_threshold: float = Field(gt=0)

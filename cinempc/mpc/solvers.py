@@ -48,32 +48,47 @@ class FastSolver:
     def __init__(self, ocp: CineOCP, params: MPCParams):
         self.ocp = ocp
         self.build_s = 0.0
-        nlp, equality, structure = ocp.stacked_nlp()
-        functions = ocp.derivative_functions()
-        self.key = ocp.structure_hash(functions)
         self.lbg, self.ubg = ocp.constraint_bounds()
-        fatrop_common = {
-            "print_level": 0,
-            "max_iter": params.solver.max_iterations_fast,
-            "tol": params.solver.tolerance,
+        solver = params.solver
+        fatrop_common = {"print_level": 0, "max_iter": solver.max_iterations_fast, "tol": solver.tolerance}
+        self._cold_options = fatrop_common
+        self._warm_options = {
+            **fatrop_common, "mu_init": solver.fatrop_mu_init_warm, "bound_push": solver.fatrop_mu_init_warm,
+            "tol": solver.tolerance_warm, "constr_viol_tol": solver.constraint_tolerance_warm,
+            "compl_inf_tol": solver.complementarity_tolerance_warm,
         }
+        self.evaluations = Evaluations.of(ocp)
+        self.key, self.cold, self.warm = self._instances(solver.hessian, solver.compile_flags)
+        # A Gauss-Newton solve that fails is tried again with the exact Hessian (its own compiled library).  Why:
+        # Gauss-Newton converges slowly where residuals stay large at the optimum -- a close-up asked inside the
+        # minimum distance and the lens's minimum focus distance leaves the subject 4x the circle of confusion
+        # out of focus for the whole horizon -- and there it failed after ~170 iterations where the exact
+        # Hessian converges in ~70.
+        self.retry = None
+        if solver.hessian == "gauss_newton" and solver.exact_hessian_retry:
+            self.retry = self._instances("exact", solver.compile_flags)[1:]
+
+    def _instances(self, hessian: str, compile_flags: list[str]) -> tuple[str, _BufferedCall, _BufferedCall]:
+        """(structure key, cold, warm) solver instances on the library compiled for ``hessian``."""
+        nlp, equality, structure = self.ocp.stacked_nlp()
+        functions = self.ocp.derivative_functions(hessian) + Evaluations.functions(self.ocp)
+        key = self.ocp.structure_hash(functions)
         # lam_p (the sensitivity to the ~4400 parameters) is never used: not computing it saves ~0.5 ms a solve
         options = {**structure, "equality": equality, "print_time": False, "error_on_fail": False,
                    "calc_lam_p": False}
         source: str | dict = nlp
         try:
-            library, self.build_s = compiled_library(
-                self.key, lambda path: self._write_source(functions, path), params.solver.compile_flags
-            )
+            library, build_s = compiled_library(key, lambda path: self._write_source(functions, path), compile_flags)
+            self.build_s += build_s
             source = str(library)
             self.compiled = True
-        except RuntimeError as exc:  # no compiler: slower, still correct
+            self.evaluations = Evaluations.compiled(self.ocp, source)
+        except RuntimeError as exc:  # no compiler: slower, still correct (CasADi's own exact Hessian)
             log.warning("fast MPC path runs uncompiled: %s", exc)
             self.compiled = False
-        self.cold = _BufferedCall(self._load(source, options, {**fatrop_common}), self.lbg, self.ubg)
-        warm = params.solver.fatrop_mu_init_warm
-        warm_options = {**fatrop_common, "mu_init": warm, "bound_push": warm, "tol": params.solver.tolerance_warm}
-        self.warm = _BufferedCall(self._load(source, options, warm_options), self.lbg, self.ubg)
+        cold = _BufferedCall(self._load(source, options, self._cold_options), self.lbg, self.ubg)
+        warm = _BufferedCall(self._load(source, options, self._warm_options), self.lbg, self.ubg)
+        return key, cold, warm
 
     @staticmethod
     def _write_source(functions: list[ca.Function], path) -> None:
@@ -100,15 +115,21 @@ class FastSolver:
         return ca.nlpsol("cinempc_fast", "fatrop", source, {**options, "fatrop": fatrop_options})
 
     def solve(self, X0: np.ndarray, U0: np.ndarray, lbx, ubx, P: np.ndarray, warm: bool) -> SolveOutput:
-        call = self.warm if warm else self.cold
+        """Solve from the guess (``warm``: the warm-start instance); a failed solve is retried once with the
+        exact Hessian (see ``__init__``).  Time and iterations count both attempts."""
         start = time.perf_counter()
-        w, stats = call(self.ocp.pack(X0, U0), lbx, ubx, P.reshape(-1, order="F"))
+        x0, p = self.ocp.pack(X0, U0), P.reshape(-1, order="F")
+        w, stats = (self.warm if warm else self.cold)(x0, lbx, ubx, p)
+        iterations = int(stats.get("iter_count", -1))
+        message = str(stats.get("return_status", ""))
+        if not stats.get("success", False) and self.retry is not None:
+            w, stats = self.retry[1 if warm else 0](x0, lbx, ubx, p)
+            iterations += int(stats.get("iter_count", -1))
+            message = f"Gauss-Newton failed ({message}), exact Hessian: {stats.get('return_status', '')}"
         solve_ms = (time.perf_counter() - start) * 1e3
         X, U = self.ocp.unpack(w)
-        return SolveOutput(
-            X=X, U=U, success=bool(stats.get("success", False)), iterations=int(stats.get("iter_count", -1)),
-            solve_ms=solve_ms, message=str(stats.get("return_status", "")),
-        )
+        return SolveOutput(X=X, U=U, success=bool(stats.get("success", False)), iterations=iterations,
+                           solve_ms=solve_ms, message=message)
 
 
 class _BufferedCall:
@@ -138,6 +159,62 @@ class _BufferedCall:
         return self._out["x"].copy(), self._buffer.stats()
 
 
+@dataclass(frozen=True)
+class Evaluations:
+    """The numeric evaluations the controller makes around a solve: stage cost, path constraints, cost terms
+    and image points over the horizon.
+
+    Why: in CasADi's virtual machine, called with NumPy arrays converted to DMs, they
+    took ~4 ms of every control step (warm-start tail 0.8 ms, cost breakdown and plan
+    1.2 ms each...) beside a ~6 ms solve.  The fast path compiles them into its
+    library and calls them through the buffer API (:class:`_ArrayCall`).
+    """
+
+    stage_cost: object  # (x, u, p) -> cost
+    path: object  # (x, p) -> h
+    terms_horizon: object  # (X^T, U^T, P) -> terms x (N+1)
+    image_horizon: object  # (X^T, P) -> 4 x (N+1)
+
+    @staticmethod
+    def functions(ocp: CineOCP) -> list[ca.Function]:
+        return [ocp.f_cost, ocp.f_path, ocp.f_terms_horizon, ocp.f_image_horizon]
+
+    @classmethod
+    def of(cls, ocp: CineOCP) -> Evaluations:
+        """The OCP's own (virtual-machine) functions: always available."""
+        return cls(*cls.functions(ocp))
+
+    @classmethod
+    def compiled(cls, ocp: CineOCP, library: str) -> Evaluations:
+        """The same functions from a compiled library, called on NumPy arrays."""
+        return cls(*[_ArrayCall(ca.external(f.name(), library)) for f in cls.functions(ocp)])
+
+
+class _ArrayCall:
+    """A CasADi Function with dense inputs and outputs, evaluated through its buffer API on NumPy arrays.
+
+    Returns the first output as a NumPy array of the function's shape (a scalar as a
+    float), ~5 us a call instead of ~100 us through DMs.
+    """
+
+    def __init__(self, function: ca.Function):
+        self._buffer, self._evaluate = function.buffer()
+        self._in = [np.zeros(function.numel_in(i)) for i in range(function.n_in())]
+        self._out = np.zeros(function.numel_out(0))
+        self._shape = function.size_out(0)
+        for i, array in enumerate(self._in):
+            self._buffer.set_arg(i, memoryview(array))
+        self._buffer.set_res(0, memoryview(self._out))
+
+    def __call__(self, *args) -> np.ndarray | float:
+        for array, value in zip(self._in, args, strict=True):
+            array[:] = np.ravel(value, order="F")
+        self._evaluate()
+        if self._out.size == 1:
+            return float(self._out[0])
+        return self._out.reshape(self._shape, order="F").copy()
+
+
 class ReferenceSolver:
     """The same OCP in ``Opti`` + IPOPT, cold-started, uncompiled."""
 
@@ -146,6 +223,7 @@ class ReferenceSolver:
     def __init__(self, ocp: CineOCP, params: MPCParams):
         self.ocp = ocp
         self.build_s = 0.0
+        self.evaluations = Evaluations.of(ocp)
         N = ocp.N
         opti = ca.Opti()
         X = opti.variable(NX, N + 1)
