@@ -35,6 +35,11 @@ __all__ = ["CameraView", "SubjectEstimate", "estimate_subject", "occluders"]
 # Rows of the body whose column is the body's: below the head top, in metres (shoulders to belly).
 # The torso stays over the feet point; the head leads it when a runner leans forward.
 BODY_BAND_M = (0.25, 0.75)
+# With the feet hidden by a nearer person, the depth cue reads the rows from this fraction of the box
+# below its top down to the occluder's top edge.  two_depths at 100 mm: the near person's head top was
+# level with the far person's shoulders, so rows from 0.1 down were empty and "far" went unmeasured for
+# a second (its rack focus drifted off); the top of the head is still the person.
+HIDDEN_TOP_ROW = 0.02
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,7 @@ def _depth_hit(view: CameraView, box: np.ndarray, depth_m: np.ndarray, params: P
     if hiding:
         # the part of this box above its occluders: from the head down to the occluder's top edge
         r1 = int(min(r1, min(b[1] for b in hiding)))
-        r0 = int(max(0, min(r0, y1 + bh * 0.1)))
+        r0 = int(max(0, min(r0, y1 + bh * HIDDEN_TOP_ROW)))
     if r1 <= r0 or c1 <= c0:
         return None
     patch = depth_m[r0:r1, c0:c1]
@@ -249,7 +254,9 @@ def occluders(box_xyxy, others, depth_m: np.ndarray | None = None) -> list[np.nd
     image stands nearer.  A box B hides A's feet when B reaches clearly lower than
     A's bottom edge, A's bottom edge lies inside B's rows, and B covers A's
     bottom-centre column; a smaller box lying mostly inside A (a second box on the
-    same person's legs) is not an occluder.  Measured in ``two_depths``: the far
+    same person's legs) is not an occluder, nor is a box holding all of A from its
+    top row down (drawn around A and someone else: two_depths at 80 mm, such a box
+    cut the far person's depth rows to nothing and "far" went unmeasured 1.6 s).  Measured in ``two_depths``: the far
     person's box ended on the near person's shoulder, and both the ground ray and
     the depth image put the far person where the near one stood.
     """
@@ -268,6 +275,9 @@ def occluders(box_xyxy, others, depth_m: np.ndarray | None = None) -> list[np.nd
         area_b = (b[2] - b[0]) * (b[3] - b[1])
         if inter_w > 0 and inter_h > 0 and inter_w * inter_h > 0.7 * area_b:
             continue
+        if inter_w > 0 and inter_h > 0 and inter_w * inter_h >= 0.9 * (x2 - x1) * (y2 - y1) \
+                and b[1] <= y1 + 0.05 * (y2 - y1):
+            continue  # drawn around this box, top to top (a box round two people), not someone in front of it
         # with depth: the one in front really is nearer than this box's head (a box drawn around both
         # people reaches as low, but what it sees in its middle is as far as this person)
         mine, theirs = _patch_depth(depth_m, box, (0.0, 0.2)), _patch_depth(depth_m, b, (0.25, 0.75))

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cinempc.perception.appearance import appearance_distance
+
 __all__ = ["SubjectNamer"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_\- ]{0,39}$")
@@ -35,6 +37,7 @@ class _Orphan:
 
     position_m: np.ndarray
     covariance_m2: np.ndarray
+    appearance: np.ndarray | None = None  # shirt histogram the subject was known by (appearance.py), if any
 
 
 class SubjectNamer:
@@ -97,33 +100,40 @@ class SubjectNamer:
                 break
             self.bind(clean, free.pop(0))
 
-    def track_lost(self, track_id: int, position_m, covariance_m2) -> str | None:
+    def track_lost(self, track_id: int, position_m, covariance_m2, appearance: np.ndarray | None = None) -> str | None:
         """The tracker gave up on ``track_id``: its name (if any) waits for a re-identification."""
         name = self.name_of(track_id)
         if name is not None:
             del self._track_of[name]
-            self._orphans[name] = _Orphan(np.asarray(position_m, float), np.asarray(covariance_m2, float))
+            self._orphans[name] = _Orphan(np.asarray(position_m, float), np.asarray(covariance_m2, float),
+                                          appearance)
         return name
 
     def update_orphan(self, name: str, position_m, covariance_m2) -> None:
         """Move an orphan's expected position along (its filter keeps predicting)."""
         if name in self._orphans:
-            self._orphans[name] = _Orphan(np.asarray(position_m, float), np.asarray(covariance_m2, float))
+            self._orphans[name] = _Orphan(np.asarray(position_m, float), np.asarray(covariance_m2, float),
+                                          self._orphans[name].appearance)
 
     def forget_orphan(self, name: str) -> None:
         self._orphans.pop(name, None)
 
     def try_rebind(self, track_id: int, position_m, covariance_m2,
-                   coasting: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> str | None:
+                   coasting: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                   appearance: np.ndarray | None = None, veto_distance: float = 1.0) -> str | None:
         """Bind the name whose expected ground position best explains a new track, if inside the gate.
 
         Candidates are the orphaned names and ``coasting``: named subjects the
         tracker is still predicting but did not see this frame (``name -> (position,
         covariance)``), for when the tracker starts a new ID instead of re-finding.
+        An orphan whose known shirt is further than ``veto_distance`` from the new
+        track's (``appearance``) is not a candidate: the name of someone who left
+        must not jump onto the next person walking through the spot.
         """
         if self.name_of(track_id) is not None:
             return None
-        candidates = {name: (o.position_m, o.covariance_m2) for name, o in self._orphans.items()}
+        candidates = {name: (o.position_m, o.covariance_m2) for name, o in self._orphans.items()
+                      if not _vetoed(o.appearance, appearance, veto_distance)}
         candidates.update(coasting or {})
         best, best_d2 = None, self.rebind_gate_chi2
         z = np.asarray(position_m, float)[:2]
@@ -137,3 +147,8 @@ class SubjectNamer:
         if best is not None:
             self.bind(best, track_id)
         return best
+
+
+def _vetoed(known: np.ndarray | None, seen: np.ndarray | None, veto_distance: float) -> bool:
+    distance = appearance_distance(known, seen)
+    return distance is not None and distance > veto_distance

@@ -70,6 +70,12 @@ class PerceptionParams(BaseModel):
     rebind_gate_chi2: float = Field(9.21, gt=0.0)
     max_subject_speed_mps: float = Field(9.0, gt=0.0)
     reidentify_radius_m: float = Field(1.0, ge=0.0)
+    appearance_veto_distance: float = Field(1.0, gt=0.0, le=1.0)
+    appearance_min_views: int = Field(3, ge=1)
+    appearance_rate: float = Field(0.2, gt=0.0, le=1.0)
+    pair_box_inside: float = Field(0.9, gt=0.0, le=1.0)
+    pair_box_min_height: float = Field(0.85, gt=0.0, le=1.0)
+    pair_box_max_width: float = Field(0.0, ge=0.0, le=1.0)  # 0: no pair-box rules
     ground_height_m: float = 0.0
     subject_height_prior_m: float = Field(1.75, gt=0.2, lt=5.0)
     subject_height_sigma_m: float = Field(0.12, gt=0.0)

@@ -23,9 +23,11 @@ import cv2
 import numpy as np
 
 from cinempc.config import CameraProfile
+from cinempc.perception.appearance import appearance_distance, blend, torso_histogram
 from cinempc.perception.detector import Detections, Detector, build_detector, iou_matrix, validate_image
 from cinempc.perception.estimation import CameraView, estimate_subject
 from cinempc.perception.filtering import ConstantVelocityKalman
+from cinempc.perception.groups import covers_two, pair_boxes
 from cinempc.perception.naming import SubjectNamer
 from cinempc.perception.params import PerceptionParams, load_perception_params
 from cinempc.perception.tracking import SubjectTracker, TrackedBox
@@ -54,6 +56,8 @@ class _Subject:
     # 14 m, never imply a person's height (crossing's far post did once in 12 s), and as subjects they
     # joined the shot's ``all``.
     confirmed: bool = False
+    appearance: np.ndarray | None = None  # shirt histogram from clean whole-person views (appearance.py)
+    views: int = 0  # clean views blended into ``appearance``
 
 
 class PerceptionPipeline:
@@ -168,6 +172,7 @@ class PerceptionPipeline:
                            ) -> list[SubjectTrack]:
         """Boxes already found (by any detector, or scripted) -> subjects."""
         time_s = float(time_s)
+        detections = self._without_pair_boxes(detections)
         self.last_detections = detections
         tracks = self.tracker.update(detections, image_bgr)
         self.last_tracks = tracks
@@ -184,23 +189,38 @@ class PerceptionPipeline:
         seen: set[int] = set()
         self.last_subject_boxes = {}
         boxes = [t.xyxy for t in tracks]
+        everything = boxes + [np.asarray(b, float) for b in detections.xyxy]
         # tracks of known subjects first, so a newcomer can never take over a subject seen in this frame;
         # the most confident box first, so a subject with two boxes (a merged box over two people, a box on
         # a leg) is measured with its best one
+        predicted = self._predicted_boxes(view, time_s) if view is not None else []
         for track in sorted(tracks, key=lambda t: (self._resolve(t.track_id) is None, -t.conf)):
+            if covers_two(track.xyxy, predicted, self.params.pair_box_inside):
+                continue  # a box around two people standing side by side measures neither
             others = [b for b in boxes if b is not track.xyxy]
             estimate = estimate_subject(track.xyxy, view, self.params, depth_m, others=others)
             if estimate is None:
                 continue
+            # (a box on part of a person -- a leg, a box taller than the person -- has no shirt where a torso is)
+            look = self._look(image_bgr, track.xyxy, everything) if estimate.height_measured else None
             sid = self._resolve(track.track_id)
             if sid is not None and sid not in seen:
-                owner = self._owner(sid, estimate, time_s, seen)
+                owner = self._owner(sid, estimate, time_s, seen, look)
                 if owner is None:
                     continue  # the track's box is on someone already measured this frame
                 if owner != sid:
                     self._alias[track.track_id] = owner
                     log.info("perception: tracker #%d moved from subject #%d to #%d", track.track_id, sid, owner)
                     sid = owner
+            if sid is not None and sid in seen and self._vetoed(self._subjects[sid], look):
+                # not a second box on that subject: someone else's shirt -- the tracker swapped two people,
+                # and the other person's track was just moved onto this subject
+                other = self._other_in_gate(sid, estimate, time_s, look, need_match=True)
+                if other is not None and other not in seen:
+                    self._alias[track.track_id] = other
+                    log.info("perception: tracker #%d moved from subject #%d to #%d (appearance)",
+                             track.track_id, sid, other)
+                    sid = other
             if sid is not None and sid in seen:
                 continue  # a second box on a subject already updated this frame
             if sid is None:
@@ -211,22 +231,23 @@ class PerceptionPipeline:
                     self._alias[track.track_id] = part_of
                     log.info("perception: tracker #%d is a part of subject #%d", track.track_id, part_of)
                     continue
-                sid = self._reidentify(estimate, time_s, seen)
+                sid = self._reidentify(estimate, time_s, seen, look=look)
                 if sid is not None:
                     self._alias[track.track_id] = sid
                     log.info("perception: tracker #%d re-identified as subject #%d", track.track_id, sid)
             if sid is None:
-                sid = self._new_subject(track, estimate, time_s).track_id
+                sid = self._new_subject(track, estimate, time_s, look).track_id
             else:
                 subject = self._subjects[sid]
-                self._measure(subject, estimate, time_s)
+                whole = self._measure(subject, estimate, time_s)
+                self._learn_look(subject, whole, look)
                 subject.last_seen_s = time_s
                 subject.box_xyxy = track.xyxy
                 subject.last_measured_m = np.asarray(estimate.position_m, dtype=float).copy()
             seen.add(sid)
             self.last_subject_boxes[sid] = track.xyxy
         self._update_from_unreported(detections, tracks, rig_state, image_size, focal_length_mm, time_s, depth_m,
-                                     seen)
+                                     seen, image_bgr)
         self._expire(time_s)
         if names:
             self.names.auto_bind(names, sorted(self._subjects))
@@ -238,7 +259,8 @@ class PerceptionPipeline:
                 if s.confirmed or self.names.name_of(s.track_id) is not None]
 
     def _update_from_unreported(self, detections: Detections, tracks: list[TrackedBox], rig_state: RigState,
-                                image_size, focal_length_mm, time_s: float, depth_m, seen: set[int]) -> None:
+                                image_size, focal_length_mm, time_s: float, depth_m, seen: set[int],
+                                image_bgr: np.ndarray | None = None) -> None:
         """Detections the tracker did not report this frame still update a coasting subject they can only be.
 
         Why: ByteTrack reports a track only once it is confirmed, so every time it
@@ -262,6 +284,7 @@ class PerceptionPipeline:
         )
         reported = [t.xyxy for t in tracks]
         all_boxes = [np.asarray(b, float) for b in detections.xyxy]
+        predicted = self._predicted_boxes(view, time_s)
         order = np.argsort(-np.asarray(detections.conf))
         for i in order:
             box = all_boxes[i]
@@ -269,15 +292,21 @@ class PerceptionPipeline:
                 continue
             if reported and iou_matrix(box, np.array(reported)).max() > 0.3:
                 continue
+            if covers_two(box, predicted, self.params.pair_box_inside):
+                continue
             others = [b for j, b in enumerate(all_boxes) if j != i]
             estimate = estimate_subject(box, view, self.params, depth_m, others=others)
             if estimate is None:
                 continue
-            sid = self._reidentify(estimate, time_s, seen, allow_reach=False)
+            if self._part_of(box, estimate, seen) is not None:
+                continue  # a second box on someone measured this frame (a leg, half a body), not a coasting subject
+            look = self._look(image_bgr, box, all_boxes) if estimate.height_measured else None
+            sid = self._reidentify(estimate, time_s, seen, allow_reach=False, look=look)
             if sid is None:
                 continue
             subject = self._subjects[sid]
-            self._measure(subject, estimate, time_s)
+            whole = self._measure(subject, estimate, time_s)
+            self._learn_look(subject, whole, look)
             subject.last_seen_s = time_s
             subject.box_xyxy = box
             subject.last_measured_m = np.asarray(estimate.position_m, dtype=float).copy()
@@ -324,19 +353,48 @@ class PerceptionPipeline:
         keep = keep[np.argsort(-conf[keep], kind="stable")]  # best first, as the detector returns them
         return Detections(xyxy[keep], conf[keep], cls[keep], (width, height))
 
+    def _without_pair_boxes(self, detections: Detections) -> Detections:
+        """This frame's boxes less those drawn around two people who also have a box each (groups.py)."""
+        p = self.params
+        if p.pair_box_max_width <= 0:
+            return detections
+        pairs = pair_boxes(detections.xyxy, p.pair_box_inside, p.pair_box_min_height, p.pair_box_max_width)
+        return detections[~pairs] if pairs.any() else detections
+
+    def _predicted_boxes(self, view: CameraView, time_s: float) -> list[np.ndarray]:
+        """Where the subjects seen lately should appear in this frame: feet to head, a third as wide as tall."""
+        boxes: list[np.ndarray] = []
+        if self.params.pair_box_max_width <= 0:
+            return boxes  # (the pair-box rules are off)
+        for subject in self._subjects.values():
+            if subject.updates < 1 or time_s - subject.last_seen_s > self.params.visible_coast_s:
+                continue
+            subject.kalman.predict_to(time_s)
+            feet = subject.kalman.position_m
+            u, v_feet, z_feet = view.project(feet)
+            _, v_head, z_head = view.project(feet + np.array([0.0, 0.0, subject.height_m]))
+            if z_feet <= 0 or z_head <= 0 or not np.isfinite([u, v_feet, v_head]).all() or v_feet <= v_head:
+                continue
+            half = (v_feet - v_head) / 6.0
+            boxes.append(np.array([u - half, v_head, u + half, v_feet]))
+        return boxes
+
     def _resolve(self, tracker_id: int) -> int | None:
         """The subject a tracker ID belongs to (itself, or the subject it re-identified), if alive."""
         sid = self._alias.get(tracker_id, tracker_id)
         return sid if sid in self._subjects else None
 
-    def _reidentify(self, estimate, time_s: float, taken: set[int], allow_reach: bool = True) -> int | None:
+    def _reidentify(self, estimate, time_s: float, taken: set[int], allow_reach: bool = True,
+                    look: np.ndarray | None = None) -> int | None:
         """The coasting subject whose predicted ground position explains a new tracker ID, inside the gate.
 
         Why: the image-space tracker loses a person who walked behind something for a
         second when their box reappears too far from its image-plane prediction (a
         moving, zooming camera makes that worse); the ground-plane Kalman prediction
         of the same person is still good, so the subject -- and the ID the MPC and the
-        shot use -- continues.  (A subject found by reach keeps its filter: the filter's own
+        shot use -- continues.  A subject whose shirt is not the box's (``look``) is never a
+        candidate: a gate grown over a second of coasting takes in the next person too.
+        (A subject found by reach keeps its filter: the filter's own
         outlier rule re-initialises it on the new measurements within ``max_consecutive_outliers``
         frames; restarting it at once from zero velocity lost the runner again two seconds later.)
         """
@@ -344,18 +402,17 @@ class PerceptionPipeline:
         z = estimate.position_m[:2]
         reachable = []
         for sid, subject in self._subjects.items():
-            if sid in taken or subject.last_seen_s >= time_s:
+            if sid in taken or subject.last_seen_s >= time_s or self._vetoed(subject, look):
                 continue
             subject.kalman.predict_to(time_s)
             S = subject.kalman.position_cov_m2[:2, :2] + estimate.covariance_m2[:2, :2]
             innovation = z - subject.kalman.position_m[:2]
             d2 = float(innovation @ np.linalg.solve(S, innovation))
-            if d2 <= best_d2:
+            if d2 <= best_d2 and self._reachable(subject, estimate, time_s):
                 best, best_d2 = sid, d2
-            reach_m = (self.params.max_subject_speed_mps * (time_s - subject.last_seen_s)
-                       + self.params.reidentify_radius_m)
-            if float(np.linalg.norm(z - subject.last_measured_m[:2])) <= reach_m:
-                reachable.append(sid)
+            if not self._reachable(subject, estimate, time_s, with_noise=False):
+                continue
+            reachable.append(sid)
         if best is None and allow_reach and len(reachable) == 1:
             # The prediction missed (a runner turned a corner while the filter coasted straight on), but
             # only one coasting subject could have reached this spot in the time it was unseen: measured
@@ -363,7 +420,7 @@ class PerceptionPipeline:
             return reachable[0]
         return best
 
-    def _measure(self, subject: _Subject, estimate, time_s: float) -> None:
+    def _measure(self, subject: _Subject, estimate, time_s: float) -> bool:
         """Kalman update with one estimate; a box that is only part of the person counts for little.
 
         Why: in close shots the detector's only box on a person is often a leg, an arm or
@@ -371,7 +428,7 @@ class PerceptionPipeline:
         its feet point is off by a metre (``wind`` at 125 mm: a box on the arm put the
         walker 1.2 m further away, the filter's velocity jumped and its prediction ran
         off).  Such a box is recognised by the height it implies: far from the height
-        this subject has shown so far.
+        this subject has shown so far.  Returns True when the box was a whole person.
         """
         covariance = estimate.covariance_m2
         measured = estimate.height_measured and estimate.head_top_m is not None
@@ -388,8 +445,10 @@ class PerceptionPipeline:
             subject.height_m += HEIGHT_SMOOTHING * (height - subject.height_m)
             subject.updates += 1
             subject.confirmed = subject.confirmed or subject.updates >= CONFIRM_MEASUREMENTS
+        return measured
 
-    def _owner(self, sid: int, estimate, time_s: float, seen: set[int]) -> int | None:
+    def _owner(self, sid: int, estimate, time_s: float, seen: set[int],
+               look: np.ndarray | None = None) -> int | None:
         """Which subject a tracked box measures: its own, another one's (the tracker swapped), or None.
 
         Why: ByteTrack can hand a track over to the person next to it (two_depths: a box
@@ -398,19 +457,42 @@ class PerceptionPipeline:
         that other subject (None when that one was already measured this frame); counted
         as an outlier instead, three such frames re-initialised the far person's filter
         onto the near person and the names swapped for good.
+
+        Two people passing close (``crossing``, 0.3 m) sit inside each other's gates, so
+        a tracker that swaps their boxes goes unnoticed by position alone: a box inside
+        its own gate whose shirt is not its subject's (``look``) goes to the other
+        subject inside the gate whose shirt it is.  Appearance only vetoes or confirms
+        what the gates allow; with no such other subject the box stays where it was --
+        unless it lies where its subject could not have got to (:meth:`_reachable`).
         """
         own = self._subjects[sid].kalman
-        if own.accepts(estimate.position_m, estimate.covariance_m2, time_s):
+        reachable = self._reachable(self._subjects[sid], estimate, time_s)
+        inside_own = reachable and own.accepts(estimate.position_m, estimate.covariance_m2, time_s)
+        if inside_own and not self._vetoed(self._subjects[sid], look):
             return sid
+        other = self._other_in_gate(sid, estimate, time_s, look, need_match=inside_own)
+        if other is None:
+            return sid if reachable else None  # (where no person could have got to: not a measurement of them)
+        return None if other in seen else other
+
+    def _other_in_gate(self, sid: int, estimate, time_s: float, look: np.ndarray | None,
+                       need_match: bool) -> int | None:
+        """Another subject seen lately whose gate holds this box and whose shirt does not rule it out.
+
+        ``need_match``: the shirt must positively be theirs (the box also fits its own subject's gate).
+        """
         # a person is not a point: two boxes on the same body give feet points up to a few tenths apart
         body = np.diag([PERSON_EXTENT_M**2, PERSON_EXTENT_M**2, 0.0])
+        gate = self._subjects[sid].kalman.gate_chi2
         for other, subject in self._subjects.items():
             if other == sid or time_s - subject.last_seen_s > self.params.visible_coast_s:
                 continue  # (a subject long unseen has a gate wide enough to take anyone: runner, 8 s)
+            if self._vetoed(subject, look) or (need_match and not self._looks_like(subject, look)):
+                continue
             subject.kalman.predict_to(time_s)
-            if subject.kalman.mahalanobis2(estimate.position_m, estimate.covariance_m2 + body) <= own.gate_chi2:
-                return None if other in seen else other
-        return sid
+            if subject.kalman.mahalanobis2(estimate.position_m, estimate.covariance_m2 + body) <= gate:
+                return other
+        return None
 
     def _part_of(self, box: np.ndarray, estimate, seen: set[int]) -> int | None:
         """The subject seen this frame that a new track's box is a piece of, if any.
@@ -438,6 +520,50 @@ class PerceptionPipeline:
                 best, best_d = sid, d
         return best
 
+    def _look(self, image_bgr: np.ndarray | None, box: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray | None:
+        """The shirt histogram of a box, when the view is clean (no other box over its torso, head in frame)."""
+        if image_bgr is None:
+            return None
+        box = np.asarray(box, dtype=float)
+        others = [b for b in boxes if float(iou_matrix(box[None], np.asarray(b, float)[None]).max()) < 0.7]
+        return torso_histogram(image_bgr, box, others, head_in_frame=box[1] > self.params.border_margin_px)
+
+    def _reachable(self, subject: _Subject, estimate, time_s: float, with_noise: bool = True) -> bool:
+        """Could this subject have got to the estimate since it was last measured (a sprinter, plus noise)?
+
+        Why: the Kalman gate with the maneuver rule (20 m/s^2 since the last update) grows
+        by metres while a subject is unseen: in ``two_depths`` a box on the far person's
+        head and the near person's legs put "far" 7.9 m nearer after 0.5 s unseen, well
+        inside that gate; the filter took it (-30 m/s) and the rack focus followed a ghost.
+        No person covers 7.9 m in 0.5 s (``max_subject_speed_mps``).
+        """
+        reach_m = self.params.max_subject_speed_mps * max(time_s - subject.last_seen_s, 0.0) + \
+            self.params.reidentify_radius_m
+        if with_noise:
+            reach_m += 3.0 * float(np.sqrt(np.linalg.eigvalsh(estimate.covariance_m2[:2, :2]).max()))
+        return float(np.linalg.norm(estimate.position_m[:2] - subject.last_measured_m[:2])) <= reach_m
+
+    def _vetoed(self, subject: _Subject, look: np.ndarray | None) -> bool:
+        """True when a clean view's shirt is clearly not this subject's (both known well enough)."""
+        if subject.views < self.params.appearance_min_views:
+            return False
+        distance = appearance_distance(subject.appearance, look)
+        return distance is not None and distance > self.params.appearance_veto_distance
+
+    def _looks_like(self, subject: _Subject, look: np.ndarray | None) -> bool:
+        """True when a clean view's shirt positively matches this well-known subject's."""
+        if subject.views < self.params.appearance_min_views:
+            return False
+        distance = appearance_distance(subject.appearance, look)
+        return distance is not None and distance <= self.params.appearance_veto_distance
+
+    def _learn_look(self, subject: _Subject, whole: bool, look: np.ndarray | None) -> None:
+        """Blend a clean whole-person view into the subject's shirt histogram (never one it vetoes)."""
+        if look is None or not whole or self._vetoed(subject, look):
+            return
+        subject.appearance = blend(subject.appearance, look, self.params.appearance_rate)
+        subject.views += 1
+
     def _new_filter(self, estimate, time_s: float) -> ConstantVelocityKalman:
         p = self.params
         return ConstantVelocityKalman(
@@ -445,14 +571,17 @@ class PerceptionPipeline:
             p.initial_speed_sigma_mps, p.gate_chi2, p.max_consecutive_outliers, p.maneuver_accel_sigma_mps2,
         )
 
-    def _new_subject(self, track: TrackedBox, estimate, time_s: float) -> _Subject:
+    def _new_subject(self, track: TrackedBox, estimate, time_s: float, look: np.ndarray | None = None) -> _Subject:
         kalman = self._new_filter(estimate, time_s)
         subject = _Subject(track.track_id, kalman, estimate.height_m, time_s, track.xyxy,
                            np.asarray(estimate.position_m, dtype=float).copy(),
                            updates=int(bool(estimate.height_measured)))
         subject.confirmed = subject.updates >= CONFIRM_MEASUREMENTS
+        self._learn_look(subject, bool(estimate.height_measured), look)
         # a name whose subject was given up (lost timeout) follows a newcomer where that subject was expected
-        rebound = self.names.try_rebind(track.track_id, estimate.position_m, estimate.covariance_m2)
+        # (and who wears what that subject wore)
+        rebound = self.names.try_rebind(track.track_id, estimate.position_m, estimate.covariance_m2,
+                                        appearance=look, veto_distance=self.params.appearance_veto_distance)
         if rebound is not None:
             log.info("perception: %s re-identified as #%d", rebound, track.track_id)
         self._subjects[track.track_id] = subject
@@ -465,7 +594,9 @@ class PerceptionPipeline:
             if time_s - subject.last_seen_s <= self.params.lost_timeout_s:
                 continue
             subject.kalman.predict_to(time_s)
-            name = self.names.track_lost(track_id, subject.kalman.position_m, subject.kalman.position_cov_m2)
+            known = subject.appearance if subject.views >= self.params.appearance_min_views else None
+            name = self.names.track_lost(track_id, subject.kalman.position_m, subject.kalman.position_cov_m2,
+                                         appearance=known)
             self.lost.append(name or f"#{track_id}")
             log.warning("perception: subject %s lost for more than %.1f s", name or f"#{track_id}",
                         self.params.lost_timeout_s)
