@@ -166,16 +166,23 @@ class CineOCP:
         z = ca.vertcat(x, u)
         cost, h, next_x = self.f_cost(x, u, p), self.f_path(x, p), self.f_dynamics(x, u)
         lagrangian = sigma * cost + ca.dot(lam_h, h) - ca.dot(lam_dyn, next_x)
-        stage_val = ca.Function("cinempc_stage_val", [x, u, p], [cost, h, next_x])
-        stage_jac = ca.Function("cinempc_stage_jac", [x, u, p], [ca.gradient(cost, z), ca.jacobian(h, z),
-                                                                  ca.jacobian(next_x, z)])
+        # the cost and the constraints in separate functions: a call evaluates all of a function's outputs, and
+        # the cost (projections, optics) is the expensive part -- the constraint values and Jacobian fatrop asks
+        # for in every iteration need none of it
+        stage_cost = ca.Function("cinempc_stage_cost", [x, u, p], [cost])
+        stage_constr = ca.Function("cinempc_stage_constr", [x, u, p], [h, next_x])
+        stage_cost_grad = ca.Function("cinempc_stage_cost_grad", [x, u, p], [ca.gradient(cost, z)])
+        stage_constr_jac = ca.Function("cinempc_stage_constr_jac", [x, u, p], [ca.jacobian(h, z),
+                                                                               ca.jacobian(next_x, z)])
         residuals = self.f_residuals(x, u, p)
         hess, grad = self._lagrangian_hessian(lagrangian, sigma, ca.dot(lam_h, h), residuals, z, hessian)
         stage_hess = ca.Function("cinempc_stage_hess", [x, u, p, sigma, lam_dyn, lam_h], [grad, hess])
         cost_n = self.f_cost(x, ca.DM.zeros(NU), p)
         lagrangian_n = sigma * cost_n + ca.dot(lam_h, h)
-        term_val = ca.Function("cinempc_term_val", [x, p], [cost_n, h])
-        term_jac = ca.Function("cinempc_term_jac", [x, p], [ca.gradient(cost_n, x), ca.jacobian(h, x)])
+        term_cost = ca.Function("cinempc_term_cost", [x, p], [cost_n])
+        term_constr = ca.Function("cinempc_term_constr", [x, p], [h])
+        term_cost_grad = ca.Function("cinempc_term_cost_grad", [x, p], [ca.gradient(cost_n, x)])
+        term_constr_jac = ca.Function("cinempc_term_constr_jac", [x, p], [ca.jacobian(h, x)])
         residuals_n = self.f_residuals(x, ca.DM.zeros(NU), p)
         hess_n, grad_n = self._lagrangian_hessian(lagrangian_n, sigma, ca.dot(lam_h, h), residuals_n, x, hessian)
         term_hess = ca.Function("cinempc_term_hess", [x, p, sigma, lam_h], [grad_n, hess_n])
@@ -197,8 +204,9 @@ class CineOCP:
         eye = ca.MX(ca.DM.eye(NX))
         for k in range(N + 1):
             if k < N:
-                c_k, h_k, nx_k = stage_val(xs[k], us[k], P[:, k])
-                gc_k, jh_k, jf_k = stage_jac(xs[k], us[k], P[:, k])
+                c_k, gc_k = stage_cost(xs[k], us[k], P[:, k]), stage_cost_grad(xs[k], us[k], P[:, k])
+                h_k, nx_k = stage_constr(xs[k], us[k], P[:, k])
+                jh_k, jf_k = stage_constr_jac(xs[k], us[k], P[:, k])
                 gl_k, hl_k = stage_hess(xs[k], us[k], P[:, k], lam_f, lam_d[k], lam_p[k])
                 g_parts += [xs[k + 1] - nx_k, h_k]
                 row = [ca.MX(ng_stage, w) for w in widths]
@@ -206,8 +214,8 @@ class CineOCP:
                 nxt = eye if k + 1 == N else ca.horzcat(eye, ca.MX(NX, NU))
                 row[k + 1] = ca.vertcat(nxt, ca.MX(nh, widths[k + 1]))
             else:
-                c_k, h_k = term_val(xs[k], P[:, k])
-                gc_k, jh_k = term_jac(xs[k], P[:, k])
+                c_k, gc_k = term_cost(xs[k], P[:, k]), term_cost_grad(xs[k], P[:, k])
+                h_k, jh_k = term_constr(xs[k], P[:, k]), term_constr_jac(xs[k], P[:, k])
                 gl_k, hl_k = term_hess(xs[k], P[:, k], lam_f, lam_p[k])
                 g_parts.append(h_k)
                 row = [ca.MX(nh, w) for w in widths]
