@@ -90,6 +90,8 @@ class PerceptionParams(BaseModel):
     body_radius_m: float = Field(0.18, ge=0.0)
     max_range_m: float = Field(80.0, gt=0.0)
     border_margin_px: float = Field(2.0, ge=0.0)
+    side_occluder_strip_px: int = Field(3, ge=1)
+    side_occluder_margin_m: float = Field(0.5, gt=0.0)
     accel_sigma_mps2: float = Field(1.5, gt=0.0)
     vertical_accel_sigma_mps2: float = Field(0.3, gt=0.0)
     initial_speed_sigma_mps: float = Field(3.0, gt=0.0)
