@@ -34,7 +34,7 @@ class Squares:
     Hessian of the optics (``f^2 / (N (s - f))`` in every blur circle) is
     indefinite; fatrop regularised it by up to 1e4 and a warm-started rack focus
     wandered for 100-300 iterations from an almost optimal start (see
-    ``solver.hessian`` in config/mpc.yaml and docs/mpc.md).  The linear part of the
+    ``solver.hessian_cold``/``hessian_warm`` in config/mpc.yaml and docs/mpc.md).  The linear part of the
     slack penalty has no curvature and no residual.
     """
 

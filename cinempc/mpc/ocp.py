@@ -153,7 +153,7 @@ class CineOCP:
         cheaper -- and small C code.  Names and signatures are the ones
         ``nlpsol`` looks up when it loads an NLP from a shared library.
 
-        ``hessian="gauss_newton"`` (the default, ``solver.hessian`` in config) takes the
+        ``hessian="gauss_newton"`` (``solver.hessian_cold``/``hessian_warm`` in config) takes the
         objective's curvature as ``2 J_r^T J_r`` of its squared residuals (see
         :class:`cinempc.mpc.costs.Squares`) and the constraints' exactly; ``"exact"``
         differentiates the whole Lagrangian twice.

@@ -85,8 +85,9 @@ class SolverParams(_Frozen):
     constraint_tolerance_warm: float = Field(gt=0)
     complementarity_tolerance_warm: float = Field(gt=0)
     compile_flags: list[str]
-    hessian: Literal["gauss_newton", "exact"] = "gauss_newton"
-    exact_hessian_retry: bool = True
+    hessian_cold: Literal["gauss_newton", "exact"] = "gauss_newton"
+    hessian_warm: Literal["gauss_newton", "exact"] = "exact"
+    warm_first_attempt_max_iterations: int = Field(default=20, ge=1)
     fatrop_mu_init_warm: float = Field(gt=0)
     relaxation_tolerance: float = Field(gt=0)
     composition_report_threshold: float = Field(gt=0)

@@ -58,17 +58,30 @@ class FastSolver:
             "compl_inf_tol": solver.complementarity_tolerance_warm,
         }
         self.evaluations = Evaluations.of(ocp)
-        self.key, self.cold, self.warm = self._instances(solver.hessian, solver.compile_flags)
-        # A Gauss-Newton solve that fails is tried again with the exact Hessian (its own compiled library).  Why:
-        # Gauss-Newton converges slowly where residuals stay large at the optimum -- a close-up asked inside the
-        # minimum distance and the lens's minimum focus distance leaves the subject 4x the circle of confusion
-        # out of focus for the whole horizon -- and there it failed after ~170 iterations where the exact
-        # Hessian converges in ~70.
-        self.retry = None
-        if solver.hessian == "gauss_newton" and solver.exact_hessian_retry:
-            self.retry = self._instances("exact", solver.compile_flags)[1:]
+        # Which Hessian first: exact for warm solves, Gauss-Newton for cold ones; a failed first attempt is tried
+        # again with the other one (each has its own compiled library).  Why both, measured (docs/mpc.md):
+        # * Gauss-Newton (2 J^T J of the cost's squares, positive semi-definite) is robust far from the optimum:
+        #   cold starts 11-27 iterations instead of 13-240.  The exact Hessian of the optics is indefinite, and
+        #   in a rack focus whose background blur cannot be reached warm exact solves wandered for 70-300.
+        # * Near the optimum Gauss-Newton converges only linearly where residuals stay large, so its 2-iteration
+        #   warm solves are less accurate: the ROS graph's 20 s shot (states through DDS) scored composition
+        #   0.038-0.052 against 0.025-0.033 with exact warm solves; and an infeasible close-up (subject out of
+        #   focus over the whole horizon) failed after 172 Gauss-Newton iterations, 73 exact.
+        # So a warm exact attempt is capped at `warm_first_attempt_max_iterations`, then Gauss-Newton finishes.
+        self.hessians = {"cold": solver.hessian_cold, "warm": solver.hessian_warm}
+        self._solvers: dict[tuple[str, bool], _BufferedCall] = {}
+        two = solver.hessian_cold != solver.hessian_warm
+        for hessian in dict.fromkeys((solver.hessian_warm, solver.hessian_cold)):
+            capped = two and hessian == solver.hessian_warm
+            key, cold, warm = self._instances(hessian, solver.compile_flags,
+                                              solver.warm_first_attempt_max_iterations if capped else None)
+            self._solvers[(hessian, False)], self._solvers[(hessian, True)] = cold, warm
+            if hessian == solver.hessian_warm:
+                self.key = key
+        self._other = {"exact": "gauss_newton", "gauss_newton": "exact"} if two else {}
 
-    def _instances(self, hessian: str, compile_flags: list[str]) -> tuple[str, _BufferedCall, _BufferedCall]:
+    def _instances(self, hessian: str, compile_flags: list[str],
+                   warm_max_iterations: int | None = None) -> tuple[str, _BufferedCall, _BufferedCall]:
         """(structure key, cold, warm) solver instances on the library compiled for ``hessian``."""
         nlp, equality, structure = self.ocp.stacked_nlp()
         functions = self.ocp.derivative_functions(hessian) + Evaluations.functions(self.ocp)
@@ -87,7 +100,10 @@ class FastSolver:
             log.warning("fast MPC path runs uncompiled: %s", exc)
             self.compiled = False
         cold = _BufferedCall(self._load(source, options, self._cold_options), self.lbg, self.ubg)
-        warm = _BufferedCall(self._load(source, options, self._warm_options), self.lbg, self.ubg)
+        warm_options = dict(self._warm_options)
+        if warm_max_iterations is not None:
+            warm_options["max_iter"] = warm_max_iterations
+        warm = _BufferedCall(self._load(source, options, warm_options), self.lbg, self.ubg)
         return key, cold, warm
 
     @staticmethod
@@ -115,17 +131,19 @@ class FastSolver:
         return ca.nlpsol("cinempc_fast", "fatrop", source, {**options, "fatrop": fatrop_options})
 
     def solve(self, X0: np.ndarray, U0: np.ndarray, lbx, ubx, P: np.ndarray, warm: bool) -> SolveOutput:
-        """Solve from the guess (``warm``: the warm-start instance); a failed solve is retried once with the
-        exact Hessian (see ``__init__``).  Time and iterations count both attempts."""
+        """Solve from the guess with the first Hessian for a ``warm`` or cold start; a failed attempt is tried
+        once more with the other Hessian (see ``__init__``).  Time and iterations count both attempts."""
         start = time.perf_counter()
         x0, p = self.ocp.pack(X0, U0), P.reshape(-1, order="F")
-        w, stats = (self.warm if warm else self.cold)(x0, lbx, ubx, p)
+        hessian = self.hessians["warm" if warm else "cold"]
+        w, stats = self._solvers[(hessian, warm)](x0, lbx, ubx, p)
         iterations = int(stats.get("iter_count", -1))
         message = str(stats.get("return_status", ""))
-        if not stats.get("success", False) and self.retry is not None:
-            w, stats = self.retry[1 if warm else 0](x0, lbx, ubx, p)
+        if not stats.get("success", False) and hessian in self._other:
+            other = self._other[hessian]
+            w, stats = self._solvers[(other, warm)](x0, lbx, ubx, p)
             iterations += int(stats.get("iter_count", -1))
-            message = f"Gauss-Newton failed ({message}), exact Hessian: {stats.get('return_status', '')}"
+            message = f"{hessian} Hessian stopped ({message}), {other}: {stats.get('return_status', '')}"
         solve_ms = (time.perf_counter() - start) * 1e3
         X, U = self.ocp.unpack(w)
         return SolveOutput(X=X, U=U, success=bool(stats.get("success", False)), iterations=iterations,
