@@ -144,13 +144,7 @@ def test_hand_assembled_derivatives_equal_casadi_automatic_differentiation():
     ocp = CineOCP(6, 0.1, 2, 2)  # a short horizon: same stage code, quick to differentiate
     nlp, _, _ = ocp.stacked_nlp()
     functions = {f.name(): f for f in ocp.derivative_functions("exact")}
-    rng = np.random.default_rng(0)
-    w = rng.normal(size=nlp["x"].shape[0])
-    p = np.abs(rng.normal(size=nlp["p"].shape[0])) + 0.5
-    P = p.reshape(ocp.np, -1, order="F")  # obstacle shapes are spheres, cylinders or boxes: exponents 2 or 8
-    for name in ("obs_p_xy", "obs_p_z"):
-        rows = ocp.layout.slices[name]
-        P[rows, :] = rng.choice([2.0, 8.0], size=P[rows, :].shape)
+    w, P, rng = _random_point(ocp, nlp, 0)
     p = P.reshape(-1, order="F")
     lam_g = rng.normal(size=nlp["g"].shape[0])
     lagrangian = 1.3 * nlp["f"] + ca.dot(ca.MX(lam_g), nlp["g"])

@@ -190,7 +190,7 @@ class CineMPC:
                              relaxations, message + "; no previous plan, holding")
         plan = self._plan_dict(output.X, output.U, P, shot_time_s)
         self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s, plan)
-        relaxations += self._report_relaxations(output.X, P, roles, shot)
+        relaxations += self._report_relaxations(output.X, P, roles, shot, plan)
         return MPCResult(
             status="relaxed" if relaxations else "optimal",
             setpoint=setpoint_from_plan(output.X, output.U, 1, self.dt_s),
@@ -381,7 +381,8 @@ class CineMPC:
             "group_feet_m": P[self.ocp.layout.slices["group_feet_m"], :].T.copy(),
         }
 
-    def _report_relaxations(self, X: np.ndarray, P: np.ndarray, roles, shot: ShotSpec) -> list[str]:
+    def _report_relaxations(self, X: np.ndarray, P: np.ndarray, roles, shot: ShotSpec,
+                            plan: dict[str, np.ndarray]) -> list[str]:
         """What the plan could not honour: safety slack, depth of field, framing, background blur."""
         out: list[str] = []
         s = self.params.solver
@@ -416,11 +417,11 @@ class CineMPC:
         if blurred:
             out.append(f"depth_of_field: {', '.join(sorted(blurred))} cannot all be kept inside the depth of field")
         N = self.ocp.N
-        uv = np.asarray(self.backend.evaluations.image_horizon(X.T, P))[:, N]
         height_px = self.camera.image_height_px
         head_target = P[layout["target_head_v"], N][0] * height_px
         feet_target = P[layout["target_feet_v"], N][0] * height_px
-        size_error = abs((uv[1] - uv[3]) - (feet_target - head_target)) / height_px
+        feet_v, head_v = plan["group_feet_uv_px"][N, 1], plan["group_head_uv_px"][N, 1]  # the plan's image points
+        size_error = abs((feet_v - head_v) - (feet_target - head_target)) / height_px
         if size_error > s.composition_report_threshold:
             out.append(
                 f"framing: {shot.framing} not reachable within the limits; subject height off by "
