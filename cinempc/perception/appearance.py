@@ -22,7 +22,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["TORSO_ROWS", "appearance_distance", "blend", "torso_histogram"]
+__all__ = ["TORSO_ROWS", "appearance_distance", "blend", "differs", "matches", "torso_histogram"]
 
 # Rows of a whole-person box that are the shirt (fractions of the box height from its top): below the
 # head and shoulders, above the belt.  Columns: the central half (arms and background stay out).
@@ -84,6 +84,18 @@ def appearance_distance(a: np.ndarray | None, b: np.ndarray | None) -> float | N
     if a is None or b is None:
         return None
     return float(cv2.compareHist(a.astype(np.float32), b.astype(np.float32), cv2.HISTCMP_BHATTACHARYYA))
+
+
+def differs(known: np.ndarray | None, seen: np.ndarray | None, veto_distance: float) -> bool:
+    """True when both shirts are known and further apart than ``veto_distance``: clearly not the same person."""
+    distance = appearance_distance(known, seen)
+    return distance is not None and distance > veto_distance
+
+
+def matches(known: np.ndarray | None, seen: np.ndarray | None, veto_distance: float) -> bool:
+    """True when both shirts are known and within ``veto_distance``: a positive match."""
+    distance = appearance_distance(known, seen)
+    return distance is not None and distance <= veto_distance
 
 
 def blend(model: np.ndarray | None, observed: np.ndarray, rate: float) -> np.ndarray:

@@ -26,7 +26,8 @@ from cinempc.perception import ensure_offline, resolve_weights
 from cinempc.perception.params import PerceptionParams
 
 __all__ = [
-    "Detections", "Detector", "OnnxDetector", "UltralyticsDetector", "build_detector", "iou_matrix", "validate_image",
+    "Detections", "Detector", "OnnxDetector", "UltralyticsDetector", "build_detector", "inside_matrix", "iou_matrix",
+    "validate_image",
 ]
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,12 @@ log = logging.getLogger(__name__)
 MIN_IMAGE_SIDE_PX = 16
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes ``xyxy`` (N, 4) x (M, 4)."""
+def _box_areas(boxes: np.ndarray) -> np.ndarray:
+    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+
+
+def _intersections(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairwise intersection areas of boxes ``xyxy`` (N, 4) x (M, 4), and each side's areas."""
     a = np.asarray(a, float).reshape(-1, 4)
     b = np.asarray(b, float).reshape(-1, 4)
     x1 = np.maximum(a[:, None, 0], b[None, :, 0])
@@ -43,9 +48,19 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     x2 = np.minimum(a[:, None, 2], b[None, :, 2])
     y2 = np.minimum(a[:, None, 3], b[None, :, 3])
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter, _box_areas(a), _box_areas(b)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of boxes ``xyxy`` (N, 4) x (M, 4)."""
+    inter, area_a, area_b = _intersections(a, b)
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def inside_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise fraction of each box of ``a`` lying inside each box of ``b`` (N, M): intersection / area of a."""
+    inter, area_a, _ = _intersections(a, b)
+    return inter / np.maximum(area_a[:, None], 1e-9)
 
 
 @dataclass(frozen=True)

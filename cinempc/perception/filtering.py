@@ -136,13 +136,7 @@ class ConstantVelocityKalman:
         """Would :meth:`update` fuse this measurement (inside the gate, or a maneuver)?  Changes nothing."""
         self.predict_to(time_s)
         z, R = np.asarray(position_m, dtype=float), np.asarray(position_cov_m2, dtype=float)
-        if self.mahalanobis2(z, R) <= self.gate_chi2:
-            return True
-        if not np.any(self.maneuver_accel_sigma > 0):
-            return False
-        _, Q = self._transition(max(float(time_s) - self.last_update_s, 1e-3), self.maneuver_accel_sigma)
-        innovation = z - self.x[:3]
-        return float(innovation @ np.linalg.solve(self.P[:3, :3] + Q[:3, :3] + R, innovation)) <= self.gate_chi2
+        return self.mahalanobis2(z, R) <= self.gate_chi2 or self._maneuver_covariance(z, R, time_s) is not None
 
     def _maneuver(self, z: np.ndarray, R: np.ndarray, time_s: float) -> bool:
         """True (and P opened up) when a sudden change of motion explains a gated measurement.
@@ -154,18 +148,23 @@ class ConstantVelocityKalman:
         gate of the same prediction with ``maneuver_accel_sigma_mps2`` of extra acceleration
         noise since the last update, it is a maneuver, not a wrong box: P takes that noise.
         """
-        if not np.any(self.maneuver_accel_sigma > 0):
-            return False
-        dt = max(float(time_s) - self.last_update_s, 1e-3)
-        _, Q = self._transition(dt, self.maneuver_accel_sigma)
-        P = self.P + Q
-        innovation = z - self.x[:3]
-        S = P[:3, :3] + R
-        if float(innovation @ np.linalg.solve(S, innovation)) > self.gate_chi2:
+        P = self._maneuver_covariance(z, R, time_s)
+        if P is None:
             return False
         self.P = P
         self.maneuvers += 1
         return True
+
+    def _maneuver_covariance(self, z: np.ndarray, R: np.ndarray, time_s: float) -> np.ndarray | None:
+        """The covariance opened by the maneuver noise when that explains ``z`` (inside its gate), else None."""
+        if not np.any(self.maneuver_accel_sigma > 0):
+            return None
+        _, Q = self._transition(max(float(time_s) - self.last_update_s, 1e-3), self.maneuver_accel_sigma)
+        P = self.P + Q
+        innovation = z - self.x[:3]
+        if float(innovation @ np.linalg.solve(P[:3, :3] + R, innovation)) > self.gate_chi2:
+            return None
+        return P
 
     def predict_horizon(self, horizon_steps: int, dt_s: float, from_time_s: float | None = None) -> HorizonPrediction:
         """Positions, velocities and position covariances at ``from_time_s + k dt_s`` for k = 0..horizon_steps.

@@ -23,20 +23,9 @@ import itertools
 
 import numpy as np
 
-__all__ = ["covers_two", "inside_fraction", "pair_boxes"]
+from cinempc.perception.detector import inside_matrix
 
-
-def _area(box: np.ndarray) -> float:
-    return float(max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0))
-
-
-def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.array([max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])])
-
-
-def inside_fraction(part: np.ndarray, box: np.ndarray) -> float:
-    """How much of ``part``'s area lies inside ``box``."""
-    return _area(_intersection(part, box)) / max(_area(part), 1e-9)
+__all__ = ["covers_two", "pair_boxes"]
 
 
 def pair_boxes(xyxy: np.ndarray, inside: float, min_height: float, max_width: float) -> np.ndarray:
@@ -50,12 +39,12 @@ def pair_boxes(xyxy: np.ndarray, inside: float, min_height: float, max_width: fl
     person's 73.
     """
     boxes = np.asarray(xyxy, dtype=float).reshape(-1, 4)
-    mask = np.zeros(len(boxes), dtype=bool)
-    for i, box in enumerate(boxes):
-        width, height = box[2] - box[0], box[3] - box[1]
-        mask[i] = any(j != i and inside_fraction(other, box) >= inside and other[3] - other[1] >= min_height * height
-                      and other[2] - other[0] <= max_width * width for j, other in enumerate(boxes))
-    return mask
+    width, height = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    held = (inside_matrix(boxes, boxes).T >= inside)  # [i, j]: box j lies inside box i
+    held &= height[None, :] >= min_height * height[:, None]
+    held &= width[None, :] <= max_width * width[:, None]
+    np.fill_diagonal(held, False)
+    return held.any(axis=1)
 
 
 def covers_two(box: np.ndarray, predicted: list[np.ndarray], inside: float) -> bool:
@@ -64,8 +53,10 @@ def covers_two(box: np.ndarray, predicted: list[np.ndarray], inside: float) -> b
     Side by side: together they are clearly wider than either -- a near person's box
     also contains the far person hidden behind them, and that box is the near person's.
     """
-    box = np.asarray(box, dtype=float).reshape(4)
-    held = [p for p in predicted if inside_fraction(p, box) >= inside]
+    if not predicted:
+        return False
+    inside_box = inside_matrix(np.asarray(predicted, dtype=float), np.asarray(box, dtype=float))[:, 0]
+    held = [p for p, fraction in zip(predicted, inside_box, strict=True) if fraction >= inside]
     for a, b in itertools.combinations(held, 2):
         if max(a[2], b[2]) - min(a[0], b[0]) >= 1.3 * max(a[2] - a[0], b[2] - b[0]):
             return True

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cinempc.perception.appearance import appearance_distance
+from cinempc.perception.appearance import differs
 
 __all__ = ["SubjectNamer"]
 
@@ -133,7 +133,7 @@ class SubjectNamer:
         if self.name_of(track_id) is not None:
             return None
         candidates = {name: (o.position_m, o.covariance_m2) for name, o in self._orphans.items()
-                      if not _vetoed(o.appearance, appearance, veto_distance)}
+                      if not differs(o.appearance, appearance, veto_distance)}
         candidates.update(coasting or {})
         best, best_d2 = None, self.rebind_gate_chi2
         z = np.asarray(position_m, float)[:2]
@@ -148,7 +148,3 @@ class SubjectNamer:
             self.bind(best, track_id)
         return best
 
-
-def _vetoed(known: np.ndarray | None, seen: np.ndarray | None, veto_distance: float) -> bool:
-    distance = appearance_distance(known, seen)
-    return distance is not None and distance > veto_distance

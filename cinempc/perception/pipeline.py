@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 
 from cinempc.config import CameraProfile
-from cinempc.perception.appearance import appearance_distance, blend, torso_histogram
-from cinempc.perception.detector import Detections, Detector, build_detector, iou_matrix, validate_image
+from cinempc.perception.appearance import blend, differs, matches, torso_histogram
+from cinempc.perception.detector import Detections, Detector, build_detector, inside_matrix, iou_matrix, validate_image
 from cinempc.perception.estimation import CameraView, estimate_subject
 from cinempc.perception.filtering import ConstantVelocityKalman
 from cinempc.perception.groups import covers_two, pair_boxes
@@ -505,16 +505,13 @@ class PerceptionPipeline:
         within ``duplicate_radius_m`` of theirs, is that subject.
         """
         best, best_d = None, self.params.duplicate_radius_m
-        area = max(float((box[2] - box[0]) * (box[3] - box[1])), 1e-6)
         for sid in seen:
             d = float(np.linalg.norm(self._subjects[sid].kalman.position_m[:2] - estimate.position_m[:2]))
             other = self.last_subject_boxes.get(sid)
             if other is not None and d <= 2.0 * self.params.reidentify_radius_m:
                 # inside their box and standing about where they stand (two_depths: the far person's box lies
                 # 70 % inside the near one's, but 8 m behind)
-                w = min(box[2], other[2]) - max(box[0], other[0])
-                h = min(box[3], other[3]) - max(box[1], other[1])
-                if w > 0 and h > 0 and w * h / area >= self.params.duplicate_box_overlap:
+                if inside_matrix(box, other)[0, 0] >= self.params.duplicate_box_overlap:
                     return sid
             if d <= best_d:
                 best, best_d = sid, d
@@ -547,15 +544,13 @@ class PerceptionPipeline:
         """True when a clean view's shirt is clearly not this subject's (both known well enough)."""
         if subject.views < self.params.appearance_min_views:
             return False
-        distance = appearance_distance(subject.appearance, look)
-        return distance is not None and distance > self.params.appearance_veto_distance
+        return differs(subject.appearance, look, self.params.appearance_veto_distance)
 
     def _looks_like(self, subject: _Subject, look: np.ndarray | None) -> bool:
         """True when a clean view's shirt positively matches this well-known subject's."""
         if subject.views < self.params.appearance_min_views:
             return False
-        distance = appearance_distance(subject.appearance, look)
-        return distance is not None and distance <= self.params.appearance_veto_distance
+        return matches(subject.appearance, look, self.params.appearance_veto_distance)
 
     def _learn_look(self, subject: _Subject, whole: bool, look: np.ndarray | None) -> None:
         """Blend a clean whole-person view into the subject's shirt histogram (never one it vetoes)."""
