@@ -467,17 +467,22 @@ class PerceivingController:
 
     The closed loop keeps grading against ground truth (it hands ground-truth
     subjects to ``solve``); this wrapper throws them away except to play the
-    operator who taps each named person once on the tablet (``point_out``, only
-    for names not bound yet), renders the camera frame and gives the wrapped
-    controller what perception made of it.  ``frames`` counts perception frames,
-    ``lost_events`` every subject reported lost.
+    operator who points each named person out on the tablet's map once, at the
+    first frame (``point_out``: where they stand, give or take ``tap_sigma_m`` per
+    axis), renders the camera frame and gives the wrapped controller what
+    perception made of it.  ``frames`` counts perception frames, ``lost_events``
+    every subject reported lost.
     """
 
-    def __init__(self, inner, sim, pipeline, use_depth: bool = True) -> None:
+    def __init__(self, inner, sim, pipeline, use_depth: bool = True, tap_sigma_m: float = 0.5,
+                 seed: int = 0) -> None:
         self.inner = inner
         self.sim = sim
         self.pipeline = pipeline
         self.use_depth = use_depth
+        self.tap_sigma_m = float(tap_sigma_m)
+        self._taps = np.random.default_rng(seed)
+        self._pointed_out: set[str] = set()
         self.frames = 0
         self.lost_events: list[tuple[float, str]] = []
         self.last_subjects: list = []
@@ -495,10 +500,13 @@ class PerceivingController:
 
     def perceive(self, state, truth) -> list:
         frame = self.sim.render()
-        unbound = [s for s in truth if s.name and self.pipeline.names.track_of(s.name) is None
-                   and s.name.lower() not in self.pipeline.names.orphaned_names]
+        for subject in truth:
+            if subject.name and subject.name.lower() not in self._pointed_out:
+                self._pointed_out.add(subject.name.lower())
+                tap_m = np.asarray(subject.positions_m[0], float)[:2] + self._taps.normal(0.0, self.tap_sigma_m, 2)
+                self.pipeline.point_out(subject.name, tap_m, float(frame.time_s))
         subjects = self.pipeline.process_frame(frame, state, self.inner.horizon_steps, self.inner.dt_s,
-                                               use_depth=self.use_depth, point_out=unbound or None)
+                                               use_depth=self.use_depth)
         self.frames += 1
         self.lost_events += [(float(frame.time_s), name) for name in self.pipeline.lost]
         self.last_subjects = subjects
@@ -546,7 +554,8 @@ def run_scenario_with_perception(scenario, *, backend: str = "ultralytics", dura
     scenario, shot, duration, settings = setup.scenario, setup.shot, setup.duration_s, setup.settings
     camera, vehicle, sim = setup.camera, setup.vehicle, setup.sim
     inner = setup.make_controller(controller)
-    wrapped = PerceivingController(inner, sim, PerceptionPipeline.from_config(camera, backend), use_depth)
+    wrapped = PerceivingController(inner, sim, PerceptionPipeline.from_config(camera, backend), use_depth,
+                                   seed=seed)
     loop = ClosedLoop(sim, wrapped, shot, camera, vehicle, controller_name=f"{controller}+perception",
                       scenario_name=scenario.name, settings=settings, render=False)
     try:

@@ -47,3 +47,31 @@ def mpc_reference_builder():
     memory = ShotMemory(time_s=0.0, position_m=np.zeros(3), yaw_rad=0.0, focal_state=0.5, anchor_m=np.zeros(3),
                         distance_m=6.0, bearing_rad=0.0, elevation_rad=0.0)
     return builder, memory
+
+
+def test_a_walker_who_stops_keeps_the_heading_of_the_walk_not_of_the_lagging_velocity(mpc_reference_builder):
+    """A perceived velocity turns while it shrinks at a stop (stop_and_go: (0.5, -0.2), then (0.1, 0.2) m/s)."""
+    import numpy as np
+
+    from cinempc.state import SubjectTrack
+
+    builder, memory = mpc_reference_builder
+
+    def seen(t, vx, vy):
+        track = SubjectTrack(1, np.zeros((3, 3)), np.tile([vx, vy, 0.0], (3, 1)))
+        builder.remember_heading(track, memory, t)
+        return math.degrees(builder.heading(track, 0, memory))
+
+    for k in range(30):  # 3 s walking along +x
+        seen(0.1 * k, 1.4, 0.0)
+    for k, (vx, vy) in enumerate([(1.2, -0.1), (0.5, -0.2), (0.3, -0.15), (0.1, 0.2), (0.05, 0.15), (0.0, 0.0)]):
+        heading = seen(3.0 + 0.1 * k, vx, vy)
+    assert heading == pytest.approx(0.0, abs=5.0)
+    for k in range(20):  # standing still: the heading stays
+        assert seen(3.6 + 0.1 * k, 0.0, 0.0) == pytest.approx(heading)
+    for k in range(20):  # then jogs off along +y: the heading follows within a second
+        heading = seen(5.6 + 0.1 * k, 0.0, 3.0)
+    assert heading == pytest.approx(90.0, abs=2.0)
+    # ahead on the horizon the predicted velocity's own direction is used (a turn known in advance)
+    turning = SubjectTrack(1, np.zeros((3, 3)), np.array([[0.0, 3.0, 0.0], [3.0, 0.0, 0.0], [3.0, 0.0, 0.0]]))
+    assert math.degrees(builder.heading(turning, 1, memory)) == pytest.approx(0.0)

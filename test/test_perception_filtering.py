@@ -83,13 +83,17 @@ def test_a_sudden_start_is_followed_not_gated_out():
     kf = ConstantVelocityKalman([0, 0, 0], R, 0.0, accel_sigma_mps2=3.0, maneuver_accel_sigma_mps2=20.0)
     for k in range(1, 20):
         kf.update([0, 0, 0], R, k * 0.1)
-    errors = []
+    errors, speeds = [], []
     for k in range(1, 11):
         t = 1.9 + k * 0.1
         assert kf.update([0, 3.0 * k * 0.1, 0], R, t)  # never an outlier
         errors.append(abs(kf.position_m[1] - 3.0 * k * 0.1))
+        speeds.append(kf.velocity_mps[1])
     assert kf.maneuvers >= 1  # accepted as a change of motion (no outliers, so no re-initialisation)
     assert max(errors[2:]) < 0.05
+    # the velocity follows the displacement, it does not overshoot it (opened as white-noise acceleration,
+    # the velocity gain was 2/dt: 5.3 m/s estimated for the first frames of a 3 m/s jog)
+    assert max(speeds) < 3.6
     assert kf.velocity_mps[1] == pytest.approx(3.0, abs=0.3)
     # a box metres away is still a wrong association, maneuver or not
     assert not kf.update([8.0, 3.3, 0.0], R, 3.0)

@@ -73,6 +73,7 @@ class Targets(_Frozen):
     rack_start_s: float = Field(ge=0)
     rack_duration_s: float = Field(gt=0)
     still_speed_mps: float = Field(ge=0)
+    heading_smoothing_s: float = Field(gt=0)
     view_turn_speed_mps: float = Field(gt=0)
 
 

@@ -60,6 +60,7 @@ class ShotMemory:
     bearing_rad: float
     elevation_rad: float
     headings_rad: dict[int, float] = field(default_factory=dict)
+    smoothed_velocities_mps: dict[int, tuple[float, np.ndarray]] = field(default_factory=dict)  # id -> (time, v)
     view_bearing_rad: float | None = None  # follow: where the viewpoint reference stands now (rate-limited)
     view_time_s: float | None = None
 
@@ -197,14 +198,34 @@ class ReferenceBuilder:
         eye = self.group_height(framed) * self.params.targets.eye_height_fraction
         return feet, velocity, feet + np.array([0.0, 0.0, eye])
 
+    def remember_heading(self, subject: SubjectTrack, memory: ShotMemory, shot_time_s: float) -> None:
+        """Low-pass the subject's ground velocity; remember its direction while that is a walk, not a stand.
+
+        Why: a perceived velocity lags a stop by a few frames and turns while it
+        shrinks (stop_and_go: (0.5, -0.2) m/s 0.2 s after the walker stopped, then
+        0.2 m/s at 63 deg).  Taken raw, that became the standing walker's heading: the
+        follow viewpoint swung 18 deg off for the whole pause and lost the jog that
+        followed.  Smoothed over ``heading_smoothing_s``, the heading a stop leaves
+        is the one the walk had.
+        """
+        velocity = np.asarray(subject.velocities_mps[0][:2], dtype=float)
+        previous = memory.smoothed_velocities_mps.get(subject.track_id)
+        if previous is not None:
+            elapsed = max(shot_time_s - previous[0], 0.0)
+            blend = 1.0 - math.exp(-elapsed / max(self.params.targets.heading_smoothing_s, 1e-6))
+            velocity = previous[1] + blend * (velocity - previous[1])
+        memory.smoothed_velocities_mps[subject.track_id] = (shot_time_s, velocity)
+        if math.hypot(*velocity) > max(self.params.targets.still_speed_mps, 1e-6):
+            memory.headings_rad[subject.track_id] = math.atan2(velocity[1], velocity[0])
+
     def heading(self, subject: SubjectTrack, k: int, memory: ShotMemory) -> float:
-        """Direction of travel; a subject standing still keeps the last heading seen while moving."""
+        """Direction of travel at step k: now, the remembered (smoothed) heading; ahead, the predicted velocity's.
+
+        A subject standing still keeps the last heading seen while moving.
+        """
         velocity = subject.velocities_mps[min(k, len(subject.velocities_mps) - 1)]
-        if math.hypot(velocity[0], velocity[1]) > max(self.params.targets.still_speed_mps, 1e-6):
-            heading = math.atan2(velocity[1], velocity[0])
-            if k == 0:
-                memory.headings_rad[subject.track_id] = heading
-            return heading
+        if k > 0 and math.hypot(velocity[0], velocity[1]) > max(self.params.targets.still_speed_mps, 1e-6):
+            return math.atan2(velocity[1], velocity[0])
         return memory.headings_rad.get(subject.track_id, 0.0)
 
     def advance_view_bearing(self, memory: ShotMemory, desired_rad: float, shot_time_s: float,
@@ -247,6 +268,7 @@ class ReferenceBuilder:
         u_target = self.vocab.screen_position_u_fraction[shot.screen_position]
         dmin_floor = self.min_distance_m() + t.dolly_distance_margin_m
         primary = framed[0]
+        self.remember_heading(primary, memory, shot_time_s)
         background = background_distance_m if background_distance_m is not None else t.default_background_distance_m
         dof_mode = shot.focus.depth_of_field
         fixed_lens = self.lens_mode == "fixed_lens_autofocus"

@@ -5,6 +5,12 @@ short occlusion).  When the tracker does lose the subject and starts a new ID,
 the name moves to the new track if it appears where the old one was predicted
 to be (a chi-square gate on the ground position), so the shot goes on with the
 right person -- or stays unbound, and the MPC holds, when nobody plausible shows up.
+
+A name can also wait for a track that does not exist yet: the operator points a
+person out on the map before the camera has seen them (:meth:`SubjectNamer.point_out`).
+Such a *pin* is framed like a subject (the shot includes someone the camera is
+not showing yet) until the first track that appears inside its gate takes the
+name (:meth:`SubjectNamer.adopt_pins`), or until it expires unfound.
 """
 
 from __future__ import annotations
@@ -40,6 +46,28 @@ class _Orphan:
     appearance: np.ndarray | None = None  # shirt histogram the subject was known by (appearance.py), if any
 
 
+@dataclass
+class Pin:
+    """A name the operator placed on the map, waiting for the tracker to find that person.
+
+    Where the person is now is uncertain by the tap's own error plus how far a
+    walker can have gone since: the covariance grows with the time since the tap,
+    so the gate that adopts a track widens as the pin ages.
+    """
+
+    pin_id: int  # negative: never a tracker's ID
+    position_m: np.ndarray
+    time_s: float
+    sigma_m: float
+    speed_sigma_mps: float
+    height_m: float
+
+    def covariance_m2(self, time_s: float) -> np.ndarray:
+        elapsed = max(float(time_s) - self.time_s, 0.0)
+        variance = self.sigma_m**2 + (self.speed_sigma_mps * elapsed) ** 2
+        return np.diag([variance, variance, 0.0])
+
+
 class SubjectNamer:
     """Name <-> track-ID bindings with gated re-binding after the tracker lost a subject."""
 
@@ -47,6 +75,8 @@ class SubjectNamer:
         self.rebind_gate_chi2 = float(rebind_gate_chi2)
         self._track_of: dict[str, int] = {}
         self._orphans: dict[str, _Orphan] = {}
+        self._pins: dict[str, Pin] = {}
+        self._next_pin_id = -1
 
     # ---------------------------------------------------------------- queries
     @property
@@ -66,6 +96,16 @@ class SubjectNamer:
     def orphaned_names(self) -> list[str]:
         return sorted(self._orphans)
 
+    @property
+    def pins(self) -> dict[str, Pin]:
+        """Names pointed out on the map and not found yet."""
+        return dict(self._pins)
+
+    def waiting(self, name: str) -> bool:
+        """True when ``name`` waits for a track: lost and not re-found, or pointed out and not found yet."""
+        clean = str(name).strip().lower()
+        return clean in self._orphans or clean in self._pins
+
     # ---------------------------------------------------------------- changes
     def bind(self, name: str, track_id: int) -> None:
         """``runner = #3``; a name bound elsewhere moves, a track keeps at most one name."""
@@ -77,11 +117,68 @@ class SubjectNamer:
             del self._track_of[previous]
         self._track_of[name] = int(track_id)
         self._orphans.pop(name, None)
+        self._pins.pop(name, None)
 
     def unbind(self, name: str) -> None:
         name = str(name).strip().lower()
         self._track_of.pop(name, None)
         self._orphans.pop(name, None)
+        self._pins.pop(name, None)
+
+    def point_out(self, name: str, position_m, time_s: float, sigma_m: float, speed_sigma_mps: float,
+                  height_m: float) -> Pin:
+        """The operator says ``name`` is standing at ``position_m`` (a tap on the map); no track there yet.
+
+        Why: a shot may be of someone the camera cannot see yet (``crossing``: the
+        third person is 50 degrees off the lens axis at the start).  Knowing only the
+        people in the picture, the drone framed two of three for 5 s; a pin is framed
+        at once and hands its name to whoever the tracker finds there.  Pointing out
+        a name again moves it (the name leaves any track it had).
+        """
+        name = _check_name(name)
+        position = np.asarray(position_m, dtype=float).reshape(-1)
+        if position.size not in (2, 3) or not np.isfinite(position).all():
+            raise ValueError(f"pointed-out position for {name!r} must be finite [x, y] or [x, y, z] metres, "
+                             f"got {position_m!r}")
+        self.unbind(name)
+        pin = Pin(self._next_pin_id, np.array([position[0], position[1], 0.0]), float(time_s), float(sigma_m),
+                  float(speed_sigma_mps), float(height_m))
+        self._next_pin_id -= 1
+        self._pins[name] = pin
+        return pin
+
+    def adopt_pins(self, candidates: dict[int, tuple[np.ndarray, np.ndarray]], time_s: float) -> list[tuple[str, int]]:
+        """Give pins to the unnamed tracks found where they were pointed out; returns ``(name, track_id)`` pairs.
+
+        ``candidates``: track ID -> (ground position, covariance) of tracks measured
+        this frame.  Pairs are taken best first (smallest Mahalanobis distance inside
+        ``rebind_gate_chi2``), so two pins near each other each get their own person.
+        """
+        pairs = []
+        for name, pin in self._pins.items():
+            pin_covariance = pin.covariance_m2(time_s)[:2, :2]
+            for track_id, (position, covariance) in candidates.items():
+                if self.name_of(track_id) is not None:
+                    continue
+                innovation = np.asarray(position, float)[:2] - pin.position_m[:2]
+                S = pin_covariance + np.asarray(covariance, float)[:2, :2]
+                d2 = float(innovation @ np.linalg.solve(S, innovation))
+                if d2 <= self.rebind_gate_chi2:
+                    pairs.append((d2, name, track_id))
+        adopted: list[tuple[str, int]] = []
+        for _, name, track_id in sorted(pairs):
+            if name in self._pins and self.name_of(track_id) is None:
+                self.bind(name, track_id)
+                adopted.append((name, track_id))
+        return adopted
+
+    def expire_pins(self, time_s: float, timeout_s: float) -> list[str]:
+        """Pins nobody was found at within ``timeout_s``: their names wait as orphans (a gated re-binding)."""
+        expired = [name for name, pin in self._pins.items() if time_s - pin.time_s > timeout_s]
+        for name in expired:
+            pin = self._pins.pop(name)
+            self._orphans[name] = _Orphan(pin.position_m, pin.covariance_m2(time_s))
+        return expired
 
     def auto_bind(self, names: list[str], track_ids: list[int]) -> None:
         """Give each still-unbound name the earliest-seen track that has no name yet.
@@ -94,7 +191,7 @@ class SubjectNamer:
         free = sorted(t for t in track_ids if self.name_of(t) is None)
         for name in names:
             clean = str(name).strip().lower()
-            if clean in ("", "all") or clean.startswith("#") or clean in self._track_of or clean in self._orphans:
+            if clean in ("", "all") or clean.startswith("#") or clean in self._track_of or self.waiting(clean):
                 continue
             if not free:
                 break

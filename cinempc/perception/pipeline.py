@@ -58,6 +58,7 @@ class _Subject:
     confirmed: bool = False
     appearance: np.ndarray | None = None  # shirt histogram from clean whole-person views (appearance.py)
     views: int = 0  # clean views blended into ``appearance``
+    first_seen_s: float = 0.0
 
 
 class PerceptionPipeline:
@@ -120,6 +121,27 @@ class PerceptionPipeline:
             self.names.bind(name, best)
         return best
 
+    def point_out(self, name: str, position_m, time_s: float) -> int:
+        """The operator places ``name`` on the map at ``position_m`` (ground x, y): a person, seen or not.
+
+        The name goes at once to the unnamed subject inside the pin's gate (a tap on
+        someone the tracker already has), else it waits as a pin that is framed like
+        a subject until the tracker finds someone there (:class:`naming.Pin`).
+        Returns the track ID now carrying the name, or the pin's (negative) ID.
+        """
+        p = self.params
+        pin = self.names.point_out(name, position_m, time_s, p.point_out_sigma_m, p.point_out_speed_sigma_mps,
+                                   p.subject_height_prior_m)
+        candidates = {sid: (s.kalman.position_m, s.kalman.position_cov_m2) for sid, s in self._subjects.items()
+                      if time_s - s.last_seen_s <= p.visible_coast_s}
+        clean = str(name).strip().lower()
+        track_id = next((t for n, t in self.names.adopt_pins(candidates, time_s) if n == clean), None)
+        if track_id is not None:
+            log.info("perception: %s pointed out on subject #%d", clean, track_id)
+            return track_id
+        log.info("perception: %s pointed out at (%.1f, %.1f), not found yet", name, *pin.position_m[:2])
+        return pin.pin_id
+
     # ------------------------------------------------------------------ entry points
     def process_frame(self, frame, rig_state: RigState, horizon_steps: int = 20, dt_s: float = 0.1,
                       use_depth: bool = True, names: list[str] | None = None,
@@ -128,22 +150,19 @@ class PerceptionPipeline:
 
         The frame's own focal length is the intrinsics used (the lens at exposure
         time), falling back to the rig state's.  ``point_out``: named subjects
-        (e.g. the simulator's ground truth at the start of a shot) whose names are
-        bound to the nearest unnamed track -- what an operator does by tapping
-        each person once on the tablet; names already bound are left alone.
+        (e.g. the simulator's ground truth at the start of a shot) the operator
+        places on the map (:meth:`point_out`) -- names bound or waiting already are
+        left alone.
         """
         focal = getattr(frame, "focal_length_mm", None) or rig_state.focal_length_mm
         depth = getattr(frame, "depth_m", None) if use_depth else None
-        subjects = self.process(frame.rgb, rig_state, float(frame.time_s), focal_length_mm=focal, depth_m=depth,
-                                horizon_steps=horizon_steps, dt_s=dt_s, names=None)
         if point_out:
-            changed = False
             for reference in point_out:
                 if reference.name and self.names.track_of(reference.name) is None \
-                        and reference.name.lower() not in self.names.orphaned_names:
-                    changed |= self.bind_nearest(reference.name, reference.positions_m[0]) is not None
-            if changed:
-                subjects = [replace(s, name=self.names.name_of(s.track_id)) for s in subjects]
+                        and not self.names.waiting(reference.name):
+                    self.point_out(reference.name, reference.positions_m[0], float(frame.time_s))
+        subjects = self.process(frame.rgb, rig_state, float(frame.time_s), focal_length_mm=focal, depth_m=depth,
+                                horizon_steps=horizon_steps, dt_s=dt_s, names=None)
         if names:
             self.names.auto_bind(names, sorted(self._subjects))
             subjects = [replace(s, name=self.names.name_of(s.track_id)) for s in subjects]
@@ -248,15 +267,24 @@ class PerceptionPipeline:
             self.last_subject_boxes[sid] = track.xyxy
         self._update_from_unreported(detections, tracks, rig_state, image_size, focal_length_mm, time_s, depth_m,
                                      seen, image_bgr)
+        if self.names.pins:
+            # only someone who has just appeared can be the person pointed out: a pin's gate grows with the
+            # time since the tap, and after 2 s it took in a walker seen all along 9 m away
+            newcomers = {sid: (self._subjects[sid].kalman.position_m, self._subjects[sid].kalman.position_cov_m2)
+                         for sid in seen if time_s - self._subjects[sid].first_seen_s <= self.params.visible_coast_s}
+            for name, sid in self.names.adopt_pins(newcomers, time_s):
+                log.info("perception: %s, pointed out on the map, found as subject #%d", name, sid)
         self._expire(time_s)
         if names:
             self.names.auto_bind(names, sorted(self._subjects))
         self.seen_ids = set(seen)
         coast = self.params.visible_coast_s
-        return [self._subject_track(s, time_s, s.track_id in seen or time_s - s.last_seen_s <= coast + 1e-9,
-                                    horizon_steps, dt_s)
-                for s in sorted(self._subjects.values(), key=lambda s: s.track_id)
-                if s.confirmed or self.names.name_of(s.track_id) is not None]
+        found = [self._subject_track(s, time_s, s.track_id in seen or time_s - s.last_seen_s <= coast + 1e-9,
+                                     horizon_steps, dt_s)
+                 for s in sorted(self._subjects.values(), key=lambda s: s.track_id)
+                 if s.confirmed or self.names.name_of(s.track_id) is not None]
+        return found + [self._pin_track(name, pin, time_s, horizon_steps, dt_s)
+                        for name, pin in sorted(self.names.pins.items(), key=lambda item: -item[1].pin_id)]
 
     def _update_from_unreported(self, detections: Detections, tracks: list[TrackedBox], rig_state: RigState,
                                 image_size, focal_length_mm, time_s: float, depth_m, seen: set[int],
@@ -412,7 +440,10 @@ class PerceptionPipeline:
                 best, best_d2 = sid, d2
             if not self._reachable(subject, estimate, time_s, with_noise=False):
                 continue
-            reachable.append(sid)
+            if subject.confirmed or self.names.name_of(sid) is not None:
+                # (not a blip seen once: crossing's red ball, boxed once at 20 m, was "the only one that could
+                # have got there" 1.6 s later and took the next person's box -- a second subject on him)
+                reachable.append(sid)
         if best is None and allow_reach and len(reachable) == 1:
             # The prediction missed (a runner turned a corner while the filter coasted straight on), but
             # only one coasting subject could have reached this spot in the time it was unseen: measured
@@ -570,7 +601,7 @@ class PerceptionPipeline:
         kalman = self._new_filter(estimate, time_s)
         subject = _Subject(track.track_id, kalman, estimate.height_m, time_s, track.xyxy,
                            np.asarray(estimate.position_m, dtype=float).copy(),
-                           updates=int(bool(estimate.height_measured)))
+                           updates=int(bool(estimate.height_measured)), first_seen_s=time_s)
         subject.confirmed = subject.updates >= CONFIRM_MEASUREMENTS
         self._learn_look(subject, bool(estimate.height_measured), look)
         # a name whose subject was given up (lost timeout) follows a newcomer where that subject was expected
@@ -583,8 +614,12 @@ class PerceptionPipeline:
         return subject
 
     def _expire(self, time_s: float) -> None:
-        """Report and drop subjects unseen for longer than the lost timeout."""
+        """Report and drop subjects unseen for longer than the lost timeout, and pins nobody was found at."""
         self.lost = []
+        for name in self.names.expire_pins(time_s, self.params.point_out_timeout_s):
+            self.lost.append(name)
+            log.warning("perception: %s, pointed out on the map, not found within %.1f s", name,
+                        self.params.point_out_timeout_s)
         for track_id, subject in list(self._subjects.items()):
             if time_s - subject.last_seen_s <= self.params.lost_timeout_s:
                 continue
@@ -597,6 +632,15 @@ class PerceptionPipeline:
                         self.params.lost_timeout_s)
             del self._subjects[track_id]
             self._alias = {t: s for t, s in self._alias.items() if s != track_id}
+
+    def _pin_track(self, name: str, pin, time_s: float, horizon_steps: int, dt_s: float) -> SubjectTrack:
+        """A pin as the MPC sees it: standing where it was pointed out, framed (``visible``) though not seen."""
+        steps = horizon_steps + 1
+        covariance = np.stack([pin.covariance_m2(time_s + k * dt_s) for k in range(steps)])
+        return SubjectTrack(
+            track_id=pin.pin_id, positions_m=np.tile(pin.position_m, (steps, 1)), velocities_mps=np.zeros((steps, 3)),
+            height_m=pin.height_m, name=name, dt_s=float(dt_s), covariance_m2=covariance, visible=True,
+        )
 
     def _subject_track(self, subject: _Subject, time_s: float, visible: bool, horizon_steps: int,
                        dt_s: float) -> SubjectTrack:
