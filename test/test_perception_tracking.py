@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from cinempc.config import load_camera_profile
+from cinempc.mpc.references import assign_roles
 from cinempc.perception import load_perception_params
 from cinempc.perception.detector import Detections
 from cinempc.perception.estimation import CameraView
 from cinempc.perception.naming import SubjectNamer
 from cinempc.perception.pipeline import PerceptionPipeline
+from cinempc.shot import ShotSpec
 from cinempc.state import RigState
 
 CAMERA = load_camera_profile("sim_super35")
@@ -367,11 +369,11 @@ def test_something_never_seen_whole_is_not_reported_but_a_named_subject_is():
     assert sorted(s.name or "" for s in subjects) == ["", "marker"]
 
 
-class _SwappingTracker:
-    """Reports two people's boxes with their IDs exchanged from frame ``swap_at`` on (a tracker hand-over)."""
+class _ScriptedIdTracker:
+    """Reports each frame's boxes under the IDs the test scripts: a tracker hand-over, a lost and renumbered box."""
 
-    def __init__(self, swap_at):
-        self.swap_at, self.frame = swap_at, -1
+    def __init__(self, ids_by_frame):
+        self.ids_by_frame, self.frame = ids_by_frame, -1
 
     def reset(self):
         self.frame = -1
@@ -380,14 +382,15 @@ class _SwappingTracker:
         from cinempc.perception.tracking import TrackedBox
 
         self.frame += 1
-        ids = (1, 2) if self.frame < self.swap_at else (2, 1)
+        ids = self.ids_by_frame(self.frame, len(detections))
         return [TrackedBox(i, np.asarray(b, float), 0.9, 0) for i, b in zip(ids, detections.xyxy, strict=True)]
 
 
 def test_a_tracker_hand_over_does_not_move_a_name_onto_the_other_person():
     """two_depths: a track handed from the far to the near person re-initialised 'far' onto 'near'."""
     params = load_perception_params().with_(frame_rate_hz=RATE_HZ)
-    pipeline = PerceptionPipeline(CAMERA, params, detector=_NoDetector(), tracker=_SwappingTracker(swap_at=10))
+    swapping = _ScriptedIdTracker(lambda k, n: (1, 2) if k < 10 else (2, 1))  # IDs exchanged from frame 10 on
+    pipeline = PerceptionPipeline(CAMERA, params, detector=_NoDetector(), tracker=swapping)
     for k in range(25):
         t = k / RATE_HZ
         subjects = pipeline.process_detections(_frame(t), RIG, t)
@@ -397,3 +400,142 @@ def test_a_tracker_hand_over_does_not_move_a_name_onto_the_other_person():
     runner = next(s for s in subjects if s.name == "runner")
     assert np.linalg.norm(runner.positions_m[0] - _walkers(2.4)["a"]) < 0.3
     assert len(subjects) == 2
+
+
+def test_a_jogger_who_stops_dead_as_the_tracker_renumbers_him_keeps_his_name():
+    """stop_and_go: the jogger stopped dead at 3 m/s in the frame the tracker lost his box; his prediction ran
+    on, a box seen once on his leg 0.7 s earlier took the measurement, and the camera lost him for 5 s."""
+    stop_y = 2.0
+
+    def jogger(t):
+        return np.array([12.0, min(-2.0 + 3.0 * t, stop_y), 0.0])
+
+    def frame(k):
+        t = k / RATE_HZ
+        boxes = [_box(jogger(t))]
+        if k == 6:  # once: a box on his leg, short and a little ahead (a subject never seen whole)
+            leg = np.array(_box(jogger(t) + [0.0, 0.6, 0.0]))
+            leg[1] = leg[3] - 0.4 * (leg[3] - leg[1])
+            boxes.append(leg)
+        return Detections(boxes, [0.9] * len(boxes), [0] * len(boxes), (320, 240))
+
+    stop_frame = 14  # he reaches stop_y at t = 1.33 s
+    tracker = _ScriptedIdTracker(lambda k, n: [1 if k < stop_frame else 7, 2][:n])
+    params = load_perception_params().with_(frame_rate_hz=RATE_HZ)
+    pipeline = PerceptionPipeline(CAMERA, params, detector=_NoDetector(), tracker=tracker)
+    for k in range(25):
+        t = k / RATE_HZ
+        subjects = pipeline.process_detections(frame(k), RIG, t)
+        if k == 3:
+            pipeline.bind("frank", 1)
+    frank = next(s for s in subjects if s.name == "frank")
+    assert frank.visible and np.linalg.norm(frank.positions_m[0] - jogger(2.4)) < 0.25
+    assert np.linalg.norm(frank.velocities_mps[0]) < 1.0
+    assert [s.name for s in subjects] == ["frank"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pointing a person out on the map before the camera has seen them (a pin).  crossing: the third person stood
+# 50 deg off the lens axis at the start, so perception, which knows only the people in the picture, framed two of
+# three for 5 s.  A pin is framed like a subject at once and hands its name to whoever the tracker finds there.
+
+
+def _pin_people(t):
+    """a walks along +y 12 m ahead; c walks in from the right (y = -9 m, outside the 30 mm view) at 1.3 m/s."""
+    return {"a": np.array([12.0, -2.0 + 1.0 * t, 0.0]), "c": np.array([14.0, -9.0 + 1.3 * t, 0.0])}
+
+
+def _in_view(feet) -> bool:
+    u, _, z = VIEW.project(feet)
+    return z > 0 and 8.0 < u < 312.0
+
+
+def _pin_frame(t, who=("a", "c")):
+    boxes = [_box(p) for name, p in _pin_people(t).items() if name in who and _in_view(p)]
+    return Detections(boxes, [0.9] * len(boxes), [0] * len(boxes), (320, 240))
+
+
+def test_a_person_pointed_out_out_of_view_is_framed_at_once_and_named_when_found():
+    pipeline = _pipeline()
+    assert not _in_view(_pin_people(0.0)["c"])
+    tap = _pin_people(0.0)["c"][:2] + [0.4, -0.3]  # a tablet tap is off by a few tenths
+    pin_id = pipeline.point_out("Carol", tap, 0.0)
+    assert pin_id < 0
+    subjects = pipeline.process_detections(_pin_frame(0.0), RIG, 0.0)
+    (carol,) = [s for s in subjects if s.name == "carol"]
+    assert carol.track_id == pin_id and carol.visible
+    assert np.allclose(carol.positions_m[:, :2], tap)
+    assert np.all(np.diff(carol.covariance_m2[:, 0, 0]) > 0)  # where she is grows less certain ahead
+    # the MPC frames her with the others: a shot of "all" includes the pin
+    roles = assign_roles(ShotSpec(subjects=["all"]), subjects, RIG.position_m, max_slots=4)
+    assert "carol" in {s.name for s in roles.framed}
+
+    found_at = None
+    for k in range(1, 60):
+        t = k / RATE_HZ
+        subjects = pipeline.process_detections(_pin_frame(t), RIG, t)
+        named = {s.name: s for s in subjects if s.name}
+        if found_at is None and named["carol"].track_id > 0:
+            found_at = t
+    assert found_at is not None and _in_view(_pin_people(found_at)["c"])
+    assert found_at - min(k / RATE_HZ for k in range(60) if _in_view(_pin_people(k / RATE_HZ)["c"])) <= 0.3
+    carol = named["carol"]
+    assert carol.track_id > 0 and not pipeline.names.pins
+    assert np.linalg.norm(carol.positions_m[0] - _pin_people(5.9)["c"]) < 0.3
+    assert all(s.track_id > 0 for s in subjects)  # no pin left beside the person it found
+
+
+def test_a_pin_goes_to_the_person_standing_at_it_not_to_the_one_first_seen():
+    pipeline = _pipeline()
+    b = np.array([14.0, 2.5, 0.0])
+    pipeline.point_out("bea", b[:2] + [0.3, 0.3], 0.0)
+    for k in range(5):
+        t = k / RATE_HZ
+        boxes = [_box(_pin_people(t)["a"]), _box(b)]
+        subjects = pipeline.process_detections(Detections(boxes, [0.9, 0.9], [0, 0], (320, 240)), RIG, t)
+    (bea,) = [s for s in subjects if s.name == "bea"]
+    assert bea.track_id > 0 and np.linalg.norm(bea.positions_m[0] - b) < 0.3
+    # pointing someone out on a person the tracker already has names that person at once
+    a_now = _pin_people(0.4)["a"]
+    track_id = pipeline.point_out("al", a_now[:2] + [0.2, -0.2], 0.4)
+    assert track_id > 0 and pipeline.names.track_of("al") == track_id
+
+
+def test_a_pin_nobody_is_found_at_is_reported_lost_and_its_name_waits():
+    pipeline = _pipeline(point_out_timeout_s=1.0)
+    pipeline.point_out("ghost", [40.0, 30.0], 0.0)
+    lost_at = None
+    for k in range(1, 16):
+        t = k / RATE_HZ
+        subjects = pipeline.process_detections(_pin_frame(t, who=("a",)), RIG, t)
+        if "ghost" in pipeline.lost:
+            lost_at = t
+            break
+        assert any(s.name == "ghost" for s in subjects)
+    assert lost_at == pytest.approx(1.1)
+    assert not any(s.name == "ghost" for s in subjects)
+    assert "ghost" in pipeline.names.orphaned_names and pipeline.names.waiting("ghost")
+
+
+def test_pins_in_the_namer():
+    namer = SubjectNamer()
+    with pytest.raises(ValueError, match="finite"):
+        namer.point_out("x", [np.nan, 0.0], 0.0, 1.0, 1.5, 1.75)
+    with pytest.raises(ValueError, match="not be 'all'"):
+        namer.point_out("all", [0.0, 0.0], 0.0, 1.0, 1.5, 1.75)
+    namer.point_out("ann", [0.0, 0.0], 0.0, 1.0, 1.5, 1.75)
+    namer.point_out("ben", [3.0, 0.0], 0.0, 1.0, 1.5, 1.75)
+    namer.auto_bind(["ann", "cid"], [7, 8])  # a shot's names never take a pinned name's place
+    assert namer.track_of("ann") is None and namer.track_of("cid") == 7
+    # two pins, two people: each gets their own, best match first (not the first pin to the nearest track)
+    tracks = {20: (np.array([2.2, 0.0, 0.0]), np.eye(3) * 0.01), 21: (np.array([0.9, 0.0, 0.0]), np.eye(3) * 0.01)}
+    assert sorted(namer.adopt_pins(tracks, 0.5)) == [("ann", 21), ("ben", 20)]
+    assert not namer.pins
+    # the gate widens with a walker's drift since the tap
+    namer.point_out("dee", [0.0, 10.0], 0.0, 1.0, 1.5, 1.75)
+    far = {30: (np.array([0.0, 15.0, 0.0]), np.eye(3) * 0.01)}
+    assert namer.adopt_pins(far, 0.5) == []
+    assert namer.adopt_pins(far, 3.0) == [("dee", 30)]
+    # pointing out a bound name again moves it off its track
+    namer.point_out("ann", [5.0, 5.0], 4.0, 1.0, 1.5, 1.75)
+    assert namer.track_of("ann") is None and "ann" in namer.pins

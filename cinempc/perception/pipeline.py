@@ -425,8 +425,14 @@ class PerceptionPipeline:
         (A subject found by reach keeps its filter: the filter's own
         outlier rule re-initialises it on the new measurements within ``max_consecutive_outliers``
         frames; restarting it at once from zero velocity lost the runner again two seconds later.)
+
+        A subject seen within ``visible_coast_s`` is also a candidate when its filter would take
+        the box as a maneuver (a sudden stop or start), and a known subject (confirmed or named)
+        goes before a blip: stop_and_go's jogger stopped dead as the tracker lost his box, his
+        prediction ran on at 3 m/s, and a box seen once on his leg 0.7 s earlier took the
+        measurement; the camera followed the prediction and lost him for 5 s.
         """
-        best, best_d2 = None, self.params.rebind_gate_chi2
+        best, best_key = None, (2, 0.0)
         z = estimate.position_m[:2]
         reachable = []
         for sid, subject in self._subjects.items():
@@ -436,11 +442,16 @@ class PerceptionPipeline:
             S = subject.kalman.position_cov_m2[:2, :2] + estimate.covariance_m2[:2, :2]
             innovation = z - subject.kalman.position_m[:2]
             d2 = float(innovation @ np.linalg.solve(S, innovation))
-            if d2 <= best_d2 and self._reachable(subject, estimate, time_s):
-                best, best_d2 = sid, d2
+            known = subject.confirmed or self.names.name_of(sid) is not None
+            inside = d2 <= self.params.rebind_gate_chi2 or (
+                time_s - subject.last_seen_s <= self.params.visible_coast_s
+                and subject.kalman.accepts(estimate.position_m, estimate.covariance_m2, time_s))
+            key = (0 if known else 1, d2)
+            if inside and key < best_key and self._reachable(subject, estimate, time_s):
+                best, best_key = sid, key
             if not self._reachable(subject, estimate, time_s, with_noise=False):
                 continue
-            if subject.confirmed or self.names.name_of(sid) is not None:
+            if known:
                 # (not a blip seen once: crossing's red ball, boxed once at 20 m, was "the only one that could
                 # have got there" 1.6 s later and took the next person's box -- a second subject on him)
                 reachable.append(sid)
