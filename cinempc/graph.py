@@ -36,6 +36,9 @@ class Topics:
     SHOT = "director/shot"  # std_msgs/String ShotSpec JSON, latched
     HOLD = "director/hold"  # std_msgs/Bool, latched: the director's HOLD
     SUBJECT_NAMES = "director/subject_names"  # std_msgs/String JSON {track_id: name}, latched
+    # std_msgs/String JSON {name: {"position_m": [x, y], "stamp_s": t}}, latched: people the director pointed
+    # out on the map (ENU map frame, metres; t on the graph's clock), not found by perception yet
+    SUBJECT_PINS = "director/subject_pins"
     HOLD_SERVICE = "director/hold_shot"  # std_srvs/Trigger
     RESUME_SERVICE = "director/resume_shot"  # std_srvs/Trigger
     PLAN_PATH = "mpc/plan"  # nav_msgs/Path (RViz / Foxglove)
@@ -64,6 +67,7 @@ TOPIC_TYPES: dict[str, str] = {
     Topics.SHOT: "std_msgs/msg/String",
     Topics.HOLD: "std_msgs/msg/Bool",
     Topics.SUBJECT_NAMES: "std_msgs/msg/String",
+    Topics.SUBJECT_PINS: "std_msgs/msg/String",
     Topics.PLAN_PATH: "nav_msgs/msg/Path",
     Topics.PLAN_TRAJECTORY: "trajectory_msgs/msg/MultiDOFJointTrajectory",
     Topics.MPC_STATUS: "std_msgs/msg/String",
@@ -116,7 +120,8 @@ _MPC_REMAP = ((Topics.SUBJECTS, Topics.PERCEPTION_SUBJECTS),)
 
 _COMMON_RECORDED = (
     Topics.CAMERA_INFO, Topics.CAMERA_POSE, Topics.ODOMETRY, Topics.ACCEL, Topics.CAMERA_STATE, Topics.SETPOINT,
-    Topics.PERCEPTION_SUBJECTS, Topics.SHOT, Topics.HOLD, Topics.SUBJECT_NAMES, Topics.PLAN_PATH,
+    Topics.PERCEPTION_SUBJECTS, Topics.SHOT, Topics.HOLD, Topics.SUBJECT_NAMES, Topics.SUBJECT_PINS,
+    Topics.PLAN_PATH,
     Topics.PLAN_TRAJECTORY,
     Topics.MPC_STATUS, Topics.DIAGNOSTICS,
 )

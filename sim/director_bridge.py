@@ -8,6 +8,12 @@ wants (a new shot, HOLD, RESUME, abort) through the loop's thread-safe steering 
 HOLD also reaches the loop directly from the web thread (a hold listener), so it does not
 wait for the next hook call.
 
+The loop here flies on ground-truth subjects (the scenario's, with its names): there is no
+perception pipeline in it, so people the director points out on the map
+(``Direction.subject_pins``) are shown on the tablet's map but change nothing in the flight --
+a pin with a scenario subject's name is "found" at once.  The ROS graph hands pins to the
+perception node (``director/subject_pins``).
+
 A live run paces the simulation to wall-clock time (``realtime_factor``): a director
 watching a shot that plays ten times too fast cannot direct it.  :func:`run_live` builds the
 simulator, the controller and the loop exactly as ``cinempc sim`` does and flies until the
@@ -26,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from cinempc.director.live import Direction, LiveHub, SubjectBox, resolve_subject_names
+from cinempc.director.live import Direction, GroundSubject, LiveHub, SubjectBox, resolve_subject_names
 from cinempc.shot import ShotSpec
 
 log = logging.getLogger("cinempc.director")
@@ -103,10 +109,13 @@ class DirectorBridge:
 
     def _publish(self, event: Any) -> None:
         names = {track.track_id: track.name for track in event.subjects if track.name}
+        ground = [GroundSubject(track_id=track.track_id, name=track.name, visible=track.visible,
+                                position_m=(float(track.positions_m[0, 0]), float(track.positions_m[0, 1])))
+                  for track in event.subjects]
         if event.frame is not None:
             frame = event.frame
             self.hub.publish_frame(frame.rgb, time_s=event.time_s)
-            self.hub.publish_subjects(subject_boxes(frame.segmentation, frame.depth_m, names))
+            self.hub.publish_subjects(subject_boxes(frame.segmentation, frame.depth_m, names), ground)
         holding = event.status.startswith("hold") or bool(getattr(event.setpoint, "hold", False))
         self.hub.publish_rig(event.state, self.camera, time_s=event.time_s)
         self.hub.publish_control(

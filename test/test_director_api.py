@@ -111,6 +111,37 @@ def test_preset_hold_resume_and_naming(client: TestClient, hub: LiveHub):
     assert client.post("/api/skip", headers=AUTH).status_code == 409  # nothing queued behind
 
 
+def test_point_out_over_http():
+    hub = LiveHub(DirectorSettings(command_rate_per_s=50.0, command_burst=50))  # a burst of refusals below
+    client = TestClient(create_app(hub, PairingToken(TOKEN)))
+    response = client.post("/api/subjects/point_out", headers=AUTH, json={"name": "Carol", "x_m": 8.0, "y_m": -3})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"name": "carol", "position_m": [8.0, -3.0], "stamp_s": 0.0, "pin": True}
+    state = client.get("/api/state", headers=AUTH).json()
+    assert state["map"]["pins"] == [{"name": "carol", "position_m": [8.0, -3.0], "stamp_s": 0.0}]
+    assert set(hub.tick(0.1).subject_pins) == {"carol"}
+    for body, status, words in (
+            ({"name": "all", "x_m": 1, "y_m": 1}, 400, "'all'"),
+            ({"name": "b@d", "x_m": 1, "y_m": 1}, 400, "invalid subject reference"),
+            ({"name": "dave", "x_m": "8", "y_m": 1}, 400, "x_m must be a number"),
+            ({"name": "dave", "x_m": 1, "y_m": None}, 400, "y_m must be a number"),
+            ({"name": "dave", "x_m": 1}, 422, "missing y_m"),
+            ({"name": "dave", "x_m": 1, "y_m": 1, "z_m": 0}, 422, "unexpected z_m"),
+            ([1, 2], 400, "JSON object")):
+        refused = client.post("/api/subjects/point_out", headers=AUTH, json=body)
+        assert refused.status_code == status and words in refused.json()["error"], (body, refused.text)
+    for raw in (b'{"name": "dave", "x_m": NaN, "y_m": 1}', b'{"name": "dave", "x_m": 1e999, "y_m": 1}'):
+        refused = client.post("/api/subjects/point_out", headers={**AUTH, "Content-Type": "application/json"},
+                              content=raw)
+        assert refused.status_code == 400 and "finite" in refused.json()["error"]
+    not_json = client.post("/api/subjects/point_out", headers=AUTH, content=b"carol over there")
+    assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
+    assert client.get("/api/state", headers=AUTH).json()["map"]["pins"] == state["map"]["pins"]  # unchanged
+    # naming a track "carol" replaces the pin
+    client.post("/api/subjects/5/name", headers=AUTH, json={"name": "carol"})
+    assert client.get("/api/state", headers=AUTH).json()["map"]["pins"] == []
+
+
 def test_size_and_rate_limits(client: TestClient, hub: LiveHub):
     too_long = client.post("/api/command", headers=AUTH, json={"text": "orbit " * 100})
     assert too_long.status_code == 413 and "too long" in too_long.json()["error"]
@@ -227,6 +258,13 @@ def test_websocket_session(server: DirectorServer, hub: LiveHub):
             assert time.monotonic() < deadline
         ws.send(json.dumps({"type": "name", "id": 9, "track_id": 2, "name": "groom"}))
         assert receive_json(ws, "result")["name"] == "groom"
+        ws.send(json.dumps({"type": "point_out", "id": 11, "name": "carol", "x_m": 8.0, "y_m": -3.0}))
+        pinned = receive_json(ws, "result")
+        assert pinned["id"] == 11 and pinned["ok"] and pinned["position_m"] == [8.0, -3.0]
+        assert set(hub.tick(1.3).subject_pins) == {"carol"}
+        ws.send(json.dumps({"type": "point_out", "id": 12, "name": "carol", "x_m": 8.0}))
+        refused = receive_json(ws, "result")
+        assert not refused["ok"] and refused["status"] == 422 and "missing y_m" in refused["error"]
         ws.send(json.dumps({"type": "launch_missiles", "id": 10}))
         bad = receive_json(ws, "result")
         assert not bad["ok"] and "unknown message type" in bad["error"]

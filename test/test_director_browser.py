@@ -186,6 +186,53 @@ def test_director_drives_the_simulated_shoot(live, browser):
     context.close()
 
 
+def tap_map_at(page, x_m: float, y_m: float, touch: bool = True) -> tuple[float, float]:
+    """Tap (or click) the map where the page draws the ground point (x_m, y_m); the point the page took."""
+    page.locator("#map").scroll_into_view_if_needed()
+    px, py = page.evaluate("([x, y]) => window.cinempcDirector.worldToMap(x, y)", [x_m, y_m])
+    canvas = page.locator("#map-canvas")
+    (canvas.tap if touch else canvas.click)(position={"x": px, "y": py})
+    page.wait_for_selector("#pin-panel:not([hidden])")
+    return float(page.get_attribute("#pin-panel", "data-x")), float(page.get_attribute("#pin-panel", "data-y"))
+
+
+def test_director_points_someone_out_on_the_map(live, browser):
+    hub, run, server = live
+    context = browser.new_context(viewport=VIEWPORT, has_touch=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.pairing_url)
+    page.wait_for_selector('#conn[data-state="ok"]', timeout=15000)
+    # the map draws the drone and the scenario's walker where the loop says they are
+    page.wait_for_function("() => +document.getElementById('map-canvas').dataset.subjects >= 1", timeout=15000)
+    rig = hub.snapshot()["rig"]["position_m"]
+    target = (round(rig[0] + 6.0, 2), round(rig[1] - 4.0, 2))  # somewhere nobody is tracked
+    tapped = tap_map_at(page, *target)
+    assert np.hypot(tapped[0] - target[0], tapped[1] - target[1]) < 0.5, (tapped, target)  # the tap is where drawn
+
+    # a name the hub refuses: the error shows, the panel stays, nothing is pinned
+    page.fill("#pin-name", "all")
+    page.click("#pin-save")
+    page.wait_for_function("() => document.getElementById('cmd-result').className.includes('err')", timeout=10000)
+    assert "'all'" in page.inner_text("#cmd-result") and page.is_visible("#pin-panel")
+    assert hub.snapshot()["map"]["pins"] == []
+
+    page.fill("#pin-name", "Carol")
+    page.press("#pin-name", "Enter")
+    pins = wait_until(lambda: hub.snapshot()["map"]["pins"], 10, "the pin to reach the hub")
+    assert [(p["name"], p["position_m"]) for p in pins] == [("carol", [tapped[0], tapped[1]])]
+    assert set(hub.tick(hub.snapshot()["loop"]["time_s"]).subject_pins) == {"carol"}
+    assert any(h["kind"] == "pin" and h["source"].startswith("ws") for h in hub.snapshot()["history"])
+    page.wait_for_selector("#pin-panel", state="hidden")
+    page.wait_for_selector("#map-pins li[data-name='carol']", timeout=10000)
+    page.wait_for_function("() => document.getElementById('map-canvas').dataset.pins === '1'", timeout=10000)
+    assert "pointed out" in page.inner_text("#cmd-result")
+    screenshot(page, "director_map.png")
+    assert errors == []
+    context.close()
+
+
 def test_hold_works_when_the_websocket_is_down(live, browser):
     hub, run, server = live
     hub.resume("test setup")
@@ -204,6 +251,15 @@ def test_hold_works_when_the_websocket_is_down(live, browser):
     page.press("#cmd", "Enter")
     page.wait_for_function("() => document.getElementById('cmd-result').className.includes('ok')", timeout=10000)
     wait_until(lambda: run.loop.shot.movement.direction == "counterclockwise", 10, "the orbit to reach the loop")
+    # pointing someone out goes by HTTP POST too
+    rig = hub.snapshot()["rig"]["position_m"]
+    tapped = tap_map_at(page, rig[0] - 5.0, rig[1] + 5.0, touch=False)  # a mouse click does it too
+    page.fill("#pin-name", "dave")
+    page.click("#pin-save")
+    wait_until(lambda: {"name": "dave", "position_m": list(tapped)} in [
+        {k: p[k] for k in ("name", "position_m")} for p in hub.snapshot()["map"]["pins"]],
+        10, "the pin posted over HTTP to reach the hub")
+    assert any(h["kind"] == "pin" and h["source"].startswith("http") for h in hub.snapshot()["history"])
     page.click("#btn-hold")
     page.wait_for_function("() => document.getElementById('btn-hold').textContent === 'HOLDING'", timeout=10000)
     assert hub.holding_requested and hub.snapshot()["control"]["holding"]

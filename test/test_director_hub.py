@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from cinempc.director.live import CommandRejected, LiveHub, SubjectBox, normalise_parse_result
+from cinempc.director.live import CommandRejected, GroundSubject, LiveHub, SubjectBox, normalise_parse_result
 from cinempc.director.queue import ShotQueue, describe_shot
 from cinempc.director.security import (
     CommandRateLimiter,
@@ -302,3 +302,63 @@ def test_director_names_reach_the_loop_as_track_refs():
     shot = hub.tick(0.0).shot
     assert shot.subjects == ["#2", "alice"]  # a name the director did not give passes unchanged
     assert hub.snapshot()["queue"]["current"]["shot"]["subjects"] == ["bride", "alice"]  # the tablet shows words
+
+
+def test_pointing_someone_out_on_the_map():
+    hub = LiveHub(parser=fake_parser_never_called)
+    hub.tick(12.5)  # the loop's clock stamps the pin
+    hub.name_subject(3, "bob")
+    seq = hub.state_seq
+    assert hub.point_out(" Carol ", 8.0, -3) == {"name": "carol", "position_m": [8.0, -3.0], "stamp_s": 12.5,
+                                                  "pin": True}
+    assert hub.state_seq > seq
+    direction = hub.tick(13.0)
+    assert {name: (p.x_m, p.y_m, p.stamp_s) for name, p in direction.subject_pins.items()} == {
+        "carol": (8.0, -3.0, 12.5)}
+    assert direction.subject_names == {3: "bob"}
+    assert hub.snapshot()["map"]["pins"] == [{"name": "carol", "position_m": [8.0, -3.0], "stamp_s": 12.5}]
+    assert hub.snapshot()["history"][-1]["kind"] == "pin"
+    # pointed out again: the pin moves (one pin per name)
+    hub.point_out("carol", 9.5, -2.0)
+    assert [(p["name"], p["position_m"]) for p in hub.snapshot()["map"]["pins"]] == [("carol", [9.5, -2.0])]
+    # a pin with the name of a named track: the name now means the pin
+    hub.point_out("bob", 1.0, 2.0)
+    direction = hub.tick(14.0)
+    assert direction.subject_names == {} and set(direction.subject_pins) == {"carol", "bob"}
+    # naming a track with a pin's name: the track is that person, the pin is gone
+    hub.name_subject(5, "bob")
+    direction = hub.tick(14.5)
+    assert direction.subject_names == {5: "bob"} and set(direction.subject_pins) == {"carol"}
+
+
+def test_point_out_refuses_bad_input_and_keeps_the_state():
+    hub = LiveHub(parser=fake_parser_never_called)
+    hub.point_out("carol", 8.0, -3.0)
+    before = hub.snapshot()["map"]
+    bad = [("", 1, 1), ("all", 1, 1), ("#2", 1, 1), ("x" * 41, 1, 1), ("b@d", 1, 1), (None, 1, 1), (7, 1, 1),
+           ("dave", float("nan"), 1), ("dave", 1, float("inf")), ("dave", "1", 1), ("dave", True, 1),
+           ("dave", None, 1), ("dave", 1e9, 1), ("dave", 10**400, 1), ("dave", [1], 1)]
+    for name, x, y in bad:
+        with pytest.raises(CommandRejected) as refused:
+            hub.point_out(name, x, y)
+        assert refused.value.status == 400 and len(str(refused.value)) < 200
+    assert hub.snapshot()["map"] == before and set(hub.tick(0.0).subject_pins) == {"carol"}
+
+
+def test_map_shows_every_subject_and_a_found_pin_leaves():
+    hub = LiveHub(parser=fake_parser_never_called)
+    hub.name_subject(2, "bride")
+    hub.point_out("carol", 8.0, -3.0)
+    hub.publish_subjects([SubjectBox(track_id=2, box_px=(1, 2, 3, 4))],
+                         [GroundSubject(2, (4.0, 1.0)), GroundSubject(4, (-6.0, 2.5), visible=False)])
+    subjects = hub.snapshot()["map"]["subjects"]
+    assert [(s["track_id"], s["name"], s["position_m"], s["visible"]) for s in subjects] == [
+        (2, "bride", [4.0, 1.0], True), (4, None, [-6.0, 2.5], False)]
+    assert hub.snapshot()["map"]["pins"]  # nobody carries the pin's name yet
+    # perception found her: a track now carries the name, so the pin is done
+    hub.publish_subjects([], [GroundSubject(7, (8.3, -2.6), name="carol")])
+    snap = hub.snapshot()
+    assert snap["map"]["pins"] == [] and hub.tick(1.0).subject_pins == {}
+    assert "carol (pointed out on the map) found as #7" in snap["events"][-1]["message"]
+    with pytest.raises(ValueError):
+        hub.publish_subjects([], [GroundSubject(1, (float("nan"), 0.0))])

@@ -95,6 +95,25 @@ def test_subjects_round_trip_and_malformed_entries():
         convert.subjects_from_msg(convert.String(data="{}"))
 
 
+def test_subject_pins_round_trip_and_malformed_entries():
+    pins = {"carol": (8.0, -3.0, 12.5), "the bride": (0.0, 1.25, 13.0)}
+    assert convert.pins_from_msg(_wire(convert.pins_msg(pins))) == pins
+    assert json.loads(convert.pins_msg(pins).data)["carol"] == {"position_m": [8.0, -3.0], "stamp_s": 12.5}
+    assert convert.pins_from_msg(convert.String(data="{}")) == {}
+    for text, words in (("{", "not JSON"), ("[]", "JSON object"),
+                        ('{"carol": [8, -3]}', "position_m"),
+                        ('{"carol": {"position_m": [8], "stamp_s": 1}}', "position_m"),
+                        ('{"carol": {"position_m": [8, -3]}}', "stamp_s"),
+                        ('{"carol": {"position_m": [8, true], "stamp_s": 1}}', "position_m"),
+                        ('{"carol": {"position_m": [8, -3], "stamp_s": Infinity}}', "non-finite"),
+                        ('{"carol": {"position_m": [1e400, -3], "stamp_s": 1}}', "non-finite"),
+                        ('{"b@d": {"position_m": [8, -3], "stamp_s": 1}}', "invalid subject reference"),
+                        ('{"#3": {"position_m": [8, -3], "stamp_s": 1}}', "not a name"),
+                        ('{"all": {"position_m": [8, -3], "stamp_s": 1}}', "not a name")):
+        with pytest.raises(ValueError, match=words):
+            convert.pins_from_msg(convert.String(data=text))
+
+
 def test_shot_obstacles_camera_info_and_images():
     shot = preset("follow_medium")
     assert convert.shot_from_msg(_wire(convert.shot_msg(shot))) == shot

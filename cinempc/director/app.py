@@ -71,6 +71,19 @@ class NameBody(_Body):
     name: str
 
 
+def point_out_args(message: Any) -> tuple[Any, Any, Any]:
+    """``{"name": ..., "x_m": ..., "y_m": ...}`` -> its three values (the hub checks them), or CommandRejected."""
+    if not isinstance(message, dict):
+        raise CommandRejected('point out: send a JSON object {"name": ..., "x_m": ..., "y_m": ...}')
+    missing = [key for key in ("name", "x_m", "y_m") if key not in message]
+    extra = sorted(set(message) - {"name", "x_m", "y_m"})
+    if missing or extra:
+        raise CommandRejected("point out needs exactly name, x_m and y_m (ground position in map metres)"
+                              + (f"; missing {', '.join(missing)}" if missing else "")
+                              + (f"; unexpected {', '.join(map(str, extra))}" if extra else ""), status=422)
+    return message["name"], message["x_m"], message["y_m"]
+
+
 def _static_text(name: str) -> str:
     return resources.files("cinempc.director").joinpath("static", name).read_text(encoding="utf-8")
 
@@ -200,6 +213,20 @@ def create_app(hub: LiveHub, token: PairingToken, settings: DirectorSettings | N
         except CommandRejected as exc:
             return rejected(exc)
 
+    @app.post("/api/subjects/point_out")
+    async def point_out(request: Request) -> Response:
+        limited = rate_limited(client_key(request))
+        if limited is not None:
+            return limited
+        try:
+            body = json.loads(await request.body() or b"null")
+        except ValueError:
+            return JSONResponse({"error": "point out: the body is not JSON"}, status_code=400)
+        try:
+            return JSONResponse(hub.point_out(*point_out_args(body), source=f"http {client_key(request)}"))
+        except CommandRejected as exc:
+            return rejected(exc)
+
     @app.post("/api/subjects/{track_id}/name")
     def name_subject(track_id: int, body: NameBody, request: Request) -> Response:
         limited = rate_limited(client_key(request))
@@ -275,7 +302,7 @@ async def _handle_ws_message(text: str, hub: LiveHub, limiter: CommandRateLimite
             return {**reply, "ok": True, "pong": time.time()}
         if kind in ("hold", "resume", "abort"):  # never rate limited
             return {**reply, "ok": True, **getattr(hub, kind)(source=client)}
-        if kind not in ("command", "preset", "skip", "name"):
+        if kind not in ("command", "preset", "skip", "name", "point_out"):
             return {**reply, "ok": False, "error": f"unknown message type {kind!r}"}
         if not limiter.allow(client):
             return {**reply, "ok": False, "status": 429,
@@ -289,6 +316,9 @@ async def _handle_ws_message(text: str, hub: LiveHub, limiter: CommandRateLimite
             return {**reply, "ok": True, **hub.submit_preset(body.name, body.subjects, body.mode, client)}
         if kind == "skip":
             return {**reply, "ok": True, **hub.skip(client)}
+        if kind == "point_out":
+            args = point_out_args({k: v for k, v in message.items() if k not in ("type", "id")})
+            return {**reply, "ok": True, **hub.point_out(*args, source=client)}
         track_id = message.get("track_id")
         return {**reply, "ok": True, **hub.name_subject(track_id, message.get("name"), client)}
     except CommandRejected as exc:

@@ -5,8 +5,8 @@ ROS director node -- *publishes* what the camera sees and does (JPEG frames,
 subject boxes with ids and names, lens and rig state, MPC status, link and
 safety events) and, once per control step, *ticks* the hub to learn what the
 director wants (:class:`Direction`: the shot to fly, whether it changed, HOLD,
-abort, subject names).  The web app (``app.py``) reads snapshots and submits
-commands from its own threads.  Everything crosses one lock, so neither side
+abort, subject names, people pointed out on the map).  The web app (``app.py``)
+reads snapshots and submits commands from its own threads.  Everything crosses one lock, so neither side
 can see half an update.
 
 Why a hub rather than callbacks into the loop: the web server must never block
@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -61,6 +61,37 @@ class SubjectBox:
 
 
 @dataclass(frozen=True)
+class GroundSubject:
+    """A subject as the tablet's map draws it: where it stands on the ground (map frame, ENU metres)."""
+
+    track_id: int
+    position_m: tuple[float, float]  # x, y
+    name: str | None = None
+    visible: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"track_id": int(self.track_id), "ref": f"#{int(self.track_id)}", "name": self.name,
+                "position_m": [round(float(v), 2) for v in self.position_m], "visible": bool(self.visible)}
+
+
+@dataclass(frozen=True)
+class MapPin:
+    """A person the director pointed out on the map before the camera has seen them (name -> place, time)."""
+
+    name: str
+    x_m: float
+    y_m: float
+    stamp_s: float  # the loop's clock when the director tapped
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "position_m": [round(self.x_m, 3), round(self.y_m, 3)],
+                "stamp_s": round(self.stamp_s, 3)}
+
+
+MAX_MAP_M = 100_000.0  # a pin further than this from the map origin is a typo, not a person
+
+
+@dataclass(frozen=True)
 class Direction:
     """What the director wants, read by the control loop once per step."""
 
@@ -71,6 +102,7 @@ class Direction:
     abort: bool  # the take is over: hold, and a real vehicle may return home
     subject_names: dict[int, str]  # names the director gave to track ids
     shot_entry_id: int | None = None
+    subject_pins: dict[str, MapPin] = field(default_factory=dict)  # people pointed out on the map, not found yet
 
 
 class CommandRejected(ValueError):
@@ -164,6 +196,7 @@ class LiveHub:
         self._frame_time_s: float | None = None
         self._frame_size: tuple[int, int] | None = None
         self._subjects: list[SubjectBox] = []
+        self._ground: list[GroundSubject] = []
         self._lens: dict[str, Any] | None = None
         self._rig: dict[str, Any] | None = None
         self._control: dict[str, Any] = {"status": "waiting", "message": "no control loop yet", "holding": False}
@@ -175,6 +208,7 @@ class LiveHub:
         self._hold = False
         self._abort = False
         self._names: dict[int, str] = {}
+        self._pins: dict[str, MapPin] = {}
         self._history: deque[dict[str, Any]] = deque(maxlen=self.settings.history_length)
         self._hold_listeners: list[Callable[[bool], None]] = []
         self._state_seq = 0
@@ -203,14 +237,31 @@ class LiveHub:
             self._changed.notify_all()
             return self._frame_seq
 
-    def publish_subjects(self, subjects: list[SubjectBox]) -> None:
-        """Subject boxes in the pixel frame of the last published image."""
+    def publish_subjects(self, subjects: list[SubjectBox], ground: list[GroundSubject] | None = None) -> None:
+        """Subject boxes in the pixel frame of the last published image; ``ground``: where every known
+        subject stands (in the picture or not), for the tablet's map.
+
+        A pin whose name a tracked subject now carries (perception found the person pointed out)
+        is done: it leaves the pending pins.
+        """
         boxes = [s if isinstance(s, SubjectBox) else SubjectBox(**s) for s in subjects]
         for box in boxes:
             if not all(math.isfinite(float(v)) for v in box.box_px):
                 raise ValueError(f"subject #{box.track_id}: non-finite box {box.box_px}")
+        places = [g if isinstance(g, GroundSubject) else GroundSubject(**g) for g in (ground or [])]
+        for place in places:
+            if len(place.position_m) != 2 or not all(math.isfinite(float(v)) for v in place.position_m):
+                raise ValueError(f"subject #{place.track_id}: ground position must be finite [x, y], "
+                                 f"got {place.position_m}")
         with self._changed:
             self._subjects = boxes
+            self._ground = places
+            for subject in [*boxes, *places]:
+                name = (subject.name or "").strip().lower()
+                if subject.track_id >= 0 and name in self._pins:  # pins of the loop (negative ids) are not finds
+                    del self._pins[name]
+                    self._event_locked("subjects", f"{name} (pointed out on the map) found as #{subject.track_id}",
+                                       "info")
             self._bump()
 
     def publish_rig(self, state: Any, camera: Any | None = None, time_s: float | None = None) -> None:
@@ -276,7 +327,7 @@ class LiveHub:
                 shot=resolve_subject_names(entry.shot, self._names) if entry is not None else None,
                 shot_changed=changed, hold=self._hold,
                 abort=self._abort, subject_names=dict(self._names),
-                shot_entry_id=entry.id if entry is not None else None,
+                shot_entry_id=entry.id if entry is not None else None, subject_pins=dict(self._pins),
             )
 
     def add_hold_listener(self, listener: Callable[[bool], None]) -> None:
@@ -388,23 +439,45 @@ class LiveHub:
         """Give a tracked subject a name the director can use in commands ("follow the bride")."""
         if not isinstance(track_id, int) or isinstance(track_id, bool) or not 0 <= track_id <= 999_999:
             raise CommandRejected(f"track id must be an integer 0-999999, got {track_id!r}")
-        if not isinstance(name, str) or len(name) > self.settings.max_name_chars:
-            raise CommandRejected(f"a subject name is text of at most {self.settings.max_name_chars} characters")
-        cleaned = name.strip().lower()
-        if cleaned in ("", "all") or cleaned.startswith("#"):
-            raise CommandRejected("a subject name cannot be empty, 'all' or start with '#'")
-        try:
-            cleaned = _check_subject_ref(cleaned)
-        except ValueError as exc:
-            raise CommandRejected(str(exc)) from exc
+        cleaned = self._check_name(name)
         with self._changed:
             for other_id, other in list(self._names.items()):
                 if other == cleaned and other_id != track_id:
                     del self._names[other_id]  # a name means one subject
             self._names[track_id] = cleaned
-            self._record_locked(f"name #{track_id} {cleaned}", source, "name", f"#{track_id} is now {cleaned!r}")
+            replaced = self._pins.pop(cleaned, None) is not None  # the person pointed out is this track
+            self._record_locked(f"name #{track_id} {cleaned}", source, "name",
+                                f"#{track_id} is now {cleaned!r}" + (" (was a pin on the map)" if replaced else ""))
             self._bump()
         return {"track_id": track_id, "name": cleaned}
+
+    def point_out(self, name: str, x_m: float, y_m: float, source: str = "director") -> dict[str, Any]:
+        """Point a person out on the map ("carol is there"), before the camera has seen them.
+
+        The name then means that pin: it leaves any track the director had given it, and a new pin
+        with the same name moves it.  The loop hands pins to perception (``Direction.subject_pins``),
+        which frames the pin like a subject until it finds someone there; once a tracked subject
+        carries the name (:meth:`publish_subjects`), or the director names a track so, the pin is gone.
+        """
+        cleaned = self._check_name(name)
+        position = []
+        for axis, value in (("x_m", x_m), ("y_m", y_m)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise CommandRejected(f"{axis} must be a number of metres, got {repr(value)[:40]}")
+            if not (math.isfinite(value) if isinstance(value, float) else True) or abs(value) > MAX_MAP_M:
+                raise CommandRejected(f"{axis} must be finite and within {MAX_MAP_M:.0f} m of the map origin, "
+                                      f"got {repr(value)[:40]}")
+            position.append(float(value))
+        with self._changed:
+            pin = MapPin(cleaned, position[0], position[1], self._now_locked())
+            self._names = {track_id: other for track_id, other in self._names.items() if other != cleaned}
+            moved = cleaned in self._pins
+            self._pins[cleaned] = pin
+            self._record_locked(f"point out {cleaned} at ({pin.x_m:.1f}, {pin.y_m:.1f})", source, "pin",
+                                f"{cleaned!r} {'moved' if moved else 'pointed out'} on the map; "
+                                "framed until the camera finds someone there")
+            self._bump()
+        return {"name": cleaned, **pin.to_json(), "pin": True}
 
     # ================================================================ reading
 
@@ -414,6 +487,12 @@ class LiveHub:
             now = self._clock()
             age = None if self._loop_wall_s is None else round(now - self._loop_wall_s, 3)
             names = dict(self._names)
+            pins = [pin.to_json() for pin in self._pins.values()]
+            ground = []
+            for place in self._ground:
+                item = place.to_json()
+                item["name"] = names.get(place.track_id, place.name)
+                ground.append(item)
             subjects = []
             for box in self._subjects:
                 item = box.to_json()
@@ -435,6 +514,7 @@ class LiveHub:
                 "events": list(self._events),
                 "history": list(self._history),
                 "names": {str(k): v for k, v in names.items()},
+                "map": {"subjects": ground, "pins": pins},
             }
 
     def latest_frame(self) -> tuple[int, bytes | None]:
@@ -480,6 +560,18 @@ class LiveHub:
             self._bump()
         return {"shots": [e.shot.model_dump(mode="json") for e in entries], "queued": [e.id for e in entries],
                 "mode": mode, "text": text, "holding": self._hold}
+
+    def _check_name(self, name: Any) -> str:
+        """A subject name as naming and pointing out accept it (lower case), or CommandRejected."""
+        if not isinstance(name, str) or len(name) > self.settings.max_name_chars:
+            raise CommandRejected(f"a subject name is text of at most {self.settings.max_name_chars} characters")
+        cleaned = name.strip().lower()
+        if cleaned in ("", "all") or cleaned.startswith("#"):
+            raise CommandRejected("a subject name cannot be empty, 'all' or start with '#'")
+        try:
+            return _check_subject_ref(cleaned)
+        except ValueError as exc:
+            raise CommandRejected(str(exc)) from exc
 
     def _check_text(self, text: Any) -> str:
         if not isinstance(text, str):

@@ -352,6 +352,45 @@ def subjects_from_msg(msg: String) -> tuple[float, list[SubjectTrack]]:
     return stamp, subjects
 
 
+def pins_msg(pins: dict[str, tuple[float, float, float]]) -> String:
+    """The director's map pins, ``{name: (x_m, y_m, stamp_s)}``, as ``director/subject_pins`` JSON.
+
+    ``{"carol": {"position_m": [8.0, -3.0], "stamp_s": 12.5}}``: where the person was pointed out
+    (ground, ENU map frame) and when (the graph's clock).  The message is the whole current set
+    (latched); a name that leaves it was found or named on a track, never "forget this person".
+    """
+    return String(data=json.dumps({str(name): {"position_m": [float(x), float(y)], "stamp_s": float(stamp)}
+                                   for name, (x, y, stamp) in pins.items()}))
+
+
+def pins_from_msg(msg: String) -> dict[str, tuple[float, float, float]]:
+    """``{name: (x_m, y_m, stamp_s)}``; ValueError names the first malformed entry."""
+    from cinempc.shot import _check_subject_ref
+
+    document = _json_document(msg, "subject pins")
+    pins = {}
+    for name, entry in document.items():
+        try:
+            clean = _check_subject_ref(name)
+        except ValueError as exc:
+            raise ValueError(f"subject pins: {exc}") from exc
+        if clean == "all" or clean.startswith("#"):
+            raise ValueError(f"subject pins: {name!r} is not a name")
+        position = entry.get("position_m") if isinstance(entry, dict) else None
+        stamp = entry.get("stamp_s") if isinstance(entry, dict) else None
+        numbers = [*position, stamp] if isinstance(position, list) and len(position) == 2 else None
+        if numbers is None or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+            raise ValueError(f"subject pins: {name!r} needs {{\"position_m\": [x, y], \"stamp_s\": t}} "
+                             f"numbers, got {json.dumps(entry)[:120]}")
+        try:
+            x, y, t = (float(v) for v in numbers)
+        except OverflowError as exc:
+            raise ValueError(f"subject pin {name!r}: a number too large ({exc})") from exc
+        require_finite(f"subject pin {name!r}", [x, y, t])
+        pins[clean] = (x, y, t)
+    return pins
+
+
 def obstacles_msg(obstacles: Sequence[Obstacle], background_distance_m: float | None = None) -> String:
     return String(data=json.dumps({
         "obstacles": [{

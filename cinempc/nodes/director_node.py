@@ -5,8 +5,10 @@ and a control loop) and plays the loop's part: it feeds the hub what the rig see
 (images, subjects, rig and lens, MPC status, link events) and, ``tick_rate_hz`` times a
 second, asks it what the director wants.  The answer is published *latched*, so an MPC that
 restarts gets it at once: ``director/shot`` (the active ShotSpec as JSON) and
-``director/hold`` (HOLD/RESUME).  ``director/hold_shot`` and ``director/resume_shot``
-(``std_srvs/Trigger``) do what the tablet's buttons do, for a ground station or a script.
+``director/hold`` (HOLD/RESUME), and for perception the director's names for tracks
+(``director/subject_names``) and the people pointed out on the map (``director/subject_pins``).
+``director/hold_shot`` and ``director/resume_shot`` (``std_srvs/Trigger``) do what the tablet's
+buttons do, for a ground station or a script.
 
 Not a lifecycle node: HOLD must work from the moment the process exists.
 """
@@ -65,6 +67,8 @@ class DirectorNode(Node):
         self.pub_hold = self.create_publisher(Bool, Topics.HOLD, LATCHED_QOS)
         self.pub_names = self.create_publisher(String, Topics.SUBJECT_NAMES, LATCHED_QOS)
         self._published_names: dict[int, str] | None = None
+        self.pub_pins = self.create_publisher(String, Topics.SUBJECT_PINS, LATCHED_QOS)
+        self._published_pins: dict | None = None
         self.create_service(Trigger, Topics.HOLD_SERVICE, self.on_hold_service)
         self.create_service(Trigger, Topics.RESUME_SERVICE, self.on_resume_service)
         self.create_subscription(String, "sim/default_shot", self.on_default_shot, LATCHED_QOS)
@@ -109,6 +113,10 @@ class DirectorNode(Node):
         if direction.subject_names != self._published_names:  # the tablet's "alice = #3" -> perception
             self._published_names = dict(direction.subject_names)
             self.pub_names.publish(String(data=json.dumps({str(k): v for k, v in direction.subject_names.items()})))
+        if direction.subject_pins != self._published_pins:  # "carol is there" on the tablet's map -> perception
+            self._published_pins = dict(direction.subject_pins)
+            self.pub_pins.publish(convert.pins_msg({name: (pin.x_m, pin.y_m, pin.stamp_s)
+                                                    for name, pin in direction.subject_pins.items()}))
 
     def publish_hold(self, hold: bool) -> None:
         if hold != self._published_hold:
@@ -160,10 +168,15 @@ class DirectorNode(Node):
 
     @guarded(Topics.PERCEPTION_SUBJECTS)
     def on_subjects(self, msg: String) -> None:
-        from cinempc.director.live import SubjectBox
+        from cinempc.director.live import GroundSubject, SubjectBox
 
         _, subjects = convert.subjects_from_msg(msg)
+        subjects = [s for s in subjects if s.track_id >= 0]  # pins (negative ids): the hub draws its own on the map
+        ground = [GroundSubject(track_id=s.track_id, position_m=(float(s.positions_m[0, 0]),
+                                                                 float(s.positions_m[0, 1])),
+                                name=s.name, visible=s.visible) for s in subjects]
         if self._info is None or self._odometry is None or self._camera_state is None:
+            self.hub.publish_subjects([], ground)
             return
         state = convert.rig_state_from_msgs(self._odometry, self._camera_state)
         fx, width, height = float(self._info.k[0]), int(self._info.width), int(self._info.height)
@@ -182,7 +195,7 @@ class DirectorNode(Node):
             boxes.append(SubjectBox(track_id=subject.track_id, name=subject.name, visible=subject.visible,
                                     box_px=(u - half_width_px, v_head, u + half_width_px, v_feet),
                                     distance_m=float(np.linalg.norm(head - state.position_m))))
-        self.hub.publish_subjects(boxes)
+        self.hub.publish_subjects(boxes, ground)
 
     @guarded(Topics.MPC_STATUS)
     def on_mpc_status(self, msg: String) -> None:

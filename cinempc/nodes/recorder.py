@@ -24,7 +24,8 @@ from rclpy.utilities import remove_ros_args
 from cinempc.graph import TOPIC_TYPES, Topics
 from cinempc.nodes.base import CONTROL_QOS, LATCHED_QOS, SENSOR_QOS, run
 
-LATCHED_TOPICS = {Topics.SHOT, Topics.HOLD, Topics.SUBJECT_NAMES, Topics.OBSTACLES, "sim/default_shot"}
+LATCHED_TOPICS = {Topics.SHOT, Topics.HOLD, Topics.SUBJECT_NAMES, Topics.SUBJECT_PINS, Topics.OBSTACLES,
+                  "sim/default_shot"}
 SENSOR_TOPICS = {Topics.IMAGE, Topics.DEPTH}
 
 

@@ -19,6 +19,8 @@
     var selected = null;        // selected track id
     var localHistory = [], historyIndex = -1;
     var holdRetry = null;
+    var mapView = null;         // the map's last drawing: centre (m), metres shown, px per metre, canvas size (CSS px)
+    var pinDraft = null;        // [x, y] metres: a tap on the map waiting for a name
 
     // ------------------------------------------------------------------ transport
 
@@ -116,6 +118,7 @@
       if (msg.type === 'command') body = { text: msg.text, mode: msg.mode };
       if (msg.type === 'preset') body = { name: msg.name, subjects: msg.subjects, mode: msg.mode };
       if (msg.type === 'name') { route = '/api/subjects/' + msg.track_id + '/name'; body = { name: msg.name }; }
+      if (msg.type === 'point_out') { route = '/api/subjects/point_out'; body = { name: msg.name, x_m: msg.x_m, y_m: msg.y_m }; }
       return api('POST', route, body).then(function (r) {
         return r.json().then(function (j) {
           var ok = r.ok && !j.error;
@@ -200,6 +203,7 @@
       }
       renderLens(s);
       placeBoxes();
+      renderMap();
       renderQueue(s.queue);
       renderHistory(s.history || []);
       renderEvents(s.events || []);
@@ -228,6 +232,93 @@
           'px;width:' + w + 'px;height:' + h + 'px"><span>' + esc(subjectLabel(b)) + '</span></div>';
       });
       host.innerHTML = html;
+    }
+
+    // ------------------------------------------------------------------ map
+    // Top view of the ENU map frame, north (+y) up, east (+x) right: the drone with its camera's
+    // field of view, every tracked subject, the people pointed out (pins).  The view fits them all
+    // with a margin, in 20 m steps so it does not breathe with every update.
+
+    function mapFit(s, width, height) {
+      var pts = [];
+      if (s && s.rig) pts.push([s.rig.position_m[0], s.rig.position_m[1]]);
+      var m = (s && s.map) || {};
+      (m.subjects || []).forEach(function (g) { pts.push(g.position_m); });
+      (m.pins || []).forEach(function (p) { pts.push(p.position_m); });
+      if (pinDraft) pts.push(pinDraft);
+      if (!pts.length) pts.push([0, 0]);
+      var lo = [Infinity, Infinity], hi = [-Infinity, -Infinity];
+      pts.forEach(function (p) { for (var i = 0; i < 2; i++) { lo[i] = Math.min(lo[i], p[i]); hi[i] = Math.max(hi[i], p[i]); } });
+      var extent = Math.max(hi[0] - lo[0], hi[1] - lo[1]);
+      var span = Math.max(40, Math.ceil((extent * 1.25 + 10) / 20) * 20);
+      var step = span / 8;
+      var cx = Math.round((lo[0] + hi[0]) / 2 / step) * step, cy = Math.round((lo[1] + hi[1]) / 2 / step) * step;
+      return { cx: cx, cy: cy, span: span, k: Math.min(width, height) / span, w: width, h: height };
+    }
+
+    function worldToMap(x, y) { var v = mapView; return [v.w / 2 + (x - v.cx) * v.k, v.h / 2 - (y - v.cy) * v.k]; }
+    function mapToWorld(px, py) { var v = mapView; return [v.cx + (px - v.w / 2) / v.k, v.cy - (py - v.h / 2) / v.k]; }
+
+    function renderMap() {
+      var canvas = $('map-canvas'), w = canvas.clientWidth, h = canvas.clientHeight;
+      if (!w || !h) return;
+      var dpr = window.devicePixelRatio || 1;
+      if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+        canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
+      }
+      var s = last || {}, m = s.map || {};
+      mapView = mapFit(s, w, h);
+      var ctx = canvas.getContext('2d');
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.clearRect(0, 0, w, h);
+      // grid every 10 m (20 m when zoomed out), labelled by the scale in the heading
+      var grid = mapView.span > 100 ? 20 : 10;
+      ctx.strokeStyle = '#23272e'; ctx.lineWidth = 1; ctx.beginPath();
+      var a = mapToWorld(0, h), b = mapToWorld(w, 0);
+      for (var gx = Math.ceil(a[0] / grid) * grid; gx <= b[0]; gx += grid) { var px = worldToMap(gx, 0)[0]; ctx.moveTo(px, 0); ctx.lineTo(px, h); }
+      for (var gy = Math.ceil(a[1] / grid) * grid; gy <= b[1]; gy += grid) { var py = worldToMap(0, gy)[1]; ctx.moveTo(0, py); ctx.lineTo(w, py); }
+      ctx.stroke();
+      $('map-scale').textContent = '· grid ' + grid + ' m · north up';
+      ctx.font = '12px system-ui, sans-serif'; ctx.textBaseline = 'middle';
+      if (s.rig) {  // the drone, its camera's heading and horizontal field of view
+        var r = worldToMap(s.rig.position_m[0], s.rig.position_m[1]), yaw = s.rig.yaw_deg * Math.PI / 180;
+        var half = (s.lens && s.lens.hfov_deg ? s.lens.hfov_deg : 40) * Math.PI / 360, reach = Math.max(w, h);
+        ctx.fillStyle = 'rgba(138,180,248,.10)'; ctx.beginPath(); ctx.moveTo(r[0], r[1]);
+        ctx.lineTo(r[0] + reach * Math.cos(yaw - half), r[1] - reach * Math.sin(yaw - half));
+        ctx.lineTo(r[0] + reach * Math.cos(yaw + half), r[1] - reach * Math.sin(yaw + half));
+        ctx.closePath(); ctx.fill();
+        ctx.fillStyle = '#e8eaed'; ctx.beginPath();
+        ctx.moveTo(r[0] + 11 * Math.cos(yaw), r[1] - 11 * Math.sin(yaw));
+        ctx.lineTo(r[0] + 7 * Math.cos(yaw + 2.5), r[1] - 7 * Math.sin(yaw + 2.5));
+        ctx.lineTo(r[0] + 7 * Math.cos(yaw - 2.5), r[1] - 7 * Math.sin(yaw - 2.5));
+        ctx.closePath(); ctx.fill();
+      }
+      (m.subjects || []).forEach(function (g) {
+        var p = worldToMap(g.position_m[0], g.position_m[1]);
+        ctx.fillStyle = g.visible ? (g.track_id === selected ? '#fdd663' : '#8ab4f8') : '#5f6368';
+        ctx.beginPath(); ctx.arc(p[0], p[1], 6, 0, 2 * Math.PI); ctx.fill();
+        ctx.fillText(subjectLabel(g), p[0] + 9, p[1]);
+      });
+      var pinMark = function (x, y, label, dashed) {
+        var p = worldToMap(x, y);
+        ctx.strokeStyle = '#fdd663'; ctx.fillStyle = '#fdd663'; ctx.lineWidth = 2;
+        ctx.setLineDash(dashed ? [3, 3] : []);
+        ctx.beginPath(); ctx.arc(p[0], p[1] - 12, 6, 0, 2 * Math.PI); ctx.stroke();
+        ctx.beginPath(); ctx.moveTo(p[0], p[1] - 6); ctx.lineTo(p[0], p[1]); ctx.stroke();
+        ctx.setLineDash([]);
+        if (label) ctx.fillText(label, p[0] + 9, p[1] - 12);
+      };
+      (m.pins || []).forEach(function (pin) { pinMark(pin.position_m[0], pin.position_m[1], pin.name + ' ?', false); });
+      if (pinDraft) pinMark(pinDraft[0], pinDraft[1], '', true);
+      canvas.dataset.pins = String((m.pins || []).length);
+      canvas.dataset.subjects = String((m.subjects || []).length);
+      var html = (m.pins || []).map(function (pin) {
+        var age = s.loop && s.loop.time_s != null ? Math.max(0, s.loop.time_s - pin.stamp_s) : null;
+        return '<li data-name="' + esc(pin.name) + '">' + esc(pin.name) + ' <small>pointed out at (' +
+          pin.position_m[0].toFixed(1) + ', ' + pin.position_m[1].toFixed(1) + ') m' +
+          (age != null ? ' · ' + age.toFixed(0) + ' s ago' : '') + ' · not found yet</small></li>';
+      }).join('');
+      if ($('map-pins').innerHTML !== html) $('map-pins').innerHTML = html;
     }
 
     function currentFocusRef() {
@@ -396,6 +487,35 @@
         if (res && res.ok) $('cmd-result').textContent = '#' + res.track_id + ' is now “' + res.name + '”';
       });
     });
+    $('map-canvas').addEventListener('click', function (ev) {
+      if (!mapView) return;
+      var box = $('map-canvas').getBoundingClientRect();
+      var at = mapToWorld(ev.clientX - box.left, ev.clientY - box.top);
+      pinDraft = [Math.round(at[0] * 100) / 100, Math.round(at[1] * 100) / 100];
+      var panel = $('pin-panel');
+      panel.hidden = false;
+      panel.dataset.x = pinDraft[0]; panel.dataset.y = pinDraft[1];
+      $('pin-title').textContent = 'at ' + pinDraft[0].toFixed(1) + ', ' + pinDraft[1].toFixed(1) + ' m';
+      $('pin-name').focus();
+      renderMap();
+    });
+    function closePinPanel() { pinDraft = null; $('pin-panel').hidden = true; $('pin-name').value = ''; renderMap(); }
+    $('pin-cancel').addEventListener('click', closePinPanel);
+    function savePin() {
+      if (!pinDraft) return;
+      var name = $('pin-name').value;
+      send({ type: 'point_out', name: name, x_m: pinDraft[0], y_m: pinDraft[1] }).then(function (res) {
+        showResult(res && res.ok ? { ok: true } : res);
+        if (res && res.ok) {
+          $('cmd-result').textContent = '“' + res.name + '” pointed out at (' + res.position_m[0].toFixed(1) + ', ' +
+            res.position_m[1].toFixed(1) + ') m: framed until the camera finds them';
+          closePinPanel();
+        }
+      }, function () { showResult(null); });
+    }
+    $('pin-save').addEventListener('click', savePin);
+    $('pin-name').addEventListener('keydown', function (ev) { if (ev.key === 'Enter') { ev.preventDefault(); savePin(); } });
+    window.addEventListener('resize', renderMap);
     $('subject-frame').addEventListener('click', function () {
       if (selected == null) return;
       send({ type: 'preset', name: 'follow_medium', subjects: ['#' + selected], mode: 'now' }).then(showResult);
@@ -403,7 +523,9 @@
     window.addEventListener('resize', placeBoxes);
 
     window.cinempcDirector = { // read-only peek for debugging in the browser console
-      connected: function () { return wsOpen; }, state: function () { return last; }
+      connected: function () { return wsOpen; }, state: function () { return last; },
+      worldToMap: function (x, y) { return mapView ? worldToMap(x, y) : null; },  // CSS px in #map-canvas
+      mapToWorld: function (px, py) { return mapView ? mapToWorld(px, py) : null; }
     };
     // The server sends state at least every second; a silent socket is a dead link even if TCP
     // has not noticed yet: drop it, so HTTP polling and a reconnect take over.

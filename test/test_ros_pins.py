@@ -1,0 +1,121 @@
+"""Pointing someone out on the tablet's map reaches perception over real DDS: web app -> director node -> topic.
+
+The director node (with its web app on 127.0.0.1) and the perception node (lifecycle, real
+detector weights loaded at configure) run in this process on a private ROS domain, each with
+the parameter files the graph gives it; the pin travels as the tablet sends it: an HTTP POST
+to the app, the hub, the director's latched ``director/subject_pins``, the perception node's
+subscription, ``PerceptionPipeline.point_out``.  Malformed pin messages are logged and dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.ros]
+
+PARAMETER_FILES = ("nodes.yaml", "vehicle.yaml", "perception.yaml", "director.yaml")
+
+
+def wait_until(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def graph(ros_domain_env, repo_root):
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    os.environ.update({k: ros_domain_env[k] for k in ("ROS_DOMAIN_ID", "RMW_IMPLEMENTATION",
+                                                      "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    args = ["--ros-args"]
+    for name in PARAMETER_FILES:
+        args += ["--params-file", str(repo_root / "config" / name)]
+    args += ["-p", "use_sim_time:=false", "-p", "server.port:=0", "-p", "server.host:=127.0.0.1"]
+    rclpy.init(args=args)
+    from cinempc.nodes.director_node import DirectorNode
+    from cinempc.nodes.perception_node import PerceptionNode
+
+    perception = PerceptionNode()
+    perception.autostart()
+    assert perception.pipeline is not None, "the perception node did not configure"
+    director = DirectorNode()
+    probe = rclpy.create_node("cinempc_pins_probe")
+    executor = SingleThreadedExecutor()
+    for node in (perception, director, probe):
+        executor.add_node(node)
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: [executor.spin_once(timeout_sec=0.05) for _ in iter(stop.is_set, True)],
+                              daemon=True)
+    thread.start()
+    try:
+        yield director, perception, probe
+    finally:
+        stop.set()
+        thread.join(timeout=5.0)
+        director.close()
+        for node in (probe, director, perception):
+            node.destroy_node()
+        rclpy.shutdown()
+
+
+def post(director, path: str, body: dict) -> httpx.Response:
+    from cinempc.director.security import TOKEN_HEADER
+
+    return httpx.post(director.server.url + path, json=body, headers={TOKEN_HEADER: director.server.token.value},
+                      timeout=10.0)
+
+
+def test_a_pin_from_the_tablet_reaches_the_perception_pipeline(graph):
+    director, perception, _ = graph
+    answer = post(director, "/api/subjects/point_out", {"name": "Carol", "x_m": 8.0, "y_m": -3.0})
+    assert answer.status_code == 200, answer.text
+    stamp_s = answer.json()["stamp_s"]
+    pin = wait_until(lambda: perception.pipeline.names.pins.get("carol"), 15, "the pin in the perception pipeline")
+    assert np.allclose(pin.position_m, [8.0, -3.0, 0.0]) and pin.time_s == pytest.approx(stamp_s)
+    assert stamp_s > 1e9  # the graph's clock (wall time here), not the hub's zero before the first tick
+    # moved on the map: perception moves it too
+    assert post(director, "/api/subjects/point_out", {"name": "carol", "x_m": 9.5, "y_m": -2.0}).status_code == 200
+    wait_until(lambda: np.allclose(perception.pipeline.names.pins["carol"].position_m[:2], [9.5, -2.0]), 15,
+               "the moved pin in the perception pipeline")
+    # the director names track #5 "carol": the pin leaves the hub's set and perception binds the name
+    assert post(director, "/api/subjects/5/name", {"name": "carol"}).status_code == 200
+    wait_until(lambda: perception.pipeline.names.track_of("carol") == 5, 15, "carol bound to #5 in perception")
+    assert "carol" not in perception.pipeline.names.pins
+    assert perception.drops.counts.get("director/subject_pins", 0) == 0
+
+
+def test_malformed_pins_are_logged_and_dropped(graph):
+    from std_msgs.msg import String
+
+    from cinempc.nodes.base import LATCHED_QOS
+
+    _, perception, probe = graph
+    publisher = probe.create_publisher(String, "director/subject_pins", LATCHED_QOS)
+    wait_until(lambda: publisher.get_subscription_count() > 0, 10, "the perception node's subscription")
+    before = perception.drops.counts.get("director/subject_pins", 0)
+    pins_before = perception.pipeline.names.pins
+    bad = ["carol is over there", "[1, 2]", json.dumps({"dave": {"position_m": [1.0]}}),
+           json.dumps({"dave": {"position_m": [1.0, 2.0]}}), json.dumps({"all": {"position_m": [1, 2], "stamp_s": 1}}),
+           '{"dave": {"position_m": [NaN, 2.0], "stamp_s": 1.0}}']
+    for count, text in enumerate(bad, start=before + 1):  # latched QoS keeps one message: one at a time
+        publisher.publish(String(data=text))
+        wait_until(lambda count=count: perception.drops.counts.get("director/subject_pins", 0) >= count, 10,
+                   f"the malformed pin message {text!r} dropped")
+    assert perception.pipeline.names.pins.keys() == pins_before.keys()
+    # the node is alive and takes the next good message
+    publisher.publish(String(data=json.dumps({"erin": {"position_m": [2.0, 3.0], "stamp_s": 100.0}})))
+    pin = wait_until(lambda: perception.pipeline.names.pins.get("erin"), 10, "a good pin after the bad ones")
+    assert np.allclose(pin.position_m, [2.0, 3.0, 0.0]) and pin.time_s == 100.0
