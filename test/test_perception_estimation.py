@@ -66,6 +66,21 @@ def test_feet_cut_by_the_frame_uses_the_head_and_the_height_prior():
     assert np.linalg.norm(estimate.position_m[:2] - feet[:2]) < 0.1
 
 
+def test_feet_cut_by_the_frame_uses_the_subjects_own_stature_where_known():
+    """A 1.60 m person in a close-up: the population prior puts them metres off, their measured stature does not."""
+    feet = np.array([8.0, 0.0, 0.0])
+    view = _view([0.0, 0.0, 2.0], [8.0, 0.0, 1.5], 70.0)
+    box = _box(view, feet, height_m=1.60)
+    assert box[3] > 240
+    box[3] = 240.0
+    with_prior = estimate_subject(box, view, PARAMS)
+    with_stature = estimate_subject(box, view, PARAMS, stature_m=1.60)
+    assert with_stature.methods == ("head_plane",)
+    assert np.linalg.norm(with_stature.position_m[:2] - feet[:2]) < 0.1
+    assert np.linalg.norm(with_prior.position_m[:2] - feet[:2]) > 0.5
+    assert with_stature.height_m == pytest.approx(1.60, abs=0.02)
+
+
 def test_depth_image_is_used_when_present_and_tightens_the_estimate():
     feet = np.array([18.0, -2.0, 0.0])
     view = _view([0.0, 0.0, 1.7], feet + [0.0, 0.0, 0.9], 50.0)
@@ -90,6 +105,21 @@ def test_covariance_grows_with_range():
     cov_far = estimate_subject(_box(view_far, far), view_far, PARAMS).covariance_m2
     assert cov_far[0, 0] > 4 * cov_near[0, 0]
 
+
+
+def test_a_box_reaching_far_above_the_head_is_placed_by_its_feet():
+    """crossing: a far person's box drawn up over what stands behind them, twice their height.
+
+    Its top row is not a head, so the height prior (which reads it as one) must not place
+    them: fused with it they came out 5.3 m nearer than 22 m.
+    """
+    feet = np.array([22.0, 3.0, 0.0])
+    view = _view([0.0, 0.0, 3.0], feet + [0.0, 0.0, 0.9], 20.0)
+    box = _box(view, feet, height_m=1.62 * 2.0)
+    estimate = estimate_subject(box, view, PARAMS)
+    assert not estimate.height_measured
+    assert estimate.methods == ("ground_plane",)
+    assert np.linalg.norm(estimate.position_m[:2] - feet[:2]) < 0.5
 
 @pytest.mark.parametrize("box", [[np.nan, 0, 10, 10], [50, 50, 40, 60], [10, 10, 10, 10]])
 def test_degenerate_boxes_give_no_estimate(box):

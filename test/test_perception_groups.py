@@ -189,9 +189,20 @@ def test_a_box_where_the_subject_could_not_have_got_to_does_not_move_them():
     standing, fault = np.array([20.0, 0.0, 0.0]), np.array([8.0, 0.0, 0.0])
     position, velocity = _jump(PARAMS, standing, fault)
     assert np.linalg.norm(position[:2] - standing[:2]) < 0.5 and np.linalg.norm(velocity[:2]) < 1.0
-    # the control: without the speed bound (a person at 1000 m/s) the same box is taken
-    position, _ = _jump(PARAMS.with_(max_subject_speed_mps=1000.0), standing, fault)
+    # the control: without the speed bound (a person at 1000 m/s, from standing in no time) the same box is taken
+    position, _ = _jump(PARAMS.with_(max_subject_speed_mps=1000.0, max_subject_accel_mps2=1e6), standing, fault)
     assert np.linalg.norm(position[:2] - standing[:2]) > 5.0
+
+
+def test_someone_standing_still_is_not_taken_to_where_only_a_running_start_could_reach():
+    """crossing: a false box 11.5 m from dave, who had stood still for 15 s and was unseen for 0.7 s, was
+    within a sprinter's 9 m/s (+ noise) of him; dave flew off at 16 m/s.  From standing, 0.6 s reaches ~1 m."""
+    standing, fault = np.array([20.0, 0.0, 0.0]), np.array([20.0, 4.0, 0.0])  # 4 m sideways: 6.7 m/s
+    position, velocity = _jump(PARAMS, standing, fault)
+    assert np.linalg.norm(position[:2] - standing[:2]) < 0.5 and np.linalg.norm(velocity[:2]) < 1.0
+    # the control: the speed bound alone (no limit on how fast someone gets going) takes the box
+    position, _ = _jump(PARAMS.with_(max_subject_accel_mps2=1e6), standing, fault)
+    assert np.linalg.norm(position[:2] - standing[:2]) > 2.0
 
 
 # ------------------------------------------------------------------ a walker passing behind a trunk

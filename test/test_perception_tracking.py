@@ -106,7 +106,8 @@ def test_name_moves_to_a_new_track_where_the_subject_is_predicted():
     old_id = subjects[0].track_id
     for k in range(10, 18):  # hidden 0.8 s > timeout: tracker and pipeline both drop it
         pipeline.process_detections(_frame(k / RATE_HZ, hidden=("a", "b")), RIG, k / RATE_HZ)
-    for k in range(18, 21):  # a new track is confirmed on its second sighting
+    # the tracker confirms a new track on its second sighting; the name waits for three whole-person boxes
+    for k in range(18, 22):
         subjects = pipeline.process_detections(_frame(k / RATE_HZ, hidden=("b",)), RIG, k / RATE_HZ)
     assert len(subjects) == 1
     assert subjects[0].track_id != old_id
@@ -336,6 +337,72 @@ def test_a_box_on_part_of_the_person_does_not_move_them_or_change_their_height()
     (after,) = pipeline.process_detections(Detections([lower_half], [0.9], [0], (320, 240)), RIG, t)
     assert after.height_m == pytest.approx(height, abs=0.01)
     assert np.linalg.norm(after.positions_m[0] - _walkers(t)["a"]) < 0.3
+
+
+@pytest.mark.parametrize("whole_views", [15, 3])
+def test_a_box_cut_at_the_waist_places_the_person_but_leaves_a_height_seen_whole(whole_views):
+    """stop_and_go at 100 mm: waist-cut boxes drawn 25-30 px above the head for 3 s made 1.76 m a 1.88 m person.
+
+    The person stands 12 m away; first the whole of them is in a wide frame, then the camera
+    zooms to 80 mm and tilts up so the frame's bottom cuts them at the waist, and every box
+    top is drawn 0.12 m above the head (inside the part-of-a-person tolerance, so such a box
+    still counts as the person).  The depth image places them; after 15 whole views their
+    height is what those showed.  After three whole views (single_walker: one standing
+    view at 35 mm, then a medium shot) the cut boxes are all there is, and they count.
+    """
+    pipeline = _pipeline()
+    feet = np.array([12.0, 0.0, 0.0])
+    for k in range(whole_views):
+        subjects = pipeline.process_detections(Detections([_box(feet)], [0.9], [0], (320, 240)), RIG, k / RATE_HZ)
+    (whole,) = subjects
+    close = RigState(position_m=RIG.position_m, yaw_rad=0.0, pitch_rad=-0.15, focal_length_mm=80.0)
+    view = CameraView(close.position_m, 0.0, close.pitch_rad, close.focal_length_mm, CAMERA.sensor_width_mm, 320, 240)
+    u, v_feet, _ = view.project(feet)
+    _, v_top, _ = view.project(feet + [0, 0, 1.75 + 0.12])
+    assert v_feet > 240 and 0 < v_top  # cut at the waist, head in the frame
+    params = load_perception_params()
+    _, _, body_depth = view.project(feet + [-params.body_radius_m, 0.0, 1.2])  # the body's front, facing the camera
+    depth = np.full((240, 320), 60.0)
+    half = 0.15 * (v_feet - v_top)
+    depth[:, int(u - half):int(u + half)] = body_depth
+    for k in range(whole_views, whole_views + 30):
+        box = [u - half, v_top, u + half, 240.0]
+        subjects = pipeline.process_detections(Detections([box], [0.9], [0], (320, 240)), close, k / RATE_HZ,
+                                               depth_m=depth)
+    (cut,) = subjects
+    assert cut.visible
+    if whole_views >= 10:
+        assert cut.height_m == pytest.approx(whole.height_m, abs=0.01)
+    else:
+        assert cut.height_m > whole.height_m + 0.08
+    assert np.linalg.norm(cut.positions_m[0][:2] - feet[:2]) < 0.3
+
+
+def test_a_close_up_without_depth_places_the_person_by_their_own_stature():
+    """single_walker's medium shot: the feet never in frame, no depth image.
+
+    A 1.62 m person is seen whole first; in the close-up only the head row and a stature
+    give the range, and theirs (not the 1.75 m prior, 0.6 m off here) puts them where they are.
+    """
+    pipeline = _pipeline()
+    feet = np.array([12.0, 0.0, 0.0])
+    for k in range(15):
+        subjects = pipeline.process_detections(Detections([_box(feet, 1.62)], [0.9], [0], (320, 240)), RIG,
+                                               k / RATE_HZ)
+    (whole,) = subjects
+    assert whole.height_m == pytest.approx(1.62, abs=0.03)
+    close = RigState(position_m=RIG.position_m, yaw_rad=0.0, pitch_rad=-0.15, focal_length_mm=80.0)
+    view = CameraView(close.position_m, 0.0, close.pitch_rad, close.focal_length_mm, CAMERA.sensor_width_mm, 320, 240)
+    u, v_feet, _ = view.project(feet)
+    _, v_head, _ = view.project(feet + [0, 0, 1.62])
+    assert v_feet > 240 and 0 < v_head
+    half = 0.15 * (v_feet - v_head)
+    for k in range(15, 45):
+        subjects = pipeline.process_detections(Detections([[u - half, v_head, u + half, 240.0]], [0.9], [0],
+                                                          (320, 240)), close, k / RATE_HZ)
+    (cut,) = subjects
+    assert cut.visible
+    assert np.linalg.norm(cut.positions_m[0][:2] - feet[:2]) < 0.3
 
 
 def test_the_operator_flies_a_shot_written_with_scenario_ids_by_name():

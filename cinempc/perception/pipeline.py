@@ -17,7 +17,8 @@ A corrupted frame counts as a frame with nothing in it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from collections import deque
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -39,7 +40,16 @@ log = logging.getLogger(__name__)
 
 CONFIRM_MEASUREMENTS = 3  # whole-person sightings before an unnamed subject is reported
 PERSON_EXTENT_M = 0.3  # spread of feet points from different boxes on one person (owner test)
-HEIGHT_SMOOTHING = 0.2  # exponential smoothing of the apparent height (boxes jitter, people don't grow)
+# A stature is a constant: the height is the median of the heights measured on this person's boxes (a
+# box's head row against a position that did not itself come from a stature: the feet ray or depth).
+# Boxes with the feet in view measure it best; once STATURE_WHOLE_VIEWS of those exist, boxes cut by the
+# frame's bottom no longer count.  Why: at 100 mm in stop_and_go's last pauses the detector drew waist-cut
+# boxes 25-30 px above the head for 3 s on end (1.90-1.95 m for a 1.76 m person); averaged in, the person
+# was framed as 1.88 m, head at 16 % of the frame instead of 8 %, composition 0.06-0.08 for the pause.  Why
+# they count before that: single_walker's medium shot never shows the feet after the first second, and
+# its one standing view at 35 mm and 6 m said 1.68 m; its cut boxes while walking say 1.72 m, her height.
+STATURE_WHOLE_VIEWS = 10
+STATURE_HISTORY = 300  # measurements kept per kind (30 s at 10 Hz)
 
 
 @dataclass
@@ -50,7 +60,10 @@ class _Subject:
     last_seen_s: float
     box_xyxy: np.ndarray
     last_measured_m: np.ndarray  # ground estimate of the last frame it was seen in (motion-bounded re-identification)
-    updates: int = 0  # height measurements so far (a partial box is judged against them)
+    updates: int = 0  # whole-person sightings so far (a partial box is judged against them)
+    # heights measured with the feet in view / with them cut (depth placed the person): height_m's median
+    stature_whole_m: deque = field(default_factory=lambda: deque(maxlen=STATURE_HISTORY))
+    stature_cut_m: deque = field(default_factory=lambda: deque(maxlen=STATURE_HISTORY))
     # Seen CONFIRM_MEASUREMENTS times as a whole person (a box whose rows imply a person's height).  Only
     # confirmed or named subjects are reported: open_field_dolly_zoom's marker poles, boxed as people at
     # 14 m, never imply a person's height (crossing's far post did once in 12 s), and as subjects they
@@ -217,12 +230,18 @@ class PerceptionPipeline:
             if covers_two(track.xyxy, predicted, self.params.pair_box_inside):
                 continue  # a box around two people standing side by side measures neither
             others = [b for b in boxes if b is not track.xyxy]
-            estimate = estimate_subject(track.xyxy, view, self.params, depth_m, others=others)
+            sid = self._resolve(track.track_id)
+            known = self._subjects.get(sid) if sid is not None else None
+            stature_m, speed_mps = None, 0.0
+            if known is not None and (known.stature_whole_m or known.stature_cut_m):
+                stature_m = known.height_m
+                speed_mps = float(np.linalg.norm(known.kalman.velocity_mps[:2]))
+            estimate = estimate_subject(track.xyxy, view, self.params, depth_m, others=others, stature_m=stature_m,
+                                        speed_mps=speed_mps)
             if estimate is None:
                 continue
             # (a box on part of a person -- a leg, a box taller than the person -- has no shirt where a torso is)
             look = self._look(image_bgr, track.xyxy, everything) if estimate.height_measured else None
-            sid = self._resolve(track.track_id)
             if sid is not None and sid not in seen:
                 owner = self._owner(sid, estimate, time_s, seen, look)
                 if owner is None:
@@ -267,6 +286,7 @@ class PerceptionPipeline:
             self.last_subject_boxes[sid] = track.xyxy
         self._update_from_unreported(detections, tracks, rig_state, image_size, focal_length_mm, time_s, depth_m,
                                      seen, image_bgr)
+        self._rebind_orphans(seen)
         if self.names.pins:
             # only someone who has just appeared can be the person pointed out: a pin's gate grows with the
             # time since the tap, and after 2 s it took in a walker seen all along 9 m away
@@ -484,10 +504,20 @@ class PerceptionPipeline:
                 measured = False
         subject.kalman.update(estimate.position_m, covariance, time_s)
         if measured:
-            subject.height_m += HEIGHT_SMOOTHING * (height - subject.height_m)
             subject.updates += 1
+            if estimate.measures_stature:
+                self._add_stature(subject, height, estimate.feet_in_view)
             subject.confirmed = subject.confirmed or subject.updates >= CONFIRM_MEASUREMENTS
         return measured
+
+    @staticmethod
+    def _add_stature(subject: _Subject, height_m: float, feet_in_view: bool) -> None:
+        """One more measurement of the subject's stature; ``height_m`` is the median of the best kind."""
+        (subject.stature_whole_m if feet_in_view else subject.stature_cut_m).append(float(height_m))
+        if len(subject.stature_whole_m) >= STATURE_WHOLE_VIEWS:
+            subject.height_m = float(np.median(subject.stature_whole_m))
+        else:
+            subject.height_m = float(np.median([*subject.stature_whole_m, *subject.stature_cut_m]))
 
     def _owner(self, sid: int, estimate, time_s: float, seen: set[int],
                look: np.ndarray | None = None) -> int | None:
@@ -574,13 +604,24 @@ class PerceptionPipeline:
         by metres while a subject is unseen: in ``two_depths`` a box on the far person's
         head and the near person's legs put "far" 7.9 m nearer after 0.5 s unseen, well
         inside that gate; the filter took it (-30 m/s) and the rack focus followed a ghost.
-        No person covers 7.9 m in 0.5 s (``max_subject_speed_mps``).
+        No person covers 7.9 m in 0.5 s (``max_subject_speed_mps``), and nobody standing
+        still is at a sprinter's speed a moment later either (``max_subject_accel_mps2``):
+        in ``crossing`` a false box 11.5 m from dave, who had stood still for 15 s and
+        was unseen for 0.7 s, passed the speed bound alone (9 m/s x 0.7 s + noise) and
+        dave flew off at 16 m/s.  The measurement's noise counts along the jump only: a
+        far box is uncertain in depth, not sideways.
         """
-        reach_m = self.params.max_subject_speed_mps * max(time_s - subject.last_seen_s, 0.0) + \
-            self.params.reidentify_radius_m
-        if with_noise:
-            reach_m += 3.0 * float(np.sqrt(np.linalg.eigvalsh(estimate.covariance_m2[:2, :2]).max()))
-        return float(np.linalg.norm(estimate.position_m[:2] - subject.last_measured_m[:2])) <= reach_m
+        p = self.params
+        unseen_s = max(time_s - subject.last_seen_s, 0.0)
+        speed = min(float(np.linalg.norm(subject.kalman.velocity_mps[:2])), p.max_subject_speed_mps)
+        reach_m = min(p.max_subject_speed_mps * unseen_s,
+                      speed * unseen_s + 0.5 * p.max_subject_accel_mps2 * unseen_s**2) + p.reidentify_radius_m
+        jump = np.asarray(estimate.position_m, float)[:2] - subject.last_measured_m[:2]
+        distance = float(np.linalg.norm(jump))
+        if with_noise and distance > 1e-9:
+            along = jump / distance
+            reach_m += 3.0 * float(np.sqrt(max(along @ estimate.covariance_m2[:2, :2] @ along, 0.0)))
+        return distance <= reach_m
 
     def _vetoed(self, subject: _Subject, look: np.ndarray | None) -> bool:
         """True when a clean view's shirt is clearly not this subject's (both known well enough)."""
@@ -613,16 +654,35 @@ class PerceptionPipeline:
         subject = _Subject(track.track_id, kalman, estimate.height_m, time_s, track.xyxy,
                            np.asarray(estimate.position_m, dtype=float).copy(),
                            updates=int(bool(estimate.height_measured)), first_seen_s=time_s)
+        if estimate.measures_stature:
+            self._add_stature(subject, estimate.height_m, estimate.feet_in_view)
         subject.confirmed = subject.updates >= CONFIRM_MEASUREMENTS
         self._learn_look(subject, bool(estimate.height_measured), look)
-        # a name whose subject was given up (lost timeout) follows a newcomer where that subject was expected
-        # (and who wears what that subject wore)
-        rebound = self.names.try_rebind(track.track_id, estimate.position_m, estimate.covariance_m2,
-                                        appearance=look, veto_distance=self.params.appearance_veto_distance)
-        if rebound is not None:
-            log.info("perception: %s re-identified as #%d", rebound, track.track_id)
         self._subjects[track.track_id] = subject
         return subject
+
+    def _rebind_orphans(self, seen: set[int]) -> None:
+        """A name whose subject was given up (lost timeout) follows a confirmed subject where it was expected.
+
+        Only a confirmed subject (``CONFIRM_MEASUREMENTS`` whole-person boxes) can take it, and
+        one who wears what the named subject wore.  Why not the first box: in ``crossing`` a
+        box drawn over bob and the tree behind him (confidence 0.31) started a track that took
+        "dave" on the frame it appeared, 10 m from where dave stood; the phantom was framed as
+        dave for 3.5 s while the real dave, tracked under another ID all along, stood unnamed.
+        A subject tracked all along may take the name too: two IDs on one person, the named
+        one given up.
+        """
+        if not self.names.orphaned_names:
+            return
+        for sid in sorted(seen):
+            subject = self._subjects[sid]
+            if not subject.confirmed or self.names.name_of(sid) is not None:
+                continue
+            known = subject.appearance if subject.views >= self.params.appearance_min_views else None
+            rebound = self.names.try_rebind(sid, subject.kalman.position_m, subject.kalman.position_cov_m2,
+                                            appearance=known, veto_distance=self.params.appearance_veto_distance)
+            if rebound is not None:
+                log.info("perception: %s re-identified as #%d", rebound, sid)
 
     def _expire(self, time_s: float) -> None:
         """Report and drop subjects unseen for longer than the lost timeout, and pins nobody was found at."""
