@@ -88,6 +88,7 @@ class SubjectEstimate:
     height_measured: bool = True  # False: the head is cut or the box top is not a head (height_m = the prior)
     head_top_m: float | None = None  # measured height of the head top above the feet point (None: not measured)
     feet_in_view: bool = True  # False: the box bottom is the frame's edge or an occluder, not the feet
+    partial_box: bool = False  # its top row is not a head: covariance_m2 carries partial_box_variance_factor
 
     @property
     def measures_stature(self) -> bool:
@@ -416,7 +417,7 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
     # frame): the MPC composes by projecting feet + height, so a 3D estimate that re-projects onto the
     # measured box frames the person the camera sees.  With the feet hidden and no depth, the position
     # itself came from the height prior along the head ray, and this gives the prior back.
-    height, height_measured, head_top_m = prior_h, False, None
+    height, height_measured, head_top_m, partial_box = prior_h, False, None, False
     if not head_cut:
         top = _apparent_height(view, position, y1, prior_h * head_top)
         apparent = top / head_top
@@ -427,6 +428,7 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
             # The box's top is not a head (legs seen under a branch, a box on half a person): its
             # rows say little about where the person stands either.
             covariance = covariance * params.partial_box_variance_factor
+            partial_box = True
     range_m = float(np.linalg.norm(position - view.position_m))
     side_hidden = depth_ok and _side_hidden(box, np.asarray(depth_m, dtype=float), params)
     if side_hidden and not height_measured:
@@ -447,7 +449,7 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
     return SubjectEstimate(
         position_m=position, covariance_m2=(covariance + covariance.T) / 2, height_m=height,
         methods=tuple(m for m, _, _ in estimates), range_m=range_m, height_measured=height_measured,
-        head_top_m=head_top_m, feet_in_view=not feet_cut,
+        head_top_m=head_top_m, feet_in_view=not feet_cut, partial_box=partial_box,
     )
 
 

@@ -608,19 +608,27 @@ class PerceptionPipeline:
         still is at a sprinter's speed a moment later either (``max_subject_accel_mps2``):
         in ``crossing`` a false box 11.5 m from dave, who had stood still for 15 s and
         was unseen for 0.7 s, passed the speed bound alone (9 m/s x 0.7 s + noise) and
-        dave flew off at 16 m/s.  The measurement's noise counts along the jump only: a
-        far box is uncertain in depth, not sideways.
+        dave flew off at 16 m/s.  The reach is a sprint from the subject's speed: accelerate,
+        then run at the top speed.  The measurement's noise counts along the jump only (a far
+        box is uncertain in depth, not sideways), and without the factor a partial box's
+        covariance carries: that factor says how little such a box may move a filter, not
+        where a person can be -- with it, 3 sigma of a box over a far person and what stood
+        behind them reached 12 m, and it took dave from where he had stood all along.
         """
         p = self.params
         unseen_s = max(time_s - subject.last_seen_s, 0.0)
         speed = min(float(np.linalg.norm(subject.kalman.velocity_mps[:2])), p.max_subject_speed_mps)
-        reach_m = min(p.max_subject_speed_mps * unseen_s,
-                      speed * unseen_s + 0.5 * p.max_subject_accel_mps2 * unseen_s**2) + p.reidentify_radius_m
+        to_top_speed_s = min((p.max_subject_speed_mps - speed) / p.max_subject_accel_mps2, unseen_s)
+        reach_m = speed * to_top_speed_s + 0.5 * p.max_subject_accel_mps2 * to_top_speed_s**2 + \
+            p.max_subject_speed_mps * (unseen_s - to_top_speed_s) + p.reidentify_radius_m
         jump = np.asarray(estimate.position_m, float)[:2] - subject.last_measured_m[:2]
         distance = float(np.linalg.norm(jump))
         if with_noise and distance > 1e-9:
             along = jump / distance
-            reach_m += 3.0 * float(np.sqrt(max(along @ estimate.covariance_m2[:2, :2] @ along, 0.0)))
+            covariance = estimate.covariance_m2[:2, :2]
+            if estimate.partial_box:
+                covariance = covariance / p.partial_box_variance_factor
+            reach_m += 3.0 * float(np.sqrt(max(along @ covariance @ along, 0.0)))
         return distance <= reach_m
 
     def _vetoed(self, subject: _Subject, look: np.ndarray | None) -> bool:
