@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from waiting import wait_until
 
 from cinempc.director.app import DirectorServer
 from cinempc.director.live import LiveHub
@@ -70,14 +71,6 @@ def frames_shown(page) -> int:
     return int(page.get_attribute("#live", "data-frames") or 0)
 
 
-def wait_until(predicate, timeout_s: float, what: str, poll_s: float = 0.1):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll_s)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def test_without_the_token_the_page_gets_nothing(live, browser):
@@ -108,13 +101,22 @@ def test_without_the_token_the_page_gets_nothing(live, browser):
     context.close()
 
 
-def test_director_drives_the_simulated_shoot(live, browser):
-    hub, run, server = live
+def _paired_tablet(browser, server):
+    """A touch tablet opened on the pairing link printed in the terminal (token in the #fragment).
+
+    Returns the context, the page and the list its script errors are collected in.
+    """
     context = browser.new_context(viewport=VIEWPORT, has_touch=True)
     page = context.new_page()
-    errors = []
+    errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server.pairing_url)  # the link printed in the terminal: token in the #fragment
+    page.goto(server.pairing_url)
+    return context, page, errors
+
+
+def test_director_drives_the_simulated_shoot(live, browser):
+    hub, run, server = live
+    context, page, errors = _paired_tablet(browser, server)
     page.wait_for_selector("#btn-hold")
     assert "token" not in page.url  # the fragment is wiped from the address bar
 
@@ -198,11 +200,7 @@ def tap_map_at(page, x_m: float, y_m: float, touch: bool = True) -> tuple[float,
 
 def test_director_points_someone_out_on_the_map(live, browser):
     hub, run, server = live
-    context = browser.new_context(viewport=VIEWPORT, has_touch=True)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server.pairing_url)
+    context, page, errors = _paired_tablet(browser, server)
     page.wait_for_selector('#conn[data-state="ok"]', timeout=15000)
     # the map draws the drone and the scenario's walker where the loop says they are
     page.wait_for_function("() => +document.getElementById('map-canvas').dataset.subjects >= 1", timeout=15000)

@@ -18,18 +18,11 @@ import time
 
 import numpy as np
 import pytest
+from waiting import spinning, wait_until
 
 pytestmark = [pytest.mark.ros]
 
 
-def _wait(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +48,7 @@ def rig(tmp_path_factory, ros_domain_env):
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, env=ros_domain_env, stdout=log, stderr=subprocess.STDOUT)
     # the companion computer boots before the autopilot: the node must keep trying, then connect
-    _wait(lambda: "activate failed" in log_path.read_text(errors="replace"), 60.0, "a failed first activation")
+    wait_until(lambda: "activate failed" in log_path.read_text(errors="replace"), 60.0, "a failed first activation")
     autopilot = SimAutopilot(sim, "px4", port=port).start()
     os.environ.update({k: ros_domain_env[k] for k in ("ROS_DOMAIN_ID", "RMW_IMPLEMENTATION",
                                                       "ROS_AUTOMATIC_DISCOVERY_RANGE")})
@@ -64,15 +57,10 @@ def rig(tmp_path_factory, ros_domain_env):
     node = rclpy.create_node("cinempc_bridge_probe", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    stop = threading.Event()
-    thread = threading.Thread(target=lambda: [executor.spin_once(timeout_sec=0.05) for _ in iter(stop.is_set, True)],
-                              daemon=True)
-    thread.start()
     try:
-        yield sim, autopilot, node, process, log_path
+        with spinning(executor, join_timeout_s=2.0):
+            yield sim, autopilot, node, process, log_path
     finally:
-        stop.set()
-        thread.join(timeout=2.0)
         process.send_signal(2)
         try:
             code = process.wait(timeout=15)
@@ -91,7 +79,7 @@ def _call(node, srv_type, name: str, request):
     client = node.create_client(srv_type, name)
     assert client.wait_for_service(timeout_sec=20.0), f"no service {name}"
     future = client.call_async(request)
-    _wait(future.done, 15.0, f"an answer from {name}")
+    wait_until(future.done, 15.0, f"an answer from {name}")
     return future.result()
 
 
@@ -110,7 +98,7 @@ def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_
     events: list[dict] = []
     node.create_subscription(Odometry, "rig/odometry", odometry.append, CONTROL_QOS)
     node.create_subscription(String, "mavlink/events", lambda m: events.append(json.loads(m.data)), CONTROL_QOS)
-    _wait(lambda: len(odometry) > 5, 40.0, "odometry from the bridge node")
+    wait_until(lambda: len(odometry) > 5, 40.0, "odometry from the bridge node")
     assert process.poll() is None
     # telemetry is the simulator's state, back in ENU after NED on the wire
     start = sim.rig_state()
@@ -144,12 +132,12 @@ def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_
             state = convert.rig_state_from_msgs(odometry[-1], convert.camera_state_msg(start, 0.0))
             return np.linalg.norm(state.position_m - target_m) < 0.5
 
-        _wait(near_target, 30.0, "the vehicle at the streamed setpoint")
+        wait_until(near_target, 30.0, "the vehicle at the streamed setpoint")
         # operator commands block for their acks: the setpoint stream must not have looked stopped meanwhile
         assert not [e for e in events if "MPC setpoints stopped" in e["message"]], events
     finally:
         streaming.clear()
         streamer.join(timeout=2.0)
     # setpoints stop (the MPC died): the node holds and tells the director why
-    _wait(lambda: any("MPC setpoints stopped" in e["message"] for e in events), 10.0, "a hold event")
+    wait_until(lambda: any("MPC setpoints stopped" in e["message"] for e in events), 10.0, "a hold event")
     assert process.poll() is None

@@ -11,26 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 
 import httpx
 import numpy as np
 import pytest
+from waiting import spinning, wait_until
 
 pytestmark = [pytest.mark.ros]
 
 PARAMETER_FILES = ("nodes.yaml", "vehicle.yaml", "perception.yaml", "director.yaml")
 
 
-def wait_until(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +47,10 @@ def graph(ros_domain_env, repo_root):
     executor = SingleThreadedExecutor()
     for node in (perception, director, probe):
         executor.add_node(node)
-    stop = threading.Event()
-    thread = threading.Thread(target=lambda: [executor.spin_once(timeout_sec=0.05) for _ in iter(stop.is_set, True)],
-                              daemon=True)
-    thread.start()
     try:
-        yield director, perception, probe
+        with spinning(executor):
+            yield director, perception, probe
     finally:
-        stop.set()
-        thread.join(timeout=5.0)
         director.close()
         for node in (probe, director, perception):
             node.destroy_node()
