@@ -120,6 +120,8 @@ def test_point_out_over_http():
     state = client.get("/api/state", headers=AUTH).json()
     assert state["map"]["pins"] == [{"name": "carol", "position_m": [8.0, -3.0], "stamp_s": 0.0}]
     assert set(hub.tick(0.1).subject_pins) == {"carol"}
+    state = client.get("/api/state", headers=AUTH).json()  # tapped before the loop's first tick: stamped at it
+    assert state["map"]["pins"] == [{"name": "carol", "position_m": [8.0, -3.0], "stamp_s": 0.1}]
     for body, status, words in (
             ({"name": "all", "x_m": 1, "y_m": 1}, 400, "'all'"),
             ({"name": "b@d", "x_m": 1, "y_m": 1}, 400, "invalid subject reference"),

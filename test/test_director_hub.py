@@ -362,3 +362,15 @@ def test_map_shows_every_subject_and_a_found_pin_leaves():
     assert "carol (pointed out on the map) found as #7" in snap["events"][-1]["message"]
     with pytest.raises(ValueError):
         hub.publish_subjects([], [GroundSubject(1, (float("nan"), 0.0))])
+
+
+def test_a_pin_tapped_before_the_loop_clock_is_known_is_stamped_at_the_first_tick():
+    """The director node's first tick comes a moment after its web app is up: a pin tapped in between
+    carried 0.0, and perception would have searched for the person since the clock's epoch."""
+    hub = LiveHub(parser=fake_parser_never_called)
+    assert hub.point_out("carol", 8.0, -3.0)["stamp_s"] == 0.0  # no loop clock yet
+    pins = hub.tick(1_795_000_000.5).subject_pins
+    assert pins["carol"].stamp_s == 1_795_000_000.5
+    hub.point_out("dave", 1.0, 2.0)
+    assert hub.tick(1_795_000_001.0).subject_pins["dave"].stamp_s == 1_795_000_000.5  # the clock when tapped
+    assert hub.tick(1_795_000_002.0).subject_pins["carol"].stamp_s == 1_795_000_000.5  # stamped once

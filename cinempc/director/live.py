@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -316,6 +316,10 @@ class LiveHub:
         if not math.isfinite(time_s):
             raise ValueError(f"tick: non-finite loop time {time_s}")
         with self._changed:
+            if self._loop_time_s is None:
+                # pins tapped before the loop's clock was known carry 0.0: they were tapped now, as far as
+                # perception can tell (at 0.0 its search gate would have grown for the clock's whole epoch)
+                self._pins = {name: replace(pin, stamp_s=float(time_s)) for name, pin in self._pins.items()}
             self._loop_time_s = float(time_s)
             entry, changed = self._queue.advance(time_s)
             if entry is not None and entry.id != self._last_entry_id:
