@@ -339,6 +339,13 @@ def test_a_box_on_part_of_the_person_does_not_move_them_or_change_their_height()
     assert np.linalg.norm(after.positions_m[0] - _walkers(t)["a"]) < 0.3
 
 
+def _close_up() -> tuple[RigState, CameraView]:
+    """The rig zoomed to 80 mm and tilted up from RIG: a person 12 m away is cut at the waist."""
+    close = RigState(position_m=RIG.position_m, yaw_rad=0.0, pitch_rad=-0.15, focal_length_mm=80.0)
+    return close, CameraView(close.position_m, 0.0, close.pitch_rad, close.focal_length_mm, CAMERA.sensor_width_mm,
+                             320, 240)
+
+
 @pytest.mark.parametrize("whole_views", [15, 3])
 def test_a_box_cut_at_the_waist_places_the_person_but_leaves_a_height_seen_whole(whole_views):
     """stop_and_go at 100 mm: waist-cut boxes drawn 25-30 px above the head for 3 s made 1.76 m a 1.88 m person.
@@ -355,8 +362,7 @@ def test_a_box_cut_at_the_waist_places_the_person_but_leaves_a_height_seen_whole
     for k in range(whole_views):
         subjects = pipeline.process_detections(Detections([_box(feet)], [0.9], [0], (320, 240)), RIG, k / RATE_HZ)
     (whole,) = subjects
-    close = RigState(position_m=RIG.position_m, yaw_rad=0.0, pitch_rad=-0.15, focal_length_mm=80.0)
-    view = CameraView(close.position_m, 0.0, close.pitch_rad, close.focal_length_mm, CAMERA.sensor_width_mm, 320, 240)
+    close, view = _close_up()
     u, v_feet, _ = view.project(feet)
     _, v_top, _ = view.project(feet + [0, 0, 1.75 + 0.12])
     assert v_feet > 240 and 0 < v_top  # cut at the waist, head in the frame
@@ -382,7 +388,7 @@ def test_a_close_up_without_depth_places_the_person_by_their_own_stature():
     """single_walker's medium shot: the feet never in frame, no depth image.
 
     A 1.62 m person is seen whole first; in the close-up only the head row and a stature
-    give the range, and theirs (not the 1.75 m prior, 0.6 m off here) puts them where they are.
+    give the range, and theirs (not the 1.75 m prior, 0.5 m off here) puts them where they are.
     """
     pipeline = _pipeline()
     feet = np.array([12.0, 0.0, 0.0])
@@ -391,8 +397,7 @@ def test_a_close_up_without_depth_places_the_person_by_their_own_stature():
                                                k / RATE_HZ)
     (whole,) = subjects
     assert whole.height_m == pytest.approx(1.62, abs=0.03)
-    close = RigState(position_m=RIG.position_m, yaw_rad=0.0, pitch_rad=-0.15, focal_length_mm=80.0)
-    view = CameraView(close.position_m, 0.0, close.pitch_rad, close.focal_length_mm, CAMERA.sensor_width_mm, 320, 240)
+    close, view = _close_up()
     u, v_feet, _ = view.project(feet)
     _, v_head, _ = view.project(feet + [0, 0, 1.62])
     assert v_feet > 240 and 0 < v_head

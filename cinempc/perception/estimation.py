@@ -306,12 +306,12 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
                      stature_m: float | None = None, speed_mps: float = 0.0) -> SubjectEstimate | None:
     """Fused feet position of one detected subject, or None when no cue gives a sensible answer.
 
-    ``stature_m``: this person's own height where it is known (measured on boxes with
-    the head and the feet in view); with the feet hidden and no depth it is the only
-    scale between the head row and the range, so it replaces the population prior
-    there.  In ``single_walker``'s medium shot the feet are never in frame: placed
-    along the head row with the 1.75 m prior but framed with her measured 1.68 m, the
-    walker's composition error against ground truth went from +0.012 to +0.023.
+    ``stature_m``: this person's own height where it is known (the pipeline's median of
+    their measured heights); with the feet hidden and no depth it is the only scale
+    between the head row and the range, so it replaces the population prior there.
+    In ``single_walker``'s medium shot the feet are never in frame: placed along the
+    head row with the 1.75 m prior but framed with her measured 1.68 m, the walker's
+    composition error against ground truth went from +0.012 to +0.023.
     ``speed_mps``: theirs, for the head-top fraction (a walker's head rides lower).
 
     ``others``: the other boxes of the same frame; one that stands in front of this
