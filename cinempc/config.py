@@ -8,6 +8,7 @@ Nodes, CLI and tests all come through here, so a limit changed in
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from functools import lru_cache
@@ -67,9 +68,13 @@ def _load_yaml_cached(path: str, mtime_ns: int) -> Any:
 
 
 def load_yaml(name: str | os.PathLike[str]) -> Any:
-    """Parse a config YAML file (cached until the file changes)."""
+    """Parse a config YAML file (cached until the file changes).
+
+    Each caller gets its own copy: a test or a node that overrides one value must not change
+    what every later caller in the process reads.
+    """
     path = resolve_config_path(name)
-    return _load_yaml_cached(str(path), path.stat().st_mtime_ns)
+    return copy.deepcopy(_load_yaml_cached(str(path), path.stat().st_mtime_ns))
 
 
 def load_parameters(name: str | os.PathLike[str], node: str = "/**") -> dict[str, Any]:

@@ -189,12 +189,20 @@ def test_director_drives_the_simulated_shoot(live, browser):
 
 
 def tap_map_at(page, x_m: float, y_m: float, touch: bool = True) -> tuple[float, float]:
-    """Tap (or click) the map where the page draws the ground point (x_m, y_m); the point the page took."""
+    """Tap (or click) the map where the page draws the ground point (x_m, y_m); the point the page took.
+
+    The map may re-fit between reading where it draws the point and the tap landing (a walker
+    leaving its inner 80 %): then the tap was aimed at an old drawing, and it is made again.
+    """
     page.locator("#map").scroll_into_view_if_needed()
-    px, py = page.evaluate("([x, y]) => window.cinempcDirector.worldToMap(x, y)", [x_m, y_m])
     canvas = page.locator("#map-canvas")
-    (canvas.tap if touch else canvas.click)(position={"x": px, "y": py})
-    page.wait_for_selector("#pin-panel:not([hidden])")
+    for _ in range(3):
+        view, (px, py) = page.evaluate("([x, y]) => [window.cinempcDirector.mapView(), "
+                                       "window.cinempcDirector.worldToMap(x, y)]", [x_m, y_m])
+        (canvas.tap if touch else canvas.click)(position={"x": px, "y": py})
+        page.wait_for_selector("#pin-panel:not([hidden])")
+        if page.evaluate("() => window.cinempcDirector.tapView()") == view:
+            break
     return float(page.get_attribute("#pin-panel", "data-x")), float(page.get_attribute("#pin-panel", "data-y"))
 
 

@@ -1,10 +1,16 @@
 """``mavlink_bridge_node`` as the drone graph starts it, against the simulated PX4 autopilot over real UDP.
 
-The autopilot (``sim/autopilot.py``) flies a PyBullet simulator in this process; the bridge node
-is a separate process reached over DDS.  Telemetry must arrive as the rig topics (ENU, same as
-the simulator's), nothing may move until an operator arms and starts offboard through the node's
-services, setpoints published on ``rig/setpoint`` must fly the vehicle, and when they stop the
-node must hold and say so on ``mavlink/events``.
+The autopilot (``cinempc mavlink sim-autopilot``: ``sim/autopilot.py`` flying a PyBullet simulator)
+and the bridge node are two processes, as the flight controller and the companion computer are
+two machines; the test talks to the node over DDS only.  Telemetry must arrive as the rig topics
+(ENU, same as the simulator's), nothing may move until an operator arms and starts offboard
+through the node's services, setpoints published on ``rig/setpoint`` must fly the vehicle, and
+when they stop the node must hold and say so on ``mavlink/events``.
+
+The autopilot has its own process, as it has its own board on a vehicle: in the test's process it
+would share the GIL with the test's executor and streamer, and read the stream late under load.
+A late stream (the node's executor once delayed it by up to 0.8 s) rightly trips the autopilot's
+offboard-loss failsafe to HOLD, which waits for the operator: the vehicle then never arrives.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -23,6 +30,13 @@ from waiting import spinning, wait_until
 pytestmark = [pytest.mark.ros]
 
 
+def _stop(process: subprocess.Popen) -> int:
+    process.send_signal(2)
+    try:
+        return process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +45,15 @@ def rig(tmp_path_factory, ros_domain_env):
     from rclpy.executors import SingleThreadedExecutor
 
     from cinempc.cli.up import commands
-    from cinempc_sim.autopilot import SimAutopilot
     from cinempc_sim.simulator import Simulator
 
-    sim = Simulator("single_walker", render=False)
+    with Simulator("single_walker", render=False) as sim:  # where the autopilot's simulator starts
+        start = sim.rig_state()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe_socket:  # a free UDP port for the autopilot
         probe_socket.bind(("127.0.0.1", 0))
         port = probe_socket.getsockname()[1]
-    log_path = tmp_path_factory.mktemp("bridge") / "mavlink_bridge_node.log"
+    logs = tmp_path_factory.mktemp("bridge")
+    log_path = logs / "mavlink_bridge_node.log"
     # This test is about the operator gate and the stop-streaming hold, not failsafe timing (test_mavlink_link
     # covers the 0.25 s link-loss reaction): a 1 s link timeout keeps a CI load spike from tripping the failsafe,
     # which by design would then wait for the operator.
@@ -49,7 +64,10 @@ def rig(tmp_path_factory, ros_domain_env):
         process = subprocess.Popen(argv, env=ros_domain_env, stdout=log, stderr=subprocess.STDOUT)
     # the companion computer boots before the autopilot: the node must keep trying, then connect
     wait_until(lambda: "activate failed" in log_path.read_text(errors="replace"), 60.0, "a failed first activation")
-    autopilot = SimAutopilot(sim, "px4", port=port).start()
+    with open(logs / "sim_autopilot.log", "wb") as log:
+        autopilot = subprocess.Popen([sys.executable, "-m", "cinempc", "mavlink", "sim-autopilot", "--flavour", "px4",
+                                      "--scenario", "single_walker", "--port", str(port)],
+                                     stdout=log, stderr=subprocess.STDOUT)
     os.environ.update({k: ros_domain_env[k] for k in ("ROS_DOMAIN_ID", "RMW_IMPLEMENTATION",
                                                       "ROS_AUTOMATIC_DISCOVERY_RANGE")})
     context = rclpy.Context()
@@ -59,19 +77,14 @@ def rig(tmp_path_factory, ros_domain_env):
     executor.add_node(node)
     try:
         with spinning(executor, join_timeout_s=2.0):
-            yield sim, autopilot, node, process, log_path
+            yield start, node, process
     finally:
-        process.send_signal(2)
-        try:
-            code = process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            code = process.wait()
+        code = _stop(process)
+        _stop(autopilot)
         node.destroy_node()
         rclpy.shutdown(context=context)
-        autopilot.close()
-        sim.close()
         print(log_path.read_text(errors="replace")[-3000:])
+        print((logs / "sim_autopilot.log").read_text(errors="replace")[-2000:])
         assert code == 0, f"bridge node exit code {code}"
 
 
@@ -84,6 +97,7 @@ def _call(node, srv_type, name: str, request):
 
 
 def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_they_stop(rig):
+    from diagnostic_msgs.msg import DiagnosticArray
     from nav_msgs.msg import Odometry
     from std_msgs.msg import String
     from std_srvs.srv import SetBool, Trigger
@@ -93,18 +107,20 @@ def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_
     from cinempc.nodes.base import CONTROL_QOS
     from cinempc.state import Setpoint
 
-    sim, autopilot, node, process, _ = rig
+    start, node, process = rig
     odometry: list = []
     events: list[dict] = []
+    armed: list[str] = []  # the vehicle's armed flag as its heartbeats report it, through the node's diagnostics
     node.create_subscription(Odometry, "rig/odometry", odometry.append, CONTROL_QOS)
     node.create_subscription(String, "mavlink/events", lambda m: events.append(json.loads(m.data)), CONTROL_QOS)
-    wait_until(lambda: len(odometry) > 5, 40.0, "odometry from the bridge node")
+    node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: armed.extend(
+        v.value for status in m.status for v in status.values if v.key == "armed"), CONTROL_QOS)
+    wait_until(lambda: len(odometry) > 5 and armed, 40.0, "odometry and diagnostics from the bridge node")
     assert process.poll() is None
     # telemetry is the simulator's state, back in ENU after NED on the wire
-    start = sim.rig_state()
     measured = convert.rig_state_from_msgs(odometry[-1], convert.camera_state_msg(start, 0.0))
     np.testing.assert_allclose(measured.position_m, start.position_m, atol=0.1)
-    assert not autopilot.armed  # nothing happens without the operator
+    assert armed[-1] == "False"  # nothing happens without the operator
 
     target_m = start.position_m + np.array([2.0, 1.0, 1.0])
     target = Setpoint(position_m=target_m, velocity_mps=np.zeros(3), acceleration_mps2=np.zeros(3),
@@ -122,8 +138,10 @@ def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_
     streamer = threading.Thread(target=stream, daemon=True)
     streamer.start()
     try:
+        seen = len(armed)
         time.sleep(1.0)
-        assert not autopilot.armed, "setpoints alone must never arm the vehicle"
+        wait_until(lambda: len(armed) > seen, 5.0, "diagnostics after a second of setpoints")
+        assert armed[-1] == "False", "setpoints alone must never arm the vehicle"
         assert _call(node, SetBool, "mavlink/arm", SetBool.Request(data=True)).success
         answer = _call(node, Trigger, "mavlink/start_offboard", Trigger.Request())
         assert answer.success, answer.message
@@ -132,7 +150,10 @@ def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_
             state = convert.rig_state_from_msgs(odometry[-1], convert.camera_state_msg(start, 0.0))
             return np.linalg.norm(state.position_m - target_m) < 0.5
 
-        wait_until(near_target, 30.0, "the vehicle at the streamed setpoint")
+        try:
+            wait_until(near_target, 30.0, "the vehicle at the streamed setpoint")
+        except AssertionError as exc:  # say why: a failsafe mode change, an event, or no telemetry
+            raise AssertionError(f"{exc}; events {events[-10:]}; {len(odometry)} odometry messages") from None
         # operator commands block for their acks: the setpoint stream must not have looked stopped meanwhile
         assert not [e for e in events if "MPC setpoints stopped" in e["message"]], events
     finally:

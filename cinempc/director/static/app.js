@@ -20,6 +20,7 @@
     var localHistory = [], historyIndex = -1;
     var holdRetry = null;
     var mapView = null;         // the map's last drawing: centre (m), metres shown, px per metre, canvas size (CSS px)
+    var tapView = null;         // the drawing the last tap on the map was read against
     var pinDraft = null;        // [x, y] metres: a tap on the map waiting for a name
 
     // ------------------------------------------------------------------ transport
@@ -237,9 +238,11 @@
     // ------------------------------------------------------------------ map
     // Top view of the ENU map frame, north (+y) up, east (+x) right: the drone with its camera's
     // field of view, every tracked subject, the people pointed out (pins).  The view fits them all
-    // with a margin, in 20 m steps so it does not breathe with every update.
+    // with a margin, in 20 m steps so it does not breathe with every update, and it stays put while
+    // everything is well inside it: a view that moved under the director's finger would put a pin
+    // metres from where they tapped.
 
-    function mapFit(s, width, height) {
+    function mapFit(s, width, height, previous) {
       var pts = [];
       if (s && s.rig) pts.push([s.rig.position_m[0], s.rig.position_m[1]]);
       var m = (s && s.map) || {};
@@ -252,6 +255,11 @@
       var extent = Math.max(hi[0] - lo[0], hi[1] - lo[1]);
       var span = Math.max(40, Math.ceil((extent * 1.25 + 10) / 20) * 20);
       var step = span / 8;
+      if (previous && previous.w === width && previous.h === height && span <= previous.span && span * 2 > previous.span) {
+        var inner = previous.span * 0.4;  // the inner 80 % of the view
+        if (lo[0] >= previous.cx - inner && hi[0] <= previous.cx + inner &&
+            lo[1] >= previous.cy - inner && hi[1] <= previous.cy + inner) return previous;
+      }
       var cx = Math.round((lo[0] + hi[0]) / 2 / step) * step, cy = Math.round((lo[1] + hi[1]) / 2 / step) * step;
       return { cx: cx, cy: cy, span: span, k: Math.min(width, height) / span, w: width, h: height };
     }
@@ -267,7 +275,7 @@
         canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
       }
       var s = last || {}, m = s.map || {};
-      mapView = mapFit(s, w, h);
+      mapView = mapFit(s, w, h, mapView);
       var ctx = canvas.getContext('2d');
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       ctx.clearRect(0, 0, w, h);
@@ -491,6 +499,7 @@
       if (!mapView) return;
       var box = $('map-canvas').getBoundingClientRect();
       var at = mapToWorld(ev.clientX - box.left, ev.clientY - box.top);
+      tapView = mapView;
       pinDraft = [Math.round(at[0] * 100) / 100, Math.round(at[1] * 100) / 100];
       var panel = $('pin-panel');
       panel.hidden = false;
@@ -525,7 +534,9 @@
     window.cinempcDirector = { // read-only peek for debugging in the browser console
       connected: function () { return wsOpen; }, state: function () { return last; },
       worldToMap: function (x, y) { return mapView ? worldToMap(x, y) : null; },  // CSS px in #map-canvas
-      mapToWorld: function (px, py) { return mapView ? mapToWorld(px, py) : null; }
+      mapToWorld: function (px, py) { return mapView ? mapToWorld(px, py) : null; },
+      mapView: function () { return mapView && Object.assign({}, mapView); },
+      tapView: function () { return tapView && Object.assign({}, tapView); }
     };
     // The server sends state at least every second; a silent socket is a dead link even if TCP
     // has not noticed yet: drop it, so HTTP polling and a reconnect take over.
