@@ -162,3 +162,18 @@ def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_
     # setpoints stop (the MPC died): the node holds and tells the director why
     wait_until(lambda: any("MPC setpoints stopped" in e["message"] for e in events), 10.0, "a hold event")
     assert process.poll() is None
+
+
+def test_operator_commands_still_answer_after_the_node_is_deactivated_and_activated_again(rig):
+    """A lifecycle cycle (operator restarts the link) leaves the operator services working on the new link."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+    from std_srvs.srv import Trigger
+
+    _, node, process = rig
+    for transition in (Transition.TRANSITION_DEACTIVATE, Transition.TRANSITION_ACTIVATE):
+        request = ChangeState.Request(transition=Transition(id=transition))
+        assert _call(node, ChangeState, "mavlink_bridge_node/change_state", request).success, transition
+    answer = _call(node, Trigger, "mavlink/hold", Trigger.Request())
+    assert answer.success, answer.message
+    assert process.poll() is None

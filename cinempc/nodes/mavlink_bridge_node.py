@@ -132,9 +132,12 @@ class MavlinkBridgeNode(CineLifecycleNode):
         return super().on_deactivate(state)
 
     def close(self) -> None:
-        self._operator.shutdown(wait=False, cancel_futures=True)
         if self.bridge is not None:
             self.bridge.close()  # the vehicle's own offboard-loss failsafe takes over
+
+    def destroy_node(self) -> None:
+        self._operator.shutdown(wait=False, cancel_futures=True)  # not in close(): a reactivated node needs it
+        super().destroy_node()
 
     # ----------------------------------------------------------------- setpoints
     def _now_s(self) -> float:
@@ -229,7 +232,7 @@ class MavlinkBridgeNode(CineLifecycleNode):
             return response
         try:
             result = await self._on_operator_thread(lambda: action(bridge))
-        except (RuntimeError, ValueError, TimeoutError) as exc:
+        except (RuntimeError, ValueError, TimeoutError, OSError) as exc:  # OSError: deactivated meanwhile
             response.success, response.message = False, str(exc)
             return response
         response.success = bool(getattr(result, "accepted", True))
