@@ -142,6 +142,13 @@ def test_point_out_over_http():
     # naming a track "carol" replaces the pin
     client.post("/api/subjects/5/name", headers=AUTH, json={"name": "carol"})
     assert client.get("/api/state", headers=AUTH).json()["map"]["pins"] == []
+    # a pin taken back: gone from the map; one that is not there is a 404 that names the pins there are
+    client.post("/api/subjects/point_out", headers=AUTH, json={"name": "dave", "x_m": 1.0, "y_m": 2.0})
+    assert client.delete("/api/subjects/pins/Dave", headers=AUTH).json() == {"name": "dave", "removed": True}
+    assert client.get("/api/state", headers=AUTH).json()["map"]["pins"] == []
+    missing = client.delete("/api/subjects/pins/dave", headers=AUTH)
+    assert missing.status_code == 404 and "no pin named 'dave'" in missing.json()["error"]
+    assert client.delete("/api/subjects/pins/dave").status_code == 401
 
 
 def test_size_and_rate_limits(client: TestClient, hub: LiveHub):
@@ -186,7 +193,7 @@ def test_typed_commands_through_the_real_parser(client: TestClient, hub: LiveHub
 @pytest.fixture()
 def server(hub: LiveHub):
     hub.settings = DirectorSettings(port=0, token=TOKEN, auth_timeout_s=0.5, command_rate_per_s=1.0,
-                                    command_burst=4, state_rate_hz=20.0, frame_rate_hz=20.0)
+                                    command_burst=6, state_rate_hz=20.0, frame_rate_hz=20.0)
     srv = DirectorServer(hub).start()
     yield srv
     srv.stop()
@@ -267,6 +274,12 @@ def test_websocket_session(server: DirectorServer, hub: LiveHub):
         ws.send(json.dumps({"type": "point_out", "id": 12, "name": "carol", "x_m": 8.0}))
         refused = receive_json(ws, "result")
         assert not refused["ok"] and refused["status"] == 422 and "missing y_m" in refused["error"]
+        ws.send(json.dumps({"type": "remove_pin", "id": 13, "name": "carol"}))
+        removed = receive_json(ws, "result")
+        assert removed.get("removed") and hub.tick(1.35).subject_pins == {}, removed.get("error")
+        ws.send(json.dumps({"type": "remove_pin", "id": 14, "name": "carol"}))
+        refused = receive_json(ws, "result")
+        assert not refused["ok"] and refused["status"] == 404
         ws.send(json.dumps({"type": "launch_missiles", "id": 10}))
         bad = receive_json(ws, "result")
         assert not bad["ok"] and "unknown message type" in bad["error"]

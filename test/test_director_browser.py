@@ -235,6 +235,11 @@ def test_director_points_someone_out_on_the_map(live, browser):
     page.wait_for_function("() => document.getElementById('map-canvas').dataset.pins === '1'", timeout=10000)
     assert "pointed out" in page.inner_text("#cmd-result")
     screenshot(page, "director_map.png")
+    # a wrong tap is taken back from the list under the map
+    page.click("#map-pins li[data-name='carol'] .pin-remove")
+    wait_until(lambda: hub.snapshot()["map"]["pins"] == [], 10, "the pin removed from the hub")
+    page.wait_for_selector("#map-pins li[data-name='carol']", state="detached", timeout=10000)
+    assert "no longer pointed out" in page.inner_text("#cmd-result")
     assert errors == []
     context.close()
 
@@ -266,6 +271,9 @@ def test_hold_works_when_the_websocket_is_down(live, browser):
         {k: p[k] for k in ("name", "position_m")} for p in hub.snapshot()["map"]["pins"]],
         10, "the pin posted over HTTP to reach the hub")
     assert any(h["kind"] == "pin" and h["source"].startswith("http") for h in hub.snapshot()["history"])
+    page.click("#map-pins li[data-name='dave'] .pin-remove")  # taken back by HTTP DELETE
+    wait_until(lambda: all(p["name"] != "dave" for p in hub.snapshot()["map"]["pins"]), 10,
+               "the pin removed over HTTP")
     page.click("#btn-hold")
     page.wait_for_function("() => document.getElementById('btn-hold').textContent === 'HOLDING'", timeout=10000)
     assert hub.holding_requested and hub.snapshot()["control"]["holding"]

@@ -374,3 +374,28 @@ def test_a_pin_tapped_before_the_loop_clock_is_known_is_stamped_at_the_first_tic
     hub.point_out("dave", 1.0, 2.0)
     assert hub.tick(1_795_000_001.0).subject_pins["dave"].stamp_s == 1_795_000_000.5  # the clock when tapped
     assert hub.tick(1_795_000_002.0).subject_pins["carol"].stamp_s == 1_795_000_000.5  # stamped once
+
+
+def test_a_pin_can_be_taken_back_and_one_nobody_is_found_at_leaves_with_perceptions_timeout():
+    from cinempc.perception.params import load_perception_params
+
+    hub = LiveHub(parser=fake_parser_never_called)
+    hub.tick(100.0)
+    hub.point_out("carol", 8.0, -3.0)
+    hub.point_out("dave", 1.0, 2.0)
+    assert hub.remove_pin(" Dave ", source="ws test") == {"name": "dave", "removed": True}
+    assert set(hub.tick(100.5).subject_pins) == {"carol"}
+    assert hub.snapshot()["history"][-1]["text"] == "remove pin dave"
+    # a name no pin carries is refused with the pins there are, and changes nothing
+    with pytest.raises(CommandRejected) as refused:
+        hub.remove_pin("dave")
+    assert refused.value.status == 404 and "carol" in str(refused.value)
+    with pytest.raises(CommandRejected):
+        hub.remove_pin("all")
+    assert set(hub.tick(101.0).subject_pins) == {"carol"}
+    # perception gives up on a pin after point_out_timeout_s: the tablet stops showing it then too
+    timeout_s = load_perception_params().point_out_timeout_s
+    assert set(hub.tick(100.0 + timeout_s).subject_pins) == {"carol"}
+    assert hub.tick(100.0 + timeout_s + 0.1).subject_pins == {}
+    snap = hub.snapshot()
+    assert snap["map"]["pins"] == [] and "carol (pointed out on the map) not found" in snap["events"][-1]["message"]

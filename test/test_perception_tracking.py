@@ -611,3 +611,17 @@ def test_pins_in_the_namer():
     # pointing out a bound name again moves it off its track
     namer.point_out("ann", [5.0, 5.0], 4.0, 1.0, 1.5, 1.75)
     assert namer.track_of("ann") is None and "ann" in namer.pins
+
+
+def test_a_pin_taken_back_is_no_longer_framed_but_a_found_one_keeps_its_person():
+    pipeline = _pipeline()
+    pipeline.point_out("ghost", [40.0, 30.0], 0.0)
+    subjects = pipeline.process_detections(_pin_frame(1 / RATE_HZ, who=("a",)), RIG, 1 / RATE_HZ)
+    assert any(s.name == "ghost" for s in subjects)  # framed like a subject while it waits
+    assert pipeline.withdraw_pin(" Ghost ")
+    for k in range(2, 6):  # a's track confirms over these frames
+        subjects = pipeline.process_detections(_pin_frame(k / RATE_HZ, who=("a",)), RIG, k / RATE_HZ)
+        assert not any(s.name == "ghost" for s in subjects) and not pipeline.names.waiting("ghost")
+    # the director's set also shrinks when a pin is found: withdrawing it then leaves the person named
+    pipeline.bind("al", subjects[0].track_id)
+    assert not pipeline.withdraw_pin("al") and pipeline.names.track_of("al") == subjects[0].track_id

@@ -82,6 +82,16 @@ def test_a_pin_from_the_tablet_reaches_the_perception_pipeline(graph):
     assert post(director, "/api/subjects/5/name", {"name": "carol"}).status_code == 200
     wait_until(lambda: perception.pipeline.names.track_of("carol") == 5, 15, "carol bound to #5 in perception")
     assert "carol" not in perception.pipeline.names.pins
+    # a pin the director takes back on the tablet: perception stops framing and looking for that person
+    assert post(director, "/api/subjects/point_out", {"name": "dave", "x_m": 1.0, "y_m": 2.0}).status_code == 200
+    wait_until(lambda: "dave" in perception.pipeline.names.pins, 15, "dave's pin in the perception pipeline")
+    from cinempc.director.security import TOKEN_HEADER
+
+    removed = httpx.delete(director.server.url + "/api/subjects/pins/dave",
+                           headers={TOKEN_HEADER: director.server.token.value}, timeout=10.0)
+    assert removed.status_code == 200, removed.text
+    wait_until(lambda: "dave" not in perception.pipeline.names.pins, 15, "dave's pin withdrawn in perception")
+    assert perception.pipeline.names.track_of("carol") == 5  # a found pin leaving the set unnamed nobody
     assert perception.drops.counts.get("director/subject_pins", 0) == 0
 
 

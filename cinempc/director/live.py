@@ -209,6 +209,7 @@ class LiveHub:
         self._abort = False
         self._names: dict[int, str] = {}
         self._pins: dict[str, MapPin] = {}
+        self._pin_timeout_s: float | None = None  # perception's point_out_timeout_s, read at the first pin
         self._history: deque[dict[str, Any]] = deque(maxlen=self.settings.history_length)
         self._hold_listeners: list[Callable[[bool], None]] = []
         self._state_seq = 0
@@ -321,6 +322,7 @@ class LiveHub:
                 # perception can tell (at 0.0 its search gate would have grown for the clock's whole epoch)
                 self._pins = {name: replace(pin, stamp_s=float(time_s)) for name, pin in self._pins.items()}
             self._loop_time_s = float(time_s)
+            self._expire_pins_locked(float(time_s))
             entry, changed = self._queue.advance(time_s)
             if entry is not None and entry.id != self._last_entry_id:
                 changed = True
@@ -482,6 +484,38 @@ class LiveHub:
                                 "framed until the camera finds someone there")
             self._bump()
         return {"name": cleaned, **pin.to_json(), "pin": True}
+
+    def remove_pin(self, name: str, source: str = "director") -> dict[str, Any]:
+        """Take back a person pointed out on the map (a wrong tap, someone who left): perception stops
+        framing and looking for them.  A name no pin carries is refused with the pins there are."""
+        cleaned = self._check_name(name)
+        with self._changed:
+            if cleaned not in self._pins:
+                pending = ", ".join(sorted(self._pins)) or "none"
+                raise CommandRejected(f"no pin named {cleaned!r} on the map (pins: {pending})", 404)
+            del self._pins[cleaned]
+            self._record_locked(f"remove pin {cleaned}", source, "pin", f"{cleaned!r} no longer pointed out")
+            self._bump()
+        return {"name": cleaned, "removed": True}
+
+    def _expire_pins_locked(self, time_s: float) -> None:
+        """Pins nobody was found at within perception's ``point_out_timeout_s`` leave the map too.
+
+        Why: perception gives up on them then (and reports the name lost); a pin the
+        tablet still drew would say the drone is looking for someone it is not.
+        """
+        if not self._pins:
+            return
+        if self._pin_timeout_s is None:
+            from cinempc.perception.params import load_perception_params
+
+            self._pin_timeout_s = load_perception_params().point_out_timeout_s
+        for name, pin in list(self._pins.items()):
+            if time_s - pin.stamp_s > self._pin_timeout_s:
+                del self._pins[name]
+                self._event_locked("subjects", f"{name} (pointed out on the map) not found within "
+                                   f"{self._pin_timeout_s:.0f} s: pin removed", "warning")
+                self._bump()
 
     # ================================================================ reading
 

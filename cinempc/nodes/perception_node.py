@@ -118,14 +118,17 @@ class PerceptionNode(CineLifecycleNode):
         """People the director pointed out on the map: each new or moved pin is pointed out in the pipeline.
 
         The message is the whole current set (latched); a pin already applied is not applied again
-        (that would restart its gate), and one that left the set was found or named: nothing to do.
-        The pin's time is the tap's stamp, so a restarted node does not make an old pin new.
+        (that would restart its gate).  One that left the set was found, named, expired or taken
+        back by the director: withdrawn, which only drops a pin still waiting (a found person keeps
+        the name).  The pin's time is the tap's stamp, so a restarted node does not make an old pin new.
         """
         pins = convert.pins_from_msg(msg)
         for name, (x_m, y_m, stamp_s) in pins.items():
             if self._pins_applied.get(name) != (x_m, y_m, stamp_s):
                 self.pipeline.point_out(name, [x_m, y_m], stamp_s)
                 self._pins_applied[name] = (x_m, y_m, stamp_s)
+        for name in set(self._pins_applied) - set(pins):
+            self.pipeline.withdraw_pin(name)
         self._pins_applied = {name: self._pins_applied[name] for name in pins}
 
     @guarded(Topics.DEPTH)

@@ -147,6 +147,14 @@ class SubjectNamer:
         self._pins[name] = pin
         return pin
 
+    def withdraw_pin(self, name: str) -> bool:
+        """The operator takes a pin back; True if ``name`` was a pin nobody had been found at.
+
+        A name a track already carries (the pin was found) is left bound: the director's
+        set of pins shrinks when a pin is found too, and that must not unname the person.
+        """
+        return self._pins.pop(str(name).strip().lower(), None) is not None
+
     def adopt_pins(self, candidates: dict[int, tuple[np.ndarray, np.ndarray]], time_s: float) -> list[tuple[str, int]]:
         """Give pins to the unnamed tracks found where they were pointed out; returns ``(name, track_id)`` pairs.
 

@@ -155,6 +155,16 @@ class PerceptionPipeline:
         log.info("perception: %s pointed out at (%.1f, %.1f), not found yet", name, *pin.position_m[:2])
         return pin.pin_id
 
+    def withdraw_pin(self, name: str) -> bool:
+        """The operator takes back a person pointed out and not found yet: no longer framed or searched for.
+
+        Returns False (and changes nothing) when no such pin waits, e.g. it was already found.
+        """
+        withdrawn = self.names.withdraw_pin(name)
+        if withdrawn:
+            log.info("perception: pin %s withdrawn by the operator", str(name).strip().lower())
+        return withdrawn
+
     # ------------------------------------------------------------------ entry points
     def process_frame(self, frame, rig_state: RigState, horizon_steps: int = 20, dt_s: float = 0.1,
                       use_depth: bool = True, names: list[str] | None = None,

@@ -120,7 +120,9 @@
       if (msg.type === 'preset') body = { name: msg.name, subjects: msg.subjects, mode: msg.mode };
       if (msg.type === 'name') { route = '/api/subjects/' + msg.track_id + '/name'; body = { name: msg.name }; }
       if (msg.type === 'point_out') { route = '/api/subjects/point_out'; body = { name: msg.name, x_m: msg.x_m, y_m: msg.y_m }; }
-      return api('POST', route, body).then(function (r) {
+      var method = 'POST';
+      if (msg.type === 'remove_pin') { method = 'DELETE'; route = '/api/subjects/pins/' + encodeURIComponent(msg.name); body = undefined; }
+      return api(method, route, body).then(function (r) {
         return r.json().then(function (j) {
           var ok = r.ok && !j.error;
           if (!ok && typeof j.error !== 'object' && j.detail) j.error = JSON.stringify(j.detail);
@@ -324,7 +326,8 @@
         var age = s.loop && s.loop.time_s != null ? Math.max(0, s.loop.time_s - pin.stamp_s) : null;
         return '<li data-name="' + esc(pin.name) + '">' + esc(pin.name) + ' <small>pointed out at (' +
           pin.position_m[0].toFixed(1) + ', ' + pin.position_m[1].toFixed(1) + ') m' +
-          (age != null ? ' · ' + age.toFixed(0) + ' s ago' : '') + ' · not found yet</small></li>';
+          (age != null ? ' · ' + age.toFixed(0) + ' s ago' : '') + ' · not found yet</small>' +
+          ' <button type="button" class="quiet pin-remove" data-name="' + esc(pin.name) + '">Remove</button></li>';
       }).join('');
       if ($('map-pins').innerHTML !== html) $('map-pins').innerHTML = html;
     }
@@ -523,6 +526,15 @@
       }, function () { showResult(null); });
     }
     $('pin-save').addEventListener('click', savePin);
+    $('map-pins').addEventListener('click', function (ev) {  // a wrong tap, or someone who left: take the pin back
+      var button = ev.target.closest('.pin-remove');
+      if (!button) return;
+      var name = button.dataset.name;
+      send({ type: 'remove_pin', name: name }).then(function (res) {
+        showResult(res && res.ok ? { ok: true } : res);
+        if (res && res.ok) $('cmd-result').textContent = '“' + res.name + '” is no longer pointed out';
+      }, function () { showResult(null); });
+    });
     $('pin-name').addEventListener('keydown', function (ev) { if (ev.key === 'Enter') { ev.preventDefault(); savePin(); } });
     window.addEventListener('resize', renderMap);
     $('subject-frame').addEventListener('click', function () {
