@@ -60,3 +60,13 @@ def test_sim_with_director_serves_pairs_and_obeys(tmp_path: Path):
     assert (tmp_path / "run" / "metrics.json").is_file() and (tmp_path / "run" / "run.json").is_file()
     run = (tmp_path / "run" / "run.json").read_text()
     assert '"director": true' in run and '"wide"' in run  # the run ended on the director's shot
+
+
+def test_sim_with_director_refuses_perception_it_would_not_fly(tmp_path: Path):
+    """The live director run flies ground truth: asked for the detector, it says so instead of ignoring it."""
+    answer = subprocess.run([sys.executable, "-m", "cinempc", "sim", "--scenario", "single_walker", "--director",
+                             "--perception", "yolo", "--director-port", "0", "--out", str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=60)
+    assert answer.returncode == 2, answer.stdout + answer.stderr
+    assert "--perception yolo is not available" in answer.stderr and "cinempc up sim" in answer.stderr
+    assert "director app: open" not in answer.stdout and not (tmp_path / "run").exists()

@@ -82,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--perception", choices=("groundtruth", "yolo"), default="groundtruth",
                         help="where the controller's subjects come from: simulator ground truth, or the camera "
                         "image through the shipped YOLO detector, tracker and 3D estimator (metrics are always "
-                        "graded on ground truth; with yolo: the scenario's default shot, no video)")
+                        "graded on ground truth; with yolo: the scenario's default shot, no video, not with --director)")
     director = parser.add_argument_group("director tablet app (live run, steered from a browser)")
     director.add_argument("--director", action="store_true",
                           help="fly in real time, steered from the director web app, until Ctrl-C or --duration")
@@ -133,6 +133,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if getattr(args, "director", False):
         from cinempc_sim.director_bridge import serve_live
+
+        if args.perception == "yolo":
+            # refused rather than flown on ground truth while the operator believes the detector is in the loop
+            raise ValueError("--director flies the simulator's ground-truth subjects; --perception yolo is not "
+                             "available with it. To steer a flight that sees through the detector from the "
+                             "tablet, start the simulated ROS graph: cinempc up sim")
 
         serve_live(resolve_scenario_path(args.scenario), args.shot, args.controller, args.duration,
                    host=args.director_host, port=args.director_port, token=args.director_token, out_dir=out,
