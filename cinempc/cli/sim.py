@@ -82,7 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--perception", choices=("groundtruth", "yolo"), default="groundtruth",
                         help="where the controller's subjects come from: simulator ground truth, or the camera "
                         "image through the shipped YOLO detector, tracker and 3D estimator (metrics are always "
-                        "graded on ground truth; with yolo: the scenario's default shot, no video, not with --director)")
+                        "graded on ground truth; with yolo: the scenario's default shot, no video, "
+                        "not with --director)")
     director = parser.add_argument_group("director tablet app (live run, steered from a browser)")
     director.add_argument("--director", action="store_true",
                           help="fly in real time, steered from the director web app, until Ctrl-C or --duration")
