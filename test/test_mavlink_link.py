@@ -469,13 +469,23 @@ def test_link_cut_mid_shot_is_safe_within_half_a_second_and_never_resumes_alone(
         setpoint = _target(start, dx=(3.0, 0.0, 0.5))
         _fly(bridge, setpoint)
         time.sleep(0.5)
+        commands_before = len(autopilot.commands)
         cut_at = time.monotonic()
         cutter.cut(uplink=not downlink_only, downlink=True)
         assert wait_until(lambda: autopilot.mode == "hold", 2.0)
         change = autopilot.mode_log[-1]
         assert change.wall_time_s - cut_at <= 0.5, change
-        # both ways cut: the vehicle's own offboard-loss failsafe; telemetry only: the bridge's HOLD got through
-        assert ("failsafe" in change.reason) == (not downlink_only), change
+
+        def hold_requests() -> list:
+            return [c for c in autopilot.commands[commands_before:] if c[0] == "MAV_CMD_DO_SET_MODE"]
+
+        if downlink_only:
+            # telemetry only: the bridge's HOLD gets through.  Which comes first, it or the vehicle's own
+            # failsafe 0.25 s after the last setpoint, is thread scheduling in this one process (on a vehicle
+            # they are two computers): the test asks that the request arrived, not that it won the race.
+            assert wait_until(hold_requests, 1.0), autopilot.commands[commands_before:]
+        else:  # both ways cut: nothing gets through, the vehicle's own offboard-loss failsafe holds it
+            assert "failsafe" in change.reason and not hold_requests(), change
         assert wait_until(lambda: not bridge.link_ok and not bridge.streaming, 1.0)
         assert MavlinkRigLink(bridge).rig_state() is None
         lost = [e for e in bridge.event_list if e.kind == "link_lost"]
@@ -483,9 +493,11 @@ def test_link_cut_mid_shot_is_safe_within_half_a_second_and_never_resumes_alone(
 
         cutter.restore()
         assert wait_until(lambda: bridge.link_ok, 2.0)
-        received = autopilot.offboard_setpoints
-        time.sleep(0.8)
-        assert autopilot.mode == "hold" and autopilot.offboard_setpoints == received  # no silent resume
+        # no silent resume: nothing the bridge sends from now on is a setpoint (tags only grow; counting
+        # arrivals instead once caught two sent before the cut and read late by a starved receive thread)
+        restored_tag = bridge._time_boot_ms()
+        assert not autopilot.wait_for_setpoint(restored_tag + 1, timeout_s=0.8)
+        assert autopilot.mode == "hold"
         assert not bridge.streaming and bridge.supervisor.operator_resume_required
         assert any(e.kind == "link_restored" and "operator" in e.reason for e in bridge.event_list)
         # the operator resumes explicitly
