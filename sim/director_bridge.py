@@ -8,11 +8,15 @@ wants (a new shot, HOLD, RESUME, abort) through the loop's thread-safe steering 
 HOLD also reaches the loop directly from the web thread (a hold listener), so it does not
 wait for the next hook call.
 
-The loop here flies on ground-truth subjects (the scenario's, with its names): there is no
-perception pipeline in it, so people the director points out on the map
-(``Direction.subject_pins``) are shown on the tablet's map but change nothing in the flight --
-a pin with a scenario subject's name is "found" at once.  The ROS graph hands pins to the
-perception node (``director/subject_pins``).
+By default the loop flies on ground-truth subjects (the scenario's, with its names): people the
+director points out on the map (``Direction.subject_pins``) are shown on the tablet's map but
+change nothing in the flight -- a pin with a scenario subject's name is "found" at once.  With
+``perception="yolo"`` the controller sees through the camera
+(:class:`cinempc_sim.perception_data.PerceivingController`), as the ROS graph's perception node
+does: the tablet shows perception's subjects and IDs (their estimates projected into the frame,
+:func:`cinempc.director.live.perceived_subjects`), and the director's names and pins go to the
+pipeline (:meth:`PerceptionPipeline.apply_director`).  The simulated operator still points the
+scenario's named people out on the map at the first frame, as in ``cinempc perception closed-loop``.
 
 A live run paces the simulation to wall-clock time (``realtime_factor``): a director
 watching a shot that plays ten times too fast cannot direct it.  :func:`run_live` builds the
@@ -32,7 +36,14 @@ from typing import Any
 
 import numpy as np
 
-from cinempc.director.live import Direction, GroundSubject, LiveHub, SubjectBox, resolve_subject_names
+from cinempc.director.live import (
+    Direction,
+    GroundSubject,
+    LiveHub,
+    SubjectBox,
+    perceived_subjects,
+    resolve_subject_names,
+)
 from cinempc.shot import ShotSpec
 
 log = logging.getLogger("cinempc.director")
@@ -75,7 +86,10 @@ class DirectorBridge:
     camera: Any = None  # CameraProfile for the lens panel's DoF numbers
     realtime_factor: float | None = 1.0  # sim seconds per wall second; None: as fast as it goes
     source: str = "scenario"
+    perceiver: Any = None  # a PerceivingController: the controller sees through the camera, not ground truth
     _wall_start: float | None = None
+    _first_entry_id: int | None = None
+    _director_error: str | None = None
     _sim_start: float = 0.0
     _last_direction: Direction | None = None
     _holding: bool = False
@@ -108,14 +122,20 @@ class DirectorBridge:
         self._pace(event.time_s)
 
     def _publish(self, event: Any) -> None:
-        names = {track.track_id: track.name for track in event.subjects if track.name}
-        ground = [GroundSubject(track_id=track.track_id, name=track.name, visible=track.visible,
-                                position_m=(float(track.positions_m[0, 0]), float(track.positions_m[0, 1])))
-                  for track in event.subjects]
         if event.frame is not None:
             frame = event.frame
             self.hub.publish_frame(frame.rgb, time_s=event.time_s)
-            self.hub.publish_subjects(subject_boxes(frame.segmentation, frame.depth_m, names), ground)
+            if self.perceiver is not None:
+                camera = self.camera
+                self.hub.publish_subjects(*perceived_subjects(
+                    self.perceiver.last_subjects, event.state, camera.focal_px(event.state.focal_length_mm),
+                    camera.image_width_px, camera.image_height_px))
+            else:
+                names = {track.track_id: track.name for track in event.subjects if track.name}
+                ground = [GroundSubject(track_id=track.track_id, name=track.name, visible=track.visible,
+                                        position_m=(float(track.positions_m[0, 0]), float(track.positions_m[0, 1])))
+                          for track in event.subjects]
+                self.hub.publish_subjects(subject_boxes(frame.segmentation, frame.depth_m, names), ground)
         holding = event.status.startswith("hold") or bool(getattr(event.setpoint, "hold", False))
         self.hub.publish_rig(event.state, self.camera, time_s=event.time_s)
         self.hub.publish_control(
@@ -136,6 +156,20 @@ class DirectorBridge:
         self._steps += 1
 
     def _apply(self, direction: Direction) -> None:
+        if self._first_entry_id is None:
+            self._first_entry_id = direction.shot_entry_id  # the shot the loop started with (the scenario's)
+        if self.perceiver is not None:
+            pins = {name: (pin.x_m, pin.y_m, pin.stamp_s) for name, pin in direction.subject_pins.items()}
+            try:
+                self.perceiver.pipeline.apply_director(direction.subject_names, pins)
+                self._director_error = None
+            except ValueError as exc:  # (a name perception cannot bind, e.g. to #0): said once, never a crash
+                if str(exc) != self._director_error:
+                    self._director_error = str(exc)
+                    self.hub.event("perception", f"director's names/pins not taken: {exc}", "warning")
+            # a director's "#N" is one of the IDs the tablet shows (perception's); the scenario's own shot
+            # speaks of the scenario's IDs
+            self.perceiver.scenario_refs = direction.shot_entry_id in (None, self._first_entry_id)
         if direction.shot is not None and direction.shot_changed:
             self.loop.set_shot(direction.shot)  # director names already resolved to #id by the hub
         if direction.hold or direction.abort:
@@ -169,7 +203,8 @@ class LiveRun:
                  duration_s: float = 3600.0, seed: int = 0, solver: str = "fast",
                  image_size: tuple[int, int] = (320, 240), realtime_factor: float | None = 1.0,
                  render_rate_hz: float | None = None,
-                 on_step: tuple[Callable[[Any], None], ...] = ()) -> None:
+                 on_step: tuple[Callable[[Any], None], ...] = (), perception: str = "groundtruth",
+                 backend: str | None = None) -> None:
         from cinempc.config import load_camera_profile, load_vehicle_config
         from cinempc_sim.baselines import make_controller
         from cinempc_sim.closed_loop import ClosedLoop, LoopSettings, resolve_shot
@@ -180,6 +215,8 @@ class LiveRun:
             scenario = load_scenario(scenario)
         if not (math.isfinite(duration_s) and duration_s > 0):
             raise ValueError(f"duration_s must be a positive number of seconds, got {duration_s!r}")
+        if perception not in ("groundtruth", "yolo"):
+            raise ValueError(f"perception must be 'groundtruth' or 'yolo', got {perception!r}")
         self.scenario = scenario
         self.duration_s = float(duration_s)
         settings = LoopSettings.from_config(render_rate_hz=render_rate_hz)
@@ -192,11 +229,18 @@ class LiveRun:
             ctrl = make_controller(controller, camera, vehicle, dt_s=1.0 / settings.control_rate_hz)
         else:
             ctrl = make_controller(controller, camera, vehicle, solver=solver)
+        self.perceiver = None
+        if perception == "yolo":
+            from cinempc.perception.pipeline import PerceptionPipeline
+            from cinempc_sim.perception_data import PerceivingController
+
+            pipeline = PerceptionPipeline.from_config(camera, backend)
+            ctrl = self.perceiver = PerceivingController(ctrl, self.sim, pipeline, seed=seed)
         self.loop = ClosedLoop(self.sim, ctrl, resolve_shot(scenario, shot), camera, vehicle,
                                controller_name=controller, scenario_name=scenario.name, settings=settings,
                                on_step=list(on_step), render=settings.render_rate_hz > 0)
         self.bridge = DirectorBridge(hub, self.loop, camera, realtime_factor=realtime_factor,
-                                     source=f"scenario {scenario.name}")
+                                     source=f"scenario {scenario.name}", perceiver=self.perceiver)
         self.loop.hooks.insert(0, self.bridge)
         self.hub = hub
         self.result = None
@@ -250,7 +294,7 @@ class LiveRun:
 def serve_live(scenario: Any, shot: ShotSpec | str | None = None, controller: str = "cinempc",
                duration_s: float | None = None, *, host: str | None = None, port: int | None = None,
                token: str | None = None, out_dir: Any = None, video: bool = True, seed: int = 0,
-               solver: str = "fast", realtime_factor: float = 1.0) -> Any:
+               solver: str = "fast", realtime_factor: float = 1.0, perception: str = "groundtruth") -> Any:
     """``cinempc sim ... --director``: fly a scenario live, steered from the tablet app, until Ctrl-C.
 
     Prints the pairing link, serves the app, flies in real time (the MPC keeps its wall-clock
@@ -272,7 +316,7 @@ def serve_live(scenario: Any, shot: ShotSpec | str | None = None, controller: st
         writer = CameraVideo(Path(out_dir) / "camera.mp4", fps=int(round(LoopSettings.from_config().render_rate_hz)))
         hooks.append(writer)
     live = LiveRun(hub, scenario, controller=controller, shot=shot, duration_s=duration_s or 3600.0, seed=seed,
-                   solver=solver, realtime_factor=realtime_factor, on_step=tuple(hooks))
+                   solver=solver, realtime_factor=realtime_factor, on_step=tuple(hooks), perception=perception)
     server = DirectorServer(hub, settings).start()
     print(f"director app: open {server.pairing_url}  (pairing token {server.token.value}); Ctrl-C ends the run",
           flush=True)
@@ -294,5 +338,6 @@ def serve_live(scenario: Any, shot: ShotSpec | str | None = None, controller: st
     if out_dir is not None and live.result is not None:
         from cinempc_sim.report import write_run
 
-        write_run(live.result, out_dir, extra={"seed": seed, "solver": solver, "director": True})
+        write_run(live.result, out_dir, extra={"seed": seed, "solver": solver, "director": True,
+                                               "perception": perception})
     return live.result

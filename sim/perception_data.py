@@ -472,6 +472,10 @@ class PerceivingController:
     axis), renders the camera frame and gives the wrapped controller what
     perception made of it.  ``frames`` counts perception frames, ``lost_events``
     every subject reported lost.
+
+    ``scenario_refs``: the shot flown is written against the scenario (its ``#N`` are the
+    scenario's track IDs, :func:`operator_shot`).  A live director run clears it once the
+    director sends a shot: the tablet shows perception's IDs, so a director's ``#N`` is one.
     """
 
     def __init__(self, inner, sim, pipeline, use_depth: bool = True, tap_sigma_m: float = 0.5,
@@ -486,6 +490,7 @@ class PerceivingController:
         self.frames = 0
         self.lost_events: list[tuple[float, str]] = []
         self.last_subjects: list = []
+        self.scenario_refs = True
 
     @property
     def horizon_steps(self) -> int:
@@ -514,8 +519,8 @@ class PerceivingController:
 
     def solve(self, state, shot, subjects, obstacles, shot_time_s, background_distance_m=None):
         perceived = self.perceive(state, subjects)
-        return self.inner.solve(state, operator_shot(shot, subjects), perceived, obstacles, shot_time_s,
-                                background_distance_m)
+        flown = operator_shot(shot, subjects) if self.scenario_refs else shot
+        return self.inner.solve(state, flown, perceived, obstacles, shot_time_s, background_distance_m)
 
 
 def operator_shot(shot, truth):

@@ -113,3 +113,60 @@ def test_bad_realtime_factor_is_refused():
     with pytest.raises(ValueError, match="realtime_factor"):
         LiveRun(hub, "single_walker", controller=CONTROLLER, realtime_factor=0.0)
     assert preset("follow_medium").movement.type == "follow"
+
+
+def test_live_run_with_perception_shows_what_the_camera_sees_and_takes_the_directors_names_and_pins():
+    """``cinempc sim --director --perception yolo``: the tablet sees perception's subjects and IDs; the
+    director's names, shots by those names and map pins reach the pipeline (as in the ROS graph)."""
+    hub = LiveHub()
+    script, log = {}, {}
+
+    def director(event):
+        action = script.get(event.index)
+        if action is not None:
+            action(event)
+
+    run = LiveRun(hub, "single_walker", controller=CONTROLLER, duration_s=4.0, realtime_factor=None,
+                  render_rate_hz=2.0, on_step=(director,), perception="yolo")
+    pipeline = run.perceiver.pipeline
+
+    def seen(event):
+        snap = hub.snapshot()
+        log.update(snap=snap, truth=event.subjects[0], state=event.state)
+        (subject,) = snap["subjects"]
+        hub.name_subject(subject["track_id"], "lead")
+
+    def named(event):
+        log["named"] = pipeline.names.name_of(log["snap"]["subjects"][0]["track_id"])
+        hub.submit_preset("follow_full_back", subjects=["lead"])
+        hub.point_out("zed", 40.0, 40.0)
+
+    def flying(event):
+        log.update(shot=run.loop.shot, scenario_refs=run.perceiver.scenario_refs, status=event.status,
+                   pins=set(pipeline.names.pins))
+        hub.remove_pin("zed")
+
+    script[20], script[22], script[30] = seen, named, flying
+    script[32] = lambda e: log.update(pins_after=set(pipeline.names.pins))
+    try:
+        run.run()
+    finally:
+        run.close()
+    # the tablet draws perception's subject: the operator's tap named her, her box is where she is
+    (alice,) = log["snap"]["subjects"]
+    assert alice["name"] == "alice"
+    u0, v0, u1, v1 = alice["box_px"]
+    truth, state = log["truth"], log["state"]
+    chest = truth.positions_m[0] + [0.0, 0.0, 0.6 * truth.height_m]
+    camera = run.sim.render_profile
+    u, v = optics.project(chest, state.position_m, state.yaw_rad, state.pitch_rad,
+                          camera.focal_px(state.focal_length_mm), camera.image_width_px, camera.image_height_px)[:2]
+    assert u0 - 3 <= float(u) <= u1 + 3 and v0 - 3 <= float(v) <= v1 + 3
+    (ground,) = log["snap"]["map"]["subjects"]
+    assert np.hypot(*(np.array(ground["position_m"]) - truth.positions_m[0][:2])) < 0.5
+    # the director's name went to the pipeline, a shot by that name flies perception's subject
+    assert log["named"] == "lead"
+    assert log["shot"].subjects == [f"#{alice['track_id']}"] and log["scenario_refs"] is False
+    assert "hold" not in log["status"] and "no visible subject" not in log["status"]
+    # a pin reaches perception, and taking it back withdraws it there
+    assert "zed" in log["pins"] and "zed" not in log["pins_after"]

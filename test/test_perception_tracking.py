@@ -703,3 +703,22 @@ def test_a_box_on_a_trunk_never_takes_over_a_coasting_subject_whose_shirt_is_kno
         walker = min(subjects, key=lambda s: np.linalg.norm(s.positions_m[0] - a))
         assert np.linalg.norm(walker.positions_m[0] - a) < 0.3, t
         assert np.linalg.norm(walker.velocities_mps[0][:2] - [0.0, 1.4]) < 0.3, t
+
+
+def test_the_directors_names_and_pins_are_applied_once_and_withdrawn_when_taken_back():
+    """The tablet sends its whole set of names and pins on every change (ROS: latched; live run: each step):
+    a pin applied again would restart its search gate, a pin that left the set must stop being framed."""
+    pipeline = _pipeline()
+    for k in range(5):
+        pipeline.process_detections(_frame(k / RATE_HZ, hidden=("b",)), RIG, k / RATE_HZ)
+    (walker,) = pipeline.process_detections(_frame(0.5, hidden=("b",)), RIG, 0.5)
+    pins = {"zed": (40.0, 40.0, 0.5)}
+    pipeline.apply_director({walker.track_id: "lead"}, pins)
+    first = pipeline.names.pins["zed"]
+    pipeline.apply_director({walker.track_id: "lead"}, dict(pins))  # the same set again, a step later
+    assert pipeline.names.pins["zed"] is first and pipeline.names.name_of(walker.track_id) == "lead"
+    pipeline.apply_director({walker.track_id: "lead"}, {})  # taken back on the tablet
+    assert "zed" not in pipeline.names.pins
+    with pytest.raises(ValueError, match="non-empty"):
+        pipeline.apply_director({walker.track_id: "  "})
+    assert pipeline.names.name_of(walker.track_id) == "lead"

@@ -1,6 +1,7 @@
 """``cinempc sim``: fly one shot in the PyBullet simulator and write the evidence.
 
-Subjects come from simulator ground truth (perception has its own command).  The run
+Subjects come from simulator ground truth, or with ``--perception yolo`` from the camera image
+through the perception pipeline (live with ``--director`` too).  The run
 writes DIR/camera.mp4, metrics.json, plots.png, trajectory.csv, run.json and report.html;
 ``--compare`` also flies the two baselines (``extrinsics_only``, ``follow``) into
 DIR/baselines/<name>/ and puts their metrics beside this run's in report.html.
@@ -82,8 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--perception", choices=("groundtruth", "yolo"), default="groundtruth",
                         help="where the controller's subjects come from: simulator ground truth, or the camera "
                         "image through the shipped YOLO detector, tracker and 3D estimator (metrics are always "
-                        "graded on ground truth; with yolo: the scenario's default shot, no video, "
-                        "not with --director)")
+                        "graded on ground truth; with yolo and without --director: the scenario's default "
+                        "shot, no video)")
     director = parser.add_argument_group("director tablet app (live run, steered from a browser)")
     director.add_argument("--director", action="store_true",
                           help="fly in real time, steered from the director web app, until Ctrl-C or --duration")
@@ -135,15 +136,9 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "director", False):
         from cinempc_sim.director_bridge import serve_live
 
-        if args.perception == "yolo":
-            # refused rather than flown on ground truth while the operator believes the detector is in the loop
-            raise ValueError("--director flies the simulator's ground-truth subjects; --perception yolo is not "
-                             "available with it. To steer a flight that sees through the detector from the "
-                             "tablet, start the simulated ROS graph: cinempc up sim")
-
         serve_live(resolve_scenario_path(args.scenario), args.shot, args.controller, args.duration,
                    host=args.director_host, port=args.director_port, token=args.director_token, out_dir=out,
-                   video=not args.no_video, seed=args.seed, solver=args.solver)
+                   video=not args.no_video, seed=args.seed, solver=args.solver, perception=args.perception)
         print(f"wrote {out}/run.json, metrics.json, trajectory.csv, plots.png")
         return 0
     if args.perception == "yolo":

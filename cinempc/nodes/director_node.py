@@ -18,14 +18,12 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
-from cinempc import optics
 from cinempc.config import load_camera_profile
 from cinempc.graph import Topics
 from cinempc.nodes import convert
@@ -168,34 +166,15 @@ class DirectorNode(Node):
 
     @guarded(Topics.PERCEPTION_SUBJECTS)
     def on_subjects(self, msg: String) -> None:
-        from cinempc.director.live import GroundSubject, SubjectBox
+        from cinempc.director.live import perceived_subjects
 
         _, subjects = convert.subjects_from_msg(msg)
-        subjects = [s for s in subjects if s.track_id >= 0]  # pins (negative ids): the hub draws its own on the map
-        ground = [GroundSubject(track_id=s.track_id, position_m=(float(s.positions_m[0, 0]),
-                                                                 float(s.positions_m[0, 1])),
-                                name=s.name, visible=s.visible) for s in subjects]
         if self._info is None or self._odometry is None or self._camera_state is None:
-            self.hub.publish_subjects([], ground)
+            self.hub.publish_subjects(*perceived_subjects(subjects, None, 1.0, 1, 1))
             return
         state = convert.rig_state_from_msgs(self._odometry, self._camera_state)
-        fx, width, height = float(self._info.k[0]), int(self._info.width), int(self._info.height)
-        boxes = []
-        for subject in subjects:
-            feet = subject.positions_m[0]
-            head = feet + np.array([0.0, 0.0, subject.height_m])
-            u_feet, v_feet, z_feet = optics.project(feet, state.position_m, state.yaw_rad, state.pitch_rad, fx,
-                                                    width, height)
-            u_head, v_head, z_head = optics.project(head, state.position_m, state.yaw_rad, state.pitch_rad, fx,
-                                                    width, height)
-            if min(z_feet, z_head) <= 0:
-                continue
-            half_width_px = 0.15 * abs(v_feet - v_head)
-            u = 0.5 * (u_feet + u_head)
-            boxes.append(SubjectBox(track_id=subject.track_id, name=subject.name, visible=subject.visible,
-                                    box_px=(u - half_width_px, v_head, u + half_width_px, v_feet),
-                                    distance_m=float(np.linalg.norm(head - state.position_m))))
-        self.hub.publish_subjects(boxes, ground)
+        self.hub.publish_subjects(*perceived_subjects(subjects, state, float(self._info.k[0]), int(self._info.width),
+                                                      int(self._info.height)))
 
     @guarded(Topics.MPC_STATUS)
     def on_mpc_status(self, msg: String) -> None:

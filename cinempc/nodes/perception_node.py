@@ -71,7 +71,6 @@ class PerceptionNode(CineLifecycleNode):
         self.create_subscription(JointState, Topics.CAMERA_STATE, self.on_camera_state, CONTROL_QOS)
         self.create_subscription(AccelStamped, Topics.ACCEL, self.on_accel, CONTROL_QOS)
         self.create_subscription(String, Topics.SUBJECT_NAMES, self.on_subject_names, LATCHED_QOS)
-        self._pins_applied: dict[str, tuple[float, float, float]] = {}
         self.create_subscription(String, Topics.SUBJECT_PINS, self.on_subject_pins, LATCHED_QOS)
         self.get_logger().info(f"perception ready: {params.backend} {params.weights}, camera {self.camera.name}")
         return TransitionCallbackReturn.SUCCESS
@@ -108,28 +107,13 @@ class PerceptionNode(CineLifecycleNode):
         names = json.loads(msg.data)
         if not isinstance(names, dict):
             raise ValueError("subject names must be a JSON object {track_id: name}")
-        for track_id, name in names.items():
-            if not isinstance(name, str) or not name.strip():
-                raise ValueError(f"subject name for #{track_id} must be a non-empty string")
-            self.pipeline.bind(name, int(track_id))
+        self.pipeline.apply_director(names={int(track_id): name for track_id, name in names.items()})
 
     @guarded(Topics.SUBJECT_PINS)
     def on_subject_pins(self, msg: String) -> None:
-        """People the director pointed out on the map: each new or moved pin is pointed out in the pipeline.
-
-        The message is the whole current set (latched); a pin already applied is not applied again
-        (that would restart its gate).  One that left the set was found, named, expired or taken
-        back by the director: withdrawn, which only drops a pin still waiting (a found person keeps
-        the name).  The pin's time is the tap's stamp, so a restarted node does not make an old pin new.
-        """
-        pins = convert.pins_from_msg(msg)
-        for name, (x_m, y_m, stamp_s) in pins.items():
-            if self._pins_applied.get(name) != (x_m, y_m, stamp_s):
-                self.pipeline.point_out(name, [x_m, y_m], stamp_s)
-                self._pins_applied[name] = (x_m, y_m, stamp_s)
-        for name in set(self._pins_applied) - set(pins):
-            self.pipeline.withdraw_pin(name)
-        self._pins_applied = {name: self._pins_applied[name] for name in pins}
+        """People the director pointed out on the map (the whole current set, latched): see
+        :meth:`PerceptionPipeline.apply_director`."""
+        self.pipeline.apply_director(pins=convert.pins_from_msg(msg))
 
     @guarded(Topics.DEPTH)
     def on_depth(self, msg: Image) -> None:

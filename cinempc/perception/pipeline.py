@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -91,6 +92,8 @@ class PerceptionPipeline:
         self.last_detections = Detections.empty()
         self.last_tracks: list[TrackedBox] = []
         self.seen_ids: set[int] = set()  # subjects measured in the latest frame (the rest are predicted)
+        self._names_applied: dict[int, str] = {}  # the director's names and pins as last applied (apply_director)
+        self._pins_applied: dict[str, tuple[float, float, float]] = {}
 
     @classmethod
     def from_config(cls, camera: CameraProfile, backend: str | None = None,
@@ -112,6 +115,7 @@ class PerceptionPipeline:
         self._subjects.clear()
         self._alias.clear()
         self.lost = []
+        self._names_applied, self._pins_applied = {}, {}
 
     def bind(self, name: str, track_id: int) -> None:
         """The operator's ``runner = #3``."""
@@ -164,6 +168,32 @@ class PerceptionPipeline:
         if withdrawn:
             log.info("perception: pin %s withdrawn by the operator", str(name).strip().lower())
         return withdrawn
+
+    def apply_director(self, names: Mapping[int, str] | None = None,
+                       pins: Mapping[str, tuple[float, float, float]] | None = None) -> None:
+        """The director's current names (``{track_id: name}``) and map pins (``{name: (x_m, y_m, stamp_s)}``).
+
+        Both are the whole set the tablet holds, sent again on every change (a latched ROS topic,
+        or each step of a simulated live run), so only what changed is applied: a pin applied
+        again would restart its gate.  A pin that left the set was found, named, expired or taken
+        back: withdrawn, which only drops a pin still waiting (a found person keeps the name).
+        The pin's time is the tap's stamp, so a restarted node does not make an old pin new.
+        """
+        for track_id, name in (names or {}).items():
+            if not isinstance(name, str) or not name.strip():
+                raise ValueError(f"subject name for #{track_id} must be a non-empty string")
+            if self._names_applied.get(int(track_id)) != name:
+                self.bind(name, int(track_id))
+                self._names_applied[int(track_id)] = name
+        if pins is None:
+            return
+        for name, pin in pins.items():
+            if self._pins_applied.get(name) != tuple(pin):
+                self.point_out(name, list(pin[:2]), float(pin[2]))
+                self._pins_applied[name] = tuple(pin)
+        for name in set(self._pins_applied) - set(pins):
+            self.withdraw_pin(name)
+        self._pins_applied = {name: self._pins_applied[name] for name in pins}
 
     # ------------------------------------------------------------------ entry points
     def process_frame(self, frame, rig_state: RigState, horizon_steps: int = 20, dt_s: float = 0.1,
