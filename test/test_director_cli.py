@@ -12,27 +12,32 @@ from pathlib import Path
 import httpx
 
 
+def _start_live(command: list[str], timeout_s: float) -> tuple[subprocess.Popen, str | None, str | None, list[str]]:
+    """Start ``cinempc sim ... --director`` and read its output up to the pairing link: (process, url, token, lines)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        found = re.search(r"director app: open (http://127\.0\.0\.1:\d+)/#token=(\S+)", line)
+        if found:
+            return process, found.group(1), found.group(2), lines
+    return process, None, None, lines
+
+
 def test_sim_with_director_serves_pairs_and_obeys(tmp_path: Path):
     token = "cli-test-token-0123456789"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
     command = [sys.executable, "-m", "cinempc", "sim", "--scenario", "single_walker", "--controller", "follow",
                "--out", str(tmp_path / "run"), "--no-video", "--duration", "6", "--director",
                "--director-port", "0", "--director-token", token]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines = []
+    process, url, printed, lines = _start_live(command, 60)
     try:
-        url = None
-        deadline = time.monotonic() + 60
-        while url is None and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            found = re.search(r"director app: open (http://127\.0\.0\.1:\d+)/#token=(\S+)", line)
-            if found:
-                url, printed = found.group(1), found.group(2)
-                assert printed == token
         assert url, "".join(lines)
+        assert printed == token
         assert httpx.get(f"{url}/api/state", timeout=5).status_code == 401
         headers = {"X-Director-Token": token}
         deadline = time.monotonic() + 30
@@ -65,22 +70,12 @@ def test_sim_with_director_serves_pairs_and_obeys(tmp_path: Path):
 def test_sim_with_director_and_perception_shows_what_the_detector_sees(tmp_path: Path):
     """``--director --perception yolo``: the live run flies on perception and the tablet shows its subjects."""
     token = "cli-test-token-perception-0123"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
     command = [sys.executable, "-m", "cinempc", "sim", "--scenario", "single_walker", "--controller", "follow",
                "--out", str(tmp_path / "run"), "--no-video", "--duration", "4", "--director", "--perception", "yolo",
                "--director-port", "0", "--director-token", token]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines, subjects = [], []
+    process, url, _, lines = _start_live(command, 90)
+    subjects = []
     try:
-        url = None
-        deadline = time.monotonic() + 90
-        while url is None and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            found = re.search(r"director app: open (http://127\.0\.0\.1:\d+)/#token=", line)
-            url = found.group(1) if found else None
         assert url, "".join(lines)
         headers = {"X-Director-Token": token}
         deadline = time.monotonic() + 30

@@ -253,11 +253,7 @@ class PerceptionPipeline:
             raise ValueError("process_detections needs the image size (image_size or detections.image_size)")
         view = None
         if tracks:
-            view = CameraView(
-                position_m=rig_state.position_m.copy(), yaw_rad=rig_state.yaw_rad, pitch_rad=rig_state.pitch_rad,
-                focal_length_mm=float(focal_length_mm or rig_state.focal_length_mm),
-                sensor_width_mm=self.camera.sensor_width_mm, image_width_px=int(width), image_height_px=int(height),
-            )
+            view = self._camera_view(rig_state, focal_length_mm, width, height)
         seen: set[int] = set()
         self.last_subject_boxes = {}
         boxes = [t.xyxy for t in tracks]
@@ -340,11 +336,7 @@ class PerceptionPipeline:
         self.seen_ids = set(seen)
         frame_view = view
         if frame_view is None and width > 0 and height > 0:
-            frame_view = CameraView(
-                position_m=rig_state.position_m.copy(), yaw_rad=rig_state.yaw_rad, pitch_rad=rig_state.pitch_rad,
-                focal_length_mm=float(focal_length_mm or rig_state.focal_length_mm),
-                sensor_width_mm=self.camera.sensor_width_mm, image_width_px=int(width), image_height_px=int(height),
-            )
+            frame_view = self._camera_view(rig_state, focal_length_mm, width, height)
         found = [self._subject_track(s, time_s, self._visible(s, time_s, seen, frame_view), horizon_steps, dt_s)
                  for s in sorted(self._subjects.values(), key=lambda s: s.track_id)
                  if s.confirmed or self.names.name_of(s.track_id) is not None]
@@ -370,11 +362,7 @@ class PerceptionPipeline:
         width, height = image_size or detections.image_size
         if width <= 0 or height <= 0:
             return
-        view = CameraView(
-            position_m=rig_state.position_m.copy(), yaw_rad=rig_state.yaw_rad, pitch_rad=rig_state.pitch_rad,
-            focal_length_mm=float(focal_length_mm or rig_state.focal_length_mm),
-            sensor_width_mm=self.camera.sensor_width_mm, image_width_px=int(width), image_height_px=int(height),
-        )
+        view = self._camera_view(rig_state, focal_length_mm, width, height)
         reported = [t.xyxy for t in tracks]
         all_boxes = [np.asarray(b, float) for b in detections.xyxy]
         predicted = self._predicted_boxes(view, time_s)
@@ -453,6 +441,14 @@ class PerceptionPipeline:
             return detections
         pairs = pair_boxes(detections.xyxy, p.pair_box_inside, p.pair_box_min_height, p.pair_box_max_width)
         return detections[~pairs] if pairs.any() else detections
+
+    def _camera_view(self, rig_state: RigState, focal_length_mm: float | None, width: int, height: int) -> CameraView:
+        """The camera of one frame: the rig's pose and gimbal with the frame's own (zoomed) focal length."""
+        return CameraView(
+            position_m=rig_state.position_m.copy(), yaw_rad=rig_state.yaw_rad, pitch_rad=rig_state.pitch_rad,
+            focal_length_mm=float(focal_length_mm or rig_state.focal_length_mm),
+            sensor_width_mm=self.camera.sensor_width_mm, image_width_px=int(width), image_height_px=int(height),
+        )
 
     def _predicted_boxes(self, view: CameraView, time_s: float) -> list[np.ndarray]:
         """Where the subjects seen lately should appear in this frame: feet to head, a third as wide as tall."""
