@@ -351,7 +351,11 @@ def test_killing_perception_holds_and_a_restart_recovers(stack):
     # the MPC as the sim graph wires it: subjects from perception (restarted like any node)
     mpc = stack.processes["mpc_node"]
     mpc.popen.send_signal(signal.SIGINT)
-    assert mpc.popen.wait(timeout=20) == 0
+    try:
+        code = mpc.popen.wait(timeout=20)
+    except subprocess.TimeoutExpired:  # the node's log has every thread's stack (base.run's shutdown report)
+        raise AssertionError(f"mpc_node still running 20 s after SIGINT:\n{stack.log('mpc_node')[-6000:]}") from None
+    assert code == 0, stack.log("mpc_node")[-3000:]
     with probe.lock:
         since = len(probe.status)
     stack.start("mpc_node", stack.perception_fed_mpc)

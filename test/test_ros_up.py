@@ -82,3 +82,33 @@ def test_sigterm_stops_every_node_and_finalises_the_bag(tmp_path, ros_domain_env
     with AnyReader([bag]) as reader:
         counts = {c.topic: c.msgcount for c in reader.connections}
     assert counts["/t1/rig/odometry"] > 0 and counts["/clock"] > 0 and counts["/t1/director/shot"] == 1
+
+
+def test_a_node_writes_every_threads_stack_on_sigusr1_and_still_stops_on_ctrl_c(tmp_path, ros_domain_env):
+    """The tool for a node that looks stuck on a companion computer (and for a CI run where one did)."""
+    from cinempc.cli.up import _remove_override_files, commands
+
+    argv = dict(commands("sim"))["mpc_node"]
+    log_path = tmp_path / "mpc_node.log"
+    with open(log_path, "wb") as log:
+        node = subprocess.Popen(argv, env={**ros_domain_env, "PYTHONUNBUFFERED": "1"}, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while "MPC ready" not in log_path.read_text(errors="replace"):
+                assert time.monotonic() < deadline and node.poll() is None, log_path.read_text(errors="replace")
+                time.sleep(0.2)
+            node.send_signal(signal.SIGUSR1)
+            deadline = time.monotonic() + 10
+            while "most recent call first" not in log_path.read_text(errors="replace"):
+                assert time.monotonic() < deadline, "no stack dump after SIGUSR1"
+                time.sleep(0.2)
+            assert node.poll() is None, "SIGUSR1 must not stop the node"
+            node.send_signal(signal.SIGINT)
+            assert node.wait(timeout=20) == 0
+        finally:
+            if node.poll() is None:
+                node.kill()
+            _remove_override_files([argv])
+    text = log_path.read_text(errors="replace")
+    assert "executors.py" in text and "spin" in text, text[-3000:]  # the main thread's stack: spinning

@@ -7,7 +7,9 @@ of dying, clean shutdown on Ctrl-C/SIGTERM, lifecycle autostart) live here once.
 
 from __future__ import annotations
 
+import faulthandler
 import functools
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -163,8 +165,19 @@ class CineLifecycleNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
 
+# A node still alive this long after Ctrl-C/SIGTERM writes every thread's stack to its log, so a
+# shutdown that hangs (the supervisor then escalates to SIGTERM/SIGKILL) says where it hung.
+SHUTDOWN_STACK_REPORT_S = 5.0
+
+
 def run(node_factory: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:
-    """Init rclpy, build the node, spin until Ctrl-C/SIGTERM, shut down cleanly; the process exit code."""
+    """Init rclpy, build the node, spin until Ctrl-C/SIGTERM, shut down cleanly; the process exit code.
+
+    ``kill -USR1 <pid>`` writes every thread's Python stack to the node's log at any time
+    (``faulthandler``): the tool for a node that looks stuck on a companion computer.
+    """
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     rclpy.init(args=args if args is not None else sys.argv)
     node = None
     try:
@@ -180,6 +193,8 @@ def run(node_factory: Callable[[], Node], args: list[str] | None = None, threads
         if rclpy.ok():  # a real error; otherwise SIGTERM shut the context down under a spinning executor
             raise
     finally:
+        # cancelled only by the process ending: covers the interpreter's join of executor threads too
+        faulthandler.dump_traceback_later(SHUTDOWN_STACK_REPORT_S)
         if node is not None:
             close = getattr(node, "close", None)
             if close is not None:
