@@ -166,7 +166,9 @@ class SceneRenderer:
     def __init__(self, camera: CameraProfile, image_size: tuple[int, int] = (320, 240),
                  texture_dir: Path | None = None, max_actors: int = 4,
                  subject_distance_m: tuple[float, float] = (3.0, 30.0),
-                 camera_height_m: tuple[float, float] = (1.5, 15.0), min_box_pixels: int = 30) -> None:
+                 camera_height_m: tuple[float, float] = (1.5, 15.0), min_box_pixels: int = 30,
+                 subject_fraction: tuple[float, float] = (0.15, 0.9), small_subject_share: float = 0.0,
+                 small_subject_fraction: tuple[float, float] = (0.06, 0.15)) -> None:
         self.camera = camera
         self.width, self.height = int(image_size[0]), int(image_size[1])
         self.client = p.connect(p.DIRECT)
@@ -176,6 +178,9 @@ class SceneRenderer:
         self.subject_distance_m = subject_distance_m
         self.camera_height_m = camera_height_m
         self.min_box_pixels = int(min_box_pixels)
+        self.subject_fraction = subject_fraction
+        self.small_subject_share = float(small_subject_share)
+        self.small_subject_fraction = small_subject_fraction
         self.actors: list[ActorBody] = []
         self._scene_time_s = 0.0
         self._light: dict = {}
@@ -319,6 +324,13 @@ class SceneRenderer:
             subject_h = 1.75
         lo, hi = self.subject_distance_m
         distance = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+        small_fraction = None
+        if self.small_subject_share > 0 and rng.random() < self.small_subject_share:
+            # a small framing needs distance: even the widest lens frames a person 3 m away at half the image
+            small_fraction = float(rng.uniform(*self.small_subject_fraction))
+            widest_px = self.camera.focal_length_mm.min * self.width / self.camera.sensor_width_mm
+            near = min(hi, subject_h * widest_px / (small_fraction * self.height))
+            distance = float(math.exp(rng.uniform(math.log(max(lo, near)), math.log(hi))))
         low, high = self.camera_height_m
         # half the views from a low drone (how the evaluation scenarios fly), half from higher up
         cam_h = float(rng.uniform(low, min(high, low + 2.5))) if rng.random() < 0.5 else float(rng.uniform(low, high))
@@ -327,8 +339,9 @@ class SceneRenderer:
         horizontal = math.sqrt(max(distance**2 - (cam_h - subject_h / 2) ** 2, 1.0))
         position = aim + np.array([horizontal * math.cos(bearing), horizontal * math.sin(bearing), 0.0])
         position[2] = cam_h
-        # framing: the subject fills 15-90 % of the image height, within the zoom range
-        fraction = float(rng.uniform(0.15, 0.9))
+        # framing: the subject fills subject_fraction of the image height (a share of views: small), within the
+        # zoom range (no extra draws without a small share: older dataset versions render as they did)
+        fraction = small_fraction if small_fraction is not None else float(rng.uniform(*self.subject_fraction))
         focal_px = fraction * self.height * distance / subject_h
         focal_mm = self.camera.focal_length_mm.clamp(focal_px * self.camera.sensor_width_mm / self.width)
         focal_px = focal_mm * self.width / self.camera.sensor_width_mm

@@ -74,7 +74,8 @@ def _render_split(root: Path, split: str, count: int, seed: int, params: Dataset
     n_boxes = 0
     with tempfile.TemporaryDirectory() as tex, SceneRenderer(
         camera, params.image_size, Path(tex), params.max_actors, params.subject_distance_m,
-        params.camera_height_m, params.min_box_pixels,
+        params.camera_height_m, params.min_box_pixels, params.subject_fraction, params.small_subject_share,
+        params.small_subject_fraction,
     ) as renderer:
         for i in range(count):
             if i % VIEWS_PER_SCENE == 0:
