@@ -61,7 +61,12 @@ class RigLink(Protocol):
 
 
 class Controller(Protocol):
-    """What the loop needs from a controller (CineMPC satisfies it as is)."""
+    """What the loop needs from a controller (CineMPC satisfies it as is).
+
+    A controller that renders the camera itself (one that sees through perception) may also have
+    ``last_frame``: the loop then uses the frame it drew for this instant instead of drawing it
+    twice (:meth:`ClosedLoop._frame_from_controller`).
+    """
 
     horizon_steps: int
     dt_s: float
@@ -209,6 +214,17 @@ class ClosedLoop:
 
     # ------------------------------------------------------------------------------ loop
 
+    def _frame_from_controller(self, now_s: float):
+        """The frame the controller rendered for the instant ``now_s``, else a frame rendered now.
+
+        Why: the live run with ``--perception yolo`` drew every frame twice, once for the
+        tablet and once for the detector (2 cores: 20 ms of a 100 ms step at 320 px).
+        """
+        frame = getattr(self.controller, "last_frame", None)
+        if frame is not None and abs(float(getattr(frame, "time_s", math.nan)) - now_s) < 1e-6:
+            return frame
+        return self.link.render()  # (the solve failed before it rendered: the tablet still gets this instant)
+
     def _controller_setpoint(self, state, subjects, obstacles, shot_time_s, background_m):
         """Ask the controller; any failure or nonsense becomes a hover (the documented safe reaction)."""
         start = time.perf_counter()
@@ -286,8 +302,11 @@ class ClosedLoop:
                 holding = self._hold
             now_s = float(self.link.time_s)
             shot_time_s = now_s - self._shot_start_s
-            # The frame of this instant is drawn while the controller thinks and the physics steps.
-            pending = self._start_render() if render_every and index % render_every == 0 else None
+            # The frame of this instant is drawn while the controller thinks and the physics steps -- unless
+            # the controller draws it itself (perception), when its frame is taken after the solve.
+            frame_due = bool(render_every) and index % render_every == 0
+            borrow = frame_due and not holding and hasattr(self.controller, "last_frame")
+            pending = self._start_render() if frame_due and not borrow else None
             state = self.link.rig_state()
             background_m = float(self.link.background_distance_m)
             subjects = list(self.link.subjects(self.controller.horizon_steps, self.controller.dt_s))
@@ -313,6 +332,8 @@ class ClosedLoop:
             nearest_obstacle = min_obstacle_distance_m(state.position_m, obstacles)
             depths = _subject_depths(state, truth, self.metric_params.eye_height_fraction)
             collisions = int(self.link.collisions)
+            if borrow:
+                pending = self._frame_from_controller(now_s)
             self.link.step(setpoint, dt_s)
             frame = pending.result() if hasattr(pending, "result") else pending
             event = StepEvent(

@@ -503,6 +503,7 @@ class PerceivingController:
         self.frames = 0
         self.lost_events: list[tuple[float, str]] = []
         self.last_subjects: list = []
+        self.last_frame = None  # the frame of the latest solve: the closed loop shows it rather than drawing it again
         self.scenario_refs = True
 
     @property
@@ -517,7 +518,7 @@ class PerceivingController:
         self.inner.reset()
 
     def perceive(self, state, truth) -> list:
-        frame = self.sim.render()
+        frame = self.last_frame = self.sim.render()
         for subject in truth:
             if subject.name and subject.name.lower() not in self._pointed_out:
                 self._pointed_out.add(subject.name.lower())

@@ -31,3 +31,29 @@ def test_closed_loop_check_reports_one_row_per_seed(capsys):
     # the seed reaches the run: another seed is other sensor noise and other operator taps
     perceived = [row["composition_error_rms_perception"] for row in rows.values()]
     assert perceived[0] != perceived[1]
+
+
+def test_a_perceiving_controller_lends_the_loop_its_frame_instead_of_a_second_render():
+    """The live run with perception drew each frame twice (tablet + detector); now once, the detector's."""
+    from cinempc.perception.pipeline import PerceptionPipeline
+    from cinempc_sim.closed_loop import ClosedLoop, prepare_run
+    from cinempc_sim.perception_data import PerceivingController
+
+    setup = prepare_run("single_walker", None, 0.6, render=True)
+    sim = setup.sim
+    renders = []
+    render, render_async = sim.render, sim.render_async
+    sim.render = lambda *a, **k: renders.append("sync") or render(*a, **k)
+    sim.render_async = lambda *a, **k: renders.append("async") or render_async(*a, **k)
+    perceiver = PerceivingController(setup.make_controller("cinempc"), sim,
+                                     PerceptionPipeline.from_config(setup.camera))
+    shown = []
+    loop = ClosedLoop(sim, perceiver, setup.shot, setup.camera, setup.vehicle, settings=setup.settings,
+                      render=True, on_step=[lambda event: shown.append((event.frame, perceiver.last_frame))])
+    try:
+        loop.run(0.6)
+    finally:
+        sim.close()
+    framed = [(frame, seen) for frame, seen in shown if frame is not None]
+    assert framed and all(frame is seen for frame, seen in framed)  # the tablet shows what the detector saw
+    assert renders.count("sync") == len(shown) and "async" not in renders
