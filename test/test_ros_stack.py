@@ -267,10 +267,9 @@ def test_sim_graph_achieves_the_default_shot(stack):
     # when its node waits for a CPU (2 cores, five processes, YOLO on the CPU): measured 18.1-19.6/s, every
     # gap one period or two.  What the autopilot needs is asserted: most of the rate, and never a gap that
     # its setpoint timeout (sim_node's setpoint_timeout_s) would take for a lost link.
-    import yaml
+    from cinempc.config import load_parameters
 
-    nodes = yaml.safe_load((Path(__file__).resolve().parent.parent / "config" / "nodes.yaml").read_text())
-    setpoint_timeout_s = nodes["/**/sim_node"]["ros__parameters"]["node"]["setpoint_timeout_s"]
+    setpoint_timeout_s = load_parameters("nodes.yaml", "/**/sim_node")["node"]["setpoint_timeout_s"]
     t0, t1 = truth[0]["time_s"], truth[-1]["time_s"]
     during = sorted(t for t, _ in setpoints if t0 <= t <= t1)
     gaps = np.diff(during)
