@@ -10,6 +10,7 @@ from cinempc.config import load_camera_profile
 from cinempc.perception import load_perception_params
 from cinempc.perception.bench import iou_matrix
 from cinempc.perception.detector import OnnxDetector, UltralyticsDetector, build_detector
+from cinempc.perception.estimation import CameraView
 from cinempc.perception.pipeline import PerceptionPipeline
 from cinempc.state import RigState
 from cinempc_sim.perception_data import SceneRenderer, scenario_views, scripted_sequence
@@ -142,3 +143,34 @@ def test_real_detector_keeps_the_id_through_a_one_second_occlusion(detectors):
     assert hidden_frames >= 10  # the wall really hides the walker for a second or more
     assert len(ids) == 1
     assert np.median(errors) < 0.3  # a few frames at the wall's edge are off by ~1 m (half-hidden boxes)
+
+
+def test_real_detector_keeps_a_walker_far_away_at_the_widest_lens(detectors):
+    """At 18 mm a walker 20-40 m away is 11-20 px tall.  Measured on the frames where they are 11-15 px:
+    the detector alone found them in 38 % (none under 12 px), with the enlarged window around the
+    subject's prediction (``zoom_in_scale``) in all."""
+    walker = ActorSpec(name="walker", track_id=1, start_m=(20, 1), start_heading_deg=0,
+                       script=[ScriptStep(to=(40, 3), speed_mps=3.0)])
+    position, look_at, focal_mm = (0.0, 0.0, 2.0), (30.0, 2.0, 0.9), 18.0
+    rel = np.subtract(look_at, position)
+    rig = RigState(position_m=position, yaw_rad=math.atan2(rel[1], rel[0]),
+                   pitch_rad=math.atan2(rel[2], math.hypot(rel[0], rel[1])), focal_length_mm=focal_mm)
+    camera = CameraView(np.array(position), rig.yaw_rad, rig.pitch_rad, focal_mm, CAMERA.sensor_width_mm, 320, 240)
+    frames = list(scripted_sequence(CAMERA, [walker], position, duration_s=7.0, focal_length_mm=focal_mm,
+                                    look_at_m=look_at))
+    found = {}
+    for scale in (1.0, PARAMS.zoom_in_scale):
+        pipeline = PerceptionPipeline(CAMERA, PARAMS.with_(zoom_in_scale=scale), detectors[0])
+        seen, errors = [], []
+        for t, view in frames:
+            subjects = pipeline.process(view.rgb, rig, t, focal_length_mm=focal_mm, depth_m=view.depth_m)
+            feet = view.feet_m[0]
+            height_px = camera.project(feet)[1] - camera.project(np.add(feet, [0, 0, walker.height_m]))[1]
+            if 11 <= height_px < 16:  # (under 10 px the enlarged window finds half of them)
+                seen.append(bool(pipeline.seen_ids))
+            errors += [np.linalg.norm(s.positions_m[0, :2] - feet[:2]) for s in subjects if s.visible]
+        assert len(seen) >= 20 and not pipeline.lost
+        found[scale] = float(np.mean(seen))
+        assert np.median(errors) < 0.3
+    assert PARAMS.zoom_in_scale > 1.0  # (the shipped config looks again)
+    assert found[PARAMS.zoom_in_scale] >= 0.9 and found[PARAMS.zoom_in_scale] > found[1.0], found

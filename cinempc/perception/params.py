@@ -62,6 +62,9 @@ class PerceptionParams(BaseModel):
     max_detections: int = Field(50, ge=1)
     zoom_out_scale: float = Field(1.0, gt=0.1, le=1.0)
     zoom_out_min_box_fraction: float = Field(0.45, gt=0.0)
+    zoom_in_scale: float = Field(1.0, ge=1.0, le=4.0)  # 1.0: no zoomed-in passes
+    zoom_in_max_box_px: float = Field(40.0, gt=0.0)
+    zoom_in_max_windows: int = Field(2, ge=0)
     torch_threads: int = Field(2, ge=1)
     onnx_threads: int = Field(2, ge=1)
     tracker: Literal["bytetrack", "botsort"] = "bytetrack"
