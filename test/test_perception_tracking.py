@@ -339,6 +339,26 @@ def test_a_person_smaller_than_the_detector_finds_is_looked_for_in_an_enlarged_w
         assert max(box_errors_px) <= 1.0  # and their boxes land where they are in the frame
 
 
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_a_far_person_pointed_out_on_the_map_is_looked_for_in_an_enlarged_window(scale):
+    """The operator taps a person 31 m away on the map (21 px tall at 30 mm): the window goes where the pin is."""
+    params = load_perception_params().with_(frame_rate_hz=RATE_HZ, zoom_in_scale=scale, zoom_in_max_box_px=40.0)
+    pipeline = PerceptionPipeline(CAMERA, params, detector=_RedPersonDetector(min_height_px=24))
+    feet = np.array([31.0, 0.0, 0.0])
+    assert (lambda b: b[3] - b[1])(_person_box(feet)) < 24  # (the detector alone never finds them)
+    pipeline.point_out("dave", feet + [0.4, -0.3, 0.0], 0.0)  # (a tap is a little off)
+    for k in range(10):
+        subjects = pipeline.process(_person_image(feet), LEVEL_RIG, k / RATE_HZ,
+                                    focal_length_mm=LEVEL_RIG.focal_length_mm)
+    (dave,) = [s for s in subjects if s.name == "dave"]
+    if scale == 1.0:
+        assert dave.track_id < 0 and not pipeline.seen_ids  # still the pin: nobody found
+    else:
+        assert dave.track_id > 0 and dave.track_id in pipeline.seen_ids
+        # (box only, camera at hip height: one pixel of a 21 px person is 5 % of the range, 1.5 m here)
+        assert np.linalg.norm(dave.positions_m[0][:2] - feet[:2]) < 1.5
+
+
 def test_a_second_box_on_the_same_person_is_not_a_new_subject():
     """Close shots: the detector also boxes a leg or the lower half; as a new subject it joined ``all``."""
     pipeline = _pipeline()

@@ -53,6 +53,17 @@ STATURE_WHOLE_VIEWS = 10
 STATURE_HISTORY = 300  # measurements kept per kind (30 s at 10 Hz)
 
 
+def _box_of(view: CameraView, feet_m, height_m: float) -> np.ndarray | None:
+    """The box of a person standing at ``feet_m`` in this view (feet to head, a third as wide as tall), or None."""
+    feet = np.asarray(feet_m, dtype=float)
+    u, v_feet, z_feet = view.project(feet)
+    _, v_head, z_head = view.project(feet + np.array([0.0, 0.0, height_m]))
+    if z_feet <= 0 or z_head <= 0 or not np.isfinite([u, v_feet, v_head]).all() or v_feet <= v_head:
+        return None
+    half = (v_feet - v_head) / 6.0
+    return np.array([u - half, v_head, u + half, v_feet])
+
+
 @dataclass
 class _Subject:
     track_id: int
@@ -462,19 +473,21 @@ class PerceptionPipeline:
         whose predicted box (Kalman prediction to this frame, its own height) is shorter than
         ``zoom_in_max_box_px`` and overlaps no box of the frame itself, the smallest first,
         at most ``zoom_in_max_windows`` (each is one more detector run); a window holding
-        several of them serves them all.  Someone never yet detected gets no window.
+        several of them serves them all.  A pin (someone the operator pointed out on the map,
+        not found yet) gets a window where it stands; anyone else never yet detected does not.
         """
         p = self.params
-        if p.zoom_in_scale <= 1.0 or p.zoom_in_max_windows <= 0 or not self._subjects:
+        if p.zoom_in_scale <= 1.0 or p.zoom_in_max_windows <= 0 or not (self._subjects or self.names.pins):
             return []
         width, height = view.image_width_px, view.image_height_px
         crop_w, crop_h = int(round(width / p.zoom_in_scale)), int(round(height / p.zoom_in_scale))
         found = np.asarray(detections.xyxy, float).reshape(-1, 4)
+        expected = [self._expected_box(subject, view, time_s) for subject in self._subjects.values()
+                    if subject.updates >= 1 and time_s - subject.last_seen_s <= p.lost_timeout_s]
+        # where the operator pointed someone out on the map and nobody has been found yet
+        expected += [_box_of(view, pin.position_m, pin.height_m) for pin in self.names.pins.values()]
         wanted = []
-        for subject in self._subjects.values():
-            if subject.updates < 1 or time_s - subject.last_seen_s > p.lost_timeout_s:
-                continue
-            box = self._expected_box(subject, view, time_s)
+        for box in expected:
             if box is None or box[3] - box[1] >= p.zoom_in_max_box_px:
                 continue
             u, v = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
@@ -526,15 +539,9 @@ class PerceptionPipeline:
 
     @staticmethod
     def _expected_box(subject: _Subject, view: CameraView, time_s: float) -> np.ndarray | None:
-        """The box a subject should have in this frame (feet to head, a third as wide as tall), or None."""
+        """The box a subject should have in this frame (its prediction to ``time_s``), or None."""
         subject.kalman.predict_to(time_s)
-        feet = subject.kalman.position_m
-        u, v_feet, z_feet = view.project(feet)
-        _, v_head, z_head = view.project(feet + np.array([0.0, 0.0, subject.height_m]))
-        if z_feet <= 0 or z_head <= 0 or not np.isfinite([u, v_feet, v_head]).all() or v_feet <= v_head:
-            return None
-        half = (v_feet - v_head) / 6.0
-        return np.array([u - half, v_head, u + half, v_feet])
+        return _box_of(view, subject.kalman.position_m, subject.height_m)
 
     def _resolve(self, tracker_id: int) -> int | None:
         """The subject a tracker ID belongs to (itself, or the subject it re-identified), if alive."""
