@@ -760,6 +760,24 @@ def test_a_box_on_a_trunk_never_takes_over_a_coasting_subject_whose_shirt_is_kno
         assert np.linalg.norm(walker.velocities_mps[0][:2] - [0.0, 1.4]) < 0.3, t
 
 
+@pytest.mark.parametrize("aspect", [0.45, 1.0])
+def test_a_thing_boxed_as_wide_as_tall_is_never_reported_as_a_person(aspect):
+    """crossing, seed 14: the red ball 33 m away was boxed 14-27 px, as wide as tall, its rows implying a
+    person's height; confirmed, it joined ``all``, pulled the camera off carol, and she was lost."""
+    pipeline = _pipeline()
+    thing_feet = np.array([20.0, 3.0, 0.0])
+    for k in range(12):
+        t = k / RATE_HZ
+        thing = np.array(_box(thing_feet, height_m=1.7))
+        centre, half = (thing[0] + thing[2]) / 2, aspect * (thing[3] - thing[1]) / 2
+        thing[0], thing[2] = centre - half, centre + half
+        boxes = [_box(_walkers(t)["a"]), thing]
+        subjects = pipeline.process_detections(Detections(boxes, [0.9, 0.9], [0, 0], (320, 240)), RIG, t)
+    near_thing = [s for s in subjects if np.linalg.norm(s.positions_m[0][:2] - thing_feet[:2]) < 1.0]
+    assert len(near_thing) == (1 if aspect < 0.8 else 0)  # (a box shaped like a person still makes a person)
+    assert any(np.linalg.norm(s.positions_m[0] - _walkers(1.1)["a"]) < 0.3 for s in subjects)
+
+
 def test_the_directors_names_and_pins_are_applied_once_and_withdrawn_when_taken_back():
     """The tablet sends its whole set of names and pins on every change (ROS: latched; live run: each step):
     a pin applied again would restart its search gate, a pin that left the set must stop being framed."""

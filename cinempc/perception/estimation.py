@@ -89,6 +89,8 @@ class SubjectEstimate:
     head_top_m: float | None = None  # measured height of the head top above the feet point (None: not measured)
     feet_in_view: bool = True  # False: the box bottom is the frame's edge or an occluder, not the feet
     partial_box: bool = False  # its top row is not a head: covariance_m2 carries partial_box_variance_factor
+    # width / height of the box when it shows a whole person (head and feet in the frame, no side cut), else None
+    whole_box_aspect: float | None = None
 
     @property
     def measures_stature(self) -> bool:
@@ -435,7 +437,9 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
         # a sliver beside an occluder whose rows are not a whole person (an arm, a shoulder): its depth
         # pixels are mostly the background and the occluder, so it says nothing about where the body is
         return None
-    if x1 <= margin or x2 >= view.image_width_px - margin or side_hidden:
+    side_cut = x1 <= margin or x2 >= view.image_width_px - margin
+    whole = height_measured and not feet_cut and not side_cut and not side_hidden
+    if side_cut or side_hidden:
         # Cut by the side of the frame, or by something nearer standing at the box's side (a trunk the
         # person walks behind): the body's column is somewhere in or beyond the box, not where it seems.
         ray = position[:2] - view.position_m[:2]
@@ -450,6 +454,7 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
         position_m=position, covariance_m2=(covariance + covariance.T) / 2, height_m=height,
         methods=tuple(m for m, _, _ in estimates), range_m=range_m, height_measured=height_measured,
         head_top_m=head_top_m, feet_in_view=not feet_cut, partial_box=partial_box,
+        whole_box_aspect=float((x2 - x1) / (y2 - y1)) if whole else None,
     )
 
 
