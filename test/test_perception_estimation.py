@@ -240,3 +240,44 @@ def test_a_box_around_both_people_is_not_in_front_of_the_far_one():
                      far_box[2], near_box[3] - 20.0])
     estimate = estimate_subject(far_box, view, PARAMS, depth, others=[near_box, both])
     assert np.linalg.norm(estimate.position_m[:2] - far[:2]) < 0.3
+
+
+def _at_left_edge(feet, axis_u_px, focal_length_mm):
+    """A view from the origin that puts the column of the person standing at ``feet`` at ``axis_u_px``."""
+    lo, hi = 0.0, 20.0  # how far to the right of them the camera looks (m): more puts them further left
+    for _ in range(60):
+        offset = (lo + hi) / 2
+        view = _view([0.0, 0.0, 2.2], np.asarray(feet) + [0.0, -offset, 0.9], focal_length_mm)
+        lo, hi = (offset, hi) if view.project(feet)[0] > axis_u_px else (lo, offset)
+    return view
+
+
+@pytest.mark.parametrize("clearance", [0.4, 0.1])
+def test_a_box_reaching_the_frame_side_is_trusted_where_the_depth_image_finds_the_head_inside(clearance):
+    """crossing at 18 mm: carol walked along the frame's left edge, her depth-based positions within 0.02 m.
+
+    Her boxes touched the edge (an arm, a stride, a loose box), so every one was taken as cut,
+    its lateral variance grown by half its width; her filter believed them so little that it
+    slowed to 1.1 m/s against her 1.3 and she walked out of the picture.  A box at the side
+    whose head-and-shoulders column (depth image) is ``side_cut_column_clearance`` box heights
+    or more inside the frame is measured like a whole one; closer to the edge the body may
+    really be cut and the variance stays grown.
+    """
+    feet = np.array([20.0, 0.0, 0.0])
+    probe = _view([0.0, 0.0, 2.2], feet + [0.0, 0.0, 0.9], 18.0)
+    centred = _box(probe, feet, 1.65)
+    whole_sigma = math.sqrt(estimate_subject(centred, probe, PARAMS, _depth_image(probe, [(feet, 1.65, centred)]))
+                            .covariance_m2[1, 1])  # the same person in mid-frame
+    view = _at_left_edge(feet, clearance * (centred[3] - centred[1]), 18.0)
+    box = _box(view, feet, height_m=1.65)
+    depth = _depth_image(view, [(feet, 1.65, box)])
+    at_edge = box.copy()
+    at_edge[0] = 0.0  # the box reaches the frame's left side
+    estimate = estimate_subject(at_edge, view, PARAMS, depth)
+    lateral_sigma = math.sqrt(estimate.covariance_m2[1, 1])  # the camera looks along +x: lateral is y
+    if clearance >= PARAMS.side_cut_column_clearance:
+        assert abs(estimate.position_m[1] - feet[1]) < 0.05
+        assert lateral_sigma < 1.2 * whole_sigma
+    else:
+        assert lateral_sigma > 2.0 * whole_sigma
+    assert estimate.whole_box_aspect is None  # a box at the side never vouches for a person's shape

@@ -103,6 +103,7 @@ class PerceptionParams(BaseModel):
     body_radius_m: float = Field(0.18, ge=0.0)
     max_range_m: float = Field(80.0, gt=0.0)
     border_margin_px: float = Field(2.0, ge=0.0)
+    side_cut_column_clearance: float = Field(0.25, ge=0.0)
     side_occluder_strip_px: int = Field(3, ge=1)
     side_occluder_margin_m: float = Field(0.5, gt=0.0)
     accel_sigma_mps2: float = Field(2.0, gt=0.0)
