@@ -440,15 +440,14 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
         return None
     side_cut = x1 <= margin or x2 >= view.image_width_px - margin
     whole = height_measured and not feet_cut and not side_cut and not side_hidden
+    # A box reaching the frame's side whose head and shoulders the depth image found well inside it: their
+    # column is the body's (an arm or a stride reached the edge, or the box is loose), measured, not guessed.
+    # crossing seed 7: carol at the left edge at 18 mm, her depth-based positions within 0.02 m of the truth,
+    # was trusted so little that her filter slowed to 1.1 m/s (she walked at 1.3), lagged 0.3-0.7 m and
+    # walked out of the frame for good.
     clearance_px = params.side_cut_column_clearance * (y2 - y1)
-    if side_cut and u_body is not None and clearance_px <= u_body <= view.image_width_px - clearance_px:
-        # The box reaches the frame's side, but the depth image found the head and shoulders well inside
-        # it: their column is the body's (an arm or a stride reached the edge, or the box is loose), so
-        # it is measured, not guessed.  crossing seed 7: carol at the left edge at 18 mm, her depth-based
-        # positions within 0.02 m of the truth, was trusted so little that her filter slowed to 1.1 m/s
-        # (she walked at 1.3), lagged 0.3-0.7 m and walked out of the frame for good.
-        side_cut = False
-    if side_cut or side_hidden:
+    column_inside = u_body is not None and clearance_px <= u_body <= view.image_width_px - clearance_px
+    if (side_cut and not column_inside) or side_hidden:
         # Cut by the side of the frame, or by something nearer standing at the box's side (a trunk the
         # person walks behind): the body's column is somewhere in or beyond the box, not where it seems.
         ray = position[:2] - view.position_m[:2]
