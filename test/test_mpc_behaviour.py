@@ -6,6 +6,7 @@ exactly on each setpoint so they test the controller, not a plant.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -310,3 +311,53 @@ def test_a_cold_start_in_flight_is_as_quick_as_one_from_rest(mpc):
         assert result.status in ("optimal", "relaxed"), result.message
         iterations[speed] = result.iterations
     assert iterations[6.0] <= 1.5 * iterations[0.0] + 5, iterations
+
+
+def _body_edges_px(state: RigState, camera, subject, half_width_m: float) -> tuple[float, float]:
+    """Image columns of the subject's left and right body edges at chest height."""
+    focal_px = camera.focal_px(state.focal_length_mm)
+    u, _, depth = optics.project(body_point(subject), state.position_m, state.yaw_rad, state.pitch_rad, focal_px,
+                                 camera.image_width_px, camera.image_height_px)
+    return u - focal_px * half_width_m / depth, u + focal_px * half_width_m / depth
+
+
+def _uncertain(subject, sigma_m: float):
+    covariance = np.tile(np.diag([sigma_m**2, sigma_m**2, 0.01]), (len(subject.positions_m), 1, 1))
+    return dataclasses.replace(subject, covariance_m2=covariance)
+
+
+def _wide_shot_of_people_spread_wider_than_the_frame(mpc, subjects):
+    """Solve a held wide shot of ``subjects`` until the plan settles; the settled rig state."""
+    mpc.reset()
+    shot = ShotSpec(subjects=["all"], framing="wide", movement={"type": "static"})
+    state = RigState(position_m=[0, 0, 1.7], yaw_rad=0.0, focal_length_mm=24, focus_distance_m=10)
+    for step in range(30):
+        result = mpc.solve(state, shot, subjects, [], step * mpc.dt_s)
+        assert result.status in ("optimal", "relaxed"), result.message
+        state = result.planned_state(1)
+    return state
+
+
+def test_a_wide_shot_keeps_whole_bodies_in_frame_and_an_uncertain_subject_further_in(mpc, camera, params):
+    """People spread wider than the wide framing allows: the frame's margin holds each body's edge, not its axis.
+
+    An uncertain subject (a perceived one whose position is known to +-0.5 m) is kept further in
+    by about its standard deviation: a person half out of the picture is bad framing, and for the
+    detector a cut box is the weakest measurement there is.
+    """
+    t = params.targets
+    margin_px = t.frame_margin * camera.image_width_px
+    left, right = track(1, [10, 6, 0], name="left"), track(2, [10, -6, 0], name="right")
+    state = _wide_shot_of_people_spread_wider_than_the_frame(mpc, [left, right])
+    outer = [_body_edges_px(state, camera, left, t.framed_half_width_m)[0],
+             camera.image_width_px - _body_edges_px(state, camera, right, t.framed_half_width_m)[1]]
+    assert min(outer) > margin_px - 3.0, outer  # the body's edge, within a few px of the margin
+    assert max(outer) < margin_px + 12.0, outer  # ...and the margin really holds: the shot wants them larger
+
+    sigma_m = 0.4
+    state_u = _wide_shot_of_people_spread_wider_than_the_frame(mpc, [left, _uncertain(right, sigma_m)])
+    focal_px = camera.focal_px(state_u.focal_length_mm)
+    _, _, depth = optics.project(body_point(right), state_u.position_m, state_u.yaw_rad, state_u.pitch_rad,
+                                 focal_px, camera.image_width_px, camera.image_height_px)
+    right_edge = camera.image_width_px - _body_edges_px(state_u, camera, right, t.framed_half_width_m)[1]
+    assert right_edge > margin_px + 0.6 * focal_px * sigma_m / depth, (right_edge, focal_px * sigma_m / depth)

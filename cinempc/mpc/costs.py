@@ -92,7 +92,11 @@ def _framed_image_points(position, yaw, pitch, focal_px, p: dict, squares: Squar
     The mean alone would let a wide two-shot of people walking apart cut both out of
     the frame, so ``in_frame`` keeps every framed subject's body within the side
     margins and its head below the top one (feet may leave the bottom: a medium shot
-    cuts there).  Returns ``(u_feet, v_feet, u_head, v_head), in_front, in_frame``.
+    cuts there).  At the sides the margin is counted from the body's edge (``subj_half_width_m``
+    either side of its axis, at the subject's depth and the current zoom): a person half out of the
+    picture is bad framing, and for a perceived subject a cut box is a weak measurement, so an
+    uncertain subject is given its position's standard deviation as extra width.
+    Returns ``(u_feet, v_feet, u_head, v_head), in_front, in_frame``.
     """
     width, height = p["image_width_px"], p["image_height_px"]
     margin_u = p["frame_margin"] * width
@@ -114,9 +118,11 @@ def _framed_image_points(position, yaw, pitch, focal_px, p: dict, squares: Squar
         v_head += weight * vh
         in_front += squares.add(w_front * weight, _hinge((p["min_depth_m"] - (zf + zh) / 2.0) / p["min_depth_m"]))
         framed = ca.sign(weight)  # every framed subject counts fully, however many share the frame
-        for u_px in (uf, uh):
-            in_frame += squares.add(w_frame * framed, ca.vertcat(_hinge((margin_u - u_px) / height),
-                                                                 _hinge((u_px - width + margin_u) / height)))
+        half_width_m = p["subj_half_width_m"][i]
+        for u_px, depth in ((uf, zf_s), (uh, zh_s)):
+            side_px = margin_u + focal_px * half_width_m / depth  # the body's edge, not its axis, stays inside
+            in_frame += squares.add(w_frame * framed, ca.vertcat(_hinge((side_px - u_px) / height),
+                                                                 _hinge((u_px - width + side_px) / height)))
         in_frame += squares.add(w_frame * framed, _hinge((margin_v - vh) / height))
     return (u_feet, v_feet, u_head, v_head), in_front, in_frame
 

@@ -118,10 +118,11 @@ class ParamLayout:
             ("fence_lo_m", 3), ("fence_hi_m", 3), ("max_speed_sq", 1), ("max_accel_sq", 1),
             ("min_subject_distance_m", 1), ("stage_weight", 1),
             # subject slots: body point, focus blend weight, must-be-sharp weight, stand-off active flag,
-            # feet point, standing height and composition weight (framed subjects share 1, others 0)
+            # feet point, standing height, composition weight (framed subjects share 1, others 0) and the
+            # half-width in_frame keeps inside the side margins (body plus position uncertainty)
             ("subj_body_m", 3 * self.max_subjects), ("subj_focus_alpha", self.max_subjects),
             ("subj_feet_m", 3 * self.max_subjects), ("subj_height_m", self.max_subjects),
-            ("subj_framed", self.max_subjects),
+            ("subj_framed", self.max_subjects), ("subj_half_width_m", self.max_subjects),
             ("subj_sharp", self.max_subjects), ("subj_active", self.max_subjects),
             # obstacle slots: centre, semi-axes, xy and z exponents, active flag
             ("obs_center_m", 3 * self.max_obstacles), ("obs_axes_m", 3 * self.max_obstacles),

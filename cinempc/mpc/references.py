@@ -41,6 +41,23 @@ def _over_horizon(samples: np.ndarray, steps: np.ndarray) -> np.ndarray:
     return samples[np.minimum(steps, len(samples) - 1)]
 
 
+def lateral_sigma_m(subject: SubjectTrack, camera_position_m: np.ndarray) -> float:
+    """Standard deviation of the subject's position now, across the camera's line of sight (0 when exact).
+
+    Only the across-view component can carry a subject out of the side of the frame; the
+    along-view one changes its size, which the framing's height targets already absorb.
+    """
+    if subject.covariance_m2 is None:
+        return 0.0
+    ray = subject.positions_m[0, :2] - np.asarray(camera_position_m, dtype=float)[:2]
+    norm = float(np.hypot(*ray))
+    if norm < 1e-6:
+        return 0.0
+    across = np.array([-ray[1], ray[0]]) / norm
+    variance = float(across @ np.asarray(subject.covariance_m2)[0, :2, :2] @ across)
+    return math.sqrt(max(variance, 0.0))
+
+
 def smoothstep(x: float) -> float:
     """0 below 0, 1 above 1, a C1 S-curve between: how a focus puller eases a rack."""
     x = min(max(x, 0.0), 1.0)
@@ -340,6 +357,11 @@ class ReferenceBuilder:
         if framed_weights.sum() == 0.0:  # every slot went to focus targets: frame the first of them
             framed_weights[0] = 1.0
         framed_weights /= framed_weights.sum()
+        half_widths = np.zeros(L.max_subjects)
+        for i, s in enumerate(roles.slots):
+            half_widths[i] = t.framed_half_width_m + t.frame_margin_sigmas * min(
+                lateral_sigma_m(s, state.position_m), t.frame_margin_sigma_max_m)
+        L.set(base, "subj_half_width_m", half_widths)
         P = np.tile(base[:, None], (1, N + 1))
         steps = np.arange(N + 1)
         group_feet, group_velocity, group_anchor = self.group_over_horizon(framed, steps)
