@@ -220,6 +220,19 @@ def camera_axes(yaw_rad, pitch_rad):
     return right, down, forward
 
 
+def across_view(from_m, to_m) -> np.ndarray | None:
+    """Horizontal unit vector across the line of sight from ``from_m`` to ``to_m`` (to its left); None if they meet.
+
+    The direction in which a position error moves a subject sideways in the picture: a box cut
+    by the frame's side is uncertain along it, and it is what can carry a subject out of frame.
+    """
+    ray = np.asarray(to_m, dtype=float)[:2] - np.asarray(from_m, dtype=float)[:2]
+    norm = float(np.linalg.norm(ray))
+    if norm <= 1e-6:
+        return None
+    return np.array([-ray[1], ray[0], 0.0]) / norm
+
+
 def camera_frame_point(point_m, position_m, yaw_rad, pitch_rad):
     """World point expressed in the optical frame: (x right, y down, z depth)."""
     right, down, forward = camera_axes(yaw_rad, pitch_rad)

@@ -341,7 +341,7 @@ def _wide_shot_of_people_spread_wider_than_the_frame(mpc, subjects):
 def test_a_wide_shot_keeps_whole_bodies_in_frame_and_an_uncertain_subject_further_in(mpc, camera, params):
     """People spread wider than the wide framing allows: the frame's margin holds each body's edge, not its axis.
 
-    An uncertain subject (a perceived one whose position is known to +-0.5 m) is kept further in
+    An uncertain subject (a perceived one whose position is known to +-0.4 m) is kept further in
     by about its standard deviation: a person half out of the picture is bad framing, and for the
     detector a cut box is the weakest measurement there is.
     """

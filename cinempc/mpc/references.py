@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cinempc import optics
 from cinempc.config import CameraProfile, VehicleConfig
 from cinempc.mpc.model import FOCAL_SCALE_MM, ParamLayout, stops_from_f_number
 from cinempc.mpc.ocp import yaw_rate_limit
@@ -47,14 +48,10 @@ def lateral_sigma_m(subject: SubjectTrack, camera_position_m: np.ndarray) -> flo
     Only the across-view component can carry a subject out of the side of the frame; the
     along-view one changes its size, which the framing's height targets already absorb.
     """
-    if subject.covariance_m2 is None:
+    across = optics.across_view(camera_position_m, subject.positions_m[0])
+    if subject.covariance_m2 is None or across is None:
         return 0.0
-    ray = subject.positions_m[0, :2] - np.asarray(camera_position_m, dtype=float)[:2]
-    norm = float(np.hypot(*ray))
-    if norm < 1e-6:
-        return 0.0
-    across = np.array([-ray[1], ray[0]]) / norm
-    variance = float(across @ np.asarray(subject.covariance_m2)[0, :2, :2] @ across)
+    variance = float(across @ np.asarray(subject.covariance_m2)[0] @ across)
     return math.sqrt(max(variance, 0.0))
 
 

@@ -450,10 +450,8 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
     if (side_cut and not column_inside) or side_hidden:
         # Cut by the side of the frame, or by something nearer standing at the box's side (a trunk the
         # person walks behind): the body's column is somewhere in or beyond the box, not where it seems.
-        ray = position[:2] - view.position_m[:2]
-        norm = float(np.linalg.norm(ray))
-        if norm > 1e-6:
-            lateral = np.array([-ray[1], ray[0], 0.0]) / norm
+        lateral = optics.across_view(view.position_m, position)
+        if lateral is not None:
             # (beside an occluder the visible part may be a sliver: the body reaches a body's width beyond it)
             width_px = max(x2 - x1, PERSON_WIDTH_FRACTION * (y2 - y1)) if side_hidden else x2 - x1
             sigma = range_m * 0.5 * width_px / view.focal_px
