@@ -121,6 +121,51 @@ def test_a_box_reaching_far_above_the_head_is_placed_by_its_feet():
     assert estimate.methods == ("ground_plane",)
     assert np.linalg.norm(estimate.position_m[:2] - feet[:2]) < 0.5
 
+@pytest.mark.parametrize("phantom", [False, True])
+def test_a_box_reaching_far_below_the_feet_its_head_row_implies_is_not_a_person(phantom):
+    """crossing seed 21: a box from a head row 19 m away (a person there is ~45 px tall) down to the frame's
+    bottom, 156 px, was taken for a close-up of someone with the feet cut, confirmed, and framed in ``all``.
+
+    A real close-up (the feet below the frame) keeps its measured height; the phantom's rows say nothing
+    about a person: its height is not measured (it never confirms a subject) and its position is trusted less.
+    """
+    if phantom:
+        feet = np.array([19.0, 0.0, 0.0])
+        view = _view([0.0, 0.0, 2.3], feet + [0.0, 0.0, 0.9], 38.0)
+        box = _box(view, feet)
+        assert box[3] < 200
+    else:
+        feet = np.array([8.0, 0.0, 0.0])
+        view = _view([0.0, 0.0, 2.0], [8.0, 0.0, 1.6], 70.0)
+        box = _box(view, feet)
+        assert box[3] > 240
+    box[3] = 240.0  # down to the frame's bottom
+    estimate = estimate_subject(box, view, PARAMS)
+    assert estimate.height_measured is not phantom
+    assert estimate.partial_box is phantom
+
+
+def test_a_thing_as_wide_as_tall_with_its_bottom_hidden_is_too_wide_for_a_person():
+    """crossing seed 27: the ball behind bob, its bottom hidden by his box, was boxed 34 x 32 px (a person
+    standing where its top row put it would have been 25 px tall), with no whole view to judge its shape.
+    Measured against the tallest a body can stand in the box (down to the box bottom or its feet point),
+    it is too wide for a person; someone whose legs are hidden is not."""
+    view = _view([0.0, 0.0, 2.5], [25.0, 0.0, 1.0], 30.0)
+    near = _box(view, np.array([12.0, 0.0, 0.0]))  # someone in front, reaching lower
+    whole = _box(view, np.array([25.0, 0.2, 0.0]))  # a far person, whole
+    legs_hidden = whole.copy()
+    legs_hidden[3] = near[1] + 4.0  # what shows of them above the near one's head
+    centre, half = (whole[0] + whole[2]) / 2, (whole[3] - whole[1]) / 2
+    ball = np.array([centre - half, whole[1], centre + half, whole[3] - 2.0])  # as wide as a person there is tall
+    assert near[1] < ball[3] < near[3] - 4.0
+    limit = PARAMS.max_person_box_aspect
+    person = estimate_subject(legs_hidden, view, PARAMS, others=[near])
+    thing = estimate_subject(ball, view, PARAMS, others=[near])
+    assert not person.feet_in_view and not thing.feet_in_view
+    assert person.whole_box_aspect is None and thing.whole_box_aspect is None
+    assert person.cut_box_aspect < limit < thing.cut_box_aspect
+
+
 @pytest.mark.parametrize("box", [[np.nan, 0, 10, 10], [50, 50, 40, 60], [10, 10, 10, 10]])
 def test_degenerate_boxes_give_no_estimate(box):
     view = _view([0.0, 0.0, 4.0], [10.0, 0.0, 0.0], 35.0)

@@ -91,6 +91,10 @@ class SubjectEstimate:
     partial_box: bool = False  # its top row is not a head: covariance_m2 carries partial_box_variance_factor
     # width / height of the box when it shows a whole person (head and feet in the frame, no side cut), else None
     whole_box_aspect: float | None = None
+    # For a box showing the head but not the whole body: its width over the tallest the body can stand in it
+    # (down to the box bottom or the feet point, whichever is lower).  Parts of the body cut off at the side
+    # only narrow the box, so a value above a person's proportions says it is not one; a low value says little.
+    cut_box_aspect: float | None = None
 
     @property
     def measures_stature(self) -> bool:
@@ -303,6 +307,25 @@ def occluders(box_xyxy, others, depth_m: np.ndarray | None = None) -> list[np.nd
     return found
 
 
+def _box_beyond_feet(view: CameraView, position_m: np.ndarray, box: np.ndarray, params: PerceptionParams) -> bool:
+    """True when a box whose feet are cut reaches well below where the feet of a person at ``position_m`` appear.
+
+    With the feet below the frame or behind something, the box ends above them; a box that goes on far
+    below them is more than a person standing there (a person and what is in front of them, grass, a
+    trunk).  Why: crossing seed 21, a box 156 px tall from the left edge down to the frame's bottom, its
+    top row taken as a head 19 m away (where a person is 45 px tall), was confirmed as a close-up of
+    someone, joined ``all`` and pulled the framing off the three people for 2.5 s.
+    """
+    y1, y2 = box[1], box[3]
+    return bool(_feet_row(view, position_m) < y2 - params.feet_cut_bottom_tolerance * (y2 - y1))
+
+
+def _feet_row(view: CameraView, position_m: np.ndarray) -> float:
+    """Image row of a feet point (+inf when it cannot be projected: behind the camera)."""
+    _, v_feet, z_feet = view.project(position_m)
+    return float(v_feet) if z_feet > 0 and np.isfinite(v_feet) else math.inf
+
+
 def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
                      depth_m: np.ndarray | None = None, others=None,
                      stature_m: float | None = None, speed_mps: float = 0.0) -> SubjectEstimate | None:
@@ -425,7 +448,7 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
         top = _apparent_height(view, position, y1, prior_h * head_top)
         apparent = top / head_top
         lo, hi = params.plausible_height_m
-        if lo <= apparent <= hi:
+        if lo <= apparent <= hi and not (feet_cut and _box_beyond_feet(view, position, box, params)):
             height, height_measured, head_top_m = apparent, True, top
         else:
             # The box's top is not a head (legs seen under a branch, a box on half a person): its
@@ -461,6 +484,7 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
         methods=tuple(m for m, _, _ in estimates), range_m=range_m, height_measured=height_measured,
         head_top_m=head_top_m, feet_in_view=not feet_cut, partial_box=partial_box,
         whole_box_aspect=float((x2 - x1) / (y2 - y1)) if whole else None,
+        cut_box_aspect=None if whole or head_cut else float((x2 - x1) / max(y2 - y1, _feet_row(view, position) - y1)),
     )
 
 

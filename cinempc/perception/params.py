@@ -97,6 +97,7 @@ class PerceptionParams(BaseModel):
     partial_height_tolerance_m: float = Field(0.15, gt=0.0)
     partial_box_variance_factor: float = Field(16.0, ge=1.0)
     max_person_box_aspect: float = Field(0.8, gt=0.0)
+    feet_cut_bottom_tolerance: float = Field(0.25, ge=0.0)
     pixel_sigma_px: float = Field(1.5, gt=0.0)
     pitch_sigma_rad: float = Field(0.0035, ge=0.0)
     depth_sigma_fraction: float = Field(0.03, gt=0.0)

@@ -71,21 +71,24 @@ class _Subject:
     height_m: float
     last_seen_s: float
     box_xyxy: np.ndarray
-    last_measured_m: np.ndarray  # ground estimate of the last frame it was seen in (motion-bounded re-identification)
+    # the last ground estimate its filter took, and when (motion-bounded re-identification)
+    last_measured_m: np.ndarray
     updates: int = 0  # whole-person sightings so far (a partial box is judged against them)
     # heights measured with the feet in view / with them cut (depth placed the person): height_m's median
     stature_whole_m: deque = field(default_factory=lambda: deque(maxlen=STATURE_HISTORY))
     stature_cut_m: deque = field(default_factory=lambda: deque(maxlen=STATURE_HISTORY))
-    # Seen CONFIRM_MEASUREMENTS times as a whole person (a box whose rows imply a person's height).  Only
-    # confirmed or named subjects are reported: open_field_dolly_zoom's marker poles, boxed as people at
-    # 14 m, never imply a person's height (crossing's far post did once in 12 s), and as subjects they
-    # joined the shot's ``all``.
+    # Seen CONFIRM_MEASUREMENTS times as a whole person (a box whose rows imply a person's height), with boxes
+    # shaped like one (PerceptionPipeline._confirm, which can also withdraw it).  Only confirmed or named
+    # subjects are reported: open_field_dolly_zoom's marker poles, boxed as people at 14 m, never imply a
+    # person's height (crossing's far post did once in 12 s), and as subjects they joined the shot's ``all``.
     confirmed: bool = False
     appearance: np.ndarray | None = None  # shirt histogram from clean whole-person views (appearance.py)
     views: int = 0  # clean views blended into ``appearance``
     first_seen_s: float = 0.0
-    # width / height of its boxes that showed it whole: a standing person's box is far taller than wide
+    # width / height of its boxes that showed it whole (and of cut ones already too wide): a standing person's
+    # box is far taller than wide
     box_aspects: deque = field(default_factory=lambda: deque(maxlen=STATURE_HISTORY))
+    last_measured_s: float = 0.0  # when last_measured_m was taken
 
 
 class PerceptionPipeline:
@@ -330,7 +333,6 @@ class PerceptionPipeline:
                 self._learn_look(subject, whole, look)
                 subject.last_seen_s = time_s
                 subject.box_xyxy = track.xyxy
-                subject.last_measured_m = np.asarray(estimate.position_m, dtype=float).copy()
             seen.add(sid)
             self.last_subject_boxes[sid] = track.xyxy
         self._update_from_unreported(detections, tracks, rig_state, image_size, focal_length_mm, time_s, depth_m,
@@ -403,7 +405,6 @@ class PerceptionPipeline:
             self._learn_look(subject, whole, look)
             subject.last_seen_s = time_s
             subject.box_xyxy = box
-            subject.last_measured_m = np.asarray(estimate.position_m, dtype=float).copy()
             seen.add(sid)
             self.last_subject_boxes[sid] = box
             reported.append(box)
@@ -629,7 +630,13 @@ class PerceptionPipeline:
             if subject.updates >= 3 and abs(height - subject.height_m) > self.params.partial_height_tolerance_m:
                 covariance = covariance * self.params.partial_box_variance_factor
                 measured = False
-        subject.kalman.update(estimate.position_m, covariance, time_s)
+        if subject.kalman.update(estimate.position_m, covariance, time_s):
+            # Where the filter put the subject with this measurement, not the measurement itself: crossing ONNX
+            # seed 11, a box over something 32 m behind carol (so uncertain her filter barely moved) became her
+            # "last measured" spot, and from it none of her own boxes was reachable: she went unmeasured until
+            # she walked out of the frame.
+            subject.last_measured_m = subject.kalman.position_m.copy()
+            subject.last_measured_s = float(time_s)
         if measured:
             subject.updates += 1
             if estimate.measures_stature:
@@ -646,12 +653,35 @@ class PerceptionPipeline:
         (seeds 0 and 3): the detector's 851 boxes on whole people had aspect p50 0.43, p99 0.73, max 0.84;
         its 192 boxes on no one p50 0.84.  The median aspect of a subject's whole boxes must not exceed
         ``max_person_box_aspect``; a subject never seen whole (a close-up) is judged on height alone.
+
+        Until ``CONFIRM_MEASUREMENTS`` whole boxes are in, every one of them must be shaped like a person
+        (the median of two is their mean).  Why: crossing seed 6, the ball's two whole boxes (aspect 0.72
+        and 0.85) passed at their mean 0.785, and a third sighting with its bottom hidden (no shape to
+        judge) confirmed it; it joined ``all``, the camera turned to it and carol, pushed out of the other
+        side of the frame, went unseen for 2.5 s.  A person seen whole only once or twice (walking in
+        towards a close-up) is still confirmed: their boxes are all narrow.
+
+        A box that shows the head but not the whole body counts only when it is already too wide for a
+        person (``SubjectEstimate.cut_box_aspect``: cut parts only narrow a box).  Why: crossing seed 27,
+        the ball behind bob, its bottom hidden by him, was boxed 34 x 32 px three times and confirmed on
+        those (no whole box to judge): it joined ``all`` at 2.4 s and carol was pushed out of the frame.
+
+        From ``CONFIRM_MEASUREMENTS`` such shapes on, their median decides both ways: a subject confirmed
+        before its shape was known is withdrawn when it turns out wide.  Why: crossing seed 21, the ball,
+        confirmed on one whole box and two with the bottom hidden, later showed whole boxes of median 0.84
+        and stayed in ``all`` to the end.
         """
+        max_aspect = self.params.max_person_box_aspect
         if estimate.whole_box_aspect is not None:
             subject.box_aspects.append(estimate.whole_box_aspect)
-        upright = not subject.box_aspects or \
-            float(np.median(subject.box_aspects)) <= self.params.max_person_box_aspect
-        subject.confirmed = subject.confirmed or (subject.updates >= CONFIRM_MEASUREMENTS and upright)
+        elif estimate.cut_box_aspect is not None and estimate.cut_box_aspect > max_aspect:
+            subject.box_aspects.append(estimate.cut_box_aspect)
+        aspects = list(subject.box_aspects)
+        measured = subject.updates >= CONFIRM_MEASUREMENTS
+        if len(aspects) >= CONFIRM_MEASUREMENTS:
+            subject.confirmed = measured and float(np.median(aspects)) <= max_aspect
+        else:
+            subject.confirmed = subject.confirmed or (measured and max(aspects, default=0.0) <= max_aspect)
 
     @staticmethod
     def _add_stature(subject: _Subject, height_m: float, feet_in_view: bool) -> None:
@@ -759,7 +789,7 @@ class PerceptionPipeline:
         behind them reached 12 m, and it took dave from where he had stood all along.
         """
         p = self.params
-        unseen_s = max(time_s - subject.last_seen_s, 0.0)
+        unseen_s = max(time_s - subject.last_measured_s, 0.0)
         speed = min(float(np.linalg.norm(subject.kalman.velocity_mps[:2])), p.max_subject_speed_mps)
         to_top_speed_s = min((p.max_subject_speed_mps - speed) / p.max_subject_accel_mps2, unseen_s)
         reach_m = speed * to_top_speed_s + 0.5 * p.max_subject_accel_mps2 * to_top_speed_s**2 + \
@@ -804,7 +834,8 @@ class PerceptionPipeline:
         kalman = self._new_filter(estimate, time_s)
         subject = _Subject(track.track_id, kalman, estimate.height_m, time_s, track.xyxy,
                            np.asarray(estimate.position_m, dtype=float).copy(),
-                           updates=int(bool(estimate.height_measured)), first_seen_s=time_s)
+                           updates=int(bool(estimate.height_measured)), first_seen_s=time_s,
+                           last_measured_s=time_s)
         if estimate.measures_stature:
             self._add_stature(subject, estimate.height_m, estimate.feet_in_view)
         if estimate.height_measured:
