@@ -307,19 +307,6 @@ def occluders(box_xyxy, others, depth_m: np.ndarray | None = None) -> list[np.nd
     return found
 
 
-def _box_beyond_feet(view: CameraView, position_m: np.ndarray, box: np.ndarray, params: PerceptionParams) -> bool:
-    """True when a box whose feet are cut reaches well below where the feet of a person at ``position_m`` appear.
-
-    With the feet below the frame or behind something, the box ends above them; a box that goes on far
-    below them is more than a person standing there (a person and what is in front of them, grass, a
-    trunk).  Why: crossing seed 21, a box 156 px tall from the left edge down to the frame's bottom, its
-    top row taken as a head 19 m away (where a person is 45 px tall), was confirmed as a close-up of
-    someone, joined ``all`` and pulled the framing off the three people for 2.5 s.
-    """
-    y1, y2 = box[1], box[3]
-    return bool(_feet_row(view, position_m) < y2 - params.feet_cut_bottom_tolerance * (y2 - y1))
-
-
 def _feet_row(view: CameraView, position_m: np.ndarray) -> float:
     """Image row of a feet point (+inf when it cannot be projected: behind the camera)."""
     _, v_feet, z_feet = view.project(position_m)
@@ -444,11 +431,18 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
     # measured box frames the person the camera sees.  With the feet hidden and no depth, the position
     # itself came from the height prior along the head ray, and this gives the prior back.
     height, height_measured, head_top_m, partial_box = prior_h, False, None, False
+    feet_row = math.inf
     if not head_cut:
         top = _apparent_height(view, position, y1, prior_h * head_top)
         apparent = top / head_top
         lo, hi = params.plausible_height_m
-        if lo <= apparent <= hi and not (feet_cut and _box_beyond_feet(view, position, box, params)):
+        feet_row = _feet_row(view, position)
+        # With the feet cut (below the frame, behind something) the box ends above them; one that goes on far
+        # below them is more than a person standing there (a person and what is in front of them).  crossing
+        # seed 21: a box 156 px tall from the left edge to the frame's bottom, its top row read as a head 19 m
+        # away (a person there is 45 px tall), was confirmed as a close-up and pulled the framing off for 2.5 s.
+        beyond_feet = feet_cut and feet_row < y2 - params.feet_cut_bottom_tolerance * (y2 - y1)
+        if lo <= apparent <= hi and not beyond_feet:
             height, height_measured, head_top_m = apparent, True, top
         else:
             # The box's top is not a head (legs seen under a branch, a box on half a person): its
@@ -484,7 +478,7 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
         methods=tuple(m for m, _, _ in estimates), range_m=range_m, height_measured=height_measured,
         head_top_m=head_top_m, feet_in_view=not feet_cut, partial_box=partial_box,
         whole_box_aspect=float((x2 - x1) / (y2 - y1)) if whole else None,
-        cut_box_aspect=None if whole or head_cut else float((x2 - x1) / max(y2 - y1, _feet_row(view, position) - y1)),
+        cut_box_aspect=None if whole or head_cut else float((x2 - x1) / max(y2 - y1, feet_row - y1)),
     )
 
 

@@ -676,7 +676,7 @@ class PerceptionPipeline:
             subject.box_aspects.append(estimate.whole_box_aspect)
         elif estimate.cut_box_aspect is not None and estimate.cut_box_aspect > max_aspect:
             subject.box_aspects.append(estimate.cut_box_aspect)
-        aspects = list(subject.box_aspects)
+        aspects = subject.box_aspects
         measured = subject.updates >= CONFIRM_MEASUREMENTS
         if len(aspects) >= CONFIRM_MEASUREMENTS:
             subject.confirmed = measured and float(np.median(aspects)) <= max_aspect
