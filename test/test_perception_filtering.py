@@ -97,3 +97,20 @@ def test_a_sudden_start_is_followed_not_gated_out():
     assert kf.velocity_mps[1] == pytest.approx(3.0, abs=0.3)
     # a box metres away is still a wrong association, maneuver or not
     assert not kf.update([8.0, 3.3, 0.0], R, 3.0)
+
+
+def test_asking_where_a_subject_is_leaves_the_filter_as_it_was():
+    """Visibility asks every frame where a coasting subject is; stepping the filter for it shrank the covariance
+    a lost name is later found with (many short white-noise steps add less than one long one)."""
+    kf = ConstantVelocityKalman([0.0, 0.0, 0.0], np.eye(3) * 0.01, 0.0)
+    for k in range(1, 11):
+        kf.update([0.14 * k, 0.0, 0.0], np.eye(3) * 0.01, 0.1 * k)
+    stepped = ConstantVelocityKalman([0.0, 0.0, 0.0], np.eye(3) * 0.01, 0.0)
+    stepped.x, stepped.P, stepped.time_s = kf.x.copy(), kf.P.copy(), kf.time_s
+    for k in range(1, 6):
+        assert np.allclose(kf.position_at(1.0 + 0.1 * k), kf.position_m + 0.1 * k * kf.velocity_mps)
+        stepped.predict_to(1.0 + 0.1 * k)
+    assert kf.time_s == 1.0
+    kf.predict_to(1.5)
+    assert np.allclose(kf.position_m, stepped.position_m)
+    assert np.trace(kf.position_cov_m2) > 1.05 * np.trace(stepped.position_cov_m2)  # (why a query must not step)

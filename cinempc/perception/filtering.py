@@ -90,6 +90,15 @@ class ConstantVelocityKalman:
     def position_cov_m2(self) -> np.ndarray:
         return self.P[:3, :3].copy()
 
+    def position_at(self, time_s: float) -> np.ndarray:
+        """Where the subject is predicted at ``time_s``, leaving the filter as it is.
+
+        A query, unlike :meth:`predict_to`: the white-noise-acceleration covariance of many
+        short steps is smaller than that of one long one, so asking where someone is each
+        frame must not move the filter's clock (it changed the gate a lost name is found in).
+        """
+        return self.x[:3] + max(float(time_s) - self.time_s, 0.0) * self.x[3:]
+
     def predict_to(self, time_s: float) -> None:
         """Advance the state to ``time_s`` (a time in the past is ignored: frames may arrive out of order)."""
         dt = float(time_s) - self.time_s
