@@ -793,14 +793,17 @@ def test_a_subject_who_walked_out_of_the_picture_stays_framed_until_lost():
     assert checked >= 5  # frames with the walker predicted outside, unseen for longer than visible_coast_s
 
 
+# the camera turned 69 degrees from RIG: nothing RIG's walkers do is in its picture
+TURNED_RIG = RigState(position_m=RIG.position_m, yaw_rad=RIG.yaw_rad + 1.2, pitch_rad=RIG.pitch_rad,
+                      focal_length_mm=RIG.focal_length_mm)
+
+
 def test_a_subject_missed_inside_the_picture_is_not_framed_again_when_the_camera_turns_from_it():
     """crossing (ONNX, seed 11): carol, missed at the frame's edge, was dropped from the framing; the camera turned
     away, her prediction was outside the picture and she was framed again; the camera turned back, she was inside
     and dropped again -- an 8 degree swing back and forth every 0.1-0.2 s until she was lost.  Only time predicted
     inside the picture counts as missed, summed since she was last seen: turning away does not undo it."""
     pipeline = _pipeline(visible_coast_s=0.5, lost_timeout_s=3.0)
-    turned = RigState(position_m=RIG.position_m, yaw_rad=RIG.yaw_rad + 1.2, pitch_rad=RIG.pitch_rad,
-                      focal_length_mm=RIG.focal_length_mm)
     for k in range(10):  # seen whole, then missed inside the picture for 0.6 s
         t = k / RATE_HZ
         pipeline.process_detections(_frame(t, hidden=("b",)), RIG, t)
@@ -808,11 +811,11 @@ def test_a_subject_missed_inside_the_picture_is_not_framed_again_when_the_camera
     for k in range(10, 16):
         (a,) = pipeline.process_detections(empty, RIG, k / RATE_HZ)
     assert not a.visible
-    turned_view = CameraView(turned.position_m, turned.yaw_rad, turned.pitch_rad, turned.focal_length_mm,
-                             CAMERA.sensor_width_mm, 320, 240)
+    turned_view = CameraView(TURNED_RIG.position_m, TURNED_RIG.yaw_rad, TURNED_RIG.pitch_rad,
+                             TURNED_RIG.focal_length_mm, CAMERA.sensor_width_mm, 320, 240)
     for k in range(16, 22):  # the camera looks away: no frame could show her, and she stays unframed
         t = k / RATE_HZ
-        (a,) = pipeline.process_detections(empty, turned, t)
+        (a,) = pipeline.process_detections(empty, TURNED_RIG, t)
         u = turned_view.project(a.positions_m[0] + [0, 0, 1.0])[0]
         assert not 0 <= u <= 320 and not a.visible, (t, u)
     (a,) = pipeline.process_detections(empty, RIG, 2.2)
@@ -825,13 +828,11 @@ def test_time_outside_the_picture_does_not_count_as_missed():
     """A subject predicted outside the picture for a while, then inside and briefly unseen, is still framed:
     only the frames that could have shown it count against it."""
     pipeline = _pipeline(visible_coast_s=0.5, lost_timeout_s=3.0)
-    turned = RigState(position_m=RIG.position_m, yaw_rad=RIG.yaw_rad + 1.2, pitch_rad=RIG.pitch_rad,
-                      focal_length_mm=RIG.focal_length_mm)
     for k in range(10):
         pipeline.process_detections(_frame(k / RATE_HZ, hidden=("b",)), RIG, k / RATE_HZ)
     empty = Detections.empty((320, 240))
     for k in range(10, 18):  # 0.8 s unseen, looking away
-        (a,) = pipeline.process_detections(empty, turned, k / RATE_HZ)
+        (a,) = pipeline.process_detections(empty, TURNED_RIG, k / RATE_HZ)
         assert a.visible
     for k in range(18, 22):  # back, missed for 0.4 s of frames that could show it
         (a,) = pipeline.process_detections(empty, RIG, k / RATE_HZ)
