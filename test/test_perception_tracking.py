@@ -394,8 +394,8 @@ def test_the_enlarged_window_goes_to_a_confirmed_subject_before_a_smaller_candid
     assert candidate[2] < walker[0] - 80 and candidate[3] - candidate[1] < 17  # (apart; smaller)
     pipeline.process_detections(Detections([walker, candidate], [0.8, 0.8], [0, 0], (320, 240)), LEVEL_RIG, 0.0,
                                 image_size=(320, 240), focal_length_mm=LEVEL_RIG.focal_length_mm)
-    candidate_id = min(pipeline.seen_ids, key=lambda sid: np.linalg.norm(
-        pipeline._subjects[sid].kalman.position_m[:2] - candidate_feet[:2]))
+    candidate_id = min(pipeline.last_subject_boxes, key=lambda sid: np.abs(
+        np.asarray(pipeline.last_subject_boxes[sid]) - candidate).max())
     seen = []
     for k in range(1, 19):  # the candidate is never seen again, but stays expected until lost_timeout_s
         feet = np.array([18.0 + 1.0 * k, 0.0, 0.0])  # the walker walks away: 36 px -> 18 px high
