@@ -36,6 +36,7 @@ from cinempc.shot import ShotSpec, ShotVocabulary, vocabulary
 from cinempc.state import Obstacle, RigState, Setpoint, SubjectTrack
 from cinempc_sim.metrics import (
     MetricParams,
+    MoveExaminer,
     RunRecord,
     StepGrade,
     TrueSubject,
@@ -267,6 +268,10 @@ class ClosedLoop:
 
         return replace(setpoint, position_m=clamped, velocity_mps=velocity, acceleration_mps2=acceleration), True
 
+    def _examiner(self) -> MoveExaminer:
+        """A fresh examiner of the current shot's acquire -> move -> hold."""
+        return MoveExaminer(self._shot, self.camera, self.vocab, self.vehicle.airspace, self.metric_params)
+
     def _start_render(self):
         """A frame of the rig now: a Future when the link can render in the background, else the frame."""
         if self.async_render and hasattr(self.link, "render_async"):
@@ -289,6 +294,7 @@ class ClosedLoop:
         record = RunRecord()
         statuses: dict[str, int] = {}
         self._shot_start_s = float(self.link.time_s)
+        examiner = self._examiner()
         wall_start = time.perf_counter()
         sim_start = float(self.link.time_s)
         for index in range(steps):
@@ -299,6 +305,7 @@ class ClosedLoop:
                     self._shot, self._pending_shot = self._pending_shot, None
                     self._shot_start_s = float(self.link.time_s)
                     self.controller.reset()
+                    examiner = self._examiner()
                 holding = self._hold
             now_s = float(self.link.time_s)
             shot_time_s = now_s - self._shot_start_s
@@ -326,8 +333,9 @@ class ClosedLoop:
                 status += "+geofence"
 
             truth = [TrueSubject.from_track(track) for track in subjects]
+            expected = examiner.observe(state, truth, shot_time_s)
             grade = grade_step(state, truth, self._shot, self.camera, self.vocab, background_m,
-                               self.metric_params, shot_time_s)
+                               self.metric_params, shot_time_s, expected.size_scale, expected.rack_time_s)
             nearest_subject = min((subject_distance_m(state.position_m, s) for s in truth), default=math.inf)
             nearest_obstacle = min_obstacle_distance_m(state.position_m, obstacles)
             depths = _subject_depths(state, truth, self.metric_params.eye_height_fraction)
@@ -355,11 +363,16 @@ class ClosedLoop:
                 record.obstacle_distances_m.append(nearest_obstacle)
             if result is not None:
                 record.solve_ms.append(solve_ms)
+            if status.startswith(("fallback", "controller_error")):
+                record.solve_failures += 1
 
             if progress is not None:
                 progress((index + 1) / steps)
         wall_time_s = time.perf_counter() - wall_start
         record.collisions = int(self.link.collisions)
+        if examiner.acquired_s is not None:  # the current shot's acquisition, relative to the run's start
+            record.acquired_s = examiner.acquired_s + self._shot_start_s - sim_start
+            record.acquire_timed_out = examiner.timed_out
         record.sim_time_s = float(self.link.time_s) - sim_start
         record.wall_time_s = wall_time_s
         return RunResult(

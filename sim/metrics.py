@@ -18,8 +18,12 @@ Definitions (fractions are of the image width unless said otherwise):
   ``screen_position_u_fraction``, vertically the mean head top against
   ``framing_head_v_fraction`` -- in pixels over the image width, capped at
   ``max_step_composition_error`` (a subject behind the camera scores the cap).
-* size error: mean projected full-body height over the image height, relative to
-  ``framing_height_fraction``: ``(measured - wanted) / wanted``.
+* size error: mean projected full-body height over the image height, relative to what the
+  move expects now -- ``framing_height_fraction`` times the move's size scale (a dolly in grows,
+  a dronie shrinks, everything else keeps it; :class:`MoveExaminer`): ``(measured - wanted) / wanted``.
+* time to acquire: when the true subjects are first framed within the acquisition tolerances
+  of ``config/shots.yaml`` (``None`` when the timeout came first); the shot-quality averages
+  start there (and never before ``settle_time_s``).
 * in focus: every focus subject is in front of the camera and its eyes (optical
   depth) lie inside the thin-lens depth of field, i.e. blur circle <= circle of confusion.
 * background blur: the blur circle, in pixels, of a point at the scenario's
@@ -37,12 +41,25 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cinempc import optics
-from cinempc.config import CameraProfile, load_parameters
-from cinempc.shot import ShotSpec, ShotVocabulary
+from cinempc.config import Airspace, CameraProfile, load_parameters
+from cinempc.framing import composition_error, measure_frame, size_error, view_geometry
+from cinempc.moves import (
+    FrameErrors,
+    MoveLimits,
+    MovePlan,
+    MoveStart,
+    MoveTable,
+    is_acquired,
+    move_table,
+    plan_move,
+    start_offset_m,
+)
+from cinempc.shot import ShotSpec, ShotVocabulary, side_bearing_rad
 from cinempc.state import Obstacle, RigState
 
 METRIC_KEYS: tuple[str, ...] = (
     "composition_error_rms",
+    "time_to_acquire_s",
     "size_error_mean",
     "in_focus_fraction",
     "subject_blur_px_p95",
@@ -54,6 +71,8 @@ METRIC_KEYS: tuple[str, ...] = (
     "visible_fraction",
     "solve_ms_p50",
     "solve_ms_p95",
+    "solve_ms_max",
+    "solve_failures",
     "real_time_factor",
 )
 
@@ -65,7 +84,8 @@ class MetricParams:
     settle_time_s: float = 2.0
     eye_height_fraction: float = 0.94
     max_step_composition_error: float = 1.0
-    rack_start_s: float = 0.0  # when a rack focus starts, in shot time
+    still_speed_mps: float = 0.2  # below this a subject's heading is the last one seen while moving
+    rack_start_s: float = 0.0  # when a rack focus starts, after the start frame is acquired
     rack_duration_s: float = 2.0  # how long it takes when the shot gives no duration
 
     @classmethod
@@ -93,6 +113,7 @@ class TrueSubject:
     feet_m: tuple[float, float, float]
     height_m: float
     name: str | None = None
+    velocity_mps: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def matches(self, reference: str) -> bool:
         """Same rule as :meth:`cinempc.state.SubjectTrack.matches` (name, ``#id`` or ``all``)."""
@@ -109,6 +130,7 @@ class TrueSubject:
             feet_m=tuple(float(v) for v in track.positions_m[0]),
             height_m=float(track.height_m),
             name=track.name,
+            velocity_mps=tuple(float(v) for v in track.velocities_mps[0]),
         )
 
 
@@ -163,8 +185,14 @@ def grade_step(
     background_distance_m: float | None = None,
     params: MetricParams | None = None,
     shot_time_s: float = 0.0,
+    size_scale: float = 1.0,
+    rack_time_s: float | None = None,
 ) -> StepGrade:
-    """Grade one instant: project the true subjects through the measured camera and lens."""
+    """Grade one instant: project the true subjects through the measured camera and lens.
+
+    ``size_scale`` is the size the move expects now over the framing's (:class:`MoveExaminer`);
+    ``rack_time_s`` the time a rack focus is judged at (since acquisition; default the shot time).
+    """
     params = params or MetricParams()
     width, height = camera.image_width_px, camera.image_height_px
     f_m = state.focal_length_mm * 1e-3
@@ -192,44 +220,27 @@ def grade_step(
             near_m=dof.near_m, far_m=dof.far_m,
         )
 
-    centres_u, heads_v, heights_frac = [], [], []
-    behind = False
     visible = True
     for subject in framed:
-        feet = np.asarray(subject.feet_m, dtype=float)
-        head = feet + np.array([0.0, 0.0, subject.height_m])
-        centre = feet + np.array([0.0, 0.0, 0.5 * subject.height_m])
-        eye = feet + np.array([0.0, 0.0, params.eye_height_fraction * subject.height_m])
-        u_c, _, z_c = project(centre)
-        _, v_head, z_head = project(head)
-        _, v_feet, z_feet = project(feet)
+        eye = np.asarray(subject.feet_m, dtype=float) + np.array([0.0, 0.0, params.eye_height_fraction
+                                                                  * subject.height_m])
         u_eye, v_eye, z_eye = project(eye)
-        if min(z_c, z_head, z_feet) <= 1e-6:
-            behind = True
-            visible = False
-            continue
         visible = visible and z_eye > 0 and (0.0 <= u_eye <= width and 0.0 <= v_eye <= height)
-        centres_u.append(float(u_c))
-        heads_v.append(float(v_head))
-        heights_frac.append(float(v_feet - v_head) / height)
-
-    wanted_u = vocab.screen_position_u_fraction[shot.screen_position] * width
-    wanted_v = vocab.framing_head_v_fraction[shot.framing] * height
-    wanted_size = vocab.framing_height_fraction[shot.framing]
-    if behind or not centres_u:
-        composition = params.max_step_composition_error
-        size = -1.0
+    view = measure_frame(state.position_m, state.yaw_rad, state.pitch_rad, state.focal_length_mm, camera,
+                         [(np.asarray(s.feet_m, dtype=float), s.height_m) for s in framed])
+    if view is None:  # a framed subject behind the camera
+        composition, size, visible = params.max_step_composition_error, -1.0, False
         u_frac = v_frac = math.nan
     else:
-        u, v = float(np.mean(centres_u)), float(np.mean(heads_v))
-        composition = min(math.hypot(u - wanted_u, v - wanted_v) / width, params.max_step_composition_error)
-        size = (float(np.mean(heights_frac)) - wanted_size) / wanted_size
-        u_frac, v_frac = u / width, v / height
+        composition = min(composition_error(view, shot, vocab, camera), params.max_step_composition_error)
+        size = size_error(view, shot, vocab, size_scale)
+        u_frac, v_frac = view.u_fraction, view.head_v_fraction
 
     # Focus: every focus subject's eyes inside the depth of field (any alternative of a rack).
     best_blur, in_focus, distances = math.inf, False, ()
     coc_px = camera.coc_m / camera.pixel_pitch_m
-    alternatives = focus_references(shot, shot_time_s, params.rack_start_s, params.rack_duration_s)
+    alternatives = focus_references(shot, shot_time_s if rack_time_s is None else rack_time_s,
+                                    params.rack_start_s, params.rack_duration_s)
     transit_depths: list[float] = []
     for alternative in alternatives:
         group = _resolve(subjects, alternative)
@@ -259,6 +270,79 @@ def grade_step(
     )
 
 
+@dataclass(frozen=True)
+class MoveExpectation:
+    """What the shot's move expects at one instant, from the ShotSpec and ground truth alone."""
+
+    size_scale: float  # expected subject height over the framing's
+    acquired_s: float | None  # when the start frame was acquired (or the acquisition timed out)
+    rack_time_s: float | None  # time since acquisition (a rack focus is timed from there)
+
+
+class MoveExaminer:
+    """The examiner's own account of acquire -> move -> hold (``cinempc.moves``), never the controller's.
+
+    The start frame counts as acquired at the first instant the true subjects are framed within the
+    acquisition tolerances (composition, size, angle) of ``config/shots.yaml``, or at its timeout;
+    from there the move's extent is planned from the true camera-to-subject distance, and the size it
+    expects follows.
+    """
+
+    def __init__(self, shot: ShotSpec, camera: CameraProfile, vocab: ShotVocabulary, airspace: Airspace,
+                 params: MetricParams | None = None, table: MoveTable | None = None) -> None:
+        self.shot, self.camera, self.vocab = shot, camera, vocab
+        self.params = params or MetricParams()
+        self.table = table or move_table()
+        self.limits = MoveLimits.of(camera, airspace, self.table)
+        self.acquired_s: float | None = None
+        self.timed_out = False
+        self.plan: MovePlan | None = None
+        self.heading_rad = 0.0  # the primary subject's direction of travel, last seen while moving
+
+    def _side_error_deg(self, bearing_rad: float, distance_m: float) -> float | None:
+        """Camera bearing off the start frame's, for moves whose start frame is on the shot's side."""
+        cfg = self.table[self.shot.movement.type]
+        if not cfg.acquires_side:
+            return None
+        want = start_offset_m(cfg, self.heading_rad + side_bearing_rad(self.shot.side),
+                              math.radians(self.vocab.angle_elevation_deg[self.shot.angle]), distance_m,
+                              self.vocab.movement_speed_mps(self.shot.movement))
+        return math.degrees(math.remainder(bearing_rad - math.atan2(want[1], want[0]), math.tau))
+
+    def _stand_off_m(self) -> float:
+        """The shot's stand-off: its distance, else the framing's default, never inside the move limits."""
+        wanted = self.shot.distance_m or self.vocab.default_distance_m[self.shot.framing]
+        return max(wanted, self.limits.min_distance_m)
+
+    def observe(self, state: RigState, subjects: Sequence[TrueSubject], shot_time_s: float) -> MoveExpectation:
+        """Update the acquisition from this instant and say what size the move expects now."""
+        framed = _resolve(subjects, self.shot.subjects)
+        if framed and math.hypot(*framed[0].velocity_mps[:2]) > self.params.still_speed_mps:
+            self.heading_rad = math.atan2(framed[0].velocity_mps[1], framed[0].velocity_mps[0])
+        if self.acquired_s is None and framed:
+            feet = np.mean([s.feet_m for s in framed], axis=0)
+            eye_m = self.params.eye_height_fraction * float(np.mean([s.height_m for s in framed]))
+            anchor = feet + np.array([0.0, 0.0, eye_m])
+            view = measure_frame(state.position_m, state.yaw_rad, state.pitch_rad, state.focal_length_mm, self.camera,
+                                 [(np.asarray(s.feet_m, dtype=float), s.height_m) for s in framed])
+            distance, bearing, elevation = view_geometry(state.position_m, anchor)
+            want = math.radians(self.vocab.angle_elevation_deg[self.shot.angle])
+            acquired = view is not None and is_acquired(FrameErrors(
+                composition=composition_error(view, self.shot, self.vocab, self.camera),
+                size=size_error(view, self.shot, self.vocab), elevation_deg=math.degrees(elevation - want),
+                side_deg=self._side_error_deg(bearing, self._stand_off_m()),
+            ), self.table.acquire)
+            if acquired or shot_time_s >= self.table.acquire.timeout_s:
+                self.acquired_s, self.timed_out = shot_time_s, not acquired
+                start = MoveStart(distance_m=max(distance, self.limits.min_distance_m), elevation_rad=elevation,
+                                  camera_height_m=float(state.position_m[2]), focal_length_mm=state.focal_length_mm)
+                self.plan = plan_move(self.shot, self.vocab, start, self.limits, self.table)
+        if self.acquired_s is None or self.plan is None:
+            return MoveExpectation(size_scale=1.0, acquired_s=None, rack_time_s=-math.inf)
+        since = shot_time_s - self.acquired_s
+        return MoveExpectation(self.plan.size_scale(self.plan.progress(since)), self.acquired_s, since)
+
+
 def subject_distance_m(position_m, subject: TrueSubject) -> float:
     """Distance from a point to the subject's body axis (the vertical segment feet..head)."""
     p = np.asarray(position_m, dtype=float)
@@ -286,6 +370,9 @@ class RunRecord:
     subject_distances_m: list[float] = field(default_factory=list)  # nearest subject per step
     obstacle_distances_m: list[float] = field(default_factory=list)  # nearest obstacle per step
     solve_ms: list[float] = field(default_factory=list)
+    solve_failures: int = 0  # steps whose solve failed or came late (a fallback flew instead)
+    acquired_s: float | None = None  # when the examiner saw the start frame acquired
+    acquire_timed_out: bool = False
     collisions: int = 0
     sim_time_s: float = 0.0
     wall_time_s: float = 0.0
@@ -309,7 +396,8 @@ def summarise(record: RunRecord, params: MetricParams | None = None) -> dict[str
     """
     params = params or MetricParams()
     times = np.asarray(record.times_s, dtype=float)
-    graded = [g for t, g in zip(times, record.grades, strict=True) if t >= params.settle_time_s]
+    start_s = max(params.settle_time_s, record.acquired_s if record.acquired_s is not None else 0.0)
+    graded = [g for t, g in zip(times, record.grades, strict=True) if t >= start_s]
     if not graded:
         graded = list(record.grades)
     framed = [g for g in graded if g.framed > 0]
@@ -319,8 +407,10 @@ def summarise(record: RunRecord, params: MetricParams | None = None) -> dict[str
     background = np.array([g.background_blur_px for g in graded if math.isfinite(g.background_blur_px)])
     dt_s = float(np.median(np.diff(times))) if len(times) > 1 else 0.1
     solve = np.asarray(record.solve_ms, dtype=float)
+    acquired = record.acquired_s is not None and not record.acquire_timed_out
     metrics: dict[str, float | int | None] = {
         "composition_error_rms": float(np.sqrt(np.mean(composition**2))),
+        "time_to_acquire_s": float(record.acquired_s) if acquired else None,
         "size_error_mean": float(np.mean(size)),
         "in_focus_fraction": float(np.mean([g.in_focus for g in framed])) if framed else 0.0,
         "subject_blur_px_p95": float(np.percentile(blur, 95)) if blur.size else None,
@@ -332,6 +422,8 @@ def summarise(record: RunRecord, params: MetricParams | None = None) -> dict[str
         "visible_fraction": float(np.mean([g.visible for g in framed])) if framed else 0.0,
         "solve_ms_p50": float(np.percentile(solve, 50)) if solve.size else None,
         "solve_ms_p95": float(np.percentile(solve, 95)) if solve.size else None,
+        "solve_ms_max": float(np.max(solve)) if solve.size else None,
+        "solve_failures": int(record.solve_failures),
         "real_time_factor": float(record.sim_time_s / record.wall_time_s) if record.wall_time_s > 0 else None,
     }
     assert tuple(metrics) == METRIC_KEYS

@@ -40,7 +40,7 @@ from cinempc.mpc.model import (
 )
 from cinempc.mpc.ocp import CineOCP
 from cinempc.mpc.params import MPCParams, load_mpc_params
-from cinempc.mpc.references import ReferenceBuilder, ShotMemory, assign_roles
+from cinempc.mpc.references import ReferenceBuilder, ShotMemory, ShotPhase, assign_roles
 from cinempc.mpc.solvers import FastSolver, ReferenceSolver, SolveOutput
 from cinempc.shot import ShotSpec, vocabulary
 from cinempc.state import Obstacle, RigState, Setpoint, SubjectTrack, require_finite
@@ -60,6 +60,7 @@ class MPCResult:
     cost_breakdown: dict[str, float] = field(default_factory=dict)
     relaxations: list[str] = field(default_factory=list)
     message: str = ""
+    phase: ShotPhase | None = None  # acquire -> move -> hold (None when no shot is being flown)
 
     def planned_state(self, step: int = 1) -> RigState:
         """The rig as the plan has it ``step`` steps ahead: perfect tracking, for benchmarks and tests.
@@ -163,6 +164,7 @@ class CineMPC:
         if self._memory is None:
             self._memory = self.references.start_memory(state, roles, shot_time_s)
         relaxations: list[str] = []
+        phase = self.references.update_phase(state, shot, roles, self._memory, shot_time_s, relaxations)
         P = self.references.build(
             state, shot, roles, obstacles, shot_time_s, background_distance_m, self._memory, relaxations
         )
@@ -184,10 +186,10 @@ class CineMPC:
             message = f"solve {reason} ({output.message}, {output.solve_ms:.1f} ms)"
             if previous is not None:
                 return MPCResult("fallback_shifted", previous, previous_plan, output.solve_ms, output.iterations, {},
-                                 relaxations, message + "; flying the shifted previous plan")
+                                 relaxations, message + "; flying the shifted previous plan", phase)
             stay = hold_plan(state, self.ocp.N, self.dt_s, shot_time_s)
             return MPCResult("fallback_hold", hold_setpoint(state), stay, output.solve_ms, output.iterations, {},
-                             relaxations, message + "; no previous plan, holding")
+                             relaxations, message + "; no previous plan, holding", phase)
         plan = self._plan_dict(output.X, output.U, P, shot_time_s)
         self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s, plan)
         relaxations += self._report_relaxations(output.X, P, roles, shot, plan)
@@ -200,6 +202,7 @@ class CineMPC:
             cost_breakdown=self.ocp.cost_breakdown(output.X, output.U, P, self.backend.evaluations.terms_horizon),
             relaxations=relaxations,
             message=output.message,
+            phase=phase,
         )
 
     # -------------------------------------------------------------- internals

@@ -70,14 +70,13 @@ class Targets(_Frozen):
     background_blur_px: float = Field(gt=0)
     default_background_distance_m: float = Field(gt=0)
     iris_nominal_f_number: float = Field(gt=0)
-    dolly_distance_margin_m: float = Field(ge=0)
-    crane_elevation_limits_deg: tuple[float, float]
-    flyby_duration_s: float = Field(gt=0)
     rack_start_s: float = Field(ge=0)
     rack_duration_s: float = Field(gt=0)
     still_speed_mps: float = Field(ge=0)
     heading_smoothing_s: float = Field(gt=0)
     view_turn_speed_mps: float = Field(gt=0)
+    acquire_speed_mps: float = Field(gt=0)
+    acquire_approach_time_s: float = Field(gt=0)
 
 
 class SolverParams(_Frozen):

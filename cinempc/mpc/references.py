@@ -10,12 +10,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 
 from cinempc import optics
 from cinempc.config import CameraProfile, VehicleConfig
+from cinempc.framing import composition_error, measure_frame, size_error, view_geometry
+from cinempc.moves import (
+    FrameErrors,
+    MoveLimits,
+    MovePlan,
+    MoveStart,
+    is_acquired,
+    move_table,
+    plan_move,
+    start_offset_m,
+)
 from cinempc.mpc.model import FOCAL_SCALE_MM, ParamLayout, stops_from_f_number
+from cinempc.mpc.movements import AcquireGoal, StartGeometry, reference_for, unit
 from cinempc.mpc.ocp import yaw_rate_limit
 from cinempc.mpc.params import MPCParams
 from cinempc.shot import ShotSpec, ShotVocabulary, side_bearing_rad
@@ -23,12 +36,6 @@ from cinempc.state import Obstacle, RigState, SubjectTrack
 
 # box corners lie inside the p=8 super-ellipsoid once its axes are scaled by 3**(1/8)
 _BOX_AXIS_SCALE = 3.0 ** (1.0 / 8.0)
-
-
-def unit(bearing_rad: float, elevation_rad: float) -> np.ndarray:
-    """Direction at a bearing (CCW from +x) and an elevation above the horizon."""
-    ce = math.cos(elevation_rad)
-    return np.array([ce * math.cos(bearing_rad), ce * math.sin(bearing_rad), math.sin(elevation_rad)])
 
 
 def approach_angle(current_rad: float, target_rad: float, max_step_rad: float) -> float:
@@ -61,6 +68,14 @@ def smoothstep(x: float) -> float:
     return x * x * (3.0 - 2.0 * x)
 
 
+class ShotPhase(str, Enum):
+    """Where a shot is: acquire -> move -> hold (docs/shots.md)."""
+
+    ACQUIRE = "acquire"
+    MOVE = "move"
+    HOLD = "hold"
+
+
 @dataclass
 class ShotMemory:
     """What a shot remembers from its first solve: where the move starts."""
@@ -77,6 +92,17 @@ class ShotMemory:
     smoothed_velocities_mps: dict[int, tuple[float, np.ndarray]] = field(default_factory=dict)  # id -> (time, v)
     view_bearing_rad: float | None = None  # follow: where the viewpoint reference stands now (rate-limited)
     view_time_s: float | None = None
+    acquired_s: float | None = None  # shot time the start frame was acquired (or the acquisition timed out)
+    plan: MovePlan | None = None  # the move's extent, fixed at acquisition
+    start: StartGeometry | None = None  # where the move starts from
+    goal: AcquireGoal | None = None  # the start frame's goal as it stood at acquisition
+    relaxations: list[str] = field(default_factory=list)  # what the move could not do as asked
+
+    def phase(self, shot_time_s: float) -> ShotPhase:
+        """Acquiring the start frame, moving, or holding the final frame."""
+        if self.acquired_s is None or self.plan is None:
+            return ShotPhase.ACQUIRE
+        return ShotPhase.MOVE if self.plan.progress(shot_time_s - self.acquired_s) < 1.0 else ShotPhase.HOLD
 
 
 @dataclass
@@ -133,6 +159,8 @@ class ReferenceBuilder:
         self.params = params
         self.vocab = vocab
         self.lens_mode = lens_mode
+        self.moves = move_table()
+        self.limits = MoveLimits.of(camera, vehicle.airspace, self.moves)
 
     # ------------------------------------------------------------ shot geometry
 
@@ -142,7 +170,7 @@ class ReferenceBuilder:
     def requested_distance_m(self, shot: ShotSpec, relaxations: list[str]) -> float:
         """The stand-off: the shot's, else the framing's default; never inside the minimum."""
         distance = shot.distance_m if shot.distance_m is not None else self.vocab.default_distance_m[shot.framing]
-        floor = self.min_distance_m() + self.params.targets.dolly_distance_margin_m
+        floor = self.limits.min_distance_m
         if distance < floor:
             if shot.distance_m is not None:
                 relaxations.append(
@@ -187,7 +215,7 @@ class ReferenceBuilder:
         anchor = self.group_over_horizon(roles.framed, np.arange(1))[2][0]
         rel = state.position_m - anchor
         distance = max(float(np.linalg.norm(rel)), 1e-3)
-        floor = self.min_distance_m() + self.params.targets.dolly_distance_margin_m
+        floor = self.limits.min_distance_m
         return ShotMemory(
             time_s=shot_time_s,
             position_m=state.position_m.copy(),
@@ -260,6 +288,80 @@ class ReferenceBuilder:
         memory.view_time_s = shot_time_s
         return rate
 
+    # ------------------------------------------------------------- acquire -> move -> hold
+
+    def acquire_goal(self, shot: ShotSpec, primary: SubjectTrack, memory: ShotMemory, distance_m: float,
+                     k: int = 0) -> AcquireGoal:
+        """The start frame's viewpoint: the shot's side where the move keeps one, else the bearing at the cut."""
+        cfg = self.moves[shot.movement.type]
+        if cfg.acquires_side:
+            bearing = self.heading(primary, k, memory) + side_bearing_rad(shot.side)
+        else:
+            bearing = memory.bearing_rad
+        elevation = math.radians(self.vocab.angle_elevation_deg[shot.angle])
+        offset = start_offset_m(cfg, bearing, elevation, distance_m, self.vocab.movement_speed_mps(shot.movement))
+        return AcquireGoal(bearing_rad=bearing, elevation_rad=elevation, distance_m=distance_m, offset_m=offset)
+
+    def frame_errors(self, state: RigState, shot: ShotSpec, framed: list[SubjectTrack], goal: AcquireGoal,
+                     anchor_m: np.ndarray) -> FrameErrors:
+        """How far the rig is from the start frame now, measured as the examiner measures a frame."""
+        view = measure_frame(state.position_m, state.yaw_rad, state.pitch_rad, state.focal_length_mm, self.camera,
+                             [(s.positions_m[0], s.height_m) for s in framed])
+        target = reference_for(shot.movement.type).acquire(goal).offset_m
+        _, want_bearing, want_elevation = view_geometry(target, np.zeros(3))
+        _, bearing, elevation = view_geometry(state.position_m, anchor_m)
+        side = None
+        if self.moves[shot.movement.type].acquires_side:
+            side = math.degrees(math.remainder(bearing - want_bearing, math.tau))
+        if view is None:
+            return FrameErrors(composition=math.inf, size=math.inf, elevation_deg=math.inf, side_deg=side)
+        return FrameErrors(
+            composition=composition_error(view, shot, self.vocab, self.camera),
+            size=size_error(view, shot, self.vocab),
+            elevation_deg=math.degrees(elevation - want_elevation), side_deg=side,
+        )
+
+    def approach_velocity_mps(self, position_m: np.ndarray, goal_m: np.ndarray, time_ahead_s: float) -> np.ndarray:
+        """Velocity (relative to the subject) heading for the start frame's viewpoint while acquiring.
+
+        Why: the reference would otherwise be the subject's velocity alone, which holds the drone back
+        from a far-away start frame (an establishing shot 30 m out crept there at 0.5 m/s).
+        """
+        t = self.params.targets
+        gap = np.asarray(goal_m, dtype=float) - position_m
+        distance = float(np.linalg.norm(gap))
+        if distance < 1e-6:
+            return np.zeros(3)
+        remaining = max(distance - t.acquire_speed_mps * time_ahead_s, 0.0)
+        return gap / distance * min(t.acquire_speed_mps, remaining / t.acquire_approach_time_s)
+
+    def update_phase(self, state: RigState, shot: ShotSpec, roles: SubjectRoles, memory: ShotMemory,
+                     shot_time_s: float, relaxations: list[str]) -> ShotPhase:
+        """Start the move once the start frame is acquired (or the acquisition timed out); report relaxations."""
+        if memory.acquired_s is None:
+            primary = roles.framed[0]
+            distance = self.requested_distance_m(shot, [])
+            goal = self.acquire_goal(shot, primary, memory, distance)
+            anchor = self.group_over_horizon(roles.framed, np.arange(1))[2][0]
+            acquired = is_acquired(self.frame_errors(state, shot, roles.framed, goal, anchor), self.moves.acquire)
+            timed_out = shot_time_s - memory.time_s >= self.moves.acquire.timeout_s
+            if acquired or timed_out:
+                d, bearing, elevation = view_geometry(state.position_m, anchor)
+                start = MoveStart(distance_m=max(d, self.limits.min_distance_m), elevation_rad=elevation,
+                                  camera_height_m=float(state.position_m[2]), focal_length_mm=state.focal_length_mm)
+                memory.plan = plan_move(shot, self.vocab, start, self.limits, self.moves)
+                memory.start = StartGeometry(offset_m=state.position_m - anchor, position_m=state.position_m.copy(),
+                                             distance_m=d, bearing_rad=bearing, elevation_rad=elevation)
+                memory.goal = goal
+                memory.acquired_s = shot_time_s
+                memory.relaxations = list(memory.plan.relaxations)
+                if not acquired and reference_for(shot.movement.type).waits_for_frame:
+                    memory.relaxations.append(
+                        f"acquisition: start frame not reached in {self.moves.acquire.timeout_s:g} s; "
+                        "the move starts from here")
+        relaxations += memory.relaxations
+        return memory.phase(shot_time_s)
+
     # -------------------------------------------------------------------- build
 
     def build(
@@ -274,13 +376,11 @@ class ReferenceBuilder:
         distance = self.requested_distance_m(shot, relaxations)
         override_mm = self.lens_override_mm(shot, relaxations)
         self.check_framing_feasible(shot, height, override_mm, relaxations)
-        speed = self.vocab.movement_speed_mps(shot.movement)
         movement = shot.movement.type
         elevation = math.radians(self.vocab.angle_elevation_deg[shot.angle])
         fraction = self.vocab.framing_height_fraction[shot.framing]
         head_v = self.vocab.framing_head_v_fraction[shot.framing]
         u_target = self.vocab.screen_position_u_fraction[shot.screen_position]
-        dmin_floor = self.min_distance_m() + t.dolly_distance_margin_m
         primary = framed[0]
         self.remember_heading(primary, memory, shot_time_s)
         background = background_distance_m if background_distance_m is not None else t.default_background_distance_m
@@ -294,7 +394,10 @@ class ReferenceBuilder:
         L.set(base, "image_height_px", camera.image_height_px)
         L.set(base, "coc_m", camera.coc_m)
         L.set(base, "target_u", u_target)
-        L.set(base, "w_composition", [w.composition_u, w.composition_head_v, w.composition_feet_v])
+        # the size term in image heights, made relative for framings under one image height (a 5 % error of an
+        # extreme wide costs what it costs a full shot)
+        size_norm = min(1.0, self.vocab.framing_height_fraction[shot.framing])
+        L.set(base, "w_composition", [w.composition_u, w.composition_head_v, w.composition_feet_v / size_norm**2])
         L.set(base, "w_in_front", w.in_front)
         L.set(base, "w_in_frame", w.in_frame)
         L.set(base, "frame_margin", t.frame_margin)
@@ -329,23 +432,8 @@ class ReferenceBuilder:
         L.set(base, "min_subject_distance_m", max(self.min_distance_m(), 0.1))
         self._set_obstacles(base, state, obstacles)
 
-        # lens hold: an override, or the focal length at the start of moves that must not zoom
-        holds_focal = movement in ("static", "dolly_in", "dolly_out", "truck_left", "truck_right", "pedestal_up",
-                                   "pedestal_down", "crane_up", "crane_down", "dronie", "reveal", "orbit")
-        focal_hold, focal_hold_w = memory.focal_state, 0.0
-        if override_mm is not None:
-            focal_hold, focal_hold_w = override_mm / FOCAL_SCALE_MM, w.lens_hold
-        elif holds_focal:
-            focal_hold_w = w.lens_hold * 0.25
-        L.set(base, "focal_hold", focal_hold)
-        L.set(base, "w_focal_hold", 0.0 if fixed_lens else focal_hold_w)
-
-        # dolly zoom: the distance range the zoom range allows at this framing
-        zoom_lo_m = zoom_hi_m = None
-        if movement in ("dolly_zoom_in", "dolly_zoom_out"):
-            f_start = camera.focal_length_mm.clamp(self.focal_for_framing_mm(shot.framing, height, memory.distance_m))
-            zoom_lo_m = max(dmin_floor, memory.distance_m * camera.focal_length_mm.min / f_start * 1.02)
-            zoom_hi_m = memory.distance_m * camera.focal_length_mm.max / f_start * 0.98
+        # lens: an override always; otherwise the move's (fixed lens, dolly zoom) once the frame is acquired
+        focal_override = override_mm / FOCAL_SCALE_MM if override_mm is not None else None
 
         # composition weights: the framed subjects that have a slot share 1 (the primary always has one)
         framed_ids = {s.track_id for s in framed}
@@ -365,7 +453,7 @@ class ReferenceBuilder:
         slot_feet = [_over_horizon(s.positions_m, steps) for s in roles.slots]
         rack_start = t.rack_start_s
         rack_duration = shot.focus.rack_duration_s or t.rack_duration_s
-        sgn_orbit = -1.0 if shot.movement.direction == "clockwise" else 1.0
+        reference = reference_for(movement)
         view_rate = 0.0
         if movement == "follow":
             desired = self.heading(primary, 0, memory) + side_bearing_rad(shot.side)
@@ -373,87 +461,51 @@ class ReferenceBuilder:
         for k in range(N + 1):
             col = P[:, k]
             time_k = shot_time_s + k * dt
-            tau = max(time_k - memory.time_s, 0.0)
             feet, anchor, v_group = group_feet[k], group_anchor[k], group_velocity[k]
             L.set(col, "group_feet_m", feet)
             L.set(col, "view_anchor_m", anchor)
             L.set(col, "stage_weight", self.params.horizon.terminal_weight if k == N else 1.0)
-            bearing = self.heading(primary, k, memory) + side_bearing_rad(shot.side)
-            view_e = elevation
-            view_d = distance
             w_view = [w.view_direction, w.view_distance]
             pos_ref, w_pos = anchor, 0.0
-            vel_ref, w_vel = v_group, w.velocity_reference
-            size_scale = 1.0
-            disp = anchor - memory.anchor_m  # how far the subject moved since the shot started
-
-            if movement == "static":
-                pos_ref, w_pos = memory.position_m, w.position_reference * 10.0
-                vel_ref, w_view = np.zeros(3), [0.0, 0.0]
-            elif movement == "orbit":
-                rate = speed / max(memory.distance_m, 1e-3)
-                bearing = memory.bearing_rad + sgn_orbit * rate * tau
-                view_d = max(memory.distance_m, dmin_floor) if shot.distance_m is None else distance
-                tangent = np.array([-math.sin(bearing), math.cos(bearing), 0.0])
-                vel_ref = v_group + sgn_orbit * speed * tangent
-            elif movement in ("dolly_in", "dolly_out", "dronie"):
-                sign = -1.0 if movement == "dolly_in" else 1.0
-                view_d = max(dmin_floor, memory.distance_m + sign * speed * tau)
-                bearing = memory.bearing_rad
-                view_e = memory.elevation_rad if movement != "dronie" else elevation
-                size_scale = memory.distance_m / view_d
-                moving = view_d > dmin_floor + 1e-6
-                vel_ref = v_group + (sign * speed * unit(bearing, view_e) if moving else 0.0)
-            elif movement in ("dolly_zoom_in", "dolly_zoom_out"):
-                sign = -1.0 if movement == "dolly_zoom_in" else 1.0
-                view_d = min(max(memory.distance_m + sign * speed * tau, zoom_lo_m), zoom_hi_m)
-                bearing, view_e = memory.bearing_rad, memory.elevation_rad
-                moving = zoom_lo_m + 1e-6 < view_d < zoom_hi_m - 1e-6
-                vel_ref = v_group + (sign * speed * unit(bearing, view_e) if moving else 0.0)
-                w_view = [w.view_direction, w.view_distance * 20.0]  # the move IS the distance change
-            elif movement in ("truck_left", "truck_right"):
-                sign = 1.0 if movement == "truck_right" else -1.0
-                right = np.array([math.sin(memory.yaw_rad), -math.cos(memory.yaw_rad), 0.0])
-                pos_ref, w_pos = memory.position_m + disp + sign * right * speed * tau, w.position_reference
-                vel_ref, w_view = v_group + sign * right * speed, [0.0, 0.0]
-            elif movement in ("pedestal_up", "pedestal_down"):
-                sign = 1.0 if movement == "pedestal_up" else -1.0
-                up = np.array([0.0, 0.0, 1.0])
-                pos_ref, w_pos = memory.position_m + disp + sign * up * speed * tau, w.position_reference
-                vel_ref, w_view = v_group + sign * up * speed, [0.0, 0.0]
-            elif movement in ("crane_up", "crane_down", "reveal"):
-                sign = -1.0 if movement == "crane_down" else 1.0
-                lo, hi = (math.radians(a) for a in t.crane_elevation_limits_deg)
-                arc_speed = speed / math.sqrt(2.0) if movement == "reveal" else speed
-                if movement == "reveal":
-                    view_d = memory.distance_m + arc_speed * tau
-                else:
-                    view_d = memory.distance_m
-                view_e = min(max(memory.elevation_rad + sign * arc_speed / view_d * tau, lo), hi)
-                bearing = memory.bearing_rad
-                arc = np.array([-math.sin(view_e) * math.cos(bearing), -math.sin(view_e) * math.sin(bearing),
-                                math.cos(view_e)])
-                moving = lo + 1e-6 < view_e < hi - 1e-6
-                vel_ref = v_group + (sign * arc_speed * arc if moving else 0.0)
-                if movement == "reveal":
-                    vel_ref = vel_ref + arc_speed * unit(bearing, view_e)
-            elif movement == "flyby":
-                duration = shot.duration_s or t.flyby_duration_s
-                side_bearing = memory.headings_rad.get(primary.track_id, 0.0) + side_bearing_rad(shot.side)
-                line = np.array([math.sin(side_bearing), -math.cos(side_bearing), 0.0])
-                closest = anchor + distance * unit(side_bearing, elevation)
-                pos_ref = closest + line * speed * (tau - duration / 2.0)
-                w_pos, vel_ref, w_view = w.position_reference, v_group + line * speed, [0.0, 0.0]
-            else:  # follow: side bearing (swung round at a bounded rate), angle elevation, distance, subject velocity
+            vel_ref = v_group
+            size_scale, focal_state = 1.0, None
+            if movement == "follow":  # side bearing (swung round at a bounded rate), angle elevation, stand-off
+                bearing = self.heading(primary, k, memory) + side_bearing_rad(shot.side)
                 bearing = approach_angle(memory.view_bearing_rad, bearing, view_rate * k * dt)
-
-            L.set(col, "view_dir", unit(bearing, view_e))
+                offset = unit(bearing, elevation) * distance
+            elif memory.acquired_s is None or memory.plan is None or memory.start is None:
+                offset = reference.acquire(self.acquire_goal(shot, primary, memory, distance, k)).offset_m
+            if memory.acquired_s is None:
+                vel_ref = v_group + self.approach_velocity_mps(state.position_m, anchor + offset, k * dt)
+            else:
+                plan, since = memory.plan, time_k - memory.acquired_s
+                progress = plan.progress(since)
+                here = reference.during(plan, memory.start, memory.goal, progress)
+                ahead = reference.during(plan, memory.start, memory.goal, plan.progress(since + dt))
+                size_scale = plan.size_scale(progress)
+                planned_mm = plan.focal_length_mm(progress)
+                focal_state = planned_mm / FOCAL_SCALE_MM if planned_mm is not None else None
+                if here.position_m is not None:  # world-anchored: the camera stays where it took the frame
+                    offset = here.position_m - anchor
+                    pos_ref, w_pos = here.position_m, w.position_reference * 10.0
+                    vel_ref, w_view = np.zeros(3), [0.0, 0.0]
+                else:
+                    offset = here.offset_m
+                    vel_ref = v_group + (ahead.offset_m - here.offset_m) / dt
+                    w_view = [w.view_direction * reference.view_gain, w.view_distance * reference.view_gain]
+            view_d = float(np.linalg.norm(offset))
+            view_dir = offset / max(view_d, 1e-6)
+            if focal_override is not None:
+                focal_state = focal_override
+            L.set(col, "focal_hold", focal_state if focal_state is not None else memory.focal_state)
+            L.set(col, "w_focal_hold", 0.0 if fixed_lens or focal_state is None else w.lens_hold)
+            L.set(col, "view_dir", view_dir)
             L.set(col, "view_distance_m", max(view_d, 0.1))
             L.set(col, "w_view", w_view)
             L.set(col, "pos_ref_m", pos_ref)
             L.set(col, "w_pos", w_pos)
             L.set(col, "vel_ref_mps", vel_ref)
-            L.set(col, "w_vel", w_vel)
+            L.set(col, "w_vel", w.velocity_reference)
             L.set(col, "target_head_v", head_v)
             L.set(col, "target_feet_v", head_v + fraction * size_scale)
 
@@ -474,7 +526,9 @@ class ReferenceBuilder:
             focus_ids = [s.track_id for s in roles.focus if s.track_id in index]
             follow = w.focus_follow
             if roles.rack_to is not None and roles.rack_to.track_id in index and focus_ids:
-                ramp = smoothstep((time_k - rack_start) / rack_duration)
+                # the rack starts rack_start after the start frame is acquired; before that it holds the first
+                racked = -1.0 if memory.acquired_s is None else time_k - memory.acquired_s - rack_start
+                ramp = smoothstep(racked / rack_duration)
                 a_i, b_i = index[focus_ids[0]], index[roles.rack_to.track_id]
                 alpha[a_i] += 1.0 - ramp
                 alpha[b_i] += ramp
