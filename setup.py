@@ -37,6 +37,8 @@ setup(
         "imageio", "imageio-ffmpeg", "matplotlib", "pymavlink", "pyserial", "fastapi", "uvicorn", "httpx", "websockets",
         "ultralytics", "onnxruntime", "rosbags",
     ],
+    # `cinempc bench shots --ray ADDRESS`: the shot x scene benchmark on a Ray cluster (pinned in requirements.txt)
+    extras_require={"sweep": ["ray"]},
     zip_safe=True,
     maintainer="cinempc developers",
     maintainer_email="cinempc@example.org",
