@@ -475,8 +475,6 @@ class ReferenceBuilder:
                 offset = unit(bearing, elevation) * distance
             elif memory.acquired_s is None or memory.plan is None or memory.start is None:
                 offset = reference.acquire(self.acquire_goal(shot, primary, memory, distance, k)).offset_m
-            if memory.acquired_s is None:
-                vel_ref = v_group + self.approach_velocity_mps(state.position_m, anchor + offset, k * dt)
             else:
                 plan, since = memory.plan, time_k - memory.acquired_s
                 progress = plan.progress(since)
@@ -493,6 +491,8 @@ class ReferenceBuilder:
                     offset = here.offset_m
                     vel_ref = v_group + (ahead.offset_m - here.offset_m) / dt
                     w_view = [w.view_direction * reference.view_gain, w.view_distance * reference.view_gain]
+            if memory.acquired_s is None:
+                vel_ref = v_group + self.approach_velocity_mps(state.position_m, anchor + offset, k * dt)
             view_d = float(np.linalg.norm(offset))
             view_dir = offset / max(view_d, 1e-6)
             if focal_override is not None:

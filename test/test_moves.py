@@ -1,0 +1,150 @@
+"""Acquire -> move -> hold: extents per movement, the relaxations, and the move-aware examiner on hand-built flights."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+
+from cinempc.config import load_camera_profile, load_vehicle_config
+from cinempc.moves import Lens, MoveLimits, MoveStart, move_table, plan_move
+from cinempc.shot import MOVEMENT_TYPES, ShotSpec, preset, vocabulary
+from cinempc.state import RigState
+from cinempc_sim.metrics import MetricParams, MoveExaminer, RunRecord, TrueSubject, grade_step, summarise
+
+CAMERA = load_camera_profile("sim_super35")
+VEHICLE = load_vehicle_config()
+VOCAB = vocabulary()
+LIMITS = MoveLimits.of(CAMERA, VEHICLE.airspace)
+HEIGHT_M = 1.75
+EYE = MetricParams().eye_height_fraction
+
+
+def start(distance_m=8.0, elevation_deg=0.0, height_m=3.0, focal_mm=40.0) -> MoveStart:
+    return MoveStart(distance_m, math.radians(elevation_deg), height_m, focal_mm)
+
+
+def test_every_movement_type_has_semantics_with_a_lens_rule():
+    table = move_table()
+    assert set(table.movements) == set(MOVEMENT_TYPES)
+    assert table["dolly_in"].lens is Lens.HOLD and table["truck_left"].lens is Lens.FREE
+    assert table["dolly_zoom_out"].lens is Lens.DOLLY_ZOOM
+
+
+def test_a_dolly_in_grows_the_subject_by_its_ratio_then_holds():
+    plan = plan_move(preset("dolly_in_mcu"), VOCAB, start(distance_m=6.0), LIMITS)
+    ratio = move_table()["dolly_in"].size_ratio
+    assert plan.size_scale(0.0) == pytest.approx(1.0)
+    assert plan.size_scale(1.0) == pytest.approx(ratio)
+    assert plan.duration_s == pytest.approx((6.0 - 6.0 / ratio) / VOCAB.speed_mps["slow"])
+    assert plan.progress(plan.duration_s + 5.0) == 1.0  # it ends: the end frame is held
+    assert plan.focal_length_mm(0.5) == 40.0  # a dolly is a fixed lens
+    assert not plan.relaxations
+
+
+def test_a_dolly_in_that_would_cross_the_stand_off_is_relaxed_and_says_so():
+    plan = plan_move(preset("dolly_in_mcu"), VOCAB, start(distance_m=3.0), LIMITS)
+    assert plan.end_distance_m == pytest.approx(LIMITS.min_distance_m)
+    assert plan.relaxations and "minimum subject distance" in plan.relaxations[0]
+
+
+def test_a_truck_ends_after_its_shift_and_keeps_the_size_with_the_zoom():
+    plan = plan_move(preset("truck_right_full"), VOCAB, start(), LIMITS)
+    assert plan.shift_m == pytest.approx(move_table()["truck_right"].shift_m)
+    assert plan.duration_s == pytest.approx(plan.shift_m / VOCAB.speed_mps["slow"])
+    assert plan.size_scale(1.0) == 1.0 and plan.focal_length_mm(0.5) is None
+
+
+def test_a_pedestal_and_a_dolly_zoom_are_relaxed_by_the_altitude_band_and_the_lens_range():
+    high = plan_move(preset("pedestal_up_medium"), VOCAB, start(height_m=VEHICLE.airspace.altitude_ceiling_m - 1.0),
+                     LIMITS)
+    assert high.shift_m < move_table()["pedestal_up"].shift_m and "altitude band" in high.relaxations[0]
+    zoomed = plan_move(preset("dolly_zoom_out"), VOCAB, start(focal_mm=180.0), LIMITS)
+    assert zoomed.focal_length_mm(1.0) == pytest.approx(CAMERA.focal_length_mm.max)
+    assert "lens range" in zoomed.relaxations[0]
+
+
+def test_an_orbit_sweeps_its_angle_clockwise_as_negative():
+    plan = plan_move(preset("orbit_cw"), VOCAB, start(distance_m=9.0), LIMITS)
+    sweep = math.radians(move_table()["orbit"].bearing_sweep_deg)
+    assert plan.bearing_sweep_rad == pytest.approx(-sweep)
+    assert plan.duration_s == pytest.approx(9.0 * sweep / VOCAB.speed_mps["slow"])
+
+
+# ----------------------------------------------------------------- the examiner on hand-built flights
+
+
+def framed_state(shot: ShotSpec, distance_m: float, focal_mm: float, elevation_deg: float) -> RigState:
+    """The camera at a distance and elevation from a subject at the origin, aimed so the framing's headroom holds."""
+    eye = np.array([0.0, 0.0, EYE * HEIGHT_M])
+    e = math.radians(elevation_deg)
+    position = eye + distance_m * np.array([-math.cos(e), 0.0, math.sin(e)])
+    head_v = VOCAB.framing_head_v_fraction[shot.framing] * CAMERA.image_height_px
+    focal_px = CAMERA.focal_px(focal_mm)
+    from cinempc import optics
+
+    def head_row(pitch):
+        return optics.project(np.array([0.0, 0.0, HEIGHT_M]), position, 0.0, pitch, focal_px, CAMERA.image_width_px,
+                              CAMERA.image_height_px)[1] - head_v
+
+    pitch = brentq(head_row, -1.5, 0.5)
+    return RigState(position_m=position, yaw_rad=0.0, pitch_rad=pitch, focal_length_mm=focal_mm,
+                    focus_distance_m=distance_m, f_number=8.0)
+
+
+def framing_focal_mm(shot: ShotSpec, distance_m: float, size_scale: float = 1.0) -> float:
+    """The focal length that shows the subject at the framing's size times ``size_scale`` from this distance."""
+    elevation = VOCAB.angle_elevation_deg[shot.angle]
+    wanted = VOCAB.framing_height_fraction[shot.framing] * size_scale
+    return brentq(lambda f: _size_fraction(shot, distance_m, f, elevation) - wanted,
+                  CAMERA.focal_length_mm.min, CAMERA.focal_length_mm.max)
+
+
+def _size_fraction(shot: ShotSpec, distance_m: float, focal_mm: float, elevation_deg: float) -> float:
+    subject = TrueSubject(track_id=1, feet_m=(0.0, 0.0, 0.0), height_m=HEIGHT_M)
+    grade = grade_step(framed_state(shot, distance_m, focal_mm, elevation_deg), [subject], shot, CAMERA, VOCAB)
+    return VOCAB.framing_height_fraction[shot.framing] * (1.0 + grade.size_error)
+
+
+def fly(shot: ShotSpec, distance_of_t, focal_of_t, duration_s=12.0, dt_s=0.1):
+    """Grade a hand-built flight with the move-aware examiner; returns the run's metrics."""
+    examiner = MoveExaminer(shot, CAMERA, VOCAB, VEHICLE.airspace, MetricParams())
+    elevation = VOCAB.angle_elevation_deg[shot.angle]
+    subject = TrueSubject(track_id=1, feet_m=(0.0, 0.0, 0.0), height_m=HEIGHT_M)
+    record = RunRecord()
+    for i in range(int(duration_s / dt_s)):
+        t = i * dt_s
+        state = framed_state(shot, distance_of_t(t), focal_of_t(t), elevation)
+        expected = examiner.observe(state, [subject], t)
+        record.times_s.append(t)
+        record.grades.append(grade_step(state, [subject], shot, CAMERA, VOCAB, None, MetricParams(), t,
+                                        expected.size_scale, expected.rack_time_s))
+        record.accelerations_mps2.append(np.zeros(3))
+    record.acquired_s, record.acquire_timed_out = examiner.acquired_s, examiner.timed_out
+    return summarise(record, MetricParams()), examiner
+
+
+def test_a_dronie_that_shrinks_as_specified_passes_and_one_that_stays_put_fails():
+    shot = preset("dronie")
+    d0 = 6.0
+    f0 = framing_focal_mm(shot, d0)  # framed from the first instant, then a fixed lens
+    speed = VOCAB.speed_mps[shot.movement.speed]
+    d_end = d0 / move_table()["dronie"].size_ratio
+    good, examiner = fly(shot, lambda t: min(d0 + speed * t, d_end), lambda t: f0)
+    assert examiner.acquired_s == pytest.approx(0.0)
+    assert good["time_to_acquire_s"] == pytest.approx(0.0)
+    assert good["size_error_mean"] < 0.15, good  # the cell bar (perspective makes 1/distance approximate)
+    lazy, _ = fly(shot, lambda t: d0, lambda t: f0)  # never leaves: the subject stays three times too big
+    assert lazy["size_error_mean"] > 0.5, lazy
+
+
+def test_an_orbit_at_half_size_fails_and_one_at_full_size_passes():
+    shot = preset("orbit_cw")
+    d0 = 9.0
+    f0 = framing_focal_mm(shot, d0)
+    full, _ = fly(shot, lambda t: d0, lambda t: f0)
+    assert full["size_error_mean"] < 0.1, full
+    f_half = framing_focal_mm(shot, d0, 0.5)
+    half, examiner = fly(shot, lambda t: d0, lambda t: f_half)
+    assert half["time_to_acquire_s"] is None and examiner.timed_out  # never acquired its framing
+    assert half["size_error_mean"] > 0.4, half
