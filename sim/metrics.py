@@ -22,8 +22,8 @@ Definitions (fractions are of the image width unless said otherwise):
   move expects now -- ``framing_height_fraction`` times the move's size scale (a dolly in grows,
   a dronie shrinks, everything else keeps it; :class:`MoveExaminer`): ``(measured - wanted) / wanted``.
 * time to acquire: when the true subjects are first framed within the acquisition tolerances
-  of ``config/shots.yaml`` (``None`` when the timeout came first); the shot-quality averages
-  start there (and never before ``settle_time_s``).
+  of ``config/shots.yaml`` (``None`` when the timeout came first).  The shot-quality averages
+  start at ``settle_time_s`` for every controller alike, so a slow acquisition costs composition.
 * in focus: every focus subject is in front of the camera and its eyes (optical
   depth) lie inside the thin-lens depth of field, i.e. blur circle <= circle of confusion.
 * background blur: the blur circle, in pixels, of a point at the scenario's
@@ -396,8 +396,7 @@ def summarise(record: RunRecord, params: MetricParams | None = None) -> dict[str
     """
     params = params or MetricParams()
     times = np.asarray(record.times_s, dtype=float)
-    start_s = max(params.settle_time_s, record.acquired_s if record.acquired_s is not None else 0.0)
-    graded = [g for t, g in zip(times, record.grades, strict=True) if t >= start_s]
+    graded = [g for t, g in zip(times, record.grades, strict=True) if t >= params.settle_time_s]
     if not graded:
         graded = list(record.grades)
     framed = [g for g in graded if g.framed > 0]

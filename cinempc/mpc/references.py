@@ -394,10 +394,10 @@ class ReferenceBuilder:
         L.set(base, "image_height_px", camera.image_height_px)
         L.set(base, "coc_m", camera.coc_m)
         L.set(base, "target_u", u_target)
-        # the size term in image heights, made relative for framings under one image height (a 5 % error of an
-        # extreme wide costs what it costs a full shot)
+        # the size term is in image heights: for framings under one image height it is scaled up (by 1 / size),
+        # or an extreme wide twice too big (8 % of an image height off) would cost next to nothing
         size_norm = min(1.0, self.vocab.framing_height_fraction[shot.framing])
-        L.set(base, "w_composition", [w.composition_u, w.composition_head_v, w.composition_feet_v / size_norm**2])
+        L.set(base, "w_composition", [w.composition_u, w.composition_head_v, w.composition_feet_v / size_norm])
         L.set(base, "w_in_front", w.in_front)
         L.set(base, "w_in_frame", w.in_frame)
         L.set(base, "frame_margin", t.frame_margin)
