@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 
 from cinempc.config import CameraProfile, VehicleConfig, camera_profiles, load_parameters, load_vehicle_config
-from cinempc.shot import ShotSpec, presets
+from cinempc.shot import ShotSpec, presets, vocabulary
 from cinempc_sim.scenario import ActorSpec, ObstacleSpec, Scenario, ScriptStep, StartPose, WindSpec
 
 CONFIG_FILE = "scene_generator.yaml"
@@ -660,6 +660,7 @@ class SceneDraws:
     motions: tuple[str, ...]
     wind: WindSpec
     default_shot: str | dict[str, Any]
+    group: bool = False  # the shot frames everyone: the actors walk as one group
 
 
 def draw_scene_basics(rng: np.random.Generator, scene_seed: int, shot: ShotSpec | None, duration_s: float | None,
@@ -673,6 +674,9 @@ def draw_scene_basics(rng: np.random.Generator, scene_seed: int, shot: ShotSpec 
     a = params["actors"]
     weights = np.array([float(w) for w in a["count_weights"]])
     drawn_count = 1 + int(rng.choice(len(weights), p=weights / weights.sum()))
+    if frames_everyone(shot) and shot.focus.rack_to is None \
+            and vocabulary().framing_height_fraction[shot.framing] > a["group_framing_max_height_fraction"]:
+        drawn_count = 1  # "all" in a framing tighter than a group can fill: the shot is of one person
     cast = cast_for_shot(shot, drawn_count, params["actor_name_prefix"])
     looks = tuple(draw_look(rng, a) for _ in cast.names)
     motions = [draw_motion(rng, a["motion_weights"]) for _ in cast.names]
@@ -683,7 +687,19 @@ def draw_scene_basics(rng: np.random.Generator, scene_seed: int, shot: ShotSpec 
     wind = WindSpec(mean_mps=(_toward_zero(speed * math.cos(direction)), _toward_zero(speed * math.sin(direction)),
                               0.0),
                     gust_std_mps=_round(w["gust_std_mps"].draw(rng)))
-    return SceneDraws(scene_seed, duration, camera, cast, looks, tuple(motions), wind, default_shot_entry(shot))
+    return SceneDraws(scene_seed, duration, camera, cast, looks, tuple(motions), wind, default_shot_entry(shot),
+                      group=frames_everyone(shot) and cast.rack_pair is None)
+
+
+def frames_everyone(shot: ShotSpec | None) -> bool:
+    """True when the shot frames ``all``: every actor is in the picture, so they must make one group."""
+    return shot is not None and "all" in shot.subjects
+
+
+def group_script(script: list[ScriptStep], offset: Point) -> list[ScriptStep]:
+    """The same script walked beside the first, ``offset`` away (a group walking together)."""
+    return [step.model_copy(update={"to": _round_point(step.to[0] + offset[0], step.to[1] + offset[1])})
+            if step.to is not None else step for step in script]
 
 
 def _actor_script(rng: np.random.Generator, motion: str, start: Point, heading_rad: float, duration_s: float,
@@ -783,6 +799,13 @@ def block_actors(rng: np.random.Generator, draws: SceneDraws, params: dict[str, 
                 break
             if i in (cast.rack_pair or ()) or i == primary:
                 return None
+            if draws.group:  # the framed group walks together
+                distance, bearing = a["group_spacing_m"].draw(rng), rng.uniform(-math.pi, math.pi)
+                offset = (distance * math.cos(bearing), distance * math.sin(bearing))
+                blocking.starts[i] = _round_point(subject[0] + offset[0], subject[1] + offset[1])
+                blocking.headings_rad[i] = blocking.headings_rad[primary]
+                blocking.scripts[i] = group_script(blocking.scripts[primary], offset)
+                continue
             distance, bearing = a["companion_distance_m"].draw(rng), rng.uniform(-math.pi, math.pi)
             blocking.starts[i] = _round_point(subject[0] + distance * math.cos(bearing),
                                               subject[1] + distance * math.sin(bearing))
