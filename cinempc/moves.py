@@ -244,14 +244,15 @@ def start_offset_m(cfg: MoveConfig, bearing_rad: float, elevation_rad: float, di
     At the bearing, angle and stand-off -- except a timed line move (flyby), which starts half its
     line before the point where it passes the subject at the stand-off.
     """
-    offset = _unit(bearing_rad, elevation_rad) * distance_m
+    offset = unit(bearing_rad, elevation_rad) * distance_m
     if cfg.duration_s is not None:
         line = np.array([math.sin(bearing_rad), -math.cos(bearing_rad), 0.0])
         offset = offset - line * speed_mps * cfg.duration_s / 2.0
     return offset
 
 
-def _unit(bearing_rad: float, elevation_rad: float) -> np.ndarray:
+def unit(bearing_rad: float, elevation_rad: float) -> np.ndarray:
+    """Direction at a bearing (CCW from +x) and an elevation above the horizon."""
     ce = math.cos(elevation_rad)
     return np.array([ce * math.cos(bearing_rad), ce * math.sin(bearing_rad), math.sin(elevation_rad)])
 

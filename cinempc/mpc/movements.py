@@ -14,13 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cinempc.moves import Anchor, MovePlan
-
-
-def unit(bearing_rad: float, elevation_rad: float) -> np.ndarray:
-    """Direction at a bearing (CCW from +x) and an elevation above the horizon."""
-    ce = math.cos(elevation_rad)
-    return np.array([ce * math.cos(bearing_rad), ce * math.sin(bearing_rad), math.sin(elevation_rad)])
+from cinempc.moves import Anchor, MovePlan, unit
 
 
 @dataclass(frozen=True)
