@@ -15,9 +15,10 @@ setpoint has been sent, so rendering overlaps the controller and the physics), a
 :meth:`ClosedLoop.hold`, :meth:`ClosedLoop.resume` and :meth:`ClosedLoop.stop` may be called from
 any thread (a director web app) -- they take effect at the next control step.
 
-Safety lives here too, independent of the controller: an exception or a non-finite answer
-from the controller becomes a hover (``Setpoint.hold_at``), and a setpoint outside the
-geofence/altitude band is clamped into it before it reaches the rig.
+Safety lives here too, independent of the controller, in the same core every loop uses
+(:class:`cinempc.safety.SafetyCore`): HOLD, an exception or a non-finite answer from the
+controller becomes a hover latched where it began, and a setpoint outside the geofence/altitude
+band is clamped into it before it reaches the rig (docs/safety.md).
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from cinempc.config import CameraProfile, VehicleConfig, load_parameters
+from cinempc.safety import SafetyCore, SafetyInputs, SafetyLimits, Status
 from cinempc.shot import ShotSpec, ShotVocabulary, vocabulary
 from cinempc.state import Obstacle, RigState, Setpoint, SubjectTrack
 from cinempc_sim.metrics import (
@@ -115,7 +117,7 @@ class StepEvent:
     state: RigState
     subjects: list[SubjectTrack]
     setpoint: Setpoint
-    status: str
+    status: Status
     solve_ms: float
     grade: StepGrade
     nearest_subject_m: float
@@ -124,6 +126,8 @@ class StepEvent:
     collisions: int
     result: Any = None  # the controller's own result object (MPCResult: plan, costs, ...)
     frame: Any = None  # the rendered Frame when this step was rendered, else None
+    fenced: bool = False  # the safety core clamped the setpoint into the geofence
+    hold_reason: str = ""  # why the safety core holds ("" when flying the controller's setpoint)
 
 
 @dataclass
@@ -181,7 +185,7 @@ class ClosedLoop:
         self._shot = shot
         self._pending_shot: ShotSpec | None = None
         self._hold = False
-        self._hold_setpoint: Setpoint | None = None  # latched where HOLD was pressed
+        self.safety = SafetyCore(vehicle.airspace, SafetyLimits.from_config())  # latches holds, fences setpoints
         self._stop = False
         self._shot_start_s = 0.0
 
@@ -226,47 +230,15 @@ class ClosedLoop:
             return frame
         return self.link.render()  # (the solve failed before it rendered: the tablet still gets this instant)
 
-    def _controller_setpoint(self, state, subjects, obstacles, shot_time_s, background_m):
-        """Ask the controller; any failure or nonsense becomes a hover (the documented safe reaction)."""
+    def _controller_answer(self, state, subjects, obstacles, shot_time_s, background_m):
+        """Ask the controller: (result, error, solve_ms); an exception is reported, never raised."""
         start = time.perf_counter()
         try:
             result = self.controller.solve(state, self._shot, subjects, obstacles, shot_time_s, background_m)
-            setpoint = result.setpoint
-            if not isinstance(setpoint, Setpoint):
-                raise TypeError(f"controller returned {type(setpoint).__name__}, not a Setpoint")
-            status = str(getattr(result, "status", "ok"))
             solve_ms = float(getattr(result, "solve_ms", (time.perf_counter() - start) * 1e3))
+            return result, None, solve_ms
         except Exception as exc:  # noqa: BLE001 -- a controller fault must never crash the flight
-            result = exc
-            setpoint = Setpoint.hold_at(state)
-            status = "controller_error"
-            solve_ms = (time.perf_counter() - start) * 1e3
-        return result, setpoint, status, solve_ms
-
-    def _fence(self, setpoint: Setpoint) -> tuple[Setpoint, bool]:
-        """Clamp a setpoint into the geofence and altitude band (last line of defence).
-
-        Only the offending axes change: their position is clamped to the boundary and any velocity or
-        acceleration feed-forward pointing outward is removed.  Zeroing every axis would ask the
-        autopilot for a hard horizontal stop that eats the thrust it needs to hold altitude.
-        """
-        airspace = self.vehicle.airspace
-        if airspace.contains(setpoint.position_m):
-            return setpoint, False
-        position = np.asarray(setpoint.position_m, dtype=float)
-        clamped = np.asarray(airspace.clamp(position))
-        velocity = setpoint.velocity_mps.copy()
-        acceleration = setpoint.acceleration_mps2.copy()
-        for axis in range(3):
-            if clamped[axis] > position[axis]:  # was below the lower bound: nothing may point further down
-                velocity[axis] = max(velocity[axis], 0.0)
-                acceleration[axis] = max(acceleration[axis], 0.0)
-            elif clamped[axis] < position[axis]:
-                velocity[axis] = min(velocity[axis], 0.0)
-                acceleration[axis] = min(acceleration[axis], 0.0)
-        from dataclasses import replace
-
-        return replace(setpoint, position_m=clamped, velocity_mps=velocity, acceleration_mps2=acceleration), True
+            return exc, repr(exc), (time.perf_counter() - start) * 1e3
 
     def _examiner(self) -> MoveExaminer:
         """A fresh examiner of the current shot's acquire -> move -> hold."""
@@ -317,20 +289,16 @@ class ClosedLoop:
             state = self.link.rig_state()
             background_m = float(self.link.background_distance_m)
             subjects = list(self.link.subjects(self.controller.horizon_steps, self.controller.dt_s))
-            if holding:
-                # Latch the hover point once: re-anchoring at the measured position every step would let
-                # the drone coast on (each step's "here" is a little further along).
-                if self._hold_setpoint is None:
-                    self._hold_setpoint = Setpoint.hold_at(state)
-                result, setpoint, status, solve_ms = None, self._hold_setpoint, "hold", 0.0
-            else:
-                self._hold_setpoint = None
-                result, setpoint, status, solve_ms = self._controller_setpoint(
-                    state, subjects, obstacles, shot_time_s, background_m
-                )
-            setpoint, fenced = self._fence(setpoint)
-            if fenced:
-                status += "+geofence"
+            result, error, solve_ms = None, None, 0.0
+            if not holding:
+                result, error, solve_ms = self._controller_answer(state, subjects, obstacles, shot_time_s,
+                                                                  background_m)
+            decision = self.safety.step(SafetyInputs(
+                now_s=now_s, state=state, state_time_s=now_s, director_hold=holding,
+                result=None if error is not None else result, result_time_s=now_s, error=error))
+            if decision.setpoint is None:  # the rig reports no usable state: hover where it is (the rig's own hold)
+                decision = replace(decision, setpoint=Setpoint.hold_at(state))
+            setpoint, status, fenced = decision.setpoint, decision.status, decision.fenced
 
             truth = [TrueSubject.from_track(track) for track in subjects]
             expected = examiner.observe(state, truth, shot_time_s)
@@ -348,7 +316,8 @@ class ClosedLoop:
                 index=index, time_s=now_s - sim_start, shot_time_s=shot_time_s, shot=self._shot, state=state,
                 subjects=subjects, setpoint=setpoint, status=status, solve_ms=solve_ms, grade=grade,
                 nearest_subject_m=nearest_subject, nearest_obstacle_m=nearest_obstacle, subject_depths_m=depths,
-                collisions=collisions, result=result, frame=frame,
+                collisions=collisions, result=result, frame=frame, fenced=fenced,
+                hold_reason=decision.reason if decision.holding else "",
             )
             for hook in self.hooks:
                 hook(event)
@@ -386,8 +355,6 @@ def _without_frame(event: StepEvent) -> StepEvent:
     """The event kept in the log: frames go to the hooks (video writer), not into memory."""
     if event.frame is None:
         return event
-    from dataclasses import replace
-
     return replace(event, frame=None)
 
 

@@ -147,9 +147,10 @@ class DirectorBridge:
         )
         if holding != self._holding:
             self._holding = holding
-            self.hub.event("safety", "rig holding position" if holding else "controller back in charge",
-                           "warning" if holding else "info")
-        fenced = "geofence" in event.status
+            why = str(getattr(event, "hold_reason", "") or "")
+            self.hub.event("safety", (f"rig holding position: {why}" if why else "rig holding position") if holding
+                           else "controller back in charge", "warning" if holding else "info")
+        fenced = bool(getattr(event, "fenced", False))
         if fenced and not self._fenced:
             self.hub.event("safety", "setpoint clamped to the geofence", "warning")
         self._fenced = fenced

@@ -122,7 +122,7 @@ def test_a_dive_below_the_altitude_floor_is_stopped_at_the_floor_without_stoppin
     sim.close()
     heights = np.array([e.state.position_m[2] for e in result.events])
     floor = VEHICLE.airspace.altitude_floor_m
-    assert any("+geofence" in e.status for e in result.events)
+    assert any(e.fenced and e.status == "optimal" for e in result.events)
     assert heights.min() > floor - 0.25, heights.min()  # braked at the floor (a little overshoot, no crash)
     assert result.events[-1].state.velocity_mps[0] < -4.0  # the allowed horizontal move carries on
     assert result.metrics["collisions"] == 0
@@ -144,7 +144,7 @@ def test_setpoints_outside_the_geofence_are_clamped_before_the_rig():
     result = loop.run(2.0)
     sim.close()
     airspace = VEHICLE.airspace
-    assert all(e.status == "optimal+geofence" for e in result.events)
+    assert all(e.status == "optimal" and e.fenced for e in result.events)
     assert all(airspace.contains(e.setpoint.position_m) for e in result.events)
 
 

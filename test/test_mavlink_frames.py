@@ -210,8 +210,8 @@ class _Clock:
         return self.now
 
 
-def _setpoint(x: float, y: float, z: float, hold: bool = False) -> Setpoint:
-    return Setpoint(position_m=[x, y, z], velocity_mps=[1.0, 0, 0], acceleration_mps2=[0, 0, 0], yaw_rad=0.3,
+def _setpoint(x: float, y: float, z: float, hold: bool = False, velocity=(1.0, 0, 0)) -> Setpoint:
+    return Setpoint(position_m=[x, y, z], velocity_mps=list(velocity), acceleration_mps2=[0, 0, 0], yaw_rad=0.3,
                     yaw_rate_rad_s=0.1, pitch_rad=-0.2, focal_length_mm=50, focus_distance_m=5, f_number=4, hold=hold)
 
 
@@ -242,11 +242,16 @@ def test_supervisor_never_passes_a_setpoint_outside_the_fence():
     state = RigState(position_m=[10.0, 5.0, 3.0], yaw_rad=1.0, pitch_rad=-0.3)
     inside = _setpoint(0, 0, 5)
     assert sup.gate(inside, state) is inside
-    for outside in (_setpoint(500, 0, 5), _setpoint(0, -61, 5), _setpoint(0, 0, 0.5), _setpoint(0, 0, 41)):
+    for outside, axis in ((_setpoint(500, 0, 5, velocity=(8, 1, 0)), 0), (_setpoint(0, -61, 5, velocity=(1, -8, 0)), 1),
+                          (_setpoint(0, 0, 0.5, velocity=(1, 1, -3)), 2),
+                          (_setpoint(0, 0, 41, velocity=(1, 1, 3)), 2)):
         sent = sup.gate(outside, state)
-        assert airspace.contains(sent.position_m) and sent.hold
-        np.testing.assert_allclose(sent.position_m, state.position_m)  # hold where we are
-        np.testing.assert_allclose(sent.velocity_mps, 0.0)
+        assert airspace.contains(sent.position_m)
+        # the offending axis stops where the vehicle is, with no outward motion; the others keep the request
+        assert sent.position_m[axis] == pytest.approx(state.position_m[axis]) and sent.velocity_mps[axis] == 0.0
+        others = [i for i in range(3) if i != axis]
+        np.testing.assert_allclose(sent.position_m[others], outside.position_m[others])
+        np.testing.assert_allclose(sent.velocity_mps[others], outside.velocity_mps[others])
     assert sup.events.kinds() == ["geofence"]  # one event per episode, not per setpoint
     sup.gate(inside, state)
     assert sup.events.kinds() == ["geofence", "geofence_clear"]

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from cinempc.mavlink.bridge import MavlinkBridge
 from cinempc.mavlink.events import SafetyEvent
+from cinempc.safety import HOLD_STATUSES
 from cinempc.state import RigState, Setpoint
-
-HOLD_STATUSES = ("fallback_hold", "no_subject", "controller_error", "hold")
 
 
 class MavlinkRigLink:

@@ -3,7 +3,8 @@
 Rules (issue #8, docs/hardware.md):
 
 * a setpoint outside the geofence box / altitude band of config/vehicle.yaml is
-  never sent; the vehicle holds (at its position clamped into the fence) instead;
+  never sent: the safety core's one geofence rule (:func:`cinempc.safety.fence`) stops it
+  where the vehicle is on the offending axes;
 * no telemetry for ``link_timeout_s`` = link lost: stop the offboard stream and
   ask for HOLD/LOITER/BRAKE; the autopilot's own offboard-loss failsafe covers a
   link that is dead in both directions;
@@ -20,10 +21,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import numpy as np
-
 from cinempc.config import Airspace
 from cinempc.mavlink.events import EventLog
+from cinempc.safety import fence
 from cinempc.state import RigState, Setpoint
 
 
@@ -96,33 +96,25 @@ class SafetySupervisor:
     def gate(self, setpoint: Setpoint, state: RigState | None, reason: str | None = None) -> Setpoint:
         """The setpoint that may actually be sent for a requested one.
 
-        A setpoint outside the airspace becomes a hold at the current position
-        clamped into the fence (or at the clamped request when the position is
-        unknown).  A hold request (``setpoint.hold``) is logged once per episode
-        with its reason.
+        The geofence is the safety core's one rule (:func:`cinempc.safety.fence`): on each axis the
+        request leaves the box, the setpoint stops where the vehicle is and outward motion is removed.
+        A hold request (``setpoint.hold``) is logged once per episode with its reason.
         """
-        if not self.airspace.contains(setpoint.position_m):
-            anchor = state.position_m if state is not None else setpoint.position_m
-            safe = np.asarray(self.airspace.clamp(anchor), dtype=float)
+        fenced, outside = fence(setpoint, self.airspace, state.position_m if state is not None else None)
+        if outside:
             if not self._outside_fence:
                 p = setpoint.position_m
                 self.events.record(
                     "geofence",
                     f"setpoint ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}) m is outside the geofence/altitude band: "
-                    "not sent, holding",
+                    "stopped at the vehicle's position on the offending axes",
                     "warning",
                 )
             self._outside_fence = True
-            held = setpoint if state is None else Setpoint.hold_at(state)
-            return Setpoint(
-                position_m=safe, velocity_mps=np.zeros(3), acceleration_mps2=np.zeros(3),
-                yaw_rad=held.yaw_rad, yaw_rate_rad_s=0.0, pitch_rad=held.pitch_rad,
-                focal_length_mm=held.focal_length_mm, focus_distance_m=held.focus_distance_m,
-                f_number=held.f_number, hold=True,
-            )
-        if self._outside_fence:
+            setpoint = fenced
+        elif self._outside_fence:
             self.events.record("geofence_clear", "setpoints are inside the geofence again", "info")
-        self._outside_fence = False
+            self._outside_fence = False
         if setpoint.hold:
             why = reason or "controller requested a hold"
             if self._holding_reason != why:

@@ -42,17 +42,22 @@ from cinempc.mpc.ocp import CineOCP
 from cinempc.mpc.params import MPCParams, load_mpc_params
 from cinempc.mpc.references import ReferenceBuilder, ShotMemory, ShotPhase, assign_roles
 from cinempc.mpc.solvers import FastSolver, ReferenceSolver, SolveOutput
+from cinempc.safety import Status
 from cinempc.shot import ShotSpec, vocabulary
 from cinempc.state import Obstacle, RigState, Setpoint, SubjectTrack, require_finite
 
-STATUSES = ("optimal", "relaxed", "fallback_shifted", "fallback_hold", "no_subject")
+STATUSES = (Status.OPTIMAL, Status.RELAXED, Status.FALLBACK_SHIFTED, Status.FALLBACK_HOLD, Status.NO_SUBJECT)
+# solver settings the back-end bakes into its loaded instances (a change reloads them from the compiled library)
+_BACKEND_SOLVER_FIELDS = ("max_iterations_fast", "max_iterations_reference", "tolerance", "tolerance_warm",
+                          "constraint_tolerance_warm", "complementarity_tolerance_warm", "hessian_cold",
+                          "hessian_warm", "warm_first_attempt_max_iterations", "fatrop_mu_init_warm")
 
 
 @dataclass
 class MPCResult:
     """Outcome of one MPC step: what to command, the plan behind it and how it was obtained."""
 
-    status: str
+    status: Status
     setpoint: Setpoint
     plan: dict[str, np.ndarray] = field(default_factory=dict)
     solve_ms: float = 0.0
@@ -61,6 +66,9 @@ class MPCResult:
     relaxations: list[str] = field(default_factory=list)
     message: str = ""
     phase: ShotPhase | None = None  # acquire -> move -> hold (None when no shot is being flown)
+
+    def __post_init__(self) -> None:
+        self.status = Status.parse(self.status)
 
     def planned_state(self, step: int = 1) -> RigState:
         """The rig as the plan has it ``step`` steps ahead: perfect tracking, for benchmarks and tests.
@@ -106,19 +114,10 @@ class CineMPC:
         self.lens_mode = lens_mode
         h, s = self.params.horizon, self.params.structure
         self.ocp = _shared_ocp(h.horizon_steps, h.dt_s, s.max_subjects, s.max_obstacles)
-        self.bounds = CineOCP.bounds(camera, vehicle)
         self.fixed_focal_mm = _fixed_mid(camera.focal_length_mm.min, camera.focal_length_mm.max)
         self.fixed_f_number = _fixed_mid(camera.f_number.min, camera.f_number.max)
-        if lens_mode == "fixed_lens_autofocus":
-            for bound in (self.bounds.lbx, self.bounds.ubx):
-                bound[IX["focal"]] = self.fixed_focal_mm / FOCAL_SCALE_MM
-                bound[IX["stops"]] = stops_from_f_number(self.fixed_f_number)
         self.backend = FastSolver(self.ocp, self.params) if solver == "fast" else ReferenceSolver(self.ocp, self.params)
-        if isinstance(self.backend, ReferenceSolver):
-            self.backend.set_bounds(self.bounds.lbx, self.bounds.ubx, self.bounds.lbu, self.bounds.ubu)
-        self.references = ReferenceBuilder(
-            self.ocp.layout, self.ocp.N, self.ocp.dt_s, camera, vehicle, self.params, vocabulary(), lens_mode
-        )
+        self._apply_limits()
         self._plan: StoredPlan | None = None
         self._memory: ShotMemory | None = None
         self._shot_key: str | None = None
@@ -135,6 +134,52 @@ class CineMPC:
     def build_s(self) -> float:
         """Seconds spent compiling the solver in this process (0 when loaded from the disk cache)."""
         return self.backend.build_s
+
+    def _apply_limits(self) -> None:
+        """Bounds and stage references from ``self.vehicle`` and ``self.params`` (no solver is built)."""
+        self.bounds = CineOCP.bounds(self.camera, self.vehicle)
+        if self.lens_mode == "fixed_lens_autofocus":
+            for bound in (self.bounds.lbx, self.bounds.ubx):
+                bound[IX["focal"]] = self.fixed_focal_mm / FOCAL_SCALE_MM
+                bound[IX["stops"]] = stops_from_f_number(self.fixed_f_number)
+        if isinstance(self.backend, ReferenceSolver):
+            self.backend.set_bounds(self.bounds.lbx, self.bounds.ubx, self.bounds.lbu, self.bounds.ubu)
+        self.references = ReferenceBuilder(
+            self.ocp.layout, self.ocp.N, self.ocp.dt_s, self.camera, self.vehicle, self.params, vocabulary(),
+            self.lens_mode,
+        )
+
+    def set_params(self, params: MPCParams | None = None, vehicle: VehicleConfig | None = None) -> None:
+        """New weights, targets, solver settings or vehicle limits from the next solve, keeping the warm start.
+
+        Nothing is compiled: weights, targets and limits are numbers the solver takes at every solve;
+        changed iteration/tolerance settings reload the solver from its compiled library.  What changes
+        the problem's structure (horizon steps or dt, subject/obstacle slots, compile flags, the camera)
+        is refused with a ``ValueError`` and changes nothing.
+        """
+        new_params = self.params if params is None else params
+        new_vehicle = self.vehicle if vehicle is None else vehicle
+        if not isinstance(new_params, MPCParams):
+            raise TypeError(f"params must be MPCParams, got {type(new_params).__name__}")
+        if not isinstance(new_vehicle, VehicleConfig):
+            raise TypeError(f"vehicle must be a VehicleConfig, got {type(new_vehicle).__name__}")
+        old = self.params
+        structural = [name for name, changed in (
+            ("horizon.horizon_steps", new_params.horizon.horizon_steps != old.horizon.horizon_steps),
+            ("horizon.dt_s", new_params.horizon.dt_s != old.horizon.dt_s),
+            ("structure", new_params.structure != old.structure),
+            ("solver.compile_flags", new_params.solver.compile_flags != old.solver.compile_flags),
+            ("camera_profile", new_vehicle.camera_profile != self.vehicle.camera_profile),
+        ) if changed]
+        if structural:
+            raise ValueError(f"{structural} change the problem's structure: build a new CineMPC to apply them")
+        reload = any(getattr(new_params.solver, f) != getattr(old.solver, f) for f in _BACKEND_SOLVER_FIELDS)
+        backend = self.backend
+        if reload:  # from the compiled library on disk: no code generation, no compiler
+            backend = FastSolver(self.ocp, new_params) if self.solver_name == "fast" else ReferenceSolver(
+                self.ocp, new_params)
+        self.params, self.vehicle, self.backend = new_params, new_vehicle, backend
+        self._apply_limits()
 
     def reset(self) -> None:
         """A new shot: forget the warm start and where the previous move started."""
@@ -157,7 +202,7 @@ class CineMPC:
         roles = assign_roles(shot, subjects, state.position_m, self.ocp.layout.max_subjects)
         if not roles.framed:
             return MPCResult(
-                status="no_subject", setpoint=hold_setpoint(state),
+                status=Status.NO_SUBJECT, setpoint=hold_setpoint(state),
                 plan=hold_plan(state, self.ocp.N, self.dt_s, shot_time_s),
                 message=f"no visible subject matches {shot.subjects}; holding",
             )
@@ -185,16 +230,17 @@ class CineMPC:
                 self._plan = None
             message = f"solve {reason} ({output.message}, {output.solve_ms:.1f} ms)"
             if previous is not None:
-                return MPCResult("fallback_shifted", previous, previous_plan, output.solve_ms, output.iterations, {},
-                                 relaxations, message + "; flying the shifted previous plan", phase)
+                return MPCResult(Status.FALLBACK_SHIFTED, previous, previous_plan, output.solve_ms,
+                                 output.iterations, {}, relaxations, message + "; flying the shifted previous plan",
+                                 phase)
             stay = hold_plan(state, self.ocp.N, self.dt_s, shot_time_s)
-            return MPCResult("fallback_hold", hold_setpoint(state), stay, output.solve_ms, output.iterations, {},
+            return MPCResult(Status.FALLBACK_HOLD, hold_setpoint(state), stay, output.solve_ms, output.iterations, {},
                              relaxations, message + "; no previous plan, holding", phase)
         plan = self._plan_dict(output.X, output.U, P, shot_time_s)
         self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s, plan)
         relaxations += self._report_relaxations(output.X, P, roles, shot, plan)
         return MPCResult(
-            status="relaxed" if relaxations else "optimal",
+            status=Status.RELAXED if relaxations else Status.OPTIMAL,
             setpoint=setpoint_from_plan(output.X, output.U, 1, self.dt_s),
             plan=plan,
             solve_ms=output.solve_ms,

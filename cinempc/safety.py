@@ -1,0 +1,371 @@
+"""One safety core for every loop: what setpoint may fly, given everything that can go wrong.
+
+The MPC node, the simulator's closed loop, the simulator node and the MAVLink bridge all ask
+:class:`SafetyCore` the same question each control tick -- here is the time, the measured rig,
+when the subjects were last heard of, whether a shot is active, the director's HOLD/ABORT, the
+link's health and the controller's latest answer: what do I fly? -- and get one
+:class:`Decision`: a setpoint, a typed :class:`Status`, the :class:`Cause` of a hold and a reason.
+
+Rules (docs/safety.md):
+
+* any hold (director HOLD or ABORT, link lost, no shot, subjects lost, stale rig state, stale or
+  missing plan, the controller's own hold, a controller exception, a non-finite value anywhere) is
+  latched where it began: the first hold setpoint of an episode is kept until the episode ends, so
+  the rig never drifts along with the estimate;
+* a controller that holds by itself (``setpoint.hold``) chooses where: its first hold setpoint is
+  the latch (that is how a hold streamed by an upstream node is flown downstream unchanged);
+* a stale or non-finite rig state is never an anchor: the hold is at the last fresh state, and with
+  none ever there is no setpoint at all (:attr:`Status.NO_STATE`);
+* one geofence behaviour, :func:`fence`: only the offending axes change -- on each the setpoint
+  stops where the rig is (clamped into the box) and any velocity/acceleration feed-forward pointing
+  further out is removed; the axes inside keep their motion.
+
+Pure Python (numpy only): no ROS, no simulator, no solver.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from cinempc.config import Airspace, load_parameters
+from cinempc.state import RigState, Setpoint
+
+
+class Status(StrEnum):
+    """Every status a setpoint can carry: the controller's own, or the safety core's."""
+
+    OPTIMAL = "optimal"  # the MPC solved within its limits
+    RELAXED = "relaxed"  # solved, something (framing, depth of field, slack) was relaxed
+    TRACKING = "tracking"  # a baseline controller flying its own plan
+    FALLBACK_SHIFTED = "fallback_shifted"  # failed or late solve: the previous plan, shifted
+    FALLBACK_HOLD = "fallback_hold"  # failed or late solve with no plan left: hold
+    NO_SUBJECT = "no_subject"  # no framed subject visible: hold
+    CONTROLLER_ERROR = "controller_error"  # the controller raised: hold
+    HOLD = "hold"  # the safety core holds (see Cause)
+    NO_STATE = "no_state"  # no fresh rig state: hold at the last fresh one, or nothing without one
+
+    @classmethod
+    def parse(cls, value: Any) -> Status:
+        """A Status from a controller's status (enum or string); unknown strings are an error."""
+        if isinstance(value, Status):
+            return value
+        try:
+            return cls(str(value))
+        except ValueError:
+            raise ValueError(f"unknown status {value!r}; one of {[s.value for s in cls]}") from None
+
+
+FLYING_STATUSES = frozenset({Status.OPTIMAL, Status.RELAXED, Status.TRACKING, Status.FALLBACK_SHIFTED})
+HOLD_STATUSES = frozenset(set(Status) - FLYING_STATUSES)
+FAILED_SOLVE_STATUSES = frozenset({Status.FALLBACK_SHIFTED, Status.FALLBACK_HOLD, Status.CONTROLLER_ERROR})
+
+
+class Cause(StrEnum):
+    """Why the rig holds (checked in this order; the first that applies is reported)."""
+
+    STALE_STATE = "stale rig state"
+    ABORT = "director ABORT"
+    DIRECTOR_HOLD = "director HOLD"
+    LINK_LOST = "link lost"
+    NO_SHOT = "no shot"
+    SUBJECTS_LOST = "subjects lost"
+    CONTROLLER_ERROR = "controller error"
+    STALE_PLAN = "no fresh plan"
+    CONTROLLER_HOLD = "controller hold"
+    NON_FINITE = "non-finite setpoint"
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """How old each input may be before it is not trusted (seconds)."""
+
+    state_timeout_s: float
+    subject_timeout_s: float
+    plan_timeout_s: float
+
+    def __post_init__(self) -> None:
+        for name in ("state_timeout_s", "subject_timeout_s", "plan_timeout_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+    @classmethod
+    def from_config(cls, node: str = "mpc_node") -> SafetyLimits:
+        """The limits of ``config/nodes.yaml`` (the MPC node's: the one place these numbers live)."""
+        p = load_parameters("nodes.yaml", f"/**/{node}")["node"]
+        return cls(float(p["state_timeout_s"]), float(p["subject_timeout_s"]), float(p["max_plan_age_s"]))
+
+
+@dataclass(frozen=True)
+class SafetyInputs:
+    """Everything one decision depends on; ``None`` for a check means this loop does not watch it."""
+
+    now_s: float
+    state: RigState | None = None
+    state_time_s: float = -math.inf  # when ``state`` was measured (received)
+    subjects_time_s: float | None = None  # when subjects were last heard of; -inf: never; None: not watched
+    shot_active: bool = True
+    director_hold: bool = False
+    abort: bool = False
+    link_ok: bool = True
+    result: Any = None  # the controller's answer: ``setpoint``, ``status``, optional ``plan`` and ``message``
+    result_time_s: float = -math.inf  # when ``result`` was computed (received)
+    error: str | None = None  # the controller raised this instead of answering
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to fly now, and why."""
+
+    setpoint: Setpoint | None
+    status: Status
+    reason: str = ""
+    cause: Cause | None = None
+    fenced: bool = False
+
+    @property
+    def holding(self) -> bool:
+        return self.cause is not None
+
+
+def fence(setpoint: Setpoint, airspace: Airspace, position_m: Any = None) -> tuple[Setpoint, bool]:
+    """The setpoint inside the geofence and altitude band; True when it had to change.
+
+    The one geofence rule: on each axis the request leaves the box, the setpoint stops where the rig
+    is on that axis (``position_m``, itself clamped into the box; the request clamped when the rig's
+    position is unknown) and any velocity or acceleration feed-forward pointing outward is removed.
+    The axes inside keep their motion: zeroing every axis would ask the autopilot for a hard stop that
+    eats the thrust it needs to hold altitude, and a far-off request (garbage) never becomes a flight
+    to the far boundary.
+    """
+    if airspace.contains(setpoint.position_m):
+        return setpoint, False
+    request = np.asarray(setpoint.position_m, dtype=float)
+    clamped = np.asarray(airspace.clamp(request), dtype=float)
+    here = clamped
+    if position_m is not None and np.all(np.isfinite(np.asarray(position_m, dtype=float))):
+        here = np.asarray(airspace.clamp(np.asarray(position_m, dtype=float)), dtype=float)
+    position = request.copy()
+    velocity = setpoint.velocity_mps.copy()
+    acceleration = setpoint.acceleration_mps2.copy()
+    for axis in range(3):
+        if clamped[axis] > request[axis]:  # below the lower bound: nothing may point further down
+            position[axis] = here[axis]
+            velocity[axis] = max(velocity[axis], 0.0)
+            acceleration[axis] = max(acceleration[axis], 0.0)
+        elif clamped[axis] < request[axis]:
+            position[axis] = here[axis]
+            velocity[axis] = min(velocity[axis], 0.0)
+            acceleration[axis] = min(acceleration[axis], 0.0)
+    return replace(setpoint, position_m=position, velocity_mps=velocity, acceleration_mps2=acceleration), True
+
+
+def wrap_angle(angle_rad: float) -> float:
+    """Angle wrapped to [-pi, pi)."""
+    return (float(angle_rad) + math.pi) % (2.0 * math.pi) - math.pi
+
+
+def sample_plan(plan: Any, age_s: float, fallback: Setpoint) -> Setpoint:
+    """The setpoint ``age_s`` after the plan was computed (linear interpolation along the plan).
+
+    Like ``MPCResult.setpoint`` (the plan's step 1), the setpoint leads the present by one plan
+    step; between solves it slides along the plan instead of standing still.  Series the plan
+    lacks come from ``fallback`` (the solve's own setpoint); without a ``t_s`` series, or at age 0,
+    the fallback is returned.  A non-finite value raises ``ValueError`` (Setpoint checks).
+    """
+    if plan is None:
+        return fallback
+    times = np.asarray(plan.get("t_s", []), dtype=float).reshape(-1)
+    if len(times) < 2 or age_s <= 0:
+        return fallback
+    t = times[1] + age_s
+
+    def at(name: str, default):
+        series = plan.get(name)
+        if series is None:
+            return default
+        values = np.asarray(series, dtype=float)
+        count = min(len(values), len(times))
+        if count < 2:
+            return default
+        values, grid = values[:count], times[:count]
+        if values.ndim == 1:
+            return float(np.interp(t, grid, values))
+        return np.array([np.interp(t, grid, values[:, i]) for i in range(values.shape[1])])
+
+    yaw_series = plan.get("yaw_rad")
+    yaw = fallback.yaw_rad
+    if yaw_series is not None and len(yaw_series) >= 2:  # unwrap before interpolating an angle
+        unwrapped = np.unwrap(np.asarray(yaw_series, dtype=float)[: len(times)])
+        yaw = float(np.interp(t, times[: len(unwrapped)], unwrapped))
+    return Setpoint(
+        position_m=at("position_m", fallback.position_m), velocity_mps=at("velocity_mps", fallback.velocity_mps),
+        acceleration_mps2=at("acceleration_mps2", fallback.acceleration_mps2),
+        yaw_rad=wrap_angle(yaw), yaw_rate_rad_s=at("yaw_rate_rad_s", fallback.yaw_rate_rad_s),
+        pitch_rad=at("pitch_rad", fallback.pitch_rad), focal_length_mm=at("focal_length_mm", fallback.focal_length_mm),
+        focus_distance_m=at("focus_distance_m", fallback.focus_distance_m),
+        f_number=at("f_number", fallback.f_number), hold=fallback.hold,
+    )
+
+
+def _number(value: Any) -> float:
+    """A time as a float; anything that is not a number is NaN (so every age check fails safe)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _finite_state(state: RigState | None) -> bool:
+    if state is None:
+        return False
+    try:
+        values = np.concatenate([np.ravel(state.position_m), np.ravel(state.velocity_mps),
+                                 np.ravel(state.acceleration_mps2),
+                                 [state.yaw_rad, state.pitch_rad, state.focal_length_mm, state.focus_distance_m,
+                                  state.f_number]]).astype(float)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.all(np.isfinite(values))) and state.focal_length_mm > 0 and state.focus_distance_m > 0 \
+        and state.f_number > 0
+
+
+@dataclass(frozen=True)
+class SetpointResult:
+    """A bare setpoint as a controller answer (what a downstream node receives from the MPC node)."""
+
+    setpoint: Setpoint
+    status: Status = Status.TRACKING
+    message: str = ""
+    plan: Any = None
+
+    @classmethod
+    def of(cls, setpoint: Setpoint, message: str = "") -> SetpointResult:
+        """A received setpoint; a hold setpoint says so in its status."""
+        return cls(setpoint, Status.HOLD if setpoint.hold else Status.TRACKING, message)
+
+
+class SafetyCore:
+    """The one hold latch, staleness checks, non-finite guard and geofence of every loop."""
+
+    def __init__(self, airspace: Airspace, limits: SafetyLimits) -> None:
+        if not isinstance(airspace, Airspace):
+            raise TypeError(f"airspace must be an Airspace, got {type(airspace).__name__}")
+        if not isinstance(limits, SafetyLimits):
+            raise TypeError(f"limits must be SafetyLimits, got {type(limits).__name__}")
+        self.airspace = airspace
+        self.limits = limits
+        self._latch: Setpoint | None = None
+        self._anchor: RigState | None = None  # the last fresh, finite rig state
+        self.last: Decision | None = None
+
+    def reconfigure(self, airspace: Airspace | None = None, limits: SafetyLimits | None = None) -> None:
+        """New fence or limits from now on (the hold latch, if any, is fenced again at the next step)."""
+        if airspace is not None:
+            if not isinstance(airspace, Airspace):
+                raise TypeError(f"airspace must be an Airspace, got {type(airspace).__name__}")
+            self.airspace = airspace
+        if limits is not None:
+            if not isinstance(limits, SafetyLimits):
+                raise TypeError(f"limits must be SafetyLimits, got {type(limits).__name__}")
+            self.limits = limits
+
+    def reset(self) -> None:
+        """Forget the latch and the anchor (a new session: cleanup/configure)."""
+        self._latch, self._anchor, self.last = None, None, None
+
+    @property
+    def latched(self) -> Setpoint | None:
+        """The hold setpoint of the current hold episode, if holding."""
+        return self._latch
+
+    # ------------------------------------------------------------------ the decision
+    def step(self, inputs: SafetyInputs) -> Decision:
+        """The setpoint to fly now (never raises on bad inputs: they become a hold)."""
+        decision = self._decide(inputs)
+        if decision.setpoint is not None:
+            here = self._anchor.position_m if self._anchor is not None else None
+            setpoint, fenced = fence(decision.setpoint, self.airspace, here)
+            decision = replace(decision, setpoint=setpoint, fenced=fenced)
+        self.last = decision
+        return decision
+
+    def blocking(self, inputs: SafetyInputs) -> Cause | None:
+        """The hold no new plan could lift (stale state, HOLD/ABORT, link, no shot, subjects lost), if any.
+
+        A loop that plans (the MPC node) skips its solve while this is not None.
+        """
+        found = self._input_hold(inputs)
+        return found[0] if found is not None else None
+
+    def _input_hold(self, i: SafetyInputs) -> tuple[Cause, str, Status] | None:
+        """The first hold the inputs (not the controller's answer) call for; records a fresh state as the anchor."""
+        now = _number(i.now_s)
+        state_age = now - _number(i.state_time_s)
+        if _finite_state(i.state) and state_age <= self.limits.state_timeout_s:
+            self._anchor = i.state
+        else:
+            why = "no rig state yet" if i.state is None and self._anchor is None else \
+                "rig state not finite" if i.state is not None and not _finite_state(i.state) else \
+                f"no rig state for {state_age:.2f} s" if math.isfinite(state_age) else "no rig state"
+            return Cause.STALE_STATE, why, Status.NO_STATE
+        if i.abort:
+            return Cause.ABORT, "director ABORT", Status.HOLD
+        if i.director_hold:
+            return Cause.DIRECTOR_HOLD, "director HOLD", Status.HOLD
+        if not i.link_ok:
+            return Cause.LINK_LOST, "link lost", Status.HOLD
+        if not i.shot_active:
+            return Cause.NO_SHOT, "no shot", Status.HOLD
+        if i.subjects_time_s is not None:
+            heard = _number(i.subjects_time_s)
+            if not math.isfinite(heard):
+                return Cause.SUBJECTS_LOST, "no subjects yet", Status.HOLD
+            if not now - heard <= self.limits.subject_timeout_s:
+                return Cause.SUBJECTS_LOST, f"subjects lost (no perception for {now - heard:.1f} s)", Status.HOLD
+        return None
+
+    def _decide(self, i: SafetyInputs) -> Decision:
+        found = self._input_hold(i)
+        if found is not None:
+            return self._hold(*found)
+        if i.error is not None:
+            return self._hold(Cause.CONTROLLER_ERROR, f"controller error: {i.error}"[:200], Status.CONTROLLER_ERROR)
+        result = i.result
+        plan_age = _number(i.now_s) - _number(i.result_time_s)
+        if result is None:
+            return self._hold(Cause.STALE_PLAN, "no plan yet")
+        if not plan_age <= self.limits.plan_timeout_s:
+            return self._hold(Cause.STALE_PLAN, f"no fresh plan ({plan_age:.2f} s old)")
+        try:
+            status = Status.parse(getattr(result, "status", Status.TRACKING))
+        except ValueError as exc:
+            return self._hold(Cause.CONTROLLER_ERROR, str(exc)[:200], Status.CONTROLLER_ERROR)
+        message = str(getattr(result, "message", "") or "")
+        try:
+            setpoint = result.setpoint
+            if not isinstance(setpoint, Setpoint):
+                raise TypeError(f"controller returned {type(setpoint).__name__}, not a Setpoint")
+            if setpoint.hold or status in HOLD_STATUSES:
+                own = setpoint if setpoint.hold else Setpoint.hold_at(self._anchor)
+                reason = f"controller {status}: {message}" if message else f"controller {status}"
+                return self._hold(Cause.CONTROLLER_HOLD, reason[:200], status, own=own)
+            setpoint = sample_plan(getattr(result, "plan", None), plan_age, setpoint)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            return self._hold(Cause.NON_FINITE, f"unusable setpoint: {exc}"[:200])
+        self._latch = None
+        return Decision(setpoint, status, message)
+
+    def _hold(self, cause: Cause, reason: str, status: Status = Status.HOLD, own: Setpoint | None = None) -> Decision:
+        """Hold at the episode's latch; a new episode latches ``own`` or the last fresh state."""
+        if self._latch is None:
+            if own is not None:
+                self._latch = replace(own, hold=True)
+            elif self._anchor is not None:
+                self._latch = Setpoint.hold_at(self._anchor)
+        return Decision(self._latch, status, reason, cause)

@@ -1,0 +1,253 @@
+"""The safety core (cinempc.safety): one hold latch, staleness, non-finite guard and geofence for every loop."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from cinempc.config import Airspace, load_vehicle_config
+from cinempc.safety import (
+    Cause,
+    SafetyCore,
+    SafetyInputs,
+    SafetyLimits,
+    SetpointResult,
+    Status,
+    fence,
+    sample_plan,
+    wrap_angle,
+)
+from cinempc.state import RigState, Setpoint
+
+AIRSPACE = load_vehicle_config().airspace
+LIMITS = SafetyLimits(state_timeout_s=0.5, subject_timeout_s=1.0, plan_timeout_s=0.5)
+
+
+@dataclass
+class Result:
+    """A controller's answer as CineMPC gives it (setpoint, status, plan, message)."""
+
+    setpoint: Setpoint
+    status: str = "optimal"
+    plan: dict = field(default_factory=dict)
+    message: str = ""
+
+
+def rig(x=0.0, y=0.0, z=5.0, vx=0.0) -> RigState:
+    return RigState(position_m=[x, y, z], velocity_mps=[vx, 0.0, 0.0], yaw_rad=0.4, pitch_rad=-0.2,
+                    focal_length_mm=40.0, focus_distance_m=7.0, f_number=4.0)
+
+
+def flying(state: RigState, dx=1.0, velocity=(2.0, 0.0, 0.0)) -> Setpoint:
+    return Setpoint(position_m=state.position_m + [dx, 0.0, 0.0], velocity_mps=velocity,
+                    acceleration_mps2=np.zeros(3), yaw_rad=0.5, yaw_rate_rad_s=0.1, pitch_rad=-0.3,
+                    focal_length_mm=50.0, focus_distance_m=8.0, f_number=2.8)
+
+
+def inputs(t: float, state: RigState | None, result=None, **kwargs) -> SafetyInputs:
+    defaults = dict(now_s=t, state=state, state_time_s=t, subjects_time_s=t, result=result, result_time_s=t)
+    defaults.update(kwargs)
+    return SafetyInputs(**defaults)
+
+
+def test_flying_passes_the_controllers_setpoint_and_status_through():
+    core = SafetyCore(AIRSPACE, LIMITS)
+    state = rig()
+    wanted = flying(state)
+    decision = core.step(inputs(0.0, state, Result(wanted, "relaxed", message="framing relaxed")))
+    assert decision.setpoint is wanted and decision.status is Status.RELAXED and not decision.holding
+    assert decision.reason == "framing relaxed" and not decision.fenced
+
+
+def test_director_hold_is_latched_where_it_was_pressed_and_never_drifts():
+    core = SafetyCore(AIRSPACE, LIMITS)
+    pressed = rig(x=3.0, vx=5.0)
+    first = core.step(inputs(0.0, pressed, Result(flying(pressed)), director_hold=True))
+    assert first.cause is Cause.DIRECTOR_HOLD and first.status is Status.HOLD and first.setpoint.hold
+    np.testing.assert_allclose(first.setpoint.position_m, pressed.position_m)
+    np.testing.assert_allclose(first.setpoint.velocity_mps, 0.0)
+    assert first.setpoint.focal_length_mm == pressed.focal_length_mm  # lens as it is
+    # the rig coasts on; the hold stays where it began, whatever else goes wrong meanwhile
+    for k in range(1, 20):
+        coasting = rig(x=3.0 + 0.4 * k, vx=5.0 - 0.25 * k)
+        later = core.step(inputs(0.1 * k, coasting, None, director_hold=True, subjects_time_s=-math.inf))
+        assert later.setpoint is first.setpoint
+    # resume: the controller flies again, the latch is released
+    moved = rig(x=11.0)
+    resumed = core.step(inputs(2.0, moved, Result(flying(moved))))
+    assert not resumed.holding and not resumed.setpoint.hold and core.latched is None
+    again = core.step(inputs(2.1, moved, Result(flying(moved)), director_hold=True))
+    np.testing.assert_allclose(again.setpoint.position_m, moved.position_m)
+
+
+def test_abort_link_loss_no_shot_and_lost_subjects_hold_with_their_cause():
+    state = rig()
+    cases = [
+        (dict(abort=True, director_hold=True), Cause.ABORT),
+        (dict(link_ok=False), Cause.LINK_LOST),
+        (dict(shot_active=False), Cause.NO_SHOT),
+        (dict(subjects_time_s=-math.inf), Cause.SUBJECTS_LOST),
+        (dict(subjects_time_s=-1.5), Cause.SUBJECTS_LOST),
+    ]
+    for extra, cause in cases:
+        core = SafetyCore(AIRSPACE, LIMITS)
+        decision = core.step(inputs(0.0, state, Result(flying(state)), **extra))
+        assert decision.cause is cause and decision.setpoint.hold, (extra, decision)
+        np.testing.assert_allclose(decision.setpoint.position_m, state.position_m)
+    # subjects not watched by this loop (None): no hold for them
+    core = SafetyCore(AIRSPACE, LIMITS)
+    assert not core.step(inputs(0.0, state, Result(flying(state)), subjects_time_s=None)).holding
+
+
+def test_stale_state_holds_at_the_last_fresh_state_and_no_state_ever_sends_nothing():
+    core = SafetyCore(AIRSPACE, LIMITS)
+    nothing = core.step(inputs(0.0, None, Result(flying(rig()))))
+    assert nothing.setpoint is None and nothing.status is Status.NO_STATE and nothing.cause is Cause.STALE_STATE
+    fresh = rig(x=2.0)
+    assert not core.step(inputs(1.0, fresh, Result(flying(fresh)))).holding
+    # the state stops at t=1.0; its last value is still offered, but it is 0.6 s old
+    stale = core.step(inputs(1.6, rig(x=9.0), Result(flying(fresh)), state_time_s=1.0))
+    assert stale.cause is Cause.STALE_STATE and stale.status is Status.NO_STATE
+    np.testing.assert_allclose(stale.setpoint.position_m, fresh.position_m)  # where the fault was detected
+
+
+def test_stale_plan_holds_and_a_fresh_plan_is_sampled_along_its_horizon():
+    core = SafetyCore(AIRSPACE, LIMITS)
+    state = rig()
+    times = np.arange(5) * 0.1
+    positions = np.stack([np.array([0.0, 0.0, 5.0]) + [t * 2.0, 0.0, 0.0] for t in times])
+    plan = {"t_s": times, "position_m": positions, "velocity_mps": np.tile([2.0, 0.0, 0.0], (5, 1))}
+    step1 = Setpoint(position_m=positions[1], velocity_mps=[2.0, 0, 0], acceleration_mps2=np.zeros(3), yaw_rad=0.4,
+                     yaw_rate_rad_s=0.0, pitch_rad=-0.2, focal_length_mm=40.0, focus_distance_m=7.0, f_number=4.0)
+    result = Result(step1, plan=plan)
+    # 0.15 s after the solve the setpoint has slid 0.3 m further along the plan
+    slid = core.step(inputs(0.15, state, result, result_time_s=0.0))
+    np.testing.assert_allclose(slid.setpoint.position_m, positions[1] + [0.3, 0.0, 0.0], atol=1e-9)
+    old = core.step(inputs(0.6, state, result, result_time_s=0.0))
+    assert old.cause is Cause.STALE_PLAN and old.setpoint.hold
+    never = SafetyCore(AIRSPACE, LIMITS).step(inputs(0.0, state, None))
+    assert never.cause is Cause.STALE_PLAN and "no plan yet" in never.reason
+
+
+def test_failed_solve_flies_the_shifted_plan_then_holds_where_the_plan_ran_out():
+    core = SafetyCore(AIRSPACE, LIMITS)
+    state = rig()
+    shifted = core.step(inputs(0.0, state, Result(flying(state), "fallback_shifted", message="solve late")))
+    assert shifted.status is Status.FALLBACK_SHIFTED and not shifted.holding
+    # the controller's own hold (CineMPC holds at the state it was given, every step): latched at the first
+    held = []
+    for k in range(5):
+        moving = rig(x=0.5 * k)
+        held.append(core.step(inputs(0.1 * k, moving, Result(Setpoint.hold_at(moving), "fallback_hold"))))
+    assert all(d.cause is Cause.CONTROLLER_HOLD and d.status is Status.FALLBACK_HOLD for d in held)
+    assert all(d.setpoint is held[0].setpoint for d in held)
+
+
+@pytest.mark.parametrize("bad", ["nan_state", "nan_plan", "garbage_result", "unknown_status", "nan_time",
+                                 "controller_raised"])
+def test_nan_and_garbage_anywhere_become_a_hold_never_an_exception(bad):
+    core = SafetyCore(AIRSPACE, LIMITS)
+    state = rig()
+    assert not core.step(inputs(0.0, state, Result(flying(state)))).holding  # an anchor first
+    plan = {"t_s": np.array([0.0, 0.1, 0.2]), "position_m": np.array([[0, 0, 5], [np.nan, 0, 5], [0, 0, 5.0]])}
+    weird = rig()
+    if bad == "nan_state":
+        weird.position_m[0] = math.nan  # the arrays are mutable after construction
+        decision = core.step(inputs(0.1, weird, Result(flying(state))))
+    elif bad == "nan_plan":
+        decision = core.step(inputs(0.15, state, Result(flying(state), plan=plan), result_time_s=0.1))
+    elif bad == "garbage_result":
+        decision = core.step(inputs(0.1, state, object()))
+    elif bad == "unknown_status":
+        decision = core.step(inputs(0.1, state, Result(flying(state), "splendid")))
+    elif bad == "nan_time":
+        decision = core.step(inputs(math.nan, state, Result(flying(state))))
+    else:
+        decision = core.step(inputs(0.1, state, None, error="RuntimeError('solver crashed')"))
+    assert decision.holding and decision.setpoint.hold, decision
+    np.testing.assert_allclose(decision.setpoint.position_m, state.position_m)
+
+
+def test_hold_pressed_fifty_times_a_second_never_moves_the_rig_off_its_path():
+    core = SafetyCore(AIRSPACE, LIMITS)
+    for k in range(100):  # 2 s at 50 Hz, HOLD toggling every tick
+        state = rig(x=0.02 * k, vx=1.0)
+        decision = core.step(inputs(0.02 * k, state, Result(flying(state, dx=0.02)), director_hold=k % 2 == 0))
+        if decision.holding:
+            np.testing.assert_allclose(decision.setpoint.position_m, state.position_m)  # held where pressed
+        assert AIRSPACE.contains(decision.setpoint.position_m)
+
+
+def test_a_clock_jump_forward_holds_and_fresh_inputs_release_it():
+    core = SafetyCore(AIRSPACE, LIMITS)
+    state = rig()
+    assert not core.step(inputs(10.0, state, Result(flying(state)))).holding
+    jumped = core.step(inputs(3600.0, state, Result(flying(state)), state_time_s=10.0, subjects_time_s=10.0,
+                              result_time_s=10.0))
+    assert jumped.cause is Cause.STALE_STATE
+    assert not core.step(inputs(3600.1, state, Result(flying(state)))).holding
+
+
+def test_fence_stops_the_offending_axis_where_the_rig_is_and_keeps_the_others_moving():
+    here = np.array([10.0, 5.0, 2.0])
+    dive = Setpoint(position_m=[13.0, 5.0, 0.5], velocity_mps=[6.0, 0.0, -3.0], acceleration_mps2=[1.0, 0.0, -2.0],
+                    yaw_rad=0.0, yaw_rate_rad_s=0.0, pitch_rad=0.0, focal_length_mm=30.0, focus_distance_m=5.0,
+                    f_number=4.0)
+    fenced, changed = fence(dive, AIRSPACE, here)
+    assert changed and AIRSPACE.contains(fenced.position_m)
+    np.testing.assert_allclose(fenced.position_m, [13.0, 5.0, 2.0])  # z stops where the rig is, x keeps going
+    np.testing.assert_allclose(fenced.velocity_mps, [6.0, 0.0, 0.0])
+    np.testing.assert_allclose(fenced.acceleration_mps2, [1.0, 0.0, 0.0])
+    # garbage far away never becomes a flight to the far boundary
+    runaway = Setpoint(position_m=[500.0, -500.0, 90.0], velocity_mps=[8.0, -8.0, 3.0], acceleration_mps2=np.zeros(3),
+                       yaw_rad=0.0, yaw_rate_rad_s=0.0, pitch_rad=0.0, focal_length_mm=30.0, focus_distance_m=5.0,
+                       f_number=4.0)
+    stopped, _ = fence(runaway, AIRSPACE, here)
+    np.testing.assert_allclose(stopped.position_m, here)
+    np.testing.assert_allclose(stopped.velocity_mps, 0.0)
+    # a rig blown outside is brought back to the boundary; unknown position: the request clamped
+    outside, _ = fence(runaway, AIRSPACE, [70.0, 0.0, 5.0])
+    assert AIRSPACE.contains(outside.position_m) and outside.position_m[0] == AIRSPACE.geofence_max_m[0]
+    unknown, _ = fence(runaway, AIRSPACE)
+    np.testing.assert_allclose(unknown.position_m, [60.0, -60.0, 40.0])
+    inside = flying(rig())
+    assert fence(inside, AIRSPACE, here) == (inside, False)
+
+
+def test_a_narrowed_geofence_applies_at_the_next_decision_even_to_a_latched_hold():
+    core = SafetyCore(AIRSPACE, LIMITS)
+    state = rig(x=30.0)
+    held = core.step(inputs(0.0, state, None, director_hold=True))
+    assert not held.fenced
+    narrow = Airspace(**{**AIRSPACE.model_dump(), "geofence_max_m": (20.0, 20.0)})
+    core.reconfigure(airspace=narrow)
+    now = core.step(inputs(0.1, state, None, director_hold=True))
+    assert now.fenced and narrow.contains(now.setpoint.position_m) and now.setpoint.position_m[0] == 20.0
+
+
+def test_bad_configuration_is_refused_with_a_clear_error():
+    with pytest.raises(ValueError, match="plan_timeout_s"):
+        SafetyLimits(state_timeout_s=0.5, subject_timeout_s=1.0, plan_timeout_s=math.nan)
+    with pytest.raises(ValueError, match="state_timeout_s"):
+        SafetyLimits(state_timeout_s=-1.0, subject_timeout_s=1.0, plan_timeout_s=0.5)
+    with pytest.raises(TypeError, match="Airspace"):
+        SafetyCore({"geofence_min_m": (0, 0)}, LIMITS)
+    with pytest.raises(ValueError, match="unknown status"):
+        Status.parse("splendid")
+    assert SafetyLimits.from_config().plan_timeout_s > 0
+
+
+def test_setpoint_result_marks_a_received_hold_and_helpers_wrap_and_sample():
+    state = rig()
+    assert SetpointResult.of(Setpoint.hold_at(state)).status is Status.HOLD
+    assert SetpointResult.of(flying(state)).status is Status.TRACKING
+    assert wrap_angle(3 * math.pi) == pytest.approx(-math.pi)
+    assert wrap_angle(-0.5) == pytest.approx(-0.5)
+    fallback = flying(state)
+    assert sample_plan(None, 1.0, fallback) is fallback and sample_plan({}, 1.0, fallback) is fallback
+    # the yaw is unwrapped before interpolating: across +-pi it does not spin the long way round
+    plan = {"t_s": np.array([0.0, 0.1, 0.2]), "yaw_rad": np.array([3.0, 3.1, -3.1])}
+    assert abs(wrap_angle(sample_plan(plan, 0.05, fallback).yaw_rad - 3.1)) < 0.11
