@@ -39,7 +39,10 @@ def check(answer) -> None:
         assert answer.error.message
     text = answer.to_json()
     document = json.loads(text)
-    assert len(document) == 1 and next(iter(document)) in ("shots", "command", "error")
+    keys = set(document) - ({"ignored"} if "shots" in document else set())  # shots may list ignored words
+    assert len(keys) == 1 and next(iter(keys)) in ("shots", "command", "error")
+    if "ignored" in document:  # only there when words were ignored, as typed
+        assert document["ignored"] and all(isinstance(w, str) and w for w in document["ignored"])
     assert answer_from_json(text).to_json() == text
 
 

@@ -2,12 +2,14 @@
 
 The JSON form has exactly three shapes, told apart by their one top-level key::
 
-    {"shots": [ShotSpec, ...]}
+    {"shots": [ShotSpec, ...]}            (+ "ignored": [words] when some words set nothing)
     {"command": "hold" | "resume" | "abort"}
     {"error": {"message": ..., "not_understood": [...], "suggestions": {...}, "examples": [...],
                "confidence": 0..1, "partial": [ShotSpec, ...] | null, "reason": ...}}
 
-A command with words that could not be understood is an error even when the
+A word that sets nothing (a style word: "documentary vibe") is ignored and
+listed in ``ignored``; a command with words that could not be understood (and
+might matter: negations, slips, numbers without a unit) is an error even when the
 rest parsed: the rest travels in ``error.partial`` so the director app can
 offer "fly what was understood" with one tap, but nothing flies on a guess.
 """
@@ -17,7 +19,8 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, TypeAdapter, model_serializer
+from pydantic.json_schema import SkipJsonSchema
 
 from cinempc.shot import ShotSpec
 
@@ -38,11 +41,32 @@ class _Answer(BaseModel):
 
 
 class ShotsAnswer(_Answer):
-    """One or more shots to fly in order ("..., then ...")."""
+    """One or more shots to fly in order ("..., then ..."); ``ignored`` lists the words that set nothing."""
 
     shots: list[ShotSpec] = Field(min_length=1)
-    # For the app's "read 'tigher' as 'tighter'" line; not part of the wire form.
+    ignored: list[str] = Field(default_factory=list, description="words as typed that set nothing (not flown on)")
+    # For the app's "read 'tigher' as 'tighter'" line and `cinempc parse --explain`; not part of the wire form.
     corrections: dict[str, str] = Field(default_factory=dict, exclude=True)
+    explanation: SkipJsonSchema[list[Explained]] = Field(default_factory=list, exclude=True)
+
+    @model_serializer(mode="wrap")
+    def _ignored_only_when_some(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """``{"shots": [...]}``, plus ``"ignored": [...]`` when words were ignored."""
+        document = handler(self)
+        if not document.get("ignored"):
+            document.pop("ignored", None)
+        return document
+
+
+class Explained(BaseModel):
+    """Which words of a command set which field of which shot (``cinempc parse --explain``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    shot: int = Field(ge=1, description="1-based shot number")
+    words: str
+    field: str
+    value: str
+    implied: bool = False
 
 
 class CommandAnswer(_Answer):
@@ -77,8 +101,10 @@ _ADAPTER: TypeAdapter[Answer] = TypeAdapter(Answer)
 def answer_from_json(text: str | bytes) -> Answer:
     """Parse and validate an answer in its wire form (raises ``ValueError`` if it is none of the three)."""
     document = json.loads(text)
-    if not isinstance(document, dict) or len(document) != 1:
-        raise ValueError("an answer is a JSON object with exactly one key: shots, command or error")
+    keys = set(document) - {"ignored"} if isinstance(document, dict) and "shots" in document else \
+        set(document) if isinstance(document, dict) else set()
+    if not isinstance(document, dict) or len(keys) != 1:
+        raise ValueError("an answer is a JSON object with exactly one key: shots (and ignored), command or error")
     return _ADAPTER.validate_python(document)
 
 

@@ -5,7 +5,8 @@ shot of a sequence, or the default ShotSpec.  What the director does not
 mention stays as it was; relative words ("tighter", "slower", "lower", "more
 to the left", "zoom in") step from the value before.  Two different absolute
 values for one field in one shot ("wide ... close-up") are a conflict and are
-reported, never resolved by picking one.
+reported, never resolved by picking one -- except that an explicit word beats
+one implied by a shot name ("medium establishing shot" is a medium).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cinempc.language.answers import Explained
 from cinempc.language.grammar import Mention, SegmentReading
 from cinempc.language.lexicon import LanguageSettings
 from cinempc.language.normalise import Token
@@ -31,6 +33,20 @@ _EDIT_STEPS = {"tighter": ("framing", 1), "wider": ("framing", -1), "lower": ("a
                "slower": ("speed", -1), "faster": ("speed", 1), "screen_left": ("screen", -1),
                "screen_right": ("screen", 1), "zoom_in": ("zoom", 1), "zoom_out": ("zoom", -1)}
 _ANGLE_ORDER = ("low", "eye_level", "high", "overhead")
+_SIDE_QUALIFIED = {  # a qualifier side with a plain left/right: "three quarter, from the right"
+    ("three_quarter", "left"): "front_left", ("three_quarter", "right"): "front_right",
+    ("back_three_quarter", "left"): "back_left", ("back_three_quarter", "right"): "back_right",
+    ("profile", "left"): "left", ("profile", "right"): "right",
+}
+_FIELD_OF = {
+    "framing": "framing", "angle": "angle", "side": "side", "screen_position": "screen_position",
+    "movement": "movement.type", "direction": "movement.direction", "speed": "movement.speed",
+    "speed_mps": "movement.speed_mps", "depth_of_field": "focus.depth_of_field", "f_number": "focus.depth_of_field",
+    "lens": "lens.focal_length_mm", "focal_length_mm": "lens.focal_length_mm", "distance_m": "distance_m",
+    "time_s": "duration_s", "preset": "name", "focus": "focus",
+}
+_EDIT_FIELD = {"framing": "framing", "angle": "angle", "speed": "movement.speed", "screen": "screen_position",
+               "zoom": "lens.focal_length_mm"}
 _ALONGSIDE_SIDE_WORDS = {"on the left": "left", "to the left": "left", "on the right": "right",
                          "to the right": "right"}
 
@@ -46,6 +62,7 @@ class Context:
     settings: LanguageSettings
     vocabulary: ShotVocabulary
     known_subjects: list[str] = field(default_factory=list)
+    dolly_zoom_words: dict[str, str] = field(default_factory=dict)  # "toward" -> dolly_zoom_in
 
 
 def settled(shot: ShotSpec) -> ShotSpec:
@@ -56,9 +73,11 @@ def settled(shot: ShotSpec) -> ShotSpec:
     return shot.model_copy(update={"focus": focus, "name": None})
 
 
-def compose(reading: SegmentReading, base: ShotSpec, ctx: Context) -> tuple[ShotSpec, list[str]]:
-    """The new shot, and the parts that need a word more (e.g. "rack focus" with no target)."""
-    mentions = reading.content
+def compose(reading: SegmentReading, base: ShotSpec, ctx: Context
+            ) -> tuple[ShotSpec, list[str], list[Explained]]:
+    """The new shot, the parts that need a word more ("rack focus" with no target), and which word set what."""
+    mentions = explicit_beats_implied(reading.content)
+    overridden = [m for m in reading.content if m not in mentions]
     missing: list[str] = []
     if any(m.category == "preset" for m in mentions):
         names = {m.value for m in mentions if m.category == "preset"}
@@ -92,10 +111,54 @@ def compose(reading: SegmentReading, base: ShotSpec, ctx: Context) -> tuple[Shot
 
     _apply_framing(doc, mentions, base, ctx)
     _apply_angle_side_screen(doc, mentions, base, ctx, reading.tokens)
-    _apply_movement(doc, mentions, base, ctx)
+    _apply_movement(doc, mentions, base, ctx, reading.tokens)
     _apply_focus_and_lens(doc, mentions, base, ctx)
-    _apply_quantities(doc, reading.mentions, base)
-    return ShotSpec(**doc), missing
+    _apply_quantities(doc, [m for m in reading.mentions if m not in overridden], base)
+    shot = ShotSpec(**doc)
+    return shot, missing, explain(reading, shot, overridden)
+
+
+def explicit_beats_implied(mentions: list[Mention]) -> list[Mention]:
+    """Drop what a shot name implies for a field that a word of the same shot sets explicitly."""
+    explicit = {m.category for m in mentions if not m.implied}
+    return [m for m in mentions if not (m.implied and m.category in explicit)]
+
+
+def explain(reading: SegmentReading, shot: ShotSpec, overridden: list[Mention]) -> list[Explained]:
+    """Which words set which field, with the value the field ended up with."""
+    document = shot.model_dump(mode="json")
+    out: list[Explained] = []
+    for mention in reading.mentions:
+        if mention.category in ("link", "filler", "ignored", "unknown", "unsupported", "intensifier"):
+            continue
+        words = " ".join(t.raw for t in reading.tokens[mention.start:mention.end])
+        path = _explained_field(mention, document)
+        value = "(an explicit word wins)" if mention in overridden else str(_at(document, path))
+        out.append(Explained(shot=1, words=words, field=path, value=value, implied=mention.implied))
+    return out
+
+
+def _explained_field(mention: Mention, document: dict[str, Any]) -> str:
+    if mention.category == "edit":
+        return _EDIT_FIELD[_EDIT_STEPS[str(mention.value)][0]]
+    if mention.category in ("subject", "subject_word"):
+        focus = document["focus"]
+        if focus["rack_to"] is not None and str(mention.value) == focus["rack_to"]:
+            return "focus.rack_to"
+        if focus["target"] is not None and str(mention.value) == focus["target"] \
+                and focus["target"] not in document["subjects"]:
+            return "focus.target"
+        return "subjects"
+    if mention.category == "focus":
+        return "focus.rack_to" if mention.value in ("rack", "rack_from") else "focus.target"
+    return _FIELD_OF.get(mention.category, mention.category)
+
+
+def _at(document: dict[str, Any], path: str) -> Any:
+    value: Any = document
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 # ------------------------------------------------------------------ subjects
@@ -129,7 +192,7 @@ def _subject_roles(mentions: list[Mention], base: ShotSpec, ctx: Context) -> dic
                 role = "rack"
                 group = []
             continue
-        if mention.category == "filler":
+        if mention.category in ("filler", "ignored"):
             continue
         if mention.category == "focus":
             if mention.value == "keep_sharp":
@@ -230,7 +293,12 @@ def _apply_angle_side_screen(doc: dict[str, Any], mentions: list[Mention], base:
     assert set(_ANGLE_ORDER) == set(ANGLES)
 
     sides = set()
-    for side in _values(mentions, "side"):
+    named = _values(mentions, "side")
+    plain = named & {"left", "right"}
+    for qualifier in named & {"three_quarter", "back_three_quarter", "profile"}:
+        if len(plain) == 1:
+            named = (named - {qualifier} - plain) | {_SIDE_QUALIFIED[(qualifier, next(iter(plain)))]}
+    for side in named:
         if side == "three_quarter":
             side = base.side if base.side in ("front_left", "front_right") else defaults.three_quarter_side
         elif side == "back_three_quarter":
@@ -267,17 +335,20 @@ def _apply_angle_side_screen(doc: dict[str, Any], mentions: list[Mention], base:
         doc["screen_position"] = _step(SCREEN_POSITIONS, doc["screen_position"], steps)
 
 
-def _apply_movement(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec, ctx: Context) -> None:
+def _apply_movement(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec, ctx: Context,
+                    tokens: list[Token]) -> None:
     movement = doc["movement"]
     types = {"follow" if v == "track_alongside" else v for v in _values(mentions, "movement")}
     if "dolly_zoom" in types:
         types.discard("dolly_zoom")
+        said = {ctx.dolly_zoom_words[t.text] for t in tokens if t.text in ctx.dolly_zoom_words}
         if "dolly_in" in types:
             types = (types - {"dolly_in"}) | {"dolly_zoom_in"}
         elif "dolly_out" in types:
             types = (types - {"dolly_out"}) | {"dolly_zoom_out"}
         elif not types & {"dolly_zoom_in", "dolly_zoom_out"}:
-            types.add(ctx.settings.defaults.dolly_zoom)
+            # "dolly zoom toward her", "zolly away from the car": the direction word says which
+            types.add(said.pop() if len(said) == 1 else ctx.settings.defaults.dolly_zoom)
     if "dolly_out" in types and types & {"pedestal_up", "crane_up"}:
         types = (types - {"dolly_out", "pedestal_up", "crane_up"}) | {"dronie"}  # back and up: a dronie
     for strong, weak in _ABSORBS.items():
@@ -375,7 +446,7 @@ def _apply_quantities(doc: dict[str, Any], mentions: list[Mention], base: ShotSp
             (racks if last == "rack" else durations).add(round(m.value, 6))
         elif m.category == "focus" and m.value in ("rack", "rack_from"):
             last = "rack"
-        elif m.category not in ("subject", "subject_word", "link", "filler", "intensifier"):
+        elif m.category not in ("subject", "subject_word", "link", "filler", "intensifier", "ignored", "speed"):
             last = m.category
     if (duration := _single(durations, "duration")) is not None:
         doc["duration_s"] = duration

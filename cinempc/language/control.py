@@ -1,7 +1,8 @@
 """Control words: HOLD, RESUME, ABORT -- a command to the flight, not a shot.
 
-A command is only a control command when *all* of it is control words and
-fillers ("hold!", "stop the drone now", "return home"), so "hold on the bride"
+A command is only a control command when *all* of it is control words,
+fillers and words that set nothing ("hold!", "stop the drone now", "return
+home", "stop, something's wrong"), so "hold on the bride"
 stays a static shot of the bride and "return to the wide shot" stays a shot.
 The unmistakable abort words ("abort", "emergency", "mayday", "RTL") win
 wherever they appear: a director shouting them must never get a parse error.
@@ -10,6 +11,8 @@ When several control words appear, the safest wins: abort > hold > resume.
 
 from __future__ import annotations
 
+from cinempc.language.grammar import DETERMINERS
+from cinempc.language.ignore import is_negation
 from cinempc.language.lexicon import Lexicon, Meaning
 from cinempc.language.normalise import Token
 
@@ -38,6 +41,17 @@ def control_command(tokens: list[Token], lexicon: Lexicon) -> str | None:
         if not length:
             length, meaning = lexicon.match(words, i, lexicon.phrases)
             if not (length and isinstance(meaning, Meaning) and meaning.category == "filler"):
-                return None
+                if not _sets_nothing(words, i, lexicon):
+                    return None
+                length = 1
         i += length
     return next((c for c in _PRECEDENCE if c in found), None)
+
+
+def _sets_nothing(words: list[Token], i: int, lexicon: Lexicon) -> bool:
+    """A word no vocabulary knows, not a negation, not a subject ("stop, something's wrong")."""
+    word = words[i]
+    if word.kind != "word" or word.text in lexicon.words or is_negation(word.text, lexicon):
+        return False
+    before = words[i - 1].text if i > 0 else ""
+    return before not in DETERMINERS and before not in lexicon.slot_before and not word.raw[:1].isupper()

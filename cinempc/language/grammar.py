@@ -6,9 +6,11 @@ Three passes over a segment (the text between "then"s):
    "f/2.8", "10 feet away") or a subject number ("#3", "subject 3");
 2. phrases: the longest lexicon phrase at each position ("medium close up",
    "rack focus to", "from behind"), subject names known from the current shot;
-3. the rest: a capitalised word or a word in a subject position ("orbit the
-   lighthouse", "follow Alice") is a subject name; anything else is reported
-   as not understood -- the parser never guesses what an unknown word means.
+3. the rest: a capitalised word or a noun phrase in a subject position ("orbit
+   the lighthouse", "follow the bass player", "the fire truck", "follow Alice")
+   is a subject name -- any noun, the longest phrase; an unknown word that sets
+   nothing is ignored and listed (:mod:`cinempc.language.ignore`); anything
+   else is reported as not understood -- the parser never guesses what a word means.
 
 Word order is free: the mentions are turned into a shot by :mod:`cinempc.language.compose`.
 """
@@ -20,6 +22,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from cinempc.language.ignore import is_negation, may_ignore
 from cinempc.language.lexicon import (
     DISTANCE_UNITS_M,
     FOCAL_UNITS_MM,
@@ -32,6 +35,7 @@ from cinempc.language.normalise import Token
 
 DETERMINERS = frozenset({"the", "a", "an", "my", "our", "your", "that", "this", "those", "these", "their", "his",
                          "her", "little", "young", "lead"})
+DEFINITE = frozenset({"the", "my", "our", "your", "his", "their"})  # "the X": X names something
 LINK_WORDS = frozenset({"to", "onto", "into", "and"})  # kept as mentions: "rack from A to B", "between A and B"
 _QUANTITY_TABLES: tuple[tuple[str, dict[tuple[str, ...], float]], ...] = (
     ("speed_mps", SPEED_UNITS_MPS), ("focal_length_mm", FOCAL_UNITS_MM), ("time_s", TIME_UNITS_S),
@@ -52,6 +56,7 @@ class Mention:
     value: Any
     start: int
     end: int
+    implied: bool = False  # said by a shot name, not by a word for the field itself
 
 
 @dataclass
@@ -61,11 +66,12 @@ class SegmentReading:
     tokens: list[Token]
     mentions: list[Mention] = field(default_factory=list)
     unknown: list[tuple[str, list[str]]] = field(default_factory=list)  # (text as typed, suggestions or [])
+    ignored: list[str] = field(default_factory=list)  # words as typed that set nothing
     understood_tokens: int = 0
 
     @property
     def content(self) -> list[Mention]:
-        return [m for m in self.mentions if m.category not in ("link", "filler")]
+        return [m for m in self.mentions if m.category not in ("link", "filler", "ignored")]
 
 
 def split_segments(tokens: list[Token], lexicon: Lexicon) -> list[list[Token]]:
@@ -97,6 +103,7 @@ def read_segment(tokens: list[Token], lexicon: Lexicon, names: dict[tuple[str, .
     _read_phrases(reading, used, lexicon, names)
     _read_rest(reading, used, lexicon, whole_text_upper)
     reading.mentions.sort(key=lambda m: m.start)
+    _merge_noun_phrases(reading)
     return reading
 
 
@@ -156,9 +163,10 @@ def _lens_by_number(tokens: list[Token], i: int) -> bool:
     value = tokens[i].value or 0
     before = tuple(t.text for t in tokens[max(0, i - 2):i])
     after = tokens[i + 1] if i + 1 < len(tokens) else None
-    return (len(before) == 2 and before[0] in ("on", "with", "use", "using", "try", "grab")
+    return (len(before) == 2 and before[0] in ("on", "with", "use", "using", "try", "grab", "put", "mount", "swap",
+                                               "switch", "change", "go")
             and before[1] in ("a", "an", "the") and 8 <= value <= 800
-            and (after is None or after.kind == "punct" or after.text in ("lens", "and", "then", "at")))
+            and (after is None or after.kind == "punct" or after.text in ("lens", "and", "then", "at", "on")))
 
 
 def _f_number_prefix(tokens: list[Token], i: int) -> int:
@@ -209,7 +217,12 @@ def _read_phrases(reading: SegmentReading, used: list[bool], lexicon: Lexicon,
         if not length:
             i += 1
             continue
+        length, meaning = _yield_to_longer(tokens, i, length, meaning, lexicon, stop)
         assert isinstance(meaning, Meaning)
+        if length == 1 and meaning.category not in ("filler", "noun", "subject") and \
+                _modifies_a_noun(tokens, i, used, lexicon):
+            i += 1  # "the lead singer", "the high jumper": part of a subject's name, read in pass 3
+            continue
         if meaning.category == "filler" and length == 1 and _capitalised_name_in_slot(tokens, i, reading, lexicon):
             _take(reading, used, Mention("subject", tokens[i].text, i, i + 1))  # "follow Will"
             i += 1
@@ -221,8 +234,13 @@ def _read_phrases(reading: SegmentReading, used: list[bool], lexicon: Lexicon,
             start = i
             if i > 0 and not used[i - 1] and tokens[i - 1].text in lexicon.adjectives:
                 start = i - 1  # "the red car", "the lead runner": one subject
-            words = " ".join(t.text for t in tokens[start:i + length])
-            _take(reading, used, Mention("subject", words, start, i + length))
+            end = i + length
+            while end < len(tokens) and _names_more(tokens[end], lexicon):
+                end += 1  # "the wedding photographer": the noun modifies the word after it
+            words = " ".join(t.text for t in tokens[start:end])
+            _take(reading, used, Mention("subject", subject_name(words) or words, start, end))
+            i = end
+            continue
         elif meaning.category == "unsupported":
             raw = " ".join(t.raw for t in tokens[i:i + length])
             reading.mentions.append(Mention("unsupported", meaning.value, i, i + length))
@@ -232,8 +250,44 @@ def _read_phrases(reading: SegmentReading, used: list[bool], lexicon: Lexicon,
         elif meaning.category == "subject":
             _take(reading, used, Mention("subject_word", meaning.value, i, i + length))
         else:
-            _take(reading, used, Mention(meaning.category, meaning.value, i, i + length))
+            _take(reading, used, Mention(meaning.category, meaning.value, i, i + length, meaning.implied))
         i += length
+
+
+def _yield_to_longer(tokens: list[Token], i: int, length: int, meaning: Meaning, lexicon: Lexicon,
+                     stop: int) -> tuple[int, Meaning]:
+    """A shorter phrase at ``i`` when the longest one would cut a meaningful phrase that reaches further.
+
+    "frame her right third": "her" + "right third", not "her right" + "third";
+    "of the crowd": "of" + "the crowd"; "shallow focus on X": "shallow" + "focus on".
+    """
+    for k in range(i + 1, i + length):
+        later, later_meaning = lexicon.match(tokens, k, lexicon.phrases, stop)
+        if (later and k + later > i + length and later_meaning.category != "filler"
+                and later_meaning.category != meaning.category):
+            prefix = lexicon.phrases.get(tuple(t.text for t in tokens[i:k]))
+            if prefix is not None:
+                return k - i, prefix
+    return length, meaning
+
+
+def _modifies_a_noun(tokens: list[Token], i: int, used: list[bool], lexicon: Lexicon) -> bool:
+    """A one-word meaning between "the" and an unknown word is part of a name: "the lead singer"."""
+    nxt = i + 1
+    return (0 < i and nxt < len(tokens) and tokens[i - 1].text in DEFINITE and not used[nxt]
+            and tokens[nxt].kind == "word" and not is_negation(tokens[nxt].text, lexicon)
+            and (tokens[nxt].text not in lexicon.words or _is_noun(tokens[nxt].text, lexicon)))
+
+
+def _names_more(token: Token, lexicon: Lexicon) -> bool:
+    """A word after a subject noun that continues its name: unknown, not an adverb ("-ly"), not a negation."""
+    return (token.kind == "word" and token.text not in lexicon.words and not token.text.endswith("ly")
+            and not is_negation(token.text, lexicon) and token.corrected_from is None)
+
+
+def _is_noun(word: str, lexicon: Lexicon) -> bool:
+    meaning = lexicon.phrases.get((word,))
+    return meaning is not None and meaning.category == "noun"
 
 
 # ------------------------------------------------------------------ pass 3
@@ -259,15 +313,68 @@ def _read_rest(reading: SegmentReading, used: list[bool], lexicon: Lexicon, whol
                     _take(reading, used, Mention("subject", name, i, j))
                     i = j
                     continue
-            if token.text not in lexicon.words and _in_subject_slot(tokens, i, reading, lexicon):
-                name = subject_name(token.text)
+            end = _noun_phrase_end(reading, used, i, lexicon)
+            if end > i and (_in_subject_slot(tokens, i, reading, lexicon) or _after_definite(tokens, i)):
+                name = subject_name(" ".join(t.text for t in tokens[i:end]))
                 if name:
-                    _take(reading, used, Mention("subject", name, i, i + 1))
-                    i += 1
+                    _take(reading, used, Mention("subject", name, i, end))
+                    i = end
                     continue
+            if may_ignore(token, lexicon):
+                reading.ignored.append(token.raw)
+                reading.mentions.append(Mention("ignored", token.text, i, i + 1))
+                used[i] = True
+                i += 1
+                continue
         reading.unknown.append((token.raw, []))
         reading.mentions.append(Mention("unknown", token.text, i, i + 1))
         i += 1
+
+
+def _noun_phrase_end(reading: SegmentReading, used: list[bool], i: int, lexicon: Lexicon) -> int:
+    """End of the noun phrase that starts at ``i`` ("bass player", "hot air balloon"), ``i`` if none.
+
+    A noun phrase is a run of words no other pass read with at least one word
+    the vocabulary does not know; it ends on such a word, or runs straight into
+    a subject noun ("bass" + "player": merged into one name afterwards).
+    """
+    tokens = reading.tokens
+    j = i
+    while (j < len(tokens) and not used[j] and tokens[j].kind == "word"
+           and not is_negation(tokens[j].text, lexicon) and tokens[j].text not in LINK_WORDS):
+        j += 1
+    if any(m.start == j and m.category == "subject" for m in reading.mentions):
+        return j  # modifiers of a subject noun: "lead" + "singer"
+    end = j
+    while end > i and tokens[end - 1].text in lexicon.words:
+        end -= 1
+    if not any(t.text not in lexicon.words for t in tokens[i:end]):
+        return i
+    return end
+
+
+def _after_definite(tokens: list[Token], i: int) -> bool:
+    """A word right after "the", "my", "our" ... names something: never ignored, read as a subject."""
+    return i > 0 and tokens[i - 1].text in DEFINITE
+
+
+def _merge_noun_phrases(reading: SegmentReading) -> None:
+    """Subject names side by side are one longer name: "the bass player", "the fire truck"."""
+    merged: list[Mention] = []
+    for mention in reading.mentions:
+        last = merged[-1] if merged else None
+        if (last is not None and last.category == mention.category == "subject" and last.end == mention.start
+                and _is_word_name(last) and _is_word_name(mention)):
+            name = subject_name(" ".join(t.text for t in reading.tokens[last.start:mention.end]))
+            if name:
+                merged[-1] = Mention("subject", name, last.start, mention.end)
+                continue
+        merged.append(mention)
+    reading.mentions = merged
+
+
+def _is_word_name(mention: Mention) -> bool:
+    return isinstance(mention.value, str) and not mention.value.startswith("#") and mention.value != "all"
 
 
 def _capitalised_name_in_slot(tokens: list[Token], i: int, reading: SegmentReading, lexicon: Lexicon) -> bool:

@@ -41,6 +41,7 @@ class Meaning:
 
     category: str
     value: str
+    implied: bool = False  # from a shot name ("establishing shot" -> extreme wide): an explicit word wins
 
 
 class _Settings(BaseModel):
@@ -128,7 +129,10 @@ class Lexicon:
     unsupported_suggestions: dict[str, list[str]] = field(default_factory=dict)
     ambiguous: dict[str, list[str]] = field(default_factory=dict)  # bare word -> what to say instead
     always_abort: set[tuple[str, ...]] = field(default_factory=set)
+    negations: frozenset[str] = frozenset()  # words that turn a meaning around: never ignored, never flown
+    dolly_zoom_words: dict[str, str] = field(default_factory=dict)  # "toward" -> dolly_zoom_in
     words: frozenset[str] = frozenset()  # every word the lexicon knows (typo targets)
+    meaning_words: frozenset[str] = frozenset()  # words that say something on their own: never ignored
     terms: tuple[str, ...] = ()  # the meaningful phrases, as text (suggestion candidates)
     max_phrase_tokens: int = 1
     _indexes: dict[int, tuple[Any, frozenset[str], int]] = field(default_factory=dict, repr=False)
@@ -243,6 +247,13 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
         for value, phrases in section.items():
             for phrase in _phrase_list(phrases, f"{category}.{value}"):
                 add(phrase, Meaning(category, str(value)), term=category != "intensifier")
+    for category, section in raw.get("implied", {}).items():
+        if category not in SHOT_CATEGORIES:
+            raise LexiconError(f"{LANGUAGE_FILE}: lexicon.implied.{category} is not a shot category")
+        for value, phrases in section.items():
+            for phrase in _phrase_list(phrases, f"implied.{category}.{value}"):
+                add(phrase, Meaning(category, str(value), implied=True))
+    _add_side_variants(lexicon, add)
     subjects = raw["subjects"]
     for value in ("all", "both", "primary", "current"):
         for phrase in _phrase_list(subjects[value], f"subjects.{value}"):
@@ -274,19 +285,52 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
     lexicon.reference_words = {phrase_key(str(p)) for p in _phrase_list(subjects["reference_words"], "reference")}
     lexicon.ambiguous = {str(k): [str(s) for s in v] for k, v in raw.get("ambiguous", {}).items()}
     lexicon.slot_before = frozenset(str(w) for w in subjects["slot_before"])
+    lexicon.negations = frozenset(w for p in _phrase_list(raw["negations"], "negations") for w in phrase_key(str(p)))
+    for value, phrases in raw["dolly_zoom_direction"].items():
+        if value not in ("dolly_zoom_in", "dolly_zoom_out"):
+            raise LexiconError(f"{LANGUAGE_FILE}: lexicon.dolly_zoom_direction.{value}: use dolly_zoom_in/out")
+        for phrase in _phrase_list(phrases, f"dolly_zoom_direction.{value}"):
+            lexicon.dolly_zoom_words[" ".join(phrase_key(str(phrase)))] = str(value)
     lexicon.adjectives = frozenset(str(w) for w in subjects["colours"])
     for group in (lexicon.sequence, lexicon.reference_words):
         for key in group:
             words.update(key)
-    words.update(lexicon.slot_before, lexicon.adjectives)
+    words.update(lexicon.slot_before, lexicon.adjectives, lexicon.negations)
     words.update(UNIT_WORDS)
     lexicon.words = frozenset(w for w in words if w.isalpha() or "'" in w)
+    lexicon.meaning_words = frozenset(
+        {k[0] for k, m in lexicon.phrases.items() if len(k) == 1 and m.category != "filler"}
+        | {k[0] for k in [*lexicon.control, *lexicon.always_abort, *lexicon.reference_words, *lexicon.sequence]
+           if len(k) == 1}
+        | set(lexicon.ambiguous) | lexicon.adjectives | lexicon.negations | UNIT_WORDS | lexicon.slot_before
+    ) & lexicon.words
     lexicon.terms = tuple(dict.fromkeys(terms))
     lexicon.max_phrase_tokens = max(
         len(k) for k in [*lexicon.phrases, *lexicon.control, *lexicon.control_filler, *lexicon.sequence]
     )
     _check_defaults(settings)
     return lexicon
+
+
+_SIDE_PREFIXES = ("from the", "from", "the", "on the", "at the")
+
+
+def _add_side_variants(lexicon: Lexicon, add: Any) -> None:
+    """Every side phrase also with "from", "from the", "the" ... before it and "side" after it.
+
+    "from the front left" must mean what "front left" means; a variant that
+    already means something else ("on the left" is a screen position) is left alone.
+    """
+    for key, meaning in list(lexicon.phrases.items()):
+        if meaning.category != "side" or key[0] in ("from", "the", "on", "at", "in", "over", "her", "his", "their"):
+            continue
+        text = " ".join(key)
+        variants = [f"{prefix} {text}" for prefix in _SIDE_PREFIXES]
+        if key[-1] != "side":
+            variants += [f"{text} side", f"from the {text} side", f"from {text} side"]
+        for variant in variants:
+            if phrase_key(variant) not in lexicon.phrases:
+                add(variant, meaning, term=False)
 
 
 def _phrase_list(value: Any, where: str) -> list[Any]:

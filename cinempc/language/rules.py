@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from cinempc.language.answers import Answer, CommandAnswer, ShotsAnswer
+from cinempc.language.answers import Answer, CommandAnswer, Explained, ShotsAnswer
 from cinempc.language.compose import Context, ShotConflict, compose, settled
 from cinempc.language.control import control_command
 from cinempc.language.feedback import confidence, not_understood, plain_error
@@ -44,20 +44,23 @@ def parse_rules(text: str, lexicon: Lexicon, current: ShotSpec | None = None,
                            f"{lexicon.settings.limits.max_shots}", lexicon)
     letters = [c for c in text if c.isalpha()]
     upper = bool(letters) and all(c.isupper() for c in letters)
-    ctx = Context(lexicon.settings, shot_vocabulary(), [s for s in known_subjects])
+    ctx = Context(lexicon.settings, shot_vocabulary(), [s for s in known_subjects], lexicon.dolly_zoom_words)
     base = settled(current) if current is not None else ShotSpec()
     shots: list[ShotSpec] = []
     unknown: list[tuple[str, list[str]]] = []
+    ignored: list[str] = []
+    explanation: list[Explained] = []
     understood = unknown_count = 0
     for segment in segments:
         reading = read_segment(segment, lexicon, names, upper)
         understood += reading.understood_tokens
         unknown_count += sum(len(text_.split()) for text_, _ in reading.unknown)
         unknown.extend(reading.unknown)
+        ignored.extend(reading.ignored)
         if not reading.content or all(m.category in ("unknown", "unsupported") for m in reading.content):
             continue
         try:
-            shot, missing = compose(reading, base, ctx)
+            shot, missing, explained = compose(reading, base, ctx)
         except ShotConflict as exc:
             return plain_error("conflict", str(exc), lexicon, confidence(understood, unknown_count, 0, lexicon))
         except ValidationError as exc:
@@ -65,13 +68,15 @@ def parse_rules(text: str, lexicon: Lexicon, current: ShotSpec | None = None,
         unknown.extend((word, []) for word in missing)
         unknown_count += len(missing)
         shots.append(shot)
+        explanation.extend(e.model_copy(update={"shot": len(shots)}) for e in explained)
         base = settled(shot)
     score = confidence(understood, unknown_count, len(corrections), lexicon)
     if unknown:
         return not_understood(unknown, lexicon, score, shots or None, [" ".join(k) for k in names])
     if not shots:
         return plain_error("not_understood", "nothing to do: the command has no shot words in it", lexicon)
-    return ShotsAnswer(shots=shots, corrections=corrections)
+    return ShotsAnswer(shots=shots, ignored=list(dict.fromkeys(ignored)), corrections=corrections,
+                       explanation=explanation)
 
 
 def _subject_names(current: ShotSpec | None, known: Sequence[str]) -> dict[tuple[str, ...], str]:

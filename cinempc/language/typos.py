@@ -6,7 +6,8 @@ unambiguous: a tie between two known words is left uncorrected and reported
 instead, because quietly picking one would be a guess.  Words shorter than the
 configured minimum are never corrected ("lwo" could be "low" or "two"), and
 words of up to five letters must keep their first letter (typos rarely hit it,
-and "tree" must not become "three").
+and "tree" must not become "three").  A correctly spelled English word is
+never corrected into another one (:mod:`cinempc.language.english`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
+from cinempc.language.english import is_english_word
 from cinempc.language.lexicon import Lexicon
 from cinempc.language.normalise import Token
 
@@ -35,6 +37,8 @@ def correct_tokens(tokens: list[Token], lexicon: Lexicon, protected: set[str]) -
             continue
         if index > 0 and token.raw[:1].isupper() and not token.raw.isupper():
             continue  # "Alice", "Bob": a name
+        if is_english_word(base):
+            continue  # "raider" is a word, not a slip for "rider": never turned into another word
         best = best_correction(base, lexicon)
         if best is not None:
             token.corrected_from = token.raw
@@ -49,24 +53,34 @@ def best_correction(word: str, lexicon: Lexicon) -> str | None:
     letters is one slip, as a typist makes it); among equally close words the
     one sharing most letters wins, and a remaining tie is no correction.
     """
-    settings = lexicon.settings.typos
-    if len(word) < settings.min_word_length or not word.isalpha():
-        return None
-    edits = settings.max_edits_long if len(word) >= settings.long_word_length else settings.max_edits
-    candidates = _by_first_letter(lexicon).get(word[0], ()) if len(word) <= 5 else _alpha_words(lexicon)
-    found = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=edits, limit=None)
+    found = _within_reach(word, lexicon)
     if not found:
         return None
-    if len(word) <= settings.min_word_length:  # short words: only a swapped pair ("hodl"), "ring" is not "rig"
-        found = [f for f in found if len(f[0]) == len(word) and sorted(f[0]) == sorted(word)]
-        if not found:
-            return None
     fewest = min(distance for _, distance, _ in found)
     ranked = sorted(((fuzz.ratio(word, choice), choice) for choice, distance, _ in found if distance == fewest),
                     reverse=True)
     if len(ranked) > 1 and ranked[1][0] >= ranked[0][0] - 1e-9:
         return None  # a tie: ambiguous, report rather than guess
     return ranked[0][1]
+
+
+def within_typo_distance(word: str, lexicon: Lexicon, among: frozenset[str] | None = None) -> bool:
+    """Whether a correction could reach a vocabulary word (of ``among``, if given) from ``word``; ties count."""
+    return any(among is None or choice in among for choice, _, _ in _within_reach(word, lexicon))
+
+
+@lru_cache(maxsize=8192)
+def _within_reach(word: str, lexicon: Lexicon) -> tuple[tuple[str, int, int], ...]:
+    """Vocabulary words within the configured typo distance of ``word``, as (word, distance, index)."""
+    settings = lexicon.settings.typos
+    if len(word) < settings.min_word_length or not word.isalpha():
+        return ()
+    edits = settings.max_edits_long if len(word) >= settings.long_word_length else settings.max_edits
+    candidates = _by_first_letter(lexicon).get(word[0], ()) if len(word) <= 5 else _alpha_words(lexicon)
+    found = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=edits, limit=None)
+    if len(word) <= settings.min_word_length:  # short words: only a swapped pair ("hodl"), "ring" is not "rig"
+        found = [f for f in found if len(f[0]) == len(word) and sorted(f[0]) == sorted(word)]
+    return tuple((choice, int(distance), int(index)) for choice, distance, index in found)
 
 
 @lru_cache(maxsize=8)
