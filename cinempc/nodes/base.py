@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import rclpy
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -117,14 +118,73 @@ class CineLifecycleNode(LifecycleNode):
     standard ``lifecycle_msgs`` services.
     """
 
+    # parameters a running node applies itself (see ``runtime_parameter``); any other change is refused
+    RUNTIME_SECTIONS: tuple[str, ...] = ()
+    # parameters that are never a node's configuration (ROS's own)
+    ALWAYS_SETTABLE = ("use_sim_time", "start_type_description_service")
+
     def __init__(self, name: str, **kwargs: Any) -> None:
         super().__init__(name, automatically_declare_parameters_from_overrides=True,
                          allow_undeclared_parameters=False, **kwargs)
         self.drops = DropCounter(self)
         self._configured = False
         self._retry_timer = None
+        self._before_configure: set | None = None
         if not self.has_parameter("autostart"):
             self.declare_parameter("autostart", True)
+        self.add_on_set_parameters_callback(self._refuse_unapplied_parameters)
+
+    # ----------------------------------------------------------------- parameters
+    def _refuse_unapplied_parameters(self, parameters) -> SetParametersResult:
+        """A change this node would not apply while configured is refused with the reason, never ignored."""
+        if self._before_configure is None:  # unconfigured: configure reads every parameter
+            return SetParametersResult(successful=True)
+        ignored = [p.name for p in parameters if p.name not in self.ALWAYS_SETTABLE
+                   and p.name.split(".")[0] not in self.RUNTIME_SECTIONS and not self.runtime_parameter(p.name)]
+        if ignored:
+            return SetParametersResult(successful=False, reason=(
+                f"{ignored} cannot change while {self.get_name()} is configured: deactivate, clean up, set it and "
+                "configure again"))
+        return SetParametersResult(successful=True)
+
+    def runtime_parameter(self, name: str) -> bool:
+        """Whether this node applies a change of ``name`` while configured (override per node)."""
+        return False
+
+    # ----------------------------------------------------------------- lifecycle
+    def _entities(self) -> set:
+        return {*self.subscriptions, *self.publishers, *self.services, *self.timers, *self.clients}
+
+    def begin_configure(self) -> None:
+        """Call first in ``on_configure``: what is created from here on, cleanup destroys."""
+        self._before_configure = self._entities()
+
+    def release_configured(self) -> None:
+        """Destroy every subscription, publisher, service, client and timer created since ``begin_configure``."""
+        if self._before_configure is None:
+            return
+        for entity in self._entities() - self._before_configure:
+            if entity in set(self.timers):
+                self.destroy_timer(entity)
+            elif entity in set(self.subscriptions):
+                self.destroy_subscription(entity)
+            elif entity in set(self.publishers):
+                self.destroy_lifecycle_publisher(entity)  # also plain publishers: it tolerates unmanaged ones
+            elif entity in set(self.services):
+                self.destroy_service(entity)
+            else:
+                self.destroy_client(entity)
+        self._before_configure = None
+        self._configured = False
+
+    def forget_configuration(self) -> None:
+        """Drop what ``on_configure`` built besides ROS entities (override per node)."""
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Undo ``on_configure``: no subscription, timer or publisher survives into the next configure."""
+        self.forget_configuration()
+        self.release_configured()
+        return TransitionCallbackReturn.SUCCESS
 
     def autostart(self) -> None:
         """Configure and activate; a failed step is retried every ``autostart_retry_s`` (0: never).
@@ -162,6 +222,9 @@ class CineLifecycleNode(LifecycleNode):
         return nested_parameters(self, "node")
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """From any state: stop what activate and configure started, as deactivate + cleanup would."""
+        self.forget_configuration()
+        self.release_configured()
         return TransitionCallbackReturn.SUCCESS
 
 

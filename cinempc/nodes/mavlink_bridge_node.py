@@ -8,8 +8,9 @@ there.  This node
 * publishes the vehicle's telemetry as the same rig topics the simulator publishes
   (odometry, acceleration, camera joints, camera pose), so the MPC cannot tell them apart;
   nothing is published while the link is down (the MPC must not plan from stale telemetry);
-* holds (``Setpoint.hold_at``) when the MPC's setpoints stop for ``setpoint_timeout_s`` or the
-  director asks for HOLD, keeping the gimbal where it is;
+* holds when the MPC's setpoints stop for ``setpoint_timeout_s`` or the director asks for HOLD,
+  keeping the gimbal where it is -- the safety core's decision (``cinempc.safety``), latched where
+  the hold began, as in every other loop;
 * republishes every safety/link event on ``mavlink/events`` (JSON) for the director page;
 * arms, switches to OFFBOARD/GUIDED, takes off, lands or holds ONLY when an operator calls
   the matching service (``mavlink/arm``, ``mavlink/start_offboard``, ``mavlink/takeoff``,
@@ -29,6 +30,7 @@ import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import AccelStamped, PoseStamped
@@ -45,6 +47,7 @@ from cinempc.config import VehicleConfig, load_camera_profile
 from cinempc.graph import Topics
 from cinempc.nodes import convert
 from cinempc.nodes.base import CONTROL_QOS, LATCHED_QOS, CineLifecycleNode, guarded, nested_parameters, run
+from cinempc.safety import Cause, Decision, SafetyCore, SafetyInputs, SafetyLimits, SetpointResult
 from cinempc.state import Setpoint
 
 MAVLINK_SECTIONS = ("connection", "stream", "safety", "signing", "px4", "ardupilot", "sim_autopilot")
@@ -54,14 +57,16 @@ VEHICLE_SECTIONS = ("vehicle", "gimbal", "airspace", "camera_profile")
 class MavlinkBridgeNode(CineLifecycleNode):
     """MAVLink adapter (lifecycle: configure reads the key and settings, activate opens the link)."""
 
-    def __init__(self) -> None:
-        super().__init__("mavlink_bridge_node")
+    def __init__(self, **kwargs) -> None:
+        super().__init__("mavlink_bridge_node", **kwargs)
         self.bridge = None
         self.link = None
         self._lock = threading.Lock()
+        self._setpoint: Setpoint | None = None
         self._setpoint_time_s = -math.inf
-        self._hold_reason: str | None = None
         self._director_hold = False
+        self._sent: Setpoint | None = None
+        self.safety: SafetyCore | None = None
         self._timers: list = []
         self._operator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="operator")  # one command at a time
 
@@ -71,6 +76,7 @@ class MavlinkBridgeNode(CineLifecycleNode):
         from cinempc.mavlink.rig_link import MavlinkRigLink
         from cinempc.mavlink.signing import SigningKeyError, load_signing_key
 
+        self.begin_configure()
         self.p = self.node_params()
         try:
             everything = nested_parameters(self)
@@ -83,7 +89,10 @@ class MavlinkBridgeNode(CineLifecycleNode):
             MavlinkBridge(url, camera, vehicle, params, signing_key=key)  # validates the settings; opens nothing
         except (KeyError, ValueError, SigningKeyError, OSError) as exc:
             self.get_logger().error(f"cannot configure the MAVLink bridge: {exc}")
+            self.release_configured()
             return TransitionCallbackReturn.FAILURE
+        self.safety = SafetyCore(vehicle.airspace, replace(SafetyLimits.from_config(),
+                                                           plan_timeout_s=float(self.p["setpoint_timeout_s"])))
         self._make_bridge = lambda: MavlinkBridge(url, camera, vehicle, params, signing_key=key)
         self._rig_link = MavlinkRigLink
         self.url = url
@@ -131,6 +140,13 @@ class MavlinkBridgeNode(CineLifecycleNode):
         self.bridge = self.link = None
         return super().on_deactivate(state)
 
+    def forget_configuration(self) -> None:
+        self._timers = []  # destroyed with everything configure and activate created
+        self.close()
+        self.bridge = self.link = self.safety = None
+        with self._lock:
+            self._setpoint, self._setpoint_time_s, self._director_hold, self._sent = None, -math.inf, False, None
+
     def close(self) -> None:
         if self.bridge is not None:
             self.bridge.close()  # the vehicle's own offboard-loss failsafe takes over
@@ -146,39 +162,46 @@ class MavlinkBridgeNode(CineLifecycleNode):
     @guarded(Topics.SETPOINT)
     def on_setpoint(self, msg: JointTrajectory) -> None:
         setpoint = convert.setpoint_from_msg(msg)
-        if self.link is None:
-            return  # not connected (inactive): nothing to stream to
         with self._lock:
-            self._setpoint_time_s = self._now_s()
-            if self._director_hold:
-                return
-            self._hold_reason = None
-        self.link.send_setpoint(setpoint, "hold" if setpoint.hold else None,
-                                "MPC hold setpoint" if setpoint.hold else "")
+            self._setpoint, self._setpoint_time_s = setpoint, self._now_s()
+        self._decide()
 
     @guarded(Topics.HOLD)
     def on_director_hold(self, msg: Bool) -> None:
         with self._lock:
             self._director_hold = bool(msg.data)
-        if msg.data and self.bridge is not None:
-            self._hold("director HOLD")
+        self._decide()
 
-    def _hold(self, reason: str) -> None:
-        """Hover where the vehicle is, gimbal and lens as they are; logged once per reason."""
-        if self._hold_reason == reason:
-            return
-        state = self.bridge.rig_state()
-        if state is None:
-            return
-        self._hold_reason = reason
-        self.get_logger().warning(f"holding: {reason}")
-        self.link.send_setpoint(Setpoint.hold_at(state), "hold", reason)
+    def _decide(self) -> Decision | None:
+        """Ask the safety core what to stream now and hand it to the link (only when it changed)."""
+        bridge, link, safety = self.bridge, self.link, self.safety
+        if bridge is None or link is None or safety is None:
+            return None  # not connected (inactive): nothing to stream to
+        now = self._now_s()
+        state = bridge.rig_state() if bridge.link_ok else None
+        with self._lock:
+            received = self._setpoint
+            decision = safety.step(SafetyInputs(
+                now_s=now, state=state, state_time_s=now, director_hold=self._director_hold,
+                link_ok=bridge.link_ok,
+                result=SetpointResult.of(received) if received is not None else None,
+                result_time_s=self._setpoint_time_s))
+            if decision.setpoint is None or decision.setpoint is self._sent:
+                return decision
+            self._sent = decision.setpoint
+        if decision.holding:
+            why = _HOLD_REASONS.get(decision.cause, decision.reason)
+            self.get_logger().warning(f"holding: {why}", throttle_duration_sec=1.0)
+            link.send_setpoint(decision.setpoint, "hold", why)
+        else:
+            link.send_setpoint(decision.setpoint)
+        return decision
 
     # ----------------------------------------------------------------- telemetry
     def publish_state(self) -> None:
         now = self._now_s()
-        if now - self._setpoint_time_s > float(self.p["setpoint_timeout_s"]) and math.isfinite(self._setpoint_time_s):
-            self._hold("MPC setpoints stopped")
+        if math.isfinite(self._setpoint_time_s) or self._director_hold:  # before the MPC speaks, the operator's hold
+            self._decide()
         state = self.link.rig_state()
         if state is None:
             return
@@ -254,6 +277,11 @@ class MavlinkBridgeNode(CineLifecycleNode):
 
     async def on_hold(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         return await self._answer(response, lambda bridge: bridge.operator_hold())
+
+
+# hold reasons as the director's event log shows them: one stable line per cause (the core's reasons carry ages)
+_HOLD_REASONS = {Cause.STALE_PLAN: "MPC setpoints stopped", Cause.CONTROLLER_HOLD: "MPC hold setpoint",
+                 Cause.DIRECTOR_HOLD: "director HOLD", Cause.STALE_STATE: "no telemetry"}
 
 
 def main(args: list[str] | None = None) -> int:

@@ -7,18 +7,19 @@ solve never starves the autopilot).  The plan goes out as ``nav_msgs/Path`` and
 ``trajectory_msgs/MultiDOFJointTrajectory``; status and solve times as ``diagnostic_msgs``
 and a JSON status line for the director.
 
-Safety, decided here before the optimiser is asked anything:
+Safety is the core's (``cinempc.safety.SafetyCore``, docs/safety.md), the same one every loop
+calls: no shot, the director's HOLD, subjects not heard from for ``subject_timeout_s``
+(perception down), a plan older than ``max_plan_age_s``, the MPC's own hold, a non-finite value
+-> a hold latched where it began, lens as it is; no rig state for ``state_timeout_s`` -> a hold
+at the last fresh state (nothing at all before the first one) and diagnostics go to ERROR.
+Every setpoint is fenced into the airspace before it is published.
 
-* no shot, the director's HOLD, subjects not heard from for ``subject_timeout_s``
-  (perception down), or a plan older than ``max_plan_age_s`` -> a hold setpoint latched at
-  the position where the hold began (``Setpoint.hold_at``), lens as it is;
-* no rig state for ``state_timeout_s`` -> nothing is published (a setpoint computed from a
-  stale state is worse than none: the autopilot's own offboard-loss failsafe takes over)
-  and diagnostics go to ERROR.
-
-Runtime parameters: any MPC parameter (``weights.*``, ``targets.*``, ``solver.*``) can be
-changed with ``ros2 param set``; the change is validated with ``MPCParams`` first (an invalid
-value is refused with the reason) and takes effect at the next solve.
+Runtime parameters, the ROS way: an on-set callback validates a change (an invalid value, or one
+that changes the problem's structure, is refused with the reason) and a post-set callback applies
+it -- weights, targets, solver settings and vehicle/gimbal/airspace limits reach the solver at the
+next solve through ``CineMPC.set_params`` (no rebuild, warm start kept); the airspace and the
+``node`` timeouts reach the safety core before the next setpoint.  Rates, the solver back-end and
+the lens mode are refused while configured (deactivate, clean up, configure).
 """
 
 from __future__ import annotations
@@ -45,54 +46,22 @@ from cinempc.config import VehicleConfig, load_camera_profile
 from cinempc.graph import Topics
 from cinempc.nodes import convert
 from cinempc.nodes.base import CONTROL_QOS, LATCHED_QOS, CineLifecycleNode, guarded, nested_parameters, run, section
-from cinempc.state import Obstacle, RigState, Setpoint, SubjectTrack
+from cinempc.safety import Cause, SafetyCore, SafetyInputs, SafetyLimits, Status, sample_plan
+from cinempc.state import Obstacle, RigState, SubjectTrack
 
 MPC_SECTIONS = ("horizon", "structure", "weights", "targets", "solver")
 VEHICLE_SECTIONS = ("vehicle", "gimbal", "airspace", "camera_profile")
 PLAN_SERIES = ("position_m", "velocity_mps", "acceleration_mps2", "yaw_rad", "pitch_rad", "focal_length_mm",
                "focus_distance_m", "f_number")
+STRUCTURAL = ("horizon.horizon_steps", "horizon.dt_s", "structure", "solver.compile_flags", "camera_profile")
+RUNTIME_NODE = ("node.subject_timeout_s", "node.state_timeout_s", "node.max_plan_age_s")
+__all__ = ["MPCNode", "advance_track", "sample_plan"]
 
 
-def sample_plan(plan: dict, age_s: float, fallback: Setpoint) -> Setpoint:
-    """The setpoint ``age_s`` after the plan was computed, as a Setpoint.
-
-    Like ``MPCResult.setpoint`` (the plan's step 1), the setpoint leads the present by one plan
-    step; between solves it slides along the plan (linear interpolation) instead of standing
-    still, so the setpoint stream is smooth at any rate.  Series the plan lacks come from
-    ``fallback`` (the solve's own setpoint); without a ``t_s`` series the fallback is returned.
-    """
-    times = np.asarray(plan.get("t_s", []), dtype=float).reshape(-1)
-    if len(times) < 2 or age_s <= 0:
-        return fallback
-    t = times[1] + age_s
-
-    def at(name: str, default):
-        series = plan.get(name)
-        if series is None:
-            return default
-        values = np.asarray(series, dtype=float)
-        count = min(len(values), len(times))
-        if count < 2:
-            return default
-        values, grid = values[:count], times[:count]
-        if values.ndim == 1:
-            return float(np.interp(t, grid, values))
-        return np.array([np.interp(t, grid, values[:, i]) for i in range(values.shape[1])])
-
-    yaw_series = plan.get("yaw_rad")
-    yaw = fallback.yaw_rad
-    if yaw_series is not None and len(yaw_series) >= 2:  # unwrap before interpolating an angle
-        unwrapped = np.unwrap(np.asarray(yaw_series, dtype=float)[: len(times)])
-        yaw = float(np.interp(t, times[: len(unwrapped)], unwrapped))
-    velocity = at("velocity_mps", fallback.velocity_mps)
-    return Setpoint(
-        position_m=at("position_m", fallback.position_m), velocity_mps=velocity,
-        acceleration_mps2=at("acceleration_mps2", fallback.acceleration_mps2),
-        yaw_rad=math.atan2(math.sin(yaw), math.cos(yaw)), yaw_rate_rad_s=at("yaw_rate_rad_s", fallback.yaw_rate_rad_s),
-        pitch_rad=at("pitch_rad", fallback.pitch_rad), focal_length_mm=at("focal_length_mm", fallback.focal_length_mm),
-        focus_distance_m=at("focus_distance_m", fallback.focus_distance_m),
-        f_number=at("f_number", fallback.f_number), hold=fallback.hold,
-    )
+def limits_from(node: dict[str, Any]) -> SafetyLimits:
+    """The safety core's limits from the node's ``node`` parameters."""
+    return SafetyLimits(float(node["state_timeout_s"]), float(node["subject_timeout_s"]),
+                        float(node["max_plan_age_s"]))
 
 
 def advance_track(track: SubjectTrack, age_s: float) -> SubjectTrack:
@@ -122,11 +91,21 @@ def advance_track(track: SubjectTrack, age_s: float) -> SubjectTrack:
 class MPCNode(CineLifecycleNode):
     """CineMPC adapter (lifecycle: configure compiles/loads the solver, activate starts the loops)."""
 
-    def __init__(self) -> None:
-        super().__init__("mpc_node")
+    RUNTIME_SECTIONS = MPC_SECTIONS + VEHICLE_SECTIONS
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("mpc_node", **kwargs)
         self._lock = threading.Lock()
         self.mpc = None
-        self._pending_params = None
+        self.safety: SafetyCore | None = None
+        self._timers: list = []
+        self._forget()
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+
+    def _forget(self) -> None:
+        """The state of one configured session (cleared by cleanup)."""
+        self._pending_params: tuple | None = None
         self._odometry: Odometry | None = None
         self._camera_state: JointState | None = None
         self._accel: AccelStamped | None = None
@@ -141,22 +120,21 @@ class MPCNode(CineLifecycleNode):
         self._director_hold = False
         self._result = None
         self._result_time_s = -math.inf
-        self._hold: Setpoint | None = None
+        self._holding: Cause | None = None
         self._hold_reason = ""
-        self._status = "waiting"
+        self._status: Status | str = "waiting"
         self._message = "no rig state yet"
         self._solve_ms: list[float] = []
         self._setpoints_sent = 0
         self._solves = 0
-        self._timers: list = []
         self._reset_pending = False
         self._result_weights: dict[str, float] = {}
-        self.add_on_set_parameters_callback(self._validate_parameters)
 
     # ----------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         from cinempc.mpc import CineMPC, MPCParams
 
+        self.begin_configure()
         self.p = self.node_params()
         try:
             everything = nested_parameters(self)
@@ -165,8 +143,11 @@ class MPCNode(CineLifecycleNode):
             self.mpc_params = MPCParams(**{k: everything[k] for k in MPC_SECTIONS})
             self.mpc = CineMPC(self.camera, self.vehicle, params=self.mpc_params, solver=self.p["solver"],
                                lens_mode=self.p["lens_mode"])
+            self.safety = SafetyCore(self.vehicle.airspace, limits_from(self.p))
         except (KeyError, ValueError) as exc:
             self.get_logger().error(f"cannot build the MPC from the parameters: {exc}")
+            self.release_configured()
+            self.mpc = self.safety = None
             return TransitionCallbackReturn.FAILURE
         inputs = ReentrantCallbackGroup()
         self.pub_setpoint = self.create_lifecycle_publisher(JointTrajectory, Topics.SETPOINT, CONTROL_QOS)
@@ -205,40 +186,60 @@ class MPCNode(CineLifecycleNode):
         self._timers = []
         return super().on_deactivate(state)
 
+    def forget_configuration(self) -> None:
+        self._timers = []  # destroyed with everything configure and activate created
+        with self._lock:
+            self.mpc = self.safety = None
+            self._forget()
+
     # ----------------------------------------------------------------- parameters
-    def _validate_parameters(self, parameters) -> SetParametersResult:
+    def runtime_parameter(self, name: str) -> bool:
+        return name in RUNTIME_NODE
+
+    def _candidate(self, parameters) -> tuple[Any, VehicleConfig, SafetyLimits]:
+        """The MPC parameters, vehicle and safety limits with ``parameters`` applied (ValueError if invalid)."""
         from cinempc.mpc import MPCParams
 
-        updates = {p.name: p.value for p in parameters if p.name.split(".")[0] in MPC_SECTIONS}
-        if not updates or self.mpc is None:
+        updates = {p.name: p.value for p in parameters}
+        everything = section(updates, nested_parameters(self))
+        params = MPCParams(**{k: everything[k] for k in MPC_SECTIONS})
+        vehicle = VehicleConfig(**{k: everything[k] for k in VEHICLE_SECTIONS})
+        return params, vehicle, limits_from(everything["node"])
+
+    def _validate_parameters(self, parameters) -> SetParametersResult:
+        """On-set: refuse an invalid value or a structural change with the reason; change nothing."""
+        if self.mpc is None:
             return SetParametersResult(successful=True)
-        structural = [n for n in updates if n.split(".")[0] in ("horizon", "structure")]
+        names = [p.name for p in parameters]
+        structural = [n for n in names if any(n == s or n.startswith(s + ".") for s in STRUCTURAL)]
         if structural:
             return SetParametersResult(successful=False, reason=f"{structural} change the problem's structure: "
                                        "restart the node (deactivate, cleanup, configure) to apply them")
         try:
-            candidate = MPCParams(**section(updates, self.mpc_params.model_dump()))
-        except ValueError as exc:
+            self._candidate(parameters)
+        except (ValueError, TypeError, KeyError) as exc:
             return SetParametersResult(successful=False, reason=" ".join(str(exc).split())[:400])
-        with self._lock:
-            self._pending_params = candidate
-        self.get_logger().info(f"MPC parameters changed at run time: {updates}")
         return SetParametersResult(successful=True)
 
-    def _apply_pending_params(self) -> None:
-        from cinempc.mpc import CineMPC
-
-        with self._lock:
-            candidate, self._pending_params = self._pending_params, None
-        if candidate is None:
+    def _apply_parameters(self, parameters) -> None:
+        """Post-set: the safety core takes the new fence and timeouts now, the solver at its next solve."""
+        if self.mpc is None or not any(p.name.split(".")[0] in self.RUNTIME_SECTIONS or self.runtime_parameter(p.name)
+                                       for p in parameters):
             return
-        setter = getattr(self.mpc, "set_params", None)
-        if callable(setter):
-            setter(candidate)
-        else:  # same structure -> the compiled solver comes from the cache; only the numbers change
-            self.mpc = CineMPC(self.camera, self.vehicle, params=candidate, solver=self.p["solver"],
-                               lens_mode=self.p["lens_mode"])
-        self.mpc_params = candidate
+        params, vehicle, limits = self._candidate([])
+        with self._lock:
+            self.safety.reconfigure(airspace=vehicle.airspace, limits=limits)
+            self._pending_params = (params, vehicle)
+        self.get_logger().info(f"parameters changed at run time: {[p.name for p in parameters]}")
+
+    def _apply_pending_params(self) -> None:
+        with self._lock:
+            pending, self._pending_params = self._pending_params, None
+        if pending is None:
+            return
+        params, vehicle = pending
+        self.mpc.set_params(params, vehicle)  # validated on set: same structure, no rebuild, warm start kept
+        self.mpc_params, self.vehicle = params, vehicle
 
     # ----------------------------------------------------------------- inputs
     def _now_s(self) -> float:
@@ -297,41 +298,46 @@ class MPCNode(CineLifecycleNode):
             self._director_hold = bool(msg.data)
         self.get_logger().info("director HOLD" if msg.data else "director RESUME")
 
-    # ----------------------------------------------------------------- decisions
+    # ----------------------------------------------------------------- decisions (the safety core's)
     def _rig_state(self) -> RigState | None:
         if self._odometry is None or self._camera_state is None:
             return None
-        return convert.rig_state_from_msgs(self._odometry, self._camera_state, self._accel)
+        try:
+            return convert.rig_state_from_msgs(self._odometry, self._camera_state, self._accel)
+        except ValueError:
+            return None
 
-    def _hold_reason_now(self, now: float) -> str:
-        if self._shot is None:
-            return "no shot"
-        if self._director_hold:
-            return "director HOLD"
-        if now - self._subjects_time_s > float(self.p["subject_timeout_s"]):
-            return f"subjects lost (no perception for {now - self._subjects_time_s:.1f} s)" \
-                if math.isfinite(self._subjects_time_s) else "no subjects yet"
-        return ""
+    def _inputs(self, now: float, with_plan: bool = True) -> SafetyInputs:
+        """What the safety core decides on (call with the lock held)."""
+        return SafetyInputs(
+            now_s=now, state=self._rig_state(), state_time_s=self._state_time_s,
+            subjects_time_s=self._subjects_time_s, shot_active=self._shot is not None,
+            director_hold=self._director_hold, result=self._result if with_plan else None,
+            result_time_s=self._result_time_s,
+        )
 
     def replan(self) -> None:
-        """One MPC solve on the latest inputs (skipped while a node-level hold is in force)."""
+        """One MPC solve on the latest inputs (skipped while the safety core holds for a reason a plan cannot lift)."""
         now = self._now_s()
         self._apply_pending_params()
         with self._lock:
-            state = self._rig_state() if now - self._state_time_s <= float(self.p["state_timeout_s"]) else None
-            reason = self._hold_reason_now(now)
-            age_s = min(max(now - self._subjects_stamp_s, 0.0), float(self.p["subject_timeout_s"]))
+            if self.safety is None:
+                return
+            inputs = self._inputs(now, with_plan=False)
+            blocked = self.safety.blocking(inputs)
+            state = inputs.state
+            age_s = min(max(now - self._subjects_stamp_s, 0.0), float(self.safety.limits.subject_timeout_s))
             subjects = [advance_track(s, age_s) for s in self._subjects]
             shot, obstacles = self._shot, list(self._obstacles)
             reset = self._reset_pending
             self._reset_pending = False
-            if state is not None and not reason and self._shot_start_s is None:
+            if blocked is None and self._shot_start_s is None:
                 self._shot_start_s = now
             background = self._background_m
             shot_time_s = now - self._shot_start_s if self._shot_start_s is not None else 0.0
         if reset:
             self.mpc.reset()
-        if state is None or reason:
+        if blocked is not None:
             return
         weights = self.mpc_params.weights.model_dump()  # what this solve is weighted with (for the status)
         started = time.perf_counter()
@@ -341,12 +347,11 @@ class MPCNode(CineLifecycleNode):
         except Exception as exc:  # noqa: BLE001 -- a solver crash must become a hold, not a dead node
             self.get_logger().error(f"MPC solve failed: {exc!r}")
             with self._lock:
-                self._result, self._status, self._message = None, "error", repr(exc)[:200]
+                self._result, self._status, self._message = None, Status.CONTROLLER_ERROR, repr(exc)[:200]
             return
         wall_ms = (time.perf_counter() - started) * 1e3
         with self._lock:
             self._result, self._result_time_s, self._result_weights = result, now, weights
-            self._status, self._message = result.status, result.message
             self._solve_ms = (self._solve_ms + [float(getattr(result, "solve_ms", wall_ms))])[-200:]
             self._solves += 1
         try:
@@ -357,57 +362,36 @@ class MPCNode(CineLifecycleNode):
             self.get_logger().warning(f"plan not published: {exc}")
 
     def publish_setpoint(self) -> None:
-        """Stream the setpoint: the plan sampled now, or a latched hold."""
+        """Stream the setpoint the safety core decides: the plan sampled now, or the latched hold."""
         now = self._now_s()
         with self._lock:
-            if now - self._state_time_s > float(self.p["state_timeout_s"]):
-                self._status, self._message = "no_state", "no rig state: not publishing setpoints"
+            if self.safety is None:
                 return
-            try:
-                state = self._rig_state()
-            except ValueError:
-                return
-            if state is None:
-                return
-            reason = self._hold_reason_now(now)
-            result, age = self._result, now - self._result_time_s
-            if not reason and (result is None or age > float(self.p["max_plan_age_s"])):
-                reason = "no fresh plan"
-            if not reason and result.setpoint.hold:  # the MPC itself chose to hold (no subject, failed solve)
-                reason = f"MPC {result.status}: {result.message}"
-            if reason:
-                if self._hold is None or self._hold_reason != reason:
-                    if self._hold is None:
-                        self.get_logger().warning(f"holding: {reason}")
-                        self._hold = Setpoint.hold_at(state)
-                    self._hold_reason = reason
-                setpoint = self._hold
-                self._status, self._message = "hold", reason
-            else:
-                if self._hold is not None:
+            decision = self.safety.step(self._inputs(now))
+            if decision.cause != self._holding:
+                if decision.holding:
+                    self.get_logger().warning(f"holding: {decision.reason}")
+                elif self._holding is not None:
                     self.get_logger().info(f"resuming after hold ({self._hold_reason})")
-                self._hold, self._hold_reason = None, ""
-                setpoint = sample_plan(result.plan, age, result.setpoint)
-            setpoint = self._fence(setpoint)
+            self._holding = decision.cause
+            self._hold_reason = decision.reason if decision.holding else ""
+            self._status, self._message = decision.status, decision.reason
+            if decision.fenced:
+                self.get_logger().warning("setpoint outside the geofence: clamped", throttle_duration_sec=1.0)
+            if decision.setpoint is None:
+                return
             self._setpoints_sent += 1
-        self.pub_setpoint.publish(convert.setpoint_msg(setpoint, now))
-
-    def _fence(self, setpoint: Setpoint) -> Setpoint:
-        """Last line of defence: a setpoint outside the geofence/altitude band is clamped and stopped there."""
-        airspace = self.vehicle.airspace
-        if airspace.contains(setpoint.position_m):
-            return setpoint
-        self.get_logger().warning(f"setpoint {np.round(setpoint.position_m, 2)} outside the geofence: clamped")
-        return replace(setpoint, position_m=np.asarray(airspace.clamp(setpoint.position_m)),
-                       velocity_mps=np.zeros(3), acceleration_mps2=np.zeros(3))
+        self.pub_setpoint.publish(convert.setpoint_msg(decision.setpoint, now))
 
     def status_document(self) -> dict[str, Any]:
         with self._lock:
             solve = np.asarray(self._solve_ms) if self._solve_ms else np.zeros(0)
             result = self._result
             return {
-                "status": self._status, "message": self._message, "holding": self._hold is not None,
-                "hold_reason": self._hold_reason, "solves": self._solves, "setpoints": self._setpoints_sent,
+                "status": str(self._status), "message": self._message, "holding": self._holding is not None,
+                "hold_reason": self._hold_reason, "hold_cause": str(self._holding or ""),
+                "solve_status": str(result.status) if result is not None else None,
+                "solves": self._solves, "setpoints": self._setpoints_sent,
                 "solve_ms_p50": float(np.percentile(solve, 50)) if solve.size else None,
                 "solve_ms_p95": float(np.percentile(solve, 95)) if solve.size else None,
                 "cost_breakdown": dict(getattr(result, "cost_breakdown", {}) or {}) if result is not None else {},
@@ -421,9 +405,9 @@ class MPCNode(CineLifecycleNode):
         document = self.status_document()
         self.pub_status.publish(String(data=json.dumps(document)))
         level = DiagnosticStatus.OK
-        if document["status"] in ("hold", "relaxed", "fallback_shifted", "fallback_hold", "no_subject"):
+        if document["holding"] or document["status"] in (Status.RELAXED, Status.FALLBACK_SHIFTED):
             level = DiagnosticStatus.WARN
-        if document["status"] in ("no_state", "error"):
+        if document["status"] in (Status.NO_STATE, Status.CONTROLLER_ERROR):
             level = DiagnosticStatus.ERROR
         values = {k: document[k] for k in ("status", "hold_reason", "solves", "setpoints", "solve_ms_p50",
                                            "solve_ms_p95")}

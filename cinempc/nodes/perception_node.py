@@ -37,8 +37,12 @@ from cinempc.nodes.base import (
 class PerceptionNode(CineLifecycleNode):
     """Perception adapter (lifecycle: configure loads the detector weights, activate subscribes)."""
 
-    def __init__(self) -> None:
-        super().__init__("perception_node")
+    def __init__(self, **kwargs) -> None:
+        super().__init__("perception_node", **kwargs)
+        self._forget()
+
+    def _forget(self) -> None:
+        """The state of one configured session (cleared by cleanup)."""
         self.pipeline = None
         self._info: CameraInfo | None = None
         self._odometry: Odometry | None = None
@@ -54,6 +58,7 @@ class PerceptionNode(CineLifecycleNode):
         from cinempc.perception.params import PerceptionParams
         from cinempc.perception.pipeline import PerceptionPipeline
 
+        self.begin_configure()
         self.p = self.node_params()
         try:
             everything = nested_parameters(self)
@@ -62,6 +67,7 @@ class PerceptionNode(CineLifecycleNode):
             self.pipeline = PerceptionPipeline(self.camera, params, build_detector(params))
         except (KeyError, ValueError, FileNotFoundError, RuntimeError) as exc:
             self.get_logger().error(f"cannot build the perception pipeline: {exc}")
+            self.release_configured()
             return TransitionCallbackReturn.FAILURE
         self.pub_subjects = self.create_lifecycle_publisher(String, Topics.PERCEPTION_SUBJECTS, CONTROL_QOS)
         self.create_subscription(Image, Topics.IMAGE, self.on_image, SENSOR_QOS)
@@ -74,6 +80,9 @@ class PerceptionNode(CineLifecycleNode):
         self.create_subscription(String, Topics.SUBJECT_PINS, self.on_subject_pins, LATCHED_QOS)
         self.get_logger().info(f"perception ready: {params.backend} {params.weights}, camera {self.camera.name}")
         return TransitionCallbackReturn.SUCCESS
+
+    def forget_configuration(self) -> None:
+        self._forget()
 
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9

@@ -6,9 +6,11 @@ topics used only for evaluation, the ground truth.  It is the clock of the simul
 graph (``/clock``); every other node runs on ``use_sim_time``.  Setpoints arriving on
 ``rig/setpoint`` are executed by the simulator's own vehicle/gimbal/lens dynamics; with
 no fresh setpoint for ``setpoint_timeout_s`` the rig holds where it is (what PX4 does when
-offboard setpoints stop).  With ``start_paused`` the world stays frozen (the clock runs, actors
-and drone stand still) until the first non-hold setpoint: a shot starts when the controller is
-up, however long the MPC takes to load on a slow machine -- like SITL waiting for its autopilot.
+offboard setpoints stop) -- the safety core's decision (``cinempc.safety``), latched where the
+setpoints stopped and fenced like every other loop's.  With ``start_paused`` the world stays
+frozen (the clock runs, actors and drone stand still) until the first non-hold setpoint: a shot
+starts when the controller is up, however long the MPC takes to load on a slow machine -- like
+SITL waiting for its autopilot.
 With ``lockstep`` the world also waits, at most ``lockstep_timeout_s``, for each replanning
 (``mpc/plan``) -- what the closed-loop runner does -- so shot quality does not depend on how
 busy the machine is; off by default, as a real flight never waits.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 from nav_msgs.msg import Path
@@ -43,6 +46,7 @@ from cinempc.nodes.base import (
     nested_parameters,
     run,
 )
+from cinempc.safety import Cause, SafetyCore, SafetyInputs, SafetyLimits, SetpointResult
 from cinempc.state import Setpoint
 
 NOT_SIM_PARAMETERS = ("node", "autostart", "use_sim_time", "start_type_description_service")
@@ -51,14 +55,15 @@ NOT_SIM_PARAMETERS = ("node", "autostart", "use_sim_time", "start_type_descripti
 class SimNode(CineLifecycleNode):
     """Simulator adapter (lifecycle: configure loads the scenario, activate starts the clock)."""
 
-    def __init__(self) -> None:
-        super().__init__("sim_node")
+    def __init__(self, **kwargs) -> None:
+        super().__init__("sim_node", **kwargs)
         self.sim = None
         self.camera = None
         self._timer = None
         self._setpoint: Setpoint | None = None
         self._setpoint_time_s = -1e9
-        self._hold: Setpoint | None = None
+        self.safety: SafetyCore | None = None
+        self._holding = self._stopped = False
         self._next: dict[str, float] = {}
         self.wall_start_s = 0.0
         self._paused_s = 0.0  # ROS time spent with the world frozen, waiting for the controller
@@ -71,6 +76,7 @@ class SimNode(CineLifecycleNode):
         from cinempc_sim.scenario import load_scenario
         from cinempc_sim.simulator import Simulator
 
+        self.begin_configure()
         p = self.node_params()
         self.p = p
         try:
@@ -82,9 +88,12 @@ class SimNode(CineLifecycleNode):
                                  params=sim_params)
         except (ValueError, KeyError, FileNotFoundError) as exc:
             self.get_logger().error(f"cannot start scenario {p.get('scenario')!r}: {exc}")
+            self.release_configured()
             return TransitionCallbackReturn.FAILURE
         self.camera = self.sim.render_profile
         self.dt_s = 1.0 / float(p["step_rate_hz"])
+        self.safety = SafetyCore(self.sim.vehicle_config.airspace, replace(
+            SafetyLimits.from_config(), plan_timeout_s=float(p["setpoint_timeout_s"])))
         self.pub_image = self.create_lifecycle_publisher(Image, Topics.IMAGE, SENSOR_QOS)
         self.pub_depth = self.create_lifecycle_publisher(Image, Topics.DEPTH, SENSOR_QOS)
         self.pub_info = self.create_lifecycle_publisher(CameraInfo, Topics.CAMERA_INFO, CONTROL_QOS)
@@ -123,6 +132,13 @@ class SimNode(CineLifecycleNode):
             self._timer = None
         return super().on_deactivate(state)
 
+    def forget_configuration(self) -> None:
+        self._timer = None  # destroyed with everything configure and activate created
+        self.close()
+        self.sim = self.safety = None
+        self._setpoint, self._setpoint_time_s, self._holding = None, -1e9, False
+        self._next, self._paused_s, self._paused, self._plan_stamp_s, self._blocked_since = {}, 0.0, False, None, None
+
     def close(self) -> None:
         close = getattr(self.sim, "close", None)
         if close is not None:
@@ -134,21 +150,23 @@ class SimNode(CineLifecycleNode):
         setpoint = convert.setpoint_from_msg(msg)
         self._setpoint = setpoint
         self._setpoint_time_s = self.now_s
-        self._hold = None
         if self._paused and not setpoint.hold:
             self._paused = False
             self.get_logger().info(f"controller is flying the shot: the world starts (after {self._paused_s:.1f} s)")
 
     # ----------------------------------------------------------------- the loop
     def _command(self) -> Setpoint:
-        fresh_s = float(self.p["setpoint_timeout_s"])
-        if self._setpoint is not None and self.now_s - self._setpoint_time_s <= fresh_s:
-            return self._setpoint
-        if self._hold is None:  # hold where we are when the setpoints stop, do not drift with the estimate
-            self._hold = Setpoint.hold_at(self.sim.rig_state())
-            if self._setpoint is not None:
-                self.get_logger().warning("setpoints stopped: holding position")
-        return self._hold
+        """The safety core's setpoint: the latest received one while fresh, else a hold latched where they stopped."""
+        now, state = self.now_s, self.sim.rig_state()
+        decision = self.safety.step(SafetyInputs(
+            now_s=now, state=state, state_time_s=now,
+            result=SetpointResult.of(self._setpoint) if self._setpoint is not None else None,
+            result_time_s=self._setpoint_time_s))
+        stopped = decision.cause is Cause.STALE_PLAN and self._setpoint is not None
+        if stopped and not self._stopped:
+            self.get_logger().warning(f"setpoints stopped: holding position ({decision.reason})")
+        self._holding, self._stopped = decision.holding, stopped
+        return decision.setpoint if decision.setpoint is not None else Setpoint.hold_at(state)
 
     def _due(self, what: str, rate_hz: float) -> bool:
         now = self.now_s
@@ -239,7 +257,7 @@ class SimNode(CineLifecycleNode):
             "background_distance_m": self.sim.background_distance_m,
             "camera_profile": self.camera.name,
             "image_size_px": [self.camera.image_width_px, self.camera.image_height_px],
-            "holding": self._hold is not None,
+            "holding": self._holding,
         }
         self.pub_truth.publish(String(data=json.dumps(document)))
 
