@@ -3,6 +3,7 @@
     cinempc parse "wide shot of the bride, slow orbit clockwise" --json
     cinempc parse "tighter, then rack focus to the groom" --current shot.json --json
     echo "hold" | cinempc parse - --json
+    cinempc parse "medium establishing shot of the bass player, documentary vibe" --explain
 
 Exit code 0 for shots or a command, 2 for an error (``{"error": ...}``).
 """
@@ -26,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--subjects", default="", help="comma-separated names of the tracked subjects")
     parser.add_argument("--backend", choices=("rules", "llm"), help="parser backend (default: config)")
     parser.add_argument("--json", action="store_true", help="print only the JSON answer")
+    parser.add_argument("--explain", action="store_true",
+                        help="print which words set which field, and which words were ignored or not understood")
     parser.set_defaults(func=run)
 
 
@@ -44,7 +47,30 @@ def run(args: argparse.Namespace) -> int:
             return _emit(answer, args.json)
     text: str | bytes = sys.stdin.buffer.read() if args.text == "-" else args.text
     subjects = [s.strip() for s in args.subjects.split(",") if s.strip()]
-    return _emit(parse_command(text, current=current, known_subjects=subjects, backend=args.backend), args.json)
+    answer = parse_command(text, current=current, known_subjects=subjects, backend=args.backend)
+    code = _emit(answer, args.json)
+    if args.explain:
+        _explain(answer)
+    return code
+
+
+def _explain(answer) -> None:
+    """Which words set which field (implied ones marked), and which were ignored or not understood."""
+    from cinempc.language import ErrorAnswer, ShotsAnswer
+
+    print("explain:")
+    if isinstance(answer, ShotsAnswer):
+        for item in answer.explanation:
+            implied = " (implied by a shot name)" if item.implied else ""
+            print(f"  shot {item.shot}: {item.words!r} -> {item.field} = {item.value}{implied}")
+        for typed, meant in answer.corrections.items():
+            print(f"  read {typed!r} as {meant!r}")
+        print(f"  ignored: {', '.join(repr(w) for w in answer.ignored) or 'nothing'}")
+    elif isinstance(answer, ErrorAnswer):
+        print(f"  not understood: {', '.join(repr(w) for w in answer.error.not_understood) or '-'}")
+        print(f"  nothing is flown ({answer.error.reason})")
+    else:
+        print(f"  control command: {answer.command}")
 
 
 def _emit(answer, as_json: bool) -> int:
@@ -58,6 +84,8 @@ def _emit(answer, as_json: bool) -> int:
             print(f"shot {number}: {shot.model_dump_json(exclude_defaults=True)}")
         for typed, meant in answer.corrections.items():
             print(f"  (read '{typed}' as '{meant}')")
+        if answer.ignored:
+            print(f"  ignored: {', '.join(answer.ignored)}")
     elif isinstance(answer, ErrorAnswer):
         error = answer.error
         print(f"error: {error.message}", file=sys.stderr)

@@ -6,7 +6,8 @@ home", "stop, something's wrong"), so "hold on the bride"
 stays a static shot of the bride and "return to the wide shot" stays a shot.
 The unmistakable abort words ("abort", "emergency", "mayday", "RTL") win
 wherever they appear: a director shouting them must never get a parse error.
-When several control words appear, the safest wins: abort > hold > resume.
+When several control words appear, the safest wins: abort > hold > resume;
+a negation anywhere makes a resume no command at all ("no action").
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def control_command(tokens: list[Token], lexicon: Lexicon) -> str | None:
                     return None
                 length = 1
         i += length
-    return next((c for c in _PRECEDENCE if c in found), None)
+    command = next((c for c in _PRECEDENCE if c in found), None)
+    if command == "resume" and any(is_negation(w.text, lexicon) for w in words):
+        return None  # "no action", "don't continue": never a reason to fly on; the shot reading refuses it
+    return command
 
 
 def _sets_nothing(words: list[Token], i: int, lexicon: Lexicon) -> bool:

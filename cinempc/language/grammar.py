@@ -122,7 +122,8 @@ def _read_quantities(reading: SegmentReading, used: list[bool], lexicon: Lexicon
         length, _ = lexicon.match(tokens, i, lexicon.reference_words)
         if length:
             j = i + length
-            if j < len(tokens) and tokens[j].kind in ("number", "ref") and _is_whole(tokens[j].value):
+            kinds = ("number",) if is_negation(token.text, lexicon) else ("number", "ref")  # "no 3", not "no #3"
+            if j < len(tokens) and tokens[j].kind in kinds and _is_whole(tokens[j].value):
                 _take(reading, used, Mention("subject", f"#{int(tokens[j].value or 0)}", i, j + 1))
                 i = j + 1
                 while (i + 1 < len(tokens) and tokens[i].text in ("and", ",", "or") and tokens[i + 1].kind == "number"

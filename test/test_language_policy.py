@@ -1,0 +1,168 @@
+"""Issue 27: words that set nothing, negations, subject noun phrases, typos of English words, implied values."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from cinempc.cli import main
+from cinempc.language import CommandAnswer, ErrorAnswer, ShotsAnswer, answer_from_json, parse_command
+from cinempc.language.corpus import CURRENT, KNOWN, load_cases
+from cinempc.language.lexicon import load_lexicon
+from cinempc.language.normalise import tokenise
+
+DATA = Path(__file__).resolve().parent / "data" / "language"
+CASES = load_cases(DATA / "corpus_train.yaml") + load_cases(DATA / "corpus_validation.yaml")
+
+
+def shot(text: str, known=KNOWN) -> tuple:
+    answer = parse_command(text, current=CURRENT, known_subjects=list(known))
+    assert isinstance(answer, ShotsAnswer), f"{text!r} -> {answer.to_json()[:300]}"
+    return answer.shots[0], answer
+
+
+def test_words_that_set_nothing_are_flown_around_and_listed_on_the_wire():
+    first, answer = shot("wide on the bride, documentary vibe")
+    assert first.framing == "wide" and first.subjects == ["bride"]
+    assert answer.ignored == ["documentary", "vibe"]
+    assert answer_from_json(answer.to_json()).ignored == ["documentary", "vibe"]
+    _, clean = shot("wide on the bride")
+    assert "ignored" not in clean.to_json()  # the wire form is unchanged when nothing was ignored
+
+
+@pytest.mark.parametrize("text, word", [
+    ("wide on the bride, no bokeh", "no"), ("orbit, not too fast", "not"), ("don't orbit the groom", "don't"),
+    ("wide, zzkq", "zzkq"),  # not English: a slip for something, not a style word
+    ("orbit 12", "12"),  # a number without a unit
+    ("orbit left", "left"),  # a word that means something on its own
+    ("wide, as she walks", "walks"),  # within typo distance of a word that sets something ("walk")
+])
+def test_words_that_could_matter_still_refuse(text, word):
+    answer = parse_command(text, current=CURRENT)
+    assert isinstance(answer, ErrorAnswer) and word in answer.error.not_understood, answer.to_json()[:300]
+
+
+NEGATIONS = ["not", "no", "don't", "never", "without"]
+
+
+def _negated(text: str, rng: random.Random) -> str:
+    words = text.split()
+    at = rng.randrange(len(words) + 1)
+    return " ".join([*words[:at], rng.choice(NEGATIONS), *words[at:]])
+
+
+def test_no_command_with_a_negation_is_ever_flown_unless_a_phrase_says_what_it_means():
+    """Every corpus phrasing with a negation put in at random: never shots, unless the negation is inside a
+    lexicon phrase that means the negated thing ("no movement" is static, "not so wide" is tighter)."""
+    rng = random.Random(27)
+    lexicon = load_lexicon()
+    flown = 0
+    for case in CASES * 2:
+        text = _negated(case.say, rng)
+        answer = parse_command(text, current=CURRENT, known_subjects=list(KNOWN))
+        if isinstance(answer, ShotsAnswer):
+            flown += 1
+            negations = [t.text for t in tokenise(text) if t.text in NEGATIONS]
+            phrases = {" ".join(k) for k in lexicon.phrases}
+            assert any(any(n in p.split() and p in text.lower() for p in phrases) for n in negations), \
+                f"{text!r} was flown: {answer.to_json()[:200]}"
+        assert not isinstance(answer, CommandAnswer) or answer.command != "resume" or "resume" in text
+    assert flown < 20
+
+
+@pytest.mark.parametrize("text, subjects", [
+    ("follow the plumber", ["plumber"]), ("wide shot of the bass player", ["bass player"]),
+    ("track the fire truck", ["fire truck"]), ("follow the lead singer", ["lead singer"]),
+    ("wide of the hot air balloon", ["hot air balloon"]),
+    ("medium on the wedding photographer", ["wedding photographer"]),
+    ("orbit the bride and the bass player", ["bride", "bass player"]),
+])
+def test_any_noun_names_a_subject_and_the_longest_noun_phrase_wins(text, subjects):
+    assert shot(text)[0].subjects == subjects
+
+
+def test_the_longest_noun_phrase_also_for_names_given_on_the_tablet():
+    assert shot("follow the bass player", known=["player"])[0].subjects == ["bass player"]
+    assert shot("close up on the keyboard player", known=["keyboard player", "player"])[0].subjects == \
+        ["keyboard player"]
+
+
+@pytest.mark.parametrize("word", ["raider", "boar", "barn", "goat", "bull"])
+def test_a_correctly_spelled_english_word_is_never_corrected_into_another(word):
+    first, answer = shot(f"follow the {word}")
+    assert first.subjects == [word] and not answer.corrections
+
+
+@pytest.mark.parametrize("typo, movement", [("orbbit", "orbit"), ("folllow", "follow"), ("psuh in", "dolly_in"),
+                                            ("pull bakc", "dolly_out"), ("crnae up", "crane_up"),
+                                            ("truck lfet", "truck_left"), ("desend", "pedestal_down")])
+def test_movement_verbs_get_typos_corrected(typo, movement):
+    assert shot(typo)[0].movement.type == movement
+
+
+@pytest.mark.parametrize("text, path, value", [
+    # each shot name x an explicit word for the field it implies
+    ("medium establishing shot", "framing", "medium"), ("establishing shot", "framing", "extreme_wide"),
+    ("head shot, medium close up", "framing", "medium_close_up"), ("head shot", "framing", "close_up"),
+    ("detail shot, close up", "framing", "close_up"), ("detail shot", "framing", "extreme_close_up"),
+    ("hero shot at eye level", "angle", "eye_level"), ("hero shot", "angle", "low"),
+    ("aerial shot, low angle", "angle", "low"), ("aerial shot", "angle", "high"),
+    ("over the shoulder, from the left", "side", "left"), ("over the shoulder", "side", "back_right"),
+    ("crane shot, boom down", "movement.type", "crane_down"), ("crane shot", "movement.type", "crane_up"),
+    ("close two shot", "framing", "close_up"), ("two shot", "framing", "medium_wide"),
+    ("preset dronie, close up", "framing", "close_up"),
+])
+def test_an_explicit_word_beats_an_implied_one(text, path, value):
+    document = shot(text)[0].model_dump()
+    for part in path.split("."):
+        document = document[part]
+    assert document == value
+
+
+def test_two_explicit_words_for_one_field_are_still_a_conflict():
+    answer = parse_command("establishing shot from above at eye level", current=CURRENT)
+    assert isinstance(answer, ErrorAnswer) and answer.error.reason == "conflict"
+
+
+@pytest.mark.parametrize("text, movement", [
+    ("dolly zoom toward the groom", "dolly_zoom_in"), ("vertigo into the bride", "dolly_zoom_in"),
+    ("zolly away from her", "dolly_zoom_out"), ("hitchcock zoom, push", "dolly_zoom_in"),
+    ("contra zoom pulling out", "dolly_zoom_out"), ("dolly zoom", "dolly_zoom_out"),
+])
+def test_dolly_zoom_direction_from_its_direction_word(text, movement):
+    assert shot(text)[0].movement.type == movement
+
+
+@pytest.mark.parametrize("text, side, position", [
+    ("from the left, keep her on the left third", "left", "left_third"),
+    ("profile right, frame her right third", "right", "right_third"),
+    ("from the front left", "front_left", "center"), ("from front left", "front_left", "center"),
+    ("the front left of the car", "front_left", "center"), ("three quarter, from the right", "front_right", "center"),
+])
+def test_screen_position_and_side_are_different_things(text, side, position):
+    first = shot(text)[0]
+    assert (first.side, first.screen_position) == (side, position)
+
+
+@pytest.mark.parametrize("text, mode", [("keep the background soft", "shallow"), ("blurry background", "shallow"),
+                                        ("defocus the background", "shallow"), ("sharp throughout", "deep"),
+                                        ("keep it all in focus", "deep"), ("crisp background", "deep")])
+def test_blur_and_sharpness_words(text, mode):
+    assert shot(text)[0].focus.depth_of_field == mode
+
+
+def test_a_control_word_with_words_that_set_nothing_is_still_the_control_word():
+    assert parse_command("stop, something's wrong", current=CURRENT).command == "hold"
+    assert isinstance(parse_command("hold on the plumber", current=CURRENT), ShotsAnswer)
+
+
+def test_cli_explain_names_the_words_behind_each_field(capsys):
+    assert main(["parse", "medium establishing shot of the bass player, documentary vibe", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "'medium' -> framing = medium" in out
+    assert "'establishing shot' -> framing = (an explicit word wins) (implied by a shot name)" in out
+    assert "'bass player' -> subjects" in out and "ignored: 'documentary', 'vibe'" in out
+    assert main(["parse", "no bokeh", "--explain"]) == 2
+    assert "not understood: 'no'" in capsys.readouterr().out
