@@ -14,6 +14,8 @@ Rules (docs/safety.md):
   the rig never drifts along with the estimate;
 * a controller that holds by itself (``setpoint.hold``) chooses where: its first hold setpoint is
   the latch (that is how a hold streamed by an upstream node is flown downstream unchanged);
+* a failed or late solve flies the controller's shifted previous plan -- unless a hold is latched:
+  that plan was made before the hold, so the hold stays until a fresh solve;
 * a stale or non-finite rig state is never an anchor: the hold is at the last fresh state, and with
   none ever there is no setpoint at all (:attr:`Status.NO_STATE`);
 * one geofence behaviour, :func:`fence`: only the offending axes change -- on each the setpoint
@@ -355,6 +357,8 @@ class SafetyCore:
                 own = setpoint if setpoint.hold else Setpoint.hold_at(self._anchor)
                 reason = f"controller {status}: {message}" if message else f"controller {status}"
                 return self._hold(Cause.CONTROLLER_HOLD, reason[:200], status, own=own)
+            if status is Status.FALLBACK_SHIFTED and self._latch is not None:  # planned before the hold began
+                return self._hold(Cause.STALE_PLAN, f"shifted plan predates the hold: {message}"[:200], status)
             setpoint = sample_plan(getattr(result, "plan", None), plan_age, setpoint)
         except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
             return self._hold(Cause.NON_FINITE, f"unusable setpoint: {exc}"[:200])

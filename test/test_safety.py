@@ -144,6 +144,11 @@ def test_failed_solve_flies_the_shifted_plan_then_holds_where_the_plan_ran_out()
         held.append(core.step(inputs(0.1 * k, moving, Result(Setpoint.hold_at(moving), "fallback_hold"))))
     assert all(d.cause is Cause.CONTROLLER_HOLD and d.status is Status.FALLBACK_HOLD for d in held)
     assert all(d.setpoint is held[0].setpoint for d in held)
+    # a shifted plan after a hold was planned before it: the hold stays until a fresh solve
+    stale = core.step(inputs(0.6, rig(x=2.0), Result(flying(rig(x=9.0)), "fallback_shifted")))
+    assert stale.cause is Cause.STALE_PLAN and stale.setpoint is held[0].setpoint
+    fresh = core.step(inputs(0.7, rig(x=2.0), Result(flying(rig(x=2.0)))))
+    assert not fresh.holding and fresh.status is Status.OPTIMAL
 
 
 @pytest.mark.parametrize("bad", ["nan_state", "nan_plan", "garbage_result", "unknown_status", "nan_time",

@@ -3,6 +3,7 @@
 ``cinempc bench mpc [--json]`` times the MPC; ``cinempc bench shots`` flies every shot
 preset in generated scenes with every controller (``cinempc_sim.shot_bench``; its options,
 but for ``--duration`` which ``bench sim`` shares, mean nothing to the other benchmarks);
+``cinempc bench faults [--json]`` flies the fault-injection matrix (``--quick``: its CI subset);
 ``cinempc bench all`` runs every registered benchmark whose module exists (a subsystem not
 built yet is skipped, not an error).  Benchmarks print numbers; they never assert timings.
 """
@@ -20,13 +21,14 @@ REGISTRY: dict[str, str] = {
     "sim": "cinempc_sim.bench:run",
     "perception": "cinempc.perception.bench:run",
     "shots": "cinempc_sim.shot_bench:run",
+    "faults": "cinempc_sim.fault_bench:run",
 }
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` sub-command."""
     parser = subparsers.add_parser(
-        "bench", help="run benchmarks (mpc, sim, perception, shots or all)",
+        "bench", help="run benchmarks (mpc, sim, perception, shots, faults or all)",
         description="Benchmarks print numbers (solve times, rates); run on an idle machine for meaningful timings.",
     )
     parser.add_argument("target", choices=[*REGISTRY, "all"], help="which benchmark")
@@ -71,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
             from cinempc.mpc.bench import format_text
 
             print(format_text(results[name]))
-        elif not args.json and name == "shots":
-            pass  # printed its own summary table
+        elif not args.json and name in ("shots", "faults"):
+            pass  # printed its own table
         elif not args.json:
             print(f"{name}: {json.dumps(results[name], default=str)}")
     if args.json:
