@@ -187,6 +187,24 @@ def test_typed_commands_through_the_real_parser(client: TestClient, hub: LiveHub
     assert hub.tick(0.7).shot.movement.type == "orbit"
 
 
+def test_ignored_words_and_a_subject_to_point_out_over_http(client: TestClient, hub: LiveHub):
+    answer = client.post("/api/command", headers=AUTH, json={"text": "wide shot of everyone, documentary vibe"})
+    assert answer.status_code == 200 and answer.json()["ignored"] == ["documentary", "vibe"]
+    assert hub.tick(0.5).shot.framing == "wide"
+    # nobody is called "bass player": the shot waits (202) and the answer asks the director to point them out
+    answer = client.post("/api/command", headers=AUTH, json={"text": "follow the bass player, documentary vibe"})
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert body["point_out"] == ["bass player"] and body["queued"] == [] and body["ignored"] == ["documentary", "vibe"]
+    state = client.get("/api/state", headers=AUTH).json()
+    assert state["awaiting"]["point_out"] == ["bass player"] and state["queue"]["current"]["shot"]["framing"] == "wide"
+    pinned = client.post("/api/subjects/point_out", headers=AUTH, json={"name": "bass player", "x_m": 2.0, "y_m": 1})
+    assert pinned.status_code == 200 and pinned.json()["flying"]["text"] == "follow the bass player, documentary vibe"
+    assert hub.tick(1.0).shot.movement.type == "follow"
+    state = client.get("/api/state", headers=AUTH).json()
+    assert state["awaiting"] is None and state["queue"]["current"]["shot"]["subjects"] == ["bass player"]
+
+
 # ---------------------------------------------------------------------- WebSocket on real uvicorn
 
 
@@ -298,6 +316,22 @@ def test_websocket_session(server: DirectorServer, hub: LiveHub):
             while True:
                 ws.recv(timeout=5)
         assert closed.value.rcvd.code == 1009
+
+
+def test_websocket_asks_to_point_out_a_subject_nobody_carries(server: DirectorServer, hub: LiveHub):
+    with connect(ws_url(server), open_timeout=5) as ws:
+        ws.send(json.dumps({"type": "auth", "token": TOKEN}))
+        receive_json(ws, "hello")
+        ws.send(json.dumps({"type": "command", "id": 1, "text": "orbit the drummer, documentary vibe"}))
+        waiting = receive_json(ws, "result")
+        assert waiting["ok"] and waiting["point_out"] == ["drummer"] and waiting["ignored"] == ["documentary", "vibe"]
+        deadline = time.monotonic() + 5
+        while not (receive_json(ws, "state").get("awaiting") or {}).get("point_out"):  # every tablet sees it
+            assert time.monotonic() < deadline
+        assert hub.tick(1.0).shot.name == "follow_medium"
+        ws.send(json.dumps({"type": "name", "id": 2, "track_id": 3, "name": "drummer"}))
+        assert receive_json(ws, "result")["flying"]["text"] == "orbit the drummer, documentary vibe"
+        assert hub.tick(1.1).shot.subjects == ["#3"]
 
 
 def test_websocket_heartbeat_shows_a_stalled_loop(server: DirectorServer, hub: LiveHub):

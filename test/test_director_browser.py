@@ -280,3 +280,39 @@ def test_hold_works_when_the_websocket_is_down(live, browser):
     assert any(h["kind"] == "hold" and h["source"].startswith("http") for h in hub.snapshot()["history"])
     hub.resume("test teardown")
     context.close()
+
+
+def test_director_is_asked_to_point_out_a_subject_nobody_carries(live, browser):
+    hub, run, server = live
+    hub.resume("test setup")
+    text = "follow the bass player, documentary vibe"
+    context, page, errors = _paired_tablet(browser, server)
+    page.wait_for_selector('#conn[data-state="ok"]', timeout=15000)
+    page.wait_for_selector(".box[data-track='1']", timeout=10000)
+    page.fill("#cmd", text)
+    page.press("#cmd", "Enter")
+    # the answer asks for the subject and lists the words that set nothing; the shot does not fly
+    page.wait_for_function("() => document.getElementById('cmd-result').className.includes('ask')", timeout=10000)
+    assert "point out bass player" in page.inner_text("#cmd-result")
+    assert page.inner_text("#cmd-result .ignored") == "ignored: documentary, vibe"
+    page.wait_for_selector("#awaiting:not([hidden])", timeout=10000)
+    assert "bass player" in page.inner_text("#awaiting")
+    assert page.get_attribute("#awaiting", "data-names") == "bass player"
+    held_at_s = hub.snapshot()["loop"]["time_s"]
+    wait_until(lambda: hub.snapshot()["loop"]["time_s"] >= held_at_s + 1.0, 30, "a simulated second")
+    current = hub.snapshot()["queue"]["current"]
+    assert current is None or current["source"] != text  # still not flown
+    # the director taps the walker and names them so: the waiting shot flies on that track
+    page.tap(".box[data-track='1']")
+    page.wait_for_selector("#subject-panel:not([hidden])")
+    page.fill("#subject-name", "bass player")
+    page.click("#subject-save")
+    page.wait_for_selector("#awaiting", state="hidden", timeout=10000)
+    assert "flying “" + text + "”" in page.inner_text("#cmd-result")
+    shot = wait_until(lambda: (lambda c: c if c and c["source"] == text else None)(hub.snapshot()["queue"]["current"]),
+                      10, "the waiting shot to go on air")
+    assert shot["shot"]["subjects"] == ["bass player"] and shot["shot"]["movement"]["type"] == "follow"
+    wait_until(lambda: run.loop.shot.subjects == ["#1"] and run.loop.shot.movement.type == "follow", 10,
+               "the loop to fly it on track #1")
+    assert errors == []
+    context.close()

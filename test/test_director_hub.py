@@ -399,3 +399,84 @@ def test_a_pin_can_be_taken_back_and_one_nobody_is_found_at_leaves_with_percepti
     assert hub.tick(100.0 + timeout_s + 0.1).subject_pins == {}
     snap = hub.snapshot()
     assert snap["map"]["pins"] == [] and "carol (pointed out on the map) not found" in snap["events"][-1]["message"]
+
+
+# ------------------------------------------------------------- issue 27: ignored words, point out first
+
+
+def _hub_on_air() -> LiveHub:
+    """A hub with the real parser, a preset on air and one tracked subject named alice by its source."""
+    hub = LiveHub()
+    hub.start_shot(preset("follow_medium"))
+    hub.tick(0.0)
+    hub.publish_subjects([SubjectBox(track_id=1, box_px=(1, 2, 3, 4), name="alice")])
+    return hub
+
+
+def test_words_that_set_nothing_reach_the_tablet():
+    hub = _hub_on_air()
+    answer = hub.submit_text("wide on alice, documentary vibe")
+    assert answer["ignored"] == ["documentary", "vibe"] and answer["queued"]
+    assert hub.tick(0.1).shot.framing == "wide"
+    assert "ignored" not in hub.submit_text("orbit alice")  # only when some word was ignored
+    assert normalise_parse_result({"shots": [{}], "ignored": ["vibe"]}) == {"shots": [{}], "ignored": ["vibe"]}
+    for bad in ("vibe", [1], {"vibe": 1}):
+        with pytest.raises(TypeError, match="ignored"):
+            normalise_parse_result({"shots": [{}], "ignored": bad})
+
+
+def test_a_subject_nobody_carries_waits_until_it_is_pointed_out_on_the_map():
+    hub = _hub_on_air()
+    answer = hub.submit_text("follow the bass player, documentary vibe")
+    assert answer["point_out"] == ["bass player"] and answer["queued"] == []
+    assert answer["ignored"] == ["documentary", "vibe"] and "'bass player'" in answer["message"]
+    direction = hub.tick(0.1)
+    assert direction.shot.name == "follow_medium" and not direction.shot_changed  # nothing flies yet
+    snap = hub.snapshot()
+    assert snap["awaiting"] == {"text": "follow the bass player, documentary vibe", "mode": "now",
+                                "names": ["bass player"], "point_out": ["bass player"]}
+    assert snap["history"][-1]["kind"] == "point_out"
+    released = hub.point_out("Bass Player", 4.0, -2.0)
+    assert released["flying"]["text"] == "follow the bass player, documentary vibe"
+    direction = hub.tick(0.2)
+    assert direction.shot_changed and direction.shot.subjects == ["bass player"]
+    assert direction.shot.movement.type == "follow" and set(direction.subject_pins) == {"bass player"}
+    assert hub.snapshot()["awaiting"] is None
+    # an edit that names nobody new flies at once, even after the pin is taken back
+    hub.remove_pin("bass player")
+    assert "point_out" not in hub.submit_text("slower")
+    assert hub.tick(0.3).shot.movement.speed == "slow"
+
+
+def test_naming_a_track_releases_a_waiting_shot_and_only_names_are_checked():
+    hub = _hub_on_air()
+    answer = hub.submit_text("rack focus from alice to the drummer")  # a focus target is a subject too
+    assert answer["point_out"] == ["drummer"]
+    assert "flying" not in hub.name_subject(5, "guitarist")  # a name the shot does not need
+    assert hub.snapshot()["awaiting"]["point_out"] == ["drummer"]
+    assert hub.name_subject(7, "drummer")["flying"]["queued"]
+    assert hub.tick(0.1).shot.focus.rack_to == "#7"
+    for text in ("wide shot of everyone", "close up of #3", "orbit alice"):
+        assert "point_out" not in hub.submit_text(text), text
+
+
+def test_a_tracked_name_published_by_the_loop_releases_a_waiting_shot():
+    hub = _hub_on_air()
+    assert hub.submit_text("orbit bob")["point_out"] == ["bob"]
+    hub.publish_subjects([SubjectBox(track_id=1, box_px=(1, 2, 3, 4), name="alice")],
+                         ground=[GroundSubject(track_id=2, position_m=(3.0, 4.0), name="Bob")])
+    assert hub.tick(0.1).shot.subjects == ["bob"] and hub.snapshot()["awaiting"] is None
+
+
+def test_another_shot_or_abort_drops_a_waiting_shot():
+    hub = _hub_on_air()
+    hub.submit_text("follow the bass player")
+    hub.submit_preset("orbit_cw")
+    assert hub.snapshot()["awaiting"] is None
+    hub.point_out("bass player", 1.0, 1.0)
+    assert hub.tick(0.1).shot.name == "orbit_cw"  # pointing out later flies nothing
+    hub.submit_text("follow the drummer")
+    hub.submit_text("hold")  # HOLD keeps it waiting
+    assert hub.snapshot()["awaiting"]["point_out"] == ["drummer"]
+    hub.abort()
+    assert hub.snapshot()["awaiting"] is None

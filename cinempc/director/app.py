@@ -190,7 +190,8 @@ def create_app(hub: LiveHub, token: PairingToken, settings: DirectorSettings | N
             answer = hub.submit_text(body.text, body.mode, source=f"http {client_key(request)}")
         except CommandRejected as exc:
             return rejected(exc)
-        return JSONResponse(answer, status_code=422 if "error" in answer else 200)
+        # 202: understood, but kept back until the director points out the subjects it names
+        return JSONResponse(answer, status_code=422 if "error" in answer else 202 if "point_out" in answer else 200)
 
     @app.post("/api/preset")
     def preset(body: PresetBody, request: Request) -> Response:

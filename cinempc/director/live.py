@@ -176,7 +176,13 @@ def normalise_parse_result(result: Any) -> dict[str, Any]:
         shots = result["shots"]
         if not isinstance(shots, list) or not shots:
             raise TypeError("parser returned an empty or non-list 'shots'")
-        return {"shots": [s if isinstance(s, dict) else s.model_dump(mode="json") for s in shots]}
+        answer: dict[str, Any] = {"shots": [s if isinstance(s, dict) else s.model_dump(mode="json") for s in shots]}
+        ignored = result.get("ignored") or []
+        if not isinstance(ignored, list) or not all(isinstance(word, str) for word in ignored):
+            raise TypeError(f"parser returned 'ignored' that is not a list of words: {ignored!r}"[:200])
+        if ignored:
+            answer["ignored"] = list(ignored)
+        return answer
     if result.get("command") is not None:
         command = result["command"]
         if command not in ("hold", "resume", "abort"):
@@ -185,6 +191,41 @@ def normalise_parse_result(result: Any) -> dict[str, Any]:
     if result.get("error") is not None:
         return {"error": result["error"]}
     raise TypeError(f"parser answer has none of shots/command/error: {sorted(result)}")
+
+
+def named_subjects(shot: ShotSpec) -> list[str]:
+    """The subject names a shot refers to (subjects, focus target, rack target); not ``all`` nor ``#id``."""
+    refs = [*shot.subjects, shot.focus.target, shot.focus.rack_to]
+    names: list[str] = []
+    for ref in refs:
+        if ref is not None and ref != "all" and not ref.startswith("#") and ref not in names:
+            names.append(ref)
+    return names
+
+
+@dataclass(frozen=True)
+class AwaitedShots:
+    """Shots that name someone no track, name or pin carries yet: they fly once every one is pointed out."""
+
+    shots: tuple[ShotSpec, ...]
+    text: str
+    mode: str
+    source: str
+    names: tuple[str, ...]  # every name the shots need that was not carried when they were typed
+
+    def missing(self, carried: set[str]) -> list[str]:
+        """The names still to be pointed out."""
+        return [name for name in self.names if name not in carried]
+
+    def to_json(self, carried: set[str]) -> dict[str, Any]:
+        return {"text": self.text, "mode": self.mode, "names": list(self.names), "point_out": self.missing(carried)}
+
+
+def point_out_message(names: list[str]) -> str:
+    """What the tablet asks when a shot names subjects nobody has pointed out yet."""
+    listed = ", ".join(repr(name) for name in names)
+    return (f"point out {listed}: tap them in the picture and name them so, or tap where they stand on the "
+            "map; the shot flies once every one is pointed out (another shot replaces this one)")
 
 
 def resolve_subject_names(shot: ShotSpec, director_names: dict[int, str]) -> ShotSpec:
@@ -244,6 +285,7 @@ class LiveHub:
         self._names: dict[int, str] = {}
         self._pins: dict[str, MapPin] = {}
         self._pin_timeout_s: float | None = None  # perception's point_out_timeout_s, read at the first pin
+        self._awaiting: AwaitedShots | None = None  # typed shots waiting for the director to point someone out
         self._history: deque[dict[str, Any]] = deque(maxlen=self.settings.history_length)
         self._hold_listeners: list[Callable[[bool], None]] = []
         self._state_seq = 0
@@ -297,6 +339,7 @@ class LiveHub:
                     del self._pins[name]
                     self._event_locked("subjects", f"{name} (pointed out on the map) found as #{subject.track_id}",
                                        "info")
+            self._release_awaited_locked("loop")
             self._bump()
 
     def publish_rig(self, state: Any, camera: Any | None = None, time_s: float | None = None) -> None:
@@ -413,6 +456,7 @@ class LiveHub:
             self._last_entry_id = None
             self._record_locked("ABORT", source, "abort", "take aborted, queue cleared, holding")
             self._event_locked("safety", f"ABORT from {source}", "warning")
+            self._awaiting = None
             self._bump()
             listeners = list(self._hold_listeners)
         self._notify(listeners, True)
@@ -425,7 +469,7 @@ class LiveHub:
             raise CommandRejected(f"unknown mode {mode!r}: 'now' or 'append'")
         with self._lock:
             current = self._queue.current_shot if mode == "now" else self._queue.last_shot
-            known = sorted({*self._names.values(), *(b.name for b in self._subjects if b.name)})
+            known = sorted(self._carried_names_locked())
         try:
             answer = normalise_parse_result(self._parser(text, current, known))
         except (TypeError, ValueError, ValidationError) as exc:
@@ -446,7 +490,12 @@ class LiveHub:
         except ValidationError as exc:
             raise CommandRejected(f"the parser produced an invalid shot: {describe_validation_error(exc)}",
                                   status=500) from exc
-        return self._queue_shots(shots, text, mode, source)
+        ignored = {"ignored": answer["ignored"]} if answer.get("ignored") else {}
+        with self._changed:
+            unknown = self._unknown_names_locked(shots, current)
+            if unknown:
+                return {**self._await_point_out_locked(shots, text, mode, source, unknown), **ignored}
+        return {**self._queue_shots(shots, text, mode, source), **ignored}
 
     def submit_preset(self, name: str, subjects: list[str] | None = None, mode: str = "now",
                       source: str = "director") -> dict[str, Any]:
@@ -488,8 +537,9 @@ class LiveHub:
             replaced = self._pins.pop(cleaned, None) is not None  # the person pointed out is this track
             self._record_locked(f"name #{track_id} {cleaned}", source, "name",
                                 f"#{track_id} is now {cleaned!r}" + (" (was a pin on the map)" if replaced else ""))
+            released = self._release_awaited_locked(source)
             self._bump()
-        return {"track_id": track_id, "name": cleaned}
+        return {"track_id": track_id, "name": cleaned, **released}
 
     def point_out(self, name: str, x_m: float, y_m: float, source: str = "director") -> dict[str, Any]:
         """Point a person out on the map ("carol is there"), before the camera has seen them.
@@ -516,8 +566,9 @@ class LiveHub:
             self._record_locked(f"point out {cleaned} at ({pin.x_m:.1f}, {pin.y_m:.1f})", source, "pin",
                                 f"{cleaned!r} {'moved' if moved else 'pointed out'} on the map; "
                                 "framed until the camera finds someone there")
+            released = self._release_awaited_locked(source)
             self._bump()
-        return {"name": cleaned, **pin.to_json(), "pin": True}
+        return {"name": cleaned, **pin.to_json(), "pin": True, **released}
 
     def remove_pin(self, name: str, source: str = "director") -> dict[str, Any]:
         """Take back a person pointed out on the map (a wrong tap, someone who left): perception stops
@@ -587,6 +638,8 @@ class LiveHub:
                 "history": list(self._history),
                 "names": {str(k): v for k, v in names.items()},
                 "map": {"subjects": ground, "pins": pins},
+                "awaiting": (None if self._awaiting is None
+                             else self._awaiting.to_json(self._carried_names_locked())),
             }
 
     def latest_frame(self) -> tuple[int, bytes | None]:
@@ -619,8 +672,44 @@ class LiveHub:
 
     # ================================================================ internals
 
+    def _carried_names_locked(self) -> set[str]:
+        """Every subject name something carries now: the director's names, tracks' names and pins."""
+        tracked = (s.name.strip().lower() for s in [*self._subjects, *self._ground] if s.name)
+        return {*self._names.values(), *tracked, *self._pins}
+
+    def _unknown_names_locked(self, shots: list[ShotSpec], current: ShotSpec | None) -> list[str]:
+        """Names the shots use that nothing carries and that the shot they edit did not already use."""
+        carried = self._carried_names_locked() | set(named_subjects(current) if current is not None else [])
+        unknown: list[str] = []
+        for shot in shots:
+            unknown += [name for name in named_subjects(shot) if name not in carried and name not in unknown]
+        return unknown
+
+    def _await_point_out_locked(self, shots: list[ShotSpec], text: str, mode: str, source: str,
+                                names: list[str]) -> dict[str, Any]:
+        """Keep typed shots back until every name in ``names`` is pointed out; the answer asks for them."""
+        self._awaiting = AwaitedShots(tuple(shots), text, mode, source, tuple(names))
+        message = point_out_message(names)
+        self._record_locked(text, source, "point_out", message)
+        self._event_locked("subjects", message, "warning")
+        self._bump()
+        return {"point_out": names, "message": message, "queued": [], "mode": mode, "text": text,
+                "holding": self._hold}
+
+    def _release_awaited_locked(self, source: str) -> dict[str, Any]:
+        """Queue the waiting shots once every name they need is carried; ``{"flying": ...}`` if they were."""
+        awaiting = self._awaiting
+        if awaiting is None or awaiting.missing(self._carried_names_locked()):
+            return {}
+        self._awaiting = None
+        result = self._queue_shots(list(awaiting.shots), awaiting.text, awaiting.mode, f"{awaiting.source} "
+                                   f"(pointed out by {source})")
+        self._event_locked("queue", f"{', '.join(awaiting.names)} pointed out: flying {awaiting.text!r}", "info")
+        return {"flying": {"text": awaiting.text, "queued": result["queued"]}}
+
     def _queue_shots(self, shots: list[ShotSpec], text: str, mode: str, source: str) -> dict[str, Any]:
         with self._changed:
+            self._awaiting = None  # a shot that flies replaces one still waiting for a subject
             if mode == "now":
                 entries = self._queue.replace(shots, text)
             else:

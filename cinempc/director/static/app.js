@@ -208,6 +208,7 @@
       placeBoxes();
       renderMap();
       renderQueue(s.queue);
+      renderAwaiting(s.awaiting);
       renderHistory(s.history || []);
       renderEvents(s.events || []);
       $('view-info').textContent = s.frame && s.frame.time_s != null ? 't ' + s.frame.time_s.toFixed(1) + ' s' : '';
@@ -389,6 +390,22 @@
       if ($('queue').innerHTML !== html) $('queue').innerHTML = html;
     }
 
+    // A typed shot that names someone nobody has pointed out yet waits (on every tablet) until they are.
+    function awaitedNames() { return last && last.awaiting ? last.awaiting.point_out || [] : []; }
+
+    function renderAwaiting(awaiting) {
+      var el = $('awaiting'), names = awaiting ? awaiting.point_out || [] : [];
+      el.hidden = !names.length;
+      el.dataset.names = names.join(',');
+      var text = names.length ? 'Waiting to fly “' + awaiting.text + '”: point out ' + names.join(', ') +
+        ' — tap them in the picture and name them so, or tap where they stand on the map' : '';
+      if (el.textContent !== text) el.textContent = text;
+    }
+
+    function ignoredLine(res) {
+      return res.ignored && res.ignored.length ? '<span class="ignored">ignored: ' + esc(res.ignored.join(', ')) + '</span>' : '';
+    }
+
     function renderHistory(history) {
       var html = history.slice().reverse().slice(0, 20).map(function (h) {
         return '<li class="h-' + esc(h.kind) + '" data-text="' + esc(h.text) + '">' + esc(h.text) + '<small>' + esc(h.result) + '</small></li>';
@@ -412,11 +429,16 @@
     function showResult(res) {
       var el = $('cmd-result');
       if (!res) { el.className = 'cmd-result err'; el.textContent = 'no answer from the drone computer'; return; }
-      if (res.ok && res.shots) {
+      if (res.ok && res.point_out && res.point_out.length) {
+        el.className = 'cmd-result ask';
+        el.innerHTML = 'Not flying yet: point out ' + esc(res.point_out.join(', ')) +
+          ' (tap them in the picture and name them so, or tap where they stand on the map)' + ignoredLine(res);
+        if (!$('pin-name').value) $('pin-name').value = res.point_out[0];
+      } else if (res.ok && res.shots) {
         el.className = 'cmd-result ok';
-        el.textContent = (res.mode === 'append' ? 'Queued: ' : 'Cut to: ') + res.shots.map(function (s) {
+        el.innerHTML = esc((res.mode === 'append' ? 'Queued: ' : 'Cut to: ') + res.shots.map(function (s) {
           return (s.framing || '').replace(/_/g, ' ') + ' · ' + s.movement.type.replace(/_/g, ' ') + ' · ' + s.subjects.join(' ');
-        }).join(' → ') + (res.holding ? ' (on HOLD: press RESUME)' : '');
+        }).join(' → ') + (res.holding ? ' (on HOLD: press RESUME)' : '')) + ignoredLine(res);
       } else if (res.ok && res.command) {
         el.className = 'cmd-result ok'; el.textContent = res.command.toUpperCase();
       } else if (res.ok) {
@@ -483,7 +505,7 @@
       var subj = (last && last.subjects || []).filter(function (s) { return s.track_id === trackId; })[0];
       $('subject-panel').hidden = false;
       $('subject-title').textContent = '#' + trackId;
-      $('subject-name').value = subj && subj.name ? subj.name : '';
+      $('subject-name').value = subj && subj.name ? subj.name : (awaitedNames()[0] || '');
       var chip = $('selected-chip'); chip.hidden = false;
       chip.textContent = 'Presets apply to ' + (subj ? subjectLabel(subj) : '#' + trackId);
       placeBoxes();
@@ -495,7 +517,7 @@
       if (selected == null) return;
       send({ type: 'name', track_id: selected, name: $('subject-name').value }).then(function (res) {
         showResult(res && res.ok ? { ok: true } : res);
-        if (res && res.ok) $('cmd-result').textContent = '#' + res.track_id + ' is now “' + res.name + '”';
+        if (res && res.ok) $('cmd-result').textContent = '#' + res.track_id + ' is now “' + res.name + '”' + flyingLine(res);
       });
     });
     $('map-canvas').addEventListener('click', function (ev) {
@@ -503,6 +525,7 @@
       var box = $('map-canvas').getBoundingClientRect();
       var at = mapToWorld(ev.clientX - box.left, ev.clientY - box.top);
       tapView = mapView;
+      if (!$('pin-name').value && awaitedNames().length) $('pin-name').value = awaitedNames()[0];
       pinDraft = [Math.round(at[0] * 100) / 100, Math.round(at[1] * 100) / 100];
       var panel = $('pin-panel');
       panel.hidden = false;
@@ -511,6 +534,7 @@
       $('pin-name').focus();
       renderMap();
     });
+    function flyingLine(res) { return res.flying ? ' — flying “' + res.flying.text + '”' : ''; }
     function closePinPanel() { pinDraft = null; $('pin-panel').hidden = true; $('pin-name').value = ''; renderMap(); }
     $('pin-cancel').addEventListener('click', closePinPanel);
     function savePin() {
@@ -520,7 +544,7 @@
         showResult(res && res.ok ? { ok: true } : res);
         if (res && res.ok) {
           $('cmd-result').textContent = '“' + res.name + '” pointed out at (' + res.position_m[0].toFixed(1) + ', ' +
-            res.position_m[1].toFixed(1) + ') m: framed until the camera finds them';
+            res.position_m[1].toFixed(1) + ') m: framed until the camera finds them' + flyingLine(res);
           closePinPanel();
         }
       }, function () { showResult(null); });
