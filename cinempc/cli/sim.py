@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 CONTROLLER_CHOICES = ("cinempc", "extrinsics_only", "follow")
 
@@ -64,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "config/shots.yaml or a ShotSpec JSON/YAML file; the default is the scenario's default_shot.",
     )
     parser.add_argument("--scenario", required=True, help="scenario YAML file or name in sim/scenarios/")
-    parser.add_argument("--shot", help="preset name or ShotSpec JSON file (default: the scenario's)")
+    parser.add_argument("--shot", help="preset name, ShotSpec JSON/YAML file, or a `cinempc parse --json` answer "
+                        "with one shot (default: the scenario's)")
     parser.add_argument("--controller", choices=CONTROLLER_CHOICES, default="cinempc")
     parser.add_argument("--duration", type=float, help="seconds of simulated time (default: shot, else scenario)")
     parser.add_argument("--out", required=True, help="output folder")
@@ -94,7 +96,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def fly_and_report(scenario_ref: str, shot: str | None, controller: str, duration: float | None, out: Path,
+def wrote_line(out: Path, names: list[str], started_s: float) -> str:
+    """``wrote DIR/a, b, c``: only the files of ``names`` this run really wrote (a file older than the run is not)."""
+    written = [name for name in names if (out / name).is_file() and (out / name).stat().st_mtime >= started_s - 1.0]
+    if not written:
+        return f"wrote nothing to {out}"
+    return f"wrote {out}/{written[0]}" + "".join(f", {name}" for name in written[1:])
+
+
+def run_files(video: bool, report: bool = True) -> list[str]:
+    """The files a run folder gets: camera.mp4 only with video, report.html only from a reported run."""
+    return (["camera.mp4"] if video else []) + ["metrics.json", "plots.png", "trajectory.csv", "run.json"] + (
+        ["report.html"] if report else [])
+
+
+def fly_and_report(scenario_ref: str, shot: Any, controller: str, duration: float | None, out: Path,
                    seed: int = 0, compare: bool = False, video: bool = True, solver: str = "fast",
                    show_progress: bool = True, lockstep: bool = True, via_mavlink: str | None = None) -> dict:
     """Run ``controller`` (and the baselines with ``compare``) and write the run folder(s) + report.html."""
@@ -132,29 +148,33 @@ def run(args: argparse.Namespace) -> int:
     """Fly, write, print where the files are and the headline metrics."""
     import json
 
+    from cinempc.cli.shot import load_shot_ref
+
     out = Path(args.out)
+    started_s = time.time()
+    shot = load_shot_ref(args.shot) if args.shot else None
     if getattr(args, "director", False):
         from cinempc_sim.director_bridge import serve_live
 
-        serve_live(resolve_scenario_path(args.scenario), args.shot, args.controller, args.duration,
+        serve_live(resolve_scenario_path(args.scenario), shot, args.controller, args.duration,
                    host=args.director_host, port=args.director_port, token=args.director_token, out_dir=out,
                    video=not args.no_video, seed=args.seed, solver=args.solver, perception=args.perception)
-        print(f"wrote {out}/run.json, metrics.json, trajectory.csv, plots.png")
+        print(wrote_line(out, run_files(not args.no_video, report=False), started_s))
         return 0
     if args.perception == "yolo":
-        return run_with_perception(args, out)
-    metrics = fly_and_report(args.scenario, args.shot, args.controller, args.duration, out, seed=args.seed,
+        return run_with_perception(args, out, started_s)
+    metrics = fly_and_report(args.scenario, shot, args.controller, args.duration, out, seed=args.seed,
                              compare=args.compare, video=not args.no_video, solver=args.solver,
                              show_progress=not args.headless, lockstep=not args.real_time,
                              via_mavlink=args.via_mavlink)
     for name, values in metrics.items():
         print(f"{name}: " + json.dumps({k: values[k] for k in (
             "composition_error_rms", "in_focus_fraction", "visible_fraction", "collisions", "real_time_factor")}))
-    print(f"wrote {out}/camera.mp4, metrics.json, plots.png, trajectory.csv, report.html")
+    print(wrote_line(out, run_files(not args.no_video), started_s))
     return 0
 
 
-def run_with_perception(args: argparse.Namespace, out: Path) -> int:
+def run_with_perception(args: argparse.Namespace, out: Path, started_s: float = 0.0) -> int:
     """``--perception yolo``: the controller sees subjects through the detector; graded on ground truth."""
     import json
 
@@ -170,5 +190,5 @@ def run_with_perception(args: argparse.Namespace, out: Path) -> int:
                                   "lost_events": len(perceiver.lost_events)})
     print(f"{args.controller}+yolo: " + json.dumps({k: result.metrics[k] for k in (
         "composition_error_rms", "in_focus_fraction", "visible_fraction", "collisions", "real_time_factor")}))
-    print(f"wrote {out}/metrics.json, plots.png, trajectory.csv, run.json")
+    print(wrote_line(out, run_files(False, report=False), started_s))
     return 0
