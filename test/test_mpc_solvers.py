@@ -238,7 +238,16 @@ def test_the_bench_registry_names_the_agreed_modules():
     from cinempc.cli.bench import REGISTRY
 
     assert REGISTRY == {"mpc": "cinempc.mpc.bench:run", "sim": "cinempc_sim.bench:run",
-                        "perception": "cinempc.perception.bench:run", "shots": "cinempc_sim.shot_bench:run"}
+                        "perception": "cinempc.perception.bench:run", "shots": "cinempc_sim.shot_bench:run",
+                        "faults": "cinempc_sim.fault_bench:run", "language": "cinempc.language.bench:run"}
+
+
+def test_bench_language_prints_the_corpus_accuracy_and_parse_times(capsys):
+    assert cli_main(["bench", "language", "--json"]) == 0
+    numbers = json.loads(capsys.readouterr().out)
+    assert numbers["train_cases"] > 0 and numbers["validation_cases"] > 0
+    assert 0.0 <= numbers["validation_accuracy"] <= 1.0
+    assert 0.0 < numbers["parse_median_ms"] <= numbers["parse_p99_ms"] <= numbers["parse_max_ms"]
 
 
 def test_numpy_dynamics_match_the_symbolic_model():

@@ -4,6 +4,8 @@
 preset in generated scenes with every controller (``cinempc_sim.shot_bench``; its options,
 but for ``--duration`` which ``bench sim`` shares, mean nothing to the other benchmarks);
 ``cinempc bench faults [--json]`` flies the fault-injection matrix (``--quick``: its CI subset);
+``cinempc bench language [--json]`` is the parser's corpus accuracy and time per command
+(``python -m cinempc.language.bench``);
 ``cinempc bench all`` runs every registered benchmark whose module exists (a subsystem not
 built yet is skipped, not an error).  Benchmarks print numbers; they never assert timings.
 """
@@ -22,13 +24,14 @@ REGISTRY: dict[str, str] = {
     "perception": "cinempc.perception.bench:run",
     "shots": "cinempc_sim.shot_bench:run",
     "faults": "cinempc_sim.fault_bench:run",
+    "language": "cinempc.language.bench:run",
 }
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` sub-command."""
     parser = subparsers.add_parser(
-        "bench", help="run benchmarks (mpc, sim, perception, shots, faults or all)",
+        "bench", help="run benchmarks (mpc, sim, perception, shots, faults, language or all)",
         description="Benchmarks print numbers (solve times, rates); run on an idle machine for meaningful timings.",
     )
     parser.add_argument("target", choices=[*REGISTRY, "all"], help="which benchmark")
