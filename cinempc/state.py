@@ -157,6 +157,12 @@ class SubjectTrack:
         return self.positions_m[min(k, len(self.positions_m) - 1)]
 
 
+def _unit(vector: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """The vector scaled to length 1, or ``fallback`` when it has (almost) none."""
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 1e-9 else fallback
+
+
 @dataclass(frozen=True)
 class Obstacle:
     """Something the drone must keep clear of: a sphere, a vertical cylinder or an axis-aligned box."""
@@ -179,6 +185,38 @@ class Obstacle:
                 raise ValueError(f"a {self.kind} obstacle needs a positive radius_m")
         else:
             raise ValueError(f"unknown obstacle kind {self.kind!r}: sphere, cylinder or box")
+
+    def separating_plane(self, point_m) -> tuple[np.ndarray, np.ndarray]:
+        """(unit normal, surface point) of the plane touching the obstacle nearest to a point, normal towards it;
+        from inside, through the nearest face.  The obstacle lies on the plane's far side (it is convex)."""
+        p = np.asarray(point_m, dtype=float)
+        if self.kind == "sphere":
+            normal = _unit(p - self.center_m, np.array([0.0, 0.0, 1.0]))
+            return normal, self.center_m + self.radius_m * normal
+        if self.kind == "cylinder":
+            radial = _unit(np.array([*(p[:2] - self.center_m[:2]), 0.0]), np.array([1.0, 0.0, 0.0]))
+            bottom, top = self.center_m[2], self.center_m[2] + self.height_m
+            rho = float(np.hypot(*(p[:2] - self.center_m[:2])))
+            nearest = self.center_m + min(rho, self.radius_m) * radial
+            nearest[2] = min(max(p[2], bottom), top)
+            if np.linalg.norm(p - nearest) > 1e-9:
+                return (p - nearest) / np.linalg.norm(p - nearest), nearest
+            depths = {"side": self.radius_m - rho, "below": p[2] - bottom, "above": top - p[2]}
+            face = min(depths, key=depths.get)
+            if face == "side":
+                return radial, nearest + depths["side"] * radial
+            up = np.array([0.0, 0.0, 1.0 if face == "above" else -1.0])
+            return up, np.array([p[0], p[1], top if face == "above" else bottom])
+        low, high = self.center_m - self.half_extents_m, self.center_m + self.half_extents_m
+        nearest = np.clip(p, low, high)
+        if np.linalg.norm(p - nearest) > 1e-9:
+            return (p - nearest) / np.linalg.norm(p - nearest), nearest
+        axis = int(np.argmin(self.half_extents_m - np.abs(p - self.center_m)))
+        normal = np.zeros(3)
+        normal[axis] = 1.0 if p[axis] >= self.center_m[axis] else -1.0
+        surface = p.copy()
+        surface[axis] = high[axis] if normal[axis] > 0 else low[axis]
+        return normal, surface
 
     def distance_m(self, point_m) -> float:
         """Euclidean distance from a point to the obstacle's surface (negative inside)."""

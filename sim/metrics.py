@@ -297,12 +297,12 @@ class MoveExaminer:
         self.acquired_s: float | None = None
         self.timed_out = False
         self.plan: MovePlan | None = None
-        self.heading_rad = 0.0  # the primary subject's direction of travel, last seen while moving
+        self.heading_rad: float | None = None  # the primary's direction of travel, last seen while moving
 
     def _side_error_deg(self, bearing_rad: float, distance_m: float) -> float | None:
         """Camera bearing off the start frame's, for moves whose start frame is on the shot's side."""
         cfg = self.table[self.shot.movement.type]
-        if not cfg.acquires_side:
+        if not cfg.acquires_side or self.heading_rad is None:  # never seen moving: its sides are unknown
             return None
         want = start_offset_m(cfg, self.heading_rad + side_bearing_rad(self.shot.side),
                               math.radians(self.vocab.angle_elevation_deg[self.shot.angle]), distance_m,
@@ -396,6 +396,8 @@ def summarise(record: RunRecord, params: MetricParams | None = None) -> dict[str
     """
     params = params or MetricParams()
     times = np.asarray(record.times_s, dtype=float)
+    # one window for every controller: grading each from its own acquisition favoured late acquirers (a
+    # baseline acquiring at 5.9 s was graded on the easy rest of a shot CineMPC had framed since 1.1 s)
     graded = [g for t, g in zip(times, record.grades, strict=True) if t >= params.settle_time_s]
     if not graded:
         graded = list(record.grades)

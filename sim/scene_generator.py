@@ -661,6 +661,15 @@ class SceneDraws:
     wind: WindSpec
     default_shot: str | dict[str, Any]
     group: bool = False  # the shot frames everyone: the actors walk as one group
+    group_radius_m: float = 0.0  # ... every member within this of the primary (the group fits the frame)
+
+
+def group_radius_m(shot: ShotSpec, camera: CameraProfile, a: dict[str, Any]) -> float:
+    """How far from the primary a group member may stand so the whole group fits the shot's frame width from
+    any side: half the frame's width at the framing (shortest actor), times the fill, less a body's width."""
+    frame_height_m = a["height_m"].min / vocabulary().framing_height_fraction[shot.framing]
+    frame_width_m = frame_height_m * camera.image_width_px / camera.image_height_px
+    return 0.5 * (frame_width_m * a["group_frame_fill"] - a["group_body_width_m"])
 
 
 def draw_scene_basics(rng: np.random.Generator, scene_seed: int, shot: ShotSpec | None, duration_s: float | None,
@@ -674,9 +683,11 @@ def draw_scene_basics(rng: np.random.Generator, scene_seed: int, shot: ShotSpec 
     a = params["actors"]
     weights = np.array([float(w) for w in a["count_weights"]])
     drawn_count = 1 + int(rng.choice(len(weights), p=weights / weights.sum()))
-    if frames_everyone(shot) and shot.focus.rack_to is None \
-            and vocabulary().framing_height_fraction[shot.framing] > a["group_framing_max_height_fraction"]:
-        drawn_count = 1  # "all" in a framing tighter than a group can fill: the shot is of one person
+    radius = 0.0
+    if frames_everyone(shot) and shot.focus.rack_to is None:
+        radius = min(group_radius_m(shot, camera, a), a["group_spacing_m"].max)
+        if radius < a["group_spacing_m"].min:
+            drawn_count = 1  # "all" in a frame too narrow for two people: the shot is of one person
     cast = cast_for_shot(shot, drawn_count, params["actor_name_prefix"])
     looks = tuple(draw_look(rng, a) for _ in cast.names)
     motions = [draw_motion(rng, a["motion_weights"]) for _ in cast.names]
@@ -688,7 +699,7 @@ def draw_scene_basics(rng: np.random.Generator, scene_seed: int, shot: ShotSpec 
                               0.0),
                     gust_std_mps=_round(w["gust_std_mps"].draw(rng)))
     return SceneDraws(scene_seed, duration, camera, cast, looks, tuple(motions), wind, default_shot_entry(shot),
-                      group=frames_everyone(shot) and cast.rack_pair is None)
+                      group=frames_everyone(shot) and cast.rack_pair is None, group_radius_m=radius)
 
 
 def frames_everyone(shot: ShotSpec | None) -> bool:
@@ -768,6 +779,13 @@ def _clear_of(point: Point, path: Sequence[Point], clearance_m: float) -> bool:
     return all(point_segment_distance_m(point, s) >= clearance_m for s in path_segments(path))
 
 
+def _apart(blocking: Blocking, i: int, spacing_m: float) -> bool:
+    """True if actor i starts at least ``spacing_m`` from every actor placed before it."""
+    here = blocking.starts[i]
+    return all(math.dist(here, blocking.starts[j]) >= spacing_m for j in range(len(blocking.starts))
+               if j != i and blocking.starts[j] is not None and blocking.scripts[j] is not None)
+
+
 def block_actors(rng: np.random.Generator, draws: SceneDraws, params: dict[str, Any], vehicle: VehicleConfig,
                  area: Box2) -> tuple[Blocking, tuple[float, float, float]] | None:
     """Primary subject, drone start, rack-focus pair, then companions clear of the start; None if stuck."""
@@ -795,12 +813,14 @@ def block_actors(rng: np.random.Generator, draws: SceneDraws, params: dict[str, 
     for i in range(n):
         for _ in range(attempts):
             if blocking.scripts[i] is not None and _clear_of(start_xy, blocking.path(i), drone["path_clearance_m"]) \
-                    and all(area.contains(q) for q in blocking.path(i)):
+                    and all(area.contains(q) for q in blocking.path(i)) \
+                    and (not draws.group or _apart(blocking, i, a["group_spacing_m"].min)):
                 break
             if i in (cast.rack_pair or ()) or i == primary:
                 return None
-            if draws.group:  # the framed group walks together
-                distance, bearing = a["group_spacing_m"].draw(rng), rng.uniform(-math.pi, math.pi)
+            if draws.group:  # the framed group walks together, every member within the frame's reach
+                distance = rng.uniform(a["group_spacing_m"].min, draws.group_radius_m)
+                bearing = rng.uniform(-math.pi, math.pi)
                 offset = (distance * math.cos(bearing), distance * math.sin(bearing))
                 blocking.starts[i] = _round_point(subject[0] + offset[0], subject[1] + offset[1])
                 blocking.headings_rad[i] = blocking.headings_rad[primary]

@@ -43,11 +43,9 @@ def path_constraints(x, p: dict):
     for i in range(p["obs_active"].shape[0]):
         rel = position - p["obs_center_m"][3 * i:3 * i + 3]
         axes = p["obs_axes_m"][3 * i:3 * i + 3]
-        # super-ellipsoid |x/a|^p_xy + |y/b|^p_xy, combined with |z/c|^p_z: sphere (2, 2), vertical
-        # cylinder (2, 8), box (8, 8); log() keeps the scale O(1) far away.  The exponents are only ever 2
-        # or 8, so each power is a polynomial blend -- u or u^4 of the squares -- chosen by 0/1 flags:
-        # exact for those shapes, and the generated code has no pow()/exp() (transcendental calls in the
-        # constraint derivatives were ~9 % of a solve).
+        # spheres and cylinders: super-ellipsoid |x/a|^p_xy + |y/b|^p_xy, combined with |z/c|^p_z: sphere
+        # (2, 2), vertical cylinder (2, 8); log() keeps the scale O(1) far away.  The exponents are only ever 2
+        # or 8, so each power is a polynomial blend -- u or u^4 of the squares -- chosen by 0/1 flags (no pow()).
         box_xy = (p["obs_p_xy"][i] - 2.0) / 6.0  # 1 for p_xy = 8, 0 for 2
         box_z = (p["obs_p_z"][i] - 2.0) / 6.0
         cylinder = box_z * (1.0 - box_xy)  # p_z / p_xy = 4: the horizontal disc is raised to the 4th power
@@ -55,7 +53,13 @@ def path_constraints(x, p: dict):
         xy = (1.0 - box_xy) * (u[0] + u[1]) + box_xy * (u[0] ** 4 + u[1] ** 4)
         level = (1.0 - cylinder) * xy + cylinder * xy ** 4 + (1.0 - box_z) * u[2] + box_z * u[2] ** 4
         active = p["obs_active"][i]
-        rows.append(active * ca.log(level + 1e-9) + (1.0 - active) + slack)
+        smooth = active * ca.log(level + 1e-9) + (1.0 - active)
+        # boxes: a half-space per stage, n . p >= b, tangent to the inflated box where the warm start passes
+        # it (ReferenceBuilder.place_obstacle_planes).  Linear: the |x/a|^8 level set of a building-sized box
+        # cost warm solves 40-300 iterations beside it.  (Not for round obstacles: a tangent plane under a
+        # tree's canopy cuts the airspace down to the floor and made the problem infeasible.)
+        plane = ca.dot(p["obs_normal"][3 * i:3 * i + 3], position) - p["obs_offset_m"][i]
+        rows.append(p["obs_plane"][i] * plane + (1.0 - p["obs_plane"][i]) * smooth + slack)
         names.append("obstacle_clearance")
 
     for axis in range(3):

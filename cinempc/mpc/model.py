@@ -124,9 +124,12 @@ class ParamLayout:
             ("subj_feet_m", 3 * self.max_subjects), ("subj_height_m", self.max_subjects),
             ("subj_framed", self.max_subjects), ("subj_half_width_m", self.max_subjects),
             ("subj_sharp", self.max_subjects), ("subj_active", self.max_subjects),
-            # obstacle slots: centre, semi-axes, xy and z exponents, active flag
+            # obstacle slots: centre, semi-axes, xy and z exponents, active flag (spheres and cylinders), or a
+            # half-space per stage (boxes): plane flag, unit normal n and offset b of n . p >= b
             ("obs_center_m", 3 * self.max_obstacles), ("obs_axes_m", 3 * self.max_obstacles),
             ("obs_p_xy", self.max_obstacles), ("obs_p_z", self.max_obstacles), ("obs_active", self.max_obstacles),
+            ("obs_plane", self.max_obstacles), ("obs_normal", 3 * self.max_obstacles),
+            ("obs_offset_m", self.max_obstacles),
         ]
         return fields
 

@@ -34,9 +34,6 @@ from cinempc.mpc.params import MPCParams
 from cinempc.shot import ShotSpec, ShotVocabulary, side_bearing_rad
 from cinempc.state import Obstacle, RigState, SubjectTrack
 
-# box corners lie inside the p=8 super-ellipsoid once its axes are scaled by 3**(1/8)
-_BOX_AXIS_SCALE = 3.0 ** (1.0 / 8.0)
-
 
 def approach_angle(current_rad: float, target_rad: float, max_step_rad: float) -> float:
     """``current`` moved towards ``target`` the short way round by at most ``max_step``."""
@@ -113,13 +110,46 @@ class SubjectRoles:
     focus: list[SubjectTrack]
     rack_to: SubjectTrack | None
     slots: list[SubjectTrack]
+    represents: dict[int, int] = field(default_factory=dict)  # slot track id -> framed subjects it stands for
+
+
+def bounding_members(group: list[SubjectTrack], position_m: np.ndarray, count: int) -> list[SubjectTrack]:
+    """The ``count`` members that bound a group in the camera's view: leftmost, rightmost, nearest, farthest,
+    tallest, then the nearest others (a frame that holds these holds the group)."""
+    if len(group) <= count:
+        return list(group)
+    rel = np.array([s.positions_m[0][:2] for s in group]) - np.asarray(position_m, dtype=float)[:2]
+    forward = rel.mean(axis=0)
+    forward = forward / max(float(np.linalg.norm(forward)), 1e-9)
+    depth = rel @ forward
+    lateral = (rel @ np.array([forward[1], -forward[0]])) / np.maximum(depth, 1e-3)  # tangent of the bearing
+    distance = np.linalg.norm(rel, axis=1)
+    heights = np.array([s.height_m for s in group])
+    order = [int(np.argmin(lateral)), int(np.argmax(lateral)), int(np.argmin(distance)), int(np.argmax(distance)),
+             int(np.argmax(heights)), *np.argsort(distance).tolist()]
+    chosen = list(dict.fromkeys(order))[:count]
+    return [group[i] for i in sorted(chosen)]
+
+
+def _representatives(framed: list[SubjectTrack], slots: list[SubjectTrack]) -> dict[int, int]:
+    """How many framed subjects each slot stands for: a framed subject without a slot counts for the
+    framed slot nearest to it, so the composition's mean keeps roughly the whole group's weight."""
+    framed_slots = [s for s in slots if any(s.track_id == f.track_id for f in framed)]
+    counts = {s.track_id: 1 for s in framed_slots}
+    for subject in framed:
+        if subject.track_id in counts or not framed_slots:
+            continue
+        nearest = min(framed_slots, key=lambda s: float(np.linalg.norm(s.positions_m[0] - subject.positions_m[0])))
+        counts[nearest.track_id] += 1
+    return counts
 
 
 def assign_roles(shot: ShotSpec, subjects: list[SubjectTrack], position_m: np.ndarray, max_slots: int) -> SubjectRoles:
     """Resolve the shot's subject references against the tracks.
 
-    Slots go first to focus and rack targets, then to framed subjects, then to the
-    nearest others -- the stand-off constraint protects whoever is in a slot.
+    Slots go first to the rack target, then to focus targets and framed subjects -- when they are more
+    than the slots, to the members that bound the group (:func:`bounding_members`) -- then to the nearest
+    others; the stand-off constraint protects whoever is in a slot.
     """
     visible = [s for s in subjects if s.visible]
     framed = [s for s in visible if any(s.matches(ref) for ref in shot.subjects)]
@@ -131,17 +161,22 @@ def assign_roles(shot: ShotSpec, subjects: list[SubjectTrack], position_m: np.nd
     rack = None
     if shot.focus.rack_to is not None:
         rack = next((s for s in visible if s.matches(shot.focus.rack_to)), None)
-    ordered: list[SubjectTrack] = []
-    for s in [*focus, *([rack] if rack else []), *framed]:
-        if all(s.track_id != o.track_id for o in ordered):
-            ordered.append(s)
+    wanted: list[SubjectTrack] = []
+    for s in [*focus, *framed]:
+        if all(s.track_id != o.track_id for o in wanted) and (rack is None or s.track_id != rack.track_id):
+            wanted.append(s)
+    room = max_slots - (1 if rack else 0)
+    ordered = [*([rack] if rack else []), *bounding_members(wanted, position_m, room)]
+    if len(ordered) > max_slots - room and framed and all(o.track_id != framed[0].track_id for o in ordered):
+        ordered[-1] = framed[0]  # the primary always has a slot (it anchors the shot's viewpoint)
     rest = sorted(
         (s for s in subjects if all(s.track_id != o.track_id for o in ordered)),
         key=lambda s: float(np.linalg.norm(s.positions_m[0] - position_m)),
     )
     slots = (ordered + rest)[:max_slots]
     slot_ids = {s.track_id for s in slots}
-    return SubjectRoles(framed=framed, focus=[s for s in focus if s.track_id in slot_ids], rack_to=rack, slots=slots)
+    return SubjectRoles(framed=framed, focus=[s for s in focus if s.track_id in slot_ids], rack_to=rack, slots=slots,
+                        represents=_representatives(framed, slots))
 
 
 class ReferenceBuilder:
@@ -260,15 +295,22 @@ class ReferenceBuilder:
         if math.hypot(*velocity) > max(self.params.targets.still_speed_mps, 1e-6):
             memory.headings_rad[subject.track_id] = math.atan2(velocity[1], velocity[0])
 
-    def heading(self, subject: SubjectTrack, k: int, memory: ShotMemory) -> float:
+    def heading(self, subject: SubjectTrack, k: int, memory: ShotMemory) -> float | None:
         """Direction of travel at step k: now, the remembered (smoothed) heading; ahead, the predicted velocity's.
 
-        A subject standing still keeps the last heading seen while moving.
+        A subject standing still keeps the last heading seen while moving; one never seen moving has none
+        (None: its sides are unknown, so a side is not asked of the camera).
         """
         velocity = subject.velocities_mps[min(k, len(subject.velocities_mps) - 1)]
         if k > 0 and math.hypot(velocity[0], velocity[1]) > max(self.params.targets.still_speed_mps, 1e-6):
             return math.atan2(velocity[1], velocity[0])
-        return memory.headings_rad.get(subject.track_id, 0.0)
+        return memory.headings_rad.get(subject.track_id)
+
+    def side_bearing(self, shot: ShotSpec, subject: SubjectTrack, k: int, memory: ShotMemory,
+                     otherwise_rad: float) -> float:
+        """Bearing of the shot's side of the subject at step k; ``otherwise_rad`` while its heading is unknown."""
+        heading = self.heading(subject, k, memory)
+        return otherwise_rad if heading is None else heading + side_bearing_rad(shot.side)
 
     def advance_view_bearing(self, memory: ShotMemory, desired_rad: float, shot_time_s: float,
                              distance_m: float) -> float:
@@ -294,16 +336,15 @@ class ReferenceBuilder:
                      k: int = 0) -> AcquireGoal:
         """The start frame's viewpoint: the shot's side where the move keeps one, else the bearing at the cut."""
         cfg = self.moves[shot.movement.type]
+        bearing = memory.bearing_rad
         if cfg.acquires_side:
-            bearing = self.heading(primary, k, memory) + side_bearing_rad(shot.side)
-        else:
-            bearing = memory.bearing_rad
+            bearing = self.side_bearing(shot, primary, k, memory, otherwise_rad=memory.bearing_rad)
         elevation = math.radians(self.vocab.angle_elevation_deg[shot.angle])
         offset = start_offset_m(cfg, bearing, elevation, distance_m, self.vocab.movement_speed_mps(shot.movement))
         return AcquireGoal(bearing_rad=bearing, elevation_rad=elevation, distance_m=distance_m, offset_m=offset)
 
     def frame_errors(self, state: RigState, shot: ShotSpec, framed: list[SubjectTrack], goal: AcquireGoal,
-                     anchor_m: np.ndarray) -> FrameErrors:
+                     anchor_m: np.ndarray, side_known: bool = True) -> FrameErrors:
         """How far the rig is from the start frame now, measured as the examiner measures a frame."""
         view = measure_frame(state.position_m, state.yaw_rad, state.pitch_rad, state.focal_length_mm, self.camera,
                              [(s.positions_m[0], s.height_m) for s in framed])
@@ -311,7 +352,7 @@ class ReferenceBuilder:
         _, want_bearing, want_elevation = view_geometry(target, np.zeros(3))
         _, bearing, elevation = view_geometry(state.position_m, anchor_m)
         side = None
-        if self.moves[shot.movement.type].acquires_side:
+        if self.moves[shot.movement.type].acquires_side and side_known:
             side = math.degrees(math.remainder(bearing - want_bearing, math.tau))
         if view is None:
             return FrameErrors(composition=math.inf, size=math.inf, elevation_deg=math.inf, side_deg=side)
@@ -343,7 +384,9 @@ class ReferenceBuilder:
             distance = self.requested_distance_m(shot, [])
             goal = self.acquire_goal(shot, primary, memory, distance)
             anchor = self.group_over_horizon(roles.framed, np.arange(1))[2][0]
-            acquired = is_acquired(self.frame_errors(state, shot, roles.framed, goal, anchor), self.moves.acquire)
+            side_known = self.heading(primary, 0, memory) is not None
+            acquired = is_acquired(self.frame_errors(state, shot, roles.framed, goal, anchor, side_known),
+                                   self.moves.acquire)
             timed_out = shot_time_s - memory.time_s >= self.moves.acquire.timeout_s
             if acquired or timed_out:
                 d, bearing, elevation = view_geometry(state.position_m, anchor)
@@ -436,8 +479,7 @@ class ReferenceBuilder:
         focal_override = override_mm / FOCAL_SCALE_MM if override_mm is not None else None
 
         # composition weights: the framed subjects that have a slot share 1 (the primary always has one)
-        framed_ids = {s.track_id for s in framed}
-        framed_weights = np.array([1.0 if s.track_id in framed_ids else 0.0 for s in roles.slots]
+        framed_weights = np.array([float(roles.represents.get(s.track_id, 0)) for s in roles.slots]
                                   + [0.0] * (L.max_subjects - len(roles.slots)))
         if framed_weights.sum() == 0.0:  # every slot went to focus targets: frame the first of them
             framed_weights[0] = 1.0
@@ -456,7 +498,7 @@ class ReferenceBuilder:
         reference = reference_for(movement)
         view_rate = 0.0
         if movement == "follow":
-            desired = self.heading(primary, 0, memory) + side_bearing_rad(shot.side)
+            desired = self.side_bearing(shot, primary, 0, memory, otherwise_rad=memory.bearing_rad)
             view_rate = self.advance_view_bearing(memory, desired, shot_time_s, distance)
         for k in range(N + 1):
             col = P[:, k]
@@ -470,7 +512,7 @@ class ReferenceBuilder:
             vel_ref = v_group
             size_scale, focal_state = 1.0, None
             if movement == "follow":  # side bearing (swung round at a bounded rate), angle elevation, stand-off
-                bearing = self.heading(primary, k, memory) + side_bearing_rad(shot.side)
+                bearing = self.side_bearing(shot, primary, k, memory, otherwise_rad=desired)
                 bearing = approach_angle(memory.view_bearing_rad, bearing, view_rate * k * dt)
                 offset = unit(bearing, elevation) * distance
             elif memory.acquired_s is None or memory.plan is None or memory.start is None:
@@ -558,35 +600,51 @@ class ReferenceBuilder:
             L.set(col, "w_focus_follow", follow if alpha.sum() > 0 else 0.0)
         return P
 
+    def _nearest_obstacles(self, state: RigState, obstacles: list[Obstacle]) -> list[Obstacle]:
+        return sorted(obstacles, key=lambda o: o.distance_m(state.position_m))[: self.layout.max_obstacles]
+
     def _set_obstacles(self, vector: np.ndarray, state: RigState, obstacles: list[Obstacle]) -> None:
+        """Spheres and cylinders as inflated level sets; boxes are left to :meth:`place_obstacle_planes`."""
         L = self.layout
         clearance = self.vehicle.airspace.obstacle_clearance_m + self.vehicle.vehicle.radius_m
-        nearest = sorted(obstacles, key=lambda o: o.distance_m(state.position_m))[: L.max_obstacles]
         centers = np.zeros(3 * L.max_obstacles)
         axes = np.ones(3 * L.max_obstacles)
         p_xy = np.full(L.max_obstacles, 2.0)
         p_z = np.full(L.max_obstacles, 2.0)
-        active = np.zeros(L.max_obstacles)
-        for i, obstacle in enumerate(nearest):
+        active, plane = np.zeros(L.max_obstacles), np.zeros(L.max_obstacles)
+        for i, obstacle in enumerate(self._nearest_obstacles(state, obstacles)):
             if obstacle.kind == "sphere":
-                center = obstacle.center_m
-                ax = np.full(3, obstacle.radius_m + clearance)
-                exps = (2.0, 2.0)
+                centers[3 * i:3 * i + 3] = obstacle.center_m
+                axes[3 * i:3 * i + 3] = obstacle.radius_m + clearance
+                active[i] = 1.0
             elif obstacle.kind == "cylinder":
-                center = obstacle.center_m + np.array([0.0, 0.0, obstacle.height_m / 2.0])
+                centers[3 * i:3 * i + 3] = obstacle.center_m + np.array([0.0, 0.0, obstacle.height_m / 2.0])
                 r = obstacle.radius_m + clearance
-                ax = np.array([r, r, obstacle.height_m / 2.0 + clearance])
-                exps = (2.0, 8.0)
+                axes[3 * i:3 * i + 3] = (r, r, obstacle.height_m / 2.0 + clearance)
+                p_z[i] = 8.0
+                active[i] = 1.0
             else:
-                center = obstacle.center_m
-                ax = obstacle.half_extents_m * _BOX_AXIS_SCALE + clearance
-                exps = (8.0, 8.0)
-            centers[3 * i:3 * i + 3] = center
-            axes[3 * i:3 * i + 3] = np.maximum(ax, 1e-3)
-            p_xy[i], p_z[i] = exps
-            active[i] = 1.0
+                plane[i] = 1.0
         L.set(vector, "obs_center_m", centers)
-        L.set(vector, "obs_axes_m", axes)
+        L.set(vector, "obs_axes_m", np.maximum(axes, 1e-3))
         L.set(vector, "obs_p_xy", p_xy)
         L.set(vector, "obs_p_z", p_z)
         L.set(vector, "obs_active", active)
+        L.set(vector, "obs_plane", plane)
+        L.set(vector, "obs_normal", np.zeros(3 * L.max_obstacles))
+        L.set(vector, "obs_offset_m", np.full(L.max_obstacles, -1.0))
+
+    def place_obstacle_planes(self, P: np.ndarray, state: RigState, obstacles: list[Obstacle],
+                              positions_m: np.ndarray) -> None:
+        """Each box among the nearest obstacles as one half-space per stage: the plane touching the box where
+        the warm start's position of that stage is nearest to it, pushed out by the clearance."""
+        L = self.layout
+        clearance = self.vehicle.airspace.obstacle_clearance_m + self.vehicle.vehicle.radius_m
+        normals, offsets = L.slices["obs_normal"], L.slices["obs_offset_m"]
+        for i, obstacle in enumerate(self._nearest_obstacles(state, obstacles)):
+            if obstacle.kind != "box":
+                continue
+            for k in range(P.shape[1]):
+                normal, surface = obstacle.separating_plane(positions_m[min(k, len(positions_m) - 1)])
+                P[normals.start + 3 * i:normals.start + 3 * i + 3, k] = normal
+                P[offsets.start + i, k] = float(normal @ surface) + clearance
