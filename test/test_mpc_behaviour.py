@@ -47,6 +47,11 @@ def body_point(subject, k=0):
     return subject.position_at(k) + np.array([0.0, 0.0, 0.6 * subject.height_m])
 
 
+def eye_point(subject, k=0):
+    """Where focus is judged (the MPC's focus terms and the examiner's in-focus test)."""
+    return subject.position_at(k) + np.array([0.0, 0.0, 0.93 * subject.height_m])
+
+
 def test_follow_frames_the_subject_as_the_vocabulary_says(mpc, camera):
     mpc.reset()
     shot = preset("follow_medium")
@@ -106,12 +111,12 @@ def test_two_subjects_at_4_and_9_m_are_both_inside_the_depth_of_field(mpc, camer
             focus_distance_m=result.plan["focus_distance_m"][k], f_number=result.plan["f_number"][k],
         )
         for subject in (near, far):
-            assert blur_coc_ratio(plan_state, camera, body_point(subject, k)) <= 1.0, (k, subject.name)
+            assert blur_coc_ratio(plan_state, camera, eye_point(subject, k)) <= 1.0, (k, subject.name)
     dof = optics.depth_of_field(result.plan["focal_length_mm"][-1] * 1e-3, result.plan["f_number"][-1],
                                 result.plan["focus_distance_m"][-1], camera.coc_m)
     # the depths from where the plan ends (the camera backs off towards the wide shot's stand-off while it acquires)
     depths = [depth_m(final.with_(position_m=result.plan["position_m"][-1], yaw_rad=result.plan["yaw_rad"][-1],
-                                  pitch_rad=result.plan["pitch_rad"][-1]), body_point(s, mpc.horizon_steps))
+                                  pitch_rad=result.plan["pitch_rad"][-1]), eye_point(s, mpc.horizon_steps))
               for s in (near, far)]
     assert dof.near_m < depths[0] and dof.far_m > depths[1]
 
@@ -127,7 +132,7 @@ def test_shallow_close_up_blurs_a_30_m_background_and_keeps_the_subject_sharp(mp
     background_px = optics.blur_circle_px(f_m, n, s, 30.0, camera.pixel_pitch_m)
     assert background_px >= params.targets.background_blur_px
     position, yaw, pitch = result.plan["position_m"][-1], result.plan["yaw_rad"][-1], result.plan["pitch_rad"][-1]
-    depth = optics.camera_frame_point(body_point(subject), position, yaw, pitch)[2]
+    depth = optics.camera_frame_point(eye_point(subject), position, yaw, pitch)[2]
     assert optics.blur_circle_m(f_m, n, s, depth) <= camera.coc_m
     assert n < 8.0  # the iris opened up to get there
 
@@ -199,12 +204,12 @@ def test_rack_focus_reaches_the_second_subject_in_the_requested_time(mpc, camera
             acquired_s = step * mpc.dt_s
         state = result.planned_state(1)
         if acquired_s is None or step * mpc.dt_s < acquired_s + params.targets.rack_start_s - mpc.dt_s:
-            assert blur_coc_ratio(state, camera, body_point(first)) <= 1.0
+            assert blur_coc_ratio(state, camera, eye_point(first)) <= 1.0
         step += 1
         assert step < 100, "the start frame was never acquired"
     # the setpoint of the step at rack_end_s is where the rig is one step later: within the requested time
-    assert blur_coc_ratio(state, camera, body_point(second)) <= 1.0
-    assert abs(state.focus_distance_m - depth_m(state, body_point(second))) < 0.5
+    assert blur_coc_ratio(state, camera, eye_point(second)) <= 1.0
+    assert abs(state.focus_distance_m - depth_m(state, eye_point(second))) < 0.5
 
 
 def test_a_shallow_rack_focus_solves_every_warm_step_in_a_few_iterations(mpc):

@@ -451,7 +451,7 @@ class CineMPC:
             out.append(f"safety: hard constraints infeasible, softened: {detail}")
         coc = self.camera.coc_m
         sharp_idx = np.asarray(P[layout["subj_sharp"], :])
-        bodies = np.asarray(P[layout["subj_body_m"], :])
+        eyes = np.asarray(P[layout["subj_eye_m"], :])
         blurred = set()
         for k in range(2 * self.ocp.N // 3, self.ocp.N + 1):  # after the lens motors had time to get there
             pos, yaw, pitch = X[k, 0:3], X[k, IX["yaw"]], X[k, IX["pitch"]]
@@ -461,7 +461,7 @@ class CineMPC:
             for i, slot in enumerate(roles.slots):
                 if sharp_idx[i, k] <= 0:
                     continue
-                depth = optics.camera_frame_point(bodies[3 * i:3 * i + 3, k], pos, yaw, pitch)[2]
+                depth = optics.camera_frame_point(eyes[3 * i:3 * i + 3, k], pos, yaw, pitch)[2]
                 if depth > f_m and optics.blur_circle_m(f_m, n, s_m, depth) > 1.02 * coc:
                     blurred.add(slot.name or slot.ref)
         if blurred:

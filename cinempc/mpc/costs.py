@@ -170,8 +170,8 @@ def stage_terms(x, u, p: dict, squares: Squares | None = None) -> dict:
     focus_target = 0
     dof = 0
     for i in range(n_subj):
-        body = p["subj_body_m"][3 * i:3 * i + 3]
-        depth = depth_of(body, position, yaw, pitch)
+        eye = p["subj_eye_m"][3 * i:3 * i + 3]
+        depth = depth_of(eye, position, yaw, pitch)
         focus_target += p["subj_focus_alpha"][i] * depth
         blur = optics.blur_circle_m(focal_m, f_number, focus_m, depth)
         # linear in the blur ratio (not squared): the penalty grows quadratically, not quartically,

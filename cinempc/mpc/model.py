@@ -124,6 +124,8 @@ class ParamLayout:
             ("subj_feet_m", 3 * self.max_subjects), ("subj_height_m", self.max_subjects),
             ("subj_framed", self.max_subjects), ("subj_half_width_m", self.max_subjects),
             ("subj_sharp", self.max_subjects), ("subj_active", self.max_subjects),
+            # eye point: where focus and depth of field are judged (a focus puller's rule, and the examiner's)
+            ("subj_eye_m", 3 * self.max_subjects),
             # obstacle slots: centre, semi-axes, xy and z exponents, active flag (spheres and cylinders), or a
             # half-space per stage (boxes): plane flag, unit normal n and offset b of n . p >= b
             ("obs_center_m", 3 * self.max_obstacles), ("obs_axes_m", 3 * self.max_obstacles),

@@ -556,6 +556,7 @@ class ReferenceBuilder:
             sharp = np.zeros(L.max_subjects)
             active = np.zeros(L.max_subjects)
             body = np.zeros(3 * L.max_subjects)
+            eyes = np.zeros(3 * L.max_subjects)
             feet_slots = np.zeros(3 * L.max_subjects)
             heights = np.zeros(L.max_subjects)
             index = {s.track_id: i for i, s in enumerate(roles.slots)}
@@ -564,6 +565,8 @@ class ReferenceBuilder:
                 heights[i] = s.height_m
                 body[3 * i:3 * i + 3] = slot_feet[i][k]
                 body[3 * i + 2] += s.height_m * t.body_height_fraction
+                eyes[3 * i:3 * i + 3] = slot_feet[i][k]
+                eyes[3 * i + 2] += s.height_m * t.eye_height_fraction
                 active[i] = 1.0
             focus_ids = [s.track_id for s in roles.focus if s.track_id in index]
             follow = w.focus_follow
@@ -591,6 +594,7 @@ class ReferenceBuilder:
             if fixed_lens:
                 follow = w.focus_follow * 10.0
             L.set(col, "subj_body_m", body)
+            L.set(col, "subj_eye_m", eyes)
             L.set(col, "subj_feet_m", feet_slots)
             L.set(col, "subj_height_m", heights)
             L.set(col, "subj_framed", framed_weights)
