@@ -2,7 +2,10 @@
 
 Read by the examiner (every graded step) and by the MPC (is the shot's start frame acquired
 yet?), so both judge a frame by the same numbers: the mean body-centre column, the mean
-head-top row and the mean full-body height of the framed subjects, through a pose and a lens.
+head-top row and the mean apparent body length of the framed subjects, through a pose and a lens.
+The apparent length is ``focal_px * height / depth`` of the body's middle: the head-to-feet height
+on screen at eye level, and the framing's scale from any angle (seen from 75 deg above, the
+projected head-to-feet shrinks to a quarter and no lens could make an overhead shot "full").
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ class FramedView:
 
     u_fraction: float  # mean body-centre column over the image width
     head_v_fraction: float  # mean head-top row over the image height
-    size_fraction: float  # mean full-body height over the image height
+    size_fraction: float  # mean apparent body length over the image height
 
 
 def measure_frame(position_m: np.ndarray, yaw_rad: float, pitch_rad: float, focal_length_mm: float,
@@ -43,7 +46,7 @@ def measure_frame(position_m: np.ndarray, yaw_rad: float, pitch_rad: float, foca
             return None
         centres.append(float(u_c) / width)
         heads.append(float(v_head) / height)
-        sizes.append(float(v_feet - v_head) / height)
+        sizes.append(focal_px * height_m / float(z_c) / height)
     if not centres:
         return None
     return FramedView(float(np.mean(centres)), float(np.mean(heads)), float(np.mean(sizes)))

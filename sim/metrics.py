@@ -18,7 +18,8 @@ Definitions (fractions are of the image width unless said otherwise):
   ``screen_position_u_fraction``, vertically the mean head top against
   ``framing_head_v_fraction`` -- in pixels over the image width, capped at
   ``max_step_composition_error`` (a subject behind the camera scores the cap).
-* size error: mean projected full-body height over the image height, relative to what the
+* size error: mean apparent body length (``cinempc.framing``: focal length x height / depth, the
+  head-to-feet height at eye level, unshrunk when seen from above) over the image height, relative to what the
   move expects now -- ``framing_height_fraction`` times the move's size scale (a dolly in grows,
   a dronie shrinks, everything else keeps it; :class:`MoveExaminer`): ``(measured - wanted) / wanted``.
 * time to acquire: when the true subjects are first framed within the acquisition tolerances

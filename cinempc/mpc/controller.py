@@ -428,6 +428,7 @@ class CineMPC:
             "slack": X[:, IX["slack"]] * SLACK_SCALE,
             "group_feet_uv_px": uv[:, 0:2],
             "group_head_uv_px": uv[:, 2:4],
+            "group_size_px": uv[:, 4],
             "group_feet_m": P[self.ocp.layout.slices["group_feet_m"], :].T.copy(),
         }
 
@@ -470,8 +471,7 @@ class CineMPC:
         height_px = self.camera.image_height_px
         head_target = P[layout["target_head_v"], N][0] * height_px
         feet_target = P[layout["target_feet_v"], N][0] * height_px
-        feet_v, head_v = plan["group_feet_uv_px"][N, 1], plan["group_head_uv_px"][N, 1]  # the plan's image points
-        size_error = abs((feet_v - head_v) - (feet_target - head_target)) / height_px
+        size_error = abs(plan["group_size_px"][N] - (feet_target - head_target)) / height_px  # the plan's size
         if size_error > s.composition_report_threshold:
             out.append(
                 f"framing: {shot.framing} not reachable within the limits; subject height off by "

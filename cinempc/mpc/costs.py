@@ -96,12 +96,15 @@ def _framed_image_points(position, yaw, pitch, focal_px, p: dict, squares: Squar
     either side of its axis, at the subject's depth and the current zoom): a person half out of the
     picture is bad framing, and for a perceived subject a cut box is a weak measurement, so an
     uncertain subject is given its position's standard deviation as extra width.
-    Returns ``(u_feet, v_feet, u_head, v_head), in_front, in_frame``.
+    The size is the body's *apparent length*, ``focal_px * height / depth`` of its middle, averaged like
+    the points: the head-to-feet distance on screen at eye level, and still the framing's scale when the
+    camera looks down steeply (from 75 deg the projected head-to-feet is a quarter of it).
+    Returns ``(u_feet, v_feet, u_head, v_head, size_px), in_front, in_frame``.
     """
     width, height = p["image_width_px"], p["image_height_px"]
     margin_u = p["frame_margin"] * width
     margin_v = p["frame_margin"] * height
-    u_feet = v_feet = u_head = v_head = in_front = in_frame = 0
+    u_feet = v_feet = u_head = v_head = size_px = in_front = in_frame = 0
     w_front, w_frame = p["w_in_front"], p["w_in_frame"]
     for i in range(p["subj_framed"].shape[0]):
         weight = p["subj_framed"][i]
@@ -116,6 +119,7 @@ def _framed_image_points(position, yaw, pitch, focal_px, p: dict, squares: Squar
         u_head += weight * uh
         v_feet += weight * vf
         v_head += weight * vh
+        size_px += weight * focal_px * p["subj_height_m"][i] / ((zf_s + zh_s) / 2.0)
         in_front += squares.add(w_front * weight, _hinge((p["min_depth_m"] - (zf + zh) / 2.0) / p["min_depth_m"]))
         framed = ca.sign(weight)  # every framed subject counts fully, however many share the frame
         half_width_m = p["subj_half_width_m"][i]
@@ -124,7 +128,7 @@ def _framed_image_points(position, yaw, pitch, focal_px, p: dict, squares: Squar
             in_frame += squares.add(w_frame * framed, ca.vertcat(_hinge((side_px - u_px) / height),
                                                                  _hinge((u_px - width + side_px) / height)))
         in_frame += squares.add(w_frame * framed, _hinge((margin_v - vh) / height))
-    return (u_feet, v_feet, u_head, v_head), in_front, in_frame
+    return (u_feet, v_feet, u_head, v_head, size_px), in_front, in_frame
 
 
 def stage_terms(x, u, p: dict, squares: Squares | None = None) -> dict:
@@ -139,7 +143,7 @@ def stage_terms(x, u, p: dict, squares: Squares | None = None) -> dict:
     pixel_pitch_m = p["sensor_width_m"] / width
 
     # --- composition: the framed subjects' heads and feet through the decision-variable intrinsics
-    (u_feet, v_feet, u_head, v_head), in_front, in_frame = _framed_image_points(
+    (u_feet, v_feet, u_head, v_head, size_px), in_front, in_frame = _framed_image_points(
         position, yaw, pitch, focal_px, p, squares
     )
     w_c = p["w_composition"]
@@ -147,7 +151,7 @@ def stage_terms(x, u, p: dict, squares: Squares | None = None) -> dict:
     composition = (
         squares.add(w_c[0], ((u_feet + u_head) / 2.0 - u_target) / height)
         + squares.add(w_c[1], (v_head - p["target_head_v"] * height) / height)
-        + squares.add(w_c[2], (v_feet - p["target_feet_v"] * height) / height)
+        + squares.add(w_c[2], (size_px - (p["target_feet_v"] - p["target_head_v"]) * height) / height)
         + in_front
         + in_frame
     )
@@ -210,8 +214,8 @@ def stage_terms(x, u, p: dict, squares: Squares | None = None) -> dict:
 
 
 def image_points(x, p: dict):
-    """Mean feet and head pixels of the framed subjects, as the composition cost sees them (reports, tests)."""
+    """Mean feet and head pixels and apparent size of the framed subjects, as the composition cost sees them."""
     position, yaw, pitch, focal_m, _, _ = camera_state(x)
     focal_px = optics.focal_length_px(focal_m, p["sensor_width_m"], p["image_width_px"])
-    (u_f, v_f, u_h, v_h), _, _ = _framed_image_points(position, yaw, pitch, focal_px, p, Squares())
-    return ca.vertcat(u_f, v_f, u_h, v_h)
+    (u_f, v_f, u_h, v_h, size), _, _ = _framed_image_points(position, yaw, pitch, focal_px, p, Squares())
+    return ca.vertcat(u_f, v_f, u_h, v_h, size)

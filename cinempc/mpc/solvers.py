@@ -201,7 +201,7 @@ class Evaluations:
     stage_cost: object  # (x, u, p) -> cost
     path: object  # (x, p) -> h
     terms_horizon: object  # (X^T, U^T, P) -> terms x (N+1)
-    image_horizon: object  # (X^T, P) -> 4 x (N+1)
+    image_horizon: object  # (X^T, P) -> 5 x (N+1)
 
     @staticmethod
     def functions(ocp: CineOCP) -> list[ca.Function]:
