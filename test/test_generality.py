@@ -124,3 +124,21 @@ def test_a_medium_of_everyone_is_a_shot_of_one_person():
     assert all(len(generate_scene(seed, shot, 10.0).actors) == 1 for seed in range(3000, 3005))
     assert vocabulary().framing_height_fraction["medium"] > 1.0
     assert move_table()["follow"].acquires_side
+
+
+def test_a_wall_the_plan_flies_towards_gets_a_slot_before_obstacles_merely_near_the_drone(mpc):
+    """Slots go to what the drone *and its plan* pass nearest: a wall 4 m ahead on the planned path beats six
+    posts 2-3 m to the side of where the drone is now."""
+    layout = mpc.ocp.layout
+    posts = [Obstacle("cylinder", center_m=[-1.0 - 0.2 * i, 2.0 + 0.2 * i, 0], radius_m=0.2, height_m=3.0)
+             for i in range(layout.max_obstacles)]
+    wall = Obstacle("box", center_m=[6.0, 0.0, 2.0], half_extents_m=[0.2, 5.0, 2.0], name="wall")
+    state = RigState(position_m=[0.0, 0.0, 2.0])
+    path = np.array([[0.4 * k, 0.0, 2.0] for k in range(mpc.ocp.N + 1)])  # flying east, at the wall by k = 14
+    P = np.zeros((mpc.ocp.np, mpc.ocp.N + 1))
+    mpc.references.place_obstacles(P, state, [*posts, wall], path)
+    planes = P[layout.slices["obs_plane"], 0]
+    assert planes.sum() == 1.0  # the wall is in a slot, as a half-space
+    slot = int(np.argmax(planes))
+    normal = P[layout.slices["obs_normal"], 0][3 * slot:3 * slot + 3]
+    assert np.allclose(normal, [-1.0, 0.0, 0.0])  # its west face, towards the drone

@@ -55,7 +55,7 @@ def path_constraints(x, p: dict):
         active = p["obs_active"][i]
         smooth = active * ca.log(level + 1e-9) + (1.0 - active)
         # boxes: a half-space per stage, n . p >= b, tangent to the inflated box where the warm start passes
-        # it (ReferenceBuilder.place_obstacle_planes).  Linear: the |x/a|^8 level set of a building-sized box
+        # it (ReferenceBuilder.place_obstacles).  Linear: the |x/a|^8 level set of a building-sized box
         # cost warm solves 40-300 iterations beside it.  (Not for round obstacles: a tangent plane under a
         # tree's canopy cuts the airspace down to the floor and made the problem infeasible.)
         plane = ca.dot(p["obs_normal"][3 * i:3 * i + 3], position) - p["obs_offset_m"][i]

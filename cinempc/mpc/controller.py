@@ -215,7 +215,7 @@ class CineMPC:
         )
         x0 = self._initial_state(state, shot_time_s)
         X_guess, U_guess, warm = self._initial_guess(x0, shot_time_s, P)
-        self.references.place_obstacle_planes(P, state, obstacles, X_guess[:, IX["px"]:IX["pz"] + 1])
+        self.references.place_obstacles(P, state, obstacles, X_guess[:, IX["px"]:IX["pz"] + 1])
         self._seed_slack(X_guess, U_guess, P)
         output = self._run_backend(X_guess, U_guess, x0, P, warm)
         late = output.solve_ms > self.params.solver.deadline_ms

@@ -604,51 +604,49 @@ class ReferenceBuilder:
             L.set(col, "w_focus_follow", follow if alpha.sum() > 0 else 0.0)
         return P
 
-    def _nearest_obstacles(self, state: RigState, obstacles: list[Obstacle]) -> list[Obstacle]:
-        return sorted(obstacles, key=lambda o: o.distance_m(state.position_m))[: self.layout.max_obstacles]
+    def _nearest_obstacles(self, positions_m: np.ndarray, obstacles: list[Obstacle]) -> list[Obstacle]:
+        """The obstacles that fill the slots: those the drone and its warm-started plan come nearest to
+        (nearest to the drone alone left a wall the plan flew into outside the slots behind two trees)."""
+        def closest_m(obstacle: Obstacle) -> float:
+            return min(obstacle.distance_m(position) for position in positions_m)
+        return sorted(obstacles, key=closest_m)[: self.layout.max_obstacles]
 
     def _set_obstacles(self, vector: np.ndarray, state: RigState, obstacles: list[Obstacle]) -> None:
-        """Spheres and cylinders as inflated level sets; boxes are left to :meth:`place_obstacle_planes`."""
+        """Every obstacle slot empty; :meth:`place_obstacles` fills them once the warm start is known."""
         L = self.layout
-        clearance = self.vehicle.airspace.obstacle_clearance_m + self.vehicle.vehicle.radius_m
-        centers = np.zeros(3 * L.max_obstacles)
-        axes = np.ones(3 * L.max_obstacles)
-        p_xy = np.full(L.max_obstacles, 2.0)
-        p_z = np.full(L.max_obstacles, 2.0)
-        active, plane = np.zeros(L.max_obstacles), np.zeros(L.max_obstacles)
-        for i, obstacle in enumerate(self._nearest_obstacles(state, obstacles)):
-            if obstacle.kind == "sphere":
-                centers[3 * i:3 * i + 3] = obstacle.center_m
-                axes[3 * i:3 * i + 3] = obstacle.radius_m + clearance
-                active[i] = 1.0
-            elif obstacle.kind == "cylinder":
-                centers[3 * i:3 * i + 3] = obstacle.center_m + np.array([0.0, 0.0, obstacle.height_m / 2.0])
-                r = obstacle.radius_m + clearance
-                axes[3 * i:3 * i + 3] = (r, r, obstacle.height_m / 2.0 + clearance)
-                p_z[i] = 8.0
-                active[i] = 1.0
-            else:
-                plane[i] = 1.0
-        L.set(vector, "obs_center_m", centers)
-        L.set(vector, "obs_axes_m", np.maximum(axes, 1e-3))
-        L.set(vector, "obs_p_xy", p_xy)
-        L.set(vector, "obs_p_z", p_z)
-        L.set(vector, "obs_active", active)
-        L.set(vector, "obs_plane", plane)
+        L.set(vector, "obs_center_m", np.zeros(3 * L.max_obstacles))
+        L.set(vector, "obs_axes_m", np.ones(3 * L.max_obstacles))
+        L.set(vector, "obs_p_xy", np.full(L.max_obstacles, 2.0))
+        L.set(vector, "obs_p_z", np.full(L.max_obstacles, 2.0))
+        L.set(vector, "obs_active", np.zeros(L.max_obstacles))
+        L.set(vector, "obs_plane", np.zeros(L.max_obstacles))
         L.set(vector, "obs_normal", np.zeros(3 * L.max_obstacles))
         L.set(vector, "obs_offset_m", np.full(L.max_obstacles, -1.0))
 
-    def place_obstacle_planes(self, P: np.ndarray, state: RigState, obstacles: list[Obstacle],
-                              positions_m: np.ndarray) -> None:
-        """Each box among the nearest obstacles as one half-space per stage: the plane touching the box where
-        the warm start's position of that stage is nearest to it, pushed out by the clearance."""
+    def place_obstacles(self, P: np.ndarray, state: RigState, obstacles: list[Obstacle],
+                        positions_m: np.ndarray) -> None:
+        """Fill the obstacle slots of every stage from the warm start's positions (``positions_m``, one row per
+        stage): spheres and cylinders as inflated level sets; each box as one half-space per stage, the plane
+        touching the box where that stage's position is nearest to it, pushed out by the clearance."""
         L = self.layout
         clearance = self.vehicle.airspace.obstacle_clearance_m + self.vehicle.vehicle.radius_m
-        normals, offsets = L.slices["obs_normal"], L.slices["obs_offset_m"]
-        for i, obstacle in enumerate(self._nearest_obstacles(state, obstacles)):
-            if obstacle.kind != "box":
+        path = np.vstack([np.asarray(state.position_m, dtype=float)[None, :], positions_m])
+        sl = L.slices
+        for i, obstacle in enumerate(self._nearest_obstacles(path, obstacles)):
+            if obstacle.kind == "box":
+                P[sl["obs_plane"].start + i, :] = 1.0
+                for k in range(P.shape[1]):
+                    normal, surface = obstacle.separating_plane(positions_m[min(k, len(positions_m) - 1)])
+                    P[sl["obs_normal"].start + 3 * i:sl["obs_normal"].start + 3 * i + 3, k] = normal
+                    P[sl["obs_offset_m"].start + i, k] = float(normal @ surface) + clearance
                 continue
-            for k in range(P.shape[1]):
-                normal, surface = obstacle.separating_plane(positions_m[min(k, len(positions_m) - 1)])
-                P[normals.start + 3 * i:normals.start + 3 * i + 3, k] = normal
-                P[offsets.start + i, k] = float(normal @ surface) + clearance
+            if obstacle.kind == "sphere":
+                center, axes, p_z = obstacle.center_m, np.full(3, obstacle.radius_m + clearance), 2.0
+            else:  # a vertical cylinder: flat caps
+                center = obstacle.center_m + np.array([0.0, 0.0, obstacle.height_m / 2.0])
+                r = obstacle.radius_m + clearance
+                axes, p_z = np.array([r, r, obstacle.height_m / 2.0 + clearance]), 8.0
+            P[sl["obs_center_m"].start + 3 * i:sl["obs_center_m"].start + 3 * i + 3, :] = center[:, None]
+            P[sl["obs_axes_m"].start + 3 * i:sl["obs_axes_m"].start + 3 * i + 3, :] = np.maximum(axes, 1e-3)[:, None]
+            P[sl["obs_p_z"].start + i, :] = p_z
+            P[sl["obs_active"].start + i, :] = 1.0
