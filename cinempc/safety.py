@@ -117,7 +117,7 @@ class SafetyInputs:
     link_ok: bool = True
     result: Any = None  # the controller's answer: ``setpoint``, ``status``, optional ``plan`` and ``message``
     result_time_s: float = -math.inf  # when ``result`` was computed (received)
-    error: str | None = None  # the controller raised this instead of answering
+    error: str | None = None  # what the controller raised, when it raised instead of returning
 
 
 @dataclass(frozen=True)

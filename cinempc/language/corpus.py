@@ -11,7 +11,7 @@ A corpus file (``test/data/language/corpus_*.yaml``) is a YAML list of cases::
 ``expect``/``shots`` name only the fields the phrase is about (dotted paths);
 ``known`` replaces the known subjects; ``miss`` says why a training case is a
 known miss (a deliberate policy, not a bug): it is expected to fail.  Every case starts from the same shot on
-air: a medium follow shot of the bride and groom, with bride, groom and alice known.
+air: a medium follow shot of the bride and groom, with bride, groom and maya known.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from cinempc.language.answers import Answer, CommandAnswer, ErrorAnswer, ShotsAn
 from cinempc.shot import ShotSpec
 
 CURRENT = ShotSpec(subjects=["bride", "groom"], framing="medium", movement={"type": "follow"})
-KNOWN = ("bride", "groom", "alice")
+KNOWN = ("bride", "groom", "maya")
 
 
 @dataclass(frozen=True)

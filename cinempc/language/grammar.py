@@ -7,7 +7,7 @@ Three passes over a segment (the text between "then"s):
 2. phrases: the longest lexicon phrase at each position ("medium close up",
    "rack focus to", "from behind"), subject names known from the current shot;
 3. the rest: a capitalised word or a noun phrase in a subject position ("orbit
-   the lighthouse", "follow the bass player", "the fire truck", "follow Alice")
+   the lighthouse", "follow the bass player", "the fire truck", "follow Maya")
    is a subject name -- any noun, the longest phrase; an unknown word that sets
    nothing is ignored and listed (:mod:`cinempc.language.ignore`); anything
    else is reported as not understood -- the parser never guesses what a word means.
