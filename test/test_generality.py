@@ -142,3 +142,20 @@ def test_a_wall_the_plan_flies_towards_gets_a_slot_before_obstacles_merely_near_
     slot = int(np.argmax(planes))
     normal = P[layout.slices["obs_normal"], 0][3 * slot:3 * slot + 3]
     assert np.allclose(normal, [-1.0, 0.0, 0.0])  # its west face, towards the drone
+
+
+def test_after_the_rig_was_held_elsewhere_the_next_solve_starts_from_where_it_is(mpc):
+    """A stored plan that has the rig somewhere else (a hold, a gust, a fallback) is no warm start: the solve
+    after a 1 s hold is started from where the rig is (24 iterations here; warm-started from the stale plan, 38;
+    a controller reset, 16)."""
+    shot = preset("follow_medium")
+    mpc.reset()
+    state = RigState(position_m=[-6.0, 0.0, 1.8], yaw_rad=0.0, focal_length_mm=40)
+    for step in range(30):
+        result = mpc.solve(state, shot, [track(1, [0, 0, 0], (1.2, 0, 0), time_s=step * mpc.dt_s)], [],
+                           step * mpc.dt_s)
+        state = result.planned_state(1)
+    held = state.with_(velocity_mps=np.zeros(3), acceleration_mps2=np.zeros(3))  # stopped 1 s, the walker walked on
+    after_hold = mpc.solve(held, shot, [track(1, [0, 0, 0], (1.2, 0, 0), time_s=4.0)], [], 4.0)
+    assert after_hold.status in ("optimal", "relaxed")
+    assert after_hold.iterations <= 30, after_hold.iterations

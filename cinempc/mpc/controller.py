@@ -337,7 +337,7 @@ class CineMPC:
         N = self.ocp.N
         if self._plan is not None and self.solver_name == "fast":
             shift = self._plan.steps_since(shot_time_s)
-            if shift < N:
+            if shift < N and self._plan_is_here(x0, shift):
                 X = np.array([self._plan.X[min(k + shift, N)] for k in range(N + 1)])
                 U = np.array([self._plan.U[min(k + shift, N - 1)] for k in range(N)])
                 self._extend_tail(X, U, N - shift, P)
@@ -353,6 +353,15 @@ class CineMPC:
             X[k + 1] = np.clip(dynamics_numpy(X[k], U[k], self.dt_s), self.bounds.lbx, self.bounds.ubx)
             self._clamp_motion(X[k + 1])
         return X, U, False
+
+    def _plan_is_here(self, x0: np.ndarray, shift: int) -> bool:
+        """True if the stored plan, ``shift`` steps on, has the rig where it is: only then is it a warm start."""
+        planned = self._plan.X[min(shift, self.ocp.N)]
+        solver = self.params.solver
+        position_error = float(np.linalg.norm(planned[IX["px"]:IX["pz"] + 1] - x0[IX["px"]:IX["pz"] + 1]))
+        velocity_error = float(np.linalg.norm(planned[IX["vx"]:IX["vz"] + 1] - x0[IX["vx"]:IX["vz"] + 1]))
+        return (position_error <= solver.warm_start_max_position_error_m
+                and velocity_error <= solver.warm_start_max_velocity_error_mps)
 
     def _extend_tail(self, X: np.ndarray, U: np.ndarray, start: int, P: np.ndarray) -> None:
         """Fill the stages past the old horizon (``start``..N) of a shifted warm start, in place.

@@ -82,6 +82,8 @@ class Targets(_Frozen):
 class SolverParams(_Frozen):
     deadline_ms: float = Field(gt=0)
     max_iterations_fast: int = Field(ge=1)
+    warm_start_max_position_error_m: float = Field(gt=0)
+    warm_start_max_velocity_error_mps: float = Field(gt=0)
     max_iterations_reference: int = Field(ge=1)
     tolerance: float = Field(gt=0)
     tolerance_warm: float = Field(gt=0)
