@@ -211,7 +211,7 @@ class CineMPC:
         relaxations: list[str] = []
         phase = self.references.update_phase(state, shot, roles, self._memory, shot_time_s, relaxations)
         P = self.references.build(
-            state, shot, roles, obstacles, shot_time_s, background_distance_m, self._memory, relaxations
+            state, shot, roles, shot_time_s, background_distance_m, self._memory, relaxations
         )
         x0 = self._initial_state(state, shot_time_s)
         X_guess, U_guess, warm = self._initial_guess(x0, shot_time_s, P)

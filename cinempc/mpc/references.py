@@ -408,7 +408,7 @@ class ReferenceBuilder:
     # -------------------------------------------------------------------- build
 
     def build(
-        self, state: RigState, shot: ShotSpec, roles: SubjectRoles, obstacles: list[Obstacle], shot_time_s: float,
+        self, state: RigState, shot: ShotSpec, roles: SubjectRoles, shot_time_s: float,
         background_distance_m: float | None, memory: ShotMemory, relaxations: list[str],
     ) -> np.ndarray:
         L, N, dt = self.layout, self.N, self.dt_s
@@ -473,7 +473,7 @@ class ReferenceBuilder:
         L.set(base, "max_speed_sq", vehicle.vehicle.max_speed_mps**2)
         L.set(base, "max_accel_sq", vehicle.vehicle.max_accel_mps2**2)
         L.set(base, "min_subject_distance_m", max(self.min_distance_m(), 0.1))
-        self._set_obstacles(base, state, obstacles)
+        self._empty_obstacle_slots(base)
 
         # lens: an override always; otherwise the move's (fixed lens, dolly zoom) once the frame is acquired
         focal_override = override_mm / FOCAL_SCALE_MM if override_mm is not None else None
@@ -611,7 +611,7 @@ class ReferenceBuilder:
             return min(obstacle.distance_m(position) for position in positions_m)
         return sorted(obstacles, key=closest_m)[: self.layout.max_obstacles]
 
-    def _set_obstacles(self, vector: np.ndarray, state: RigState, obstacles: list[Obstacle]) -> None:
+    def _empty_obstacle_slots(self, vector: np.ndarray) -> None:
         """Every obstacle slot empty; :meth:`place_obstacles` fills them once the warm start is known."""
         L = self.layout
         L.set(vector, "obs_center_m", np.zeros(3 * L.max_obstacles))
