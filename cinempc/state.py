@@ -220,17 +220,18 @@ class Obstacle:
 
     def distance_m(self, point_m) -> float:
         """Euclidean distance from a point to the obstacle's surface (negative inside)."""
-        p = np.asarray(point_m, dtype=float)
+        return float(self.distances_m(np.asarray(point_m, dtype=float)[None, :])[0])
+
+    def distances_m(self, points_m: np.ndarray) -> np.ndarray:
+        """:meth:`distance_m` of each row of an (n, 3) array, at once."""
+        p = np.asarray(points_m, dtype=float).reshape(-1, 3)
         if self.kind == "sphere":
-            return float(np.linalg.norm(p - self.center_m) - self.radius_m)
+            return np.linalg.norm(p - self.center_m, axis=1) - self.radius_m
         if self.kind == "cylinder":
-            radial = float(np.linalg.norm(p[:2] - self.center_m[:2]) - self.radius_m)
-            below = self.center_m[2] - p[2]
-            above = p[2] - (self.center_m[2] + self.height_m)
-            vertical = max(below, above)
-            if vertical <= 0:
-                return radial
-            return float(math.hypot(max(radial, 0.0), vertical)) if radial > 0 else float(vertical)
+            radial = np.linalg.norm(p[:, :2] - self.center_m[:2], axis=1) - self.radius_m
+            vertical = np.maximum(self.center_m[2] - p[:, 2], p[:, 2] - (self.center_m[2] + self.height_m))
+            beside = np.where(radial > 0, np.hypot(np.maximum(radial, 0.0), vertical), vertical)
+            return np.where(vertical <= 0, radial, beside)
         offset = np.abs(p - self.center_m) - self.half_extents_m
-        outside = np.linalg.norm(np.maximum(offset, 0.0))
-        return float(outside if outside > 0 else np.max(offset))
+        outside = np.linalg.norm(np.maximum(offset, 0.0), axis=1)
+        return np.where(outside > 0, outside, np.max(offset, axis=1))

@@ -159,3 +159,16 @@ def test_after_the_rig_was_held_elsewhere_the_next_solve_starts_from_where_it_is
     after_hold = mpc.solve(held, shot, [track(1, [0, 0, 0], (1.2, 0, 0), time_s=4.0)], [], 4.0)
     assert after_hold.status in ("optimal", "relaxed")
     assert after_hold.iterations <= 30, after_hold.iterations
+
+
+@pytest.mark.parametrize("obstacle, points, distances", [
+    (Obstacle("box", center_m=[1, 2, 3], half_extents_m=[1, 2, 1.5]),
+     [[1, 2, 20], [4, 7, 3], [1.5, 2, 3]], [15.5, math.hypot(2, 3), -0.5]),
+    (Obstacle("cylinder", center_m=[0, 0, 0], radius_m=0.5, height_m=4.0),
+     [[3, 0, 2], [0, 0, 7], [3.5, 0, 8], [0.1, 0, 3.9]], [2.5, 3.0, 5.0, -0.4]),
+    (Obstacle("sphere", center_m=[1, 1, 1], radius_m=2.0), [[1, 1, 5], [1, 1, 1]], [2.0, -2.0]),
+])
+def test_distances_of_many_points_at_once(obstacle, points, distances):
+    """The vectorised distance (obstacle slots along a whole plan) gives each point's own distance."""
+    assert np.allclose(obstacle.distances_m(np.array(points, dtype=float)), distances)
+    assert all(math.isclose(obstacle.distance_m(p), d, abs_tol=1e-12) for p, d in zip(points, distances, strict=True))

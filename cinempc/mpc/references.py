@@ -607,9 +607,7 @@ class ReferenceBuilder:
     def _nearest_obstacles(self, positions_m: np.ndarray, obstacles: list[Obstacle]) -> list[Obstacle]:
         """The obstacles that fill the slots: those the drone and its warm-started plan come nearest to
         (nearest to the drone alone left a wall the plan flew into outside the slots behind two trees)."""
-        def closest_m(obstacle: Obstacle) -> float:
-            return min(obstacle.distance_m(position) for position in positions_m)
-        return sorted(obstacles, key=closest_m)[: self.layout.max_obstacles]
+        return sorted(obstacles, key=lambda o: float(np.min(o.distances_m(positions_m))))[: self.layout.max_obstacles]
 
     def _empty_obstacle_slots(self, vector: np.ndarray) -> None:
         """Every obstacle slot empty; :meth:`place_obstacles` fills them once the warm start is known."""
