@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from cinempc.angles import wrap_angle
 from cinempc.config import Airspace, load_parameters
 from cinempc.state import RigState, Setpoint
 
@@ -165,11 +166,6 @@ def fence(setpoint: Setpoint, airspace: Airspace, position_m: Any = None) -> tup
             velocity[axis] = min(velocity[axis], 0.0)
             acceleration[axis] = min(acceleration[axis], 0.0)
     return replace(setpoint, position_m=position, velocity_mps=velocity, acceleration_mps2=acceleration), True
-
-
-def wrap_angle(angle_rad: float) -> float:
-    """Angle wrapped to [-pi, pi)."""
-    return (float(angle_rad) + math.pi) % (2.0 * math.pi) - math.pi
 
 
 def sample_plan(plan: Any, age_s: float, fallback: Setpoint) -> Setpoint:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pybullet as p
 
+from cinempc.angles import wrap_angle
 from cinempc_sim.scenario import ActorSpec, ScriptStep
 from cinempc_sim.vehicle import GROUP_ACTOR, GROUP_DRONE, GROUP_RAY
 
@@ -69,10 +70,6 @@ class ActorPose:
     running: bool
 
 
-def _wrap(angle: float) -> float:
-    return math.atan2(math.sin(angle), math.cos(angle))
-
-
 def compile_script(spec: ActorSpec, gait: GaitParams) -> list[Segment]:
     """The script as a timeline of segments (turns inserted before legs that change heading)."""
     turn_rate = math.radians(gait.turn_rate_deg_s)
@@ -83,7 +80,7 @@ def compile_script(spec: ActorSpec, gait: GaitParams) -> list[Segment]:
 
     def turn_to(new_heading: float) -> None:
         nonlocal t, heading
-        delta = _wrap(new_heading - heading)
+        delta = wrap_angle(new_heading - heading)
         if abs(delta) < 1e-6:
             return
         duration = abs(delta) / turn_rate
@@ -138,7 +135,7 @@ class ActorTimeline:
             time_s -= laps * self.duration_s
         if time_s >= self.duration_s:  # script finished: stand at the end
             last = self.segments[-1]
-            return ActorPose(np.array([*last.end_m, 0.0]), np.zeros(3), _wrap(last.heading1_rad),
+            return ActorPose(np.array([*last.end_m, 0.0]), np.zeros(3), wrap_angle(last.heading1_rad),
                              total_distance, False)
         seg = self.segments[0]
         for seg in self.segments:
@@ -155,7 +152,7 @@ class ActorTimeline:
         else:
             velocity = np.zeros(3)
         distance = laps * total_distance + seg.distance0_m + s * length
-        return ActorPose(np.array([x, y, 0.0]), velocity, _wrap(heading), distance, seg.running and length > 0)
+        return ActorPose(np.array([x, y, 0.0]), velocity, wrap_angle(heading), distance, seg.running and length > 0)
 
 
 # --------------------------------------------------------------------- figure

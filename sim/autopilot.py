@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from pymavlink.dialects.v20 import ardupilotmega as mav
 
+from cinempc.angles import wrap_angle
 from cinempc.config import load_parameters
 from cinempc.mavlink import frames
 from cinempc.mavlink.autopilots import (
@@ -655,7 +656,7 @@ class SimAutopilot:
                  | mav.GIMBAL_DEVICE_FLAGS_YAW_LOCK | mav.GIMBAL_DEVICE_FLAGS_YAW_IN_EARTH_FRAME)
         ap.gimbal_device_attitude_status_send(
             0, 0, ms, flags, q, 0.0, float(gimbal.pitch_rate_rad_s), -float(gimbal.yaw_rate_rad_s), 0,
-            frames.wrap_pi(camera_yaw_ned - vehicle_yaw_ned), float("nan"), GIMBAL_DEVICE_ID)
+            wrap_angle(camera_yaw_ned - vehicle_yaw_ned), float("nan"), GIMBAL_DEVICE_ID)
         if self._sent_aperture is None or abs(state.f_number - self._sent_aperture) > 0.005:
             self._sent_aperture = state.f_number
             if self.px4:

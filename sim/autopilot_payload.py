@@ -14,6 +14,7 @@ from typing import Any
 
 from pymavlink.dialects.v20 import ardupilotmega as mav
 
+from cinempc.angles import wrap_angle
 from cinempc.config import CameraProfile
 from cinempc.mavlink import frames
 from cinempc.mavlink.lens import LensMapping
@@ -60,9 +61,9 @@ class GimbalManager:
             self.pitch_rad = float(pitch_rad)
         if math.isfinite(yaw_rad):
             if flags & _EARTH_YAW_FLAGS:
-                self.yaw_earth_ned_rad = frames.wrap_pi(yaw_rad)
+                self.yaw_earth_ned_rad = wrap_angle(yaw_rad)
             else:
-                self.yaw_earth_ned_rad = frames.wrap_pi(vehicle_yaw_ned_rad + yaw_rad)
+                self.yaw_earth_ned_rad = wrap_angle(vehicle_yaw_ned_rad + yaw_rad)
         return True
 
     def attitude(self, sender: tuple[int, int], q: Any, flags: int, vehicle_yaw_ned_rad: float) -> bool:

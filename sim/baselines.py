@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from cinempc.angles import wrap_angle
 from cinempc.config import CameraProfile, VehicleConfig, load_parameters
 from cinempc.optics import camera_frame_point
 from cinempc.shot import ShotSpec, ShotVocabulary, side_bearing_rad, vocabulary
@@ -129,7 +130,7 @@ class FollowController:
         # Go round the subject, never through it: move the stand-off point toward the wanted bearing
         # at most ``max_swing_rad`` ahead of where the drone is now, as seen from the subject.
         here = math.atan2(state.position_m[1] - feet[1], state.position_m[0] - feet[0])
-        bearing = here + float(np.clip(math.remainder(bearing - here, 2 * math.pi), -self.params.max_swing_rad,
+        bearing = here + float(np.clip(wrap_angle(bearing - here), -self.params.max_swing_rad,
                                        self.params.max_swing_rad))
         target = eye + np.array(
             [horizontal * math.cos(bearing), horizontal * math.sin(bearing), distance * math.sin(elevation)]
@@ -175,16 +176,11 @@ class FollowController:
 
         setpoint = Setpoint(
             position_m=state.position_m + command * self.dt_s, velocity_mps=command, acceleration_mps2=np.zeros(3),
-            yaw_rad=_unwrap_near(yaw, state.yaw_rad), yaw_rate_rad_s=0.0, pitch_rad=pitch,
+            yaw_rad=wrap_angle(yaw, near_rad=state.yaw_rad), yaw_rate_rad_s=0.0, pitch_rad=pitch,
             focal_length_mm=self.focal_length_mm, focus_distance_m=focus, f_number=self.f_number,
         )
         return FollowResult(setpoint, "tracking", (time.perf_counter() - start) * 1e3)
 
-
-
-def _unwrap_near(angle_rad: float, reference_rad: float) -> float:
-    """``angle_rad`` shifted by whole turns to lie within pi of the reference (no spin-arounds)."""
-    return reference_rad + math.remainder(angle_rad - reference_rad, 2.0 * math.pi)
 
 
 def make_controller(

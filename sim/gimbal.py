@@ -11,14 +11,8 @@ rate limits and never past its pitch end stops.  The pan axis is limited to
 
 from __future__ import annotations
 
-import math
-
+from cinempc.angles import wrap_angle
 from cinempc.config import GimbalLimits
-
-
-def wrap_angle_rad(angle_rad: float) -> float:
-    """Angle in (-pi, pi]."""
-    return math.atan2(math.sin(angle_rad), math.cos(angle_rad))
 
 
 class Gimbal:
@@ -33,7 +27,7 @@ class Gimbal:
         self.reset(yaw_rad, pitch_rad)
 
     def reset(self, yaw_rad: float, pitch_rad: float) -> None:
-        self.yaw_rad = wrap_angle_rad(yaw_rad)
+        self.yaw_rad = wrap_angle(yaw_rad)
         self.pitch_rad = min(max(pitch_rad, self.limits.pitch_min_rad), self.limits.pitch_max_rad)
         self.yaw_rate_rad_s = 0.0
         self.pitch_rate_rad_s = 0.0
@@ -52,12 +46,12 @@ class Gimbal:
         self.pitch_rate_rad_s = self._rate(pitch_cmd - self.pitch_rad, self.limits.max_pitch_rate_rad_s, dt_s)
         self.pitch_rad += self.pitch_rate_rad_s * dt_s
         if not self.has_yaw_axis:
-            self.yaw_rate_rad_s = wrap_angle_rad(body_yaw_rad - self.yaw_rad) / dt_s
-            self.yaw_rad = wrap_angle_rad(body_yaw_rad)
+            self.yaw_rate_rad_s = wrap_angle(body_yaw_rad - self.yaw_rad) / dt_s
+            self.yaw_rad = wrap_angle(body_yaw_rad)
             return
         # the pan axis cannot leave its range around the airframe heading
-        rel_cmd = wrap_angle_rad(yaw_cmd_rad - body_yaw_rad)
+        rel_cmd = wrap_angle(yaw_cmd_rad - body_yaw_rad)
         rel_cmd = min(max(rel_cmd, -self.yaw_range_rad), self.yaw_range_rad)
         target = body_yaw_rad + rel_cmd
-        self.yaw_rate_rad_s = self._rate(wrap_angle_rad(target - self.yaw_rad), self.limits.max_yaw_rate_rad_s, dt_s)
-        self.yaw_rad = wrap_angle_rad(self.yaw_rad + self.yaw_rate_rad_s * dt_s)
+        self.yaw_rate_rad_s = self._rate(wrap_angle(target - self.yaw_rad), self.limits.max_yaw_rate_rad_s, dt_s)
+        self.yaw_rad = wrap_angle(self.yaw_rad + self.yaw_rate_rad_s * dt_s)

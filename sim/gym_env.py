@@ -30,6 +30,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from cinempc.angles import wrap_angle
 from cinempc.config import load_camera_profile, load_parameters, load_vehicle_config
 from cinempc.shot import ShotSpec, vocabulary
 from cinempc.state import RigState, Setpoint
@@ -133,7 +134,7 @@ class FilmEnv(gym.Env):
         """The action closest to a Setpoint (lets the MPC act as a policy)."""
         limits, gimbal, cam = self.vehicle.vehicle, self.vehicle.gimbal, self.camera
         yaw_limit = min(limits.max_yaw_rate_rad_s, gimbal.max_yaw_rate_rad_s)
-        yaw_rate = math.remainder(setpoint.yaw_rad - state.yaw_rad, 2 * math.pi) / self.dt_s
+        yaw_rate = wrap_angle(setpoint.yaw_rad - state.yaw_rad) / self.dt_s
         # Position error folded into the velocity, as the autopilot's position loop would do.
         velocity = setpoint.velocity_mps + (setpoint.position_m - state.position_m) / max(self.dt_s, 0.5)
         action = [

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cinempc import optics
+from cinempc.angles import wrap_angle
 from cinempc.config import Airspace, CameraProfile, load_parameters
 from cinempc.framing import composition_error, measure_frame, size_error, view_geometry
 from cinempc.moves import (
@@ -308,7 +309,7 @@ class MoveExaminer:
         want = start_offset_m(cfg, self.heading_rad + side_bearing_rad(self.shot.side),
                               math.radians(self.vocab.angle_elevation_deg[self.shot.angle]), distance_m,
                               self.vocab.movement_speed_mps(self.shot.movement))
-        return math.degrees(math.remainder(bearing_rad - math.atan2(want[1], want[0]), math.tau))
+        return math.degrees(wrap_angle(bearing_rad - math.atan2(want[1], want[0])))
 
     def _stand_off_m(self) -> float:
         """The shot's stand-off: its distance, else the framing's default, never inside the move limits."""

@@ -28,6 +28,7 @@ os.environ.setdefault("MAVLINK20", "1")  # signing and the gimbal/camera v2 mess
 import numpy as np  # noqa: E402
 from pymavlink.dialects.v20 import ardupilotmega as mav  # noqa: E402
 
+from cinempc.angles import wrap_angle  # noqa: E402
 from cinempc.config import CameraProfile, VehicleConfig, load_parameters  # noqa: E402
 from cinempc.mavlink import frames  # noqa: E402
 from cinempc.mavlink.autopilots import (  # noqa: E402
@@ -267,7 +268,7 @@ class MavlinkBridge:
                 if earth:
                     yaw_ned = g_yaw
                 elif vehicle_yaw_ned is not None:
-                    yaw_ned = frames.wrap_pi(vehicle_yaw_ned + g_yaw)
+                    yaw_ned = wrap_angle(vehicle_yaw_ned + g_yaw)
             except ValueError:
                 pass  # a zero quaternion from a booting gimbal: keep the vehicle yaw
         yaw_enu = frames.yaw_ned_to_enu(yaw_ned) if yaw_ned is not None else (commanded.yaw_rad if commanded else 0.0)

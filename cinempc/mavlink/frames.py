@@ -22,12 +22,13 @@ import math
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from cinempc.angles import wrap_angle
+
 __all__ = [
     "enu_to_ned",
     "ned_to_enu",
     "euler_from_quaternion_ned",
     "quaternion_from_euler_ned",
-    "wrap_pi",
     "yaw_enu_to_ned",
     "yaw_ned_to_enu",
 ]
@@ -45,19 +46,14 @@ def ned_to_enu(vector_ned) -> np.ndarray:
     return np.asarray(vector_ned, dtype=float) @ _SWAP.T
 
 
-def wrap_pi(angle_rad: float) -> float:
-    """Angle wrapped to [-pi, pi)."""
-    return (float(angle_rad) + math.pi) % (2.0 * math.pi) - math.pi
-
-
 def yaw_enu_to_ned(yaw_enu_rad: float) -> float:
     """ENU heading (CCW from east) -> NED heading (CW from north), wrapped."""
-    return wrap_pi(math.pi / 2.0 - float(yaw_enu_rad))
+    return wrap_angle(math.pi / 2.0 - float(yaw_enu_rad))
 
 
 def yaw_ned_to_enu(yaw_ned_rad: float) -> float:
     """NED heading (CW from north) -> ENU heading (CCW from east), wrapped."""
-    return wrap_pi(math.pi / 2.0 - float(yaw_ned_rad))
+    return wrap_angle(math.pi / 2.0 - float(yaw_ned_rad))
 
 
 def quaternion_from_euler_ned(roll_rad: float, pitch_rad: float, yaw_ned_rad: float) -> list[float]:

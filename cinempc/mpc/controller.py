@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 
 from cinempc import optics
+from cinempc.angles import wrap_angle
 from cinempc.config import CameraProfile, VehicleConfig
 from cinempc.mpc.fallback import (
     StoredPlan,
@@ -309,7 +310,7 @@ class CineMPC:
         yaw = state.yaw_rad
         if self._plan is not None:  # unwrap next to the plan so the heading never spins 2 pi
             predicted = self._plan.X[min(1, len(self._plan.X) - 1), IX["yaw"]]
-            yaw = predicted + (yaw - predicted + math.pi) % (2.0 * math.pi) - math.pi
+            yaw = wrap_angle(yaw, near_rad=float(predicted))
         x0[IX["yaw"]] = yaw
         x0[IX["pitch"]] = state.pitch_rad
         x0[IX["focal"]] = state.focal_length_mm / FOCAL_SCALE_MM

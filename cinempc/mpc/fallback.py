@@ -8,18 +8,13 @@ calmer than an abrupt hover.  When there is none left, or none at all, a hold
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from cinempc.angles import wrap_angle
 from cinempc.mpc.model import ACC, FOCAL_SCALE_MM, IU, IX, POS, VEL, dynamics_numpy, f_number_from_stops
 from cinempc.state import RigState, Setpoint
-
-
-def wrap_angle(angle_rad: float) -> float:
-    """Angle wrapped to [-pi, pi)."""
-    return (angle_rad + math.pi) % (2.0 * math.pi) - math.pi
 
 
 @dataclass

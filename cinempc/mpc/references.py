@@ -15,6 +15,7 @@ from enum import Enum
 import numpy as np
 
 from cinempc import optics
+from cinempc.angles import wrap_angle
 from cinempc.config import CameraProfile, VehicleConfig
 from cinempc.framing import composition_error, measure_frame, size_error, view_geometry
 from cinempc.moves import (
@@ -37,7 +38,7 @@ from cinempc.state import Obstacle, RigState, SubjectTrack
 
 def approach_angle(current_rad: float, target_rad: float, max_step_rad: float) -> float:
     """``current`` moved towards ``target`` the short way round by at most ``max_step``."""
-    error = math.remainder(target_rad - current_rad, math.tau)
+    error = wrap_angle(target_rad - current_rad)
     return current_rad + max(-max_step_rad, min(max_step_rad, error))
 
 
@@ -353,7 +354,7 @@ class ReferenceBuilder:
         _, bearing, elevation = view_geometry(state.position_m, anchor_m)
         side = None
         if self.moves[shot.movement.type].acquires_side and side_known:
-            side = math.degrees(math.remainder(bearing - want_bearing, math.tau))
+            side = math.degrees(wrap_angle(bearing - want_bearing))
         if view is None:
             return FrameErrors(composition=math.inf, size=math.inf, elevation_deg=math.inf, side_deg=side)
         return FrameErrors(
