@@ -2,7 +2,8 @@
 
 ``corpus_train.yaml`` is what the parser was tuned on: every case must pass.
 ``corpus_validation.yaml`` is a held-out fifth, never tuned on: its accuracy is
-printed and must stay at or above 97 %.  Reproduce the numbers with::
+printed and must stay at or above 97 %.  ``corpus_heldout.yaml`` is a second held-out
+set, written later by a session that had not read the validation set.  Reproduce the numbers with::
 
     .venv/bin/python -m cinempc.language.bench
 """
@@ -18,6 +19,7 @@ from cinempc.language.corpus import Case, accuracy, judge, load_cases, run_case
 DATA = Path(__file__).resolve().parent / "data" / "language"
 TRAIN = load_cases(DATA / "corpus_train.yaml")
 VALIDATION = load_cases(DATA / "corpus_validation.yaml")
+HELDOUT = load_cases(DATA / "corpus_heldout.yaml")
 
 
 def test_the_corpus_is_big_enough_and_a_fifth_is_held_out():
@@ -35,14 +37,23 @@ def test_training_phrasing(case: Case):
     assert verdict.right, f"{case.say!r}: " + "; ".join(verdict.problems)
 
 
-@pytest.mark.xfail(reason="issue 27 asks for 97 %; the held-out set measured 96.7 % (89/92) when it was last run, "
-                          "and it is never tuned on", strict=False)
 def test_validation_accuracy_at_least_97_percent(capsys):
     verdicts = [run_case(case) for case in VALIDATION]
     score = accuracy(verdicts)
     with capsys.disabled():
         print(f"\nvalidation accuracy {score:.3f} ({sum(v.right for v in verdicts)}/{len(verdicts)})")
     assert score >= 0.97
+
+
+def test_second_held_out_set_accuracy_at_least_90_percent(capsys):
+    """Written after the validation set, in the issue's classes, before the parser was changed for it."""
+    assert len(HELDOUT) >= 30
+    assert not {c.say for c in HELDOUT} & {c.say for c in TRAIN + VALIDATION}
+    verdicts = [run_case(case) for case in HELDOUT]
+    score = accuracy(verdicts)
+    with capsys.disabled():
+        print(f"\nsecond held-out accuracy {score:.3f} ({sum(v.right for v in verdicts)}/{len(verdicts)})")
+    assert score >= 0.9
 
 
 def test_the_judge_catches_a_wrong_answer():

@@ -135,6 +135,31 @@ def test_dolly_zoom_direction_from_its_direction_word(text, movement):
     assert shot(text)[0].movement.type == movement
 
 
+@pytest.mark.parametrize("text, movement", [
+    ("crane shot down to the bride", "crane_down"), ("boom down on the groom", "crane_down"),
+    ("jib shot downward over the stage", "crane_down"), ("crane shot up over the trees", "crane_up"),
+    ("crane shot of the bride", "crane_up"),  # no direction word: the shot name's crane up
+    ("crane shot, pedestal down", "pedestal_down"),  # an explicit movement beats the implied one
+])
+def test_a_movement_named_without_its_direction_takes_it_from_a_direction_word(text, movement):
+    assert shot(text)[0].movement.type == movement
+
+
+@pytest.mark.parametrize("text", [
+    "hang on a sec", "hold on a minute", "wait a second", "wait 5 seconds", "one sec", "give me a sec",
+    "just a moment", "one moment please", "hold for a sec", "pause for a moment", "hang on a tick",
+])
+def test_a_director_asking_for_a_moment_gets_a_hold_never_a_one_second_shot(text):
+    answer = parse_command(text, current=CURRENT, known_subjects=list(KNOWN))
+    assert isinstance(answer, CommandAnswer) and answer.command == "hold", answer.to_json()[:200]
+
+
+@pytest.mark.parametrize("text, duration", [("hold that for ten seconds", 10.0), ("wide for a sec", 1.0),
+                                            ("hold on the bride for 5 seconds", 5.0)])
+def test_a_length_said_with_a_shot_is_still_the_shot_length(text, duration):
+    assert shot(text)[0].duration_s == duration
+
+
 @pytest.mark.parametrize("text, side, position", [
     ("from the left, keep her on the left third", "left", "left_third"),
     ("profile right, frame her right third", "right", "right_third"),

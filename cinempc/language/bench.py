@@ -1,4 +1,4 @@
-"""Language benchmark: corpus accuracy (training part and held-out fifth) and time per command.
+"""Language benchmark: corpus accuracy (training part, held-out fifth, second held-out set) and time per command.
 
     .venv/bin/python -m cinempc.language.bench [CORPUS_DIR]
 
@@ -17,6 +17,9 @@ from typing import Any
 from cinempc.language.corpus import accuracy, load_cases, run_case
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "test" / "data" / "language"
+# train: tuned on; validation: the held-out fifth of the issue 27 corpus; heldout: a second set written
+# later, before the parser was changed for it (neither held-out set is tuned on)
+CORPORA = ("train", "validation", "heldout")
 
 
 def run(args: Any = None, corpus_dir: Path = DEFAULT_DIR, rounds: int = 3) -> dict[str, float]:
@@ -27,8 +30,11 @@ def run(args: Any = None, corpus_dir: Path = DEFAULT_DIR, rounds: int = 3) -> di
     parse_command("wide")  # compiles the lexicon and loads the word list once
     numbers: dict[str, float] = {"first_call_ms": 1000 * (time.perf_counter() - start)}
     times: list[float] = []
-    for name in ("train", "validation"):
-        cases = load_cases(corpus_dir / f"corpus_{name}.yaml")
+    for name in CORPORA:
+        path = corpus_dir / f"corpus_{name}.yaml"
+        if not path.is_file():
+            continue  # a corpus folder of one's own may hold only some of them
+        cases = load_cases(path)
         verdicts = [run_case(case) for case in cases]
         numbers[f"{name}_cases"] = len(cases)
         numbers[f"{name}_accuracy"] = round(accuracy(verdicts), 4)

@@ -62,7 +62,8 @@ class Context:
     settings: LanguageSettings
     vocabulary: ShotVocabulary
     known_subjects: list[str] = field(default_factory=list)
-    dolly_zoom_words: dict[str, str] = field(default_factory=dict)  # "toward" -> dolly_zoom_in
+    # a movement said without its direction -> direction word -> movement ("dolly_zoom" -> "toward" -> dolly_zoom_in)
+    movement_directions: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def settled(shot: ShotSpec) -> ShotSpec:
@@ -76,8 +77,9 @@ def settled(shot: ShotSpec) -> ShotSpec:
 def compose(reading: SegmentReading, base: ShotSpec, ctx: Context
             ) -> tuple[ShotSpec, list[str], list[Explained]]:
     """The new shot, the parts that need a word more ("rack focus" with no target), and which word set what."""
-    mentions = explicit_beats_implied(reading.content)
-    overridden = [m for m in reading.content if m not in mentions]
+    content = directed(reading, ctx)
+    mentions = explicit_beats_implied(content)
+    overridden = [m for m in content if m not in mentions]
     missing: list[str] = []
     if any(m.category == "preset" for m in mentions):
         names = {m.value for m in mentions if m.category == "preset"}
@@ -116,6 +118,26 @@ def compose(reading: SegmentReading, base: ShotSpec, ctx: Context
     _apply_quantities(doc, [m for m in reading.mentions if m not in overridden], base)
     shot = ShotSpec(**doc)
     return shot, missing, explain(reading, shot, overridden)
+
+
+def directed(reading: SegmentReading, ctx: Context) -> list[Mention]:
+    """A movement said without its direction takes it from a direction word no other phrase used.
+
+    "zolly toward her" is a dolly zoom in, "crane shot down to the bride" a crane down (an explicit
+    movement then: it beats the crane up the shot name implies). Two different directions leave the
+    movement as it was said (the default direction, or a conflict later).
+    """
+    content = reading.content
+    covered = {k for m in content for k in range(m.start, m.end)}
+    free = [t.text for k, t in enumerate(reading.tokens) if k not in covered]
+    out: list[Mention] = []
+    for mention in content:
+        words = ctx.movement_directions.get(str(mention.value)) if mention.category == "movement" else None
+        said = {words[w] for w in free if w in words} if words else set()
+        if len(said) == 1:
+            mention = Mention("movement", said.pop(), mention.start, mention.end)
+        out.append(mention)
+    return out
 
 
 def explicit_beats_implied(mentions: list[Mention]) -> list[Mention]:
@@ -341,14 +363,12 @@ def _apply_movement(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec
     types = {"follow" if v == "track_alongside" else v for v in _values(mentions, "movement")}
     if "dolly_zoom" in types:
         types.discard("dolly_zoom")
-        said = {ctx.dolly_zoom_words[t.text] for t in tokens if t.text in ctx.dolly_zoom_words}
         if "dolly_in" in types:
             types = (types - {"dolly_in"}) | {"dolly_zoom_in"}
         elif "dolly_out" in types:
             types = (types - {"dolly_out"}) | {"dolly_zoom_out"}
         elif not types & {"dolly_zoom_in", "dolly_zoom_out"}:
-            # "dolly zoom toward her", "zolly away from the car": the direction word says which
-            types.add(said.pop() if len(said) == 1 else ctx.settings.defaults.dolly_zoom)
+            types.add(ctx.settings.defaults.dolly_zoom)  # no direction word (see :func:`directed`)
     if "dolly_out" in types and types & {"pedestal_up", "crane_up"}:
         types = (types - {"dolly_out", "pedestal_up", "crane_up"}) | {"dronie"}  # back and up: a dronie
     for strong, weak in _ABSORBS.items():

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cinempc.config import CONFIG_ENV, resolve_config_path
 from cinempc.language.normalise import NUMBER_WORDS, Token, phrase_key
-from cinempc.shot import SIDES, ShotVocabulary, presets, vocabulary
+from cinempc.shot import MOVEMENT_TYPES, SIDES, ShotVocabulary, presets, vocabulary
 
 LANGUAGE_FILE = "language.yaml"
 
@@ -129,8 +129,10 @@ class Lexicon:
     unsupported_suggestions: dict[str, list[str]] = field(default_factory=dict)
     ambiguous: dict[str, list[str]] = field(default_factory=dict)  # bare word -> what to say instead
     always_abort: set[tuple[str, ...]] = field(default_factory=set)
+    wait_units: set[tuple[str, ...]] = field(default_factory=set)  # "a moment": a wait, i.e. a hold
     negations: frozenset[str] = frozenset()  # words that turn a meaning around: never ignored, never flown
-    dolly_zoom_words: dict[str, str] = field(default_factory=dict)  # "toward" -> dolly_zoom_in
+    # a movement said without its direction -> direction word -> the movement: "dolly_zoom" -> "toward" -> dolly_zoom_in
+    movement_directions: dict[str, dict[str, str]] = field(default_factory=dict)
     words: frozenset[str] = frozenset()  # every word the lexicon knows (typo targets)
     meaning_words: frozenset[str] = frozenset()  # words that say something on their own: never ignored
     terms: tuple[str, ...] = ()  # the meaningful phrases, as text (suggestion candidates)
@@ -279,6 +281,8 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
                 lexicon.control_filler.add(key)
             elif command == "always_abort":
                 lexicon.always_abort.add(key)
+            elif command == "wait":
+                lexicon.wait_units.add(key)
             else:
                 lexicon.control[key] = str(command)
     lexicon.sequence = {phrase_key(str(p)) for p in _phrase_list(raw["sequence"], "sequence")}
@@ -286,11 +290,7 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
     lexicon.ambiguous = {str(k): [str(s) for s in v] for k, v in raw.get("ambiguous", {}).items()}
     lexicon.slot_before = frozenset(str(w) for w in subjects["slot_before"])
     lexicon.negations = frozenset(w for p in _phrase_list(raw["negations"], "negations") for w in phrase_key(str(p)))
-    for value, phrases in raw["dolly_zoom_direction"].items():
-        if value not in ("dolly_zoom_in", "dolly_zoom_out"):
-            raise LexiconError(f"{LANGUAGE_FILE}: lexicon.dolly_zoom_direction.{value}: use dolly_zoom_in/out")
-        for phrase in _phrase_list(phrases, f"dolly_zoom_direction.{value}"):
-            lexicon.dolly_zoom_words[" ".join(phrase_key(str(phrase)))] = str(value)
+    lexicon.movement_directions = _movement_directions(raw["movement_direction"])
     lexicon.adjectives = frozenset(str(w) for w in subjects["colours"])
     for group in (lexicon.sequence, lexicon.reference_words):
         for key in group:
@@ -310,6 +310,32 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
     )
     _check_defaults(settings)
     return lexicon
+
+
+def _movement_directions(section: Any) -> dict[str, dict[str, str]]:
+    """``lexicon.movement_direction``: per movement said without a direction, direction word -> movement.
+
+    A movement and every movement it may become must be ShotSpec movements (or ``dolly_zoom``), and a
+    word may give one movement only: otherwise the parser would guess.
+    """
+    where = f"{LANGUAGE_FILE}: lexicon.movement_direction"
+    if not isinstance(section, dict) or not section:
+        raise LexiconError(f"{where} must map movements to direction words")
+    table: dict[str, dict[str, str]] = {}
+    for movement, targets in section.items():
+        if movement not in (*MOVEMENT_TYPES, "dolly_zoom") or not isinstance(targets, dict):
+            raise LexiconError(f"{where}.{movement}: not a movement with a map of direction words")
+        words: dict[str, str] = {}
+        for target, phrases in targets.items():
+            if target not in MOVEMENT_TYPES:
+                raise LexiconError(f"{where}.{movement}.{target}: not a ShotSpec movement")
+            for phrase in _phrase_list(phrases, f"movement_direction.{movement}.{target}"):
+                word = " ".join(phrase_key(str(phrase)))
+                if words.get(word, target) != target:
+                    raise LexiconError(f"{where}.{movement}: {word!r} gives both {words[word]} and {target}")
+                words[word] = str(target)
+        table[str(movement)] = words
+    return table
 
 
 _SIDE_PREFIXES = ("from the", "from", "the", "on the", "at the")

@@ -44,7 +44,7 @@ def parse_rules(text: str, lexicon: Lexicon, current: ShotSpec | None = None,
                            f"{lexicon.settings.limits.max_shots}", lexicon)
     letters = [c for c in text if c.isalpha()]
     upper = bool(letters) and all(c.isupper() for c in letters)
-    ctx = Context(lexicon.settings, shot_vocabulary(), [s for s in known_subjects], lexicon.dolly_zoom_words)
+    ctx = Context(lexicon.settings, shot_vocabulary(), [s for s in known_subjects], lexicon.movement_directions)
     base = settled(current) if current is not None else ShotSpec()
     shots: list[ShotSpec] = []
     unknown: list[tuple[str, list[str]]] = []
