@@ -203,6 +203,15 @@ def test_ignored_words_and_a_subject_to_point_out_over_http(client: TestClient, 
     assert hub.tick(1.0).shot.movement.type == "follow"
     state = client.get("/api/state", headers=AUTH).json()
     assert state["awaiting"] is None and state["queue"]["current"]["shot"]["subjects"] == ["bass player"]
+    # a waiting shot the director does not want any more is cancelled; with none waiting that is a 409
+    assert client.post("/api/command", headers=AUTH, json={"text": "orbit the drummer"}).status_code == 202
+    cancelled = client.delete("/api/awaiting", headers=AUTH)
+    assert cancelled.status_code == 200 and cancelled.json() == {"cancelled": {"text": "orbit the drummer",
+                                                                               "names": ["drummer"]}}
+    state = client.get("/api/state", headers=AUTH).json()
+    assert state["awaiting"] is None and state["queue"]["current"]["shot"]["subjects"] == ["bass player"]
+    again = client.delete("/api/awaiting", headers=AUTH)
+    assert again.status_code == 409 and "no shot is waiting" in again.json()["error"]
 
 
 # ---------------------------------------------------------------------- WebSocket on real uvicorn
@@ -332,6 +341,15 @@ def test_websocket_asks_to_point_out_a_subject_nobody_carries(server: DirectorSe
         ws.send(json.dumps({"type": "name", "id": 2, "track_id": 3, "name": "drummer"}))
         assert receive_json(ws, "result")["flying"]["text"] == "orbit the drummer, documentary vibe"
         assert hub.tick(1.1).shot.subjects == ["#3"]
+        ws.send(json.dumps({"type": "command", "id": 3, "text": "orbit the bass player"}))
+        assert receive_json(ws, "result")["point_out"] == ["bass player"]
+        ws.send(json.dumps({"type": "cancel_awaiting", "id": 4}))
+        cancelled = receive_json(ws, "result")
+        assert cancelled["ok"] and cancelled["id"] == 4 and cancelled["cancelled"]["names"] == ["bass player"]
+        ws.send(json.dumps({"type": "cancel_awaiting", "id": 5}))
+        nothing = receive_json(ws, "result")
+        assert not nothing["ok"] and nothing["status"] == 409 and "no shot is waiting" in nothing["error"]
+        assert hub.tick(1.2).shot.subjects == ["#3"] and hub.snapshot()["awaiting"] is None
 
 
 def test_websocket_heartbeat_shows_a_stalled_loop(server: DirectorServer, hub: LiveHub):

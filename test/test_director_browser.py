@@ -316,3 +316,33 @@ def test_director_is_asked_to_point_out_a_subject_nobody_carries(live, browser):
                "the loop to fly it on track #1")
     assert errors == []
     context.close()
+
+
+def test_director_cancels_a_shot_waiting_for_someone_to_be_pointed_out(live, browser):
+    hub, run, server = live
+    hub.resume("test setup")
+    text = "orbit the drummer slowly"
+    context, page, errors = _paired_tablet(browser, server)
+    page.wait_for_selector('#conn[data-state="ok"]', timeout=15000)
+    on_air = hub.snapshot()["queue"]["current"]
+    page.fill("#cmd", text)
+    page.press("#cmd", "Enter")
+    page.wait_for_selector("#awaiting:not([hidden])", timeout=10000)
+    assert "drummer" in page.inner_text("#awaiting") and page.is_visible("#awaiting-cancel")
+    # the director changes their mind: one tap drops the waiting shot, the shot on air flies on
+    page.tap("#awaiting-cancel")
+    page.wait_for_selector("#awaiting", state="hidden", timeout=10000)
+    assert "Cancelled “" + text + "”" in page.inner_text("#cmd-result")
+    snap = hub.snapshot()
+    assert snap["awaiting"] is None and any(h["kind"] == "cancel" for h in snap["history"])
+    current = snap["queue"]["current"]
+    assert (current and current["id"]) == (on_air and on_air["id"])  # nothing new went on air
+    # pointing the drummer out now flies nothing: the shot was cancelled, not kept
+    hub.point_out("drummer", 3.0, 3.0)
+    held_at_s = hub.snapshot()["loop"]["time_s"]
+    wait_until(lambda: hub.snapshot()["loop"]["time_s"] >= held_at_s + 0.5, 30, "half a simulated second")
+    current = hub.snapshot()["queue"]["current"]
+    assert current is None or current["source"] != text
+    hub.remove_pin("drummer")
+    assert errors == []
+    context.close()

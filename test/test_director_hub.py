@@ -480,3 +480,23 @@ def test_another_shot_or_abort_drops_a_waiting_shot():
     assert hub.snapshot()["awaiting"]["point_out"] == ["drummer"]
     hub.abort()
     assert hub.snapshot()["awaiting"] is None
+
+
+def test_the_director_cancels_a_waiting_shot_and_the_shot_on_air_flies_on():
+    hub = _hub_on_air()
+    with pytest.raises(CommandRejected, match="no shot is waiting") as nothing:
+        hub.cancel_awaiting()
+    assert nothing.value.status == 409
+    hub.submit_text("follow the bass player, documentary vibe")
+    before = hub.snapshot()["queue"]
+    assert hub.cancel_awaiting("tablet 1") == {"cancelled": {"text": "follow the bass player, documentary vibe",
+                                                             "names": ["bass player"]}}
+    snap = hub.snapshot()
+    assert snap["awaiting"] is None and snap["queue"] == before  # the shot on air and the queue are untouched
+    assert snap["history"][-1]["kind"] == "cancel" and "bass player" in snap["history"][-1]["result"]
+    assert "cancelled by tablet 1" in snap["events"][-1]["message"]
+    hub.point_out("bass player", 1.0, 1.0)  # pointing out later flies nothing
+    direction = hub.tick(0.1)
+    assert direction.shot.name == "follow_medium" and not direction.shot_changed
+    with pytest.raises(CommandRejected, match="no shot is waiting"):  # a second tablet's cancel: told, not an error
+        hub.cancel_awaiting("tablet 2")

@@ -228,6 +228,17 @@ def create_app(hub: LiveHub, token: PairingToken, settings: DirectorSettings | N
         except CommandRejected as exc:
             return rejected(exc)
 
+    @app.delete("/api/awaiting")
+    def cancel_awaiting(request: Request) -> Response:
+        """Cancel the typed shot waiting for a subject to be pointed out (409 if none waits)."""
+        limited = rate_limited(client_key(request))
+        if limited is not None:
+            return limited
+        try:
+            return JSONResponse(hub.cancel_awaiting(source=f"http {client_key(request)}"))
+        except CommandRejected as exc:
+            return rejected(exc)
+
     @app.delete("/api/subjects/pins/{name}")
     def remove_pin(name: str, request: Request) -> Response:
         limited = rate_limited(client_key(request))
@@ -313,7 +324,7 @@ async def _handle_ws_message(text: str, hub: LiveHub, limiter: CommandRateLimite
             return {**reply, "ok": True, "pong": time.time()}
         if kind in ("hold", "resume", "abort"):  # never rate limited
             return {**reply, "ok": True, **getattr(hub, kind)(source=client)}
-        if kind not in ("command", "preset", "skip", "name", "point_out", "remove_pin"):
+        if kind not in ("command", "preset", "skip", "name", "point_out", "remove_pin", "cancel_awaiting"):
             return {**reply, "ok": False, "error": f"unknown message type {kind!r}"}
         if not limiter.allow(client):
             return {**reply, "ok": False, "status": 429,
@@ -332,6 +343,8 @@ async def _handle_ws_message(text: str, hub: LiveHub, limiter: CommandRateLimite
             return {**reply, "ok": True, **hub.point_out(*args, source=client)}
         if kind == "remove_pin":
             return {**reply, "ok": True, **hub.remove_pin(message.get("name"), source=client)}
+        if kind == "cancel_awaiting":
+            return {**reply, "ok": True, **hub.cancel_awaiting(source=client)}
         track_id = message.get("track_id")
         return {**reply, "ok": True, **hub.name_subject(track_id, message.get("name"), client)}
     except CommandRejected as exc:

@@ -570,6 +570,24 @@ class LiveHub:
             self._bump()
         return {"name": cleaned, **pin.to_json(), "pin": True, **released}
 
+    def cancel_awaiting(self, source: str = "director") -> dict[str, Any]:
+        """Drop the typed shot that waits for someone to be pointed out; the shot on air flies on.
+
+        Nothing waiting is a 409 that says so (another tablet may have cancelled it, or it already flew).
+        """
+        with self._changed:
+            awaiting = self._awaiting
+            if awaiting is None:
+                raise CommandRejected("no shot is waiting for a subject to be pointed out (it flew, or another "
+                                      "shot, an abort or another tablet replaced it)", status=409)
+            self._awaiting = None
+            missing = awaiting.missing(self._carried_names_locked())
+            self._record_locked(f"cancel {awaiting.text!r}", source, "cancel",
+                                f"cancelled: it waited for {', '.join(missing) or 'nobody'} to be pointed out")
+            self._event_locked("queue", f"waiting shot {awaiting.text!r} cancelled by {source}", "info")
+            self._bump()
+        return {"cancelled": {"text": awaiting.text, "names": list(awaiting.names)}}
+
     def remove_pin(self, name: str, source: str = "director") -> dict[str, Any]:
         """Take back a person pointed out on the map (a wrong tap, someone who left): perception stops
         framing and looking for them.  A name no pin carries is refused with the pins there are."""

@@ -122,6 +122,7 @@
       if (msg.type === 'point_out') { route = '/api/subjects/point_out'; body = { name: msg.name, x_m: msg.x_m, y_m: msg.y_m }; }
       var method = 'POST';
       if (msg.type === 'remove_pin') { method = 'DELETE'; route = '/api/subjects/pins/' + encodeURIComponent(msg.name); body = undefined; }
+      if (msg.type === 'cancel_awaiting') { method = 'DELETE'; route = '/api/awaiting'; body = undefined; }
       return api(method, route, body).then(function (r) {
         return r.json().then(function (j) {
           var ok = r.ok && !j.error;
@@ -399,7 +400,7 @@
       el.dataset.names = names.join(',');
       var text = names.length ? 'Waiting to fly “' + awaiting.text + '”: point out ' + names.join(', ') +
         ' — tap them in the picture and name them so, or tap where they stand on the map' : '';
-      if (el.textContent !== text) el.textContent = text;
+      if ($('awaiting-text').textContent !== text) $('awaiting-text').textContent = text;
     }
 
     function ignoredLine(res) {
@@ -557,6 +558,12 @@
       send({ type: 'remove_pin', name: name }).then(function (res) {
         showResult(res && res.ok ? { ok: true } : res);
         if (res && res.ok) $('cmd-result').textContent = '“' + res.name + '” is no longer pointed out';
+      }, function () { showResult(null); });
+    });
+    $('awaiting-cancel').addEventListener('click', function () {  // the waiting shot is not wanted any more
+      send({ type: 'cancel_awaiting' }).then(function (res) {
+        showResult(res && res.ok ? { ok: true } : res);
+        if (res && res.ok) $('cmd-result').textContent = 'Cancelled “' + res.cancelled.text + '”: the shot on air flies on';
       }, function () { showResult(null); });
     });
     $('pin-name').addEventListener('keydown', function (ev) { if (ev.key === 'Enter') { ev.preventDefault(); savePin(); } });
