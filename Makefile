@@ -1,20 +1,34 @@
 # cinempc -- two commands on a fresh machine:  `make demo`  and  `make test`.
-# Both set up .venv from requirements.txt (all versions pinned there) on first use;
-# re-running only re-installs when requirements.txt, setup.py or package.xml change.
+# Both set up .venv from requirements.txt (all versions pinned there) on first use, then build the
+# ROS 2 interface packages in interfaces/ into it (plain cmake, ~4 min on 2 cores, see README);
+# re-running only re-installs when requirements.txt, setup.py or package.xml change, and only
+# rebuilds the interfaces when a file under interfaces/ changes.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.cinempc-installed
+INTERFACES_STAMP := $(VENV)/.cinempc-interfaces
+# dependency order: the stand-ins first (tf2_msgs, vision_msgs: only where no ROS install has them)
+INTERFACE_PACKAGES := tf2_msgs vision_msgs cinempc_interfaces
+INTERFACE_SOURCES := $(shell find interfaces -type f 2>/dev/null)
 export PYTHONUNBUFFERED := 1
 export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
 # Ultralytics must never try the network or write outside the project.
 export YOLO_OFFLINE := 1
 export YOLO_CONFIG_DIR := $(CURDIR)/.cache/ultralytics
 
-.PHONY: install system-deps test lint bench demo freeze clean schema
+.PHONY: install interfaces system-deps test lint bench demo freeze clean schema
 
-install: $(STAMP)
+install: $(STAMP) $(INTERFACES_STAMP)
+
+interfaces: $(INTERFACES_STAMP)
+
+# cinempc_interfaces + the tf2_msgs/vision_msgs stand-ins, generated and compiled into the venv itself
+# (Python modules in its site-packages, libraries in .venv/lib: nothing to source).
+$(INTERFACES_STAMP): $(INTERFACE_SOURCES) | $(STAMP)
+	interfaces/build.sh $(VENV) build/interfaces $(INTERFACE_PACKAGES)
+	@touch $@
 
 $(STAMP): requirements.txt setup.py setup.cfg package.xml
 	@command -v chromium >/dev/null 2>&1 || $(MAKE) --no-print-directory system-deps
