@@ -191,3 +191,37 @@ def test_cli_explain_names_the_words_behind_each_field(capsys):
     assert "'bass player' -> subjects" in out and "ignored: 'documentary', 'vibe'" in out
     assert main(["parse", "no bokeh", "--explain"]) == 2
     assert "not understood: 'no'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text, mode, subjects", [
+    ("wide of the choir, background tack sharp", "deep", ["choir"]),  # never a focus target: the choir is the subject
+    ("background really out of focus, MCU of the groom", "shallow", ["groom"]),
+    ("close on the bride, background totally blurry", "shallow", ["bride"]),
+    ("a crisp backdrop behind the groom", "deep", ["groom"]), ("background super fuzzy", "shallow", ["bride", "groom"]),
+    ("the background should be soft", "shallow", ["bride", "groom"]),
+])
+def test_the_background_described_sharp_or_blurred_sets_the_depth_of_field(text, mode, subjects):
+    first, answer = shot(text)
+    assert (first.focus.depth_of_field, first.subjects, first.focus.target) == (mode, subjects, None)
+    assert answer.ignored == []
+
+
+def test_a_negated_background_word_still_refuses():
+    assert isinstance(parse_command("background not blurry", current=CURRENT), ErrorAnswer)
+
+
+@pytest.mark.parametrize("text, subjects, ignored", [
+    ("track with the skier down the slope", ["skier"], ["down the slope"]),
+    ("follow the kid on the scooter", ["kid"], ["on the scooter"]),
+    ("reveal the castle from behind the trees", ["castle"], ["from behind the trees"]),  # not a side of the castle
+    ("wide of the bride at the altar", ["bride"], ["at the altar"]),
+    ("follow her through the forest", ["bride"], ["through the forest"]),
+    ("orbit the dog and the cat", ["dog", "cat"], []),  # "and" joins subjects
+    ("follow the runner from behind", ["runner"], []),  # no place after it: a side
+    ("fly past the boat", ["boat"], []),  # no subject before it: the subject
+])
+def test_a_place_after_the_subject_is_not_a_second_subject(text, subjects, ignored):
+    first, answer = shot(text)
+    assert first.subjects == subjects and answer.ignored == ignored
+    if text.endswith("from behind"):
+        assert first.side == "back"

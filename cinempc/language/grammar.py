@@ -3,7 +3,8 @@
 Three passes over a segment (the text between "then"s):
 
 1. quantities: a number with its unit ("85 mm", "2 m/s", "over 8 seconds",
-   "f/2.8", "10 feet away") or a subject number ("#3", "subject 3");
+   "f/2.8", "10 feet away") or a subject number ("#3", "subject 3"); the background
+   described sharp or blurred ("background tack sharp", "a fuzzy backdrop": depth of field);
 2. phrases: the longest lexicon phrase at each position ("medium close up",
    "rack focus to", "from behind"), subject names known from the current shot;
 3. the rest: a capitalised word or a noun phrase in a subject position ("orbit
@@ -57,6 +58,7 @@ class Mention:
     start: int
     end: int
     implied: bool = False  # said by a shot name, not by a word for the field itself
+    open_noun: bool = False  # a lower-case noun phrase ("the slope"), not a name given to a track nor "her"
 
 
 @dataclass
@@ -100,10 +102,12 @@ def read_segment(tokens: list[Token], lexicon: Lexicon, names: dict[tuple[str, .
     reading = SegmentReading(tokens)
     used = [False] * len(tokens)
     _read_quantities(reading, used, lexicon)
+    _read_background_focus(reading, used, lexicon)
     _read_phrases(reading, used, lexicon, names)
     _read_rest(reading, used, lexicon, whole_text_upper)
     reading.mentions.sort(key=lambda m: m.start)
     _merge_noun_phrases(reading)
+    _places_after_subjects(reading, lexicon)
     return reading
 
 
@@ -157,6 +161,59 @@ def _read_quantities(reading: SegmentReading, used: list[bool], lexicon: Lexicon
                 i = end
                 continue
         i += 1
+
+
+def _read_background_focus(reading: SegmentReading, used: list[bool], lexicon: Lexicon) -> None:
+    """The background described sharp or blurred, in either order, a few gap words apart -> depth of field.
+
+    "background tack sharp" is deep focus, "background really out of focus" / "a fuzzy backdrop"
+    shallow; the words never make a focus target of the subject before them.
+    """
+    tokens = reading.tokens
+    i = 0
+    while i < len(tokens):
+        length, _ = lexicon.match(tokens, i, lexicon.background_scope)
+        if not length or any(used[i:i + length]):
+            i += 1
+            continue
+        after = _background_quality_at(tokens, used, i + length, lexicon, forward=True)
+        before = None if after else _background_quality_before(tokens, used, i, lexicon)
+        found = after or before
+        if found is None:
+            i += 1
+            continue
+        start, end, mode = (i, found[0], found[1]) if after else (found[0], i + length, found[1])
+        _take(reading, used, Mention("depth_of_field", mode, start, end))
+        i = end
+
+
+def _background_quality_at(tokens: list[Token], used: list[bool], j: int, lexicon: Lexicon,
+                           forward: bool) -> tuple[int, str] | None:
+    """(end, mode) of a sharpness word starting within ``max_gap`` gap words of ``j``, or None."""
+    for _ in range(lexicon.background_max_gap + 1):
+        if j >= len(tokens) or used[j]:
+            return None
+        length, mode = lexicon.match(tokens, j, lexicon.background_quality)
+        if length and not any(used[j:j + length]):
+            return j + length, str(mode)
+        gap, _ = lexicon.match(tokens, j, lexicon.background_gap)
+        if not gap:
+            return None
+        j += gap
+    return None
+
+
+def _background_quality_before(tokens: list[Token], used: list[bool], i: int,
+                               lexicon: Lexicon) -> tuple[int, str] | None:
+    """(start, mode) of a sharpness word right before the background ("a crisp backdrop"), one gap word allowed."""
+    for start in range(max(0, i - 4), i):
+        length, mode = lexicon.match(tokens, start, lexicon.background_quality, i)
+        if not length or any(used[start:i]):
+            continue
+        rest = i - (start + length)
+        if rest == 0 or (rest == 1 and (tokens[i - 1].text,) in lexicon.background_gap):
+            return start, str(mode)
+    return None
 
 
 def _lens_by_number(tokens: list[Token], i: int) -> bool:
@@ -239,7 +296,7 @@ def _read_phrases(reading: SegmentReading, used: list[bool], lexicon: Lexicon,
             while end < len(tokens) and _names_more(tokens[end], lexicon):
                 end += 1  # "the wedding photographer": the noun modifies the word after it
             words = " ".join(t.text for t in tokens[start:end])
-            _take(reading, used, Mention("subject", subject_name(words) or words, start, end))
+            _take(reading, used, Mention("subject", subject_name(words) or words, start, end, open_noun=True))
             i = end
             continue
         elif meaning.category == "unsupported":
@@ -318,7 +375,7 @@ def _read_rest(reading: SegmentReading, used: list[bool], lexicon: Lexicon, whol
             if end > i and (_in_subject_slot(tokens, i, reading, lexicon) or _after_definite(tokens, i)):
                 name = subject_name(" ".join(t.text for t in tokens[i:end]))
                 if name:
-                    _take(reading, used, Mention("subject", name, i, end))
+                    _take(reading, used, Mention("subject", name, i, end, open_noun=True))
                     i = end
                     continue
             if may_ignore(token, lexicon):
@@ -368,10 +425,46 @@ def _merge_noun_phrases(reading: SegmentReading) -> None:
                 and _is_word_name(last) and _is_word_name(mention)):
             name = subject_name(" ".join(t.text for t in reading.tokens[last.start:mention.end]))
             if name:
-                merged[-1] = Mention("subject", name, last.start, mention.end)
+                merged[-1] = Mention("subject", name, last.start, mention.end,
+                                     open_noun=last.open_noun or mention.open_noun)
                 continue
         merged.append(mention)
     reading.mentions = merged
+
+
+def _places_after_subjects(reading: SegmentReading, lexicon: Lexicon) -> None:
+    """A noun phrase after a place word that follows a subject is where the subject is, not a second one.
+
+    "track with the skier down the slope", "follow the kid on the scooter", "reveal the castle from
+    behind the trees": one subject each; the place sets nothing and is listed as ignored.  Names
+    the director gave ("follow the bride past the groom") and words for people ("her", "the crowd")
+    stay subjects, and so does a noun joined by "and" ("the dog and the cat").
+    """
+    tokens = reading.tokens
+    mentions = reading.mentions
+    content = {k: m for m in mentions if m.category not in ("filler", "link", "ignored") for k in range(m.start, m.end)}
+    seen_subject = False
+    for index, mention in enumerate(mentions):
+        if mention.category in ("subject", "subject_word") and not seen_subject:
+            seen_subject = True
+            continue
+        if not (seen_subject and mention.category == "subject" and mention.open_noun):
+            continue
+        j = mention.start
+        while j > 0 and tokens[j - 1].text in DETERMINERS:
+            j -= 1
+        place = next((n for n in range(min(j, lexicon.max_phrase_tokens), 0, -1)
+                      if tuple(t.text for t in tokens[j - n:j]) in lexicon.place_words), 0)
+        if not place:
+            continue
+        start = j - place
+        covering = {id(content[k]): content[k] for k in range(start, j) if k in content}
+        if any(m.category != "side" or m.start < start for m in covering.values()):
+            continue  # "focus on the ring": the word belongs to another phrase
+        for m in covering.values():
+            mentions[mentions.index(m)] = Mention("ignored", m.value, m.start, m.end)
+        mentions[index] = Mention("ignored", mention.value, mention.start, mention.end)
+        reading.ignored.append(" ".join(t.raw for t in tokens[start:mention.end]))
 
 
 def _is_word_name(mention: Mention) -> bool:

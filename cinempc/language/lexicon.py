@@ -131,6 +131,11 @@ class Lexicon:
     always_abort: set[tuple[str, ...]] = field(default_factory=set)
     wait_units: set[tuple[str, ...]] = field(default_factory=set)  # "a moment": a wait, i.e. a hold
     negations: frozenset[str] = frozenset()  # words that turn a meaning around: never ignored, never flown
+    place_words: set[tuple[str, ...]] = field(default_factory=set)  # "down", "on", "from behind": a place follows
+    background_scope: set[tuple[str, ...]] = field(default_factory=set)  # "background", "backdrop"
+    background_quality: dict[tuple[str, ...], str] = field(default_factory=dict)  # "tack sharp" -> deep
+    background_gap: set[tuple[str, ...]] = field(default_factory=set)  # "really", "nice and": may stand between
+    background_max_gap: int = 3
     # a movement said without its direction -> direction word -> the movement: "dolly_zoom" -> "toward" -> dolly_zoom_in
     movement_directions: dict[str, dict[str, str]] = field(default_factory=dict)
     words: frozenset[str] = frozenset()  # every word the lexicon knows (typo targets)
@@ -291,7 +296,18 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
     lexicon.slot_before = frozenset(str(w) for w in subjects["slot_before"])
     lexicon.negations = frozenset(w for p in _phrase_list(raw["negations"], "negations") for w in phrase_key(str(p)))
     lexicon.movement_directions = _movement_directions(raw["movement_direction"])
+    background = raw["background_focus"]
+    lexicon.background_max_gap = int(background["max_gap"])
+    lexicon.background_scope = {phrase_key(str(p)) for p in _phrase_list(background["scope"], "background.scope")}
+    lexicon.background_gap = {phrase_key(str(p)) for p in _phrase_list(background["gap"], "background.gap")}
+    for mode in ("deep", "shallow"):
+        for phrase in _phrase_list(background[mode], f"background_focus.{mode}"):
+            lexicon.background_quality[phrase_key(str(phrase))] = mode
+    for group in (lexicon.background_scope, lexicon.background_quality):
+        for key in group:
+            words.update(key)
     lexicon.adjectives = frozenset(str(w) for w in subjects["colours"])
+    lexicon.place_words = {phrase_key(str(p)) for p in _phrase_list(subjects["place_before"], "subjects.place_before")}
     for group in (lexicon.sequence, lexicon.reference_words):
         for key in group:
             words.update(key)
