@@ -140,6 +140,8 @@ def test_dolly_zoom_direction_from_its_direction_word(text, movement):
     ("jib shot downward over the stage", "crane_down"), ("crane shot up over the trees", "crane_up"),
     ("crane shot of the bride", "crane_up"),  # no direction word: the shot name's crane up
     ("crane shot, pedestal down", "pedestal_down"),  # an explicit movement beats the implied one
+    ("boom shot rising over the vineyard", "crane_up"), ("crane shot descending on the bride", "crane_down"),
+    ("dolly zoom, pull back", "dolly_zoom_out"),  # a movement that is only a direction gives it
 ])
 def test_a_movement_named_without_its_direction_takes_it_from_a_direction_word(text, movement):
     assert shot(text)[0].movement.type == movement

@@ -121,22 +121,29 @@ def compose(reading: SegmentReading, base: ShotSpec, ctx: Context
 
 
 def directed(reading: SegmentReading, ctx: Context) -> list[Mention]:
-    """A movement said without its direction takes it from a direction word no other phrase used.
+    """A movement said without its direction takes it from a direction word of the same shot.
 
-    "zolly toward her" is a dolly zoom in, "crane shot down to the bride" a crane down (an explicit
-    movement then: it beats the crane up the shot name implies). Two different directions leave the
-    movement as it was said (the default direction, or a conflict later).
+    The direction word is one no other phrase used ("zolly toward her": a dolly zoom in; "crane shot
+    down to the bride": a crane down, an explicit movement then, so it beats the crane up the shot
+    name implies) or a movement said by that direction word alone ("boom shot rising": a crane up,
+    not a crane and a pedestal; "pedestal up" says more than a direction and stays a pedestal).
+    Two different directions leave the movement as it was said (the default, or a conflict later).
     """
     content = reading.content
     covered = {k for m in content for k in range(m.start, m.end)}
     free = [t.text for k, t in enumerate(reading.tokens) if k not in covered]
-    out: list[Mention] = []
-    for mention in content:
+    out = list(content)
+    for index, mention in enumerate(content):
         words = ctx.movement_directions.get(str(mention.value)) if mention.category == "movement" else None
-        said = {words[w] for w in free if w in words} if words else set()
+        if not words:
+            continue
+        said = {words[w] for w in free if w in words}
+        only_direction = [m for m in content if m is not mention and m.category == "movement"
+                          and " ".join(t.text for t in reading.tokens[m.start:m.end]) in words]
+        said |= {words[" ".join(t.text for t in reading.tokens[m.start:m.end])] for m in only_direction}
         if len(said) == 1:
-            mention = Mention("movement", said.pop(), mention.start, mention.end)
-        out.append(mention)
+            out[index] = Mention("movement", said.pop(), mention.start, mention.end)
+            out = [m for m in out if not any(m is o for o in only_direction)]
     return out
 
 
