@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from cinempc.angles import wrap_angle
 from cinempc.config import Airspace, load_parameters
+from cinempc.plan import Plan
 from cinempc.state import RigState, Setpoint
 
 
@@ -72,6 +72,7 @@ class Cause(StrEnum):
     """Why the rig holds (checked in this order; the first that applies is reported)."""
 
     STALE_STATE = "stale rig state"
+    STATE_JUMP = "rig state jumped"
     ABORT = "director ABORT"
     DIRECTOR_HOLD = "director HOLD"
     LINK_LOST = "link lost"
@@ -85,23 +86,38 @@ class Cause(StrEnum):
 
 @dataclass(frozen=True)
 class SafetyLimits:
-    """How old each input may be before it is not trusted (seconds)."""
+    """How old each input may be before it is not trusted (seconds), and how far the rig state may jump.
+
+    A rig state further than ``max_state_jump_m`` from where the previous one was heading (its
+    position plus velocity times the time between them) is an estimator or GPS jump: hold where
+    the last consistent state was, until the states agree with each other for ``state_jump_settle_s``.
+    """
 
     state_timeout_s: float
     subject_timeout_s: float
     plan_timeout_s: float
+    max_state_jump_m: float = math.inf  # inf: jumps are not checked
+    state_jump_settle_s: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("state_timeout_s", "subject_timeout_s", "plan_timeout_s"):
+        for name in ("state_timeout_s", "subject_timeout_s", "plan_timeout_s", "state_jump_settle_s"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        jump = self.max_state_jump_m
+        if not (isinstance(jump, int | float) and not math.isnan(jump) and jump > 0):
+            raise ValueError(f"max_state_jump_m must be a positive distance (inf: unchecked), got {jump!r}")
+
+    @classmethod
+    def from_parameters(cls, node: dict[str, Any]) -> SafetyLimits:
+        """The limits from a node's ``node`` parameters (``config/nodes.yaml``)."""
+        return cls(float(node["state_timeout_s"]), float(node["subject_timeout_s"]), float(node["max_plan_age_s"]),
+                   float(node.get("max_state_jump_m", math.inf)), float(node.get("state_jump_settle_s", 1.0)))
 
     @classmethod
     def from_config(cls, node: str = "mpc_node") -> SafetyLimits:
         """The limits of ``config/nodes.yaml`` (the MPC node's: the one place these numbers live)."""
-        p = load_parameters("nodes.yaml", f"/**/{node}")["node"]
-        return cls(float(p["state_timeout_s"]), float(p["subject_timeout_s"]), float(p["max_plan_age_s"]))
+        return cls.from_parameters(load_parameters("nodes.yaml", f"/**/{node}")["node"])
 
 
 @dataclass(frozen=True)
@@ -116,7 +132,7 @@ class SafetyInputs:
     director_hold: bool = False
     abort: bool = False
     link_ok: bool = True
-    result: Any = None  # the controller's answer: ``setpoint``, ``status``, optional ``plan`` and ``message``
+    result: Any = None  # the controller's answer: ``setpoint``, ``status``, optional ``plan`` (a Plan), ``message``
     result_time_s: float = -math.inf  # when ``result`` was computed (received)
     error: str | None = None  # what the controller raised, when it raised instead of returning
 
@@ -168,47 +184,17 @@ def fence(setpoint: Setpoint, airspace: Airspace, position_m: Any = None) -> tup
     return replace(setpoint, position_m=position, velocity_mps=velocity, acceleration_mps2=acceleration), True
 
 
-def sample_plan(plan: Any, age_s: float, fallback: Setpoint) -> Setpoint:
-    """The setpoint ``age_s`` after the plan was computed (linear interpolation along the plan).
+def sample_plan(plan: Plan | None, age_s: float, fallback: Setpoint) -> Setpoint:
+    """The setpoint ``age_s`` after the plan was computed: ``plan.sample`` one step ahead of now.
 
     Like ``MPCResult.setpoint`` (the plan's step 1), the setpoint leads the present by one plan
-    step; between solves it slides along the plan instead of standing still.  Series the plan
-    lacks come from ``fallback`` (the solve's own setpoint); without a ``t_s`` series, or at age 0,
-    the fallback is returned.  A non-finite value raises ``ValueError`` (Setpoint checks).
+    step; between solves it slides along the plan instead of standing still.  Without a plan of
+    two or more stages, or at age 0, the solve's own setpoint ``fallback`` is returned.  A
+    non-finite value raises ``ValueError`` (Setpoint checks).
     """
-    if plan is None:
+    if not isinstance(plan, Plan) or plan.horizon_steps < 1 or age_s <= 0:
         return fallback
-    times = np.asarray(plan.get("t_s", []), dtype=float).reshape(-1)
-    if len(times) < 2 or age_s <= 0:
-        return fallback
-    t = times[1] + age_s
-
-    def at(name: str, default):
-        series = plan.get(name)
-        if series is None:
-            return default
-        values = np.asarray(series, dtype=float)
-        count = min(len(values), len(times))
-        if count < 2:
-            return default
-        values, grid = values[:count], times[:count]
-        if values.ndim == 1:
-            return float(np.interp(t, grid, values))
-        return np.array([np.interp(t, grid, values[:, i]) for i in range(values.shape[1])])
-
-    yaw_series = plan.get("yaw_rad")
-    yaw = fallback.yaw_rad
-    if yaw_series is not None and len(yaw_series) >= 2:  # unwrap before interpolating an angle
-        unwrapped = np.unwrap(np.asarray(yaw_series, dtype=float)[: len(times)])
-        yaw = float(np.interp(t, times[: len(unwrapped)], unwrapped))
-    return Setpoint(
-        position_m=at("position_m", fallback.position_m), velocity_mps=at("velocity_mps", fallback.velocity_mps),
-        acceleration_mps2=at("acceleration_mps2", fallback.acceleration_mps2),
-        yaw_rad=wrap_angle(yaw), yaw_rate_rad_s=at("yaw_rate_rad_s", fallback.yaw_rate_rad_s),
-        pitch_rad=at("pitch_rad", fallback.pitch_rad), focal_length_mm=at("focal_length_mm", fallback.focal_length_mm),
-        focus_distance_m=at("focus_distance_m", fallback.focus_distance_m),
-        f_number=at("f_number", fallback.f_number), hold=fallback.hold,
-    )
+    return plan.sample(plan.t_s[1] + age_s, hold=fallback.hold)
 
 
 def _number(value: Any) -> float:
@@ -240,7 +226,7 @@ class SetpointResult:
     setpoint: Setpoint
     status: Status = Status.TRACKING
     message: str = ""
-    plan: Any = None
+    plan: Plan | None = None
 
     @classmethod
     def of(cls, setpoint: Setpoint, message: str = "") -> SetpointResult:
@@ -260,6 +246,8 @@ class SafetyCore:
         self.limits = limits
         self._latch: Setpoint | None = None
         self._anchor: RigState | None = None  # the last fresh, finite rig state
+        self._received: tuple[RigState, float] | None = None  # the last finite state and its time (jump check)
+        self._jumped_s: float | None = None  # when the rig state last jumped
         self.last: Decision | None = None
 
     def reconfigure(self, airspace: Airspace | None = None, limits: SafetyLimits | None = None) -> None:
@@ -276,6 +264,7 @@ class SafetyCore:
     def reset(self) -> None:
         """Forget the latch and the anchor (a new session: cleanup/configure)."""
         self._latch, self._anchor, self.last = None, None, None
+        self._received = self._jumped_s = None
 
     @property
     def latched(self) -> Setpoint | None:
@@ -306,6 +295,9 @@ class SafetyCore:
         now = _number(i.now_s)
         state_age = now - _number(i.state_time_s)
         if _finite_state(i.state) and state_age <= self.limits.state_timeout_s:
+            jump = self._jump(i.state, _number(i.state_time_s))
+            if jump is not None:
+                return Cause.STATE_JUMP, jump, Status.NO_STATE
             self._anchor = i.state
         else:
             why = "no rig state yet" if i.state is None and self._anchor is None else \
@@ -326,6 +318,22 @@ class SafetyCore:
                 return Cause.SUBJECTS_LOST, "no subjects yet", Status.HOLD
             if not now - heard <= self.limits.subject_timeout_s:
                 return Cause.SUBJECTS_LOST, f"subjects lost (no perception for {now - heard:.1f} s)", Status.HOLD
+        return None
+
+    def _jump(self, state: RigState, time_s: float) -> str | None:
+        """Why a finite, fresh state is not trusted: it jumped, or the states have not settled since."""
+        previous, self._received = self._received, (state, time_s)
+        if previous is None or not math.isfinite(self.limits.max_state_jump_m):
+            return None
+        before, before_s = previous
+        heading_to = before.position_m + before.velocity_mps * max(0.0, time_s - before_s)
+        off_m = float(np.linalg.norm(state.position_m - heading_to))
+        if off_m > self.limits.max_state_jump_m:
+            self._jumped_s = time_s
+            return f"rig state jumped {off_m:.1f} m"
+        if self._jumped_s is not None and time_s - self._jumped_s < self.limits.state_jump_settle_s:
+            return "rig state settling after a jump"
+        self._jumped_s = None
         return None
 
     def _decide(self, i: SafetyInputs) -> Decision:

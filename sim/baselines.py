@@ -26,6 +26,8 @@ import numpy as np
 from cinempc.angles import wrap_angle
 from cinempc.config import CameraProfile, VehicleConfig, load_parameters
 from cinempc.optics import camera_frame_point
+from cinempc.plan import Plan
+from cinempc.safety import Status
 from cinempc.shot import ShotSpec, ShotVocabulary, side_bearing_rad, vocabulary
 from cinempc.state import Obstacle, RigState, Setpoint, SubjectTrack
 
@@ -62,11 +64,11 @@ class FollowResult:
     """Same shape as the MPC's result where the loop and the report look."""
 
     setpoint: Setpoint
-    status: str
+    status: Status
     solve_ms: float
     iterations: int = 0
     message: str = ""
-    plan: dict[str, np.ndarray] = field(default_factory=dict)
+    plan: Plan | None = None  # a reactive follower plans no horizon
     cost_breakdown: dict[str, float] = field(default_factory=dict)
     relaxations: list[str] = field(default_factory=list)
 
@@ -112,7 +114,7 @@ class FollowController:
         start = time.perf_counter()
         primary = next((s for s in subjects if s.matches(shot.primary_subject)), None)
         if primary is None:
-            return FollowResult(Setpoint.hold_at(state), "no_subject", (time.perf_counter() - start) * 1e3,
+            return FollowResult(Setpoint.hold_at(state), Status.NO_SUBJECT, (time.perf_counter() - start) * 1e3,
                                 message=f"no subject matches {shot.primary_subject!r}: hovering")
         framed = [s for s in subjects if any(s.matches(r) for r in shot.subjects)] or [primary]
         feet = np.mean([s.positions_m[0] for s in framed], axis=0)
@@ -179,7 +181,7 @@ class FollowController:
             yaw_rad=wrap_angle(yaw, near_rad=state.yaw_rad), yaw_rate_rad_s=0.0, pitch_rad=pitch,
             focal_length_mm=self.focal_length_mm, focus_distance_m=focus, f_number=self.f_number,
         )
-        return FollowResult(setpoint, "tracking", (time.perf_counter() - start) * 1e3)
+        return FollowResult(setpoint, Status.TRACKING, (time.perf_counter() - start) * 1e3)
 
 
 

@@ -150,10 +150,13 @@ def test_plan_messages_cover_the_horizon():
 
 def test_setpoint_stream_slides_along_the_plan_one_step_ahead():
     from cinempc.nodes.mpc_node import sample_plan
+    from cinempc.plan import Plan
 
     times = 5.0 + 0.1 * np.arange(4)
-    plan = {"t_s": times, "position_m": np.outer(np.arange(4), [1.0, 0.0, 0.0]),
-            "yaw_rad": np.array([3.0, 3.1, -3.1, -3.0]), "focal_length_mm": np.array([30.0, 40.0, 50.0, 60.0])}
+    plan = Plan(t_s=times, position_m=np.outer(np.arange(4), [1.0, 0.0, 0.0]), velocity_mps=np.zeros((4, 3)),
+                acceleration_mps2=np.zeros((4, 3)), yaw_rad=np.array([3.0, 3.1, -3.1, -3.0]),
+                pitch_rad=np.full(4, -0.1), focal_length_mm=np.array([30.0, 40.0, 50.0, 60.0]),
+                focus_distance_m=np.full(4, 5.0), f_number=np.full(4, 4.0))
     fallback = Setpoint(position_m=[1, 0, 0], velocity_mps=[0, 0, 0], acceleration_mps2=[0, 0, 0], yaw_rad=3.1,
                         yaw_rate_rad_s=0.0, pitch_rad=-0.1, focal_length_mm=40.0, focus_distance_m=5.0, f_number=4.0)
     assert sample_plan(plan, 0.0, fallback) is fallback  # fresh: the solve's own setpoint (plan step 1)
@@ -161,7 +164,7 @@ def test_setpoint_stream_slides_along_the_plan_one_step_ahead():
     np.testing.assert_allclose(halfway.position_m, [1.5, 0, 0])
     assert halfway.focal_length_mm == pytest.approx(45.0)
     assert abs(halfway.yaw_rad) == pytest.approx(math.pi, abs=1e-6)  # across +-pi, not through 0
-    assert halfway.pitch_rad == -0.1 and halfway.f_number == 4.0  # series the plan lacks come from the fallback
+    assert halfway.pitch_rad == pytest.approx(-0.1) and halfway.f_number == pytest.approx(4.0)
     np.testing.assert_allclose(sample_plan(plan, 5.0, fallback).position_m, [3, 0, 0])  # end of plan: held
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 
+from cinempc.angles import wrap_angle
 from cinempc.config import Airspace, load_vehicle_config
+from cinempc.plan import Plan
 from cinempc.safety import (
     Cause,
     SafetyCore,
@@ -18,7 +20,6 @@ from cinempc.safety import (
     Status,
     fence,
     sample_plan,
-    wrap_angle,
 )
 from cinempc.state import RigState, Setpoint
 
@@ -32,8 +33,13 @@ class Result:
 
     setpoint: Setpoint
     status: str = "optimal"
-    plan: dict = field(default_factory=dict)
+    plan: Plan | None = None
     message: str = ""
+
+
+def plan_along(times, **series) -> Plan:
+    """A plan over ``times`` that holds ``rig()`` except for the series given."""
+    return replace(Plan.hold(rig(), len(times) - 1, float(times[1] - times[0]), float(times[0])), **series)
 
 
 def rig(x=0.0, y=0.0, z=5.0, vx=0.0) -> RigState:
@@ -119,7 +125,7 @@ def test_stale_plan_holds_and_a_fresh_plan_is_sampled_along_its_horizon():
     state = rig()
     times = np.arange(5) * 0.1
     positions = np.stack([np.array([0.0, 0.0, 5.0]) + [t * 2.0, 0.0, 0.0] for t in times])
-    plan = {"t_s": times, "position_m": positions, "velocity_mps": np.tile([2.0, 0.0, 0.0], (5, 1))}
+    plan = plan_along(times, position_m=positions, velocity_mps=np.tile([2.0, 0.0, 0.0], (5, 1)))
     step1 = Setpoint(position_m=positions[1], velocity_mps=[2.0, 0, 0], acceleration_mps2=np.zeros(3), yaw_rad=0.4,
                      yaw_rate_rad_s=0.0, pitch_rad=-0.2, focal_length_mm=40.0, focus_distance_m=7.0, f_number=4.0)
     result = Result(step1, plan=plan)
@@ -157,7 +163,7 @@ def test_nan_and_garbage_anywhere_become_a_hold_never_an_exception(bad):
     core = SafetyCore(AIRSPACE, LIMITS)
     state = rig()
     assert not core.step(inputs(0.0, state, Result(flying(state)))).holding  # an anchor first
-    plan = {"t_s": np.array([0.0, 0.1, 0.2]), "position_m": np.array([[0, 0, 5], [np.nan, 0, 5], [0, 0, 5.0]])}
+    plan = plan_along(np.array([0.0, 0.1, 0.2]), position_m=np.array([[0, 0, 5], [np.nan, 0, 5], [0, 0, 5.0]]))
     weird = rig()
     if bad == "nan_state":
         weird.position_m[0] = math.nan  # the arrays are mutable after construction
@@ -252,7 +258,30 @@ def test_setpoint_result_marks_a_received_hold_and_helpers_wrap_and_sample():
     assert wrap_angle(3 * math.pi) == pytest.approx(-math.pi)
     assert wrap_angle(-0.5) == pytest.approx(-0.5)
     fallback = flying(state)
-    assert sample_plan(None, 1.0, fallback) is fallback and sample_plan({}, 1.0, fallback) is fallback
+    assert sample_plan(None, 1.0, fallback) is fallback
     # the yaw is unwrapped before interpolating: across +-pi it does not spin the long way round
-    plan = {"t_s": np.array([0.0, 0.1, 0.2]), "yaw_rad": np.array([3.0, 3.1, -3.1])}
+    plan = plan_along(np.array([0.0, 0.1, 0.2]), yaw_rad=np.array([3.0, 3.1, -3.1]))
+    assert sample_plan(plan, 0.0, fallback) is fallback  # at age 0: the solve's own setpoint
     assert abs(wrap_angle(sample_plan(plan, 0.05, fallback).yaw_rad - 3.1)) < 0.11
+
+
+def test_a_pose_jump_holds_at_the_last_consistent_state_until_the_states_settle():
+    limits = replace(LIMITS, max_state_jump_m=2.0, state_jump_settle_s=1.0)
+    core = SafetyCore(AIRSPACE, limits)
+    moving = [rig(x=0.2 * k, vx=2.0) for k in range(5)]  # 2 m/s, 0.1 s apart: consistent
+    assert not any(core.step(inputs(0.1 * k, s, Result(flying(s)))).holding for k, s in enumerate(moving))
+    jumped = rig(x=0.8 + 0.2 + 5.0, vx=2.0)  # the estimator moved the rig 5 m in one message
+    decision = core.step(inputs(0.5, jumped, Result(flying(jumped))))
+    assert decision.cause is Cause.STATE_JUMP and "5.0 m" in decision.reason
+    np.testing.assert_allclose(decision.setpoint.position_m, moving[-1].position_m)  # not where the jump says
+    settling = [core.step(inputs(0.5 + 0.1 * k, rig(x=6.0 + 0.2 * k, vx=2.0), Result(flying(rig(x=6.0)))))
+                for k in range(1, 10)]
+    assert all(d.cause is Cause.STATE_JUMP and d.setpoint is decision.setpoint for d in settling)
+    settled = core.step(inputs(1.5, rig(x=8.0, vx=2.0), Result(flying(rig(x=8.0)))))
+    assert not settled.holding  # the new states agreed with each other for 1 s: trusted again
+    unchecked = SafetyCore(AIRSPACE, LIMITS)  # max_state_jump_m inf: not checked
+    assert not unchecked.step(inputs(0.0, rig(), Result(flying(rig())))).holding
+    assert not unchecked.step(inputs(0.1, rig(x=50.0), Result(flying(rig(x=50.0))))).holding
+    assert math.isfinite(SafetyLimits.from_config().max_state_jump_m)
+    with pytest.raises(ValueError, match="max_state_jump_m"):
+        replace(LIMITS, max_state_jump_m=-1.0)

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from waiting import spinning, wait_until
 
 from cinempc.config import flatten_parameters, load_parameters, load_vehicle_config
+from cinempc.plan import Plan
 from cinempc.safety import fence
 from cinempc.state import Setpoint
 
@@ -36,7 +37,7 @@ AIRSPACE = load_vehicle_config().airspace
 class _Answer:
     setpoint: Setpoint
     status: str = "optimal"
-    plan: dict = field(default_factory=dict)
+    plan: Plan | None = None
     message: str = ""
     solve_ms: float = 1.0
 
@@ -178,8 +179,8 @@ def test_mpc_node_cycles_refuses_bad_parameters_applies_a_narrowed_fence_and_fen
         convert.setpoint_from_msg(m)), CONTROL_QOS)
     odometry = probe.create_publisher(convert.Odometry, "rig/odometry", CONTROL_QOS)
     joints = probe.create_publisher(convert.JointState, "rig/camera_state", CONTROL_QOS)
-    subjects = probe.create_publisher(convert.String, "subjects", CONTROL_QOS)
-    shot = probe.create_publisher(convert.String, "director/shot", LATCHED_QOS)
+    subjects = probe.create_publisher(convert.ci.SubjectTrackArray, "subjects", CONTROL_QOS)
+    shot = probe.create_publisher(convert.ci.ShotSpec, "director/shot", LATCHED_QOS)
     hold = probe.create_publisher(Bool, "director/hold", LATCHED_QOS)
     walker = SubjectTrack(track_id=1, positions_m=np.tile(state.position_m + [8.0, 0.0, -state.position_m[2]], (30, 1)),
                           velocities_mps=np.zeros((30, 3)), name="alice")

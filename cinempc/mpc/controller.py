@@ -22,7 +22,6 @@ from cinempc.angles import wrap_angle
 from cinempc.config import CameraProfile, VehicleConfig
 from cinempc.mpc.fallback import (
     StoredPlan,
-    hold_plan,
     hold_setpoint,
     setpoint_from_plan,
     shifted_plan,
@@ -43,6 +42,7 @@ from cinempc.mpc.ocp import CineOCP
 from cinempc.mpc.params import MPCParams, load_mpc_params
 from cinempc.mpc.references import ReferenceBuilder, ShotMemory, ShotPhase, assign_roles
 from cinempc.mpc.solvers import FastSolver, ReferenceSolver, SolveOutput
+from cinempc.plan import Plan
 from cinempc.safety import Status
 from cinempc.shot import ShotSpec, vocabulary
 from cinempc.state import Obstacle, RigState, Setpoint, SubjectTrack, require_finite
@@ -60,7 +60,7 @@ class MPCResult:
 
     status: Status
     setpoint: Setpoint
-    plan: dict[str, np.ndarray] = field(default_factory=dict)
+    plan: Plan | None = None  # the horizon behind the setpoint (a hold plan when holding)
     solve_ms: float = 0.0
     iterations: int = 0
     cost_breakdown: dict[str, float] = field(default_factory=dict)
@@ -77,13 +77,9 @@ class MPCResult:
         Not the setpoint: the setpoint's drone part is the middle of the first interval
         (see :func:`cinempc.mpc.fallback.setpoint_from_plan`).
         """
-        plan = self.plan
-        return RigState(
-            position_m=plan["position_m"][step], velocity_mps=plan["velocity_mps"][step],
-            acceleration_mps2=plan["acceleration_mps2"][step], yaw_rad=float(plan["yaw_rad"][step]),
-            pitch_rad=float(plan["pitch_rad"][step]), focal_length_mm=float(plan["focal_length_mm"][step]),
-            focus_distance_m=float(plan["focus_distance_m"][step]), f_number=float(plan["f_number"][step]),
-        )
+        if self.plan is None:
+            raise ValueError("this result carries no plan")
+        return self.plan.state_at(step)
 
 
 @lru_cache(maxsize=8)
@@ -204,7 +200,7 @@ class CineMPC:
         if not roles.framed:
             return MPCResult(
                 status=Status.NO_SUBJECT, setpoint=hold_setpoint(state),
-                plan=hold_plan(state, self.ocp.N, self.dt_s, shot_time_s),
+                plan=Plan.hold(state, self.ocp.N, self.dt_s, shot_time_s),
                 message=f"no visible subject matches {shot.subjects}; holding",
             )
         if self._memory is None:
@@ -227,7 +223,7 @@ class CineMPC:
             previous_plan = shifted_plan(self._plan, shot_time_s) if previous is not None else None
             if usable:  # a late solution is still the best warm start for the next step
                 self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s,
-                                        self._plan_dict(output.X, output.U, P, shot_time_s))
+                                        self._plan_of(output.X, output.U, P, shot_time_s))
             elif previous is None:
                 self._plan = None
             message = f"solve {reason} ({output.message}, {output.solve_ms:.1f} ms)"
@@ -235,10 +231,10 @@ class CineMPC:
                 return MPCResult(Status.FALLBACK_SHIFTED, previous, previous_plan, output.solve_ms,
                                  output.iterations, {}, relaxations, message + "; flying the shifted previous plan",
                                  phase)
-            stay = hold_plan(state, self.ocp.N, self.dt_s, shot_time_s)
+            stay = Plan.hold(state, self.ocp.N, self.dt_s, shot_time_s)
             return MPCResult(Status.FALLBACK_HOLD, hold_setpoint(state), stay, output.solve_ms, output.iterations, {},
                              relaxations, message + "; no previous plan, holding", phase)
-        plan = self._plan_dict(output.X, output.U, P, shot_time_s)
+        plan = self._plan_of(output.X, output.U, P, shot_time_s)
         self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s, plan)
         relaxations += self._report_relaxations(output.X, P, roles, shot, plan)
         return MPCResult(
@@ -422,28 +418,24 @@ class CineMPC:
             N = self.ocp.N
             return SolveOutput(np.full((N + 1, NX), np.nan), np.full((N, NU), np.nan), False, 0, 0.0, str(exc))
 
-    def _plan_dict(self, X: np.ndarray, U: np.ndarray, P: np.ndarray, shot_time_s: float) -> dict[str, np.ndarray]:
+    def _plan_of(self, X: np.ndarray, U: np.ndarray, P: np.ndarray, shot_time_s: float) -> Plan:
+        """The solution as a typed plan, with the predicted image series as diagnostics."""
         uv = np.asarray(self.backend.evaluations.image_horizon(X.T, P)).T
-        return {
-            "t_s": shot_time_s + self.dt_s * np.arange(self.ocp.N + 1),
-            "position_m": X[:, IX["px"]:IX["pz"] + 1].copy(),
-            "velocity_mps": X[:, IX["vx"]:IX["vz"] + 1].copy(),
-            "acceleration_mps2": X[:, IX["ax"]:IX["az"] + 1].copy(),
-            "jerk_mps3": U[:, IU["jx"]:IU["jz"] + 1].copy(),
-            "yaw_rad": X[:, IX["yaw"]].copy(),
-            "pitch_rad": X[:, IX["pitch"]].copy(),
-            "focal_length_mm": X[:, IX["focal"]] * FOCAL_SCALE_MM,
-            "focus_distance_m": X[:, IX["focus"]].copy(),
-            "f_number": f_number_from_stops(X[:, IX["stops"]]),
-            "slack": X[:, IX["slack"]] * SLACK_SCALE,
-            "group_feet_uv_px": uv[:, 0:2],
-            "group_head_uv_px": uv[:, 2:4],
-            "group_size_px": uv[:, 4],
-            "group_feet_m": P[self.ocp.layout.slices["group_feet_m"], :].T.copy(),
-        }
+        return Plan(
+            t_s=shot_time_s + self.dt_s * np.arange(self.ocp.N + 1),
+            position_m=X[:, IX["px"]:IX["pz"] + 1], velocity_mps=X[:, IX["vx"]:IX["vz"] + 1],
+            acceleration_mps2=X[:, IX["ax"]:IX["az"] + 1], yaw_rad=X[:, IX["yaw"]], pitch_rad=X[:, IX["pitch"]],
+            focal_length_mm=X[:, IX["focal"]] * FOCAL_SCALE_MM, focus_distance_m=X[:, IX["focus"]],
+            f_number=f_number_from_stops(X[:, IX["stops"]]), jerk_mps3=U[:, IU["jx"]:IU["jz"] + 1],
+            yaw_rate_rad_s=U[:, IU["yaw_rate"]], slack=X[:, IX["slack"]] * SLACK_SCALE,
+            diagnostics={
+                "group_feet_uv_px": uv[:, 0:2], "group_head_uv_px": uv[:, 2:4], "group_size_px": uv[:, 4],
+                "group_feet_m": P[self.ocp.layout.slices["group_feet_m"], :].T.copy(),
+            },
+        )
 
     def _report_relaxations(self, X: np.ndarray, P: np.ndarray, roles, shot: ShotSpec,
-                            plan: dict[str, np.ndarray]) -> list[str]:
+                            plan: Plan) -> list[str]:
         """What the plan could not honour: safety slack, depth of field, framing, background blur."""
         out: list[str] = []
         s = self.params.solver
@@ -481,7 +473,8 @@ class CineMPC:
         height_px = self.camera.image_height_px
         head_target = P[layout["target_head_v"], N][0] * height_px
         feet_target = P[layout["target_feet_v"], N][0] * height_px
-        size_error = abs(plan["group_size_px"][N] - (feet_target - head_target)) / height_px  # the plan's size
+        planned_px = plan.diagnostics["group_size_px"][N]  # the plan's size
+        size_error = abs(planned_px - (feet_target - head_target)) / height_px
         if size_error > s.composition_report_threshold:
             out.append(
                 f"framing: {shot.framing} not reachable within the limits; subject height off by "

@@ -14,6 +14,7 @@ import numpy as np
 
 from cinempc.angles import wrap_angle
 from cinempc.mpc.model import ACC, FOCAL_SCALE_MM, IU, IX, POS, VEL, dynamics_numpy, f_number_from_stops
+from cinempc.plan import Plan
 from cinempc.state import RigState, Setpoint
 
 
@@ -25,7 +26,7 @@ class StoredPlan:
     U: np.ndarray
     shot_time_s: float
     dt_s: float
-    plan: dict[str, np.ndarray] | None = None
+    plan: Plan | None = None
 
     def steps_since(self, shot_time_s: float) -> int:
         return max(0, int(round((shot_time_s - self.shot_time_s) / self.dt_s)))
@@ -71,35 +72,6 @@ def hold_setpoint(state: RigState) -> Setpoint:
     return Setpoint.hold_at(state)
 
 
-def shifted_plan(stored: StoredPlan, shot_time_s: float) -> dict[str, np.ndarray]:
-    """The stored plan's arrays advanced to ``shot_time_s``, the last row held past its end."""
-    if not stored.plan:
-        return {}
-    step = stored.steps_since(shot_time_s)
-    out: dict[str, np.ndarray] = {}
-    for key, array in stored.plan.items():
-        array = np.asarray(array)
-        rest = array[min(step, len(array) - 1):]
-        pad = np.repeat(rest[-1:], len(array) - len(rest), axis=0)
-        out[key] = np.concatenate([rest, pad], axis=0)
-    if "t_s" in out:
-        out["t_s"] = shot_time_s + stored.dt_s * np.arange(len(out["t_s"]))
-    return out
-
-
-def hold_plan(state: RigState, horizon_steps: int, dt_s: float, shot_time_s: float) -> dict[str, np.ndarray]:
-    """What a hold does over the horizon: stay put, camera and lens frozen."""
-    n = horizon_steps + 1
-    return {
-        "t_s": shot_time_s + dt_s * np.arange(n),
-        "position_m": np.tile(state.position_m, (n, 1)),
-        "velocity_mps": np.zeros((n, 3)),
-        "acceleration_mps2": np.zeros((n, 3)),
-        "jerk_mps3": np.zeros((horizon_steps, 3)),
-        "yaw_rad": np.full(n, state.yaw_rad),
-        "pitch_rad": np.full(n, state.pitch_rad),
-        "focal_length_mm": np.full(n, state.focal_length_mm),
-        "focus_distance_m": np.full(n, state.focus_distance_m),
-        "f_number": np.full(n, state.f_number),
-        "slack": np.zeros(n),
-    }
+def shifted_plan(stored: StoredPlan, shot_time_s: float) -> Plan | None:
+    """The stored plan advanced to ``shot_time_s``, its last stage held past its end (None without one)."""
+    return stored.plan.shifted(shot_time_s) if stored.plan is not None else None

@@ -60,8 +60,7 @@ __all__ = ["MPCNode", "advance_track", "sample_plan"]
 
 def limits_from(node: dict[str, Any]) -> SafetyLimits:
     """The safety core's limits from the node's ``node`` parameters."""
-    return SafetyLimits(float(node["state_timeout_s"]), float(node["subject_timeout_s"]),
-                        float(node["max_plan_age_s"]))
+    return SafetyLimits.from_parameters(node)
 
 
 def advance_track(track: SubjectTrack, age_s: float) -> SubjectTrack:
@@ -354,6 +353,8 @@ class MPCNode(CineLifecycleNode):
             self._result, self._result_time_s, self._result_weights = result, now, weights
             self._solve_ms = (self._solve_ms + [float(getattr(result, "solve_ms", wall_ms))])[-200:]
             self._solves += 1
+        if getattr(result, "plan", None) is None:  # a controller with no horizon: no plan to publish
+            return
         try:
             path, trajectory = convert.plan_messages(result.plan, now)
             self.pub_path.publish(path)
