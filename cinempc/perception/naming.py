@@ -15,14 +15,20 @@ name (:meth:`SubjectNamer.adopt_pins`), or until it expires unfound.
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from cinempc.perception.appearance import differs
+from cinempc.perception.params import PerceptionParams
+from cinempc.state import SubjectTrack
 
-__all__ = ["SubjectNamer"]
+__all__ = ["DirectorNames", "Pin", "SubjectNamer"]
+
+log = logging.getLogger("cinempc.perception.pipeline")
 
 _NAME = re.compile(r"^[a-z][a-z0-9_\- ]{0,39}$")
 
@@ -253,3 +259,115 @@ class SubjectNamer:
             self.bind(best, track_id)
         return best
 
+
+
+class DirectorNames:
+    """The director's naming API of :class:`~cinempc.perception.pipeline.PerceptionPipeline`.
+
+    Needs ``names`` (a :class:`SubjectNamer`), ``params`` and ``_subjects`` (ID -> ``Subject``) on the instance.
+    """
+
+    names: SubjectNamer
+    params: PerceptionParams
+    _subjects: dict
+    _names_applied: dict[int, str]
+    _pins_applied: dict[str, tuple[float, float, float]]
+
+    def bind(self, name: str, track_id: int) -> None:
+        """The operator's ``runner = #3``."""
+        self.names.bind(name, track_id)
+
+    def bind_nearest(self, name: str, position_m, max_distance_m: float = 2.0) -> int | None:
+        """Bind ``name`` to the unnamed subject nearest ``position_m`` within ``max_distance_m``; its ID or None."""
+        target = np.asarray(position_m, dtype=float).reshape(3)
+        best, best_d = None, float(max_distance_m)
+        for track_id, subject in self._subjects.items():
+            if self.names.name_of(track_id) is not None:
+                continue
+            d = float(np.linalg.norm(subject.kalman.position_m[:2] - target[:2]))
+            if d <= best_d:
+                best, best_d = track_id, d
+        if best is not None:
+            self.names.bind(name, best)
+        return best
+
+    def point_out(self, name: str, position_m, time_s: float) -> int:
+        """``name`` placed on the map at ``position_m``: given to the unnamed subject in the pin's gate, else a pin.
+
+        Returns the track ID now carrying the name, or the pin's (negative) ID.
+        """
+        p = self.params
+        pin = self.names.point_out(name, position_m, time_s, p.point_out_sigma_m, p.point_out_speed_sigma_mps,
+                                   p.subject_height_prior_m)
+        candidates = {sid: (s.kalman.position_m, s.kalman.position_cov_m2) for sid, s in self._subjects.items()
+                      if time_s - s.last_seen_s <= p.visible_coast_s}
+        clean = str(name).strip().lower()
+        track_id = next((t for n, t in self.names.adopt_pins(candidates, time_s) if n == clean), None)
+        if track_id is not None:
+            log.info("perception: %s pointed out on subject #%d", clean, track_id)
+            return track_id
+        log.info("perception: %s pointed out at (%.1f, %.1f), not found yet", name, *pin.position_m[:2])
+        return pin.pin_id
+
+    def withdraw_pin(self, name: str) -> bool:
+        """Take back a pin not found yet (False, and nothing changes, when none waits)."""
+        withdrawn = self.names.withdraw_pin(name)
+        if withdrawn:
+            log.info("perception: pin %s withdrawn by the operator", str(name).strip().lower())
+        return withdrawn
+
+    def apply_director(self, names: Mapping[int, str] | None = None,
+                       pins: Mapping[str, tuple[float, float, float]] | None = None) -> None:
+        """The director's whole set of names (``{track_id: name}``) and pins (``{name: (x_m, y_m, stamp_s)}``).
+
+        Only what changed is applied; a pin that left the set is withdrawn (a found person keeps the name).
+        """
+        for track_id, name in (names or {}).items():
+            if not isinstance(name, str) or not name.strip():
+                raise ValueError(f"subject name for #{track_id} must be a non-empty string")
+            if self._names_applied.get(int(track_id)) != name:
+                self.bind(name, int(track_id))
+                self._names_applied[int(track_id)] = name
+        if pins is None:
+            return
+        for name, pin in pins.items():
+            if self._pins_applied.get(name) != tuple(pin):
+                self.point_out(name, list(pin[:2]), float(pin[2]))
+                self._pins_applied[name] = tuple(pin)
+        for name in set(self._pins_applied) - set(pins):
+            self.withdraw_pin(name)
+        self._pins_applied = {name: self._pins_applied[name] for name in pins}
+
+    def _rebind_orphans(self, seen: set[int]) -> None:
+        """A name whose subject was lost goes to a confirmed subject, shirt not vetoed, where it was expected."""
+        if not self.names.orphaned_names:
+            return
+        for sid in sorted(seen):
+            subject = self._subjects[sid]
+            if not subject.confirmed or self.names.name_of(sid) is not None:
+                continue
+            rebound = self.names.try_rebind(sid, subject.kalman.position_m, subject.kalman.position_cov_m2,
+                                            appearance=subject.known_look(self.params),
+                                            veto_distance=self.params.appearance_veto_distance)
+            if rebound is not None:
+                log.info("perception: %s re-identified as #%d", rebound, sid)
+
+    def _adopt_pins(self, seen: set[int], time_s: float) -> None:
+        """Pins go to subjects measured this frame that appeared within ``visible_coast_s``, never to old ones."""
+        if not self.names.pins:
+            return
+        newcomers = {sid: (self._subjects[sid].kalman.position_m, self._subjects[sid].kalman.position_cov_m2)
+                     for sid in seen if time_s - self._subjects[sid].first_seen_s <= self.params.visible_coast_s}
+        for name, sid in self.names.adopt_pins(newcomers, time_s):
+            log.info("perception: %s, pointed out on the map, found as subject #%d", name, sid)
+
+    def _pin_tracks(self, time_s: float, horizon_steps: int, dt_s: float) -> list[SubjectTrack]:
+        """Pins as the MPC sees them: standing where pointed out, framed (``visible``) though not seen."""
+        steps, tracks = horizon_steps + 1, []
+        for name, pin in sorted(self.names.pins.items(), key=lambda item: -item[1].pin_id):
+            covariance = np.stack([pin.covariance_m2(time_s + k * dt_s) for k in range(steps)])
+            tracks.append(SubjectTrack(
+                track_id=pin.pin_id, positions_m=np.tile(pin.position_m, (steps, 1)),
+                velocities_mps=np.zeros((steps, 3)), height_m=pin.height_m, name=name, dt_s=float(dt_s),
+                covariance_m2=covariance, visible=True))
+        return tracks
