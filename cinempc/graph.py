@@ -24,27 +24,34 @@ class Topics:
     IMAGE = "camera/image_raw"  # sensor_msgs/Image rgb8, sensor-data QoS
     DEPTH = "camera/depth/image_raw"  # sensor_msgs/Image 32FC1 metres (simulator only)
     CAMERA_INFO = "camera/camera_info"  # sensor_msgs/CameraInfo, changes with zoom
-    CAMERA_POSE = "camera/pose"  # geometry_msgs/PoseStamped of camera_optical in map (no tf2_msgs here)
+    CAMERA_POSE = "camera/pose"  # geometry_msgs/PoseStamped of camera_optical in map (TF has it too)
     ODOMETRY = "rig/odometry"  # nav_msgs/Odometry odom -> base_link
     ACCEL = "rig/accel"  # geometry_msgs/AccelStamped, map (ENU) frame
     CAMERA_STATE = "rig/camera_state"  # sensor_msgs/JointState: camera yaw, gimbal pitch, lens (SI units)
     SETPOINT = "rig/setpoint"  # trajectory_msgs/JointTrajectory, one point: pose + gimbal + lens + hold
-    SUBJECTS = "subjects"  # std_msgs/String JSON list of SubjectTrack (the MPC's input; remapped)
+    SUBJECTS = "subjects"  # cinempc_interfaces/SubjectTrackArray (the MPC's input; remapped)
     PERCEPTION_SUBJECTS = "perception/subjects"
-    GROUND_TRUTH = "sim/ground_truth"  # std_msgs/String JSON: true subjects, measured rig, collisions
-    OBSTACLES = "world/obstacles"  # std_msgs/String JSON, latched
-    SHOT = "director/shot"  # std_msgs/String ShotSpec JSON, latched
+    DETECTIONS = "perception/detections"  # vision_msgs/Detection2DArray, one per processed frame
+    GROUND_TRUTH = "sim/ground_truth"  # cinempc_interfaces/GroundTruth: true subjects, measured rig, collisions
+    GROUND_TRUTH_SUBJECTS = "sim/ground_truth/subjects"  # cinempc_interfaces/SubjectTrackArray, the truth
+    DEFAULT_SHOT = "sim/default_shot"  # cinempc_interfaces/ShotSpec, latched: the scenario's shot
+    OBSTACLES = "world/obstacles"  # cinempc_interfaces/ObstacleArray, latched
+    SHOT = "director/shot"  # cinempc_interfaces/ShotSpec, latched
     HOLD = "director/hold"  # std_msgs/Bool, latched: the director's HOLD
-    SUBJECT_NAMES = "director/subject_names"  # std_msgs/String JSON {track_id: name}, latched
-    # std_msgs/String JSON {name: {"position_m": [x, y], "stamp_s": t}}, latched: people the director pointed
-    # out on the map (ENU map frame, metres; t on the graph's clock), not found by perception yet
+    SUBJECT_NAMES = "director/subject_names"  # cinempc_interfaces/SubjectNames, latched
+    # cinempc_interfaces/SubjectPins, latched: people the director pointed out on the map (ENU map frame,
+    # metres; stamped on the graph's clock), not found by perception yet
     SUBJECT_PINS = "director/subject_pins"
     HOLD_SERVICE = "director/hold_shot"  # std_srvs/Trigger
     RESUME_SERVICE = "director/resume_shot"  # std_srvs/Trigger
+    SET_SHOT_SERVICE = "director/set_shot"  # cinempc_interfaces/SetShot
+    NAME_SUBJECT_SERVICE = "director/name_subject"  # cinempc_interfaces/NameSubject
     PLAN_PATH = "mpc/plan"  # nav_msgs/Path (RViz / Foxglove)
     PLAN_TRAJECTORY = "mpc/trajectory"  # trajectory_msgs/MultiDOFJointTrajectory (full plan)
-    MPC_STATUS = "mpc/status"  # std_msgs/String JSON: status, solve_ms, cost breakdown
-    LINK_EVENTS = "mavlink/events"  # std_msgs/String JSON: link / safety events for the director
+    MPC_STATUS = "mpc/status"  # cinempc_interfaces/PlanStatus: status, solve time, cost breakdown
+    LINK_EVENTS = "mavlink/events"  # cinempc_interfaces/DirectorEvent: link / safety events for the director
+    TF = "tf"  # tf2_msgs/TFMessage: odom -> base_link -> gimbal (relative: NS/tf under a namespace)
+    TF_STATIC = "tf_static"  # tf2_msgs/TFMessage, latched: map -> odom, gimbal -> camera_optical
     OPERATOR_COMMAND = "mavlink/operator_command"  # std_srvs: arm/offboard/land/hold only on explicit request
     DIAGNOSTICS = "/diagnostics"  # diagnostic_msgs/DiagnosticArray (ROS convention: root)
     CLOCK = "/clock"  # rosgraph_msgs/Clock from the simulator
@@ -60,18 +67,23 @@ TOPIC_TYPES: dict[str, str] = {
     Topics.ACCEL: "geometry_msgs/msg/AccelStamped",
     Topics.CAMERA_STATE: "sensor_msgs/msg/JointState",
     Topics.SETPOINT: "trajectory_msgs/msg/JointTrajectory",
-    Topics.SUBJECTS: "std_msgs/msg/String",
-    Topics.PERCEPTION_SUBJECTS: "std_msgs/msg/String",
-    Topics.GROUND_TRUTH: "std_msgs/msg/String",
-    Topics.OBSTACLES: "std_msgs/msg/String",
-    Topics.SHOT: "std_msgs/msg/String",
+    Topics.SUBJECTS: "cinempc_interfaces/msg/SubjectTrackArray",
+    Topics.PERCEPTION_SUBJECTS: "cinempc_interfaces/msg/SubjectTrackArray",
+    Topics.DETECTIONS: "vision_msgs/msg/Detection2DArray",
+    Topics.GROUND_TRUTH: "cinempc_interfaces/msg/GroundTruth",
+    Topics.GROUND_TRUTH_SUBJECTS: "cinempc_interfaces/msg/SubjectTrackArray",
+    Topics.DEFAULT_SHOT: "cinempc_interfaces/msg/ShotSpec",
+    Topics.OBSTACLES: "cinempc_interfaces/msg/ObstacleArray",
+    Topics.SHOT: "cinempc_interfaces/msg/ShotSpec",
     Topics.HOLD: "std_msgs/msg/Bool",
-    Topics.SUBJECT_NAMES: "std_msgs/msg/String",
-    Topics.SUBJECT_PINS: "std_msgs/msg/String",
+    Topics.SUBJECT_NAMES: "cinempc_interfaces/msg/SubjectNames",
+    Topics.SUBJECT_PINS: "cinempc_interfaces/msg/SubjectPins",
     Topics.PLAN_PATH: "nav_msgs/msg/Path",
     Topics.PLAN_TRAJECTORY: "trajectory_msgs/msg/MultiDOFJointTrajectory",
-    Topics.MPC_STATUS: "std_msgs/msg/String",
-    Topics.LINK_EVENTS: "std_msgs/msg/String",
+    Topics.MPC_STATUS: "cinempc_interfaces/msg/PlanStatus",
+    Topics.LINK_EVENTS: "cinempc_interfaces/msg/DirectorEvent",
+    Topics.TF: "tf2_msgs/msg/TFMessage",
+    Topics.TF_STATIC: "tf2_msgs/msg/TFMessage",
     Topics.DIAGNOSTICS: "diagnostic_msgs/msg/DiagnosticArray",
     Topics.CLOCK: "rosgraph_msgs/msg/Clock",
 }
@@ -120,10 +132,10 @@ _MPC_REMAP = ((Topics.SUBJECTS, Topics.PERCEPTION_SUBJECTS),)
 
 _COMMON_RECORDED = (
     Topics.CAMERA_INFO, Topics.CAMERA_POSE, Topics.ODOMETRY, Topics.ACCEL, Topics.CAMERA_STATE, Topics.SETPOINT,
-    Topics.PERCEPTION_SUBJECTS, Topics.SHOT, Topics.HOLD, Topics.SUBJECT_NAMES, Topics.SUBJECT_PINS,
+    Topics.PERCEPTION_SUBJECTS, Topics.DETECTIONS, Topics.SHOT, Topics.HOLD, Topics.SUBJECT_NAMES, Topics.SUBJECT_PINS,
     Topics.PLAN_PATH,
     Topics.PLAN_TRAJECTORY,
-    Topics.MPC_STATUS, Topics.DIAGNOSTICS,
+    Topics.MPC_STATUS, Topics.DIAGNOSTICS, Topics.TF, Topics.TF_STATIC,
 )
 
 GRAPHS: dict[str, Graph] = {

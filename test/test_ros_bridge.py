@@ -15,7 +15,6 @@ offboard-loss failsafe to HOLD, which waits for the operator: the vehicle then n
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -97,9 +96,9 @@ def _call(node, srv_type, name: str, request):
 
 
 def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_they_stop(rig):
+    from cinempc_interfaces.msg import DirectorEvent
     from diagnostic_msgs.msg import DiagnosticArray
     from nav_msgs.msg import Odometry
-    from std_msgs.msg import String
     from std_srvs.srv import SetBool, Trigger
     from trajectory_msgs.msg import JointTrajectory
 
@@ -112,7 +111,8 @@ def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_
     events: list[dict] = []
     armed: list[str] = []  # the vehicle's armed flag as its heartbeats report it, through the node's diagnostics
     node.create_subscription(Odometry, "rig/odometry", odometry.append, CONTROL_QOS)
-    node.create_subscription(String, "mavlink/events", lambda m: events.append(json.loads(m.data)), CONTROL_QOS)
+    node.create_subscription(DirectorEvent, "mavlink/events", lambda m: events.append(convert.event_from_msg(m)),
+                             CONTROL_QOS)
     node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: armed.extend(
         v.value for status in m.status for v in status.values if v.key == "armed"), CONTROL_QOS)
     wait_until(lambda: len(odometry) > 5 and armed, 40.0, "odometry and diagnostics from the bridge node")

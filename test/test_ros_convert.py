@@ -1,6 +1,5 @@
 """cinempc.nodes.convert: every encoding round-trips, and malformed messages raise specific ValueErrors."""
 
-import json
 import math
 
 import numpy as np
@@ -81,48 +80,93 @@ def test_nan_pose_is_rejected():
 def test_subjects_round_trip_and_malformed_entries():
     track = SubjectTrack(track_id=4, name="alice", positions_m=np.arange(9.0).reshape(3, 3) * [1, 1, 0],
                          velocities_mps=np.ones((3, 3)) * [1, 0, 0], covariance_m2=np.tile(np.eye(3) * 0.01, (3, 1, 1)))
-    stamp, back = convert.subjects_from_msg(_wire(convert.subjects_msg([track], 7.0)))
-    assert stamp == 7.0 and back[0].name == "alice" and back[0].matches("#4")
+    hidden = SubjectTrack(track_id=5, positions_m=[[1.0, 2.0, 0.0]], velocities_mps=[[0.0, 0.0, 0.0]], visible=False)
+    msg = _wire(convert.subjects_msg([track, hidden], 7.0))
+    assert msg.header.frame_id == "map" and msg.subjects[0].heading_rad == pytest.approx(0.0)
+    assert msg.subjects[1].state == msg.subjects[1].STATE_COASTING and msg.subjects[1].name == ""
+    stamp, back = convert.subjects_from_msg(msg)
+    assert stamp == 7.0 and back[0].name == "alice" and back[0].matches("#4") and back[1].name is None
+    assert back[0].visible and not back[1].visible and back[1].covariance_m2 is None
     np.testing.assert_allclose(back[0].positions_m, track.positions_m)
-    assert back[0].covariance_m2.shape == (3, 3, 3)
-    bad = json.loads(convert.subjects_msg([track], 7.0).data)
-    bad["subjects"][0]["positions_m"][1][0] = None
-    with pytest.raises(ValueError, match="subject"):
-        convert.subjects_from_msg(convert.String(data=json.dumps(bad).replace("null", "NaN")))
-    with pytest.raises(ValueError, match="not JSON"):
-        convert.subjects_from_msg(convert.String(data="{"))
-    with pytest.raises(ValueError, match="encoding"):
-        convert.subjects_from_msg(convert.String(data="{}"))
+    np.testing.assert_allclose(back[0].covariance_m2, track.covariance_m2)
+
+    def broken(change) -> None:
+        bad = convert.subjects_msg([track], 7.0)
+        change(bad)
+        return bad
+
+    for change, words in ((lambda m: setattr(m.subjects[0].positions_m[1], "x", math.nan), "non-finite"),
+                          (lambda m: m.subjects[0].velocities_mps.pop(), "3 positions but 2 velocities"),
+                          (lambda m: setattr(m.subjects[0], "covariance_m2", [0.0] * 5), "covariance has 5"),
+                          (lambda m: setattr(m.subjects[0], "positions_m", []), "no positions"),
+                          (lambda m: setattr(m.subjects[0], "state", 7), "unknown state"),
+                          (lambda m: setattr(m.header, "frame_id", "odom"), "not 'map'"),
+                          (lambda m: m.subjects.append(m.subjects[0]), "duplicate track ids")):
+        with pytest.raises(ValueError, match=words):
+            convert.subjects_from_msg(broken(change))
 
 
-def test_subject_pins_round_trip_and_malformed_entries():
+def test_subject_names_pins_and_events_round_trip():
+    assert convert.names_from_msg(_wire(convert.names_msg({3: "alice", 7: "bob"}))) == {3: "alice", 7: "bob"}
+    twice = convert.names_msg({3: "alice"})
+    twice.names.append(twice.names[0])
+    with pytest.raises(ValueError, match="named twice"):
+        convert.names_from_msg(twice)
     pins = {"carol": (8.0, -3.0, 12.5), "the bride": (0.0, 1.25, 13.0)}
     assert convert.pins_from_msg(_wire(convert.pins_msg(pins))) == pins
-    assert json.loads(convert.pins_msg(pins).data)["carol"] == {"position_m": [8.0, -3.0], "stamp_s": 12.5}
-    assert convert.pins_from_msg(convert.String(data="{}")) == {}
-    for text, words in (("{", "not JSON"), ("[]", "JSON object"),
-                        ('{"carol": [8, -3]}', "position_m"),
-                        ('{"carol": {"position_m": [8], "stamp_s": 1}}', "position_m"),
-                        ('{"carol": {"position_m": [8, -3]}}', "stamp_s"),
-                        ('{"carol": {"position_m": [8, true], "stamp_s": 1}}', "position_m"),
-                        ('{"carol": {"position_m": [8, -3], "stamp_s": Infinity}}', "non-finite"),
-                        ('{"carol": {"position_m": [1e400, -3], "stamp_s": 1}}', "non-finite"),
-                        ('{"b@d": {"position_m": [8, -3], "stamp_s": 1}}', "invalid subject reference"),
-                        ('{"#3": {"position_m": [8, -3], "stamp_s": 1}}', "not a name"),
-                        ('{"all": {"position_m": [8, -3], "stamp_s": 1}}', "not a name")):
+    assert convert.pins_from_msg(convert.ci.SubjectPins()) == {}
+    for name, words in (("b@d", "invalid subject reference"), ("#3", "not a name"), ("all", "not a name")):
         with pytest.raises(ValueError, match=words):
-            convert.pins_from_msg(convert.String(data=text))
+            convert.pins_from_msg(convert.pins_msg({name: (8.0, -3.0, 1.0)}))
+    nan_pin = convert.pins_msg({"carol": (8.0, -3.0, 1.0)})
+    nan_pin.pins[0].position_m.x = math.inf
+    with pytest.raises(ValueError, match="non-finite"):
+        convert.pins_from_msg(nan_pin)
+    event = convert.event_from_msg(_wire(convert.event_msg("geofence", "clamped at the fence", "warning", 3.5)))
+    assert event == {"kind": "geofence", "message": "clamped at the fence", "level": "warning", "time_s": 3.5}
+    with pytest.raises(ValueError, match="unknown level"):
+        convert.event_from_msg(convert.event_msg("x", "y", "loud", 0.0))
+
+
+def test_shot_constants_are_the_shot_vocabulary_and_every_field_round_trips():
+    from cinempc import shot as shots
+    from cinempc.shot import ShotSpec
+
+    constants = {name: getattr(convert.ci.ShotSpec, name) for name in dir(convert.ci.ShotSpec) if name.isupper()}
+    for prefix, values in (("FRAMING_", shots.FRAMINGS), ("SCREEN_POSITION_", shots.SCREEN_POSITIONS),
+                           ("ANGLE_", shots.ANGLES), ("SIDE_", shots.SIDES), ("MOVEMENT_", shots.MOVEMENT_TYPES),
+                           ("SPEED_", shots.SPEEDS), ("DIRECTION_", shots.ORBIT_DIRECTIONS),
+                           ("DEPTH_OF_FIELD_", shots.DEPTH_OF_FIELD_MODES)):
+        assert sorted(v for k, v in constants.items() if k.startswith(prefix)) == sorted(values), prefix
+    full = ShotSpec(name="opening", subjects=["alice", "#3"], framing="close_up", screen_position="left_third",
+                    angle="high", side="back_left", movement={"type": "orbit", "speed": "slow", "speed_mps": 2.5,
+                                                              "direction": "clockwise"},
+                    focus={"target": "#3", "depth_of_field": "shallow", "rack_to": "alice", "rack_duration_s": 2.0},
+                    lens={"focal_length_mm": 85.0}, distance_m=6.0, duration_s=12.0)
+    msg = _wire(convert.shot_msg(full))
+    assert msg.movement_direction == "clockwise" and msg.focus_rack_duration_s == 2.0
+    assert list(msg.subjects) == ["alice", "#3"]
+    assert convert.shot_from_msg(msg) == full
+    assert convert.shot_from_msg(_wire(convert.shot_msg(ShotSpec()))) == ShotSpec()
 
 
 def test_shot_obstacles_camera_info_and_images():
     shot = preset("follow_medium")
     assert convert.shot_from_msg(_wire(convert.shot_msg(shot))) == shot
+    bad = convert.shot_msg(shot)
+    bad.framing = "gigantic"
     with pytest.raises(ValueError, match="framing"):
-        convert.shot_from_msg(convert.String(data='{"framing": "gigantic"}'))
+        convert.shot_from_msg(bad)
     obstacles = [Obstacle(kind="cylinder", center_m=[1, 2, 0], radius_m=0.5, height_m=4.0, name="tree"),
                  Obstacle(kind="box", center_m=[5, 5, 1], half_extents_m=[1, 1, 1])]
     back, background = convert.obstacles_from_msg(_wire(convert.obstacles_msg(obstacles, 30.0)))
     assert background == 30.0 and back[0].name == "tree" and back[1].half_extents_m.tolist() == [1, 1, 1]
+    assert back[0].kind == "cylinder" and back[0].half_extents_m is None and back[0].height_m == 4.0
+    assert convert.obstacles_from_msg(convert.obstacles_msg([], None))[1] is None
+    odd = convert.obstacles_msg(obstacles)
+    odd.obstacles[0].kind = 9
+    with pytest.raises(ValueError, match="unknown kind"):
+        convert.obstacles_from_msg(odd)
 
     camera = load_camera_profile("sim_super35")
     info = _wire(convert.camera_info_msg(camera, 50.0, 1.0))
@@ -180,3 +224,44 @@ def test_subject_predictions_are_advanced_by_their_age():
     np.testing.assert_allclose(aged.positions_m[0], [0.238, 0, 0])  # where it is now, not 0.17 s ago
     np.testing.assert_allclose(aged.positions_m[-1], track.positions_m[-1])  # past the end: held
     assert aged.covariance_m2[0][0, 0] == 2.0 and aged.track_id == 1 and aged.dt_s == 0.1
+
+
+def test_plan_status_round_trips_with_missing_numbers_as_nan():
+    document = {"status": "relaxed", "message": "framing relaxed", "holding": False, "hold_reason": "",
+                "hold_cause": "", "solve_status": "optimal", "solves": 12, "setpoints": 240, "solve_ms": 41.5,
+                "iterations": 17, "solve_ms_p50": 38.0, "solve_ms_p95": None,
+                "cost_breakdown": {"framing": 1.5, "focus": 0.25}, "relaxations": ["framing"],
+                "weights": {"focus_follow": 1.0}, "dropped_messages": {"subjects": 2}, "subjects": ["#3"]}
+    msg = _wire(convert.plan_status_msg(document, 9.0))
+    assert msg.status == msg.STATUS_RELAXED and math.isnan(msg.solve_ms_p95)
+    back = convert.plan_status_from_msg(msg)
+    assert back.pop("stamp_s") == 9.0
+    assert back == document
+
+
+def test_ground_truth_round_trips_to_the_examiner_document():
+    track = SubjectTrack(track_id=2, name="bob", positions_m=[[1.0, 2.0, 0.0], [1.1, 2.0, 0.0]],
+                         velocities_mps=[[1.0, 0.0, 0.0]] * 2)
+    facts = {"scenario_time_s": 4.0, "wall_time_s": 9.5, "paused": False, "holding": True, "collisions": 1,
+             "background_distance_m": None, "camera_profile": "sim_super35", "image_size_px": [640, 360]}
+    document = convert.ground_truth_from_msg(_wire(convert.ground_truth_msg(facts, STATE, [track], 5.0)))
+    assert {k: document[k] for k in facts} == facts and document["time_s"] == 5.0
+    rig = RigState(**document["rig"])
+    np.testing.assert_allclose(rig.position_m, STATE.position_m)
+    assert rig.focal_length_mm == pytest.approx(STATE.focal_length_mm) and rig.pitch_rad == STATE.pitch_rad
+    assert document["subjects"][0]["name"] == "bob" and document["subjects"][0]["positions_m"][1] == [1.1, 2.0, 0.0]
+
+
+def test_detections_are_vision_msgs_with_the_subject_track_id():
+    boxes = np.array([[100.0, 50.0, 140.0, 170.0], [300.0, 60.0, 330.0, 150.0], [10.0, 10.0, 20.0, 30.0]])
+    subject_boxes = {7: boxes[1] + 2.0, 9: np.array([500.0, 50.0, 540.0, 170.0])}  # 9 measured by no detection
+    msg = _wire(convert.detections_msg(boxes, [0.9, 0.8, 0.3], subject_boxes, 2.5, classes=[0, 0, 2]))
+    assert msg.header.frame_id == "camera_optical" and len(msg.detections) == 3
+    first = msg.detections[0]
+    assert (first.bbox.center.position.x, first.bbox.center.position.y, first.bbox.size_x, first.bbox.size_y) \
+        == (120.0, 110.0, 40.0, 120.0)
+    assert first.results[0].hypothesis.class_id == "person" and first.results[0].hypothesis.score == pytest.approx(0.9)
+    back = convert.detections_from_msg(msg)
+    assert [d["track_id"] for d in back] == [None, 7, None]
+    assert back[2]["class_id"] == "2" and back[1]["xyxy"] == pytest.approx(boxes[1].tolist())
+    assert convert.detections_msg(np.zeros((0, 4)), [], {}, 0.0).detections == []

@@ -9,7 +9,6 @@ subscription, ``PerceptionPipeline.point_out``.  Malformed pin messages are logg
 
 from __future__ import annotations
 
-import json
 import os
 
 import httpx
@@ -96,24 +95,24 @@ def test_a_pin_from_the_tablet_reaches_the_perception_pipeline(graph):
 
 
 def test_malformed_pins_are_logged_and_dropped(graph):
-    from std_msgs.msg import String
-
+    from cinempc.nodes import convert
     from cinempc.nodes.base import LATCHED_QOS
 
     _, perception, probe = graph
-    publisher = probe.create_publisher(String, "director/subject_pins", LATCHED_QOS)
+    publisher = probe.create_publisher(convert.ci.SubjectPins, "director/subject_pins", LATCHED_QOS)
     wait_until(lambda: publisher.get_subscription_count() > 0, 10, "the perception node's subscription")
     before = perception.drops.counts.get("director/subject_pins", 0)
     pins_before = perception.pipeline.names.pins
-    bad = ["carol is over there", "[1, 2]", json.dumps({"dave": {"position_m": [1.0]}}),
-           json.dumps({"dave": {"position_m": [1.0, 2.0]}}), json.dumps({"all": {"position_m": [1, 2], "stamp_s": 1}}),
-           '{"dave": {"position_m": [NaN, 2.0], "stamp_s": 1.0}}']
-    for count, text in enumerate(bad, start=before + 1):  # latched QoS keeps one message: one at a time
-        publisher.publish(String(data=text))
+    nan_pin = convert.pins_msg({"dave": (1.0, 2.0, 1.0)})
+    nan_pin.pins[0].position_m.x = float("nan")
+    bad = [convert.pins_msg({"carol is over there!": (1.0, 2.0, 1.0)}), convert.pins_msg({"all": (1.0, 2.0, 1.0)}),
+           convert.pins_msg({"#4": (1.0, 2.0, 1.0)}), nan_pin]
+    for count, msg in enumerate(bad, start=before + 1):  # latched QoS keeps one message: one at a time
+        publisher.publish(msg)
         wait_until(lambda count=count: perception.drops.counts.get("director/subject_pins", 0) >= count, 10,
-                   f"the malformed pin message {text!r} dropped")
+                   f"the malformed pin message {msg!r} dropped")
     assert perception.pipeline.names.pins.keys() == pins_before.keys()
     # the node is alive and takes the next good message
-    publisher.publish(String(data=json.dumps({"erin": {"position_m": [2.0, 3.0], "stamp_s": 100.0}})))
+    publisher.publish(convert.pins_msg({"erin": (2.0, 3.0, 100.0)}))
     pin = wait_until(lambda: perception.pipeline.names.pins.get("erin"), 10, "a good pin after the bad ones")
     assert np.allclose(pin.position_m, [2.0, 3.0, 0.0]) and pin.time_s == 100.0

@@ -48,8 +48,8 @@ class Probe:
 
     def __init__(self, env: dict[str, str], mpc_subjects_topic: str) -> None:
         import rclpy
+        from cinempc_interfaces.msg import GroundTruth, PlanStatus, ShotSpec
         from rclpy.executors import SingleThreadedExecutor
-        from std_msgs.msg import String
         from trajectory_msgs.msg import JointTrajectory
 
         from cinempc.nodes.base import CONTROL_QOS, LATCHED_QOS
@@ -63,11 +63,11 @@ class Probe:
         self.truth: list[dict] = []
         self.status: list[dict] = []
         self.setpoints: list[tuple[float, bool]] = []
-        self.shot: str | None = None
-        self.node.create_subscription(String, "sim/ground_truth", self._on_truth, CONTROL_QOS)
-        self.node.create_subscription(String, "mpc/status", self._on_status, CONTROL_QOS)
+        self.shot = None  # the latest cinempc_interfaces/ShotSpec on director/shot
+        self.node.create_subscription(GroundTruth, "sim/ground_truth", self._on_truth, CONTROL_QOS)
+        self.node.create_subscription(PlanStatus, "mpc/status", self._on_status, CONTROL_QOS)
         self.node.create_subscription(JointTrajectory, "rig/setpoint", self._on_setpoint, CONTROL_QOS)
-        self.node.create_subscription(String, "director/shot", self._on_shot, LATCHED_QOS)
+        self.node.create_subscription(ShotSpec, "director/shot", self._on_shot, LATCHED_QOS)
         self.mpc_subjects_topic = mpc_subjects_topic
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
@@ -80,12 +80,16 @@ class Probe:
             self.executor.spin_once(timeout_sec=0.05)
 
     def _on_truth(self, msg) -> None:
+        from cinempc.nodes.convert import ground_truth_from_msg
+
         with self.lock:
-            self.truth.append(json.loads(msg.data))
+            self.truth.append(ground_truth_from_msg(msg))
 
     def _on_status(self, msg) -> None:
+        from cinempc.nodes.convert import plan_status_from_msg
+
         with self.lock:
-            self.status.append(json.loads(msg.data))
+            self.status.append(plan_status_from_msg(msg))
 
     def _on_setpoint(self, msg) -> None:
         from cinempc.nodes.convert import setpoint_from_msg, stamp_to_s
@@ -95,7 +99,7 @@ class Probe:
 
     def _on_shot(self, msg) -> None:
         with self.lock:
-            self.shot = msg.data
+            self.shot = msg  # the director's ShotSpec message (typed)
 
     def latest_status(self) -> dict:
         with self.lock:
@@ -214,14 +218,15 @@ def stack(tmp_path_factory, ros_domain_env):
             print(f"----- {name} (last lines)\n" + "\n".join(stack.log(name).splitlines()[-15:]))
 
 
-def _grade(truth: list[dict], shot_json: str) -> dict:
+def _grade(truth: list[dict], shot_msg) -> dict:
     """sim/metrics.py over the ground-truth topic: the same examiner as the closed-loop runs."""
     from cinempc.config import load_camera_profile
-    from cinempc.shot import parse_shot_document, vocabulary
+    from cinempc.nodes.convert import shot_from_msg
+    from cinempc.shot import vocabulary
     from cinempc.state import RigState, SubjectTrack
     from cinempc_sim.metrics import MetricParams, RunRecord, TrueSubject, grade_step, subject_distance_m, summarise
 
-    shot = parse_shot_document(shot_json)
+    shot = shot_from_msg(shot_msg)
     params = MetricParams.from_config()
     record = RunRecord()
     first = truth[0]
@@ -252,10 +257,10 @@ def test_sim_graph_achieves_the_default_shot(stack):
     assert all(stack.alive().values()), stack.alive()
     with probe.lock:
         truth = [d for d in probe.truth if not d["paused"] and d["scenario_time_s"] <= SHOT_SECONDS + 1e-6]
-        shot_json = probe.shot
+        shot_message = probe.shot
         setpoints = list(probe.setpoints)
-    assert shot_json is not None, "the director never published a shot"
-    metrics = _grade(truth, shot_json)
+    assert shot_message is not None, "the director never published a shot"
+    metrics = _grade(truth, shot_message)
     status = probe.latest_status()
     print("ROS sim graph metrics:", json.dumps(metrics, indent=1),
           f"\nsubjects from ground truth; MPC solve ms p50/p95 "
@@ -299,11 +304,13 @@ def test_a_weight_changed_at_run_time_reaches_the_solver(stack):
 
 
 def test_malformed_messages_are_logged_and_dropped(stack):
+    from cinempc_interfaces.msg import ShotSpec, SubjectTrack, SubjectTrackArray
     from nav_msgs.msg import Odometry
     from sensor_msgs.msg import Image
-    from std_msgs.msg import String
 
+    from cinempc.nodes import convert
     from cinempc.nodes.base import LATCHED_QOS, SENSOR_QOS
+    from cinempc.shot import ShotSpec as Shot
 
     probe = stack.probe
     with probe.lock:
@@ -313,18 +320,20 @@ def test_malformed_messages_are_logged_and_dropped(stack):
     nan_odometry.pose.pose.orientation.w = 1.0
     probe.publish(Odometry, "rig/odometry", nan_odometry)
     probe.publish(Image, "camera/image_raw", Image(), qos=SENSOR_QOS)
-    probe.publish(String, probe.mpc_subjects_topic, String(data='{"encoding": "cinempc/subjects/v1", '
-                                                           '"stamp_s": 1.0, "subjects": [{"track_id": 7}]}'))
-    probe.publish(String, "director/shot", String(data='{"framing": "gigantic"}'), qos=LATCHED_QOS, repeat=1)
+    no_positions = SubjectTrackArray(header=convert.Header(frame_id="map"), subjects=[SubjectTrack(track_id=7)])
+    probe.publish(SubjectTrackArray, probe.mpc_subjects_topic, no_positions)
+    gigantic = convert.shot_msg(Shot())
+    gigantic.framing = "gigantic"
+    probe.publish(ShotSpec, "director/shot", gigantic, qos=LATCHED_QOS, repeat=1)
     status = probe.wait_for(lambda: probe.status and set(probe.status[-1]["dropped_messages"]) >= {
         "rig/odometry", "subjects", "director/shot"} and dict(probe.status[-1]), 30, "the MPC to report the drops")
     assert status["dropped_messages"]["rig/odometry"] >= 1
     # a well-formed shot about a subject nobody sees: the MPC holds instead of guessing
-    probe.publish(String, "director/shot", String(data='{"subjects": ["bob"], "framing": "medium"}'),
+    probe.publish(ShotSpec, "director/shot", convert.shot_msg(Shot(subjects=["bob"], framing="medium")),
                   qos=LATCHED_QOS, repeat=1)
     probe.wait_for(lambda: probe.status and probe.status[-1]["holding"] and probe.status[-1]["subjects"], 30,
                    "a hold for the unknown subject 'bob'")
-    probe.publish(String, "director/shot", String(data=original_shot), qos=LATCHED_QOS, repeat=1)
+    probe.publish(ShotSpec, "director/shot", original_shot, qos=LATCHED_QOS, repeat=1)
     probe.wait_for(lambda: probe.status and not probe.status[-1]["holding"], 60, "flying again on the real shot")
     assert all(stack.alive().values()), stack.alive()
     if PERCEPTION_IN_LOOP:

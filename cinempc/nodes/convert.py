@@ -1,8 +1,7 @@
-"""Every conversion between cinempc's plain data (``cinempc.state``) and ROS 2 messages, in one place.
+"""Every conversion between cinempc's plain data (``cinempc.state``, ``cinempc.shot``) and ROS 2 messages.
 
-Why one module: no ``cinempc_interfaces`` package can be built on this machine (see
-``docs/ros.md``), so subjects, shots and the lens ride on standard messages with a
-documented encoding.  Switching to custom ``.msg`` types later changes this file only.
+Rule: nodes publish and read typed messages only (no JSON on any topic); every conversion is
+here, so a message change touches this file and ``interfaces/`` only.
 
 Encodings (all ENU, REP-103/105; SI units on the wire, mm only inside ``cinempc.state``):
 
@@ -12,19 +11,19 @@ Encodings (all ENU, REP-103/105; SI units on the wire, mm only inside ``cinempc.
   :data:`CAMERA_JOINTS` (rad, rad, m, m, f-number).  In simulation ``map`` == ``odom``.
 * setpoint = ``trajectory_msgs/JointTrajectory`` with one point over :data:`SETPOINT_JOINTS`
   (positions, velocities, accelerations); the ``hold`` joint is 1.0 for a safety hold.
-* subjects = ``std_msgs/String`` JSON ``{"stamp_s", "frame_id", "subjects": [...]}``.
-* shot = ``std_msgs/String`` holding the ShotSpec JSON (the schema in ``docs/shot_spec.schema.json``).
+* subjects, shot, plan status, obstacles, director names/pins/events, ground truth =
+  ``cinempc_interfaces`` messages; detections = ``vision_msgs/Detection2DArray``.
 
 Every ``*_from_msg`` raises ``ValueError`` with a specific message on malformed input
-(NaN, wrong sizes, unknown encodings) so a node can log it and drop the message.
+(NaN, wrong sizes, unknown enumerations) so a node can log it and drop the message.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 
+import cinempc_interfaces.msg as ci
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import (
@@ -39,17 +38,26 @@ from geometry_msgs.msg import (
 )
 from nav_msgs.msg import Odometry, Path
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Header, String
+from std_msgs.msg import Header
 from trajectory_msgs.msg import (
     JointTrajectory,
     JointTrajectoryPoint,
     MultiDOFJointTrajectory,
     MultiDOFJointTrajectoryPoint,
 )
+from vision_msgs.msg import (
+    BoundingBox2D,
+    Detection2D,
+    Detection2DArray,
+    ObjectHypothesis,
+    ObjectHypothesisWithPose,
+    Point2D,
+    Pose2D,
+)
 
 from cinempc import optics
 from cinempc.config import CameraProfile
-from cinempc.shot import ShotSpec, parse_shot_document
+from cinempc.shot import ShotSpec
 from cinempc.state import Obstacle, RigState, Setpoint, SubjectTrack, require_finite
 
 MAP_FRAME = "map"
@@ -60,7 +68,6 @@ CAMERA_FRAME = "camera_optical"
 CAMERA_JOINTS = ("camera_yaw", "gimbal_pitch", "lens_focal_length", "lens_focus_distance", "lens_f_number")
 SETPOINT_JOINTS = ("x", "y", "z", "camera_yaw", "gimbal_pitch", "lens_focal_length", "lens_focus_distance",
                    "lens_f_number", "hold")
-SUBJECTS_ENCODING = "cinempc/subjects/v1"
 
 
 # ------------------------------------------------------------------ time and small geometry
@@ -195,7 +202,7 @@ def rig_state_from_msgs(odometry: Odometry, camera_state: JointState, accel: Acc
 
 
 def camera_pose_msg(state: RigState, time_s: float) -> PoseStamped:
-    """The ``camera_optical`` pose in ``map`` -- what TF would carry if tf2_msgs were available."""
+    """The ``camera_optical`` pose in ``map`` (the same as TF ``map`` -> ``camera_optical``, for plain displays)."""
     return PoseStamped(
         header=Header(stamp=s_to_stamp(time_s), frame_id=MAP_FRAME),
         pose=Pose(position=Point(x=float(state.position_m[0]), y=float(state.position_m[1]),
@@ -285,10 +292,71 @@ def plan_messages(plan: dict, time_s: float) -> tuple[Path, MultiDOFJointTraject
     return path, trajectory
 
 
-# ------------------------------------------------------------------ subjects, obstacles, shot (JSON)
+# ------------------------------------------------------------------ subjects (cinempc_interfaces)
+
+
+def subject_track_msg(track: SubjectTrack) -> ci.SubjectTrack:
+    """One ``SubjectTrack`` with its prediction over the horizon (SI units, map frame)."""
+    positions = np.asarray(track.positions_m, dtype=float)
+    velocities = np.asarray(track.velocities_mps, dtype=float)
+    covariance = [] if track.covariance_m2 is None else \
+        np.asarray(track.covariance_m2, dtype=float).reshape(-1).tolist()
+    return ci.SubjectTrack(
+        track_id=int(track.track_id), name=track.name or "",
+        state=ci.SubjectTrack.STATE_VISIBLE if track.visible else ci.SubjectTrack.STATE_COASTING,
+        height_m=float(track.height_m), heading_rad=float(track.heading_rad()), dt_s=float(track.dt_s),
+        positions_m=[Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in positions],
+        velocities_mps=[_vector(v) for v in velocities], covariance_m2=covariance,
+    )
+
+
+def subject_track_from_msg(msg: ci.SubjectTrack) -> SubjectTrack:
+    """Inverse of :func:`subject_track_msg`; ValueError names what is wrong."""
+    what = f"subject #{msg.track_id}"
+    count = len(msg.positions_m)
+    if count == 0:
+        raise ValueError(f"{what}: no positions")
+    if len(msg.velocities_mps) != count:
+        raise ValueError(f"{what}: {count} positions but {len(msg.velocities_mps)} velocities")
+    covariance = np.asarray(msg.covariance_m2, dtype=float)
+    if covariance.size not in (0, 9 * count):
+        raise ValueError(f"{what}: covariance has {covariance.size} values, expected 0 or {9 * count}")
+    if msg.state not in (ci.SubjectTrack.STATE_VISIBLE, ci.SubjectTrack.STATE_COASTING):
+        raise ValueError(f"{what}: unknown state {msg.state}")
+    if not (math.isfinite(msg.dt_s) and msg.dt_s > 0):
+        raise ValueError(f"{what}: dt_s must be positive, got {msg.dt_s}")
+    require_finite(what, covariance)
+    return SubjectTrack(
+        track_id=int(msg.track_id), name=msg.name or None, height_m=float(msg.height_m), dt_s=float(msg.dt_s),
+        visible=msg.state == ci.SubjectTrack.STATE_VISIBLE,
+        positions_m=np.array([[p.x, p.y, p.z] for p in msg.positions_m], dtype=float),
+        velocities_mps=np.array([_array(v) for v in msg.velocities_mps], dtype=float),
+        covariance_m2=covariance.reshape(count, 3, 3) if covariance.size else None,
+    )
+
+
+def subjects_msg(subjects: Sequence[SubjectTrack], time_s: float, frame_id: str = MAP_FRAME) -> ci.SubjectTrackArray:
+    """Tracked subjects with ids, names, predictions and covariances."""
+    return ci.SubjectTrackArray(header=Header(stamp=s_to_stamp(time_s), frame_id=frame_id),
+                                subjects=[subject_track_msg(s) for s in subjects])
+
+
+def subjects_from_msg(msg: ci.SubjectTrackArray) -> tuple[float, list[SubjectTrack]]:
+    """``(stamp_s, subjects)``; ValueError names the first malformed entry (positions must be in ``map``)."""
+    if msg.header.frame_id not in (MAP_FRAME, ""):
+        raise ValueError(f"subjects: frame {msg.header.frame_id!r} is not {MAP_FRAME!r}")
+    try:
+        subjects = [subject_track_from_msg(entry) for entry in msg.subjects]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"subjects: {exc}") from exc
+    ids = [s.track_id for s in subjects]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"subjects: duplicate track ids {ids}")
+    return stamp_to_s(msg.header.stamp), subjects
 
 
 def subject_to_dict(track: SubjectTrack) -> dict:
+    """A track as plain JSON-able data (reports and the director's web app; never on a topic)."""
     return {
         "track_id": int(track.track_id), "name": track.name, "height_m": float(track.height_m),
         "dt_s": float(track.dt_s), "visible": bool(track.visible),
@@ -299,131 +367,299 @@ def subject_to_dict(track: SubjectTrack) -> dict:
     }
 
 
-def subject_from_dict(data: dict) -> SubjectTrack:
-    if not isinstance(data, dict):
-        raise ValueError(f"subject entry must be an object, got {type(data).__name__}")
-    try:
-        covariance = data.get("covariance_m2")
-        return SubjectTrack(
-            track_id=int(data["track_id"]), name=data.get("name"), height_m=float(data.get("height_m", 1.75)),
-            dt_s=float(data.get("dt_s", 0.1)), visible=bool(data.get("visible", True)),
-            positions_m=np.asarray(data["positions_m"], dtype=float),
-            velocities_mps=np.asarray(data["velocities_mps"], dtype=float),
-            covariance_m2=None if covariance is None else np.asarray(covariance, dtype=float),
-        )
-    except KeyError as exc:
-        raise ValueError(f"subject entry lacks field {exc.args[0]!r}") from exc
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"subject entry malformed: {exc}") from exc
+# ------------------------------------------------------------------ director: names, pins, events
 
 
-def subjects_msg(subjects: Sequence[SubjectTrack], time_s: float, frame_id: str = MAP_FRAME) -> String:
-    """Tracked subjects with ids, names, predictions and covariances as JSON."""
-    return String(data=json.dumps({
-        "encoding": SUBJECTS_ENCODING, "stamp_s": float(time_s), "frame_id": frame_id,
-        "subjects": [subject_to_dict(s) for s in subjects],
-    }))
+def names_msg(names: dict[int, str]) -> ci.SubjectNames:
+    """The director's ``{track_id: name}`` (the whole set, latched)."""
+    return ci.SubjectNames(names=[ci.SubjectName(track_id=int(k), name=str(v)) for k, v in sorted(names.items())])
 
 
-def _json_document(msg: String, what: str) -> dict:
-    try:
-        document = json.loads(msg.data)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{what}: not JSON ({exc})") from exc
-    if not isinstance(document, dict):
-        raise ValueError(f"{what}: expected a JSON object, got {type(document).__name__}")
-    return document
+def names_from_msg(msg: ci.SubjectNames) -> dict[int, str]:
+    """``{track_id: name}``; ValueError for an empty name or a track named twice."""
+    names: dict[int, str] = {}
+    for entry in msg.names:
+        if not entry.name.strip():
+            raise ValueError(f"subject names: track #{entry.track_id} has an empty name")
+        if entry.track_id in names:
+            raise ValueError(f"subject names: track #{entry.track_id} named twice")
+        names[int(entry.track_id)] = entry.name
+    return names
 
 
-def subjects_from_msg(msg: String) -> tuple[float, list[SubjectTrack]]:
-    """``(stamp_s, subjects)``; ValueError names the first malformed entry."""
-    document = _json_document(msg, "subjects")
-    if document.get("encoding") != SUBJECTS_ENCODING:
-        raise ValueError(f"subjects: unknown encoding {document.get('encoding')!r}, expected {SUBJECTS_ENCODING}")
-    stamp = float(document.get("stamp_s", math.nan))
-    require_finite("subjects stamp", stamp)
-    entries = document.get("subjects")
-    if not isinstance(entries, list):
-        raise ValueError("subjects: 'subjects' must be a list")
-    subjects = [subject_from_dict(entry) for entry in entries]
-    ids = [s.track_id for s in subjects]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"subjects: duplicate track ids {ids}")
-    return stamp, subjects
+def pins_msg(pins: dict[str, tuple[float, float, float]]) -> ci.SubjectPins:
+    """The director's map pins, ``{name: (x_m, y_m, stamp_s)}``: where (ground, map) and when (graph clock).
 
-
-def pins_msg(pins: dict[str, tuple[float, float, float]]) -> String:
-    """The director's map pins, ``{name: (x_m, y_m, stamp_s)}``, as ``director/subject_pins`` JSON.
-
-    ``{"carol": {"position_m": [8.0, -3.0], "stamp_s": 12.5}}``: where the person was pointed out
-    (ground, ENU map frame) and when (the graph's clock).  The message is the whole current set
-    (latched); a name that leaves it was found or named on a track, never "forget this person".
+    The message is the whole current set (latched); a name that leaves it was found or named on a
+    track, never "forget this person".
     """
-    return String(data=json.dumps({str(name): {"position_m": [float(x), float(y)], "stamp_s": float(stamp)}
-                                   for name, (x, y, stamp) in pins.items()}))
+    return ci.SubjectPins(pins=[ci.SubjectPin(name=str(name), position_m=Point(x=float(x), y=float(y), z=0.0),
+                                              stamp=s_to_stamp(max(float(stamp), 0.0)))
+                                for name, (x, y, stamp) in pins.items()])
 
 
-def pins_from_msg(msg: String) -> dict[str, tuple[float, float, float]]:
+def pins_from_msg(msg: ci.SubjectPins) -> dict[str, tuple[float, float, float]]:
     """``{name: (x_m, y_m, stamp_s)}``; ValueError names the first malformed entry."""
     from cinempc.shot import _check_subject_ref
 
-    document = _json_document(msg, "subject pins")
     pins = {}
-    for name, entry in document.items():
+    for entry in msg.pins:
         try:
-            clean = _check_subject_ref(name)
+            clean = _check_subject_ref(entry.name)
         except ValueError as exc:
             raise ValueError(f"subject pins: {exc}") from exc
         if clean == "all" or clean.startswith("#"):
-            raise ValueError(f"subject pins: {name!r} is not a name")
-        position = entry.get("position_m") if isinstance(entry, dict) else None
-        stamp = entry.get("stamp_s") if isinstance(entry, dict) else None
-        numbers = [*position, stamp] if isinstance(position, list) and len(position) == 2 else None
-        if numbers is None or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
-            raise ValueError(f"subject pins: {name!r} needs {{\"position_m\": [x, y], \"stamp_s\": t}} "
-                             f"numbers, got {json.dumps(entry)[:120]}")
-        try:
-            x, y, t = (float(v) for v in numbers)
-        except OverflowError as exc:
-            raise ValueError(f"subject pin {name!r}: a number too large ({exc})") from exc
-        require_finite(f"subject pin {name!r}", [x, y, t])
+            raise ValueError(f"subject pins: {entry.name!r} is not a name")
+        x, y, t = float(entry.position_m.x), float(entry.position_m.y), stamp_to_s(entry.stamp)
+        require_finite(f"subject pin {entry.name!r}", [x, y, t])
         pins[clean] = (x, y, t)
     return pins
 
 
-def obstacles_msg(obstacles: Sequence[Obstacle], background_distance_m: float | None = None) -> String:
-    return String(data=json.dumps({
-        "obstacles": [{
-            "kind": o.kind, "center_m": o.center_m.tolist(), "radius_m": o.radius_m, "height_m": o.height_m,
-            "half_extents_m": None if o.half_extents_m is None else o.half_extents_m.tolist(), "name": o.name,
-        } for o in obstacles],
-        "background_distance_m": background_distance_m,
-    }))
+def event_msg(kind: str, message: str, level: str, time_s: float) -> ci.DirectorEvent:
+    """A link or safety event for the director (``level``: info, warning or critical)."""
+    return ci.DirectorEvent(header=Header(stamp=s_to_stamp(time_s)), kind=kind, message=message, level=level)
 
 
-def obstacles_from_msg(msg: String) -> tuple[list[Obstacle], float | None]:
-    document = _json_document(msg, "obstacles")
-    try:
-        obstacles = [Obstacle(**entry) for entry in document.get("obstacles", [])]
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"obstacles: malformed entry: {exc}") from exc
-    for obstacle in obstacles:
+def event_from_msg(msg: ci.DirectorEvent) -> dict:
+    """``{"kind", "message", "level", "time_s"}``; ValueError for an unknown level."""
+    levels = (ci.DirectorEvent.LEVEL_INFO, ci.DirectorEvent.LEVEL_WARNING, ci.DirectorEvent.LEVEL_CRITICAL)
+    if msg.level not in levels:
+        raise ValueError(f"event: unknown level {msg.level!r} (allowed: {', '.join(levels)})")
+    return {"kind": msg.kind, "message": msg.message, "level": msg.level, "time_s": stamp_to_s(msg.header.stamp)}
+
+
+# ------------------------------------------------------------------ obstacles
+
+_OBSTACLE_KINDS = {"sphere": ci.Obstacle.KIND_SPHERE, "cylinder": ci.Obstacle.KIND_CYLINDER,
+                   "box": ci.Obstacle.KIND_BOX}
+
+
+def obstacles_msg(obstacles: Sequence[Obstacle], background_distance_m: float | None = None,
+                  time_s: float = 0.0) -> ci.ObstacleArray:
+    """The world's obstacles (map frame); no background distance is 0."""
+    return ci.ObstacleArray(
+        header=Header(stamp=s_to_stamp(time_s), frame_id=MAP_FRAME),
+        obstacles=[ci.Obstacle(
+            kind=_OBSTACLE_KINDS[o.kind], name=o.name,
+            center_m=Point(x=float(o.center_m[0]), y=float(o.center_m[1]), z=float(o.center_m[2])),
+            radius_m=float(o.radius_m), height_m=float(o.height_m),
+            half_extents_m=_vector(o.half_extents_m if o.half_extents_m is not None else np.zeros(3)),
+        ) for o in obstacles],
+        background_distance_m=float(background_distance_m or 0.0),
+    )
+
+
+def obstacles_from_msg(msg: ci.ObstacleArray) -> tuple[list[Obstacle], float | None]:
+    """``(obstacles, background_distance_m or None)``; ValueError for unknown kinds or bad numbers."""
+    kinds = {v: k for k, v in _OBSTACLE_KINDS.items()}
+    obstacles = []
+    for entry in msg.obstacles:
+        if entry.kind not in kinds:
+            raise ValueError(f"obstacles: unknown kind {entry.kind} on {entry.name!r}")
+        kind = kinds[entry.kind]
+        try:
+            obstacle = Obstacle(kind=kind, center_m=np.array([entry.center_m.x, entry.center_m.y, entry.center_m.z]),
+                                radius_m=float(entry.radius_m), height_m=float(entry.height_m),
+                                half_extents_m=_array(entry.half_extents_m) if kind == "box" else None,
+                                name=entry.name)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"obstacles: malformed entry: {exc}") from exc
         require_finite(f"obstacle {obstacle.name}", obstacle.center_m, obstacle.radius_m, obstacle.height_m)
-    background = document.get("background_distance_m")
-    if background is not None:
-        background = float(background)
-        if not (math.isfinite(background) and background > 0):
-            raise ValueError(f"obstacles: background_distance_m must be positive, got {background}")
-    return obstacles, background
+        obstacles.append(obstacle)
+    background = float(msg.background_distance_m)
+    if not (math.isfinite(background) and background >= 0):
+        raise ValueError(f"obstacles: background_distance_m must be positive or 0, got {background}")
+    return obstacles, background if background > 0 else None
 
 
-def shot_msg(shot: ShotSpec) -> String:
-    return String(data=shot.model_dump_json(exclude_none=True))
+# ------------------------------------------------------------------ shot
+
+# ShotSpec field -> message field, for the nested parts (the rest keep their names)
+_SHOT_NESTED = {("movement", "type"): "movement_type", ("movement", "speed"): "movement_speed",
+                ("movement", "speed_mps"): "movement_speed_mps", ("movement", "direction"): "movement_direction",
+                ("focus", "target"): "focus_target", ("focus", "depth_of_field"): "focus_depth_of_field",
+                ("focus", "rack_to"): "focus_rack_to", ("focus", "rack_duration_s"): "focus_rack_duration_s",
+                ("lens", "focal_length_mm"): "lens_focal_length_mm"}
+_SHOT_FLAT = ("name", "framing", "screen_position", "angle", "side", "distance_m", "duration_s")
 
 
-def shot_from_msg(msg: String) -> ShotSpec:
+def shot_msg(shot: ShotSpec) -> ci.ShotSpec:
+    """The ShotSpec as typed fields (unset optional numbers are 0, unset strings empty)."""
+    document = shot.model_dump()
+    msg = ci.ShotSpec(subjects=list(shot.subjects))
+    for (part, key), field in {**_SHOT_NESTED, **{(name, None): name for name in _SHOT_FLAT}}.items():
+        value = document[part] if key is None else document[part][key]
+        setattr(msg, field, (0.0 if field.endswith(("_s", "_m", "_mm", "_mps")) else "") if value is None else value)
+    return msg
+
+
+def shot_from_msg(msg: ci.ShotSpec) -> ShotSpec:
     """The ShotSpec in a message (ShotSpecError -- a ValueError -- names the bad field)."""
-    return parse_shot_document(msg.data, source="shot message")
+    from pydantic import ValidationError
+
+    from cinempc.shot import ShotSpecError, describe_validation_error
+
+    def value(field: str):
+        raw = getattr(msg, field)
+        return None if raw in ("", 0.0) else raw
+
+    document: dict = {"subjects": list(msg.subjects), "movement": {}, "focus": {}, "lens": {}}
+    for name in _SHOT_FLAT:
+        if value(name) is not None:
+            document[name] = value(name)
+    for (part, key), field in _SHOT_NESTED.items():
+        if value(field) is not None:
+            document[part][key] = value(field)
+    try:
+        return ShotSpec(**document)
+    except ValidationError as exc:
+        raise ShotSpecError("shot message: " + describe_validation_error(exc)) from exc
+
+
+# ------------------------------------------------------------------ MPC status
+
+
+def _named_values(values: dict) -> list[ci.NamedValue]:
+    return [ci.NamedValue(name=str(k), value=float(v)) for k, v in values.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def _optional(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def plan_status_msg(document: dict, time_s: float) -> ci.PlanStatus:
+    """The MPC node's status document (see ``MPCNode.status_document``) as ``PlanStatus``."""
+    return ci.PlanStatus(
+        header=Header(stamp=s_to_stamp(time_s), frame_id=MAP_FRAME), status=str(document["status"]),
+        message=str(document.get("message") or ""), holding=bool(document.get("holding")),
+        hold_reason=str(document.get("hold_reason") or ""), hold_cause=str(document.get("hold_cause") or ""),
+        solve_status=str(document.get("solve_status") or ""), solves=int(document.get("solves", 0)),
+        setpoints=int(document.get("setpoints", 0)), solve_ms=_optional(document.get("solve_ms")),
+        iterations=int(document.get("iterations") or 0),
+        solve_ms_p50=_optional(document.get("solve_ms_p50")), solve_ms_p95=_optional(document.get("solve_ms_p95")),
+        cost_breakdown=_named_values(document.get("cost_breakdown") or {}),
+        relaxations=[str(r) for r in document.get("relaxations") or []],
+        weights=_named_values(document.get("weights") or {}),
+        dropped_messages=_named_values(document.get("dropped_messages") or {}),
+        subjects=[str(s) for s in document.get("subjects") or []],
+    )
+
+
+def plan_status_from_msg(msg: ci.PlanStatus) -> dict:
+    """The status document back (NaN -> None), as the director and the tests read it."""
+    def number(value: float) -> float | None:
+        return None if math.isnan(value) else float(value)
+
+    return {
+        "status": msg.status, "message": msg.message, "holding": msg.holding, "hold_reason": msg.hold_reason,
+        "hold_cause": msg.hold_cause, "solve_status": msg.solve_status or None, "solves": msg.solves,
+        "setpoints": msg.setpoints, "solve_ms": number(msg.solve_ms), "iterations": msg.iterations,
+        "solve_ms_p50": number(msg.solve_ms_p50), "solve_ms_p95": number(msg.solve_ms_p95),
+        "cost_breakdown": {v.name: v.value for v in msg.cost_breakdown}, "relaxations": list(msg.relaxations),
+        "weights": {v.name: v.value for v in msg.weights},
+        "dropped_messages": {v.name: int(v.value) for v in msg.dropped_messages}, "subjects": list(msg.subjects),
+        "stamp_s": stamp_to_s(msg.header.stamp),
+    }
+
+
+# ------------------------------------------------------------------ simulator ground truth
+
+
+def rig_state_msg(state: RigState) -> ci.RigState:
+    return ci.RigState(
+        position_m=Point(x=float(state.position_m[0]), y=float(state.position_m[1]), z=float(state.position_m[2])),
+        velocity_mps=_vector(state.velocity_mps), acceleration_mps2=_vector(state.acceleration_mps2),
+        yaw_rad=float(state.yaw_rad), pitch_rad=float(state.pitch_rad), focal_length_m=state.focal_length_mm * 1e-3,
+        focus_distance_m=float(state.focus_distance_m), f_number=float(state.f_number),
+    )
+
+
+def ground_truth_msg(document: dict, state: RigState, subjects: Sequence[SubjectTrack], time_s: float
+                     ) -> ci.GroundTruth:
+    """The simulator's truth: ``document`` holds the scalars (scenario_time_s, wall_time_s, paused, holding,
+    collisions, background_distance_m, camera_profile, image_size_px)."""
+    width, height = document["image_size_px"]
+    return ci.GroundTruth(
+        header=Header(stamp=s_to_stamp(time_s), frame_id=MAP_FRAME),
+        scenario_time_s=float(document["scenario_time_s"]), wall_time_s=float(document["wall_time_s"]),
+        paused=bool(document["paused"]), holding=bool(document["holding"]), rig=rig_state_msg(state),
+        subjects=[subject_track_msg(s) for s in subjects], collisions=int(document["collisions"]),
+        background_distance_m=float(document.get("background_distance_m") or 0.0),
+        camera_profile=str(document["camera_profile"]), image_width_px=int(width), image_height_px=int(height),
+    )
+
+
+def ground_truth_from_msg(msg: ci.GroundTruth) -> dict:
+    """The truth as plain data: ``rig`` holds ``RigState`` keyword arguments, ``subjects`` track dicts."""
+    rig = msg.rig
+    return {
+        "time_s": stamp_to_s(msg.header.stamp), "scenario_time_s": msg.scenario_time_s,
+        "wall_time_s": msg.wall_time_s, "paused": msg.paused, "holding": msg.holding,
+        "rig": {"position_m": [rig.position_m.x, rig.position_m.y, rig.position_m.z],
+                "velocity_mps": _array(rig.velocity_mps).tolist(),
+                "acceleration_mps2": _array(rig.acceleration_mps2).tolist(), "yaw_rad": rig.yaw_rad,
+                "pitch_rad": rig.pitch_rad, "focal_length_mm": rig.focal_length_m * 1e3,
+                "focus_distance_m": rig.focus_distance_m, "f_number": rig.f_number},
+        "subjects": [subject_to_dict(subject_track_from_msg(s)) for s in msg.subjects],
+        "collisions": msg.collisions, "background_distance_m": msg.background_distance_m or None,
+        "camera_profile": msg.camera_profile, "image_size_px": [msg.image_width_px, msg.image_height_px],
+    }
+
+
+# ------------------------------------------------------------------ detections (vision_msgs)
+
+PERSON_CLASS = "person"
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two xyxy boxes."""
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - width * height
+    return float(width * height / union) if union > 0 else 0.0
+
+
+def detections_msg(boxes_xyxy, scores, subject_boxes: dict[int, np.ndarray], time_s: float,
+                   class_names: Sequence[str] | None = None, classes=None, min_iou: float = 0.5) -> Detection2DArray:
+    """One frame's detector boxes (pixels, xyxy) as ``vision_msgs/Detection2DArray`` in ``camera_optical``.
+
+    ``id`` is the subject's track id (as in ``perception/subjects``) when the box is the one that
+    measured that subject this frame (IoU >= ``min_iou``), empty otherwise; the hypothesis is the
+    detector's class (``person`` by default) with its confidence.
+    """
+    header = Header(stamp=s_to_stamp(time_s), frame_id=CAMERA_FRAME)
+    owners = {int(k): np.asarray(v, dtype=float) for k, v in subject_boxes.items()}
+    detections = []
+    for index, (box, score) in enumerate(zip(np.asarray(boxes_xyxy, dtype=float).reshape(-1, 4),
+                                             np.asarray(scores, dtype=float).reshape(-1), strict=True)):
+        best = max(owners.items(), key=lambda item: _iou(box, item[1]), default=None)
+        track_id = str(best[0]) if best is not None and _iou(box, best[1]) >= min_iou else ""
+        if track_id:
+            owners.pop(best[0])
+        cls = int(classes[index]) if classes is not None else 0
+        label = class_names[cls] if class_names is not None and 0 <= cls < len(class_names) else \
+            PERSON_CLASS if cls == 0 else str(cls)
+        bbox = BoundingBox2D(center=Pose2D(position=Point2D(x=float(box[0] + box[2]) / 2,
+                                                            y=float(box[1] + box[3]) / 2), theta=0.0),
+                             size_x=float(box[2] - box[0]), size_y=float(box[3] - box[1]))
+        hypothesis = ObjectHypothesisWithPose(hypothesis=ObjectHypothesis(class_id=label, score=float(score)))
+        detections.append(Detection2D(header=header, results=[hypothesis], bbox=bbox, id=track_id))
+    return Detection2DArray(header=header, detections=detections)
+
+
+def detections_from_msg(msg: Detection2DArray) -> list[dict]:
+    """``[{"xyxy", "score", "class_id", "track_id" (int or None)}]``: what a consumer reads back."""
+    result = []
+    for detection in msg.detections:
+        c, w, h = detection.bbox.center.position, detection.bbox.size_x, detection.bbox.size_y
+        best = max(detection.results, key=lambda r: r.hypothesis.score, default=None)
+        result.append({"xyxy": [c.x - w / 2, c.y - h / 2, c.x + w / 2, c.y + h / 2],
+                       "score": best.hypothesis.score if best else math.nan,
+                       "class_id": best.hypothesis.class_id if best else "",
+                       "track_id": int(detection.id) if detection.id.isdigit() else None})
+    return result
 
 
 # ------------------------------------------------------------------ camera

@@ -4,24 +4,25 @@ It owns a ``cinempc.director.live.LiveHub`` (the thread-safe meeting point of th
 and a control loop) and plays the loop's part: it feeds the hub what the rig sees and does
 (images, subjects, rig and lens, MPC status, link events) and, ``tick_rate_hz`` times a
 second, asks it what the director wants.  The answer is published *latched*, so an MPC that
-restarts gets it at once: ``director/shot`` (the active ShotSpec as JSON) and
+restarts gets it at once: ``director/shot`` (the active ``ShotSpec``) and
 ``director/hold`` (HOLD/RESUME), and for perception the director's names for tracks
 (``director/subject_names``) and the people pointed out on the map (``director/subject_pins``).
 ``director/hold_shot`` and ``director/resume_shot`` (``std_srvs/Trigger``) do what the tablet's
-buttons do, for a ground station or a script.
+buttons do, for a ground station or a script; ``director/set_shot`` (``SetShot``: fly this shot now)
+and ``director/name_subject`` (``NameSubject``: "alice = #3") answer with the hub's verdict.
 
 Not a lifecycle node: HOLD must work from the moment the process exists.
 """
 
 from __future__ import annotations
 
-import json
 import math
 
+from cinempc_interfaces.srv import NameSubject, SetShot
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Bool, String
+from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
 from cinempc.config import load_camera_profile
@@ -61,22 +62,25 @@ class DirectorNode(Node):
         self._info: CameraInfo | None = None
         self._last_frame_s = -math.inf
 
-        self.pub_shot = self.create_publisher(String, Topics.SHOT, LATCHED_QOS)
+        self.pub_shot = self.create_publisher(convert.ci.ShotSpec, Topics.SHOT, LATCHED_QOS)
         self.pub_hold = self.create_publisher(Bool, Topics.HOLD, LATCHED_QOS)
-        self.pub_names = self.create_publisher(String, Topics.SUBJECT_NAMES, LATCHED_QOS)
+        self.pub_names = self.create_publisher(convert.ci.SubjectNames, Topics.SUBJECT_NAMES, LATCHED_QOS)
         self._published_names: dict[int, str] | None = None
-        self.pub_pins = self.create_publisher(String, Topics.SUBJECT_PINS, LATCHED_QOS)
+        self.pub_pins = self.create_publisher(convert.ci.SubjectPins, Topics.SUBJECT_PINS, LATCHED_QOS)
         self._published_pins: dict | None = None
         self.create_service(Trigger, Topics.HOLD_SERVICE, self.on_hold_service)
         self.create_service(Trigger, Topics.RESUME_SERVICE, self.on_resume_service)
-        self.create_subscription(String, "sim/default_shot", self.on_default_shot, LATCHED_QOS)
+        self.create_service(SetShot, Topics.SET_SHOT_SERVICE, self.on_set_shot_service)
+        self.create_service(NameSubject, Topics.NAME_SUBJECT_SERVICE, self.on_name_subject_service)
+        self.create_subscription(convert.ci.ShotSpec, Topics.DEFAULT_SHOT, self.on_default_shot, LATCHED_QOS)
         self.create_subscription(Image, Topics.IMAGE, self.on_image, SENSOR_QOS)
         self.create_subscription(CameraInfo, Topics.CAMERA_INFO, self.on_camera_info, CONTROL_QOS)
         self.create_subscription(Odometry, Topics.ODOMETRY, self.on_odometry, CONTROL_QOS)
         self.create_subscription(JointState, Topics.CAMERA_STATE, self.on_camera_state, CONTROL_QOS)
-        self.create_subscription(String, Topics.PERCEPTION_SUBJECTS, self.on_subjects, CONTROL_QOS)
-        self.create_subscription(String, Topics.MPC_STATUS, self.on_mpc_status, CONTROL_QOS)
-        self.create_subscription(String, Topics.LINK_EVENTS, self.on_link_event, CONTROL_QOS)
+        self.create_subscription(convert.ci.SubjectTrackArray, Topics.PERCEPTION_SUBJECTS, self.on_subjects,
+                                 CONTROL_QOS)
+        self.create_subscription(convert.ci.PlanStatus, Topics.MPC_STATUS, self.on_mpc_status, CONTROL_QOS)
+        self.create_subscription(convert.ci.DirectorEvent, Topics.LINK_EVENTS, self.on_link_event, CONTROL_QOS)
 
         initial = str(self.p.get("initial_shot") or "").strip()
         if initial:
@@ -105,12 +109,12 @@ class DirectorNode(Node):
                                            or direction.shot != self._published_shot):
             self._published_entry, self._published_shot = direction.shot_entry_id, direction.shot
             self.pub_shot.publish(convert.shot_msg(direction.shot))
-            self.get_logger().info(f"shot: {convert.shot_msg(direction.shot).data}")
+            self.get_logger().info(f"shot: {direction.shot.model_dump_json(exclude_none=True)}")
         self._has_shot = self._has_shot or direction.shot is not None
         self.publish_hold(direction.hold or direction.abort)
         if direction.subject_names != self._published_names:  # the tablet's "alice = #3" -> perception
             self._published_names = dict(direction.subject_names)
-            self.pub_names.publish(String(data=json.dumps({str(k): v for k, v in direction.subject_names.items()})))
+            self.pub_names.publish(convert.names_msg(direction.subject_names))
         if direction.subject_pins != self._published_pins:  # "carol is there" on the tablet's map -> perception
             self._published_pins = dict(direction.subject_pins)
             self.pub_pins.publish(convert.pins_msg({name: (pin.x_m, pin.y_m, pin.stamp_s)
@@ -133,8 +137,29 @@ class DirectorNode(Node):
         response.success, response.message = True, "resumed"
         return response
 
-    @guarded("sim/default_shot")
-    def on_default_shot(self, msg: String) -> None:
+    def on_set_shot_service(self, request: SetShot.Request, response: SetShot.Response) -> SetShot.Response:
+        try:
+            shot = convert.shot_from_msg(request.shot)
+        except ValueError as exc:
+            response.accepted, response.message = False, str(exc)
+            return response
+        self.hub.start_shot(shot, source="ros service")
+        self._has_shot = True
+        response.accepted, response.message = True, f"flying {shot.model_dump_json(exclude_none=True)}"
+        return response
+
+    def on_name_subject_service(self, request: NameSubject.Request,
+                                response: NameSubject.Response) -> NameSubject.Response:
+        try:
+            answer = self.hub.name_subject(int(request.track_id), request.name, source="ros service")
+        except ValueError as exc:  # CommandRejected is a ValueError naming the problem
+            response.success, response.message = False, str(exc)
+            return response
+        response.success, response.message = True, f"#{answer['track_id']} is now {answer['name']!r}"
+        return response
+
+    @guarded(Topics.DEFAULT_SHOT)
+    def on_default_shot(self, msg: convert.ci.ShotSpec) -> None:
         shot = convert.shot_from_msg(msg)
         if not self._has_shot:  # the scenario proposes, the director (or initial_shot) disposes
             self.hub.start_shot(shot, source="scenario default")
@@ -165,7 +190,7 @@ class DirectorNode(Node):
         self._camera_state = msg
 
     @guarded(Topics.PERCEPTION_SUBJECTS)
-    def on_subjects(self, msg: String) -> None:
+    def on_subjects(self, msg: convert.ci.SubjectTrackArray) -> None:
         from cinempc.director.live import perceived_subjects
 
         _, subjects = convert.subjects_from_msg(msg)
@@ -177,19 +202,15 @@ class DirectorNode(Node):
                                                       int(self._info.height)))
 
     @guarded(Topics.MPC_STATUS)
-    def on_mpc_status(self, msg: String) -> None:
-        document = json.loads(msg.data)
-        if not isinstance(document, dict):
-            raise ValueError("mpc status must be a JSON object")
+    def on_mpc_status(self, msg: convert.ci.PlanStatus) -> None:
+        document = convert.plan_status_from_msg(msg)
         self.hub.publish_control(str(document.get("status", "?")), str(document.get("message", "")),
                                  holding=bool(document.get("holding", False)),
                                  solve_ms_p50=document.get("solve_ms_p50"))
 
     @guarded(Topics.LINK_EVENTS)
-    def on_link_event(self, msg: String) -> None:
-        document = json.loads(msg.data)
-        if not isinstance(document, dict):
-            raise ValueError("link event must be a JSON object")
+    def on_link_event(self, msg: convert.ci.DirectorEvent) -> None:
+        document = convert.event_from_msg(msg)
         self.hub.event(str(document.get("kind", "link")), str(document.get("message", "")),
                        str(document.get("level", "info")))
 

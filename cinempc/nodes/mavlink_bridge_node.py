@@ -6,12 +6,12 @@ there.  This node
 
 * streams ``rig/setpoint`` through the rig link (a hold setpoint carries its reason);
 * publishes the vehicle's telemetry as the same rig topics the simulator publishes
-  (odometry, acceleration, camera joints, camera pose), so the MPC cannot tell them apart;
+  (odometry, acceleration, camera joints, camera pose, TF), so the MPC cannot tell them apart;
   nothing is published while the link is down (the MPC must not plan from stale telemetry);
 * holds when the MPC's setpoints stop for ``setpoint_timeout_s`` or the director asks for HOLD,
   keeping the gimbal where it is -- the safety core's decision (``cinempc.safety``), latched where
   the hold began, as in every other loop;
-* republishes every safety/link event on ``mavlink/events`` (JSON) for the director page;
+* republishes every safety/link event on ``mavlink/events`` (``DirectorEvent``) for the director page;
 * arms, switches to OFFBOARD/GUIDED, takes off, lands or holds ONLY when an operator calls
   the matching service (``mavlink/arm``, ``mavlink/start_offboard``, ``mavlink/takeoff``,
   ``mavlink/land``, ``mavlink/hold``) -- never by itself.
@@ -25,7 +25,6 @@ thread by up to 0.8 s (p99 0.3 s), long enough for an autopilot to drop out of o
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.task import Future
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, String
+from std_msgs.msg import Bool
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -47,6 +46,7 @@ from cinempc.config import VehicleConfig, load_camera_profile
 from cinempc.graph import Topics
 from cinempc.nodes import convert
 from cinempc.nodes.base import CONTROL_QOS, LATCHED_QOS, CineLifecycleNode, guarded, nested_parameters, run
+from cinempc.nodes.frames import TfBroadcaster
 from cinempc.safety import Cause, Decision, SafetyCore, SafetyInputs, SafetyLimits, SetpointResult
 from cinempc.state import Setpoint
 
@@ -102,7 +102,8 @@ class MavlinkBridgeNode(CineLifecycleNode):
         self.pub_pose = self.create_lifecycle_publisher(PoseStamped, Topics.CAMERA_POSE, CONTROL_QOS)
         self.pub_diagnostics = self.create_lifecycle_publisher(DiagnosticArray, Topics.DIAGNOSTICS, CONTROL_QOS)
         # events go out on a plain publisher: a failsafe must reach the director in any lifecycle state
-        self.pub_events = self.create_publisher(String, Topics.LINK_EVENTS, CONTROL_QOS)
+        self.pub_events = self.create_publisher(convert.ci.DirectorEvent, Topics.LINK_EVENTS, CONTROL_QOS)
+        self.tf = TfBroadcaster(self)
         self.create_subscription(JointTrajectory, Topics.SETPOINT, self.on_setpoint, CONTROL_QOS)
         self.create_subscription(Bool, Topics.HOLD, self.on_director_hold, LATCHED_QOS)
         # an awaiting service keeps its callback group busy: not the default one, which the setpoint
@@ -209,12 +210,12 @@ class MavlinkBridgeNode(CineLifecycleNode):
         self.pub_accel.publish(convert.accel_msg(state, now))
         self.pub_joints.publish(convert.camera_state_msg(state, now))
         self.pub_pose.publish(convert.camera_pose_msg(state, now))
+        self.tf.send(state, now)
 
     def _on_event(self, event) -> None:
         if not self.context.ok():  # events recorded while shutting down have nobody to go to
             return
-        self.pub_events.publish(String(data=json.dumps(
-            {"kind": event.kind, "message": event.reason, "level": event.severity, "time_s": event.time_s})))
+        self.pub_events.publish(convert.event_msg(event.kind, event.reason, event.severity, event.time_s))
 
     def publish_diagnostics(self) -> None:
         bridge = self.bridge

@@ -5,7 +5,7 @@ CineMPC (``cinempc.mpc``) as often as ``replan_rate_hz`` allows, and a *setpoint
 streams, at ``setpoint_rate_hz``, the latest plan sampled at the current time (so a slow
 solve never starves the autopilot).  The plan goes out as ``nav_msgs/Path`` and
 ``trajectory_msgs/MultiDOFJointTrajectory``; status and solve times as ``diagnostic_msgs``
-and a JSON status line for the director.
+and a ``PlanStatus`` (``mpc/status``) for the director.
 
 Safety is the core's (``cinempc.safety.SafetyCore``, docs/safety.md), the same one every loop
 calls: no shot, the director's HOLD, subjects not heard from for ``subject_timeout_s``
@@ -24,7 +24,6 @@ the lens mode are refused while configured (deactivate, clean up, configure).
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -39,7 +38,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, String
+from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory
 
 from cinempc.config import VehicleConfig, load_camera_profile
@@ -153,15 +152,17 @@ class MPCNode(CineLifecycleNode):
         self.pub_path = self.create_lifecycle_publisher(Path, Topics.PLAN_PATH, CONTROL_QOS)
         self.pub_trajectory = self.create_lifecycle_publisher(MultiDOFJointTrajectory, Topics.PLAN_TRAJECTORY,
                                                               CONTROL_QOS)
-        self.pub_status = self.create_lifecycle_publisher(String, Topics.MPC_STATUS, CONTROL_QOS)
+        self.pub_status = self.create_lifecycle_publisher(convert.ci.PlanStatus, Topics.MPC_STATUS, CONTROL_QOS)
         self.pub_diagnostics = self.create_lifecycle_publisher(DiagnosticArray, Topics.DIAGNOSTICS, CONTROL_QOS)
         self.create_subscription(Odometry, Topics.ODOMETRY, self.on_odometry, CONTROL_QOS, callback_group=inputs)
         self.create_subscription(JointState, Topics.CAMERA_STATE, self.on_camera_state, CONTROL_QOS,
                                  callback_group=inputs)
         self.create_subscription(AccelStamped, Topics.ACCEL, self.on_accel, CONTROL_QOS, callback_group=inputs)
-        self.create_subscription(String, Topics.SUBJECTS, self.on_subjects, CONTROL_QOS, callback_group=inputs)
-        self.create_subscription(String, Topics.OBSTACLES, self.on_obstacles, LATCHED_QOS, callback_group=inputs)
-        self.create_subscription(String, Topics.SHOT, self.on_shot, LATCHED_QOS, callback_group=inputs)
+        self.create_subscription(convert.ci.SubjectTrackArray, Topics.SUBJECTS, self.on_subjects, CONTROL_QOS,
+                                 callback_group=inputs)
+        self.create_subscription(convert.ci.ObstacleArray, Topics.OBSTACLES, self.on_obstacles, LATCHED_QOS,
+                                 callback_group=inputs)
+        self.create_subscription(convert.ci.ShotSpec, Topics.SHOT, self.on_shot, LATCHED_QOS, callback_group=inputs)
         self.create_subscription(Bool, Topics.HOLD, self.on_hold, LATCHED_QOS, callback_group=inputs)
         self.get_logger().info(f"MPC ready: {self.mpc.horizon_steps} steps x {self.mpc.dt_s} s, "
                                f"solver {self.p['solver']}, lens {self.p['lens_mode']}, camera {self.camera.name}")
@@ -268,7 +269,7 @@ class MPCNode(CineLifecycleNode):
             self._accel = msg
 
     @guarded(Topics.SUBJECTS)
-    def on_subjects(self, msg: String) -> None:
+    def on_subjects(self, msg: convert.ci.SubjectTrackArray) -> None:
         stamp_s, subjects = convert.subjects_from_msg(msg)
         with self._lock:
             self._subjects = subjects
@@ -276,13 +277,13 @@ class MPCNode(CineLifecycleNode):
             self._subjects_time_s = self._now_s()
 
     @guarded(Topics.OBSTACLES)
-    def on_obstacles(self, msg: String) -> None:
+    def on_obstacles(self, msg: convert.ci.ObstacleArray) -> None:
         obstacles, background = convert.obstacles_from_msg(msg)
         with self._lock:
             self._obstacles, self._background_m = obstacles, background
 
     @guarded(Topics.SHOT)
-    def on_shot(self, msg: String) -> None:
+    def on_shot(self, msg: convert.ci.ShotSpec) -> None:
         shot = convert.shot_from_msg(msg)
         with self._lock:
             if shot != self._shot:
@@ -392,6 +393,8 @@ class MPCNode(CineLifecycleNode):
                 "status": str(self._status), "message": self._message, "holding": self._holding is not None,
                 "hold_reason": self._hold_reason, "hold_cause": str(self._holding or ""),
                 "solve_status": str(result.status) if result is not None else None,
+                "solve_ms": float(result.solve_ms) if result is not None else None,
+                "iterations": int(getattr(result, "iterations", 0) or 0) if result is not None else 0,
                 "solves": self._solves, "setpoints": self._setpoints_sent,
                 "solve_ms_p50": float(np.percentile(solve, 50)) if solve.size else None,
                 "solve_ms_p95": float(np.percentile(solve, 95)) if solve.size else None,
@@ -404,7 +407,7 @@ class MPCNode(CineLifecycleNode):
 
     def publish_diagnostics(self) -> None:
         document = self.status_document()
-        self.pub_status.publish(String(data=json.dumps(document)))
+        self.pub_status.publish(convert.plan_status_msg(document, self._now_s()))
         level = DiagnosticStatus.OK
         if document["holding"] or document["status"] in (Status.RELAXED, Status.FALLBACK_SHIFTED):
             level = DiagnosticStatus.WARN

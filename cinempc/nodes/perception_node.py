@@ -3,22 +3,22 @@
 A thin adapter over ``cinempc.perception.PerceptionPipeline`` (detector, tracker, 3D
 estimate, Kalman filter, names).  The intrinsics come from ``camera/camera_info`` of the
 same moment, because the zoom changes them frame to frame; the pose from the latest
-odometry and camera joints.  Output: ``perception/subjects`` (JSON behind
-``cinempc.nodes.convert``), one message per processed frame -- also when empty, so the MPC
-can tell "nobody in the picture" (hold on the MPC side) from "perception is down" (no
-messages at all: the MPC's subject timeout).
+odometry and camera joints.  Output, one message each per processed frame -- also when empty, so
+the MPC can tell "nobody in the picture" (hold on the MPC side) from "perception is down" (no
+messages at all: the MPC's subject timeout): ``perception/subjects``
+(``cinempc_interfaces/SubjectTrackArray``) and ``perception/detections``
+(``vision_msgs/Detection2DArray``: the detector's boxes, ``id`` = the subject's track id for the
+box that measured it).
 """
 
 from __future__ import annotations
 
-import json
 import math
 
 from geometry_msgs.msg import AccelStamped
 from nav_msgs.msg import Odometry
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import String
 
 from cinempc.config import load_camera_profile
 from cinempc.graph import Topics
@@ -69,15 +69,18 @@ class PerceptionNode(CineLifecycleNode):
             self.get_logger().error(f"cannot build the perception pipeline: {exc}")
             self.release_configured()
             return TransitionCallbackReturn.FAILURE
-        self.pub_subjects = self.create_lifecycle_publisher(String, Topics.PERCEPTION_SUBJECTS, CONTROL_QOS)
+        self.pub_subjects = self.create_lifecycle_publisher(convert.ci.SubjectTrackArray, Topics.PERCEPTION_SUBJECTS,
+                                                            CONTROL_QOS)
+        self.pub_detections = self.create_lifecycle_publisher(convert.Detection2DArray, Topics.DETECTIONS,
+                                                              CONTROL_QOS)
         self.create_subscription(Image, Topics.IMAGE, self.on_image, SENSOR_QOS)
         self.create_subscription(Image, Topics.DEPTH, self.on_depth, SENSOR_QOS)
         self.create_subscription(CameraInfo, Topics.CAMERA_INFO, self.on_camera_info, CONTROL_QOS)
         self.create_subscription(Odometry, Topics.ODOMETRY, self.on_odometry, CONTROL_QOS)
         self.create_subscription(JointState, Topics.CAMERA_STATE, self.on_camera_state, CONTROL_QOS)
         self.create_subscription(AccelStamped, Topics.ACCEL, self.on_accel, CONTROL_QOS)
-        self.create_subscription(String, Topics.SUBJECT_NAMES, self.on_subject_names, LATCHED_QOS)
-        self.create_subscription(String, Topics.SUBJECT_PINS, self.on_subject_pins, LATCHED_QOS)
+        self.create_subscription(convert.ci.SubjectNames, Topics.SUBJECT_NAMES, self.on_subject_names, LATCHED_QOS)
+        self.create_subscription(convert.ci.SubjectPins, Topics.SUBJECT_PINS, self.on_subject_pins, LATCHED_QOS)
         self.get_logger().info(f"perception ready: {params.backend} {params.weights}, camera {self.camera.name}")
         return TransitionCallbackReturn.SUCCESS
 
@@ -111,15 +114,12 @@ class PerceptionNode(CineLifecycleNode):
         self._accel = msg
 
     @guarded(Topics.SUBJECT_NAMES)
-    def on_subject_names(self, msg: String) -> None:
+    def on_subject_names(self, msg: convert.ci.SubjectNames) -> None:
         """The director's names for track ids ("alice = #3"): bound in the tracker's namer."""
-        names = json.loads(msg.data)
-        if not isinstance(names, dict):
-            raise ValueError("subject names must be a JSON object {track_id: name}")
-        self.pipeline.apply_director(names={int(track_id): name for track_id, name in names.items()})
+        self.pipeline.apply_director(names=convert.names_from_msg(msg))
 
     @guarded(Topics.SUBJECT_PINS)
-    def on_subject_pins(self, msg: String) -> None:
+    def on_subject_pins(self, msg: convert.ci.SubjectPins) -> None:
         """People the director pointed out on the map (the whole current set, latched): see
         :meth:`PerceptionPipeline.apply_director`."""
         self.pipeline.apply_director(pins=convert.pins_from_msg(msg))
@@ -155,6 +155,11 @@ class PerceptionNode(CineLifecycleNode):
                                          dt_s=float(self.p["prediction_dt_s"]))
         self.frames += 1
         self.pub_subjects.publish(convert.subjects_msg(subjects, stamp_s))
+        detections = self.pipeline.last_detections
+        reported = {s.track_id for s in subjects}  # a box's id is a subject's id on perception/subjects
+        boxes = {sid: box for sid, box in self.pipeline.last_subject_boxes.items() if sid in reported}
+        self.pub_detections.publish(convert.detections_msg(detections.xyxy, detections.conf, boxes, stamp_s,
+                                                           classes=detections.cls))
 
 
 def main(args: list[str] | None = None) -> int:

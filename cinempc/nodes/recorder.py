@@ -2,8 +2,10 @@
 
 ``ros2 bag`` is not installable here (no rosbag2_py wheel), so this node subscribes to the
 graph's topics with ``raw=True`` and writes the CDR bytes as they came off the wire into an
-MCAP rosbag2 (metadata version 9, message definitions from the Jazzy type store): the result
-opens in ``ros2 bag info/play`` and in Foxglove.  Timestamps are receive times, as
+MCAP rosbag2 (metadata version 9) with every topic's schema: the Jazzy type store's definitions,
+plus this install's own interface packages (``cinempc_interfaces``, ``vision_msgs``) read from
+their installed ``.msg`` files, so the bag decodes with its field names in any MCAP reader
+(``mcap-ros2-support``, Foxglove, ``ros2 bag``).  Timestamps are receive times, as
 ``ros2 bag record`` writes them.  On a real ROS install the launch files use ``ros2 bag record``
 itself (``cinempc.graph.recorder_command``).
 
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -25,7 +29,7 @@ from cinempc.graph import TOPIC_TYPES, Topics
 from cinempc.nodes.base import CONTROL_QOS, LATCHED_QOS, SENSOR_QOS, run
 
 LATCHED_TOPICS = {Topics.SHOT, Topics.HOLD, Topics.SUBJECT_NAMES, Topics.SUBJECT_PINS, Topics.OBSTACLES,
-                  "sim/default_shot"}
+                  Topics.DEFAULT_SHOT, Topics.TF_STATIC}
 SENSOR_TOPICS = {Topics.IMAGE, Topics.DEPTH}
 
 
@@ -35,18 +39,41 @@ def message_class(type_name: str):
     return getattr(importlib.import_module(f"{package}.msg"), name)
 
 
+def message_directory(package: str) -> Path:
+    """``share/PACKAGE/msg`` of an installed interface package: ROS prefixes first, then this venv's."""
+    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p] + [sys.prefix]
+    for prefix in prefixes:
+        candidate = Path(prefix) / "share" / package / "msg"
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"no message definitions of {package} under {prefixes} (run `make install`)")
+
+
+def typestore_for(type_names: list[str]):
+    """The Jazzy type store plus the installed definitions of any package it lacks (all its messages)."""
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    typestore = get_typestore(Stores.ROS2_JAZZY)
+    missing = sorted({name.split("/")[0] for name in type_names if name not in typestore.fielddefs})
+    for package in missing:
+        definitions: dict = {}
+        for path in sorted(message_directory(package).glob("*.msg")):
+            definitions.update(get_types_from_msg(path.read_text(encoding="utf-8"), f"{package}/msg/{path.stem}"))
+        typestore.register(definitions)
+    return typestore
+
+
 class BagRecorder(Node):
     """Subscribes raw to each topic and appends the bytes to an MCAP rosbag2."""
 
     def __init__(self, output_dir: Path, topics: list[str]) -> None:
         super().__init__("bag_recorder")
         from rosbags.rosbag2 import StoragePlugin, Writer
-        from rosbags.typesys import Stores, get_typestore
 
         unknown = [t for t in topics if t not in TOPIC_TYPES]
         if unknown:
             raise ValueError(f"no known message type for topics {unknown}; known: {sorted(TOPIC_TYPES)}")
-        self.typestore = get_typestore(Stores.ROS2_JAZZY)
+        self.typestore = typestore_for([TOPIC_TYPES[t] for t in topics])
         self.writer = Writer(output_dir, version=9, storage_plugin=StoragePlugin.MCAP)
         self.writer.open()
         self.counts: dict[str, int] = {}
@@ -75,8 +102,6 @@ class BagRecorder(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    import sys
-
     argv = list(args if args is not None else sys.argv)
     parser = argparse.ArgumentParser(prog="bag_recorder", description=__doc__.splitlines()[0])
     parser.add_argument("--output", required=True, type=Path, help="bag directory to create (must not exist)")

@@ -1,7 +1,8 @@
 """``sim_node``: the PyBullet simulator as a ROS 2 camera drone.
 
 Publishes what a real rig's drivers would (camera image + camera info that follows the
-zoom, odometry, gimbal and lens joints, the camera pose) plus, on separate ``sim/...``
+zoom, odometry, gimbal and lens joints, the camera pose, TF ``map -> odom -> base_link ->
+gimbal -> camera_optical`` with every rig state) plus, on separate ``sim/...``
 topics used only for evaluation, the ground truth.  It is the clock of the simulated
 graph (``/clock``); every other node runs on ``use_sim_time``.  Setpoints arriving on
 ``rig/setpoint`` are executed by the simulator's own vehicle/gimbal/lens dynamics; with
@@ -22,7 +23,6 @@ simulated world keeps the control problem identical and the test meaningful.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from typing import Any
@@ -32,7 +32,6 @@ from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
 from cinempc.graph import Topics
@@ -46,6 +45,7 @@ from cinempc.nodes.base import (
     nested_parameters,
     run,
 )
+from cinempc.nodes.frames import TfBroadcaster
 from cinempc.safety import Cause, SafetyCore, SafetyInputs, SafetyLimits, SetpointResult
 from cinempc.state import Setpoint
 
@@ -101,11 +101,13 @@ class SimNode(CineLifecycleNode):
         self.pub_accel = self.create_lifecycle_publisher(convert.AccelStamped, Topics.ACCEL, CONTROL_QOS)
         self.pub_joints = self.create_lifecycle_publisher(JointState, Topics.CAMERA_STATE, CONTROL_QOS)
         self.pub_pose = self.create_lifecycle_publisher(convert.PoseStamped, Topics.CAMERA_POSE, CONTROL_QOS)
-        self.pub_truth = self.create_lifecycle_publisher(String, Topics.GROUND_TRUTH, CONTROL_QOS)
-        self.pub_truth_subjects = self.create_lifecycle_publisher(String, Topics.GROUND_TRUTH + "/subjects",
-                                                                  CONTROL_QOS)
-        self.pub_obstacles = self.create_lifecycle_publisher(String, Topics.OBSTACLES, LATCHED_QOS)
-        self.pub_default_shot = self.create_lifecycle_publisher(String, "sim/default_shot", LATCHED_QOS)
+        self.pub_truth = self.create_lifecycle_publisher(convert.ci.GroundTruth, Topics.GROUND_TRUTH, CONTROL_QOS)
+        self.pub_truth_subjects = self.create_lifecycle_publisher(convert.ci.SubjectTrackArray,
+                                                                  Topics.GROUND_TRUTH_SUBJECTS, CONTROL_QOS)
+        self.pub_obstacles = self.create_lifecycle_publisher(convert.ci.ObstacleArray, Topics.OBSTACLES, LATCHED_QOS)
+        self.pub_default_shot = self.create_lifecycle_publisher(convert.ci.ShotSpec, Topics.DEFAULT_SHOT,
+                                                                LATCHED_QOS)
+        self.tf = TfBroadcaster(self)
         self.pub_clock = self.create_lifecycle_publisher(ClockMsg, Topics.CLOCK, CONTROL_QOS)
         self.create_subscription(JointTrajectory, Topics.SETPOINT, self.on_setpoint, CONTROL_QOS)
         if p["lockstep"]:
@@ -216,6 +218,7 @@ class SimNode(CineLifecycleNode):
             self.pub_accel.publish(convert.accel_msg(state, now))
             self.pub_joints.publish(convert.camera_state_msg(state, now))
             self.pub_pose.publish(convert.camera_pose_msg(state, now))
+            self.tf.send(state, now)
         if self._due("truth", float(self.p["ground_truth_rate_hz"])):
             self._publish_ground_truth(state, now)
         if self._due("world", float(self.p["world_rate_hz"])):
@@ -232,7 +235,8 @@ class SimNode(CineLifecycleNode):
 
     def _publish_world(self) -> None:
         """Obstacles and the backdrop distance along the camera heading: what a mapping stack would provide."""
-        self.pub_obstacles.publish(convert.obstacles_msg(self.sim.obstacles(), self.sim.background_distance_m))
+        self.pub_obstacles.publish(convert.obstacles_msg(self.sim.obstacles(), self.sim.background_distance_m,
+                                                         self.now_s))
 
     def _publish_clock(self) -> None:
         self.pub_clock.publish(ClockMsg(clock=convert.s_to_stamp(self.now_s)))
@@ -242,24 +246,16 @@ class SimNode(CineLifecycleNode):
         subjects = self.sim.subjects(horizon, float(self.p["ground_truth_dt_s"]))
         self.pub_truth_subjects.publish(convert.subjects_msg(subjects, now))
         document: dict[str, Any] = {
-            "time_s": now,
             "scenario_time_s": self.sim.time_s,
             "paused": self._paused,
             "wall_time_s": time.monotonic() - self.wall_start_s,
-            "rig": {
-                "position_m": state.position_m.tolist(), "velocity_mps": state.velocity_mps.tolist(),
-                "acceleration_mps2": state.acceleration_mps2.tolist(), "yaw_rad": state.yaw_rad,
-                "pitch_rad": state.pitch_rad, "focal_length_mm": state.focal_length_mm,
-                "focus_distance_m": state.focus_distance_m, "f_number": state.f_number,
-            },
-            "subjects": [convert.subject_to_dict(s) for s in subjects],
             "collisions": int(self.sim.collisions),
             "background_distance_m": self.sim.background_distance_m,
             "camera_profile": self.camera.name,
             "image_size_px": [self.camera.image_width_px, self.camera.image_height_px],
             "holding": self._holding,
         }
-        self.pub_truth.publish(String(data=json.dumps(document)))
+        self.pub_truth.publish(convert.ground_truth_msg(document, state, subjects, now))
 
 
 def main(args: list[str] | None = None) -> int:
