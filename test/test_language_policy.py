@@ -14,7 +14,8 @@ from cinempc.language.lexicon import load_lexicon
 from cinempc.language.normalise import tokenise
 
 DATA = Path(__file__).resolve().parent / "data" / "language"
-CASES = load_cases(DATA / "corpus_train.yaml") + load_cases(DATA / "corpus_validation.yaml")
+CASES = (load_cases(DATA / "corpus_train.yaml") + load_cases(DATA / "corpus_validation.yaml")
+         + load_cases(DATA / "corpus_heldout.yaml"))
 
 
 def shot(text: str, known=KNOWN) -> tuple:
@@ -227,3 +228,16 @@ def test_a_place_after_the_subject_is_not_a_second_subject(text, subjects, ignor
     assert first.subjects == subjects and answer.ignored == ignored
     if text.endswith("from behind"):
         assert first.side == "back"
+
+
+@pytest.mark.parametrize("text, path, value", [
+    ("right, give me a medium two shot, eye level", "framing", "medium"), ("Right. Wide on the bride", "framing", "wide"),
+    ("okay, close up", "framing", "close_up"), ("right third", "screen_position", "right_third"),
+])
+def test_a_word_that_opens_the_command_before_a_comma_is_a_filler(text, path, value):
+    assert getattr(shot(text)[0], path) == value
+
+
+def test_right_alone_is_still_ambiguous():
+    answer = parse_command("right", current=CURRENT)
+    assert isinstance(answer, ErrorAnswer) and answer.error.not_understood == ["right"]

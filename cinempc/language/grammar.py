@@ -35,7 +35,7 @@ from cinempc.language.lexicon import (
 from cinempc.language.normalise import Token
 
 DETERMINERS = frozenset({"the", "a", "an", "my", "our", "your", "that", "this", "those", "these", "their", "his",
-                         "her", "little", "young", "lead"})
+                         "her", "little", "young", "lead", "whole", "entire"})
 DEFINITE = frozenset({"the", "my", "our", "your", "his", "their"})  # "the X": X names something
 LINK_WORDS = frozenset({"to", "onto", "into", "and"})  # kept as mentions: "rack from A to B", "between A and B"
 _QUANTITY_TABLES: tuple[tuple[str, dict[tuple[str, ...], float]], ...] = (

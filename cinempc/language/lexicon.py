@@ -131,6 +131,7 @@ class Lexicon:
     always_abort: set[tuple[str, ...]] = field(default_factory=set)
     wait_units: set[tuple[str, ...]] = field(default_factory=set)  # "a moment": a wait, i.e. a hold
     negations: frozenset[str] = frozenset()  # words that turn a meaning around: never ignored, never flown
+    openers: set[tuple[str, ...]] = field(default_factory=set)  # "right" of "Right, give me a medium"
     place_words: set[tuple[str, ...]] = field(default_factory=set)  # "down", "on", "from behind": a place follows
     background_scope: set[tuple[str, ...]] = field(default_factory=set)  # "background", "backdrop"
     background_quality: dict[tuple[str, ...], str] = field(default_factory=dict)  # "tack sharp" -> deep
@@ -291,6 +292,7 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
             else:
                 lexicon.control[key] = str(command)
     lexicon.sequence = {phrase_key(str(p)) for p in _phrase_list(raw["sequence"], "sequence")}
+    lexicon.openers = {phrase_key(str(p)) for p in _phrase_list(raw["openers"], "openers")}
     lexicon.reference_words = {phrase_key(str(p)) for p in _phrase_list(subjects["reference_words"], "reference")}
     lexicon.ambiguous = {str(k): [str(s) for s in v] for k, v in raw.get("ambiguous", {}).items()}
     lexicon.slot_before = frozenset(str(w) for w in subjects["slot_before"])

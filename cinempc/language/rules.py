@@ -18,7 +18,7 @@ from cinempc.language.control import control_command
 from cinempc.language.feedback import confidence, not_understood, plain_error
 from cinempc.language.grammar import read_segment, split_segments, subject_name
 from cinempc.language.lexicon import Lexicon, shot_vocabulary
-from cinempc.language.normalise import phrase_key, tokenise
+from cinempc.language.normalise import Token, phrase_key, tokenise
 from cinempc.language.typos import correct_tokens
 from cinempc.shot import ShotSpec, describe_validation_error
 
@@ -31,6 +31,7 @@ def parse_rules(text: str, lexicon: Lexicon, current: ShotSpec | None = None,
     protected = {word for key in names for word in key}
     correct_tokens(tokens, lexicon, protected)
     corrections = {t.corrected_from: t.text for t in tokens if t.corrected_from}
+    tokens = without_opener(tokens, lexicon)
 
     command = control_command(tokens, lexicon)
     if command is not None:
@@ -77,6 +78,18 @@ def parse_rules(text: str, lexicon: Lexicon, current: ShotSpec | None = None,
         return plain_error("not_understood", "nothing to do: the command has no shot words in it", lexicon)
     return ShotsAnswer(shots=shots, ignored=list(dict.fromkeys(ignored)), corrections=corrections,
                        explanation=explanation)
+
+
+def without_opener(tokens: list[Token], lexicon: Lexicon) -> list[Token]:
+    """The tokens after a word that opens the command and its comma ("Right, give me a medium").
+
+    Directors open with "right,", "okay,", "so,": there the word is a filler, not the side "right".
+    Without the comma it keeps its meaning ("right third", "right side").
+    """
+    length, _ = lexicon.match(tokens, 0, lexicon.openers)
+    if length and length < len(tokens) and tokens[length].kind == "punct" and tokens[length].text in (",", "!", "."):
+        return tokens[length + 1:]
+    return tokens
 
 
 def _subject_names(current: ShotSpec | None, known: Sequence[str]) -> dict[tuple[str, ...], str]:
