@@ -194,6 +194,11 @@ def test_cli_explain_names_the_words_behind_each_field(capsys):
     assert "'bass player' -> subjects" in out and "ignored: 'documentary', 'vibe'" in out
     assert main(["parse", "no bokeh", "--explain"]) == 2
     assert "not understood: 'no'" in capsys.readouterr().out
+    # a movement that took its direction from another word, a place, the background described
+    assert main(["parse", "crane shot down to the skier on the slope, background tack sharp", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "'crane shot + down' -> movement.type = crane_down" in out and "(implied" not in out
+    assert "'background tack sharp' -> focus.depth_of_field = deep" in out and "ignored: 'on the slope'" in out
 
 
 @pytest.mark.parametrize("text, mode, subjects", [

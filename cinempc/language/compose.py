@@ -117,7 +117,7 @@ def compose(reading: SegmentReading, base: ShotSpec, ctx: Context
     _apply_focus_and_lens(doc, mentions, base, ctx)
     _apply_quantities(doc, [m for m in reading.mentions if m not in overridden], base)
     shot = ShotSpec(**doc)
-    return shot, missing, explain(reading, shot, overridden)
+    return shot, missing, explain(reading, shot, overridden, content)
 
 
 def directed(reading: SegmentReading, ctx: Context) -> list[Mention]:
@@ -137,12 +137,14 @@ def directed(reading: SegmentReading, ctx: Context) -> list[Mention]:
         words = ctx.movement_directions.get(str(mention.value)) if mention.category == "movement" else None
         if not words:
             continue
-        said = {words[w] for w in free if w in words}
+        spoken = [w for w in free if w in words]
         only_direction = [m for m in content if m is not mention and m.category == "movement"
                           and " ".join(t.text for t in reading.tokens[m.start:m.end]) in words]
-        said |= {words[" ".join(t.text for t in reading.tokens[m.start:m.end])] for m in only_direction}
+        spoken += [" ".join(t.raw for t in reading.tokens[m.start:m.end]) for m in only_direction]
+        said = {words[w.lower()] for w in spoken}
         if len(said) == 1:
-            out[index] = Mention("movement", said.pop(), mention.start, mention.end)
+            out[index] = Mention("movement", said.pop(), mention.start, mention.end,
+                                 direction_from=", ".join(dict.fromkeys(spoken)))
             out = [m for m in out if not any(m is o for o in only_direction)]
     return out
 
@@ -153,14 +155,23 @@ def explicit_beats_implied(mentions: list[Mention]) -> list[Mention]:
     return [m for m in mentions if not (m.implied and m.category in explicit)]
 
 
-def explain(reading: SegmentReading, shot: ShotSpec, overridden: list[Mention]) -> list[Explained]:
-    """Which words set which field, with the value the field ended up with."""
+def explain(reading: SegmentReading, shot: ShotSpec, overridden: list[Mention],
+            content: list[Mention] | None = None) -> list[Explained]:
+    """Which words set which field, with the value the field ended up with.
+
+    ``content`` holds the mentions as :func:`directed` left them: a movement that took its
+    direction from another word is shown with that word ('crane shot + down').
+    """
     document = shot.model_dump(mode="json")
+    directed_at = {(m.start, m.end): m for m in content or [] if m.direction_from}
     out: list[Explained] = []
     for mention in reading.mentions:
         if mention.category in ("link", "filler", "ignored", "unknown", "unsupported", "intensifier"):
             continue
         words = " ".join(t.raw for t in reading.tokens[mention.start:mention.end])
+        directed_mention = directed_at.get((mention.start, mention.end))
+        if directed_mention is not None and mention.category == "movement":
+            mention, words = directed_mention, f"{words} + {directed_mention.direction_from}"
         path = _explained_field(mention, document)
         value = "(an explicit word wins)" if mention in overridden else str(_at(document, path))
         out.append(Explained(shot=1, words=words, field=path, value=value, implied=mention.implied))

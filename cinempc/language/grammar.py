@@ -59,6 +59,7 @@ class Mention:
     end: int
     implied: bool = False  # said by a shot name, not by a word for the field itself
     open_noun: bool = False  # a lower-case noun phrase ("the slope"), not a name given to a track nor "her"
+    direction_from: str = ""  # the direction word a movement took its direction from ("down" of "crane shot down")
 
 
 @dataclass
