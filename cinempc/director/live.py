@@ -78,32 +78,33 @@ def perceived_subjects(subjects: list[Any], state: Any | None, focal_px: float, 
                        image_height_px: int) -> tuple[list[SubjectBox], list[GroundSubject]]:
     """What the tablet draws of perception's subjects (``SubjectTrack``): boxes in the picture, points on the map.
 
-    The box is the subject's *estimate* projected into the frame (feet to head, 0.3 as wide as
-    tall), so the director sees what the MPC frames, not only what the detector drew.  Pins
-    (negative ids) are left out: the hub draws its own.  ``state`` None (no rig state yet):
-    map points only.  Shared by the ROS director node and the simulator's live run.
+    The box is the subject's *estimate* projected into the frame
+    (:func:`cinempc.perception.boxes.person_box`, the one person box), so the director sees what
+    the MPC frames, not only what the detector drew.  Pins (negative ids) are left out: the hub
+    draws its own.  ``state`` None (no rig state yet): map points only.  Shared by the ROS director
+    node and the simulator's live run.
     """
     from cinempc import optics
+    from cinempc.perception.boxes import person_box
 
     subjects = [s for s in subjects if s.track_id >= 0]
     ground = [GroundSubject(track_id=s.track_id, position_m=(float(s.positions_m[0, 0]), float(s.positions_m[0, 1])),
                             name=s.name, visible=s.visible) for s in subjects]
     if state is None:
         return [], ground
+    def project(point_m: np.ndarray) -> tuple[float, float, float]:
+        u, v, z = optics.project(point_m, state.position_m, state.yaw_rad, state.pitch_rad, focal_px,
+                                 image_width_px, image_height_px)
+        return float(u), float(v), float(z)
+
     boxes = []
     for subject in subjects:
-        feet = subject.positions_m[0]
-        head = feet + np.array([0.0, 0.0, subject.height_m])
-        u_feet, v_feet, z_feet = optics.project(feet, state.position_m, state.yaw_rad, state.pitch_rad, focal_px,
-                                                image_width_px, image_height_px)
-        u_head, v_head, z_head = optics.project(head, state.position_m, state.yaw_rad, state.pitch_rad, focal_px,
-                                                image_width_px, image_height_px)
-        if min(z_feet, z_head) <= 0:
+        box = person_box(project, subject.positions_m[0], subject.height_m)
+        if box is None:
             continue
-        half_width_px = 0.15 * abs(v_feet - v_head)
-        u = 0.5 * (u_feet + u_head)
+        head = subject.positions_m[0] + np.array([0.0, 0.0, subject.height_m])
         boxes.append(SubjectBox(track_id=subject.track_id, name=subject.name, visible=subject.visible,
-                                box_px=(u - half_width_px, v_head, u + half_width_px, v_feet),
+                                box_px=tuple(float(v) for v in box),
                                 distance_m=float(np.linalg.norm(head - state.position_m))))
     return boxes, ground
 
