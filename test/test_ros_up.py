@@ -28,9 +28,9 @@ def test_dry_run_prints_the_namespaced_graph(tmp_path):
 def test_sigterm_stops_every_node_and_finalises_the_bag(tmp_path, ros_domain_env):
     import rclpy
     import rclpy.executors
+    from cinempc_interfaces.msg import ShotSpec
     from nav_msgs.msg import Odometry
     from rosbags.highlevel import AnyReader
-    from std_msgs.msg import String
 
     from cinempc.nodes.base import CONTROL_QOS, LATCHED_QOS
 
@@ -48,7 +48,7 @@ def test_sigterm_stops_every_node_and_finalises_the_bag(tmp_path, ros_domain_env
     seen: list = []
     shots: list = []
     node.create_subscription(Odometry, "/t1/rig/odometry", seen.append, CONTROL_QOS)
-    node.create_subscription(String, "/t1/director/shot", shots.append, LATCHED_QOS)
+    node.create_subscription(ShotSpec, "/t1/director/shot", shots.append, LATCHED_QOS)
     executor = rclpy.executors.SingleThreadedExecutor(context=context)
     executor.add_node(node)
     try:
