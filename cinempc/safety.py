@@ -91,6 +91,7 @@ class SafetyLimits:
     A rig state further than ``max_state_jump_m`` from where the previous one was heading (its
     position plus velocity times the time between them) is an estimator or GPS jump: hold where
     the last consistent state was, until the states agree with each other for ``state_jump_settle_s``.
+    States further apart in time than ``state_timeout_s`` are not compared (the gap already held).
     """
 
     state_timeout_s: float
@@ -326,6 +327,8 @@ class SafetyCore:
         if previous is None or not math.isfinite(self.limits.max_state_jump_m):
             return None
         before, before_s = previous
+        if time_s - before_s > self.limits.state_timeout_s:  # after a gap (stale or NaN state): a fresh start
+            return None
         heading_to = before.position_m + before.velocity_mps * max(0.0, time_s - before_s)
         off_m = float(np.linalg.norm(state.position_m - heading_to))
         if off_m > self.limits.max_state_jump_m:

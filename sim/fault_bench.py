@@ -12,7 +12,9 @@ Per fault it reports, in simulated time:
   to the end, which is what a fault that needs the operator must do).
 
 Faults the in-process loop cannot express (a killed process, a cut MAVLink link, signing, director
-sockets) are covered by the ROS and MAVLink suites; see docs/safety.md.  Figures are printed, never
+sockets, a stale state: the loop stamps the state with its own clock) are covered by the ROS and
+MAVLink suites or unit tests; see docs/safety.md.  Faults in what the estimator hands over (NaN, a
+jump) are measured on the rig's true position.  Figures are printed, never
 asserted here (``test/test_faults.py`` asserts the fast subset).
 """
 
@@ -32,6 +34,7 @@ from cinempc.state import Setpoint
 
 FAULT_START_S = 3.0  # every fault starts here, once the shot is under way
 FENCE_AHEAD_M = 25.0  # geofence_full_speed: the fence's +x wall this far from the rig's start
+POSE_JUMP_M = np.array([5.0, 0.0, 0.0])  # pose_jump_5m: what the estimator adds to the position while it lasts
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,22 @@ class _FaultyLink:
 
     def __init__(self, sim: Any, fault: str, active: Callable[[], bool]) -> None:
         self.sim, self.fault, self.active = sim, fault, active
+        self.truth: list[np.ndarray] = []  # the rig's true position at each step (the figures are measured on it)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.sim, name)
+
+    def rig_state(self):
+        state = self.sim.rig_state()
+        self.truth.append(state.position_m.copy())
+        if not self.active():
+            return state
+        if self.fault == "nan_rig_state":  # an estimator glitch: built valid, then poisoned (the arrays are mutable)
+            state = replace(state, position_m=state.position_m.copy())
+            state.position_m[0] = math.nan
+        elif self.fault == "pose_jump_5m":  # a GPS jump: the estimate is off by 5 m for the fault's duration
+            state = replace(state, position_m=state.position_m + POSE_JUMP_M)
+        return state
 
     def subjects(self, horizon_steps: int, dt_s: float):
         tracks = self.sim.subjects(horizon_steps, dt_s)
@@ -118,12 +134,14 @@ FAULTS: tuple[Fault, ...] = (
     Fault("occluded_3s", 3.0, "hold", "automatic when the subject is seen again"),
     Fault("subject_lost_10s", 10.0, "hold", "automatic when the subject is seen again"),
     Fault("nan_subject_track", 1.0, "hold", "automatic with the next finite track"),
+    Fault("nan_rig_state", 1.0, "hold", "automatic with the next finite rig state"),
+    Fault("pose_jump_5m", 1.0, "hold", "automatic once the rig states agree again for state_jump_settle_s"),
     Fault("controller_exception", 1.0, "hold", "automatic with the next good solve"),
     Fault("garbage_setpoint", 1.0, "hold", "automatic with the next good solve"),
     Fault("solver_timeout", 1.0, "fallback", "automatic: the next solve within its deadline"),
     Fault("geofence_full_speed", 6.0, "fenced", "automatic: the controller's next setpoint inside"),
 )
-FAST_SUBSET = ("director_hold", "occluded_1s", "controller_exception", "geofence_full_speed")
+FAST_SUBSET = ("director_hold", "occluded_1s", "controller_exception", "geofence_full_speed", "pose_jump_5m")
 
 
 def run_fault(fault: Fault, scenario: str = "single_walker", tail_s: float = 2.0) -> FaultFigures:
@@ -167,7 +185,7 @@ def run_fault(fault: Fault, scenario: str = "single_walker", tail_s: float = 2.0
         escaped, error = 1, repr(exc)[:200]
     finally:
         sim.close()
-    return _figures(fault, events, setup.vehicle.airspace, end_s, escaped, error)
+    return _figures(fault, events, link.truth, setup.vehicle.airspace, end_s, escaped, error)
 
 
 def _safe(event, fault: Fault) -> bool:
@@ -177,18 +195,23 @@ def _safe(event, fault: Fault) -> bool:
     return bool(setpoint.hold) or (fault.safe == "fallback" and event.status in FAILED_SOLVE_STATUSES)
 
 
-def _figures(fault: Fault, events: list, airspace, end_s: float, escaped: int, error: str) -> FaultFigures:
+def _figures(fault: Fault, events: list, truth: list[np.ndarray], airspace, end_s: float, escaped: int,
+             error: str) -> FaultFigures:
+    """The figures of one run, measured on the rig's true position (a faulty estimate is what is injected)."""
+    def where(e) -> np.ndarray:
+        return truth[e.index] if e.index < len(truth) else e.state.position_m
+
     during = [e for e in events if FAULT_START_S - 1e-9 <= e.time_s < end_s]
     first_safe = next((e for e in during if _safe(e, fault)), None)
     time_to_safe = None if first_safe is None else round(first_safe.time_s - FAULT_START_S, 3)
     excursion = 0.0
     if first_safe is not None and fault.safe == "hold":
         anchor = first_safe.setpoint.position_m
-        excursion = max((float(np.linalg.norm(e.state.position_m - anchor)) for e in during
+        excursion = max((float(np.linalg.norm(where(e) - anchor)) for e in during
                          if e.time_s >= first_safe.time_s and e.setpoint.hold), default=0.0)
-    violations = sum(1 for e in events if not airspace.contains(e.state.position_m))
+    violations = sum(1 for e in events if not airspace.contains(where(e)))
     if fault.safe == "fenced":  # how far past the fence's wall the rig got (0 inside)
-        excursion = max((max(0.0, e.state.position_m[0] - airspace.geofence_max_m[0]) for e in events), default=0.0)
+        excursion = max((max(0.0, where(e)[0] - airspace.geofence_max_m[0]) for e in events), default=0.0)
     after = [e for e in events if e.time_s >= end_s]
     back = next((e for e in after if not e.setpoint.hold and not e.fenced
                  and e.status not in FAILED_SOLVE_STATUSES), None)

@@ -285,3 +285,14 @@ def test_a_pose_jump_holds_at_the_last_consistent_state_until_the_states_settle(
     assert math.isfinite(SafetyLimits.from_config().max_state_jump_m)
     with pytest.raises(ValueError, match="max_state_jump_m"):
         replace(LIMITS, max_state_jump_m=-1.0)
+
+
+def test_a_state_after_a_gap_is_a_fresh_start_not_a_jump():
+    core = SafetyCore(AIRSPACE, replace(LIMITS, max_state_jump_m=2.0))
+    assert not core.step(inputs(0.0, rig(vx=2.0), Result(flying(rig())))).holding
+    gap = core.step(inputs(0.3, rig(vx=2.0), Result(flying(rig())), state_time_s=0.0))  # 0.3 s old: still fresh
+    assert not gap.holding
+    stale = core.step(inputs(1.0, rig(vx=2.0), Result(flying(rig())), state_time_s=0.0))
+    assert stale.cause is Cause.STALE_STATE
+    back = core.step(inputs(1.1, rig(x=-4.0), Result(flying(rig(x=-4.0)))))  # 1.1 s later, not where 2 m/s led
+    assert not back.holding, back
