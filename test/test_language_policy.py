@@ -246,3 +246,19 @@ def test_a_word_that_opens_the_command_before_a_comma_is_a_filler(text, path, va
 def test_right_alone_is_still_ambiguous():
     answer = parse_command("right", current=CURRENT)
     assert isinstance(answer, ErrorAnswer) and answer.error.not_understood == ["right"]
+
+
+@pytest.mark.parametrize("text, movement, subjects", [
+    ("track along with the runner", "follow", ["runner"]), ("orbit round the car", "orbit", ["car"]),
+    ("follow after the dog", "follow", ["dog"]), ("truck left past the crowd", "truck_left", ["all"]),
+    ("push ahead toward the bride", "dolly_in", ["bride"]),
+])
+def test_a_function_word_after_a_movement_is_part_of_it(text, movement, subjects):
+    first, answer = shot(text)
+    assert (first.movement.type, first.subjects, answer.ignored) == (movement, subjects, [])
+
+
+@pytest.mark.parametrize("text, word", [("wide on the bride, hang on", "hang"), ("orbit round not the car", "not")])
+def test_a_word_of_a_control_phrase_or_a_negation_after_a_movement_still_refuses(text, word):
+    answer = parse_command(text, current=CURRENT, known_subjects=list(KNOWN))
+    assert isinstance(answer, ErrorAnswer) and word in answer.error.not_understood

@@ -108,6 +108,7 @@ def read_segment(tokens: list[Token], lexicon: Lexicon, names: dict[tuple[str, .
     _read_rest(reading, used, lexicon, whole_text_upper)
     reading.mentions.sort(key=lambda m: m.start)
     _merge_noun_phrases(reading)
+    _movement_particles(reading, lexicon)
     _places_after_subjects(reading, lexicon)
     return reading
 
@@ -433,6 +434,48 @@ def _merge_noun_phrases(reading: SegmentReading) -> None:
     reading.mentions = merged
 
 
+def _movement_particles(reading: SegmentReading, lexicon: Lexicon) -> None:
+    """Function words right after a movement are part of it, not words that set nothing or refuse.
+
+    "track along with the runner", "orbit round the car", "follow after the dog", "truck left past
+    the crowd": the particle (``lexicon.particles``, longest first) after the movement, fillers
+    between allowed, is read as a filler.  A negation never is.
+    """
+    mentions = reading.mentions
+    for index, mention in enumerate(mentions):
+        if mention.category not in ("ignored", "unknown") or not _follows_movement(mentions, index):
+            continue
+        last = index
+        while (last + 1 < len(mentions) and mentions[last + 1].start == mentions[last].end
+               and mentions[last + 1].category in ("ignored", "unknown", "filler", "link")):
+            last += 1
+        words = tuple(t.text for t in reading.tokens[mention.start:mentions[last].end])
+        length = next((n for n in range(len(words), 0, -1) if words[:n] in lexicon.particles), 0)
+        if not length or any(is_negation(w, lexicon) for w in words[:length]):
+            continue
+        for k in range(index, last + 1):
+            part = mentions[k]
+            if part.end > mention.start + length or part.category not in ("ignored", "unknown"):
+                continue
+            raw = " ".join(t.raw for t in reading.tokens[part.start:part.end])
+            if part.category == "ignored" and raw in reading.ignored:
+                reading.ignored.remove(raw)
+            elif part.category == "unknown":
+                reading.unknown = [u for u in reading.unknown if u[0] != raw]
+            mentions[k] = Mention("filler", part.value, part.start, part.end)
+
+
+def _follows_movement(mentions: list[Mention], index: int) -> bool:
+    """Whether the mention at ``index`` comes right after a movement, through fillers only."""
+    while index > 0 and mentions[index - 1].end == mentions[index].start:
+        index -= 1
+        if mentions[index].category == "movement":
+            return True
+        if mentions[index].category not in ("filler", "link"):
+            return False
+    return False
+
+
 def _places_after_subjects(reading: SegmentReading, lexicon: Lexicon) -> None:
     """A noun phrase after a place word that follows a subject is where the subject is, not a second one.
 
@@ -460,9 +503,12 @@ def _places_after_subjects(reading: SegmentReading, lexicon: Lexicon) -> None:
             continue
         start = j - place
         covering = {id(content[k]): content[k] for k in range(start, j) if k in content}
-        if any(m.category != "side" or m.start < start for m in covering.values()):
+        if any(m.category not in ("side", "unknown") or m.start < start for m in covering.values()):
             continue  # "focus on the ring": the word belongs to another phrase
         for m in covering.values():
+            if m.category == "unknown":  # "past" of "follow the bride past the fountain"
+                raw = " ".join(t.raw for t in tokens[m.start:m.end])
+                reading.unknown = [u for u in reading.unknown if u[0] != raw]
             mentions[mentions.index(m)] = Mention("ignored", m.value, m.start, m.end)
         mentions[index] = Mention("ignored", mention.value, mention.start, mention.end)
         reading.ignored.append(" ".join(t.raw for t in tokens[start:mention.end]))

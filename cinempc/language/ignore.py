@@ -9,7 +9,8 @@ within typo distance of a word that sets something (the same distance rules as
 the correction: a slip for such a word), and anything that is
 not an English word (keyboard noise, a slip for a word the parser does not know).
 Subject references never get here: the grammar reads them as subjects first.
-Control words mean something on their own, so they are never ignored either.
+Control words mean something on their own, so they are never ignored either, nor is
+a word of a control phrase ("hang" of "hang on": "wide, hang on" refuses).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ def may_ignore(token: Token, lexicon: Lexicon) -> bool:
     if token.kind != "word" or token.corrected_from is not None:
         return False
     text = token.text
-    if is_negation(text, lexicon) or text in lexicon.meaning_words:
-        return False
+    if is_negation(text, lexicon) or text in lexicon.meaning_words or text in lexicon.control_words:
+        return False  # "wide, hang on": the director may be asking to wait
     if text in lexicon.words:
         return True  # a word of a longer phrase, spelled right, that sets nothing on its own
     return is_english_word(text.replace("'", "")) and not within_typo_distance(text, lexicon, lexicon.meaning_words)

@@ -131,6 +131,7 @@ class Lexicon:
     always_abort: set[tuple[str, ...]] = field(default_factory=set)
     wait_units: set[tuple[str, ...]] = field(default_factory=set)  # "a moment": a wait, i.e. a hold
     negations: frozenset[str] = frozenset()  # words that turn a meaning around: never ignored, never flown
+    particles: set[tuple[str, ...]] = field(default_factory=set)  # "along" of "track along with the runner"
     openers: set[tuple[str, ...]] = field(default_factory=set)  # "right" of "Right, give me a medium"
     place_words: set[tuple[str, ...]] = field(default_factory=set)  # "down", "on", "from behind": a place follows
     background_scope: set[tuple[str, ...]] = field(default_factory=set)  # "background", "backdrop"
@@ -141,6 +142,7 @@ class Lexicon:
     movement_directions: dict[str, dict[str, str]] = field(default_factory=dict)
     words: frozenset[str] = frozenset()  # every word the lexicon knows (typo targets)
     meaning_words: frozenset[str] = frozenset()  # words that say something on their own: never ignored
+    control_words: frozenset[str] = frozenset()  # words of control phrases ("hang" of "hang on"): never ignored
     terms: tuple[str, ...] = ()  # the meaningful phrases, as text (suggestion candidates)
     max_phrase_tokens: int = 1
     _indexes: dict[int, tuple[Any, frozenset[str], int]] = field(default_factory=dict, repr=False)
@@ -293,6 +295,7 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
                 lexicon.control[key] = str(command)
     lexicon.sequence = {phrase_key(str(p)) for p in _phrase_list(raw["sequence"], "sequence")}
     lexicon.openers = {phrase_key(str(p)) for p in _phrase_list(raw["openers"], "openers")}
+    lexicon.particles = {phrase_key(str(p)) for p in _phrase_list(raw["particles"], "particles")}
     lexicon.reference_words = {phrase_key(str(p)) for p in _phrase_list(subjects["reference_words"], "reference")}
     lexicon.ambiguous = {str(k): [str(s) for s in v] for k, v in raw.get("ambiguous", {}).items()}
     lexicon.slot_before = frozenset(str(w) for w in subjects["slot_before"])
@@ -322,6 +325,10 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
            if len(k) == 1}
         | set(lexicon.ambiguous) | lexicon.adjectives | lexicon.negations | UNIT_WORDS | lexicon.slot_before
     ) & lexicon.words
+    fillers = {k[0] for k, m in lexicon.phrases.items() if len(k) == 1 and m.category == "filler"}
+    lexicon.control_words = frozenset(
+        w for key in [*lexicon.control, *lexicon.always_abort] for w in key
+        if w not in fillers and (w,) not in lexicon.control_filler and w.isalpha())
     lexicon.terms = tuple(dict.fromkeys(terms))
     lexicon.max_phrase_tokens = max(
         len(k) for k in [*lexicon.phrases, *lexicon.control, *lexicon.control_filler, *lexicon.sequence]
