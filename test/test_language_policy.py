@@ -262,3 +262,16 @@ def test_a_function_word_after_a_movement_is_part_of_it(text, movement, subjects
 def test_a_word_of_a_control_phrase_or_a_negation_after_a_movement_still_refuses(text, word):
     answer = parse_command(text, current=CURRENT, known_subjects=list(KNOWN))
     assert isinstance(answer, ErrorAnswer) and word in answer.error.not_understood
+
+
+@pytest.mark.parametrize("text, side, position, subjects", [
+    ("put her left", "front", "left_third", ["bride"]), ("frame him right", "front", "right_third", ["bride"]),
+    ("keep the groom right", "front", "right_third", ["groom"]),
+    ("right side of the groom, frame him right", "right", "right_third", ["groom"]),
+    ("shoot from her left with her framed left", "left", "left_third", ["bride"]),
+    ("keep her left of center, shooting from her right", "right", "left_third", ["bride"]),
+    ("her left", "left", "center", ["bride", "groom"]),  # no placement verb: the side the camera films from
+])
+def test_left_or_right_after_a_placement_verb_is_a_screen_position(text, side, position, subjects):
+    first = shot(text)[0]
+    assert (first.side, first.screen_position, first.subjects) == (side, position, subjects)

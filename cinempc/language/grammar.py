@@ -109,6 +109,7 @@ def read_segment(tokens: list[Token], lexicon: Lexicon, names: dict[tuple[str, .
     reading.mentions.sort(key=lambda m: m.start)
     _merge_noun_phrases(reading)
     _movement_particles(reading, lexicon)
+    _placed_left_or_right(reading, lexicon)
     _places_after_subjects(reading, lexicon)
     return reading
 
@@ -463,6 +464,45 @@ def _movement_particles(reading: SegmentReading, lexicon: Lexicon) -> None:
             elif part.category == "unknown":
                 reading.unknown = [u for u in reading.unknown if u[0] != raw]
             mentions[k] = Mention("filler", part.value, part.start, part.end)
+
+
+_SCREEN_OF = {"left": "left_third", "right": "right_third"}
+
+
+def _placed_left_or_right(reading: SegmentReading, lexicon: Lexicon) -> None:
+    """Left/right after a placement verb and its subject is where the subject sits in frame.
+
+    "put her left", "frame him right", "keep the groom left": a screen position, not the side the
+    camera films from ("her left" alone stays a side) and not an ambiguous bare "left".
+    """
+    tokens = reading.tokens
+    mentions = reading.mentions
+    for index, mention in enumerate(mentions):
+        words = [t.text for t in tokens[mention.start:mention.end]]
+        if mention.category == "side" and len(words) == 2 and words[1] in _SCREEN_OF:
+            pronoun = lexicon.phrases.get((words[0],))  # "her left" -> "her" + screen left
+            if pronoun is None or pronoun.category != "subject" or not _placed(tokens, mention.start, lexicon):
+                continue
+            mentions[index:index + 1] = [
+                Mention("subject_word", pronoun.value, mention.start, mention.start + 1),
+                Mention("screen_position", _SCREEN_OF[words[1]], mention.start + 1, mention.end)]
+        elif mention.category == "unknown" and words in (["left"], ["right"]) and index > 0:
+            subject = mentions[index - 1]
+            if subject.end != mention.start or subject.category not in ("subject", "subject_word") \
+                    or not _placed(tokens, subject.start, lexicon):
+                continue
+            mentions[index] = Mention("screen_position", _SCREEN_OF[words[0]], mention.start, mention.end)
+            raw = tokens[mention.start].raw
+            reading.unknown = [u for u in reading.unknown if u[0] != raw]
+            reading.understood_tokens += 1
+
+
+def _placed(tokens: list[Token], start: int, lexicon: Lexicon) -> bool:
+    """Whether a placement verb ("put", "frame", "keep") stands before ``start``, determiners between."""
+    j = start - 1
+    while j >= 0 and tokens[j].text in DETERMINERS:
+        j -= 1
+    return j >= 0 and tokens[j].text in lexicon.placement_verbs
 
 
 def _follows_movement(mentions: list[Mention], index: int) -> bool:

@@ -131,6 +131,7 @@ class Lexicon:
     always_abort: set[tuple[str, ...]] = field(default_factory=set)
     wait_units: set[tuple[str, ...]] = field(default_factory=set)  # "a moment": a wait, i.e. a hold
     negations: frozenset[str] = frozenset()  # words that turn a meaning around: never ignored, never flown
+    placement_verbs: frozenset[str] = frozenset()  # "put" of "put her left": left/right is then a screen position
     particles: set[tuple[str, ...]] = field(default_factory=set)  # "along" of "track along with the runner"
     openers: set[tuple[str, ...]] = field(default_factory=set)  # "right" of "Right, give me a medium"
     place_words: set[tuple[str, ...]] = field(default_factory=set)  # "down", "on", "from behind": a place follows
@@ -296,6 +297,7 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
     lexicon.sequence = {phrase_key(str(p)) for p in _phrase_list(raw["sequence"], "sequence")}
     lexicon.openers = {phrase_key(str(p)) for p in _phrase_list(raw["openers"], "openers")}
     lexicon.particles = {phrase_key(str(p)) for p in _phrase_list(raw["particles"], "particles")}
+    lexicon.placement_verbs = frozenset(str(w) for w in _phrase_list(raw["placement_verbs"], "placement_verbs"))
     lexicon.reference_words = {phrase_key(str(p)) for p in _phrase_list(subjects["reference_words"], "reference")}
     lexicon.ambiguous = {str(k): [str(s) for s in v] for k, v in raw.get("ambiguous", {}).items()}
     lexicon.slot_before = frozenset(str(w) for w in subjects["slot_before"])
