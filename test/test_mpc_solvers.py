@@ -238,7 +238,7 @@ def test_the_bench_registry_names_the_agreed_modules():
     from cinempc.cli.bench import REGISTRY
 
     assert REGISTRY == {"mpc": "cinempc.mpc.bench:run", "sim": "cinempc_sim.bench:run",
-                        "perception": "cinempc.perception.bench:run", "shots": "cinempc_sim.shot_bench:run",
+                        "perception": "cinempc_sim.perception_bench:run", "shots": "cinempc_sim.shot_bench:run",
                         "faults": "cinempc_sim.fault_bench:run", "language": "cinempc.language.bench:run"}
 
 

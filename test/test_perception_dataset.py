@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cinempc.config import load_camera_profile
-from cinempc.perception.dataset import build_dataset, read_labels
+from cinempc_sim.perception_dataset import build_dataset, read_labels
 from cinempc.perception.params import DatasetParams
 from cinempc_sim.perception_data import SceneRenderer, mask_box
 

@@ -8,8 +8,7 @@ import pytest
 
 from cinempc.config import load_camera_profile
 from cinempc.perception import load_perception_params
-from cinempc.perception.bench import iou_matrix
-from cinempc.perception.detector import OnnxDetector, UltralyticsDetector, build_detector
+from cinempc.perception.detector import OnnxDetector, UltralyticsDetector, build_detector, iou_matrix
 from cinempc.perception.estimation import CameraView
 from cinempc.perception.pipeline import PerceptionPipeline
 from cinempc.state import RigState

@@ -21,7 +21,7 @@ import sys
 REGISTRY: dict[str, str] = {
     "mpc": "cinempc.mpc.bench:run",
     "sim": "cinempc_sim.bench:run",
-    "perception": "cinempc.perception.bench:run",
+    "perception": "cinempc_sim.perception_bench:run",
     "shots": "cinempc_sim.shot_bench:run",
     "faults": "cinempc_sim.fault_bench:run",
     "language": "cinempc.language.bench:run",

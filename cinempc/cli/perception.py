@@ -67,8 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_dataset(args: argparse.Namespace) -> int:
     from cinempc.config import load_camera_profile
-    from cinempc.perception.dataset import build_dataset
     from cinempc.perception.params import load_perception_params
+    from cinempc_sim.perception_dataset import build_dataset
 
     params = load_perception_params(args.config)
     summary = build_dataset(args.out, params.dataset, load_camera_profile(args.camera), args.train_images,

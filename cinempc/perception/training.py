@@ -1,7 +1,7 @@
 """``cinempc perception train`` / ``export``: a YOLO detector from its YAML definition, trained on our renders.
 
 No weights can be downloaded, so the network starts from random initialisation
-(``yolo11n.yaml``) and learns "person" from :mod:`cinempc.perception.dataset`.
+(``yolo11n.yaml``) and learns "person" from :mod:`cinempc_sim.perception_dataset`.
 Reproducibility: fixed seed, ``deterministic=True``, single-process data
 loading, and a ``provenance.json`` next to the weights recording the command,
 seed, training settings, dataset hash and the held-out metrics.

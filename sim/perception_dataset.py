@@ -8,8 +8,8 @@ Layout (what ultralytics expects)::
 The held-out ``val`` split comes from a different seed, hence different scenes,
 actors, clothes, props and camera placements -- never other views of a training
 scene.  Labels are the tight boxes of the segmentation mask (class 0, person).
-Rendering lives in :mod:`cinempc_sim.perception_data` (sim may import cinempc,
-never the reverse), imported lazily here.
+Rendering is :mod:`cinempc_sim.perception_data`'s; this module lives in ``sim/`` because
+the cores in ``cinempc/`` never import the simulator (test_perception_imports).
 """
 
 from __future__ import annotations

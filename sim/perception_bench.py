@@ -16,7 +16,7 @@
 * ``latency_ms_torch_320`` / ``latency_ms_onnx_320`` -- median detector time per
   320x240 frame on this machine's CPU with the configured thread counts.
 
-Also runnable as ``python -m cinempc.perception.bench [--json]``.
+Also runnable as ``python -m cinempc_sim.perception_bench [--json]``.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def _heldout_dataset(params: PerceptionParams, tmp: Path, val_images: int) -> Pa
     A dataset folder of another version (another generator or labelling rule) would
     score the weights on images the current generator no longer makes.
     """
-    from cinempc.perception.dataset import build_dataset
+    from cinempc_sim.perception_dataset import build_dataset
 
     dataset = Path("runs/perception/dataset/data.yaml")
     manifest = dataset.parent / "manifest.json"
@@ -179,8 +179,8 @@ def _map_eval_worlds(params: PerceptionParams, views_per_scenario: int) -> dict:
     """
     import cv2
 
-    from cinempc.perception.dataset import yolo_lines
     from cinempc_sim.perception_data import scenario_views
+    from cinempc_sim.perception_dataset import yolo_lines
     from cinempc_sim.scenario import scenario_paths
 
     rng = np.random.default_rng(EVAL_WORLDS_SEED)
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
 
         path = WEIGHTS_DIR / "provenance.json"
         record = json.loads(path.read_text())
-        record["evaluation"] = {**result, "command": "python -m cinempc.perception.bench --record"
+        record["evaluation"] = {**result, "command": "python -m cinempc_sim.perception_bench --record"
                                 + (" --quick" if args.quick else "")}
         path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     if args.json:
