@@ -207,11 +207,35 @@ def test_cli_explain_names_the_words_behind_each_field(capsys):
     ("close on the bride, background totally blurry", "shallow", ["bride"]),
     ("a crisp backdrop behind the groom", "deep", ["groom"]), ("background super fuzzy", "shallow", ["bride", "groom"]),
     ("the background should be soft", "shallow", ["bride", "groom"]),
+    ("everything behind her out of focus", "shallow", ["bride"]), ("the whole frame sharp", "deep", ["bride", "groom"]),
+    ("soft bokeh behind the groom", "shallow", ["groom"]),  # behind the groom is where the background is
+    ("blurry background behind maya", "shallow", ["maya"]),
 ])
 def test_the_background_described_sharp_or_blurred_sets_the_depth_of_field(text, mode, subjects):
     first, answer = shot(text)
     assert (first.focus.depth_of_field, first.subjects, first.focus.target) == (mode, subjects, None)
     assert answer.ignored == []
+
+
+def test_behind_after_a_depth_of_field_word_is_not_the_camera_side():
+    assert shot("soft bokeh behind the groom")[0].side == "front"
+    assert shot("follow the groom from behind")[0].side == "back"
+
+
+@pytest.mark.parametrize("text, mode, framing", [
+    ("open up to f1.4", "shallow", "medium"), ("open up to 1.4", "shallow", "medium"),
+    ("stop down to f/16", "deep", "medium"), ("stop down to 8", "deep", "medium"),
+    ("open up", "normal", "medium_wide"),  # no number: the framing edit
+])
+def test_an_aperture_verb_with_a_number_sets_the_depth_of_field_not_the_framing(text, mode, framing):
+    first = shot(text)[0]
+    assert (first.focus.depth_of_field, first.framing) == (mode, framing)
+
+
+@pytest.mark.parametrize("text, framing", [("open up to a wide", "wide"), ("go tighter to a close-up", "close_up"),
+                                           ("much wider", "full"), ("tighter", "medium_close_up")])
+def test_a_relative_framing_word_with_a_named_framing_ends_on_the_named_one(text, framing):
+    assert shot(text)[0].framing == framing
 
 
 def test_a_negated_background_word_still_refuses():

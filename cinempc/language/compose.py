@@ -315,9 +315,8 @@ def _apply_framing(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec,
     framing = _single({"medium_wide" if v == "two_shot" else v for v in sizes}, "framing")
     if framing:
         doc["framing"] = framing
-    steps = _steps(mentions, "framing", ctx)
-    if not framing:  # "zoom in to a close-up" names where the zoom ends
-        steps += _steps(mentions, "zoom", ctx)
+    # "open up to a wide", "tighter, to a close-up", "zoom in to a close-up": the framing named is where it ends
+    steps = 0 if framing else _steps(mentions, "framing", ctx) + _steps(mentions, "zoom", ctx)
     if steps:
         doc["framing"] = _step(FRAMINGS, doc["framing"], steps)
 

@@ -109,6 +109,7 @@ def read_segment(tokens: list[Token], lexicon: Lexicon, names: dict[tuple[str, .
     reading.mentions.sort(key=lambda m: m.start)
     _merge_noun_phrases(reading)
     _movement_particles(reading, lexicon)
+    _background_behind_subject(reading, lexicon)
     _placed_left_or_right(reading, lexicon)
     _places_after_subjects(reading, lexicon)
     return reading
@@ -138,7 +139,9 @@ def _read_quantities(reading: SegmentReading, used: list[bool], lexicon: Lexicon
                     _take(reading, used, Mention("subject", f"#{int(tokens[i + 1].value or 0)}", i + 1, i + 2))
                     i += 2
                 continue
-        f_len = _f_number_prefix(tokens, i)
+        verb = _aperture_verb(tokens, i)  # "open up to f/1.4", "stop down to 8": the number is an f-number
+        f_len = verb + _f_number_prefix(tokens, i + verb) if verb and i + verb < len(tokens) else \
+            _f_number_prefix(tokens, i)
         if f_len:
             j = i + f_len
             if j < len(tokens) and tokens[j].kind == "number" and tokens[j].value:
@@ -169,8 +172,9 @@ def _read_quantities(reading: SegmentReading, used: list[bool], lexicon: Lexicon
 def _read_background_focus(reading: SegmentReading, used: list[bool], lexicon: Lexicon) -> None:
     """The background described sharp or blurred, in either order, a few gap words apart -> depth of field.
 
-    "background tack sharp" is deep focus, "background really out of focus" / "a fuzzy backdrop"
-    shallow; the words never make a focus target of the subject before them.
+    "background tack sharp" is deep focus, "background really out of focus" / "a fuzzy backdrop" /
+    "everything behind her out of focus" shallow; the words never make a focus target of the
+    subject before them, and the subject named after "behind" stays for the later passes.
     """
     tokens = reading.tokens
     i = 0
@@ -179,15 +183,57 @@ def _read_background_focus(reading: SegmentReading, used: list[bool], lexicon: L
         if not length or any(used[i:i + length]):
             i += 1
             continue
-        after = _background_quality_at(tokens, used, i + length, lexicon, forward=True)
+        scope_end = i + length
+        object_end = _behind_object_end(tokens, used, scope_end, lexicon) if tokens[scope_end - 1].text == "behind" \
+            else scope_end
+        after = _background_quality_at(tokens, used, object_end, lexicon, forward=True)
         before = None if after else _background_quality_before(tokens, used, i, lexicon)
-        found = after or before
-        if found is None:
+        if after is not None and object_end == scope_end:
+            _take(reading, used, Mention("depth_of_field", after[1], i, after[0]))
+            i = after[0]
+        elif after is not None:  # the subject between ("everything behind her ... soft") is read later
+            _take(reading, used, Mention("depth_of_field", after[1], i, scope_end))
+            _take(reading, used, Mention("filler", "", object_end, after[0]))  # the sharpness words
+            i = after[0]
+        elif before is not None:
+            _take(reading, used, Mention("depth_of_field", before[1], before[0], scope_end))
+            i = scope_end
+        else:
             i += 1
-            continue
-        start, end, mode = (i, found[0], found[1]) if after else (found[0], i + length, found[1])
-        _take(reading, used, Mention("depth_of_field", mode, start, end))
-        i = end
+
+
+def _behind_object_end(tokens: list[Token], used: list[bool], j: int, lexicon: Lexicon) -> int:
+    """End of who the background is behind ("everything behind her", "behind the bass player"), ``j`` if none."""
+    if j < len(tokens) and not used[j] and tokens[j].text in ("her", "him", "them", "it", "us", "me"):
+        return j + 1
+    k = j
+    while k < len(tokens) and not used[k] and tokens[k].text in DETERMINERS:
+        k += 1
+    end = k
+    while (end < len(tokens) and end - k < 3 and not used[end] and tokens[end].kind == "word"
+           and not lexicon.match(tokens, end, lexicon.background_quality)[0]
+           and not lexicon.match(tokens, end, lexicon.background_gap)[0]
+           and not is_negation(tokens[end].text, lexicon)):
+        end += 1
+    return end if end > k else j
+
+
+def _background_behind_subject(reading: SegmentReading, lexicon: Lexicon) -> None:
+    """"behind X" right after a depth-of-field phrase is where the background is, not the camera's side.
+
+    "soft bokeh behind the groom", "blurry background behind her": shallow, about the groom / her.
+    """
+    mentions = reading.mentions
+    for index in range(1, len(mentions)):
+        mention, before = mentions[index], mentions[index - 1]
+        words = [t.text for t in reading.tokens[mention.start:mention.end]]
+        if (mention.category == "side" and words[0] == "behind" and len(words) <= 2
+                and before.category == "depth_of_field" and before.end == mention.start):
+            replaced = [Mention("filler", "", mention.start, mention.start + 1)]
+            pronoun = lexicon.phrases.get(tuple(words[1:])) if len(words) == 2 else None
+            if pronoun is not None and pronoun.category == "subject":
+                replaced.append(Mention("subject_word", pronoun.value, mention.start + 1, mention.end))
+            mentions[index:index + 1] = replaced
 
 
 def _background_quality_at(tokens: list[Token], used: list[bool], j: int, lexicon: Lexicon,
@@ -228,6 +274,27 @@ def _lens_by_number(tokens: list[Token], i: int) -> bool:
                                                "switch", "change", "go")
             and before[1] in ("a", "an", "the") and 8 <= value <= 800
             and (after is None or after.kind == "punct" or after.text in ("lens", "and", "then", "at", "on")))
+
+
+_APERTURE_VERBS = (("open", "up"), ("open", "it", "up"), ("stop", "down"), ("stop", "it", "down"),
+                   ("close", "down"), ("open", "the", "iris"), ("close", "the", "iris"))
+
+
+def _aperture_verb(tokens: list[Token], i: int) -> int:
+    """Tokens of an aperture verb at ``i`` with an f-number after it ("open up to", "stop down"), 0 if none.
+
+    "open up to f/1.4" sets the aperture, not a wider framing; without a number after it
+    "open up" keeps its lexicon meaning.
+    """
+    for verb in _APERTURE_VERBS:
+        n = len(verb)
+        if tuple(t.text for t in tokens[i:i + n]) != verb:
+            continue
+        if i + n < len(tokens) and tokens[i + n].text in ("to", "at"):
+            n += 1
+        if i + n < len(tokens) and (tokens[i + n].kind == "number" or _f_number_prefix(tokens, i + n)):
+            return n
+    return 0
 
 
 def _f_number_prefix(tokens: list[Token], i: int) -> int:
