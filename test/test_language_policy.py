@@ -299,3 +299,30 @@ def test_a_word_of_a_control_phrase_or_a_negation_after_a_movement_still_refuses
 def test_left_or_right_after_a_placement_verb_is_a_screen_position(text, side, position, subjects):
     first = shot(text)[0]
     assert (first.side, first.screen_position, first.subjects) == (side, position, subjects)
+
+
+@pytest.mark.parametrize("text, subjects, ignored", [
+    ("low angle on the drummer, kind of a music video feel", ["drummer"], ["music", "video", "feel"]),
+    ("close on maya, dreamy wedding look", ["maya"], ["dreamy", "wedding"]),
+    ("wide of the bride, the look of a perfume ad", ["bride"], ["perfume", "ad"]),
+    ("medium of the groom, in a noir style", ["groom"], ["noir"]),  # not English, but inside a style description
+])
+def test_the_words_of_a_style_description_set_nothing_nouns_included(text, subjects, ignored):
+    first, answer = shot(text)
+    assert first.subjects == subjects and sorted(answer.ignored) == sorted(ignored)
+
+
+@pytest.mark.parametrize("text", ["follow the groom, no handheld look", "wide, a nto slow feel"])
+def test_a_style_description_never_hides_a_negation_or_a_slip(text):
+    assert isinstance(parse_command(text, current=CURRENT, known_subjects=list(KNOWN)), ErrorAnswer)
+
+
+@pytest.mark.parametrize("text, focal", [("135 on the groom, f/2", 135.0), ("85 on her", 85.0),
+                                         ("a 50 on the bride", 50.0), ("wide, 35 on everyone", 35.0)])
+def test_a_lens_number_said_first_then_who_it_is_on(text, focal):
+    assert shot(text)[0].lens.focal_length_mm == focal
+
+
+@pytest.mark.parametrize("text", ["2 on the bride", "orbit 12", "at 85 on the groom"])
+def test_other_bare_numbers_still_refuse(text):
+    assert isinstance(parse_command(text, current=CURRENT, known_subjects=list(KNOWN)), ErrorAnswer)

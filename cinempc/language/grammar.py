@@ -23,7 +23,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from cinempc.language.ignore import is_negation, may_ignore
+from cinempc.language.ignore import is_negation, may_ignore, sets_nothing_in_a_style
 from cinempc.language.lexicon import (
     DISTANCE_UNITS_M,
     FOCAL_UNITS_MM,
@@ -109,6 +109,7 @@ def read_segment(tokens: list[Token], lexicon: Lexicon, names: dict[tuple[str, .
     reading.mentions.sort(key=lambda m: m.start)
     _merge_noun_phrases(reading)
     _movement_particles(reading, lexicon)
+    _style_descriptions(reading, lexicon)
     _background_behind_subject(reading, lexicon)
     _placed_left_or_right(reading, lexicon)
     _places_after_subjects(reading, lexicon)
@@ -218,6 +219,69 @@ def _behind_object_end(tokens: list[Token], used: list[bool], j: int, lexicon: L
     return end if end > k else j
 
 
+_STYLE_LEAD = frozenset({"a", "an", "the", "some", "that", "this", "kind", "sort", "of", "like", "bit", "little"})
+
+
+def _style_descriptions(reading: SegmentReading, lexicon: Lexicon) -> None:
+    """The words of a style description set nothing, nouns included, and are listed as ignored.
+
+    "kind of a music video feel", "dreamy wedding look", "the look of a perfume ad", "in a noir
+    style": the words before a style head (``lexicon.style_heads``), or after "<head> of", are a
+    description, not subjects.  A known name, a word that means something, a negation or a
+    number ends the description (those keep their meaning or still refuse).
+    """
+    tokens = reading.tokens
+    mentions = reading.mentions
+    for index, head in enumerate(mentions):
+        if tuple(t.text for t in tokens[head.start:head.end]) not in lexicon.style_heads:
+            continue
+        if head.category not in ("ignored", "unknown", "filler"):
+            continue
+        taken: list[int] = []
+        k = index - 1
+        while (k >= 0 and _adjacent(tokens, mentions[k].end, mentions[k + 1].start)
+               and _style_word(mentions[k], reading, lexicon)):
+            taken.append(k)
+            k -= 1
+        k = index + 1
+        if (k < len(mentions) and tokens[mentions[k].start].text == "of" and mentions[k].category in ("filler", "link")
+                and _adjacent(tokens, head.end, mentions[k].start)):
+            k += 1
+            while (k < len(mentions) and _adjacent(tokens, mentions[k - 1].end, mentions[k].start)
+                   and _style_word(mentions[k], reading, lexicon)):
+                taken.append(k)
+                k += 1
+        for k in taken:
+            part = mentions[k]
+            if part.category in ("filler", "link", "ignored"):
+                continue
+            raw = " ".join(t.raw for t in tokens[part.start:part.end])
+            if part.category == "unknown":
+                reading.unknown = [u for u in reading.unknown if u[0] != raw]
+            reading.ignored.extend(t.raw for t in tokens[part.start:part.end])
+            mentions[k] = Mention("ignored", part.value, part.start, part.end)
+
+
+def _adjacent(tokens: list[Token], end: int, start: int) -> bool:
+    """Nothing but spaces between two mentions: no comma, no full stop."""
+    return end <= start and all(t.kind != "punct" for t in tokens[end:start])
+
+
+def _style_word(mention: Mention, reading: SegmentReading, lexicon: Lexicon) -> bool:
+    """A word that may be part of a style description: a lower-case noun, an ignored or unknown plain word,
+    or a small lead word ("a", "kind of"); nothing that a comma, a name or a meaning separates."""
+    tokens = reading.tokens[mention.start:mention.end]
+    if any(t.kind != "word" for t in tokens):
+        return False
+    if mention.category == "subject":
+        return mention.open_noun
+    if mention.category in ("filler", "link"):
+        return all(t.text in _STYLE_LEAD for t in tokens)
+    if mention.category == "ignored":
+        return True
+    return mention.category == "unknown" and all(sets_nothing_in_a_style(t, lexicon) for t in tokens)
+
+
 def _background_behind_subject(reading: SegmentReading, lexicon: Lexicon) -> None:
     """"behind X" right after a depth-of-field phrase is where the background is, not the camera's side.
 
@@ -266,14 +330,21 @@ def _background_quality_before(tokens: list[Token], used: list[bool], i: int,
 
 
 def _lens_by_number(tokens: list[Token], i: int) -> bool:
-    """A bare number a camera crew says for a lens: "on a 50", "with the 85", "use a 24"."""
+    """A bare number a camera crew says for a lens: "on a 50", "with the 85", "use a 24", "85 on the groom"."""
     value = tokens[i].value or 0
     before = tuple(t.text for t in tokens[max(0, i - 2):i])
     after = tokens[i + 1] if i + 1 < len(tokens) else None
-    return (len(before) == 2 and before[0] in ("on", "with", "use", "using", "try", "grab", "put", "mount", "swap",
-                                               "switch", "change", "go")
-            and before[1] in ("a", "an", "the") and 8 <= value <= 800
-            and (after is None or after.kind == "punct" or after.text in ("lens", "and", "then", "at", "on")))
+    if not (8 <= value <= 800):
+        return False
+    if (len(before) == 2 and before[0] in ("on", "with", "use", "using", "try", "grab", "put", "mount", "swap",
+                                           "switch", "change", "go")
+            and before[1] in ("a", "an", "the")
+            and (after is None or after.kind == "punct" or after.text in ("lens", "and", "then", "at", "on"))):
+        return True
+    # "85 on the groom", "a 135 on her": a crew names the lens first, then who it is on
+    start = i - 1 if i > 0 and tokens[i - 1].text in ("a", "an", "the") else i
+    opens = start == 0 or tokens[start - 1].kind == "punct"
+    return opens and float(value).is_integer() and after is not None and after.text == "on"
 
 
 _APERTURE_VERBS = (("open", "up"), ("open", "it", "up"), ("stop", "down"), ("stop", "it", "down"),

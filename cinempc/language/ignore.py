@@ -36,3 +36,13 @@ def may_ignore(token: Token, lexicon: Lexicon) -> bool:
     if text in lexicon.words:
         return True  # a word of a longer phrase, spelled right, that sets nothing on its own
     return is_english_word(text.replace("'", "")) and not within_typo_distance(text, lexicon, lexicon.meaning_words)
+
+
+def sets_nothing_in_a_style(token: Token, lexicon: Lexicon) -> bool:
+    """A word inside a style description ("a noir style") may be ignored even when it is not English,
+    unless it is a negation, a word that means something, or within typo distance of such a word."""
+    text = token.text
+    return (token.kind == "word" and token.corrected_from is None and text.isalpha()
+            and not is_negation(text, lexicon) and text not in lexicon.meaning_words
+            and text not in lexicon.control_words
+            and not within_typo_distance(text, lexicon, lexicon.meaning_words))

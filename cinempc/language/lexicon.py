@@ -131,6 +131,7 @@ class Lexicon:
     always_abort: set[tuple[str, ...]] = field(default_factory=set)
     wait_units: set[tuple[str, ...]] = field(default_factory=set)  # "a moment": a wait, i.e. a hold
     negations: frozenset[str] = frozenset()  # words that turn a meaning around: never ignored, never flown
+    style_heads: set[tuple[str, ...]] = field(default_factory=set)  # "feel" of "a music video feel"
     placement_verbs: frozenset[str] = frozenset()  # "put" of "put her left": left/right is then a screen position
     particles: set[tuple[str, ...]] = field(default_factory=set)  # "along" of "track along with the runner"
     openers: set[tuple[str, ...]] = field(default_factory=set)  # "right" of "Right, give me a medium"
@@ -297,6 +298,7 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
     lexicon.sequence = {phrase_key(str(p)) for p in _phrase_list(raw["sequence"], "sequence")}
     lexicon.openers = {phrase_key(str(p)) for p in _phrase_list(raw["openers"], "openers")}
     lexicon.particles = {phrase_key(str(p)) for p in _phrase_list(raw["particles"], "particles")}
+    lexicon.style_heads = {phrase_key(str(p)) for p in _phrase_list(raw["style_heads"], "style_heads")}
     lexicon.placement_verbs = frozenset(str(w) for w in _phrase_list(raw["placement_verbs"], "placement_verbs"))
     lexicon.reference_words = {phrase_key(str(p)) for p in _phrase_list(subjects["reference_words"], "reference")}
     lexicon.ambiguous = {str(k): [str(s) for s in v] for k, v in raw.get("ambiguous", {}).items()}
