@@ -543,7 +543,7 @@ class LiveHub:
         return {"track_id": track_id, "name": cleaned, **released}
 
     def point_out(self, name: str, x_m: float, y_m: float, source: str = "director") -> dict[str, Any]:
-        """Point a person out on the map ("carol is there"), before the camera has seen them.
+        """Point a person out on the map ("maya is there"), before the camera has seen them.
 
         The name then means that pin: it leaves any track the director had given it, and a new pin
         with the same name moves it.  The loop hands pins to perception (``Direction.subject_pins``),

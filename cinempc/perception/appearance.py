@@ -2,7 +2,7 @@
 
 Why: the ground-plane gates that re-identify a subject after the tracker lost it
 (a new tracker ID, a box the tracker did not report, a tracker hand-over) only
-know where people are.  When two people pass close (``crossing``: 0.3 m apart),
+know where people are.  When two people pass close (0.3 m apart),
 or when a subject has coasted for a second and its gate has grown to metres,
 the nearest person inside the gate is not necessarily the same person -- a
 coasting duplicate of one walker took over another walker entering the frame,

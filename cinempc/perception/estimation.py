@@ -28,20 +28,19 @@ import numpy as np
 from scipy.optimize import brentq
 
 from cinempc import optics
+from cinempc.perception.boxes import PERSON_BOX_WIDTH
 from cinempc.perception.params import PerceptionParams
 
 __all__ = ["CameraView", "SubjectEstimate", "estimate_subject", "occluders"]
 
 # Rows of the body whose column is the body's: below the head top, in metres (shoulders to belly).
-# The torso stays over the feet point; the head leads it when a runner leans forward.
+# The torso stays over the feet point; the head leads it when a person running leans forward.
 BODY_BAND_M = (0.25, 0.75)
-# A person's width as a fraction of their box height (shoulders, arms at rest): how far a body can reach
+# A person's width as a fraction of their box height is boxes.PERSON_BOX_WIDTH: how far a body can reach
 # beyond the visible sliver of a box beside an occluder.
-PERSON_WIDTH_FRACTION = 0.3
 # With the feet hidden by a nearer person, the depth cue reads the rows from this fraction of the box
-# below its top down to the occluder's top edge.  two_depths at 100 mm: the near person's head top was
-# level with the far person's shoulders, so rows from 0.1 down were empty and "far" went unmeasured for
-# a second (its rack focus drifted off); the top of the head is still the person.
+# below its top down to the occluder's top edge: the top of the head is still the person
+# (docs/perception.md, "Rules and where they came from").
 HIDDEN_TOP_ROW = 0.02
 
 
@@ -195,12 +194,8 @@ def _body_column(view: CameraView, box: np.ndarray, depth_m: np.ndarray, params:
                  hiding: list[np.ndarray] | None = None) -> float | None:
     """Image column of the person's head and shoulders, from the depth image inside the box, or None.
 
-    Why: the box centre is not the body centre.  A walker's leading leg and
-    swinging arms stretch the box forward, so its centre leads the body by
-    0.1-0.15 m (measured in ``occlusion_trees`` and ``single_walker`` with perfect
-    mask boxes) -- at 100-150 mm that is a tenth of the frame.  The head and
-    shoulders sit over the feet point; their pixels are the ones in the top band
-    of the box whose depth is the body's (the background behind the head is far).
+    The box centre leads the body by a stride; the head and shoulders sit over the feet
+    point: their pixels are the top band's whose depth is the body's.
     """
     x1, y1, x2, y2 = box
     h, w = depth_m.shape[:2]
@@ -275,10 +270,7 @@ def occluders(box_xyxy, others, depth_m: np.ndarray | None = None) -> list[np.nd
     A's bottom edge, A's bottom edge lies inside B's rows, and B covers A's
     bottom-centre column; a smaller box lying mostly inside A (a second box on the
     same person's legs) is not an occluder, nor is a box holding all of A from its
-    top row down (drawn around A and someone else: two_depths at 80 mm, such a box
-    cut the far person's depth rows to nothing and "far" went unmeasured 1.6 s).  Measured in ``two_depths``: the far
-    person's box ended on the near person's shoulder, and both the ground ray and
-    the depth image put the far person where the near one stood.
+    top row down (drawn around A and someone else).
     """
     box = np.asarray(box_xyxy, dtype=float).reshape(4)
     x1, y1, x2, y2 = box
@@ -321,9 +313,6 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
     ``stature_m``: this person's own height where it is known (the pipeline's median of
     their measured heights); with the feet hidden and no depth it is the only scale
     between the head row and the range, so it replaces the population prior there.
-    In ``single_walker``'s medium shot the feet are never in frame: placed along the
-    head row with the 1.75 m prior but framed with her measured 1.68 m, the walker's
-    composition error against ground truth went from +0.012 to +0.023.
     ``speed_mps``: theirs, for the head-top fraction (a walker's head rides lower).
 
     ``others``: the other boxes of the same frame; one that stands in front of this
@@ -405,16 +394,14 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
     feet_cue = next((e for e in estimates if e[0] == "ground_plane"), None)
     if feet_cue is not None and any(e[0] == "height_prior" for e in estimates):
         # The height prior reads the box's top row as a head.  Where the feet ray says it is not one, it
-        # would pull the person towards the camera: in crossing, boxes 41-48 px tall over carol and what stood
-        # behind her (she was 25 px tall just before) put her 2-4 m nearer and her filter walked off with it.
+        # would pull the person towards the camera (a box over a person and what stands behind them).
         lo, hi = params.plausible_height_m
         if not lo <= _apparent_height(view, feet_cue[1], y1, prior_h * head_top) / head_top <= hi:
             estimates = [e for e in estimates if e[0] != "height_prior"]
     depth_cue = next((e for e in estimates if e[0] == "depth"), None)
     if depth_cue is not None:
         # With a direct range from the depth image the box-row cues only add their biases: the height prior
-        # assumes everyone is 1.75 m (two_depths: a 1.85 m person put 0.2 m near), the box bottom is the
-        # nearest toe, not the feet point (0.1-0.15 m near) -- out of a shallow focus at 100 mm either way.
+        # assumes everyone is 1.75 m, the box bottom is the nearest toe, not the feet point.
         estimates = [depth_cue]
 
     information = np.zeros((3, 3))
@@ -438,9 +425,7 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
         lo, hi = params.plausible_height_m
         feet_row = _feet_row(view, position)
         # With the feet cut (below the frame, behind something) the box ends above them; one that goes on far
-        # below them is more than a person standing there (a person and what is in front of them).  crossing
-        # seed 21: a box 156 px tall from the left edge to the frame's bottom, its top row read as a head 19 m
-        # away (a person there is 45 px tall), was confirmed as a close-up and pulled the framing off for 2.5 s.
+        # below them is more than a person standing there (a person and what is in front of them).
         beyond_feet = feet_cut and feet_row < y2 - params.feet_cut_bottom_tolerance * (y2 - y1)
         if lo <= apparent <= hi and not beyond_feet:
             height, height_measured, head_top_m = apparent, True, top
@@ -459,9 +444,6 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
     whole = height_measured and not feet_cut and not side_cut and not side_hidden
     # A box reaching the frame's side whose head and shoulders the depth image found well inside it: their
     # column is the body's (an arm or a stride reached the edge, or the box is loose), measured, not guessed.
-    # crossing seed 7: carol at the left edge at 18 mm, her depth-based positions within 0.02 m of the truth,
-    # was trusted so little that her filter slowed to 1.1 m/s (she walked at 1.3), lagged 0.3-0.7 m and
-    # walked out of the frame for good.
     clearance_px = params.side_cut_column_clearance * (y2 - y1)
     column_inside = u_body is not None and clearance_px <= u_body <= view.image_width_px - clearance_px
     if (side_cut and not column_inside) or side_hidden:
@@ -470,7 +452,7 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
         lateral = optics.across_view(view.position_m, position)
         if lateral is not None:
             # (beside an occluder the visible part may be a sliver: the body reaches a body's width beyond it)
-            width_px = max(x2 - x1, PERSON_WIDTH_FRACTION * (y2 - y1)) if side_hidden else x2 - x1
+            width_px = max(x2 - x1, PERSON_BOX_WIDTH * (y2 - y1)) if side_hidden else x2 - x1
             sigma = range_m * 0.5 * width_px / view.focal_px
             covariance = covariance + sigma**2 * np.outer(lateral, lateral)
     return SubjectEstimate(
@@ -485,12 +467,8 @@ def estimate_subject(box_xyxy, view: CameraView, params: PerceptionParams,
 def _side_hidden(box: np.ndarray, depth_m: np.ndarray, params: PerceptionParams) -> bool:
     """True when something nearer than the person stands right beside the box, in the body's rows.
 
-    Why: a walker passing behind a tree trunk is boxed by the half still visible; its
-    column (and the depth pixels' column) lags the body by up to half a body width.
-    Measured in ``occlusion_trees`` at 128 mm: the last box before the trunk put the
-    walker 0.1 m behind, the filter's speed fell from 1.3 to 1.05 m/s, and the
-    prediction trailed the walker by 0.14 m when they came out (a tenth of the frame).
-    The depth image shows the trunk in the columns just beside the box edge.
+    A walker behind a trunk is boxed by the half still visible, whose column lags the
+    body; the depth image shows the trunk in the columns just beside the box edge.
     """
     h, w = depth_m.shape[:2]
     x1, y1, x2, y2 = box

@@ -151,9 +151,7 @@ class ConstantVelocityKalman:
         """True (and P opened up) when a sudden change of motion explains a gated measurement.
 
         A person who starts jogging from a standstill, stops or turns on the spot leaves the
-        constant-velocity gate in one frame: measured in ``stop_and_go``, the filter rejected
-        three frames of a 3 m/s start, then re-initialised at zero velocity and trailed the
-        runner by 0.4 m -- a third of the frame at 100 mm.  If the measurement is inside the
+        constant-velocity gate in one frame.  If the measurement is inside the
         gate of the same prediction with ``maneuver_accel_sigma_mps2`` of extra acceleration
         noise since the last update, it is a maneuver, not a wrong box: P takes that noise.
         """
@@ -168,9 +166,8 @@ class ConstantVelocityKalman:
         """The covariance opened by the maneuver noise when that explains ``z`` (inside its gate), else None.
 
         The maneuver is a step in velocity at the last update (up to ``maneuver_accel_sigma_mps2`` x the
-        time since), carried to now: the velocity then follows the displacement over that time.  Opened
-        as white-noise acceleration instead, P's position-velocity terms made the velocity gain 2/dt and
-        the first frames of stop_and_go's 3 m/s jog were estimated at 5.3 m/s -- 0.18 m ahead at 90 mm.
+        time since), carried to now: the velocity then follows the displacement over that time (opened as
+        white-noise acceleration, the velocity gain would be 2/dt).
         """
         if not np.any(self.maneuver_accel_sigma > 0):
             return None

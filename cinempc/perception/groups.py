@@ -4,9 +4,9 @@ Why: people walking together, or one standing behind another, are often boxed
 twice by the detector -- once each, and once as a pair.  The pair box is often
 the most confident of the three, so it became a subject of its own standing
 between them, and the boxes of the real people were then taken for parts of it
-(two walkers 0.6 m apart were one subject for four seconds); in ``two_depths``
-the near person's track moved onto a box around both and pulled the near
-person's estimate towards the far one.  Two rules:
+(two walkers 0.6 m apart were one subject for four seconds); a near person's
+track moved onto a box around a near and a far person and pulled the near
+estimate towards the far one.  Two rules:
 
 * :func:`pair_boxes` -- in one frame's detections, a box that holds another
   box as tall as it but much narrower (a person, and someone beside them).
@@ -35,7 +35,7 @@ def pair_boxes(xyxy: np.ndarray, inside: float, min_height: float, max_width: fl
     it, is at least ``min_height`` of its height (a whole person, not a leg or an
     arm) and at most ``max_width`` of its width (the rest of the box is someone
     else).  Measured: two walkers 0.6 m apart at 14 m, pair box 37 px wide around
-    19 px people; two_depths' box around near and far, 137 px around the far
+    19 px people; a box around a near and a far person, 137 px around the far
     person's 73.
     """
     boxes = np.asarray(xyxy, dtype=float).reshape(-1, 4)

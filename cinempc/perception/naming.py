@@ -1,4 +1,4 @@
-"""Subject names: the director says ``runner``, the tracker says ``#3``; this module remembers ``runner = #3``.
+"""Subject names: the director says ``jogger``, the tracker says ``#3``; this module remembers ``jogger = #3``.
 
 A binding survives what the tracker survives (ByteTrack keeps the ID through a
 short occlusion).  When the tracker does lose the subject and starts a new ID,
@@ -114,7 +114,7 @@ class SubjectNamer:
 
     # ---------------------------------------------------------------- changes
     def bind(self, name: str, track_id: int) -> None:
-        """``runner = #3``; a name bound elsewhere moves, a track keeps at most one name."""
+        """``jogger = #3``; a name bound elsewhere moves, a track keeps at most one name."""
         name = _check_name(name)
         if int(track_id) < 1:
             raise ValueError(f"track id must be a positive integer, got {track_id!r}")
@@ -135,11 +135,9 @@ class SubjectNamer:
                   height_m: float) -> Pin:
         """The operator says ``name`` is standing at ``position_m`` (a tap on the map); no track there yet.
 
-        Why: a shot may be of someone the camera cannot see yet (``crossing``: the
-        third person is 50 degrees off the lens axis at the start).  Knowing only the
-        people in the picture, the drone framed two of three for 5 s; a pin is framed
-        at once and hands its name to whoever the tracker finds there.  Pointing out
-        a name again moves it (the name leaves any track it had).
+        A shot may be of someone the camera cannot see yet: a pin is framed at once and
+        hands its name to whoever the tracker finds there.  Pointing out a name again
+        moves it (the name leaves any track it had).
         """
         name = _check_name(name)
         position = np.asarray(position_m, dtype=float).reshape(-1)
@@ -274,7 +272,7 @@ class DirectorNames:
     _pins_applied: dict[str, tuple[float, float, float]]
 
     def bind(self, name: str, track_id: int) -> None:
-        """The operator's ``runner = #3``."""
+        """The operator's ``jogger = #3``."""
         self.names.bind(name, track_id)
 
     def bind_nearest(self, name: str, position_m, max_distance_m: float = 2.0) -> int | None:

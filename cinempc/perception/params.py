@@ -26,7 +26,7 @@ class DatasetParams(BaseModel):
     subject_distance_m: tuple[float, float] = (3.0, 30.0)
     camera_height_m: tuple[float, float] = (1.5, 15.0)
     # the framed person's height as a fraction of the image height; a share of the views frames them small
-    # (far people: crossing's 18-25 px walkers at 18 mm were missed by a detector that had seen none below 36 px)
+    # (far people: 18-25 px walkers at 18 mm were missed by a detector that had seen none below 36 px)
     subject_fraction: tuple[float, float] = (0.15, 0.9)
     small_subject_share: float = Field(0.0, ge=0.0, le=1.0)
     small_subject_fraction: tuple[float, float] = (0.06, 0.15)
