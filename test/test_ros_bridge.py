@@ -100,6 +100,7 @@ def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_
     from diagnostic_msgs.msg import DiagnosticArray
     from nav_msgs.msg import Odometry
     from std_srvs.srv import SetBool, Trigger
+    from tf2_msgs.msg import TFMessage
     from trajectory_msgs.msg import JointTrajectory
 
     from cinempc.nodes import convert
@@ -111,6 +112,8 @@ def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_
     events: list[dict] = []
     armed: list[str] = []  # the vehicle's armed flag as its heartbeats report it, through the node's diagnostics
     node.create_subscription(Odometry, "rig/odometry", odometry.append, CONTROL_QOS)
+    transforms: list = []  # TF from the autopilot's telemetry: odom -> base_link -> gimbal
+    node.create_subscription(TFMessage, "tf", lambda m: transforms.extend(m.transforms), CONTROL_QOS)
     node.create_subscription(DirectorEvent, "mavlink/events", lambda m: events.append(convert.event_from_msg(m)),
                              CONTROL_QOS)
     node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: armed.extend(
@@ -120,6 +123,11 @@ def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_
     # telemetry is the simulator's state, back in ENU after NED on the wire
     measured = convert.rig_state_from_msgs(odometry[-1], convert.camera_state_msg(start, 0.0))
     np.testing.assert_allclose(measured.position_m, start.position_m, atol=0.1)
+    base = wait_until(lambda: [t for t in transforms if t.child_frame_id == "base_link"], 10.0, "TF from the bridge")
+    assert base[-1].header.frame_id == "odom"
+    translation = base[-1].transform.translation
+    np.testing.assert_allclose([translation.x, translation.y, translation.z], start.position_m, atol=0.1)
+    assert any(t.header.frame_id == "base_link" and t.child_frame_id == "gimbal" for t in transforms)
     assert armed[-1] == "False"  # nothing happens without the operator
 
     target_m = start.position_m + np.array([2.0, 1.0, 1.0])

@@ -116,3 +116,40 @@ def test_malformed_pins_are_logged_and_dropped(graph):
     publisher.publish(convert.pins_msg({"erin": (2.0, 3.0, 100.0)}))
     pin = wait_until(lambda: perception.pipeline.names.pins.get("erin"), 10, "a good pin after the bad ones")
     assert np.allclose(pin.position_m, [2.0, 3.0, 0.0]) and pin.time_s == 100.0
+
+
+def test_director_services_set_the_shot_and_name_a_subject(graph):
+    """``director/set_shot`` and ``director/name_subject`` answer with the hub's verdict and reach the topics."""
+    from cinempc_interfaces.srv import NameSubject, SetShot
+
+    from cinempc.nodes import convert
+    from cinempc.nodes.base import LATCHED_QOS
+    from cinempc.shot import ShotSpec
+
+    director, _, probe = graph
+    shots: list = []
+    names: list = []
+    probe.create_subscription(convert.ci.ShotSpec, "director/shot", shots.append, LATCHED_QOS)
+    probe.create_subscription(convert.ci.SubjectNames, "director/subject_names", names.append, LATCHED_QOS)
+
+    def call(kind, name: str, request):
+        client = probe.create_client(kind, name)
+        assert client.wait_for_service(timeout_sec=20.0), name
+        future = client.call_async(request)
+        return wait_until(lambda: future.done() and future.result(), 15.0, f"an answer from {name}")
+
+    wanted = ShotSpec(subjects=["alice"], framing="close_up", movement={"type": "orbit", "direction": "clockwise"})
+    answer = call(SetShot, "director/set_shot", SetShot.Request(shot=convert.shot_msg(wanted)))
+    assert answer.accepted, answer.message
+    wait_until(lambda: shots and convert.shot_from_msg(shots[-1]) == wanted, 10.0, "the shot on director/shot")
+    bad = convert.shot_msg(wanted)
+    bad.movement_direction = "sideways"
+    answer = call(SetShot, "director/set_shot", SetShot.Request(shot=bad))
+    assert not answer.accepted and "direction" in answer.message
+    assert convert.shot_from_msg(shots[-1]) == wanted  # a refused shot changes nothing
+
+    answer = call(NameSubject, "director/name_subject", NameSubject.Request(track_id=3, name="Alice"))
+    assert answer.success, answer.message
+    wait_until(lambda: names and convert.names_from_msg(names[-1]).get(3) == "alice", 10.0, "the name published")
+    answer = call(NameSubject, "director/name_subject", NameSubject.Request(track_id=4, name="b@d name"))
+    assert not answer.success and answer.message
