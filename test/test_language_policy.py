@@ -326,3 +326,25 @@ def test_a_lens_number_said_first_then_who_it_is_on(text, focal):
 @pytest.mark.parametrize("text", ["2 on the bride", "orbit 12", "at 85 on the groom"])
 def test_other_bare_numbers_still_refuse(text):
     assert isinstance(parse_command(text, current=CURRENT, known_subjects=list(KNOWN)), ErrorAnswer)
+
+
+@pytest.mark.parametrize("typo, path, value", [
+    ("meduim shot", "framing", "medium"), ("low anlge", "angle", "low"), ("overhaed", "angle", "overhead"),
+    ("profiel left", "side", "left"), ("slowyl", "movement.speed", "slow"), ("qiuckly", "movement.speed", "fast"),
+    ("shallwo depth of field", "focus.depth_of_field", "shallow"), ("telephotto", "lens.focal_length_mm", 135.0),
+    ("tigther", "framing", "medium_close_up"), ("clokwise", "movement.direction", "clockwise"),
+    ("left thrid", "screen_position", "left_third"), ("rakc focus to the groom", "focus.rack_to", "groom"),
+    ("follow the runnre", "subjects", ["runner"]),
+])
+def test_typos_are_corrected_in_every_vocabulary_class(typo, path, value):
+    first, answer = shot(typo)
+    document = first.model_dump()
+    for part in path.split("."):
+        document = document[part]
+    assert document == value and answer.corrections
+
+
+@pytest.mark.parametrize("typo, command", [("hodl", "hold"), ("abrot", "abort"), ("resuem", "resume")])
+def test_typos_of_control_words_are_corrected(typo, command):
+    answer = parse_command(typo, current=CURRENT)
+    assert isinstance(answer, CommandAnswer) and answer.command == command
