@@ -104,3 +104,15 @@ def blend(model: np.ndarray | None, observed: np.ndarray, rate: float) -> np.nda
         return observed.copy()
     mixed = (1.0 - rate) * model + rate * observed
     return mixed / max(float(mixed.sum()), 1e-12)
+
+
+def clean_look(image_bgr: np.ndarray | None, box_xyxy, boxes: list[np.ndarray], border_margin_px: float,
+               ) -> np.ndarray | None:
+    """The shirt histogram of a box when the view is clean: no other box (IoU < 0.7) over its torso, head in frame."""
+    from cinempc.perception.detector import iou_matrix
+
+    if image_bgr is None:
+        return None
+    box = np.asarray(box_xyxy, dtype=float)
+    others = [b for b in boxes if float(iou_matrix(box[None], np.asarray(b, float)[None]).max()) < 0.7]
+    return torso_histogram(image_bgr, box, others, head_in_frame=box[1] > border_margin_px)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["PERSON_BOX_WIDTH", "person_box"]
+__all__ = ["PERSON_BOX_WIDTH", "outside_picture", "person_box"]
 
 PERSON_BOX_WIDTH = 1.0 / 3.0  # box width / box height of a standing person
 
@@ -27,3 +27,13 @@ def person_box(project: Project, feet_m, height_m: float) -> np.ndarray | None:
         return None
     half = 0.5 * PERSON_BOX_WIDTH * (v_feet - v_head)
     return np.array([u - half, v_head, u + half, v_feet])
+
+
+def outside_picture(project: Project, feet_m, height_m: float, width_px: int, height_px: int,
+                    margin_px: float) -> bool:
+    """True when the person's box cannot be shown whole: behind, centre near a side, or off the top or bottom."""
+    box = person_box(project, feet_m, height_m)
+    if box is None:
+        return True
+    u = 0.5 * (box[0] + box[2])
+    return u < margin_px or u > width_px - margin_px or box[1] > height_px or box[3] < 0

@@ -23,7 +23,8 @@ import itertools
 
 import numpy as np
 
-from cinempc.perception.detector import inside_matrix
+from cinempc.perception.detector import Detections, inside_matrix
+from cinempc.perception.params import PerceptionParams
 
 __all__ = ["covers_two", "pair_boxes"]
 
@@ -61,3 +62,12 @@ def covers_two(box: np.ndarray, predicted: list[np.ndarray], inside: float) -> b
         if max(a[2], b[2]) - min(a[0], b[0]) >= 1.3 * max(a[2] - a[0], b[2] - b[0]):
             return True
     return False
+
+
+def without_pair_boxes(detections: Detections, params: PerceptionParams) -> Detections:
+    """This frame's boxes less those drawn around two people who also have a box each."""
+    p = params
+    if p.pair_box_max_width <= 0:
+        return detections
+    pairs = pair_boxes(detections.xyxy, p.pair_box_inside, p.pair_box_min_height, p.pair_box_max_width)
+    return detections[~pairs] if pairs.any() else detections

@@ -72,6 +72,8 @@ class PerceptionParams(BaseModel):
     tracker_overrides: dict[str, Any] = Field(default_factory=dict)
     lost_timeout_s: float = Field(2.0, gt=0.0)
     visible_coast_s: float = Field(1.0, ge=0.0)
+    # after lost_timeout_s a reported subject is searched for this long (framed at its prediction) before it is lost
+    search_timeout_s: float = Field(0.0, ge=0.0)
     duplicate_box_overlap: float = Field(0.7, gt=0.0, le=1.0)
     duplicate_radius_m: float = Field(0.45, ge=0.0)
     unreported_min_confidence: float = Field(0.25, ge=0.0, le=1.0)

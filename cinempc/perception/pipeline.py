@@ -21,15 +21,16 @@ from dataclasses import replace
 import numpy as np
 
 from cinempc.config import CameraProfile
+from cinempc.perception.appearance import clean_look
 from cinempc.perception.association import Measurement, associate
-from cinempc.perception.boxes import person_box
+from cinempc.perception.boxes import outside_picture, person_box
 from cinempc.perception.detector import Detections, Detector, build_detector, iou_matrix, validate_image
 from cinempc.perception.estimation import CameraView, estimate_subject
-from cinempc.perception.groups import covers_two, pair_boxes
+from cinempc.perception.groups import covers_two, without_pair_boxes
 from cinempc.perception.multiscale import ExpectedBox, MultiScaleDetector
 from cinempc.perception.naming import DirectorNames, SubjectNamer
 from cinempc.perception.params import PerceptionParams, load_perception_params
-from cinempc.perception.subjects import Event, Subject
+from cinempc.perception.subjects import Event, Subject, SubjectState
 from cinempc.perception.tracking import SubjectTracker, TrackedBox
 from cinempc.state import RigState, SubjectTrack
 
@@ -52,6 +53,7 @@ class PerceptionPipeline(DirectorNames):
         self._alias: dict[int, int] = {}  # tracker ID -> subject ID it was re-identified as
         self.last_subject_boxes: dict[int, np.ndarray] = {}  # subject ID -> box seen this frame
         self.lost: list[str] = []  # refs/names reported lost by the latest update
+        self.searching: dict[str, float] = {}  # refs/names searched for -> seconds so far (SubjectState.SEARCHING)
         self.last_detections = Detections.empty()
         self.last_tracks: list[TrackedBox] = []
         self.seen_ids: set[int] = set()  # subjects measured in the latest frame (the rest are predicted)
@@ -131,7 +133,7 @@ class PerceptionPipeline(DirectorNames):
                            ) -> list[SubjectTrack]:
         """Boxes already found (by any detector, or scripted) -> subjects."""
         time_s = float(time_s)
-        detections = self._without_pair_boxes(detections)
+        detections = without_pair_boxes(detections, self.params)
         self.last_detections = detections
         tracks = self.tracker.update(detections, image_bgr)
         self.last_tracks = tracks
@@ -203,21 +205,28 @@ class PerceptionPipeline(DirectorNames):
 
     def _expire(self, time_s: float) -> None:
         """Report and drop subjects unseen for longer than the lost timeout, and pins nobody was found at."""
-        self.lost = []
+        self.lost, self.searching = [], {}
         for name in self.names.expire_pins(time_s, self.params.point_out_timeout_s):
             self.lost.append(name)
             log.warning("perception: %s, pointed out on the map, not found within %.1f s", name,
                         self.params.point_out_timeout_s)
         for track_id, subject in list(self._subjects.items()):
-            if time_s - subject.last_seen_s <= self.params.lost_timeout_s:
+            unseen_s, p = time_s - subject.last_seen_s, self.params
+            if unseen_s <= p.lost_timeout_s:
+                continue
+            searched_s = unseen_s - p.lost_timeout_s
+            if p.search_timeout_s > 0 and subject.confirmed and searched_s <= p.search_timeout_s:
+                if subject.state is not SubjectState.SEARCHING:
+                    subject.fire(Event.SEARCH_STARTED)
+                    log.info("perception: searching for %s where it is predicted", self._ref(track_id))
+                self.searching[self._ref(track_id)] = searched_s
                 continue
             subject.kalman.predict_to(time_s)
             subject.fire(Event.TIMED_OUT)
             name = self.names.track_lost(track_id, subject.kalman.position_m, subject.kalman.position_cov_m2,
                                          appearance=subject.known_look(self.params))
             self.lost.append(name or f"#{track_id}")
-            log.warning("perception: subject %s lost for more than %.1f s", name or f"#{track_id}",
-                        self.params.lost_timeout_s)
+            log.warning("perception: subject %s lost for more than %.1f s", name or f"#{track_id}", unseen_s)
             del self._subjects[track_id]
             self._alias = {t: s for t, s in self._alias.items() if s != track_id}
 
@@ -225,6 +234,9 @@ class PerceptionPipeline(DirectorNames):
     def _reported(self, sid: int) -> bool:
         """A subject the MPC is told about: confirmed as a person, or named by the operator."""
         return self._subjects[sid].confirmed or self.names.name_of(sid) is not None
+
+    def _ref(self, sid: int) -> str:
+        return self.names.name_of(sid) or f"#{sid}"
 
     def _resolve(self, tracker_id: int) -> int | None:
         """The subject a tracker ID belongs to (itself, or the subject it was re-identified as), if alive."""
@@ -248,7 +260,8 @@ class PerceptionPipeline(DirectorNames):
         """Where subjects not lost and pins should appear: what the shot may frame ranks before candidates."""
         expected = [ExpectedBox(0 if self._reported(s.track_id) else 1, self._expected_box(s, view, time_s))
                     for s in self._subjects.values()
-                    if s.updates >= 1 and time_s - s.last_seen_s <= self.params.lost_timeout_s]
+                    if s.updates >= 1 and (time_s - s.last_seen_s <= self.params.lost_timeout_s
+                                           or s.state is SubjectState.SEARCHING)]
         expected += [ExpectedBox(0, person_box(view.project, pin.position_m, pin.height_m))
                      for pin in self.names.pins.values()]
         return expected
@@ -261,31 +274,12 @@ class PerceptionPipeline(DirectorNames):
                  if s.updates >= 1 and time_s - s.last_seen_s <= self.params.visible_coast_s]
         return [b for b in boxes if b is not None]
 
-    def _without_pair_boxes(self, detections: Detections) -> Detections:
-        """This frame's boxes less those drawn around two people who also have a box each (groups.py)."""
-        p = self.params
-        if p.pair_box_max_width <= 0:
-            return detections
-        pairs = pair_boxes(detections.xyxy, p.pair_box_inside, p.pair_box_min_height, p.pair_box_max_width)
-        return detections[~pairs] if pairs.any() else detections
-
     def _look(self, image_bgr: np.ndarray | None, box: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray | None:
-        """The shirt histogram of a box when the view is clean (no other box over its torso, head in frame)."""
-        from cinempc.perception.appearance import torso_histogram
-
-        if image_bgr is None:
-            return None
-        box = np.asarray(box, dtype=float)
-        others = [b for b in boxes if float(iou_matrix(box[None], np.asarray(b, float)[None]).max()) < 0.7]
-        return torso_histogram(image_bgr, box, others, head_in_frame=box[1] > self.params.border_margin_px)
+        return clean_look(image_bgr, box, boxes, self.params.border_margin_px)
 
     def _outside_picture(self, subject: Subject, view: CameraView, time_s: float) -> bool:
-        """True when the subject's predicted box is where this frame cannot show it whole."""
-        box = person_box(view.project, subject.kalman.position_at(time_s), subject.height_m)
-        if box is None:
-            return True
-        u, margin = 0.5 * (box[0] + box[2]), self.params.border_margin_px
-        return u < margin or u > view.image_width_px - margin or box[1] > view.image_height_px or box[3] < 0
+        return outside_picture(view.project, subject.kalman.position_at(time_s), subject.height_m,
+                               view.image_width_px, view.image_height_px, self.params.border_margin_px)
 
     def _subject_track(self, subject: Subject, time_s: float, visible: bool, horizon_steps: int,
                        dt_s: float) -> SubjectTrack:

@@ -5,6 +5,7 @@ States (the table with the reasons is in docs/perception.md, "Subject states")::
     CANDIDATE --confirmed--> TRACKED --not measured--> COASTING --missed in view--> MISSED
         ^                    ^   |                        |                          |
         +----withdrawn-------+---+------measured----------+--------------------------+
+    TRACKED, COASTING, MISSED --search started--> SEARCHING --measured--> TRACKED
     any state --timed out--> LOST (dropped; a name it carried waits for re-identification)
 
 A name or a map pin is an attribute of a subject (:mod:`naming`), not a state: a named
@@ -36,6 +37,7 @@ class SubjectState(Enum):
     TRACKED = "tracked"  # a person measured this frame
     COASTING = "coasting"  # a person not measured this frame, still framed (missed briefly, or out of the picture)
     MISSED = "missed"  # missed where the picture shows it for longer than visible_coast_s: reported not visible
+    SEARCHING = "searching"  # unseen for lost_timeout_s, framed at its prediction for up to search_timeout_s
     LOST = "lost"  # unseen longer than lost_timeout_s: dropped
 
 
@@ -45,19 +47,24 @@ class Event(Enum):
     MEASURED = "measured"  # a box was associated with it this frame
     NOT_MEASURED = "not measured"
     MISSED_IN_VIEW = "missed in view"
+    SEARCH_STARTED = "search started"
     TIMED_OUT = "timed out"
 
 
 _PERSON = (SubjectState.TRACKED, SubjectState.COASTING, SubjectState.MISSED)
+_CONFIRMED = (*_PERSON, SubjectState.SEARCHING)
 TRANSITIONS: dict[tuple[SubjectState, Event], SubjectState] = {
     (SubjectState.CANDIDATE, Event.CONFIRMED): SubjectState.TRACKED,
-    **{(state, Event.WITHDRAWN): SubjectState.CANDIDATE for state in _PERSON},
+    **{(state, Event.WITHDRAWN): SubjectState.CANDIDATE for state in _CONFIRMED},
     (SubjectState.COASTING, Event.MEASURED): SubjectState.TRACKED,
     (SubjectState.MISSED, Event.MEASURED): SubjectState.TRACKED,
+    (SubjectState.SEARCHING, Event.MEASURED): SubjectState.TRACKED,
+    **{(state, Event.SEARCH_STARTED): SubjectState.SEARCHING for state in _PERSON},
     (SubjectState.TRACKED, Event.NOT_MEASURED): SubjectState.COASTING,
     (SubjectState.TRACKED, Event.MISSED_IN_VIEW): SubjectState.MISSED,
     (SubjectState.COASTING, Event.MISSED_IN_VIEW): SubjectState.MISSED,
-    **{(state, Event.TIMED_OUT): SubjectState.LOST for state in (SubjectState.CANDIDATE, *_PERSON)},
+    **{(state, Event.TIMED_OUT): SubjectState.LOST
+       for state in (SubjectState.CANDIDATE, SubjectState.SEARCHING, *_PERSON)},
 }
 
 
@@ -114,16 +121,16 @@ class Subject:
     @property
     def confirmed(self) -> bool:
         """Shown to be a person (any state but candidate and lost)."""
-        return self.state in _PERSON
+        return self.state in _CONFIRMED
 
     def judge_visibility(self, time_s: float, measured: bool, in_picture: bool, params: PerceptionParams) -> bool:
         """Visible unless missed for over ``visible_coast_s`` of frames whose picture could show it."""
         previous_s, self.judged_s = self.judged_s, time_s
         if previous_s is None or self.last_seen_s > previous_s:  # seen since last judged: count from then
             self.unseen_in_view_s, previous_s = 0.0, self.last_seen_s
-        if measured:
+        if measured or self.state is SubjectState.SEARCHING:  # (searched for where it is predicted)
             self.visible = True
-            self.fire(Event.MEASURED)
+            self.fire(Event.MEASURED if measured else Event.NOT_MEASURED)
             return True
         self.fire(Event.NOT_MEASURED)
         if in_picture:
