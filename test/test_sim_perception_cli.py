@@ -3,6 +3,7 @@
 import json
 
 from cinempc.cli import main
+from cinempc.config import load_vehicle_config
 
 
 def test_sim_with_yolo_perception_writes_ground_truth_graded_evidence(tmp_path, capsys):
@@ -10,9 +11,17 @@ def test_sim_with_yolo_perception_writes_ground_truth_graded_evidence(tmp_path, 
     assert main(["sim", "--scenario", "runner", "--perception", "yolo", "--duration", "2", "--out", str(out),
                  "--headless"]) == 0
     run = json.loads((out / "run.json").read_text())
-    assert run["perception"] == "yolo" and run["perception_frames"] > 0
+    assert run["perception"] == "yolo"
+    assert run["perception_frames"] == run["steps"] == 20  # every control step went through the detector
+    # the detector found the runner at every step: the MPC flew (a step without a subject is a hold)
+    assert set(run["statuses"]) <= {"optimal", "relaxed"}, run["statuses"]
+    assert run["lost_events"] == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert 0.0 <= metrics["in_focus_fraction"] <= 1.0 and metrics["collisions"] >= 0
+    airspace = load_vehicle_config().airspace
+    # graded on ground truth: measured 1.0 / 1.0 / 0 collisions / 8.0 m from the runner
+    assert metrics["in_focus_fraction"] >= 0.9 and metrics["visible_fraction"] >= 0.9, metrics
+    assert metrics["collisions"] == 0 and metrics["solve_failures"] == 0, metrics
+    assert metrics["min_subject_distance_m"] >= airspace.min_subject_distance_m, metrics
     assert "cinempc+yolo" in capsys.readouterr().out
 
 
@@ -26,8 +35,12 @@ def test_closed_loop_check_reports_one_row_per_seed(capsys):
     assert main(["perception", "closed-loop", "crossing", "--seeds", "0", "1", "--duration-s", "1", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert sorted(rows) == ["crossing@0", "crossing@1"]
-    for row in rows.values():
-        assert row["pass"] == (row["composition_error_rms_delta"] <= 0.02 and row["in_focus_fraction_delta"] >= -0.05)
+    for label, row in rows.items():
+        # the acceptance bar of the perception issue, from the raw figures (measured: +0.002 / +0.003, 0.0)
+        composition = row["composition_error_rms_perception"] - row["composition_error_rms_groundtruth"]
+        focus = row["in_focus_fraction_perception"] - row["in_focus_fraction_groundtruth"]
+        assert composition <= 0.02 and focus >= -0.05, (label, row)
+        assert row["pass"] is True and row["lost_events"] == 0, (label, row)
     # the seed reaches the run: another seed is other sensor noise and other operator taps
     perceived = [row["composition_error_rms_perception"] for row in rows.values()]
     assert perceived[0] != perceived[1]
