@@ -79,6 +79,8 @@ def test_no_command_with_a_negation_is_ever_flown_unless_a_phrase_says_what_it_m
     ("wide of the hot air balloon", ["hot air balloon"]),
     ("medium on the wedding photographer", ["wedding photographer"]),
     ("orbit the bride and the bass player", ["bride", "bass player"]),
+    ("medium on the maid of honour", ["maid of honour"]), ("orbit the father of the bride", ["father of the bride"]),
+    ("follow the leader of the group", ["all"]), ("a close up of maya", ["maya"]),
 ])
 def test_any_noun_names_a_subject_and_the_longest_noun_phrase_wins(text, subjects):
     assert shot(text)[0].subjects == subjects

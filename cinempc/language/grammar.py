@@ -108,6 +108,7 @@ def read_segment(tokens: list[Token], lexicon: Lexicon, names: dict[tuple[str, .
     _read_rest(reading, used, lexicon, whole_text_upper)
     reading.mentions.sort(key=lambda m: m.start)
     _merge_noun_phrases(reading)
+    _compound_names(reading, lexicon)
     _movement_particles(reading, lexicon)
     _style_descriptions(reading, lexicon)
     _background_behind_subject(reading, lexicon)
@@ -690,6 +691,36 @@ def _places_after_subjects(reading: SegmentReading, lexicon: Lexicon) -> None:
             mentions[mentions.index(m)] = Mention("ignored", m.value, m.start, m.end)
         mentions[index] = Mention("ignored", mention.value, mention.start, mention.end)
         reading.ignored.append(" ".join(t.raw for t in tokens[start:mention.end]))
+
+
+def _compound_names(reading: SegmentReading, lexicon: Lexicon) -> None:
+    """"N of N" names one subject: "the maid of honour", "the father of the bride".
+
+    The first part is a lower-case noun phrase read as a subject, the second a noun phrase or a
+    name right after "of" (determiners between, no comma).  A word for a group ("the group of
+    dancers") or a shot word ("a close-up of maya") never starts one.  A possessive is left alone:
+    "the groom's hands" is about the groom, "the bride's father" someone else, and no rule tells them apart.
+    """
+    tokens = reading.tokens
+    mentions = reading.mentions
+    k = 0
+    while k + 1 < len(mentions):
+        first = mentions[k]
+        n = k + 1
+        while n < len(mentions) and mentions[n].category in ("filler", "link") and n - k <= 3:
+            n += 1  # "of", "the" between the two parts
+        if n >= len(mentions):
+            break
+        second = mentions[n]
+        between = [t.text for t in tokens[first.end:second.start]]
+        of_form = (first.category == "subject" and first.open_noun and second.category == "subject"
+                   and _is_word_name(second) and between[:1] == ["of"]
+                   and all(w in DETERMINERS for w in between[1:]))
+        name = subject_name(" ".join(t.text for t in tokens[first.start:second.end])) if of_form else None
+        if not name:
+            k += 1
+            continue
+        mentions[k:n + 1] = [Mention("subject", name, first.start, second.end, open_noun=True)]
 
 
 def _is_word_name(mention: Mention) -> bool:
