@@ -179,8 +179,8 @@ def test_mpc_node_cycles_refuses_bad_parameters_applies_a_narrowed_fence_and_fen
         convert.setpoint_from_msg(m)), CONTROL_QOS)
     odometry = probe.create_publisher(convert.Odometry, "rig/odometry", CONTROL_QOS)
     joints = probe.create_publisher(convert.JointState, "rig/camera_state", CONTROL_QOS)
-    subjects = probe.create_publisher(convert.String, "subjects", CONTROL_QOS)
-    shot = probe.create_publisher(convert.String, "director/shot", LATCHED_QOS)
+    subjects = probe.create_publisher(convert.ci.SubjectTrackArray, "subjects", CONTROL_QOS)
+    shot = probe.create_publisher(convert.ci.ShotSpec, "director/shot", LATCHED_QOS)
     hold = probe.create_publisher(Bool, "director/hold", LATCHED_QOS)
     walker = SubjectTrack(track_id=1, positions_m=np.tile(state.position_m + [8.0, 0.0, -state.position_m[2]], (30, 1)),
                           velocities_mps=np.zeros((30, 3)), name="alice")
