@@ -26,13 +26,16 @@ class FramedView:
     """The framed group as the picture shows it (fractions of the image width / height)."""
 
     u_fraction: float  # mean body-centre column over the image width
-    head_v_fraction: float  # mean head-top row over the image height
+    head_v_fraction: float  # the highest head-top row over the image height (a group's headroom is above it)
     size_fraction: float  # mean apparent body length over the image height
 
 
 def measure_frame(position_m: np.ndarray, yaw_rad: float, pitch_rad: float, focal_length_mm: float,
                   camera: CameraProfile, subjects: Sequence[tuple[np.ndarray, float]]) -> FramedView | None:
-    """Project each subject's (feet point, height); None when any of them is behind the camera."""
+    """Project each subject's (feet point, height); None when any of them is behind the camera.
+
+    The group's centre and size are the means of its members'; its headroom is measured above the highest head.
+    """
     width, height = camera.image_width_px, camera.image_height_px
     focal_px = camera.focal_px(focal_length_mm)
     centres, heads, sizes = [], [], []
@@ -49,7 +52,7 @@ def measure_frame(position_m: np.ndarray, yaw_rad: float, pitch_rad: float, foca
         sizes.append(focal_px * height_m / float(z_c) / height)
     if not centres:
         return None
-    return FramedView(float(np.mean(centres)), float(np.mean(heads)), float(np.mean(sizes)))
+    return FramedView(float(np.mean(centres)), float(np.min(heads)), float(np.mean(sizes)))
 
 
 def composition_error(view: FramedView, shot: ShotSpec, vocab: ShotVocabulary, camera: CameraProfile) -> float:

@@ -206,7 +206,8 @@ class CineMPC:
         if self._memory is None:
             self._memory = self.references.start_memory(state, roles, shot_time_s)
         relaxations: list[str] = []
-        phase = self.references.update_phase(state, shot, roles, self._memory, shot_time_s, relaxations)
+        phase = self.references.update_phase(state, shot, roles, self._memory, shot_time_s, relaxations,
+                                              background_distance_m)
         P = self.references.build(
             state, shot, roles, shot_time_s, background_distance_m, self._memory, relaxations
         )

@@ -99,6 +99,8 @@ def _framed_image_points(position, yaw, pitch, focal_px, p: dict, squares: Squar
     The size is the body's *apparent length*, ``focal_px * height / depth`` of its middle, averaged like
     the points: the head-to-feet distance on screen at eye level, and still the framing's scale when the
     camera looks down steeply (from 75 deg the projected head-to-feet is a quarter of it).
+    The head row is the *highest* head's (a smooth minimum over the framed subjects): a group's headroom
+    is above its tallest member, as the examiner measures it (:func:`cinempc.framing.measure_frame`).
     Returns ``(u_feet, v_feet, u_head, v_head, size_px), in_front, in_frame``.
     """
     width, height = p["image_width_px"], p["image_height_px"]
@@ -106,6 +108,7 @@ def _framed_image_points(position, yaw, pitch, focal_px, p: dict, squares: Squar
     margin_v = p["frame_margin"] * height
     u_feet = v_feet = u_head = v_head = size_px = in_front = in_frame = 0
     w_front, w_frame = p["w_in_front"], p["w_in_frame"]
+    heads = []
     for i in range(p["subj_framed"].shape[0]):
         weight = p["subj_framed"][i]
         feet = p["subj_feet_m"][3 * i:3 * i + 3]
@@ -119,6 +122,7 @@ def _framed_image_points(position, yaw, pitch, focal_px, p: dict, squares: Squar
         u_head += weight * uh
         v_feet += weight * vf
         v_head += weight * vh
+        heads.append((weight, vh))
         size_px += weight * focal_px * p["subj_height_m"][i] / ((zf_s + zh_s) / 2.0)
         in_front += squares.add(w_front * weight, _hinge((p["min_depth_m"] - (zf + zh) / 2.0) / p["min_depth_m"]))
         framed = ca.sign(weight)  # every framed subject counts fully, however many share the frame
@@ -128,7 +132,16 @@ def _framed_image_points(position, yaw, pitch, focal_px, p: dict, squares: Squar
             in_frame += squares.add(w_frame * framed, ca.vertcat(_hinge((side_px - u_px) / height),
                                                                  _hinge((u_px - width + side_px) / height)))
         in_frame += squares.add(w_frame * framed, _hinge((margin_v - vh) / height))
-    return (u_feet, v_feet, u_head, v_head, size_px), in_front, in_frame
+    return (u_feet, v_feet, u_head, _highest_row(heads, v_head, p["head_softness_px"]), size_px), in_front, in_frame
+
+
+def _highest_row(rows: list, mean_row, softness_px: float):
+    """Smooth minimum of the rows weighted as framed (log-sum-exp about their weighted mean, exponents clipped
+    to +-40): the highest row, within ``softness_px`` log(1 / weight); exactly the row of a lone subject."""
+    total = 0
+    for weight, row in rows:
+        total += weight * ca.exp(ca.fmin(ca.fmax((mean_row - row) / softness_px, -40.0), 40.0))
+    return mean_row - softness_px * ca.log(total)
 
 
 def stage_terms(x, u, p: dict, squares: Squares | None = None) -> dict:

@@ -95,12 +95,21 @@ class ShotMemory:
     start: StartGeometry | None = None  # where the move starts from
     goal: AcquireGoal | None = None  # the start frame's goal as it stood at acquisition
     relaxations: list[str] = field(default_factory=list)  # what the move could not do as asked
+    stand_off: StandOff | None = None  # the stand-off this step (ReferenceBuilder.stand_off)
 
     def phase(self, shot_time_s: float) -> ShotPhase:
         """Acquiring the start frame, moving, or holding the final frame."""
         if self.acquired_s is None or self.plan is None:
             return ShotPhase.ACQUIRE
         return ShotPhase.MOVE if self.plan.progress(shot_time_s - self.acquired_s) < 1.0 else ShotPhase.HOLD
+
+
+@dataclass(frozen=True)
+class StandOff:
+    """How far the camera stands from the framed group, and the background blur the framing allows from there."""
+
+    distance_m: float
+    background_blur_px: float | None = None  # a shallow shot's blur target, capped at what this stand-off reaches
 
 
 @dataclass
@@ -215,6 +224,62 @@ class ReferenceBuilder:
                 )
             distance = floor
         return distance
+
+    def stand_off(self, shot: ShotSpec, state: RigState, framed: list[SubjectTrack],
+                  background_distance_m: float | None) -> StandOff:
+        """The requested stand-off; with no distance in the shot, pushed back as far as a group's depth and a
+        shallow shot's background blur need (:meth:`group_depth_stand_off_m`, :meth:`shallow_stand_off`)."""
+        distance = self.requested_distance_m(shot, [])
+        if shot.distance_m is not None or not framed:
+            return StandOff(distance)
+        height = self.group_height(framed)
+        longest_m = (self.camera.focal_length_mm.max * height
+                     / (self.vocab.framing_height_fraction[shot.framing] * self.camera.sensor_height_mm))
+        anchor = self.group_over_horizon(framed, np.arange(1))[2][0]
+        distance = max(distance, min(self.group_depth_stand_off_m(framed, state, anchor), longest_m))
+        if (shot.focus.depth_of_field == "shallow" and shot.lens.focal_length_mm is None
+                and self.lens_mode != "fixed_lens_autofocus"):
+            return self.shallow_stand_off(shot, state, anchor, height, distance, longest_m, background_distance_m)
+        return StandOff(distance)
+
+    def group_depth_stand_off_m(self, framed: list[SubjectTrack], state: RigState, anchor_m: np.ndarray) -> float:
+        """The stand-off at which the framed members, spread in depth along the line of sight, appear within
+        ``group_depth_size_ratio`` of one another's size: ``D / 2 (r + 1) / (r - 1)`` for a spread ``D``."""
+        if len(framed) < 2:
+            return 0.0
+        sight = state.position_m[:2] - anchor_m[:2]
+        sight /= max(float(np.linalg.norm(sight)), 1e-6)
+        along = [float(sight @ (s.positions_m[0][:2] - anchor_m[:2])) for s in framed]
+        ratio = self.params.targets.group_depth_size_ratio
+        return 0.5 * (max(along) - min(along)) * (ratio + 1.0) / (ratio - 1.0)
+
+    def shallow_stand_off(self, shot: ShotSpec, state: RigState, anchor_m: np.ndarray, height_m: float,
+                          nearest_m: float, longest_m: float, background_distance_m: float | None) -> StandOff:
+        """The nearest stand-off from which the framing's focal length at the widest aperture blurs the background
+        ``shallow_blur_headroom`` past the shallow target, else the one that blurs most; the blur target is capped
+        at what the framing reaches from there (the framing comes first, the shortfall is reported).
+
+        A long lens from further away keeps the framing and widens the blur (b ~ f^2 / (N s) at fixed f / s): the
+        search runs from ``nearest_m`` to ``shallow_max_distance_factor`` times it (and no further than the longest
+        focal length frames), the background held at its depth behind the subject.
+        """
+        t = self.params.targets
+        heading = np.array([math.cos(state.yaw_rad), math.sin(state.yaw_rad)])
+        depth_m = float(heading @ (anchor_m[:2] - state.position_m[:2]))
+        behind_m = t.default_background_distance_m
+        if background_distance_m is not None and depth_m > 0.0 and background_distance_m > depth_m + 1.0:
+            behind_m = background_distance_m - depth_m
+        far_m = max(nearest_m, min(nearest_m * t.shallow_max_distance_factor, longest_m))
+        candidates = np.linspace(nearest_m, far_m, 24)
+        lens = self.camera.focal_length_mm
+        focal_m = np.clip([self.focal_for_framing_mm(shot.framing, height_m, d) for d in candidates],
+                          lens.min, lens.max) / 1000.0
+        blur_px = optics.blur_circle_px(focal_m, self.camera.f_number.min, candidates, candidates + behind_m,
+                                        self.camera.pixel_pitch_m)
+        enough = np.nonzero(blur_px >= t.background_blur_px * (1.0 + t.shallow_blur_headroom))[0]
+        best = int(enough[0] if enough.size else np.argmax(blur_px))
+        reachable_px = float(blur_px[best]) / (1.0 + t.shallow_blur_headroom)
+        return StandOff(float(candidates[best]), min(t.background_blur_px, reachable_px))
 
     def focal_for_framing_mm(self, framing: str, height_m: float, distance_m: float) -> float:
         """Focal length that gives the framing's subject height at a distance (thin-lens, square-on)."""
@@ -378,11 +443,13 @@ class ReferenceBuilder:
         return gap / distance * min(t.acquire_speed_mps, remaining / t.acquire_approach_time_s)
 
     def update_phase(self, state: RigState, shot: ShotSpec, roles: SubjectRoles, memory: ShotMemory,
-                     shot_time_s: float, relaxations: list[str]) -> ShotPhase:
+                     shot_time_s: float, relaxations: list[str],
+                     background_distance_m: float | None = None) -> ShotPhase:
         """Start the move once the start frame is acquired (or the acquisition timed out); report relaxations."""
+        memory.stand_off = self.stand_off(shot, state, roles.framed, background_distance_m)
         if memory.acquired_s is None:
             primary = roles.framed[0]
-            distance = self.requested_distance_m(shot, [])
+            distance = memory.stand_off.distance_m
             goal = self.acquire_goal(shot, primary, memory, distance)
             anchor = self.group_over_horizon(roles.framed, np.arange(1))[2][0]
             side_known = self.heading(primary, 0, memory) is not None
@@ -418,6 +485,8 @@ class ReferenceBuilder:
         framed = roles.framed
         height = self.group_height(framed)
         distance = self.requested_distance_m(shot, relaxations)
+        stand_off = memory.stand_off or StandOff(distance)
+        distance = stand_off.distance_m
         override_mm = self.lens_override_mm(shot, relaxations)
         self.check_framing_feasible(shot, height, override_mm, relaxations)
         movement = shot.movement.type
@@ -445,10 +514,11 @@ class ReferenceBuilder:
         L.set(base, "w_in_front", w.in_front)
         L.set(base, "w_in_frame", w.in_frame)
         L.set(base, "frame_margin", t.frame_margin)
+        L.set(base, "head_softness_px", t.head_softness_fraction * camera.image_height_px)
         L.set(base, "min_depth_m", t.min_depth_m)
         L.set(base, "depth_margin", t.depth_margin)
         L.set(base, "background_distance_m", background)
-        L.set(base, "background_blur_px", t.background_blur_px)
+        L.set(base, "background_blur_px", stand_off.background_blur_px or t.background_blur_px)
         sharp_weight = 0.0 if fixed_lens else w.depth_of_field
         L.set(base, "w_dof", sharp_weight)
         L.set(base, "w_background_blur", w.background_blur if dof_mode == "shallow" and not fixed_lens else 0.0)
