@@ -34,7 +34,7 @@ setup(
     install_requires=[
         "numpy", "scipy", "casadi", "pydantic", "pyyaml", "rapidfuzz", "pybullet", "gymnasium",
         "opencv-python-headless",
-        "imageio", "imageio-ffmpeg", "matplotlib", "pymavlink", "pyserial", "fastapi", "uvicorn", "httpx", "websockets",
+        "imageio", "imageio-ffmpeg", "matplotlib", "pymap3d", "pymavlink", "pyserial", "fastapi", "uvicorn", "httpx", "websockets",
         "ultralytics", "onnxruntime", "rosbags",
     ],
     # `cinempc bench shots --ray ADDRESS`: the shot x scene benchmark on a Ray cluster (pinned in requirements.txt)
