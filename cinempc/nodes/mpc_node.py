@@ -290,7 +290,7 @@ class MPCNode(CineLifecycleNode):
                 self._shot = shot
                 self._shot_start_s = None
                 self._reset_pending = True
-        self.get_logger().info(f"new shot: {msg.data}")
+        self.get_logger().info(f"new shot: {shot.model_dump_json()}")
 
     @guarded(Topics.HOLD)
     def on_hold(self, msg: Bool) -> None:
