@@ -76,12 +76,19 @@ class _Target:
 
 def _px4_params(settings: dict[str, Any]) -> dict[str, float]:
     return {"COM_OF_LOSS_T": float(settings["offboard_loss_timeout_s"]), "COM_OBL_RC_ACT": 5.0,
-            "MIS_TAKEOFF_ALT": 2.5, "MPC_XY_VEL_MAX": 8.0, "COM_ARM_WO_GPS": 0.0, "SYS_AUTOSTART": 4001.0}
+            "MIS_TAKEOFF_ALT": 2.5, "MPC_XY_VEL_MAX": 8.0, "COM_ARM_WO_GPS": 0.0, "SYS_AUTOSTART": 4001.0,
+            # the geofence (GF_ACTION 3: return): read by preflight, not enforced here
+            "GF_MAX_HOR_DIST": float(settings["fence_max_hor_dist_m"]),
+            "GF_MAX_VER_DIST": float(settings["fence_max_ver_dist_m"]), "GF_ACTION": 3.0}
 
 
 def _ardupilot_params(settings: dict[str, Any]) -> dict[str, float]:
     return {"GUID_TIMEOUT": float(settings["offboard_loss_timeout_s"]), "FS_GCS_ENABLE": 5.0,
-            "WPNAV_SPEED": 800.0, "MNT1_TYPE": 6.0, "CAM1_TYPE": 4.0, "SYSID_THISMAV": 1.0}
+            "WPNAV_SPEED": 800.0, "MNT1_TYPE": 6.0, "CAM1_TYPE": 4.0, "SYSID_THISMAV": 1.0,
+            # the geofence (FENCE_TYPE 3: max altitude + circle; FENCE_ACTION 1: RTL): read by preflight, not enforced
+            "FENCE_ENABLE": 1.0, "FENCE_TYPE": 3.0, "FENCE_ACTION": 1.0,
+            "FENCE_RADIUS": float(settings["fence_max_hor_dist_m"]),
+            "FENCE_ALT_MAX": float(settings["fence_max_ver_dist_m"])}
 
 
 class SimAutopilot:
