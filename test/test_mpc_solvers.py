@@ -82,9 +82,10 @@ def test_a_late_solve_falls_back_to_the_shifted_plan_then_to_hold(vehicle, param
     assert np.allclose(0.5 * (second.plan["position_m"][0] + second.plan["position_m"][1]),
                        second.setpoint.position_m, atol=0.02)
     assert second.plan["focal_length_mm"][1] == pytest.approx(second.setpoint.focal_length_mm)
-    # the shifted plan runs out after a horizon: then hold again
+    # the shifted plan runs out after a horizon: then hold again, where the rig is
     last = mpc.solve(state, preset("follow_medium"), [subject], [], 0.1 + (mpc.horizon_steps + 1) * mpc.dt_s)
-    assert last.status in ("fallback_hold", "fallback_shifted")
+    assert last.status == "fallback_hold" and last.setpoint.hold, (last.status, last.message)
+    assert np.allclose(last.setpoint.position_m, state.position_m)
 
 
 def test_a_failed_solve_holds_and_reports_it(vehicle, params):
@@ -133,7 +134,10 @@ def test_bench_command_prints_the_agreed_json_keys(capsys):
     for path in ("fast", "reference"):
         assert set(numbers[path]) >= {"solve_ms_p50", "solve_ms_p95", "solve_ms_max", "failures", "iterations_mean"}
         assert numbers[path]["solves"] == 2 * len(numbers["shots"])
-    assert numbers["speedup_p50"] > 0
+        assert numbers[path]["failures"] == 0, (path, numbers[path])
+    # fast vs reference in the same run (a ratio: a busy machine slows both): docs/mpc.md's goal is >= 5x,
+    # measured 20x with a load average of 11 on 2 cores, 29-46x on an idle one
+    assert numbers["speedup_p50"] >= 5.0, numbers["speedup_p50"]
 
 
 def test_hand_assembled_derivatives_equal_casadi_automatic_differentiation():
