@@ -11,9 +11,10 @@ Per fault it reports, in simulated time:
 * ``recovered_s``: from the end of the fault to the first setpoint flying the shot again (None: held
   to the end, which is what a fault that needs the operator must do).
 
-Faults the in-process loop cannot express (a killed process, a cut MAVLink link, signing, director
-sockets, a stale state: the loop stamps the state with its own clock) are covered by the ROS and
-MAVLink suites or unit tests; see docs/safety.md.  Faults in what the estimator hands over (NaN, a
+A cut MAVLink link (both ways, or the telemetry only) is run over real UDP between the bridge and the
+simulated PX4 (``LINK_FAULTS``).  Faults neither can express (a killed process, signing, director
+sockets, a stale state in the in-process loop, which stamps the state with its own clock) are covered
+by the ROS and MAVLink suites or unit tests; see docs/safety.md.  Faults in what the estimator hands over (NaN, a
 jump) are measured on the rig's true position.  Figures are printed, never
 asserted here (``test/test_faults.py`` asserts the fast subset).
 """
@@ -22,6 +23,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import select
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -141,6 +145,13 @@ FAULTS: tuple[Fault, ...] = (
     Fault("solver_timeout", 1.0, "fallback", "automatic: the next solve within its deadline"),
     Fault("geofence_full_speed", 6.0, "fenced", "automatic: the controller's next setpoint inside"),
 )
+# Over MAVLink (bridge + simulated PX4 on loopback UDP through a relay that drops packets), not the in-process loop.
+LINK_FAULTS: tuple[Fault, ...] = (
+    Fault("mavlink_link_cut_both_ways", 1.0, "hold", "operator: start offboard again (never resumes alone)"),
+    Fault("mavlink_telemetry_cut", 1.0, "hold", "operator: start offboard again (never resumes alone)"),
+)
+LINK_TARGET_AHEAD_M = np.array([20.0, 0.0, 1.0])  # the streamed setpoint, from the start: the vehicle cruises
+LINK_CRUISE_MPS = 2.0  # the cut happens once the vehicle flies at least this fast
 FAST_SUBSET = ("director_hold", "occluded_1s", "controller_exception", "geofence_full_speed", "pose_jump_5m")
 
 
@@ -220,13 +231,127 @@ def _figures(fault: Fault, events: list, truth: list[np.ndarray], airspace, end_
                         error)
 
 
+class LinkRelay:
+    """A UDP relay between the bridge and the autopilot that can drop either direction (the cut radio)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.upstream.bind(("127.0.0.1", 0))
+        self.client: tuple[str, int] | None = None
+        self.uplink = self.downlink = True  # bridge -> autopilot, autopilot -> bridge
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="link-relay", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"udpout:127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def cut(self, uplink: bool, downlink: bool) -> None:
+        self.uplink, self.downlink = not uplink, not downlink
+
+    def restore(self) -> None:
+        self.uplink = self.downlink = True
+
+    def _run(self) -> None:
+        while not self._stop:
+            ready, _, _ = select.select([self.sock, self.upstream], [], [], 0.05)
+            for sock in ready:
+                try:
+                    data, addr = sock.recvfrom(65535)
+                except OSError:
+                    continue
+                if sock is self.sock:
+                    self.client = addr
+                    if self.uplink:
+                        self.upstream.sendto(data, self.target)
+                elif self.downlink and self.client is not None:
+                    self.sock.sendto(data, self.client)
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(timeout=1.0)
+        self.sock.close()
+        self.upstream.close()
+
+
+def _wait(predicate: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())
+
+
+def run_link_fault(fault: Fault, settle_s: float = 3.0) -> FaultFigures:
+    """Cut the MAVLink link while the vehicle cruises to a streamed setpoint; restore it after the fault.
+
+    Safe is the vehicle in HOLD; times are the autopilot's simulated clock (it runs in real time).  The
+    excursion is measured from where the vehicle was when it went to HOLD.  Recovery needs the operator:
+    after the restore the bridge must not stream again by itself (``recovered_s`` stays None).
+    """
+    from cinempc.config import load_parameters
+    from cinempc.mavlink.bridge import MavlinkBridge
+    from cinempc_sim.autopilot import SimAutopilot
+    from cinempc_sim.simulator import Simulator
+
+    params = load_parameters("mavlink.yaml")
+    escaped, error, time_to_safe, excursion, violations, recovered = 0, "", None, 0.0, 0, None
+    with Simulator("single_walker", render=False) as sim:
+        airspace = sim.vehicle_config.airspace
+        autopilot = SimAutopilot(sim, "px4", params=params).start()
+        relay = LinkRelay(autopilot.address)
+        bridge = MavlinkBridge(relay.url, sim.camera_profile, sim.vehicle_config, params=params)
+        try:
+            bridge.start()
+            start = sim.rig_state()
+            target = replace(Setpoint.hold_at(start), position_m=start.position_m + LINK_TARGET_AHEAD_M, hold=False)
+            if not (bridge.operator_arm().accepted and bridge.operator_start_offboard(target).accepted):
+                raise RuntimeError("the autopilot refused arm/offboard")
+            if not _wait(lambda: np.linalg.norm(sim.rig_state().velocity_mps) > LINK_CRUISE_MPS, 20.0):
+                raise RuntimeError("the vehicle never cruised")
+            cut_s = float(sim.time_s)
+            relay.cut(uplink=fault.name == "mavlink_link_cut_both_ways", downlink=True)
+            if _wait(lambda: autopilot.mode == "hold", 5.0):
+                change = autopilot.mode_log[-1]
+                time_to_safe = round(change.sim_time_s - cut_s, 3)
+                held_at = sim.rig_state().position_m
+                positions = []
+                end = time.monotonic() + fault.duration_s
+                while time.monotonic() < end:
+                    positions.append(sim.rig_state().position_m)
+                    time.sleep(0.02)
+                relay.restore()
+                end = time.monotonic() + settle_s
+                while time.monotonic() < end:
+                    positions.append(sim.rig_state().position_m)
+                    if bridge.streaming and recovered is None:  # it must not: the operator resumes
+                        recovered = round(float(sim.time_s) - cut_s - fault.duration_s, 3)
+                    time.sleep(0.02)
+                excursion = max(float(np.linalg.norm(p - held_at)) for p in positions)
+                violations = sum(1 for p in positions if not airspace.contains(p))
+        except Exception as exc:  # noqa: BLE001 -- counted: the figure that must stay 0
+            escaped, error = 1, repr(exc)[:200]
+        finally:
+            bridge.close()
+            relay.close()
+            autopilot.close()
+    return FaultFigures(fault.name, time_to_safe, round(excursion, 3), violations, escaped, recovered, fault.recovery,
+                        error)
+
+
 def run_matrix(names: tuple[str, ...] | None = None) -> list[FaultFigures]:
-    """Every fault (or the named ones), one run each."""
-    chosen = [f for f in FAULTS if names is None or f.name in names]
-    unknown = set(names or ()) - {f.name for f in FAULTS}
+    """Every fault (or the named ones), one run each: the in-process loop's, then the MAVLink link's."""
+    everything = FAULTS + LINK_FAULTS
+    chosen = [f for f in everything if names is None or f.name in names]
+    unknown = set(names or ()) - {f.name for f in everything}
     if unknown:
-        raise ValueError(f"unknown faults {sorted(unknown)}; choose from {[f.name for f in FAULTS]}")
-    return [run_fault(fault) for fault in chosen]
+        raise ValueError(f"unknown faults {sorted(unknown)}; choose from {[f.name for f in everything]}")
+    return [run_link_fault(fault) if fault in LINK_FAULTS else run_fault(fault) for fault in chosen]
 
 
 def format_table(rows: list[FaultFigures]) -> str:
