@@ -152,3 +152,24 @@ def test_stage_5_a_box_the_tracker_did_not_report_measures_a_subject_but_never_s
 def test_stage_6_a_new_box_starts_a_candidate():
     result = associate({}, [_box(10.0, 0.0, track_id=3)], [], 0.0, PARAMS, lambda sid: False)
     assert [m.track_id for m in result.new] == [3]
+
+
+def _shirt(bin_index: int) -> np.ndarray:
+    from cinempc.perception.appearance import HIST_BINS
+
+    hist = np.zeros(HIST_BINS, np.float32)
+    hist.flat[bin_index] = 1.0
+    return hist
+
+
+def test_stage_1_a_shirt_veto_gives_a_tracked_box_to_the_subject_it_matches_and_to_its_own_if_no_one_else():
+    subjects = {1: _subject(1, 10.0, 0.0), 2: _subject(2, 10.0, 0.4)}
+    for sid, shirt in ((1, _shirt(0)), (2, _shirt(5))):
+        subjects[sid].appearance, subjects[sid].views = shirt, PARAMS.appearance_min_views
+    swapped = Measurement(BOX.copy(), 0.9, _estimate(10.0, 0.2), _shirt(5), track_id=1, owner=1)
+    result = associate(subjects, [swapped], [], 0.1, PARAMS, _reported(subjects))
+    assert list(result.measured) == [2] and result.aliases == {1: 2}
+    alone = {1: subjects[1]}
+    stranger = Measurement(BOX.copy(), 0.9, _estimate(10.0, 0.1), _shirt(9), track_id=1, owner=1)
+    result = associate(alone, [stranger], [], 0.1, PARAMS, _reported(alone))
+    assert list(result.measured) == [1]  # appearance only vetoes what another subject could take

@@ -115,8 +115,7 @@ class _Frame:
             return np.inf
         if self.reported(m.owner) and not self.reported(sid):
             return np.inf  # a candidate never takes a reported subject's box
-        own = self.subjects[m.owner]
-        if self.in_own_gate(m) and not own.vetoes(m.look, p) and not subject.looks_like(m.look, p):
+        if self.in_own_gate(m) and not subject.looks_like(m.look, p):
             return np.inf  # a box that fits its own subject moves only to a shirt that positively matches
         d2 = _distance2(subject, m.estimate, self.time_s, body=True)
         if d2 > subject.kalman.gate_chi2:
@@ -124,11 +123,11 @@ class _Frame:
         return d2 / subject.kalman.gate_chi2 + self.bias(sid, m)
 
     def own_cost(self, m: Measurement) -> float:
-        """A tracked box's own subject: unless its shirt vetoes, it is out of reach, or another's gate holds it."""
+        """A tracked box's own subject if within reach; outside its gate or vetoed, only if no other can take it."""
         own, p = self.subjects[m.owner], self.params
-        if own.vetoes(m.look, p) or not own.reaches(m.estimate, self.time_s, p):
+        if not own.reaches(m.estimate, self.time_s, p):
             return np.inf
-        if self.in_own_gate(m):
+        if self.in_own_gate(m) and not own.vetoes(m.look, p):
             return self.bias(m.owner, m) - OWN_TRACK_BONUS
         if any(np.isfinite(self.swap_cost(sid, m)) for sid in self.subjects if sid != m.owner):
             return np.inf
