@@ -107,6 +107,8 @@ class SitePerception(BaseModel):
     weights: str | None = None
     onnx_weights: str | None = None
     class_filter: list[int] | None = Field(None, min_length=1)
+    frame_rate_hz: float | None = Field(None, gt=0.0, le=60.0, description="perception rate this field's computer "
+                                        "sustains; preflight times the detector against it")
     test_frame: Path | None = Field(None, description="a photo taken on the field with a person in it: preflight "
                                     "runs the detector on it")
 
@@ -239,7 +241,7 @@ class ResolvedSite:
                         "signing_key": str(self.site.mavlink.signing_key) if self.site.mavlink.signing_key else None,
                         "require_signing": self.site.mavlink.require_signing},
             "perception": {k: v for k, v in self.site.perception_params().model_dump().items()
-                           if k in ("backend", "weights", "onnx_weights", "class_filter")},
+                           if k in ("backend", "weights", "onnx_weights", "class_filter", "frame_rate_hz")},
             "hold_mode": self.site.failsafe.hold_mode or "config default (px4: hold, ardupilot: brake)",
         }
 

@@ -131,6 +131,8 @@ class SimAutopilot:
             self.mode = "hold"
             self.battery_percent = 100.0
             self._anchor = Setpoint.hold_at(state)
+            # home is where the vehicle stands when the autopilot boots (PX4/ArduPilot set it at the first fix)
+            self._home_enu = np.array([state.position_m[0], state.position_m[1], 0.0])
             self._target: _Target | None = None
             self._takeoff_altitude_m: float | None = None
             self.gimbal = GimbalManager()
@@ -698,8 +700,9 @@ class SimAutopilot:
         return int(lat * 1e7), int(lon * 1e7), int(alt * 1000)
 
     def _send_home(self) -> None:
-        lat, lon, alt = self._global(np.zeros(3))
-        self.net.sender(AUTOPILOT_COMPONENT).home_position_send(lat, lon, alt, 0, 0, 0, [1, 0, 0, 0], 0, 0, 0,
+        lat, lon, alt = self._global(self._home_enu)
+        x, y, z = frames.enu_to_ned(self._home_enu)
+        self.net.sender(AUTOPILOT_COMPONENT).home_position_send(lat, lon, alt, x, y, z, [1, 0, 0, 0], 0, 0, 0,
                                                                 self._ms() * 1000)
 
     def _send_autopilot_version(self) -> None:

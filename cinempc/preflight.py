@@ -1,0 +1,552 @@
+"""Preflight: is this vehicle, on this field, ready for cinempc to fly?  One pass/fail and reason per check.
+
+Rules (docs/first_flight.md; the numbers are config/preflight.yaml's):
+
+* link: the autopilot's heartbeat arrives, and -- with a signing key -- its messages verify with our key and our
+  signed command is acknowledged; without a key the site must say ``require_signing: false`` (bench only);
+* mode: disarmed and not in OFFBOARD/GUIDED (preflight is done on the ground, before the operator arms);
+* home: the autopilot reports HOME_POSITION, near the site's expected home, inside the polygon, with the
+  vehicle standing there;
+* fence: the autopilot's own fence (PX4 ``GF_*``, ArduPilot ``FENCE_*`` parameters) contains ours -- every polygon
+  vertex within its radius, our ceiling under its ceiling -- and acts (not just warns);
+* camera/gimbal: the camera answers CAMERA_INFORMATION and the gimbal manager GIMBAL_MANAGER_INFORMATION;
+* lens: the camera's sensor size and resolution match the site's camera profile, its focal length is in range;
+* detector: the site's weights load and detect on a test frame within 1 / frame_rate_hz;
+* stream: our setpoint stream, measured, is fast enough for the autopilot's offboard-loss timeout.
+
+A failed check never stops the others (except what needs the link or home), so one run lists every problem.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cinempc.config import load_parameters, load_vehicle_config
+from cinempc.mavlink.autopilots import Autopilot
+from cinempc.mavlink.bridge import MavlinkBridge, mav
+from cinempc.site import Home, ResolvedSite, Site, horizontal_distance_m, resolve_site
+from cinempc.state import Setpoint
+
+
+class Check(StrEnum):
+    """The preflight checks, in the order they run."""
+
+    LINK = "autopilot reachable and signed"
+    MODE = "mode and arming state"
+    HOME = "home set"
+    FENCE = "our fence inside the autopilot's fence"
+    CAMERA = "camera and gimbal answering"
+    LENS = "lens profile matches the camera"
+    DETECTOR = "detector loaded, on a test frame"
+    STREAM = "setpoint stream rate"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's outcome; ``reason`` says what was measured and, on failure, what to do."""
+
+    check: Check
+    passed: bool
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"check": self.check.name.lower(), "title": self.check.value, "passed": self.passed,
+                "reason": self.reason}
+
+
+@dataclass
+class PreflightReport:
+    """Every check's result, the autopilot's home and the site resolved there (when home was known)."""
+
+    results: list[CheckResult] = field(default_factory=list)
+    autopilot: str | None = None
+    home: Home | None = None
+    resolved: ResolvedSite | None = None
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [r for r in self.results if not r.passed]
+
+    def result(self, check: Check) -> CheckResult:
+        return next(r for r in self.results if r.check is check)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "autopilot": self.autopilot,
+                "home": None if self.home is None else {"lat_deg": self.home.lat_deg, "lon_deg": self.home.lon_deg,
+                                                        "alt_m": round(self.home.alt_m, 2)},
+                "checks": [r.as_dict() for r in self.results]}
+
+    def text(self) -> str:
+        lines = [f"{'PASS' if r.passed else 'FAIL'}  {r.check.value}: {r.reason}" for r in self.results]
+        verdict = "preflight PASSED" if self.passed else f"preflight FAILED ({len(self.failures)} of " \
+            f"{len(self.results)} checks)"
+        return "\n".join([*lines, verdict])
+
+    def refusal(self, action: str) -> str:
+        """Why an operator command is refused: every failed check's reason."""
+        return f"{action} refused: preflight failed -- " + "; ".join(
+            f"{r.check.value}: {r.reason}" for r in self.failures)
+
+
+@dataclass(frozen=True)
+class PreflightSettings:
+    """config/preflight.yaml."""
+
+    timeout_s: float
+    offboard_min_rate_hz: float
+    setpoints_per_loss_timeout: float
+    stream_measure_s: float
+    sensor_size_tolerance: float
+    detector_runs: int
+    detector_min_subjects: int
+    home_max_vehicle_distance_m: float
+    takeoff_max_altitude_m: float
+    takeoff_timeout_s: float
+
+    @classmethod
+    def load(cls, name: str = "preflight.yaml") -> PreflightSettings:
+        values = load_parameters(name)["preflight"]
+        settings = cls(**values)
+        for key, value in values.items():
+            if not (isinstance(value, int | float) and value > 0):
+                raise ValueError(f"{name}: preflight.{key} must be a positive number, got {value!r}")
+        return settings
+
+
+class PreflightBridge(MavlinkBridge):
+    """The bridge plus what preflight asks of the link: parameters, requested messages, signing counts,
+    and a measured setpoint stream."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._params: dict[str, float] = {}
+        self._stream_sent = 0
+        self.signed_from_autopilot = 0
+        self.unsigned_from_autopilot = 0
+
+    def _handle(self, msg: Any) -> None:
+        if msg.get_type() != "BAD_DATA" and msg.get_srcSystem() == self.target_system:
+            if msg.get_signed():
+                self.signed_from_autopilot += 1
+            else:
+                self.unsigned_from_autopilot += 1
+            if msg.get_type() == "PARAM_VALUE":
+                with self._lock:
+                    self._params[msg.param_id.rstrip("\x00")] = float(msg.param_value)
+                    self._lock.notify_all()
+        super()._handle(msg)
+
+    def signing_counts(self) -> dict[str, int]:
+        """pymavlink's signature counters for what we received (bad signatures, refused unsigned packets)."""
+        signing = self._conn.mav.signing if self._conn is not None else None
+        if signing is None:
+            return {"badsig": 0, "rejected": 0, "goodsig": 0}
+        return {"badsig": int(signing.badsig_count), "rejected": int(signing.reject_count),
+                "goodsig": int(signing.goodsig_count)}
+
+    def read_parameter(self, name: str, timeout_s: float) -> float | None:
+        """A parameter of the autopilot (PARAM_REQUEST_READ; None if it does not answer)."""
+        with self._lock:
+            self._params.pop(name, None)
+        deadline = time.monotonic() + timeout_s
+        next_request = 0.0
+        with self._lock:
+            while name not in self._params:
+                now = time.monotonic()
+                if now >= deadline:
+                    return None
+                if now >= next_request:  # UDP may lose the request or the answer: ask again
+                    with self._send_lock:
+                        self._conn.mav.param_request_read_send(self.target_system, 1, name.encode("ascii"), -1)
+                    next_request = now + min(self.command_timeout_s, timeout_s / 3)
+                self._lock.wait(0.02)
+            return self._params[name]
+
+    def request_message(self, message_id: int, component: int, name: str, timeout_s: float) -> Any:
+        """Ask a component for one message (MAV_CMD_REQUEST_MESSAGE) and wait for it (None if none came)."""
+        with self._lock:
+            self._messages.pop(name, None)
+        self.command(mav.MAV_CMD_REQUEST_MESSAGE, message_id, target_component=component, wait=False)
+        deadline = time.monotonic() + timeout_s
+        resend = time.monotonic() + self.command_timeout_s
+        while time.monotonic() < deadline:
+            msg = self.wait_message(name, timeout_s=0.05)
+            if msg is not None:
+                return msg
+            if time.monotonic() >= resend:
+                self.command(mav.MAV_CMD_REQUEST_MESSAGE, message_id, target_component=component, wait=False)
+                resend = time.monotonic() + self.command_timeout_s
+        return None
+
+    def _send_stream(self, force_lens: bool = False) -> int:
+        tag = super()._send_stream(force_lens)
+        if tag:
+            self._stream_sent += 1
+        return tag
+
+    def measure_stream_hz(self, seconds: float) -> float:
+        """Stream hold setpoints at the vehicle's position for ``seconds`` (no mode change: a disarmed vehicle
+        ignores them) and return the rate at which position targets actually left."""
+        state = self.rig_state()
+        if state is None:
+            raise RuntimeError("no vehicle position yet")
+        self.set_setpoint(Setpoint.hold_at(state), "preflight: timing the setpoint stream")
+        with self._lock:
+            self._stream_sent = 0
+            self._streaming = True
+        start = time.monotonic()
+        time.sleep(seconds)
+        with self._lock:
+            sent = self._stream_sent
+            self._streaming = False
+        return sent / (time.monotonic() - start)
+
+
+def load_site_key(site: Site) -> bytes | None:
+    """The site's signing key (SigningKeyError names the problem), or None when it has none."""
+    from cinempc.mavlink.signing import load_signing_key
+
+    return load_signing_key(site.mavlink.signing_key) if site.mavlink.signing_key is not None else None
+
+
+def connect(site: Site, settings: PreflightSettings | None = None,
+            bridge_class: type[PreflightBridge] = PreflightBridge) -> tuple[PreflightBridge | None, CheckResult]:
+    """Open the site's link; the LINK check's result (and None as bridge when it failed)."""
+    settings = settings or PreflightSettings.load()
+    params = site.mavlink_params()
+    url = params["connection"]["url"]
+    try:
+        key = load_site_key(site)
+    except ValueError as exc:
+        return None, CheckResult(Check.LINK, False, f"signing key unusable: {exc}")
+    vehicle = load_vehicle_config()
+    bridge = bridge_class(url, site.camera(vehicle), vehicle, params=params, signing_key=key)
+    try:
+        autopilot = bridge.start(wait_heartbeat_s=settings.timeout_s)
+    except TimeoutError:
+        counts = bridge.signing_counts()
+        if counts["badsig"]:
+            why = (f"heard {counts['badsig']} messages signed with another key: the autopilot's signing key is not "
+                   f"{site.mavlink.signing_key} (provision it again over USB: cinempc mavlink provision)")
+        elif counts["rejected"]:
+            why = (f"heard {counts['rejected']} unsigned messages and refused them: the autopilot is not provisioned "
+                   "with our signing key (cinempc mavlink provision over USB)")
+        else:
+            why = (f"no autopilot heartbeat on {url} within {settings.timeout_s:.1f} s: check the radio/cable, the "
+                   "URL in the site file and that the autopilot is powered")
+        return None, CheckResult(Check.LINK, False, why)
+    if key is None:
+        if site.mavlink.require_signing:
+            return bridge, CheckResult(Check.LINK, False, f"{autopilot.value} reachable on {url} but the link is "
+                                       "UNSIGNED: set mavlink.signing_key in the site file (cinempc mavlink keygen + "
+                                       "provision); anyone with a radio could fly an unsigned drone")
+        return bridge, CheckResult(Check.LINK, True, f"{autopilot.value} on {url}, unsigned (site: require_signing "
+                                   "false -- bench only)")
+    reply = bridge.request_message(mav.MAVLINK_MSG_ID_AUTOPILOT_VERSION, 1, "AUTOPILOT_VERSION", settings.timeout_s)
+    if reply is None:
+        return bridge, CheckResult(Check.LINK, False, f"{autopilot.value} heard (signed) but it ignored our signed "
+                                   "request for AUTOPILOT_VERSION: it may check signatures with another key")
+    if bridge.unsigned_from_autopilot and not bridge.signed_from_autopilot:
+        return bridge, CheckResult(Check.LINK, False, "the autopilot's messages are not signed")
+    return bridge, CheckResult(Check.LINK, True, f"{autopilot.value} on {url}, signed both ways "
+                               f"({bridge.signed_from_autopilot} signed messages verified, our signed request "
+                               "answered)")
+
+
+def check_mode(bridge: MavlinkBridge) -> CheckResult:
+    """Disarmed, not in OFFBOARD/GUIDED."""
+    mode, armed = bridge.mode, bridge.armed
+    if armed:
+        return CheckResult(Check.MODE, False, f"already ARMED (mode {mode}): preflight is for a disarmed vehicle on "
+                           "the ground; land and disarm first")
+    if mode == "offboard":
+        return CheckResult(Check.MODE, False, "in OFFBOARD/GUIDED before arming: switch to hold/position first")
+    return CheckResult(Check.MODE, True, f"disarmed, mode {mode}")
+
+
+def check_home(bridge: PreflightBridge, site: Site,
+               settings: PreflightSettings) -> tuple[CheckResult, Home | None, ResolvedSite | None]:
+    """HOME_POSITION received, near the site's home, inside the polygon, the vehicle standing at it."""
+    msg = bridge.request_message(mav.MAVLINK_MSG_ID_HOME_POSITION, 1, "HOME_POSITION", settings.timeout_s)
+    if msg is None:
+        return CheckResult(Check.HOME, False, f"no HOME_POSITION within {settings.timeout_s:.1f} s: the autopilot "
+                           "has no home yet (wait for a 3D GPS fix)"), None, None
+    if msg.latitude == 0 and msg.longitude == 0:
+        return CheckResult(Check.HOME, False, "HOME_POSITION is 0, 0: home not set (no GPS fix)"), None, None
+    home = Home.from_home_position(msg)
+    where = f"home {home.lat_deg:.7f}, {home.lon_deg:.7f}, {home.alt_m:.1f} m AMSL"
+    if site.home is not None:
+        distance = horizontal_distance_m(home, site.home)
+        if distance > site.home.tolerance_m:
+            return CheckResult(Check.HOME, False, f"{where} is {distance:.1f} m from the site's home (tolerance "
+                               f"{site.home.tolerance_m:.1f} m): wrong field, or GPS not settled"), home, None
+    try:
+        resolved = resolve_site(site, home)
+    except ValueError as exc:
+        return CheckResult(Check.HOME, False, f"{where}: the fence does not resolve there: {exc}"), home, None
+    if not resolved.fence.contains(home.local_enu_m[:2]):
+        return CheckResult(Check.HOME, False, f"{where} is outside the site's geofence polygon"), home, resolved
+    state = bridge.rig_state()
+    if state is None:
+        return CheckResult(Check.HOME, False, f"{where}, but no local position from the vehicle"), home, resolved
+    offset = math.dist(state.position_m[:2], home.local_enu_m[:2])
+    if offset > settings.home_max_vehicle_distance_m:
+        return CheckResult(Check.HOME, False, f"{where}, but the vehicle stands {offset:.1f} m from it (limit "
+                           f"{settings.home_max_vehicle_distance_m:.1f} m): home was set elsewhere; re-set it here"), \
+            home, resolved
+    return CheckResult(Check.HOME, True, f"{where}; vehicle {offset:.1f} m from it, inside the polygon"), home, resolved
+
+
+def check_fence(bridge: PreflightBridge, resolved: ResolvedSite, settings: PreflightSettings) -> CheckResult:
+    """The autopilot's own fence contains ours (its parameters, per stack)."""
+    reach = resolved.fence.max_distance_m(resolved.home.local_enu_m[:2])
+    ceiling = resolved.site.geofence.altitude_ceiling_m
+    floor = resolved.site.geofence.altitude_floor_m
+
+    def read(name: str) -> float | None:
+        return bridge.read_parameter(name, settings.timeout_s)
+
+    if bridge.autopilot is Autopilot.PX4:
+        names = ("GF_MAX_HOR_DIST", "GF_MAX_VER_DIST", "GF_ACTION")
+        values = {n: read(n) for n in names}
+        missing = [n for n, v in values.items() if v is None]
+        if missing:
+            return CheckResult(Check.FENCE, False, f"the autopilot did not answer {', '.join(missing)}: cannot "
+                               "compare fences")
+        horizontal, vertical, action = (values[n] for n in names)
+        problems = []
+        if horizontal <= 0:
+            problems.append("its horizontal fence is off (GF_MAX_HOR_DIST = 0)")
+        elif reach > horizontal:
+            problems.append(f"our polygon reaches {reach:.1f} m from home, beyond its GF_MAX_HOR_DIST "
+                            f"{horizontal:.1f} m")
+        if vertical <= 0:
+            problems.append("its vertical fence is off (GF_MAX_VER_DIST = 0)")
+        elif ceiling > vertical:
+            problems.append(f"our ceiling {ceiling:.1f} m is above its GF_MAX_VER_DIST {vertical:.1f} m")
+        if action < 2:
+            problems.append(f"GF_ACTION = {action:.0f} only {'warns' if action == 1 else 'does nothing'} on a breach")
+        summary = f"GF_MAX_HOR_DIST {horizontal:.0f} m, GF_MAX_VER_DIST {vertical:.0f} m, GF_ACTION {action:.0f}"
+    else:
+        names = ("FENCE_ENABLE", "FENCE_TYPE", "FENCE_RADIUS", "FENCE_ALT_MAX", "FENCE_ACTION")
+        values = {n: read(n) for n in names}
+        missing = [n for n, v in values.items() if v is None]
+        if missing:
+            return CheckResult(Check.FENCE, False, f"the autopilot did not answer {', '.join(missing)}: cannot "
+                               "compare fences")
+        enable, kind, radius, alt_max, action = (values[n] for n in names)
+        kind = int(kind)
+        problems = []
+        if enable < 1:
+            problems.append("its fence is disabled (FENCE_ENABLE = 0)")
+        if kind & 2:
+            if reach > radius:
+                problems.append(f"our polygon reaches {reach:.1f} m from home, beyond its FENCE_RADIUS {radius:.1f} m")
+        elif not kind & 4:
+            problems.append(f"FENCE_TYPE {kind} has no horizontal fence (neither circle nor polygon)")
+        if kind & 1 and ceiling > alt_max:
+            problems.append(f"our ceiling {ceiling:.1f} m is above its FENCE_ALT_MAX {alt_max:.1f} m")
+        elif not kind & 1:
+            problems.append(f"FENCE_TYPE {kind} has no altitude ceiling")
+        if kind & 8:
+            alt_min = read("FENCE_ALT_MIN")
+            if alt_min is not None and floor < alt_min:
+                problems.append(f"our floor {floor:.1f} m is below its FENCE_ALT_MIN {alt_min:.1f} m")
+        if action < 1:
+            problems.append("FENCE_ACTION = 0 only reports a breach")
+        summary = f"FENCE_TYPE {kind}, FENCE_RADIUS {radius:.0f} m, FENCE_ALT_MAX {alt_max:.0f} m"
+        if kind & 4:
+            summary += " (its inclusion polygon is uploaded with the mission protocol and not compared here)"
+    if problems:
+        return CheckResult(Check.FENCE, False, "; ".join(problems) + f" ({summary})")
+    return CheckResult(Check.FENCE, True, f"ours reaches {reach:.1f} m from home up to {ceiling:.1f} m, inside "
+                       f"{summary}")
+
+
+def check_camera(bridge: PreflightBridge, settings: PreflightSettings) -> tuple[CheckResult, Any]:
+    """CAMERA_INFORMATION from the camera, GIMBAL_MANAGER_INFORMATION from the gimbal manager."""
+    dialect = bridge.dialect
+    assert dialect is not None
+    info = bridge.request_message(mav.MAVLINK_MSG_ID_CAMERA_INFORMATION, dialect.camera_component_id,
+                                  "CAMERA_INFORMATION", settings.timeout_s)
+    gimbal = bridge.request_message(mav.MAVLINK_MSG_ID_GIMBAL_MANAGER_INFORMATION,
+                                    dialect.gimbal_manager_component_id, "GIMBAL_MANAGER_INFORMATION",
+                                    settings.timeout_s)
+    problems = []
+    if info is None:
+        problems.append(f"the camera (component {dialect.camera_component_id}) did not answer CAMERA_INFORMATION "
+                        f"within {settings.timeout_s:.1f} s")
+    if gimbal is None:
+        problems.append(f"the gimbal manager (component {dialect.gimbal_manager_component_id}) did not answer "
+                        f"GIMBAL_MANAGER_INFORMATION within {settings.timeout_s:.1f} s")
+    if problems:
+        return CheckResult(Check.CAMERA, False, "; ".join(problems)), info
+    model = bytes(info.model_name).rstrip(b"\x00").decode("ascii", "replace") if not isinstance(
+        info.model_name, str) else info.model_name.rstrip("\x00")
+    return CheckResult(Check.CAMERA, True, f"camera '{model}' and gimbal manager (pitch "
+                       f"{math.degrees(gimbal.pitch_min):.0f}..{math.degrees(gimbal.pitch_max):.0f} deg) "
+                       "answered"), info
+
+
+def check_lens(info: Any, site: Site, settings: PreflightSettings) -> CheckResult:
+    """Sensor size and resolution as the camera reports them vs the site's camera profile; focal length in range."""
+    profile = site.camera()
+    if info is None:
+        return CheckResult(Check.LENS, False, "no CAMERA_INFORMATION to compare with the profile")
+    tol = settings.sensor_size_tolerance
+    problems = []
+    for what, reported, expected in (("sensor width", info.sensor_size_h, profile.sensor_width_mm),
+                                     ("sensor height", info.sensor_size_v, profile.sensor_height_mm)):
+        if not (math.isfinite(reported) and reported > 0):
+            problems.append(f"the camera does not report its {what}")
+        elif abs(reported - expected) > tol * expected:
+            problems.append(f"{what} {reported:.2f} mm reported, profile {profile.name} says {expected:.2f} mm")
+    if (info.resolution_h, info.resolution_v) != (profile.image_width_px, profile.image_height_px) and \
+            info.resolution_h > 0:
+        problems.append(f"resolution {info.resolution_h}x{info.resolution_v} reported, profile {profile.name} says "
+                        f"{profile.image_width_px}x{profile.image_height_px}")
+    focal = float(info.focal_length)
+    if math.isfinite(focal) and focal > 0 and not (
+            profile.focal_length_mm.min - 0.05 <= focal <= profile.focal_length_mm.max + 0.05):
+        problems.append(f"focal length {focal:.1f} mm is outside the profile's {profile.focal_length_mm.min:g}-"
+                        f"{profile.focal_length_mm.max:g} mm")
+    if problems:
+        return CheckResult(Check.LENS, False, "; ".join(problems) + ": set camera_profile in the site file to the "
+                           "camera on the drone (cinempc optics --list-cameras)")
+    return CheckResult(Check.LENS, True, f"{profile.name}: sensor {info.sensor_size_h:.2f} x {info.sensor_size_v:.2f} "
+                       f"mm, {info.resolution_h}x{info.resolution_v} px, focal length {focal:.1f} mm in range")
+
+
+def check_detector(site: Site, settings: PreflightSettings) -> CheckResult:
+    """Load the site's detector and time it on the test frame (or a blank frame of the camera's size)."""
+    import numpy as np
+
+    params = site.perception_params()
+    weights = params.onnx_weights if params.backend == "onnx" else params.weights
+    try:
+        from cinempc.perception.detector import build_detector
+
+        detector = build_detector(params)
+    except Exception as exc:  # noqa: BLE001 -- any load failure is this check's answer
+        return CheckResult(Check.DETECTOR, False, f"{params.backend} weights {weights} did not load: {exc}")
+    frame_path = site.perception.test_frame
+    if frame_path is not None:
+        import cv2
+
+        image = cv2.imread(str(frame_path.expanduser()), cv2.IMREAD_COLOR)
+        if image is None:
+            return CheckResult(Check.DETECTOR, False, f"test_frame {frame_path} could not be read as an image")
+        frame = image[..., ::-1].copy()
+    else:
+        camera = site.camera()
+        frame = np.full((camera.image_height_px, camera.image_width_px, 3), 128, dtype=np.uint8)
+    detector.detect(frame)  # warm-up: the first run builds the graph
+    times, found = [], 0
+    for _ in range(settings.detector_runs):
+        start = time.perf_counter()
+        detections = detector.detect(frame)
+        times.append(time.perf_counter() - start)
+        found = len(detections)
+    worst = max(times)
+    budget = 1.0 / params.frame_rate_hz
+    timing = f"{1000 * float(np.median(times)):.0f} ms median, {1000 * worst:.0f} ms worst of {len(times)}"
+    if worst > budget:
+        return CheckResult(Check.DETECTOR, False, f"{weights}: {timing} -- over the {1000 * budget:.0f} ms a "
+                           f"{params.frame_rate_hz:g} Hz perception rate allows (onnx backend, smaller "
+                           "image_size_px or a faster computer)")
+    if frame_path is None:
+        return CheckResult(Check.DETECTOR, True, f"{weights} loaded; {timing} on a blank frame (no test_frame in the "
+                           "site file: timed only, no detection checked)")
+    if found < settings.detector_min_subjects:
+        return CheckResult(Check.DETECTOR, False, f"{weights}: {found} people found in test_frame {frame_path} "
+                           f"(need {settings.detector_min_subjects}); these weights may not see this field's "
+                           "people -- the shipped ones learnt only simulator renders")
+    return CheckResult(Check.DETECTOR, True, f"{weights}: {found} people in {frame_path}; {timing}")
+
+
+def check_stream(bridge: PreflightBridge, settings: PreflightSettings) -> CheckResult:
+    """Measured setpoint rate vs the autopilot's needs: its offboard minimum and N setpoints per loss timeout."""
+    name = "COM_OF_LOSS_T" if bridge.autopilot is Autopilot.PX4 else "GUID_TIMEOUT"
+    loss_timeout = bridge.read_parameter(name, settings.timeout_s)
+    if loss_timeout is None:
+        return CheckResult(Check.STREAM, False, f"the autopilot did not answer {name}: its offboard-loss timeout "
+                           "is unknown")
+    if not loss_timeout > 0:
+        return CheckResult(Check.STREAM, False, f"{name} = {loss_timeout:g}: the autopilot has no offboard-loss "
+                           "failsafe; set it (PX4 default 1 s, ours 0.25 s)")
+    required = max(settings.offboard_min_rate_hz, settings.setpoints_per_loss_timeout / loss_timeout)
+    try:
+        measured = bridge.measure_stream_hz(settings.stream_measure_s)
+    except RuntimeError as exc:
+        return CheckResult(Check.STREAM, False, f"could not stream: {exc}")
+    detail = (f"{measured:.1f} Hz measured over {settings.stream_measure_s:g} s, {required:.1f} Hz needed "
+              f"({settings.setpoints_per_loss_timeout:g} setpoints per {name} = {loss_timeout:g} s)")
+    if measured < required:
+        return CheckResult(Check.STREAM, False, detail + ": raise stream.setpoint_rate_hz or the autopilot's "
+                           f"{name}, or unload the companion computer")
+    return CheckResult(Check.STREAM, True, detail)
+
+
+def run_preflight(site: Site, settings: PreflightSettings | None = None, *, detector: bool = True,
+                  bridge: PreflightBridge | None = None,
+                  on_result: Callable[[CheckResult], None] | None = None) -> PreflightReport:
+    """Every check against the site's autopilot; ``bridge``: an open one to reuse (then it is left open)."""
+    settings = settings or PreflightSettings.load()
+    report = PreflightReport()
+
+    def add(result: CheckResult) -> None:
+        report.results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    detector_result: list[CheckResult] = []
+    detector_thread = None
+    if detector:  # loading a network takes seconds: do it while the link checks run
+        detector_thread = threading.Thread(target=lambda: detector_result.append(check_detector(site, settings)),
+                                           daemon=True)
+        detector_thread.start()
+    own = bridge is None
+    if bridge is None:
+        bridge, link = connect(site, settings)
+    else:
+        link = CheckResult(Check.LINK, bridge.link_ok, "reusing the open link")
+    add(link)
+    try:
+        if bridge is None or not link.passed and bridge.autopilot is None:
+            for check in (Check.MODE, Check.HOME, Check.FENCE, Check.CAMERA, Check.LENS, Check.STREAM):
+                add(CheckResult(check, False, "not run: no link to the autopilot"))
+        else:
+            report.autopilot = bridge.autopilot.value if bridge.autopilot else None
+            bridge.wait_message("LOCAL_POSITION_NED", timeout_s=settings.timeout_s)
+            add(check_mode(bridge))
+            home_result, report.home, report.resolved = check_home(bridge, site, settings)
+            add(home_result)
+            if report.resolved is not None:
+                add(check_fence(bridge, report.resolved, settings))
+            else:
+                add(CheckResult(Check.FENCE, False, "not run: no home to anchor our fence at"))
+            camera_result, info = check_camera(bridge, settings)
+            add(camera_result)
+            add(check_lens(info, site, settings))
+            add(check_stream(bridge, settings))
+    finally:
+        if own and bridge is not None:
+            bridge.close()
+    if detector_thread is not None:
+        detector_thread.join()
+        add(detector_result[0])
+    else:
+        add(CheckResult(Check.DETECTOR, True, "skipped (--skip-detector)"))
+    order = list(Check)
+    report.results.sort(key=lambda r: order.index(r.check))
+    return report
