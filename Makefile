@@ -2,7 +2,7 @@
 # Both set up .venv from requirements.txt (all versions pinned there) on first use, then build the
 # ROS 2 interface packages in interfaces/ into it (plain cmake, ~4 min on 2 cores, see README);
 # re-running only re-installs when requirements.txt, setup.py or package.xml change, and only
-# rebuilds the interfaces when a file under interfaces/ changes.
+# rebuilds the interfaces when a message, service or build file under interfaces/ changes.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +11,8 @@ STAMP := $(VENV)/.cinempc-installed
 INTERFACES_STAMP := $(VENV)/.cinempc-interfaces
 # dependency order: the stand-ins first (tf2_msgs, vision_msgs: only where no ROS install has them)
 INTERFACE_PACKAGES := tf2_msgs vision_msgs cinempc_interfaces
-INTERFACE_SOURCES := $(shell find interfaces -type f 2>/dev/null)
+INTERFACE_SOURCES := $(shell find interfaces -type f \( -name '*.msg' -o -name '*.srv' -o -name '*.cmake' \
+                       -o -name CMakeLists.txt -o -name package.xml -o -name build.sh \) 2>/dev/null)
 export PYTHONUNBUFFERED := 1
 export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
 # Ultralytics must never try the network or write outside the project.
