@@ -136,14 +136,14 @@ class PolygonFence:
         if not self.altitude_ceiling_m > self.altitude_floor_m:
             raise ValueError(f"altitude ceiling {self.altitude_ceiling_m} m must exceed the floor "
                              f"{self.altitude_floor_m} m")
-        if abs(self.signed_area_m2) < 1.0:
-            raise ValueError(f"geofence polygon encloses {abs(self.signed_area_m2):.2f} m^2: vertices collinear "
-                             "or repeated")
         crossing = self.self_crossing()
         if crossing is not None:
             i, j = crossing
             raise ValueError(f"geofence polygon edges {i + 1} and {j + 1} cross each other: list the vertices in "
                              "order around the field (clockwise or counter-clockwise)")
+        if abs(self.signed_area_m2) < 1.0:
+            raise ValueError(f"geofence polygon encloses {abs(self.signed_area_m2):.2f} m^2: vertices collinear "
+                             "or repeated")
 
     @property
     def vertices(self) -> np.ndarray:
