@@ -96,7 +96,9 @@ class Listener:
     def on_status(self, msg) -> None:
         self._keep("mpc/status", {"status": msg.status, "holding": msg.holding, "solves": msg.solves,
                                   "cost_breakdown": {v.name: v.value for v in msg.cost_breakdown},
-                                  "weights": len(msg.weights), "known_status": msg.status in (
+                                  "weights": len(msg.weights),
+                                  "dropped": {v.name: v.value for v in msg.dropped_messages},
+                                  "known_status": msg.status in (
                                       msg.STATUS_OPTIMAL, msg.STATUS_RELAXED, msg.STATUS_TRACKING,
                                       msg.STATUS_FALLBACK_SHIFTED, msg.STATUS_FALLBACK_HOLD, msg.STATUS_NO_SUBJECT,
                                       msg.STATUS_CONTROLLER_ERROR, msg.STATUS_HOLD, msg.STATUS_NO_STATE)})
