@@ -36,6 +36,13 @@ REAL_VISION_MSGS_HASHES = {
     "Point2D": "eab0e83f44ab4de92ceaf76dd7d0e7638f2bdd1d16ffbe16c7a136c48e407247",
     "Pose2D": "b0b5d1d7b4c20dd4fcde3ed1d4b289a919290572007d67a97043814db25d3648",
 }
+# The dependency hashes the same generated file expects: equal to Jazzy's, so that build was against Jazzy's
+# std_msgs/geometry_msgs/builtin_interfaces (RIHS01 exists since Iron; Humble has no type hashes).
+REFERENCE_DEPENDENCY_HASHES = {
+    "std_msgs/msg/Header": "f49fb3ae2cf070f793645ff749683ac6b06203e41c891e17701b1cb597ce6a01",
+    "geometry_msgs/msg/PoseWithCovariance": "9a7c0fd234b7f45c6098745ecccd773ca1085670e64107135397aee31c02e1bb",
+    "builtin_interfaces/msg/Time": "b106235e25a4c5ed35098aa0a61a3ee9c9b18d197f398b0e4206cea9acf9c197",
+}
 
 
 def _built_hash(package: str, name: str) -> str:
@@ -49,6 +56,8 @@ def test_stand_ins_carry_the_real_jazzy_type_hashes():
 
     jazzy = get_typestore(Stores.ROS2_JAZZY)
     assert _built_hash("tf2_msgs", "TFMessage") == jazzy.hash_rihs01("tf2_msgs/msg/TFMessage")
+    for type_name, digest in REFERENCE_DEPENDENCY_HASHES.items():
+        assert jazzy.hash_rihs01(type_name) == f"RIHS01_{digest}", type_name
     for name, digest in REAL_VISION_MSGS_HASHES.items():
         assert _built_hash("vision_msgs", name) == f"RIHS01_{digest}", name
 
