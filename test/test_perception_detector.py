@@ -77,9 +77,10 @@ def test_finds_the_people_in_held_out_scenes(detectors, heldout_views):
             total += 1
             found += bool(len(detections)) and iou_matrix(box[None], detections.xyxy).max() >= 0.5
     assert total >= 10
-    # held-out mAP50 of the shipped model: see provenance.json (`evaluation`);
-    # this guards against a broken export or pipeline, not the accuracy goal (that is the benchmark's)
-    assert found / total >= 0.5
+    # held-out mAP50 of the shipped model: 0.954 (provenance.json `evaluation`).  Measured recall here: 35/35
+    # (1.0) on these views, 0.84 and 0.92 on the next two held-out seeds; the bar is the eval worlds' (0.8),
+    # not the 0.5 it had been loosened to (0.85 -> 0.6 -> 0.5 with the stage-3 weights)
+    assert found / total >= RECALL_MIN_EVAL_WORLDS, (found, total)
 
 
 def test_finds_the_people_in_the_evaluation_worlds_without_phantoms(detectors):
