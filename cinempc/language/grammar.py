@@ -681,10 +681,10 @@ def _places_after_subjects(reading: SegmentReading, lexicon: Lexicon) -> None:
         if not place:
             continue
         start = j - place
-        covering = {id(content[k]): content[k] for k in range(start, j) if k in content}
-        if any(m.category not in ("side", "unknown") or m.start < start for m in covering.values()):
+        spanned = {id(content[k]): content[k] for k in range(start, j) if k in content}
+        if any(m.category not in ("side", "unknown") or m.start < start for m in spanned.values()):
             continue  # "focus on the ring": the word belongs to another phrase
-        for m in covering.values():
+        for m in spanned.values():
             if m.category == "unknown":  # "past" of "follow the bride past the fountain"
                 raw = " ".join(t.raw for t in tokens[m.start:m.end])
                 reading.unknown = [u for u in reading.unknown if u[0] != raw]
