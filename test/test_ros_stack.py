@@ -32,17 +32,6 @@ SHOT_SECONDS = 20.0
 REAL_TIME_FACTOR = float(os.environ.get("CINEMPC_TEST_REAL_TIME_FACTOR", "1.0"))
 
 
-def _perception_weights_present() -> bool:
-    from cinempc.perception.params import load_perception_params
-
-    weights = load_perception_params().weights
-    root = Path(__file__).resolve().parent.parent / "cinempc" / "perception"
-    return (root / weights).is_file() or Path(weights).is_file()
-
-
-PERCEPTION_IN_LOOP = _perception_weights_present()
-
-
 class Probe:
     """A node in the test process: records what the graph says, publishes what a test injects."""
 
@@ -270,17 +259,20 @@ def test_sim_graph_achieves_the_default_shot(stack):
     assert metrics["in_focus_fraction"] >= 0.9
     # The setpoint stream: 20 per second of graph time while the shot ran.  A timer skips the ticks it missed
     # when its node waits for a CPU (2 cores, five processes, YOLO on the CPU): measured 18.1-19.6/s, every
-    # gap one period or two.  What the autopilot needs is asserted: most of the rate, and never a gap that
-    # its setpoint timeout (sim_node's setpoint_timeout_s) would take for a lost link.
+    # gap one period or two.  What the autopilot needs is asserted: never a gap that its setpoint timeout
+    # (sim_node's setpoint_timeout_s) would take for a lost link, and at least half the configured rate (a
+    # timer at a wrong rate fails; a busy machine skipping ticks does not -- the old bar, 17/s, sat just under
+    # the measured 18.1).
     from cinempc.config import load_parameters
 
     setpoint_timeout_s = load_parameters("nodes.yaml", "/**/sim_node")["node"]["setpoint_timeout_s"]
+    setpoint_rate_hz = load_parameters("nodes.yaml", "/**/mpc_node")["node"]["setpoint_rate_hz"]
     t0, t1 = truth[0]["time_s"], truth[-1]["time_s"]
     during = sorted(t for t, _ in setpoints if t0 <= t <= t1)
     gaps = np.diff(during)
     print(f"setpoints: {len(during) / (t1 - t0):.1f}/s of graph time, gap p95 {np.percentile(gaps, 95):.3f} s, "
           f"max {gaps.max():.3f} s")
-    assert len(during) / (t1 - t0) >= 17.0, f"{len(during)} setpoints in {t1 - t0:.1f} s of graph time"
+    assert len(during) / (t1 - t0) >= 0.5 * setpoint_rate_hz, f"{len(during)} setpoints in {t1 - t0:.1f} s"
     assert gaps.max() < setpoint_timeout_s, f"a {gaps.max():.2f} s gap in the setpoint stream"
 
 
@@ -336,8 +328,7 @@ def test_malformed_messages_are_logged_and_dropped(stack):
     probe.publish(ShotSpec, "director/shot", original_shot, qos=LATCHED_QOS, repeat=1)
     probe.wait_for(lambda: probe.status and not probe.status[-1]["holding"], 60, "flying again on the real shot")
     assert all(stack.alive().values()), stack.alive()
-    if PERCEPTION_IN_LOOP:
-        assert "dropped malformed message on camera/image_raw" in stack.log("perception_node")
+    assert "dropped malformed message on camera/image_raw" in stack.log("perception_node")
     assert "dropped malformed message on rig/odometry" in stack.log("mpc_node")
 
 
@@ -357,7 +348,6 @@ def test_director_hold_service_holds_the_rig_and_resume_releases_it(stack):
     probe.wait_for(lambda: probe.status and not probe.status[-1]["holding"], 30, "flying again after RESUME")
 
 
-@pytest.mark.skipif(not PERCEPTION_IN_LOOP, reason="perception weights (cinempc/perception/weights) not present")
 def test_killing_perception_holds_and_a_restart_recovers(stack):
     probe = stack.probe
 
