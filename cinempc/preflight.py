@@ -112,6 +112,9 @@ class PreflightSettings:
     home_max_vehicle_distance_m: float
     takeoff_max_altitude_m: float
     takeoff_timeout_s: float
+    operator_system_id: int
+    operator_component_id: int
+    operator_link_id: int
 
     @classmethod
     def load(cls, name: str = "preflight.yaml") -> PreflightSettings:
@@ -224,6 +227,10 @@ def connect(site: Site, settings: PreflightSettings | None = None,
     """Open the site's link; the LINK check's result (and None as bridge when it failed)."""
     settings = settings or PreflightSettings.load()
     params = site.mavlink_params()
+    # a second client beside the bridge node, as a ground station is: its own ids and signing stream
+    params["connection"]["system_id"] = settings.operator_system_id
+    params["connection"]["component_id"] = settings.operator_component_id
+    params["signing"]["link_id"] = settings.operator_link_id
     url = params["connection"]["url"]
     try:
         key = load_site_key(site)
@@ -263,9 +270,30 @@ def connect(site: Site, settings: PreflightSettings | None = None,
                                "answered)")
 
 
-def check_mode(bridge: MavlinkBridge) -> CheckResult:
-    """Disarmed, not in OFFBOARD/GUIDED."""
+class Phase(StrEnum):
+    """Where in the flight a check runs: what the mode, arming and position checks expect."""
+
+    GROUND = "on the ground, disarmed"  # preflight, arm
+    ARMED = "armed on the ground"  # takeoff
+    FLYING = "armed and flying"  # offboard
+
+
+def check_mode(bridge: MavlinkBridge, phase: Phase = Phase.GROUND, floor_m: float | None = None) -> CheckResult:
+    """GROUND: disarmed, not in OFFBOARD/GUIDED; ARMED: armed on the ground; FLYING: armed above the floor."""
     mode, armed = bridge.mode, bridge.armed
+    if phase is not Phase.GROUND:
+        state = bridge.rig_state()
+        height = None if state is None else float(state.position_m[2])
+        if not armed:
+            return CheckResult(Check.MODE, False, f"disarmed (mode {mode}): arm first (cinempc mavlink arm)")
+        if height is None:
+            return CheckResult(Check.MODE, False, "no vehicle position")
+        if phase is Phase.ARMED and floor_m is not None and height >= floor_m:
+            return CheckResult(Check.MODE, False, f"already flying ({height:.1f} m): takeoff is from the ground")
+        if phase is Phase.FLYING and floor_m is not None and height < floor_m:
+            return CheckResult(Check.MODE, False, f"at {height:.1f} m, under the fence floor {floor_m:.1f} m: take "
+                               "off first (cinempc mavlink takeoff)")
+        return CheckResult(Check.MODE, True, f"armed, mode {mode}, {height:.1f} m")
     if armed:
         return CheckResult(Check.MODE, False, f"already ARMED (mode {mode}): preflight is for a disarmed vehicle on "
                            "the ground; land and disarm first")
@@ -274,9 +302,10 @@ def check_mode(bridge: MavlinkBridge) -> CheckResult:
     return CheckResult(Check.MODE, True, f"disarmed, mode {mode}")
 
 
-def check_home(bridge: PreflightBridge, site: Site,
-               settings: PreflightSettings) -> tuple[CheckResult, Home | None, ResolvedSite | None]:
-    """HOME_POSITION received, near the site's home, inside the polygon, the vehicle standing at it."""
+def check_home(bridge: PreflightBridge, site: Site, settings: PreflightSettings,
+               phase: Phase = Phase.GROUND) -> tuple[CheckResult, Home | None, ResolvedSite | None]:
+    """HOME_POSITION received, near the site's home, inside the polygon; the vehicle standing at it (on the
+    ground) or inside the fence (flying)."""
     msg = bridge.request_message(mav.MAVLINK_MSG_ID_HOME_POSITION, 1, "HOME_POSITION", settings.timeout_s)
     if msg is None:
         return CheckResult(Check.HOME, False, f"no HOME_POSITION within {settings.timeout_s:.1f} s: the autopilot "
@@ -300,6 +329,12 @@ def check_home(bridge: PreflightBridge, site: Site,
     if state is None:
         return CheckResult(Check.HOME, False, f"{where}, but no local position from the vehicle"), home, resolved
     offset = math.dist(state.position_m[:2], home.local_enu_m[:2])
+    if phase is Phase.FLYING:
+        if not resolved.fence.contains(state.position_m[:2]):
+            return CheckResult(Check.HOME, False, f"{where}; the vehicle is OUTSIDE the geofence polygon"), home, \
+                resolved
+        return CheckResult(Check.HOME, True, f"{where}; vehicle inside the polygon, {offset:.1f} m from home"), \
+            home, resolved
     if offset > settings.home_max_vehicle_distance_m:
         return CheckResult(Check.HOME, False, f"{where}, but the vehicle stands {offset:.1f} m from it (limit "
                            f"{settings.home_max_vehicle_distance_m:.1f} m): home was set elsewhere; re-set it here"), \
@@ -498,9 +533,11 @@ def check_stream(bridge: PreflightBridge, settings: PreflightSettings) -> CheckR
 
 
 def run_preflight(site: Site, settings: PreflightSettings | None = None, *, detector: bool = True,
-                  bridge: PreflightBridge | None = None,
+                  bridge: PreflightBridge | None = None, link: CheckResult | None = None,
+                  phase: Phase = Phase.GROUND,
                   on_result: Callable[[CheckResult], None] | None = None) -> PreflightReport:
-    """Every check against the site's autopilot; ``bridge``: an open one to reuse (then it is left open)."""
+    """Every check against the site's autopilot; ``bridge``: an open one to reuse (then it is left open, with
+    the site's resolved fence as its geofence gate)."""
     settings = settings or PreflightSettings.load()
     report = PreflightReport()
 
@@ -518,8 +555,8 @@ def run_preflight(site: Site, settings: PreflightSettings | None = None, *, dete
     own = bridge is None
     if bridge is None:
         bridge, link = connect(site, settings)
-    else:
-        link = CheckResult(Check.LINK, bridge.link_ok, "reusing the open link")
+    elif link is None:
+        link = CheckResult(Check.LINK, bridge.link_ok, "the link opened by the caller")
     add(link)
     try:
         if bridge is None or not link.passed and bridge.autopilot is None:
@@ -528,10 +565,14 @@ def run_preflight(site: Site, settings: PreflightSettings | None = None, *, dete
         else:
             report.autopilot = bridge.autopilot.value if bridge.autopilot else None
             bridge.wait_message("LOCAL_POSITION_NED", timeout_s=settings.timeout_s)
-            add(check_mode(bridge))
-            home_result, report.home, report.resolved = check_home(bridge, site, settings)
+            home_result, report.home, report.resolved = check_home(bridge, site, settings, phase)
+            floor = report.resolved.fence.altitude_floor_m if report.resolved else None
+            add(check_mode(bridge, phase, floor))
             add(home_result)
             if report.resolved is not None:
+                # from now on the link gates every setpoint with the site's box and band
+                bridge.vehicle = report.resolved.vehicle
+                bridge.supervisor.airspace = report.resolved.vehicle.airspace
                 add(check_fence(bridge, report.resolved, settings))
             else:
                 add(CheckResult(Check.FENCE, False, "not run: no home to anchor our fence at"))

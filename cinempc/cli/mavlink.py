@@ -1,10 +1,12 @@
-"""``cinempc mavlink``: signing keys, key provisioning, link status, and a simulated autopilot to practise on."""
+"""``cinempc mavlink``: signing keys, key provisioning, link status, operator commands, and a simulated autopilot."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import time
+
+GROUND_HEIGHT_M = 0.15  # the simulated vehicle's body centre when it stands on the ground
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sim.add_argument("--port", type=int, default=14580)
     sim.add_argument("--key", help="signing key file (incoming commands must then be signed)")
     sim.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
+    sim.add_argument("--on-ground", action="store_true",
+                     help="start the vehicle standing on the ground below the scenario's start (a first flight)")
     sim.set_defaults(func=run_sim_autopilot)
+
+    from cinempc.cli._operator import add_actions
+
+    add_actions(actions)  # arm, takeoff, offboard, hold, land (cinempc/operator.py)
 
 
 def run_keygen(args: argparse.Namespace) -> int:
@@ -106,7 +114,18 @@ def run_sim_autopilot(args: argparse.Namespace) -> int:
     from cinempc_sim.simulator import Simulator
 
     key = load_signing_key(args.key) if args.key else None
-    with Simulator(args.scenario, render=False) as sim:
+    scenario, vehicle = args.scenario, None
+    if args.on_ground:
+        from cinempc.config import load_vehicle_config
+        from cinempc_sim.scenario import load_scenario
+
+        scenario = load_scenario(args.scenario)
+        x, y, _ = scenario.start.position_m
+        scenario = scenario.model_copy(update={"start": scenario.start.model_copy(
+            update={"position_m": (x, y, GROUND_HEIGHT_M)})})
+        vehicle = load_vehicle_config()  # the world lets the vehicle stand on the ground, under the flight floor
+        vehicle = vehicle.model_copy(update={"airspace": vehicle.airspace.model_copy(update={"altitude_floor_m": 0.0})})
+    with Simulator(scenario, render=False, vehicle=vehicle) as sim:
         with SimAutopilot(sim, args.flavour, host=args.host, port=args.port, signing_key=key) as autopilot:
             host, port = autopilot.address
             print(f"simulated {args.flavour} autopilot on udp {host}:{port}: connect a bridge with "
