@@ -591,3 +591,24 @@ def run_preflight(site: Site, settings: PreflightSettings | None = None, *, dete
     order = list(Check)
     report.results.sort(key=lambda r: order.index(r.check))
     return report
+
+
+def anchor_site(site: Site, settings: PreflightSettings | None = None) -> ResolvedSite:
+    """The site anchored at the autopilot's own home (connect, read home, disconnect); ValueError says why not.
+
+    Why not the site's ``home``: the local frame is the autopilot's, and only it knows where home lies in it.
+    """
+    settings = settings or PreflightSettings.load()
+    bridge, link = connect(site, settings)
+    if bridge is None or not link.passed:
+        if bridge is not None:
+            bridge.close()
+        raise ValueError(f"cannot anchor the site's fence: {link.check.value}: {link.reason}")
+    try:
+        bridge.wait_message("LOCAL_POSITION_NED", timeout_s=settings.timeout_s)
+        result, _, resolved = check_home(bridge, site, settings, Phase.FLYING if bridge.armed else Phase.GROUND)
+    finally:
+        bridge.close()
+    if not result.passed or resolved is None:
+        raise ValueError(f"cannot anchor the site's fence: {result.check.value}: {result.reason}")
+    return resolved

@@ -246,6 +246,33 @@ class ResolvedSite:
         }
 
 
+def site_parameters(resolved: ResolvedSite) -> dict[str, dict[str, Any]]:
+    """The site's values as ROS parameters (dotted names) per config file they replace a value of.
+
+    ``cinempc up drone --site`` gives each node those of the files it reads, so the MPC flies the site's box,
+    the bridge gates with it and talks to the site's autopilot, and perception loads the site's weights.
+    """
+    airspace = resolved.vehicle.airspace
+    vehicle = {"airspace.geofence_min_m": [float(v) for v in airspace.geofence_min_m],
+               "airspace.geofence_max_m": [float(v) for v in airspace.geofence_max_m],
+               "airspace.altitude_floor_m": float(airspace.altitude_floor_m),
+               "airspace.altitude_ceiling_m": float(airspace.altitude_ceiling_m),
+               "camera_profile": resolved.camera.name}
+    site = resolved.site
+    mavlink: dict[str, Any] = {}
+    if site.mavlink.url is not None:
+        mavlink["connection.url"] = site.mavlink.url
+    if site.mavlink.signing_key is not None:
+        mavlink["signing.key_file"] = str(site.mavlink.signing_key.expanduser())
+    if site.failsafe.hold_mode is not None:
+        mavlink["px4.hold_mode"] = mavlink["ardupilot.hold_mode"] = site.failsafe.hold_mode
+    perception = {f"perception.{k}": v for k, v in site.perception.model_dump(exclude={"test_frame"}).items()
+                  if v is not None}
+    if "perception.frame_rate_hz" in perception:
+        perception["perception.frame_rate_hz"] = float(perception["perception.frame_rate_hz"])
+    return {"vehicle.yaml": vehicle, "mavlink.yaml": mavlink, "perception.yaml": perception}
+
+
 def resolve_site(site: Site, home: Home, vehicle: VehicleConfig | None = None) -> ResolvedSite:
     """Anchor a site at home: polygon -> local ENU, altitude band -> local z, the MPC box, the overlaid vehicle."""
     vehicle = vehicle or load_vehicle_config()

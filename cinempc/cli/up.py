@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--record", type=Path, metavar="DIR", help="record a rosbag2 (MCAP) of the run into DIR")
     parser.add_argument("--param", action="append", default=[], metavar="NODE:NAME=VALUE",
                         help="override a parameter of one node, e.g. sim_node:node.scenario=runner (repeatable)")
+    parser.add_argument("--site", type=Path, metavar="FIELD.yaml",
+                        help="drone only: overlay a site file (fence anchored at the autopilot's home, camera, "
+                        "MAVLink URL/key, detector); --param still wins")
     parser.add_argument("--ground-truth-subjects", action="store_true",
                         help="sim only: feed the MPC the simulator's true subjects instead of perception's")
     parser.add_argument("--duration-s", type=float, help="stop after this many seconds (default: until Ctrl-C)")
@@ -89,6 +92,25 @@ def commands(graph_name: str, namespace: str = "", overrides: dict[str, dict[str
         argv = [python, "-m", spec.module, *ros_arguments(spec, graph_, paths, namespace)]
         result.append((spec.name, argv))
     return result
+
+
+def site_overrides(site_file: Path, graph_, overrides: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """``--site``: each node gets the site's values for the config files it reads (cinempc.site.site_parameters),
+    anchored at the autopilot's home; an explicit ``--param`` keeps precedence."""
+    import json
+
+    from cinempc.preflight import anchor_site
+    from cinempc.site import load_site, site_parameters
+
+    if graph_.name != "drone":
+        raise ValueError("--site needs the drone graph (the simulator has no GPS home)")
+    per_file = site_parameters(anchor_site(load_site(site_file)))
+    merged = {node: dict(values) for node, values in overrides.items()}
+    for spec in graph_.nodes:
+        for file_name in spec.parameter_files:
+            for name, value in per_file.get(file_name, {}).items():
+                merged.setdefault(spec.name, {}).setdefault(name, json.dumps(value))
+    return merged
 
 
 def write_override_file(node_name: str, values: dict[str, str]) -> Path:
@@ -158,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
     graph_ = graph(args.graph)
     namespace = normalise_namespace(args.namespace)
     overrides = parse_overrides(args.param, [spec.name for spec in graph_.nodes])
+    if args.site is not None:
+        overrides = site_overrides(args.site, graph_, overrides)
     planned = commands(args.graph, namespace, overrides, args.ground_truth_subjects)
     if args.record is not None:
         if args.record.exists():
