@@ -66,8 +66,13 @@ def _height(bridge: PreflightBridge) -> float:
 
 def operate(site: Site, action: Action, *, confirm: bool = False, altitude_m: float | None = None,
             hold_s: float = 5.0, settings: PreflightSettings | None = None,
-            on_result: Callable | None = None) -> Outcome:
-    """Run one operator command against the site's autopilot (see the module rules)."""
+            on_result: Callable | None = None,
+            handover: Callable[[PreflightBridge], tuple[bool, str]] | None = None) -> Outcome:
+    """Run one operator command against the site's autopilot (see the module rules).
+
+    ``handover`` (offboard only): after preflight passes, start OFFBOARD through it -- the bridge node's
+    service while the graph flies -- instead of this command's own hold stream.
+    """
     settings = settings or PreflightSettings.load()
     action = Action(action)
     if action is Action.ARM and not confirm:
@@ -103,6 +108,9 @@ def operate(site: Site, action: Action, *, confirm: bool = False, altitude_m: fl
             return Outcome(action, reached, f"takeoff -> {result.result}; " + (
                 f"hovering at {_height(bridge):.2f} m, mode {bridge.mode}" if reached else
                 f"at {_height(bridge):.2f} m after {settings.takeoff_timeout_s:g} s, not {altitude_m:g} m"), report)
+        if handover is not None:
+            ok, message = handover(bridge)
+            return Outcome(action, ok, f"offboard (bridge node) {message}", report)
         result = bridge.operator_start_offboard()
         if not result.accepted:
             return Outcome(action, False, f"offboard -> {result.result}: the autopilot refused OFFBOARD/GUIDED", report)

@@ -587,7 +587,7 @@ def run_preflight(site: Site, settings: PreflightSettings | None = None, *, dete
         detector_thread.join()
         add(detector_result[0])
     else:
-        add(CheckResult(Check.DETECTOR, True, "skipped (--skip-detector)"))
+        add(CheckResult(Check.DETECTOR, True, "not run here (cinempc preflight without --skip-detector loads it)"))
     order = list(Check)
     report.results.sort(key=lambda r: order.index(r.check))
     return report

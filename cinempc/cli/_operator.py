@@ -29,6 +29,10 @@ def add_actions(actions: argparse._SubParsersAction) -> None:
             parser.add_argument("--altitude", type=float, required=True, help="metres above home")
         if name == "offboard":
             parser.add_argument("--hold-s", type=float, default=5.0, help="how long to hold in OFFBOARD")
+            parser.add_argument("--via-ros", action="store_true",
+                                help="while `cinempc up drone` flies: preflight, then ask the bridge node to start "
+                                "OFFBOARD with the MPC's stream (instead of this command's own hold stream)")
+            parser.add_argument("--namespace", default="", help="the graph's --namespace (with --via-ros)")
         parser.set_defaults(func=run, operator_action=name)
 
 
@@ -49,7 +53,14 @@ def run(args: argparse.Namespace) -> int:
     def show(result) -> None:
         print(f"{'PASS' if result.passed else 'FAIL'}  {result.check.value}: {result.reason}", flush=True)
 
+    handover = None
+    if getattr(args, "via_ros", False):
+        from cinempc.nodes.operator_client import call_operator_service
+
+        def handover(bridge) -> tuple[bool, str]:  # the node streams the MPC; this link only checked
+            return call_operator_service("offboard", args.namespace)
+
     outcome = operate(site, Action(args.operator_action), confirm=confirm, altitude_m=getattr(args, "altitude", None),
-                      hold_s=getattr(args, "hold_s", 5.0), on_result=show)
+                      hold_s=getattr(args, "hold_s", 5.0), on_result=show, handover=handover)
     print(outcome.message, file=sys.stdout if outcome.done else sys.stderr)
     return 0 if outcome.done else 1
