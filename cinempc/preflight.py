@@ -20,7 +20,6 @@ A failed check never stops the others (except what needs the link or home), so o
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -546,12 +545,6 @@ def run_preflight(site: Site, settings: PreflightSettings | None = None, *, dete
         if on_result is not None:
             on_result(result)
 
-    detector_result: list[CheckResult] = []
-    detector_thread = None
-    if detector:  # loading a network takes seconds: do it while the link checks run
-        detector_thread = threading.Thread(target=lambda: detector_result.append(check_detector(site, settings)),
-                                           daemon=True)
-        detector_thread.start()
     own = bridge is None
     if bridge is None:
         bridge, link = connect(site, settings)
@@ -583,9 +576,10 @@ def run_preflight(site: Site, settings: PreflightSettings | None = None, *, dete
     finally:
         if own and bridge is not None:
             bridge.close()
-    if detector_thread is not None:
-        detector_thread.join()
-        add(detector_result[0])
+    if detector:
+        # after the link is closed, never beside it: importing and loading the network holds the interpreter
+        # long enough to starve the link's threads (measured: 0 setpoints/s and a "lost" link while it loads)
+        add(check_detector(site, settings))
     else:
         add(CheckResult(Check.DETECTOR, True, "not run here (cinempc preflight without --skip-detector loads it)"))
     order = list(Check)
