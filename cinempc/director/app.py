@@ -88,8 +88,13 @@ def _static_text(name: str) -> str:
     return resources.files("cinempc.director").joinpath("static", name).read_text(encoding="utf-8")
 
 
-def create_app(hub: LiveHub, token: PairingToken, settings: DirectorSettings | None = None) -> FastAPI:
-    """The FastAPI app serving one hub to any number of paired tablets."""
+def create_app(hub: LiveHub, token: PairingToken, settings: DirectorSettings | None = None,
+               operator: Any = None) -> FastAPI:
+    """The FastAPI app serving one hub to any number of paired tablets.
+
+    ``operator``: a :class:`cinempc.director.operator_panel.OperatorPanel` adds the operator routes behind
+    their own token (none: the page shows no operator panel).
+    """
     settings = settings or hub.settings
     limiter = CommandRateLimiter(settings.command_rate_per_s, settings.command_burst)
     app = FastAPI(title="cinempc director", docs_url=None, redoc_url=None, openapi_url=None)
@@ -259,6 +264,9 @@ def create_app(hub: LiveHub, token: PairingToken, settings: DirectorSettings | N
         except CommandRejected as exc:
             return rejected(exc)
 
+    if operator is not None:
+        operator.install(app, token)
+
     @app.websocket("/ws")
     async def websocket(ws: WebSocket) -> None:
         await ws.accept()
@@ -399,13 +407,13 @@ class DirectorServer:
     """
 
     def __init__(self, hub: LiveHub, settings: DirectorSettings | None = None,
-                 token: PairingToken | None = None) -> None:
+                 token: PairingToken | None = None, operator: Any = None) -> None:
         import uvicorn
 
         self.hub = hub
         self.settings = settings or hub.settings
         self.token = token or PairingToken(self.settings.token, self.settings.token_min_length)
-        self.app = create_app(hub, self.token, self.settings)
+        self.app = create_app(hub, self.token, self.settings, operator=operator)
         config = uvicorn.Config(
             self.app, host=self.settings.host, port=self.settings.port, log_level="warning", lifespan="off",
             ws_max_size=self.settings.max_message_bytes, access_log=False, ws_ping_interval=5.0,

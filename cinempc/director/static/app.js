@@ -591,6 +591,36 @@
         try { ws.close(); } catch (e) { /* already closing */ }
       }
     }, 1000);
+    // ------------------------------------------------------------------ operator panel
+    // Its own token in its own header, never the pairing token alone; a 401 here is not a lost pairing.
+    function opApi(method, path, body) {
+      var headers = Object.assign({ 'X-Operator-Token': $('op-token').value }, HEADERS);
+      var opts = { method: method, headers: headers, cache: 'no-store' };
+      if (body !== undefined) { headers['Content-Type'] = 'application/json'; opts.body = JSON.stringify(body); }
+      return fetch(path, opts).then(function (r) { return r.json().then(function (j) { return [r.status, j]; }); });
+    }
+    function opShow(status, j) {
+      var lines = [];
+      if (j.error) lines.push(j.error);
+      if (j.message) lines.push(j.message);
+      (j.checks || []).forEach(function (c) { lines.push((c.passed ? 'PASS ' : 'FAIL ') + c.title + ': ' + c.reason); });
+      if (j.passed !== undefined) lines.unshift(j.passed ? 'preflight PASSED' : 'preflight FAILED');
+      $('op-result').textContent = lines.join('\n') || String(status);
+    }
+    function opRun(path, body) {
+      $('op-result').textContent = 'running… (preflight first)';
+      opApi('POST', path, body).then(function (a) { opShow(a[0], a[1]); })
+        .catch(function (e) { $('op-result').textContent = 'failed: ' + e; });
+    }
+    opApi('GET', '/api/operator/status').then(function (a) { $('operator').hidden = a[0] === 404; })
+      .catch(function () { /* no panel */ });
+    $('op-preflight').addEventListener('click', function () { opRun('/api/operator/preflight'); });
+    $('op-arm').addEventListener('click', function () { opRun('/api/operator/arm', { confirm: $('op-confirm').checked }); $('op-confirm').checked = false; });
+    $('op-takeoff').addEventListener('click', function () { opRun('/api/operator/takeoff', { altitude_m: +$('op-alt').value }); });
+    $('op-offboard').addEventListener('click', function () { opRun('/api/operator/offboard', {}); });
+    $('op-hold').addEventListener('click', function () { opRun('/api/operator/hold', {}); });
+    $('op-land').addEventListener('click', function () { opRun('/api/operator/land', {}); });
+
     connect();
     startPolling();  // until the socket says hello, HTTP keeps the page alive
   };

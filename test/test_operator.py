@@ -1,0 +1,108 @@
+"""``cinempc mavlink arm|takeoff|offboard|hold|land`` refusals against the simulated PX4 over signed UDP.
+
+The passing sequence is test_first_flight's; here each command is refused for its own reason, with the
+vehicle and the autopilot left as they were.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cinempc.mavlink.signing import write_signing_key
+from cinempc.operator import Action, operate
+from cinempc.preflight import PreflightSettings
+from cinempc.site import load_site
+from cinempc_sim.autopilot import SimAutopilot
+from cinempc_sim.scenario import load_scenario
+from cinempc_sim.simulator import Simulator
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "site_field.yaml"
+
+
+@pytest.fixture(scope="module")
+def field(tmp_path_factory):
+    """A signed simulated PX4 with the vehicle on the ground, and a site file pointing at it."""
+    from cinempc.config import load_vehicle_config
+
+    folder = tmp_path_factory.mktemp("field")
+    key = write_signing_key(folder / "field.key")
+    scenario = load_scenario("single_walker")
+    x, y, _ = scenario.start.position_m
+    scenario = scenario.model_copy(update={"start": scenario.start.model_copy(update={"position_m": (x, y, 0.15)})})
+    vehicle = load_vehicle_config()
+    vehicle = vehicle.model_copy(update={"airspace": vehicle.airspace.model_copy(update={"altitude_floor_m": 0.0})})
+    with Simulator(scenario, render=False, vehicle=vehicle) as sim, SimAutopilot(sim, "px4", signing_key=key) as px4:
+        document = yaml.safe_load(EXAMPLE.read_text())
+        document["mavlink"].update(url=px4.url, signing_key=str(folder / "field.key"))
+        path = folder / "field.yaml"
+        path.write_text(yaml.safe_dump(document))
+        yield load_site(path), px4
+
+
+@pytest.fixture(scope="module")
+def settings() -> PreflightSettings:
+    base = PreflightSettings.load()
+    return PreflightSettings(**{**base.__dict__, "timeout_s": 2.0, "stream_measure_s": 0.5})
+
+
+def test_arm_needs_an_explicit_confirmation(field, settings):
+    site, px4 = field
+    outcome = operate(site, Action.ARM, settings=settings)
+    assert not outcome.done and "arming is an explicit operator act" in outcome.message
+    assert not px4.armed
+
+
+def test_takeoff_and_offboard_refuse_a_disarmed_vehicle(field, settings):
+    site, px4 = field
+    for action in (Action.TAKEOFF, Action.OFFBOARD):
+        outcome = operate(site, action, altitude_m=2.5, settings=settings)
+        assert not outcome.done and "disarmed (mode hold): arm first" in outcome.message, outcome.message
+    assert not px4.armed and px4.mode == "hold"
+
+
+def test_first_takeoff_is_capped(field, settings):
+    site, _ = field
+    outcome = operate(site, Action.TAKEOFF, altitude_m=12.0, settings=settings)
+    assert not outcome.done and "12 m is outside 1.5-10 m" in outcome.message
+
+
+def test_arm_refused_when_preflight_fails(field, settings):
+    site, px4 = field
+    saved = px4.params["GF_MAX_HOR_DIST"]
+    px4.params["GF_MAX_HOR_DIST"] = 40.0
+    try:
+        outcome = operate(site, Action.ARM, confirm=True, settings=settings)
+    finally:
+        px4.params["GF_MAX_HOR_DIST"] = saved
+    assert not outcome.done and outcome.message.startswith("arm refused: preflight failed")
+    assert "beyond its GF_MAX_HOR_DIST 40.0 m" in outcome.message
+    assert not px4.armed
+
+
+def test_offboard_on_the_ground_is_refused_and_land_is_not(field, settings):
+    site, px4 = field
+    assert operate(site, Action.ARM, confirm=True, settings=settings).done
+    try:
+        outcome = operate(site, Action.OFFBOARD, settings=settings)
+        assert not outcome.done and "under the fence floor 1.5 m: take off first" in outcome.message, outcome.message
+        assert px4.mode == "hold"
+    finally:
+        landed = operate(site, Action.LAND, settings=settings)
+    assert landed.done and "landed and disarmed" in landed.message, landed.message
+    assert not px4.armed
+
+
+def test_hold_and_land_are_never_refused_by_preflight(field, settings):
+    site, px4 = field
+    saved = px4.params["COM_OF_LOSS_T"]
+    px4.params["COM_OF_LOSS_T"] = 0.01  # preflight would fail the stream check
+    try:
+        hold = operate(site, Action.HOLD, settings=settings)
+    finally:
+        px4.params["COM_OF_LOSS_T"] = saved
+    assert hold.done and hold.message.startswith("hold -> ACCEPTED"), hold.message
+    land = operate(site, Action.LAND, settings=settings)
+    assert "land -> DENIED" in land.message  # disarmed on the ground: the autopilot itself says no
