@@ -2,7 +2,7 @@
 
 Rules:
 
-* the site's fence is a simple polygon (no self-crossing) in local ENU metres plus an altitude band;
+* the site's fence is a simple polygon (no edge intersects another) in local ENU metres plus an altitude band;
   :meth:`PolygonFence.contains` is the safety core's polygon containment check (boundary counts as inside);
 * the MPC's OCP only knows a box, so it gets :meth:`PolygonFence.inscribed_box`: the largest-area
   axis-aligned (east/north) rectangle inside the polygon, found on a grid of ``resolution_m`` cells that
@@ -136,9 +136,9 @@ class PolygonFence:
         if not self.altitude_ceiling_m > self.altitude_floor_m:
             raise ValueError(f"altitude ceiling {self.altitude_ceiling_m} m must exceed the floor "
                              f"{self.altitude_floor_m} m")
-        crossing = self.self_crossing()
-        if crossing is not None:
-            i, j = crossing
+        intersection = self.self_intersection()
+        if intersection is not None:
+            i, j = intersection
             raise ValueError(f"geofence polygon edges {i + 1} and {j + 1} cross each other: list the vertices in "
                              "order around the field (clockwise or counter-clockwise)")
         if abs(self.signed_area_m2) < 1.0:
@@ -154,7 +154,7 @@ class PolygonFence:
         v = self.vertices
         return 0.5 * float(np.sum(v[:, 0] * np.roll(v[:, 1], -1) - np.roll(v[:, 0], -1) * v[:, 1]))
 
-    def self_crossing(self) -> tuple[int, int] | None:
+    def self_intersection(self) -> tuple[int, int] | None:
         """The first pair of non-adjacent edges that cross (None for a simple polygon)."""
         v = self.vertices
         n = len(v)
