@@ -106,3 +106,27 @@ def test_hold_and_land_are_never_refused_by_preflight(field, settings):
     assert hold.done and hold.message.startswith("hold -> ACCEPTED"), hold.message
     land = operate(site, Action.LAND, settings=settings)
     assert "land -> DENIED" in land.message  # disarmed on the ground: the autopilot itself says no
+
+
+def test_up_drone_site_overrides(field):
+    """``cinempc up drone --site``: each node gets the site's values for its config files, anchored at the
+    autopilot's home read over the link; an explicit --param keeps precedence; the sim graph refuses."""
+    import json
+
+    from cinempc.cli.up import site_overrides
+    from cinempc.graph import graph
+
+    site, px4 = field
+    site_file = Path(str(site.mavlink.signing_key)).parent / "field.yaml"
+    merged = site_overrides(site_file, graph("drone"), {"mpc_node": {"airspace.altitude_ceiling_m": "20.0"}})
+    mpc, bridge, perception = merged["mpc_node"], merged["mavlink_bridge_node"], merged["perception_node"]
+    assert mpc["airspace.altitude_ceiling_m"] == "20.0"  # --param wins
+    assert json.loads(bridge["airspace.altitude_ceiling_m"]) == 30.0  # the site's band elsewhere
+    box_min, box_max = json.loads(mpc["airspace.geofence_min_m"]), json.loads(mpc["airspace.geofence_max_m"])
+    home_x = float(px4.sim.rig_state().position_m[0])  # the autopilot's home: where the vehicle stood at boot
+    assert box_min[0] < home_x < box_max[0] and box_max[0] - box_min[0] > 90.0
+    assert json.loads(bridge["connection.url"]) == px4.url
+    assert json.loads(bridge["signing.key_file"]) == str(site.mavlink.signing_key)
+    assert "connection.url" not in mpc and json.loads(perception["perception.class_filter"]) == [0]
+    with pytest.raises(ValueError, match="needs the drone graph"):
+        site_overrides(site_file, graph("sim"), {})
