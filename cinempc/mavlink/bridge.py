@@ -140,7 +140,9 @@ class MavlinkBridge:
         self._last_tag_ms = 0
         self._last_hold_request_s = -math.inf
         self._reported_rejections: set[str] = set()
-        self.rejected_messages = 0
+        self.rejected_messages = 0  # badly signed frames
+        self.bad_frames = 0  # frames that failed to parse (bad CRC, unknown id, cut short)
+        self.non_finite_telemetry = 0  # state messages with NaN/inf where a number is needed: no rig state then
 
     # ------------------------------------------------------------ lifecycle
     def start(self, wait_heartbeat_s: float = 5.0) -> Autopilot:
@@ -257,7 +259,7 @@ class MavlinkBridge:
         acceleration = frames.ned_to_enu([cov.ax, cov.ay, cov.az]) if cov is not None else np.zeros(3)
         vehicle_yaw_ned = float(attitude.yaw) if attitude is not None else None
         yaw_ned, pitch = vehicle_yaw_ned, (commanded.pitch_rad if commanded else 0.0)
-        if gimbal is not None:
+        if gimbal is not None and _finite_fields(gimbal, ("q",)):  # a NaN attitude: as a booting gimbal's zero
             try:
                 _, g_pitch, g_yaw = frames.euler_from_quaternion_ned(gimbal.q)
                 pitch = g_pitch
@@ -281,11 +283,14 @@ class MavlinkBridge:
         if settings is not None and math.isfinite(settings.focusLevel):
             focus = self.lens.focus_distance_m(settings.focusLevel)
         f_number = f_number_feedback or (commanded.f_number if commanded else self.camera.f_number.min)
-        return RigState(
-            position_m=position, velocity_mps=velocity, acceleration_mps2=acceleration, yaw_rad=yaw_enu,
-            pitch_rad=float(pitch), focal_length_mm=float(focal), focus_distance_m=float(focus),
-            f_number=float(f_number),
-        )
+        try:
+            return RigState(
+                position_m=position, velocity_mps=velocity, acceleration_mps2=acceleration, yaw_rad=yaw_enu,
+                pitch_rad=float(pitch), focal_length_mm=float(focal), focus_distance_m=float(focus),
+                f_number=float(f_number),
+            )
+        except ValueError:  # NaN/inf from the vehicle (counted on arrival): no state rather than a wrong one
+            return None
 
     # ------------------------------------------------- operator commands
     def command(self, command: int, *params: float, target_component: int = MAV_COMP_ID_AUTOPILOT1,
@@ -546,6 +551,8 @@ class MavlinkBridge:
         if kind == "BAD_DATA":
             if "signature" in str(getattr(msg, "reason", "")).lower():
                 self.rejected_messages += 1
+            else:
+                self.bad_frames += 1
             return
         if msg.get_srcSystem() != self.target_system:
             return
@@ -565,7 +572,11 @@ class MavlinkBridge:
                 if msg.param_id.rstrip("\x00") == "CAM_APERTURE":
                     self._f_number_feedback = _param_ext_float(msg) or self._f_number_feedback
             else:
+                # kept even when not finite: the rig state is then None (the safety core holds), never the
+                # previous position reported as fresh
                 self._messages[kind] = msg
+                if not _finite_fields(msg, _STATE_FIELDS.get(kind, ())):
+                    self.non_finite_telemetry += 1
                 if hasattr(msg, "time_boot_ms"):
                     self._message_time_ms[kind] = int(msg.time_boot_ms)
             self._lock.notify_all()
@@ -597,6 +608,16 @@ class MavlinkBridge:
         self.command(mav.MAV_CMD_REQUEST_MESSAGE, mav.MAVLINK_MSG_ID_CAMERA_INFORMATION, target_component=component)
         with self._send_lock:
             self._conn.mav.param_ext_request_read_send(self.target_system, component, b"CAM_APERTURE", -1)
+
+
+# the numbers of each state message that rig_state() uses (a NaN elsewhere, e.g. an unknown zoom level, is legal)
+_STATE_FIELDS = {"LOCAL_POSITION_NED": ("x", "y", "z", "vx", "vy", "vz"), "LOCAL_POSITION_NED_COV": ("ax", "ay", "az"),
+                 "ATTITUDE": ("yaw",), "GIMBAL_DEVICE_ATTITUDE_STATUS": ("q",)}
+
+
+def _finite_fields(msg: Any, names: tuple[str, ...]) -> bool:
+    """True when every named field of a message is finite (arrays: every element)."""
+    return all(np.all(np.isfinite(np.asarray(getattr(msg, name, 0.0), dtype=float))) for name in names)
 
 
 def _param_ext_float(msg: Any) -> float | None:
