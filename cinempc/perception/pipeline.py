@@ -31,6 +31,7 @@ from cinempc.perception.multiscale import ExpectedBox, MultiScaleDetector
 from cinempc.perception.naming import DirectorNames, SubjectNamer
 from cinempc.perception.params import PerceptionParams, load_perception_params
 from cinempc.perception.subjects import Event, Subject, SubjectState
+from cinempc.perception.tracker_choice import build_tracker
 from cinempc.perception.tracking import SubjectTracker, TrackedBox
 from cinempc.state import RigState, SubjectTrack
 
@@ -47,7 +48,7 @@ class PerceptionPipeline(DirectorNames):
         self.camera = camera
         self.params = params or load_perception_params()
         self._detector = detector
-        self.tracker = tracker or SubjectTracker.from_params(self.params)
+        self.tracker = tracker or build_tracker(self.params)
         self.names = SubjectNamer(self.params.rebind_gate_chi2)
         self._subjects: dict[int, Subject] = {}
         self._alias: dict[int, int] = {}  # tracker ID -> subject ID it was re-identified as
