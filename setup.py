@@ -11,6 +11,24 @@ from setuptools import find_packages, setup
 
 PACKAGE = "cinempc"
 
+# The flight stack.  supervision: its numpy ByteTrack is the tracker where ultralytics is not installed
+# (cinempc/perception/tracker_choice.py); the drone venv installs it without its plotting dependencies.
+FLIGHT = [
+    "numpy", "scipy", "casadi", "pydantic", "pyyaml", "rapidfuzz", "opencv-python-headless", "pymap3d", "pymavlink",
+    "pyserial", "fastapi", "uvicorn", "httpx", "websockets", "onnxruntime", "rosbags", "supervision",
+]
+EXTRAS = {
+    # the PyBullet simulator (cinempc_sim), its Gymnasium env, videos and plots
+    "sim": ["pybullet", "gymnasium", "imageio", "imageio-ffmpeg", "matplotlib"],
+    # the ultralytics (PyTorch) detector and tracker, dataset and training
+    "train": ["ultralytics", "torch", "torchvision"],
+    # `cinempc bench shots --ray ADDRESS`: the shot x scene benchmark on a Ray cluster
+    "ray": ["ray"],
+    "test": ["pytest", "hypothesis", "playwright", "mavsdk", "mcap", "mcap-ros2-support", "ruff"],
+}
+EXTRAS["sweep"] = EXTRAS["ray"]  # the former name of [ray]
+EXTRAS["all"] = sorted({name for names in EXTRAS.values() for name in names})
+
 setup(
     name=PACKAGE,
     version="0.1.0",
@@ -31,14 +49,10 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
     ],
     # Versions are pinned in requirements.txt (the one place); these are the names only.
-    install_requires=[
-        "numpy", "scipy", "casadi", "pydantic", "pyyaml", "rapidfuzz", "pybullet", "gymnasium",
-        "opencv-python-headless",
-        "imageio", "imageio-ffmpeg", "matplotlib", "pymap3d", "pymavlink", "pyserial", "fastapi", "uvicorn", "httpx", "websockets",
-        "ultralytics", "onnxruntime", "rosbags",
-    ],
-    # `cinempc bench shots --ray ADDRESS`: the shot x scene benchmark on a Ray cluster (pinned in requirements.txt)
-    extras_require={"sweep": ["ray"]},
+    # The base install is the flight stack (cores, nodes, MAVLink, director app, ONNX Runtime detector,
+    # numpy ByteTrack): what a companion computer needs (`make install-drone`, requirements/drone.txt).
+    install_requires=FLIGHT,
+    extras_require=EXTRAS,
     zip_safe=True,
     maintainer="cinempc developers",
     maintainer_email="cinempc@example.org",
