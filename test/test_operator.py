@@ -128,5 +128,8 @@ def test_up_drone_site_overrides(field):
     assert json.loads(bridge["connection.url"]) == px4.url
     assert json.loads(bridge["signing.key_file"]) == str(site.mavlink.signing_key)
     assert "connection.url" not in mpc and json.loads(perception["perception.class_filter"]) == [0]
+    director = merged["director_node"]  # the director page gets the operator panel for this site
+    assert json.loads(director["server.operator_site"]) == str(site_file.resolve())
+    assert director["server.operator_offboard_via_ros"] == "true"
     with pytest.raises(ValueError, match="needs the drone graph"):
         site_overrides(site_file, graph("sim"), {})

@@ -92,3 +92,22 @@ def test_operator_commands_with_the_operator_token(client, px4_site):
     disarm = px4._cmd_arm([0.0, 0, 0, 0, 0, 0, 0], (255, 190), 1)  # leave the shared autopilot disarmed
     assert disarm == 0 and not px4.armed
     assert client.post("/api/operator/fly", headers=both, json={}).status_code == 404
+
+
+def test_settings_with_a_site_add_the_panel(px4_site, capsys):
+    """``operator_site`` in config/director.yaml (set by ``cinempc up drone --site``) is all the director node needs."""
+    from cinempc.director.app import DirectorServer
+
+    _, site = px4_site
+    site_file = Path(str(site.mavlink.signing_key)).parent / "field.yaml"
+    hub = LiveHub(DirectorSettings())
+    plain = DirectorServer(hub, DirectorSettings(port=0))
+    assert plain.operator is None
+    assert not [r for r in plain.app.routes if getattr(r, "path", "").startswith("/api/operator")]
+    server = DirectorServer(hub, DirectorSettings(port=0, operator_site=str(site_file)))
+    assert server.operator is not None and server.operator.site.name == site.name
+    assert "operator token" in capsys.readouterr().err  # generated, printed apart from the pairing token
+    client = TestClient(server.app)
+    both = {TOKEN_HEADER: server.token.value, OPERATOR_HEADER: server.operator.token.value}
+    assert client.get("/api/operator/status", headers=both).status_code == 200
+    assert client.get("/api/operator/status", headers={TOKEN_HEADER: server.token.value}).status_code == 401

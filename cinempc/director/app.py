@@ -413,6 +413,11 @@ class DirectorServer:
         self.hub = hub
         self.settings = settings or hub.settings
         self.token = token or PairingToken(self.settings.token, self.settings.token_min_length)
+        if operator is None:
+            from cinempc.director.operator_panel import build_operator_panel
+
+            operator = build_operator_panel(self.settings)
+        self.operator = operator
         self.app = create_app(hub, self.token, self.settings, operator=operator)
         config = uvicorn.Config(
             self.app, host=self.settings.host, port=self.settings.port, log_level="warning", lifespan="off",

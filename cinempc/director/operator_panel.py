@@ -97,3 +97,26 @@ class OperatorPanel:
                                      "land"}, status_code=404)
             answer = self.run(action, body or OperatorBody())
             return JSONResponse(answer, status_code=200 if answer["done"] else 409)
+
+
+def build_operator_panel(settings: Any) -> OperatorPanel | None:
+    """The panel a director app's settings ask for (``operator_site``), or None; prints its token apart."""
+    if not settings.operator_site:
+        return None
+    from cinempc.site import load_site
+
+    token = PairingToken(settings.operator_token, settings.token_min_length)
+    handover = None
+    if settings.operator_offboard_via_ros:
+        from cinempc.nodes.operator_client import call_operator_service
+
+        def handover(bridge: Any) -> tuple[bool, str]:
+            return call_operator_service("offboard")
+
+    panel = OperatorPanel(load_site(settings.operator_site), token, handover=handover)
+    if token.generated:
+        import sys
+
+        print(f"director operator panel for site {panel.site.name!r}: operator token {token.value} (generated; "
+              "give it to the pilot in command only, never with the pairing link)", file=sys.stderr, flush=True)
+    return panel

@@ -55,6 +55,9 @@ class DirectorSettings:
     default_shot_duration_s: float = 8.0
     tls_certfile: str = ""  # PEM certificate chain: serve HTTPS/WSS (an open set network sniffs plain HTTP)
     tls_keyfile: str = ""  # its private key
+    operator_site: str = ""  # a site file: adds the operator panel (cinempc/director/operator_panel.py)
+    operator_token: str = ""  # its own token ("" = generate one at start, printed apart from the pairing token)
+    operator_offboard_via_ros: bool = False  # panel's offboard asks the bridge node (drone graph), not its own stream
 
     def __post_init__(self) -> None:
         positive = (
@@ -77,6 +80,10 @@ class DirectorSettings:
             )
         if self.token:
             check_token_strength(self.token, self.token_min_length)
+        if self.operator_token:
+            check_token_strength(self.operator_token, self.token_min_length)
+        if self.operator_site and not Path(self.operator_site).expanduser().is_file():
+            raise DirectorConfigError(f"director operator_site {self.operator_site!r} is not a file")
         if bool(self.tls_certfile) != bool(self.tls_keyfile):
             raise DirectorConfigError("director TLS needs both tls_certfile and tls_keyfile (or neither)")
         for name in ("tls_certfile", "tls_keyfile"):
@@ -116,7 +123,7 @@ def load_director_settings(name: str = "director.yaml", **overrides: Any) -> Dir
     unknown = sorted(set(flat) - known)
     if unknown:
         raise DirectorConfigError(f"{name}: unknown director settings {unknown}; known: {sorted(known)}")
-    for key in ("token", "tls_certfile", "tls_keyfile"):
+    for key in ("token", "tls_certfile", "tls_keyfile", "operator_site", "operator_token"):
         flat[key] = "" if flat.get(key) is None else str(flat[key])
     return DirectorSettings(**flat)
 
