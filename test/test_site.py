@@ -140,3 +140,22 @@ def test_site_check_prints_resolved_values_and_draws_the_fence(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "PROBLEM: home (47.399000, 8.545594) is outside the geofence polygon" in out
     assert "nowhere.key does not exist" in out
+
+
+def test_the_safety_cores_box_rule_keeps_every_setpoint_inside_the_polygon():
+    """Why the safety core needs no polygon rule of its own: its one geofence rule (cinempc.safety.fence) clamps
+    into the site's box, and the box lies inside the polygon -- 500 random requests from random rig positions
+    (inside and outside the field) all come out inside the polygon and the altitude band."""
+    from cinempc.safety import fence
+    from cinempc.state import Setpoint
+
+    resolved = resolve_site(load_site(EXAMPLE), Home(47.397742, 8.545594, 488.0))
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        request = rng.uniform([-200, -200, -20], [200, 200, 80])
+        rig = rng.uniform([-120, -120, -5], [120, 120, 50])
+        setpoint = Setpoint(position_m=request, velocity_mps=rng.normal(size=3), acceleration_mps2=np.zeros(3),
+                            yaw_rad=0.0, yaw_rate_rad_s=0.0, pitch_rad=0.0, focal_length_mm=35.0,
+                            focus_distance_m=5.0, f_number=4.0)
+        flown, _ = fence(setpoint, resolved.vehicle.airspace, rig)
+        assert resolved.fence.contains(flown.position_m), (request, rig, flown.position_m)
