@@ -19,7 +19,7 @@ export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
 export YOLO_OFFLINE := 1
 export YOLO_CONFIG_DIR := $(CURDIR)/.cache/ultralytics
 
-.PHONY: install interfaces system-deps test lint bench demo freeze clean schema
+.PHONY: install interfaces system-deps test lint bench demo freeze clean schema install-drone test-drone
 
 install: $(STAMP) $(INTERFACES_STAMP)
 
@@ -59,8 +59,31 @@ demo: install
 schema: install
 	$(PY) -m cinempc shot schema --out docs/shot_spec.schema.json
 
+# The flight-only venv of a companion computer (docs/hardware.md): the base install (requirements/drone.txt,
+# pinned by requirements.txt) + the ROS 2 messages, no simulator, plots, ultralytics or torch.  From scratch
+# every time (that is what it proves); `make test-drone` checks it with the full venv's pytest.  --no-compile:
+# bytecode only for the modules the flight stack imports (written on first start), not for every dialect of
+# pymavlink and every scipy test (~140 MB); identical files (one copy per soname in the wheels, ~200 MB)
+# become hard links.
+DRONE_VENV ?= .venv-drone
+DRONE_PIP := $(DRONE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-compile
+install-drone:
+	rm -rf $(DRONE_VENV) build/interfaces-drone
+	@start=$$(date +%s); \
+	$(PYTHON) -m venv $(DRONE_VENV) && \
+	$(DRONE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip setuptools wheel && \
+	$(DRONE_PIP) -r requirements/drone.txt && \
+	$(DRONE_PIP) --no-deps -r requirements/drone-nodeps.txt && \
+	$(DRONE_PIP) --no-deps --no-build-isolation . && \
+	interfaces/build.sh $(DRONE_VENV) build/interfaces-drone $(INTERFACE_PACKAGES) && \
+	$(DRONE_VENV)/bin/python tools/hardlink_duplicates.py $(DRONE_VENV) && \
+	echo "install-drone: $(DRONE_VENV) built in $$(( $$(date +%s) - start )) s, $$(du -sh $(DRONE_VENV) | cut -f1)"
+
+test-drone: install lint install-drone
+	CINEMPC_DRONE_VENV=$(DRONE_VENV) $(PY) -m pytest test/test_drone_install.py
+
 freeze:
 	$(PY) tools/freeze_requirements.py requirements.txt
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache runs
+	rm -rf $(VENV) $(DRONE_VENV) build *.egg-info .pytest_cache .ruff_cache runs
