@@ -332,8 +332,12 @@ def provisional_home(site: Site) -> Home:
 
 def plot_site(resolved: ResolvedSite, out: str | os.PathLike[str],
               autopilot_fence_radius_m: float | None = None) -> Path:
-    """Draw the polygon, the MPC box and home (local ENU metres) to a PNG."""
-    import matplotlib
+    """Draw the polygon, the MPC box and home (local ENU metres) to a PNG (matplotlib; OpenCV on a flight-only
+    install, where matplotlib -- in the [sim] extra -- is absent)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return _plot_site_opencv(resolved, out, autopilot_fence_radius_m)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -362,4 +366,47 @@ def plot_site(resolved: ResolvedSite, out: str | os.PathLike[str],
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_path)
     plt.close(fig)
+    return out_path
+
+
+def _plot_site_opencv(resolved: ResolvedSite, out: str | os.PathLike[str],
+                      autopilot_fence_radius_m: float | None = None, size_px: int = 700) -> Path:
+    """The same drawing with OpenCV (base install): north up, 10 % margin, a 10 m grid."""
+    import cv2
+
+    v = resolved.fence.vertices
+    home = np.asarray(resolved.home.local_enu_m[:2], dtype=float)
+    points = np.vstack([v, resolved.box.corners(), home[None, :]])
+    if autopilot_fence_radius_m:
+        points = np.vstack([points, home + autopilot_fence_radius_m, home - autopilot_fence_radius_m])
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    scale = 0.8 * size_px / max(float(np.max(hi - lo)), 1.0)
+    centre = (lo + hi) / 2.0
+
+    def px(p: np.ndarray) -> np.ndarray:
+        return np.column_stack([size_px / 2 + (p[:, 0] - centre[0]) * scale,
+                                size_px / 2 - (p[:, 1] - centre[1]) * scale]).round().astype(np.int32)
+
+    image = np.full((size_px, size_px, 3), 255, dtype=np.uint8)
+    for east in np.arange(np.floor(lo[0] / 10) * 10, hi[0] + 10, 10):
+        x = int(px(np.array([[east, 0.0]]))[0, 0])
+        cv2.line(image, (x, 0), (x, size_px), (235, 235, 235), 1)
+    for north in np.arange(np.floor(lo[1] / 10) * 10, hi[1] + 10, 10):
+        y = int(px(np.array([[0.0, north]]))[0, 1])
+        cv2.line(image, (0, y), (size_px, y), (235, 235, 235), 1)
+    cv2.polylines(image, [px(v)], True, (44, 160, 44), 2)  # BGR
+    cv2.polylines(image, [px(resolved.box.corners())], True, (180, 119, 31), 2)
+    h = px(home[None, :])[0]
+    cv2.drawMarker(image, (int(h[0]), int(h[1])), (0, 0, 0), cv2.MARKER_DIAMOND, 14, 2)
+    if autopilot_fence_radius_m:
+        cv2.circle(image, (int(h[0]), int(h[1])), int(round(autopilot_fence_radius_m * scale)), (40, 39, 214), 1)
+    fence = resolved.fence
+    cv2.putText(image, f"{resolved.site.name[:50]}: altitude {fence.altitude_floor_m:.1f}-"
+                f"{fence.altitude_ceiling_m:.1f} m", (10, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+    cv2.putText(image, "green: site polygon  blue: MPC box  diamond: home  grid: 10 m, north up", (10, size_px - 12),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.45, (60, 60, 60), 1)
+    out_path = Path(out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(out_path), image):
+        raise ValueError(f"could not write {out_path}")
     return out_path

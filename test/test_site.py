@@ -159,3 +159,19 @@ def test_the_safety_cores_box_rule_keeps_every_setpoint_inside_the_polygon():
                             focus_distance_m=5.0, f_number=4.0)
         flown, _ = fence(setpoint, resolved.vehicle.airspace, rig)
         assert resolved.fence.contains(flown.position_m), (request, rig, flown.position_m)
+
+
+def test_the_fence_is_drawn_without_matplotlib(tmp_path, monkeypatch):
+    """A flight-only install has no matplotlib (it is in the [sim] extra): the plot is drawn with OpenCV."""
+    import sys
+
+    import cv2
+
+    from cinempc.site import plot_site
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    resolved = resolve_site(load_site(EXAMPLE), Home(47.397742, 8.545594, 488.0))
+    image = cv2.imread(str(plot_site(resolved, tmp_path / "fence.png")))
+    assert image is not None and image.shape == (700, 700, 3)
+    green = (image[:, :, 1] > 140) & (image[:, :, 0] < 80) & (image[:, :, 2] < 80)
+    assert green.sum() > 500  # the polygon's outline
