@@ -285,6 +285,10 @@ def check_mode(bridge: MavlinkBridge, phase: Phase = Phase.GROUND, floor_m: floa
         height = None if state is None else float(state.position_m[2])
         if not armed:
             return CheckResult(Check.MODE, False, f"disarmed (mode {mode}): arm first (cinempc mavlink arm)")
+        if mode == "offboard" and bridge.autopilot is Autopilot.PX4:
+            # a live stream flies it: preflight's timing stream would mix hold setpoints into it
+            return CheckResult(Check.MODE, False, "already in OFFBOARD, following a setpoint stream: hold first "
+                               "(cinempc mavlink hold)")
         if height is None:
             return CheckResult(Check.MODE, False, "no vehicle position")
         if phase is Phase.ARMED and floor_m is not None and height >= floor_m:
@@ -572,7 +576,11 @@ def run_preflight(site: Site, settings: PreflightSettings | None = None, *, dete
             camera_result, info = check_camera(bridge, settings)
             add(camera_result)
             add(check_lens(info, site, settings))
-            add(check_stream(bridge, settings))
+            mode_result = next(r for r in report.results if r.check is Check.MODE)
+            if not mode_result.passed and mode_result.reason.startswith("already in OFFBOARD"):
+                add(CheckResult(Check.STREAM, False, "not measured: the vehicle follows another stream"))
+            else:
+                add(check_stream(bridge, settings))
     finally:
         if own and bridge is not None:
             bridge.close()

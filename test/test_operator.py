@@ -133,3 +133,28 @@ def test_up_drone_site_overrides(field):
     assert director["server.operator_offboard_via_ros"] == "true"
     with pytest.raises(ValueError, match="needs the drone graph"):
         site_overrides(site_file, graph("sim"), {})
+
+
+def test_commands_refuse_a_vehicle_already_in_offboard(field, settings):
+    """A PX4 already following a stream is not given preflight's timing stream, nor a take-off."""
+    from pymavlink.dialects.v20 import ardupilotmega as mav
+
+    from cinempc.preflight import connect
+
+    site, px4 = field
+    bridge, _ = connect(site, settings)
+    try:
+        assert bridge.wait_message("LOCAL_POSITION_NED", timeout_s=5.0) is not None
+        assert bridge.operator_arm(True).accepted
+        assert bridge.operator_start_offboard().accepted and px4.mode == "offboard"
+        sent = px4.offboard_setpoints
+        for action in (Action.TAKEOFF, Action.OFFBOARD):
+            outcome = operate(site, action, altitude_m=2.5, settings=settings)
+            assert not outcome.done and "already in OFFBOARD" in outcome.message, outcome.message
+            assert "setpoint stream rate: not measured" in outcome.message
+        assert px4.mode == "offboard"
+    finally:
+        bridge.operator_hold()
+        bridge.command(mav.MAV_CMD_COMPONENT_ARM_DISARM, 0.0)
+        bridge.close()
+    assert px4.offboard_setpoints > sent  # only the bridge's own stream ran meanwhile
