@@ -302,8 +302,9 @@ class ClosedLoop:
 
             truth = [TrueSubject.from_track(track) for track in subjects]
             expected = examiner.observe(state, truth, shot_time_s)
-            grade = grade_step(state, truth, self._shot, self.camera, self.vocab, background_m,
-                               self.metric_params, shot_time_s, expected.size_scale, expected.rack_time_s)
+            grade = expected.graded(grade_step(state, truth, self._shot, self.camera, self.vocab, background_m,
+                                               self.metric_params, shot_time_s, expected.size_scale,
+                                               expected.rack_time_s))
             nearest_subject = min((subject_distance_m(state.position_m, s) for s in truth), default=math.inf)
             nearest_obstacle = min_obstacle_distance_m(state.position_m, obstacles)
             depths = _subject_depths(state, truth, self.metric_params.eye_height_fraction)

@@ -31,13 +31,21 @@ Definitions (fractions are of the image width unless said otherwise):
   background distance from the camera.
 * visible: every framed subject's eyes project inside the image (the face is in the picture --
   in a medium close-up the body centre is far below the frame, the eyes never are).
+* angle error: |camera elevation above the framed group's eye line - what the shot asks| in degrees,
+  for moves that keep or change the elevation (``keeps``/``changes`` in ``config/shots.yaml``): the
+  shot's angle, plus the move's elevation change so far (a crane); ``None`` for the others.
+* side error: |camera bearing - the shot's side of the subject's direction of travel| in degrees, for
+  moves that keep the side (follow), once the subject has been seen moving; ``None`` otherwise.
+* depth-of-field style: the fraction of instants the background looks as the shot asks -- blurred past
+  ``shallow_background_blur_px`` for a shallow shot, inside the circle of confusion for a deep one
+  (``None`` when the shot asks neither).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -76,6 +84,9 @@ METRIC_KEYS: tuple[str, ...] = (
     "solve_ms_max",
     "solve_failures",
     "real_time_factor",
+    "angle_error_deg_mean",
+    "side_error_deg_mean",
+    "dof_style_fraction",
 )
 
 
@@ -89,6 +100,7 @@ class MetricParams:
     still_speed_mps: float = 0.2  # below this a subject's heading is the last one seen while moving
     rack_start_s: float = 0.0  # when a rack focus starts, after the start frame is acquired
     rack_duration_s: float = 2.0  # how long it takes when the shot gives no duration
+    shallow_background_blur_px: float = 6.0  # a shallow shot's background is blurred past this
 
     @classmethod
     def from_config(cls) -> MetricParams:
@@ -102,6 +114,7 @@ class MetricParams:
             targets = load_parameters("mpc.yaml")["targets"]
             params.setdefault("rack_start_s", float(targets["rack_start_s"]))
             params.setdefault("rack_duration_s", float(targets["rack_duration_s"]))
+            params.setdefault("shallow_background_blur_px", float(targets["background_blur_px"]))
         except (FileNotFoundError, KeyError):
             pass
         return cls(**params)
@@ -152,6 +165,9 @@ class StepGrade:
     far_m: float = math.inf
     u_fraction: float = math.nan  # measured composition point (for plots)
     v_head_fraction: float = math.nan
+    angle_error_deg: float = math.nan  # |elevation - expected| where the move defines it (MoveExaminer)
+    side_error_deg: float = math.nan  # |bearing - the shot's side| where the move keeps the side
+    dof_style: bool | None = None  # the background as the shot's depth of field asks (None: it asks neither)
 
 
 def _resolve(subjects: Sequence[TrueSubject], references: Iterable[str]) -> list[TrueSubject]:
@@ -264,11 +280,16 @@ def grade_step(
         # old and the new target is on cue (a lens parked anywhere else, or pulled the wrong way, is not)
         in_focus = in_focus or min(transit_depths) <= state.focus_distance_m <= max(transit_depths)
 
+    dof_style = None
+    if shot.focus.depth_of_field == "shallow" and math.isfinite(background_blur):
+        dof_style = background_blur >= params.shallow_background_blur_px
+    elif shot.focus.depth_of_field == "deep" and math.isfinite(background_blur):
+        dof_style = background_blur <= coc_px
     return StepGrade(
         composition_error=float(composition), size_error=float(size), in_focus=bool(in_focus),
         subject_blur_px=float(best_blur), background_blur_px=float(background_blur), visible=bool(visible),
         framed=len(framed), focus_distances_m=distances, near_m=float(dof.near_m), far_m=float(dof.far_m),
-        u_fraction=u_frac, v_head_fraction=v_frac,
+        u_fraction=u_frac, v_head_fraction=v_frac, dof_style=dof_style,
     )
 
 
@@ -279,6 +300,17 @@ class MoveExpectation:
     size_scale: float  # expected subject height over the framing's
     acquired_s: float | None  # when the start frame was acquired (or the acquisition timed out)
     rack_time_s: float | None  # time since acquisition (a rack focus is timed from there)
+    angle_error_deg: float | None = None  # |elevation - expected| (moves that keep or change it)
+    side_error_deg: float | None = None  # |bearing - the shot's side| (moves that keep the side)
+
+    def graded(self, grade: StepGrade) -> StepGrade:
+        """The step's grade with the angle and side errors this expectation measured."""
+        return replace(grade, angle_error_deg=_nan_if_none(self.angle_error_deg),
+                       side_error_deg=_nan_if_none(self.side_error_deg))
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 class MoveExaminer:
@@ -317,32 +349,45 @@ class MoveExaminer:
         return max(wanted, self.limits.min_distance_m)
 
     def observe(self, state: RigState, subjects: Sequence[TrueSubject], shot_time_s: float) -> MoveExpectation:
-        """Update the acquisition from this instant and say what size the move expects now."""
+        """Update the acquisition from this instant and say what the move expects now (size, angle, side)."""
         framed = _resolve(subjects, self.shot.subjects)
         if framed and math.hypot(*framed[0].velocity_mps[:2]) > self.params.still_speed_mps:
             self.heading_rad = math.atan2(framed[0].velocity_mps[1], framed[0].velocity_mps[0])
-        if self.acquired_s is None and framed:
+        elevation = side = None
+        if framed:
             feet = np.mean([s.feet_m for s in framed], axis=0)
             eye_m = self.params.eye_height_fraction * float(np.mean([s.height_m for s in framed]))
             anchor = feet + np.array([0.0, 0.0, eye_m])
+            distance, bearing, elevation = view_geometry(state.position_m, anchor)
+            side = self._side_error_deg(bearing, self._stand_off_m())
+        want = math.radians(self.vocab.angle_elevation_deg[self.shot.angle])
+        if self.acquired_s is None and framed:
             view = measure_frame(state.position_m, state.yaw_rad, state.pitch_rad, state.focal_length_mm, self.camera,
                                  [(np.asarray(s.feet_m, dtype=float), s.height_m) for s in framed])
-            distance, bearing, elevation = view_geometry(state.position_m, anchor)
-            want = math.radians(self.vocab.angle_elevation_deg[self.shot.angle])
             acquired = view is not None and is_acquired(FrameErrors(
                 composition=composition_error(view, self.shot, self.vocab, self.camera),
                 size=size_error(view, self.shot, self.vocab), elevation_deg=math.degrees(elevation - want),
-                side_deg=self._side_error_deg(bearing, self._stand_off_m()),
+                side_deg=side,
             ), self.table.acquire)
             if acquired or shot_time_s >= self.table.acquire.timeout_s:
                 self.acquired_s, self.timed_out = shot_time_s, not acquired
                 start = MoveStart(distance_m=max(distance, self.limits.min_distance_m), elevation_rad=elevation,
                                   camera_height_m=float(state.position_m[2]), focal_length_mm=state.focal_length_mm)
                 self.plan = plan_move(self.shot, self.vocab, start, self.limits, self.table)
+        cfg = self.table[self.shot.movement.type]
+        progress = 0.0
+        if self.acquired_s is not None and self.plan is not None:
+            progress = self.plan.progress(shot_time_s - self.acquired_s)
+        angle_error = None
+        if elevation is not None and ({"angle", "elevation"} & set(cfg.keeps) or "elevation" in cfg.changes):
+            expected = want + (self.plan.elevation_change_rad * progress if self.plan is not None else 0.0)
+            angle_error = abs(math.degrees(elevation - expected))
+        side_error = abs(side) if side is not None and "side" in cfg.keeps else None
         if self.acquired_s is None or self.plan is None:
-            return MoveExpectation(size_scale=1.0, acquired_s=None, rack_time_s=-math.inf)
-        since = shot_time_s - self.acquired_s
-        return MoveExpectation(self.plan.size_scale(self.plan.progress(since)), self.acquired_s, since)
+            return MoveExpectation(size_scale=1.0, acquired_s=None, rack_time_s=-math.inf,
+                                   angle_error_deg=angle_error, side_error_deg=side_error)
+        return MoveExpectation(self.plan.size_scale(progress), self.acquired_s, shot_time_s - self.acquired_s,
+                               angle_error_deg=angle_error, side_error_deg=side_error)
 
 
 def subject_distance_m(position_m, subject: TrueSubject) -> float:
@@ -389,6 +434,18 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _mean_finite(values: Sequence[float]) -> float | None:
+    """Mean of the finite values; None when there are none (the metric does not apply)."""
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else None
+
+
+def _fraction_known(flags: Sequence[bool | None]) -> float | None:
+    """Fraction of True among the flags that are not None; None when all are."""
+    known = [f for f in flags if f is not None]
+    return float(np.mean(known)) if known else None
+
+
 def summarise(record: RunRecord, params: MetricParams | None = None) -> dict[str, float | int | None]:
     """The ``metrics.json`` dictionary: exactly :data:`METRIC_KEYS`.
 
@@ -428,6 +485,9 @@ def summarise(record: RunRecord, params: MetricParams | None = None) -> dict[str
         "solve_ms_max": float(np.max(solve)) if solve.size else None,
         "solve_failures": int(record.solve_failures),
         "real_time_factor": float(record.sim_time_s / record.wall_time_s) if record.wall_time_s > 0 else None,
+        "angle_error_deg_mean": _mean_finite([g.angle_error_deg for g in framed]),
+        "side_error_deg_mean": _mean_finite([g.side_error_deg for g in framed]),
+        "dof_style_fraction": _fraction_known([g.dof_style for g in framed]),
     }
     assert tuple(metrics) == METRIC_KEYS
     return metrics

@@ -35,7 +35,7 @@ SUBJECT_COLOURS = [(255, 90, 60), (60, 170, 255), (120, 220, 80), (240, 200, 40)
 # Which way each metric is better, for the report's highlighting.
 LOWER_IS_BETTER = {
     "composition_error_rms", "size_error_mean", "subject_blur_px_p95", "jerk_rms", "collisions",
-    "solve_ms_p50", "solve_ms_p95",
+    "solve_ms_p50", "solve_ms_p95", "angle_error_deg_mean", "side_error_deg_mean",
 }
 HIGHER_IS_BETTER = {"in_focus_fraction", "visible_fraction", "real_time_factor"}
 
@@ -135,9 +135,15 @@ class CameraVideo:
 # --------------------------------------------------------------------------- tables
 
 
+def _subject_label(track) -> str:
+    """A subject's column prefix in trajectory.csv: its name, else ``subject<track id>``."""
+    return f"subject_{track.name}" if getattr(track, "name", "") else f"subject{track.track_id}"
+
+
 def trajectory_rows(result: RunResult) -> list[dict[str, Any]]:
-    """One flat dictionary per control step (the CSV rows)."""
+    """One flat dictionary per control step (the CSV rows): rig, setpoint, grade and every subject's position."""
     names = sorted({name for event in result.events for name in event.subject_depths_m})
+    subject_labels = sorted({_subject_label(track) for event in result.events for track in event.subjects})
     rows = []
     for e in result.events:
         s, sp, g = e.state, e.setpoint, e.grade
@@ -161,8 +167,15 @@ def trajectory_rows(result: RunResult) -> list[dict[str, Any]]:
             "nearest_obstacle_m": e.nearest_obstacle_m if math.isfinite(e.nearest_obstacle_m) else "",
             "collisions": e.collisions,
         }
+        row["angle_error_deg"] = g.angle_error_deg if math.isfinite(g.angle_error_deg) else ""
+        row["side_error_deg"] = g.side_error_deg if math.isfinite(g.side_error_deg) else ""
         for name in names:
             row[f"depth_{name}_m"] = e.subject_depths_m.get(name, "")
+        positions = {_subject_label(track): track.positions_m[0] for track in e.subjects}
+        for label in subject_labels:
+            where = positions.get(label)
+            for axis, value in zip("xyz", where if where is not None else ("", "", ""), strict=True):
+                row[f"{label}_{axis}_m"] = value if value == "" else float(value)
         rows.append(row)
     return rows
 

@@ -155,6 +155,8 @@ def test_run_scenario_writes_the_evidence(tmp_path):
     assert tuple(metrics) == METRIC_KEYS and metrics == pytest.approx(result.metrics)
     rows = (tmp_path / "trajectory.csv").read_text().splitlines()
     assert len(rows) == 31 and rows[0].startswith("t_s,")
+    header = rows[0].split(",")
+    assert {f"subject_{result.events[0].subjects[0].name}_{axis}_m" for axis in "xyz"} <= set(header)
     import imageio.v3 as iio
 
     frames = iio.imread(tmp_path / "camera.mp4")

@@ -189,3 +189,16 @@ def test_summary_has_exactly_the_metric_keys_and_skips_the_settle_time():
     json.dumps(metrics)  # serialisable as is
     whole = summarise(record, MetricParams(settle_time_s=0.0))
     assert whole["visible_fraction"] == pytest.approx(4 / 6)
+
+
+def test_the_depth_of_field_style_is_the_background_as_the_shot_asks():
+    subject = subject_on_mark()
+    shallow = ShotSpec(framing="medium", focus={"depth_of_field": "shallow"})
+    deep = ShotSpec(framing="medium", focus={"depth_of_field": "deep"})
+    blurred = grade(rig(focus_m=10.0, f_number=1.4, focal_mm=100.0), [subject], shot=shallow, background=60.0)
+    assert blurred.background_blur_px >= PARAMS.shallow_background_blur_px and blurred.dof_style is True
+    assert grade(rig(focus_m=10.0, f_number=22.0), [subject], shot=shallow, background=60.0).dof_style is False
+    sharp = grade(rig(focus_m=10.0, f_number=22.0, focal_mm=20.0), [subject], shot=deep, background=60.0)
+    assert sharp.dof_style is (sharp.background_blur_px <= CAMERA.coc_m / CAMERA.pixel_pitch_m) is True
+    assert grade(rig(focus_m=10.0, f_number=1.4), [subject], shot=deep, background=60.0).dof_style is False
+    assert grade(rig(), [subject], shot=MEDIUM, background=60.0).dof_style is None

@@ -106,7 +106,7 @@ def _size_fraction(shot: ShotSpec, distance_m: float, focal_mm: float, elevation
     return VOCAB.framing_height_fraction[shot.framing] * (1.0 + grade.size_error)
 
 
-def fly(shot: ShotSpec, distance_of_t, focal_of_t, duration_s=12.0, dt_s=0.1):
+def fly(shot: ShotSpec, distance_of_t, focal_of_t, duration_s=12.0, dt_s=0.1, elevation_of_t=None):
     """Grade a hand-built flight with the move-aware examiner; returns the run's metrics."""
     examiner = MoveExaminer(shot, CAMERA, VOCAB, VEHICLE.airspace, MetricParams())
     elevation = VOCAB.angle_elevation_deg[shot.angle]
@@ -114,11 +114,13 @@ def fly(shot: ShotSpec, distance_of_t, focal_of_t, duration_s=12.0, dt_s=0.1):
     record = RunRecord()
     for i in range(int(duration_s / dt_s)):
         t = i * dt_s
-        state = framed_state(shot, distance_of_t(t), focal_of_t(t), elevation)
+        here = elevation if elevation_of_t is None else elevation_of_t(t)
+        state = framed_state(shot, distance_of_t(t), focal_of_t(t), here)
         expected = examiner.observe(state, [subject], t)
         record.times_s.append(t)
-        record.grades.append(grade_step(state, [subject], shot, CAMERA, VOCAB, None, MetricParams(), t,
-                                        expected.size_scale, expected.rack_time_s))
+        record.grades.append(expected.graded(grade_step(state, [subject], shot, CAMERA, VOCAB, None,
+                                                        MetricParams(), t, expected.size_scale,
+                                                        expected.rack_time_s)))
         record.accelerations_mps2.append(np.zeros(3))
     record.acquired_s, record.acquire_timed_out = examiner.acquired_s, examiner.timed_out
     return summarise(record, MetricParams()), examiner
@@ -148,3 +150,25 @@ def test_an_orbit_at_half_size_fails_and_one_at_full_size_passes():
     half, examiner = fly(shot, lambda t: d0, lambda t: f_half)
     assert half["time_to_acquire_s"] is None and examiner.timed_out  # never acquired its framing
     assert half["size_error_mean"] > 0.4, half
+
+
+def test_the_angle_error_is_the_elevation_off_the_shots_angle_and_a_crane_adds_its_change():
+    orbit = preset("orbit_cw")  # high: 30 deg above the eye line, kept by an orbit
+    d0 = 9.0
+    f0 = framing_focal_mm(orbit, d0)
+    on_angle, _ = fly(orbit, lambda t: d0, lambda t: f0)
+    assert on_angle["angle_error_deg_mean"] == pytest.approx(0.0, abs=0.5), on_angle
+    low, _ = fly(orbit, lambda t: d0, lambda t: f0, elevation_of_t=lambda t: 10.0)
+    assert low["angle_error_deg_mean"] == pytest.approx(20.0, abs=0.5), low
+    assert low["side_error_deg_mean"] is None  # an orbit sweeps the bearing: no side to keep
+    crane = ShotSpec(framing="full", movement={"type": "crane_up", "speed": "slow"})
+    change = move_table()["crane_up"].elevation_change_deg
+    stuck, examiner = fly(crane, lambda t: d0, lambda t: framing_focal_mm(crane, d0))
+    assert examiner.acquired_s == pytest.approx(0.0)
+    assert stuck["angle_error_deg_mean"] > 0.5 * change  # a crane that never rises misses its elevation change
+
+
+def test_a_static_shot_grades_no_angle_and_no_side():
+    static = ShotSpec(framing="medium_wide", movement={"type": "static"})
+    metrics, _ = fly(static, lambda t: 7.0, lambda t: framing_focal_mm(static, 7.0))
+    assert metrics["angle_error_deg_mean"] is None and metrics["side_error_deg_mean"] is None
