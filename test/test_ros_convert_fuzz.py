@@ -87,10 +87,7 @@ def _converters():
     }
 
 
-@pytest.mark.parametrize("name", ["setpoint", "subjects", "shot", "obstacles", "names", "pins", "accel",
-                                  pytest.param("rig_state", marks=pytest.mark.xfail(
-                                      strict=True, raises=OverflowError,
-                                      reason="see test_odometry_with_a_huge_quaternion_is_a_value_error"))])
+@pytest.mark.parametrize("name", ["setpoint", "subjects", "shot", "obstacles", "names", "pins", "accel", "rig_state"])
 def test_a_converter_returns_a_valid_object_or_raises_value_error(name):
     function, messages = _converters()[name]
     outcomes = {"converted": 0, "refused": 0}
@@ -112,9 +109,6 @@ def test_a_converter_returns_a_valid_object_or_raises_value_error(name):
     assert sum(outcomes.values()) >= EXAMPLES  # hypothesis ran them all (a failure raises above)
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="found by the fuzz above: rig_state_from_msgs lets an OverflowError out (the MPC node's "
-                          "_rig_state catches ValueError only); remove this mark and the one above when fixed")
 def test_odometry_with_a_huge_quaternion_is_a_value_error():
     from geometry_msgs.msg import AccelStamped
     from nav_msgs.msg import Odometry

@@ -102,7 +102,9 @@ def rig_state_from_msgs(odometry: Odometry, camera_state: JointState, accel: Acc
     position = np.array([pose.position.x, pose.position.y, pose.position.z], dtype=float)
     q = pose.orientation
     require_finite("odometry", position, [q.x, q.y, q.z, q.w], _array(odometry.twist.twist.linear))
-    if abs(q.x**2 + q.y**2 + q.z**2 + q.w**2 - 1.0) > 1e-3:
+    components = np.array([q.x, q.y, q.z, q.w], dtype=float)
+    # components first: a unit quaternion's lie in [-1, 1], and squaring a corrupt 1e154 would overflow
+    if np.max(np.abs(components)) > 1.0 + 1e-3 or abs(float(components @ components) - 1.0) > 1e-3:
         raise ValueError("odometry: orientation is not a unit quaternion")
     base_yaw = quaternion_yaw_rad(q)
     velocity = _rotate_z(_array(odometry.twist.twist.linear), base_yaw)
