@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from cinempc.config import load_camera_profile
-from cinempc_sim.perception_dataset import build_dataset, read_labels
 from cinempc.perception.params import DatasetParams
 from cinempc_sim.perception_data import SceneRenderer, mask_box
+from cinempc_sim.perception_dataset import build_dataset, read_labels
 
 CAMERA = load_camera_profile("sim_super35")
 

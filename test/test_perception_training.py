@@ -10,10 +10,10 @@ import os
 import numpy as np
 import pytest
 
-from cinempc_sim.perception_dataset import build_dataset
 from cinempc.perception.detector import Detections, OnnxDetector, UltralyticsDetector
 from cinempc.perception.params import DatasetParams, TrainingParams
 from cinempc.perception.training import export_onnx, train_detector, write_provenance
+from cinempc_sim.perception_dataset import build_dataset
 
 pytestmark = pytest.mark.slow
 
