@@ -231,6 +231,7 @@ def test_up_drone_from_the_flight_venv_flies_the_autopilot_and_holds(tmp_path, r
         print(log_path.read_text(errors="replace")[-4000:])
         print(autopilot_log.read_text(errors="replace")[-1500:])
     assert code == 0, f"cinempc up exit code {code}"
+    assert "perception ready: onnx" in log_path.read_text(errors="replace")  # the ONNX detector + numpy tracker
     load, cores = os.getloadavg()[0], os.cpu_count() or 1
     if load > cores:  # five processes starting on shared cores: the time measures the neighbours, not the graph
         print(f"time to first setpoint not asserted: load {load:.1f} on {cores} cores")
