@@ -9,7 +9,8 @@ when no such venv exists, so the plain ``make test`` does not depend on it.
 * ``cinempc up drone`` started from that venv (perception on ONNX Runtime with supervision's ByteTrack, MPC,
   director, MAVLink bridge) flies the simulated PX4 (``cinempc mavlink sim-autopilot`` from the full venv) over
   UDP: the first setpoint within ``FIRST_SETPOINT_MAX_S`` of the start, the MPC's setpoints move the vehicle,
-  HOLD stops it.  A probe stands in for perception's subjects as in ``test_up_drone`` (no camera is attached).
+  HOLD stops it (a probe publishes the subjects, as in ``test_up_drone``); then a rendered camera stream goes
+  into the graph's perception node, which boxes the person in it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ FLIGHT_MODULES = (
     "cinempc.director.app", "cinempc.mavlink.bridge", "cinempc.perception.pipeline", "cinempc.mpc.controller",
 )
 WALK_MPS = np.array([0.0, 1.2, 0.0])
+CAMERA_PX = (320, 240)
 HORIZON = 30  # prediction rows the MPC reads (config/nodes.yaml perception_node.horizon_steps)
 
 pytestmark = pytest.mark.skipif(not PYTHON.is_file(), reason=f"no flight-only venv at {VENV} (make install-drone)")
@@ -123,14 +125,24 @@ def test_up_drone_from_the_flight_venv_flies_the_autopilot_and_holds(tmp_path, r
     import rclpy
     from nav_msgs.msg import Odometry
     from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import Image
     from std_srvs.srv import SetBool, Trigger
     from trajectory_msgs.msg import JointTrajectory
 
+    from cinempc.config import load_camera_profile
     from cinempc.graph import Topics
     from cinempc.nodes import convert
-    from cinempc.nodes.base import CONTROL_QOS
+    from cinempc.nodes.base import CONTROL_QOS, SENSOR_QOS
     from cinempc.state import SubjectTrack
+    from cinempc_sim.perception_data import scripted_sequence
+    from cinempc_sim.scenario import ActorSpec, ScriptStep
 
+    # the camera's stream: a person walking across a rendered field, 320x240 rgb at 10 Hz (the full venv renders)
+    camera = load_camera_profile("sim_super35").with_resolution(*CAMERA_PX)
+    person = ActorSpec(name="walker", track_id=1, start_m=(10, -2), script=[ScriptStep(to=(10, 2), speed_mps=1.4)])
+    stream = [view.rgb for _, view in scripted_sequence(camera, [person], (0.0, 0.0, 2.0), duration_s=3.0,
+                                                        focal_length_mm=24.0, look_at_m=(10.0, 0.0, 0.9),
+                                                        image_size=CAMERA_PX)]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
@@ -218,6 +230,22 @@ def test_up_drone_from_the_flight_venv_flies_the_autopilot_and_holds(tmp_path, r
             drift = float(np.linalg.norm(track[-1][0] - settled))
             print(f"HOLD from the flight venv: drift {drift:.3f} m over 2 s")
             assert drift < 0.3 and np.linalg.norm(track[-1][1]) < 0.2, (drift, track[-1][1])
+
+            # perception on ONNX Runtime + the numpy ByteTrack, fed the camera stream: boxes come out
+            perceiving.clear()
+            boxes: list[int] = []
+            node.create_subscription(convert.Detection2DArray, Topics.DETECTIONS,
+                                     lambda m: boxes.append(len(m.detections)), CONTROL_QOS)
+            info_pub = node.create_publisher(type(convert.camera_info_msg(camera, 24.0, 0.0)), Topics.CAMERA_INFO,
+                                             CONTROL_QOS)
+            image_pub = node.create_publisher(Image, Topics.IMAGE, SENSOR_QOS)
+            for rgb in stream * 3:
+                now = time.time()
+                info_pub.publish(convert.camera_info_msg(camera, 24.0, now))
+                image_pub.publish(convert.image_msg(rgb, now))
+                time.sleep(0.1)
+            wait_until(lambda: any(boxes), 30.0, "person boxes from the drone graph's perception node")
+            print(f"perception from the flight venv: {len(boxes)} frames, {sum(boxes)} boxes")
             assert up.poll() is None
             perceiving.clear()
             code = _stop(up)
