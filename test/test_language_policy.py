@@ -262,7 +262,8 @@ def test_a_place_after_the_subject_is_not_a_second_subject(text, subjects, ignor
 
 
 @pytest.mark.parametrize("text, path, value", [
-    ("right, give me a medium two shot, eye level", "framing", "medium"), ("Right. Wide on the bride", "framing", "wide"),
+    ("right, give me a medium two shot, eye level", "framing", "medium"),
+    ("Right. Wide on the bride", "framing", "wide"),
     ("okay, close up", "framing", "close_up"), ("right third", "screen_position", "right_third"),
 ])
 def test_a_word_that_opens_the_command_before_a_comma_is_a_filler(text, path, value):
