@@ -216,7 +216,7 @@ class PerceptionPipeline(DirectorNames):
             if unseen_s <= p.lost_timeout_s:
                 continue
             searched_s = unseen_s - p.lost_timeout_s
-            if p.search_timeout_s > 0 and self._reported(track_id) and searched_s <= p.search_timeout_s:
+            if p.search_timeout_s > 0 and subject.confirmed and searched_s <= p.search_timeout_s:
                 if subject.state is not SubjectState.SEARCHING:
                     subject.fire(Event.SEARCH_STARTED)
                     log.info("perception: searching for %s where it is predicted", self._ref(track_id))

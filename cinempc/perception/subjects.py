@@ -5,7 +5,7 @@ States (the table with the reasons is in docs/perception.md, "Subject states")::
     CANDIDATE --confirmed--> TRACKED --not measured--> COASTING --missed in view--> MISSED
         ^                    ^   |                        |                          |
         +----withdrawn-------+---+------measured----------+--------------------------+
-    TRACKED, COASTING, MISSED (or a named CANDIDATE) --search started--> SEARCHING --measured--> TRACKED
+    TRACKED, COASTING, MISSED --search started--> SEARCHING --measured--> TRACKED
     any state --timed out--> LOST (dropped; a name it carried waits for re-identification)
 
 A name or a map pin is an attribute of a subject (:mod:`naming`), not a state: a named
@@ -59,7 +59,7 @@ TRANSITIONS: dict[tuple[SubjectState, Event], SubjectState] = {
     (SubjectState.COASTING, Event.MEASURED): SubjectState.TRACKED,
     (SubjectState.MISSED, Event.MEASURED): SubjectState.TRACKED,
     (SubjectState.SEARCHING, Event.MEASURED): SubjectState.TRACKED,
-    **{(state, Event.SEARCH_STARTED): SubjectState.SEARCHING for state in (SubjectState.CANDIDATE, *_PERSON)},
+    **{(state, Event.SEARCH_STARTED): SubjectState.SEARCHING for state in _PERSON},
     (SubjectState.TRACKED, Event.NOT_MEASURED): SubjectState.COASTING,
     (SubjectState.TRACKED, Event.MISSED_IN_VIEW): SubjectState.MISSED,
     (SubjectState.COASTING, Event.MISSED_IN_VIEW): SubjectState.MISSED,
