@@ -13,6 +13,7 @@ tracker simply coasts.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass, field
@@ -307,9 +308,16 @@ def _onnx_names(session) -> dict[int, str]:
         return {}
 
 
+def resolve_backend(backend: str) -> str:
+    """``auto`` is ultralytics where it is installed (the full install), else ONNX Runtime (the flight-only one)."""
+    if backend != "auto":
+        return backend
+    return "ultralytics" if importlib.util.find_spec("ultralytics") is not None else "onnx"
+
+
 def build_detector(params: PerceptionParams, backend: str | None = None) -> Detector:
     """The detector the config asks for (``backend`` overrides ``params.backend``)."""
-    backend = backend or params.backend
+    backend = resolve_backend(backend or params.backend)
     if backend == "ultralytics":
         return UltralyticsDetector(
             params.weights, params.image_size_px, params.confidence_min, params.nms_iou, params.class_filter,
@@ -320,7 +328,7 @@ def build_detector(params: PerceptionParams, backend: str | None = None) -> Dete
             params.onnx_weights, params.image_size_px, params.confidence_min, params.nms_iou, params.class_filter,
             params.max_detections, params.onnx_threads,
         )
-    raise ValueError(f"unknown detector backend {backend!r}: ultralytics or onnx")
+    raise ValueError(f"unknown detector backend {backend!r}: auto, ultralytics or onnx")
 
 
 def weights_path_exists(path: str | os.PathLike[str]) -> bool:

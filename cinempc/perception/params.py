@@ -52,7 +52,7 @@ class PerceptionParams(BaseModel):
     """Detector, tracker, estimator and filter settings."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    backend: Literal["ultralytics", "onnx"] = "ultralytics"
+    backend: Literal["auto", "ultralytics", "onnx"] = "auto"
     weights: str = "weights/cinempc_person_yolo11n.pt"
     onnx_weights: str = "weights/cinempc_person_yolo11n.onnx"
     image_size_px: int = Field(320, ge=32)
