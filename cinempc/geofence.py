@@ -91,9 +91,9 @@ def _edges_touch_cells(vertices: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> 
             ok &= ~(parallel & (q_arr < 0))
             with np.errstate(divide="ignore", invalid="ignore"):
                 r = np.where(parallel, 0.0, q_arr / np.where(parallel, 1.0, p_arr))
-            entering = ~parallel & (p_arr < 0)
+            inbound = ~parallel & (p_arr < 0)
             leaving = ~parallel & (p_arr > 0)
-            t0 = np.where(entering, np.maximum(t0, r), t0)
+            t0 = np.where(inbound, np.maximum(t0, r), t0)
             t1 = np.where(leaving, np.minimum(t1, r), t1)
         touched |= ok & (t0 <= t1)
     return touched

@@ -106,7 +106,7 @@ def operate(site: Site, action: Action, *, confirm: bool = False, altitude_m: fl
                 return Outcome(action, False, f"takeoff -> {result.result}", report)
             reached = _wait(lambda: abs(_height(bridge) - altitude_m) < 0.3, settings.takeoff_timeout_s)
             return Outcome(action, reached, f"takeoff -> {result.result}; " + (
-                f"hovering at {_height(bridge):.2f} m, mode {bridge.mode}" if reached else
+                f"in hover at {_height(bridge):.2f} m, mode {bridge.mode}" if reached else
                 f"at {_height(bridge):.2f} m after {settings.takeoff_timeout_s:g} s, not {altitude_m:g} m"), report)
         if handover is not None:
             ok, message = handover(bridge)

@@ -40,7 +40,7 @@ class Check(StrEnum):
     MODE = "mode and arming state"
     HOME = "home set"
     FENCE = "our fence inside the autopilot's fence"
-    CAMERA = "camera and gimbal answering"
+    CAMERA = "camera and gimbal respond"
     LENS = "lens profile matches the camera"
     DETECTOR = "detector loaded, on a test frame"
     STREAM = "setpoint stream rate"

@@ -26,7 +26,7 @@ EXPECTED = {  # what each step must print (the document's "What each step shows"
     "site check": "OK",
     "preflight": "preflight PASSED",
     "mavlink arm": "arm -> ACCEPTED; ARMED",
-    "mavlink takeoff": "hovering at",
+    "mavlink takeoff": "in hover at",
     "mavlink offboard": "held 5 s in OFFBOARD",
     "parse": "",
     "sim": "wrote ",

@@ -9,7 +9,7 @@ restarts gets it at once: ``director/shot`` (the active ``ShotSpec``) and
 (``director/subject_names``) and the people pointed out on the map (``director/subject_pins``).
 ``director/hold_shot`` and ``director/resume_shot`` (``std_srvs/Trigger``) do what the tablet's
 buttons do, for a ground station or a script; ``director/set_shot`` (``SetShot``: fly this shot now)
-and ``director/name_subject`` (``NameSubject``: "alice = #3") answer with the hub's verdict.
+and ``director/name_subject`` (``NameSubject``: "maya = #3") answer with the hub's verdict.
 
 Not a lifecycle node: HOLD must work from the moment the process exists.
 """
@@ -112,7 +112,7 @@ class DirectorNode(Node):
             self.get_logger().info(f"shot: {direction.shot.model_dump_json(exclude_none=True)}")
         self._has_shot = self._has_shot or direction.shot is not None
         self.publish_hold(direction.hold or direction.abort)
-        if direction.subject_names != self._published_names:  # the tablet's "alice = #3" -> perception
+        if direction.subject_names != self._published_names:  # the tablet's "maya = #3" -> perception
             self._published_names = dict(direction.subject_names)
             self.pub_names.publish(convert.names_msg(direction.subject_names))
         if direction.subject_pins != self._published_pins:  # "carol is there" on the tablet's map -> perception

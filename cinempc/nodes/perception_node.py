@@ -115,7 +115,7 @@ class PerceptionNode(CineLifecycleNode):
 
     @guarded(Topics.SUBJECT_NAMES)
     def on_subject_names(self, msg: convert.ci.SubjectNames) -> None:
-        """The director's names for track ids ("alice = #3"): bound in the tracker's namer."""
+        """The director's names for track ids ("maya = #3"): bound in the tracker's namer."""
         self.pipeline.apply_director(names=convert.names_from_msg(msg))
 
     @guarded(Topics.SUBJECT_PINS)
