@@ -6,6 +6,7 @@ vehicle and the autopilot left as they were.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,9 @@ def test_commands_refuse_a_vehicle_already_in_offboard(field, settings):
     bridge, _ = connect(site, settings)
     try:
         assert bridge.wait_message("LOCAL_POSITION_NED", timeout_s=5.0) is not None
+        deadline = time.monotonic() + 10.0  # a live link (heartbeats) as well as a position: a loaded machine lags
+        while not (bridge.link_ok and bridge.rig_state() is not None) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert bridge.operator_arm(True).accepted
         assert bridge.operator_start_offboard().accepted and px4.mode == "offboard"
         sent = px4.offboard_setpoints
