@@ -5,7 +5,7 @@ Layers, each a small module with one job::
     detector.py    image -> Detections          (UltralyticsDetector | OnnxDetector, one interface)
     tracking.py    Detections -> tracked boxes   (ultralytics' ByteTrack / BoT-SORT, not our own tracker)
     estimation.py  box + current intrinsics + pose + gimbal (+ depth) -> feet point in the world
-    filtering.py   feet points over time -> constant-velocity Kalman state + horizon prediction
+    kalman.py      feet points over time -> constant-velocity Kalman state + horizon prediction
     naming.py      "jogger" = #3, kept across re-identification
     pipeline.py    frame + intrinsics + pose -> list[cinempc.state.SubjectTrack] for the MPC
 

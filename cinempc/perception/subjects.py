@@ -22,7 +22,7 @@ import numpy as np
 
 from cinempc.perception.appearance import blend, differs, matches
 from cinempc.perception.estimation import SubjectEstimate
-from cinempc.perception.filtering import ConstantVelocityKalman
+from cinempc.perception.kalman import ConstantVelocityKalman
 from cinempc.perception.params import PerceptionParams
 
 __all__ = ["CONFIRM_MEASUREMENTS", "Event", "Subject", "SubjectState", "TRANSITIONS", "transition"]

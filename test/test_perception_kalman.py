@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cinempc.perception.filtering import ConstantVelocityKalman
+from cinempc.perception.kalman import ConstantVelocityKalman
 
 ACCEL_SIGMA = 1.0
 DT = 0.1
