@@ -26,6 +26,7 @@ from cinempc.mavlink.rig_link import MavlinkRigLink
 from cinempc.mavlink.signing import enable_signing
 from cinempc.state import Setpoint
 from cinempc_sim.autopilot import SimAutopilot
+from cinempc_sim.fault_bench import LinkRelay  # the cut radio: one relay for the bench and the tests
 from cinempc_sim.simulator import Simulator
 
 KEY = bytes(range(1, 33))
@@ -40,54 +41,6 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0, period_s: 
         time.sleep(period_s)
     return bool(predicate())
 
-
-class LinkCutter:
-    """A UDP relay between the bridge and the autopilot that can drop either direction."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.upstream.bind(("127.0.0.1", 0))
-        self.client: tuple[str, int] | None = None
-        self.uplink = True  # bridge -> autopilot
-        self.downlink = True  # autopilot -> bridge
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"udpout:127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def cut(self, uplink: bool = True, downlink: bool = True) -> None:
-        self.uplink = not uplink
-        self.downlink = not downlink
-
-    def restore(self) -> None:
-        self.uplink = self.downlink = True
-
-    def _run(self) -> None:
-        while not self._stop:
-            ready, _, _ = select.select([self.sock, self.upstream], [], [], 0.05)
-            for s in ready:
-                try:
-                    data, addr = s.recvfrom(65535)
-                except OSError:
-                    continue
-                if s is self.sock:
-                    self.client = addr
-                    if self.uplink:
-                        self.upstream.sendto(data, self.target)
-                elif self.downlink and self.client is not None:
-                    self.sock.sendto(data, self.client)
-
-    def close(self) -> None:
-        self._stop = True
-        self._thread.join(timeout=1.0)
-        self.sock.close()
-        self.upstream.close()
 
 
 @pytest.fixture(scope="module")
@@ -464,7 +417,7 @@ def test_bridge_rejects_unsigned_telemetry(sim, params):
 @pytest.mark.parametrize("downlink_only", [False, True], ids=["both_ways", "telemetry_only"])
 def test_link_cut_mid_shot_is_safe_within_half_a_second_and_never_resumes_alone(sim, params, downlink_only):
     autopilot = _autopilot(sim, params)
-    cutter = LinkCutter(autopilot.address)
+    cutter = LinkRelay(autopilot.address)
     bridge = _bridge(sim, params, cutter.url)
     try:
         bridge.start()
@@ -517,7 +470,7 @@ def test_link_cut_mid_shot_is_safe_within_half_a_second_and_never_resumes_alone(
 def test_link_loss_does_not_interrupt_a_landing(sim, params):
     """Only a vehicle that was following our stream is asked to hold; a landing continues."""
     autopilot = _autopilot(sim, params)
-    cutter = LinkCutter(autopilot.address)
+    cutter = LinkRelay(autopilot.address)
     bridge = _bridge(sim, params, cutter.url)
     try:
         bridge.start()
