@@ -23,21 +23,13 @@ import time
 
 import numpy as np
 import pytest
-from waiting import spinning, wait_until
+from waiting import spinning, stop_process, wait_until
 
 pytestmark = [pytest.mark.ros]
 
 TARGET_AHEAD_M = np.array([25.0, 0.0, 2.0])  # where the stand-in MPC sends the vehicle, from its start
 HOLD_WITHIN_S = 0.5  # issue 28: the bridge switches to hold within 0.5 s
 
-
-def _stop(process: subprocess.Popen) -> int:
-    process.send_signal(2)
-    try:
-        return process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +70,7 @@ def drone(tmp_path_factory, ros_domain_env):
         with spinning(executor, join_timeout_s=2.0):
             yield start, node, processes
     finally:
-        codes = {name: _stop(process) for name, process in processes.items()}
+        codes = {name: stop_process(process) for name, process in processes.items()}
         node.destroy_node()
         rclpy.shutdown(context=context)
         for name in processes:

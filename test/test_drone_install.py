@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from waiting import spinning, wait_until
+from waiting import spinning, stop_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(os.environ.get("CINEMPC_DRONE_VENV", ROOT / ".venv-drone"))
@@ -101,14 +101,6 @@ def test_flight_modules_load_and_perceive_without_the_heavy_packages(tmp_path):
     assert report["installed"] == ["cinempc_sim"]  # in the same wheel; it needs pybullet, so it cannot load
     assert report["tracker"] == "NumpyByteTracker" and report["detector"] == "onnx"
 
-
-def _stop(process: subprocess.Popen, timeout_s: float = 40.0) -> int:
-    process.send_signal(2)
-    try:
-        return process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait()
 
 
 def _call(node, srv_type, name: str, request, timeout_s: float = 60.0):
@@ -257,12 +249,12 @@ def test_up_drone_from_the_flight_venv_flies_the_autopilot_and_holds(tmp_path, r
             print(f"perception from the flight venv: {len(boxes)} frames, {sum(boxes)} boxes")
             assert up.poll() is None
             perceiving.clear()
-            code = _stop(up)
+            code = stop_process(up, 40.0)
     finally:
         perceiving.clear()
         if code is None:
-            _stop(up)
-        _stop(autopilot)
+            stop_process(up, 40.0)
+        stop_process(autopilot, 40.0)
         node.destroy_node()
         rclpy.shutdown(context=context)
         print(log_path.read_text(errors="replace")[-4000:])

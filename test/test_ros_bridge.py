@@ -24,18 +24,10 @@ import time
 
 import numpy as np
 import pytest
-from waiting import spinning, wait_until
+from waiting import spinning, stop_process, wait_until
 
 pytestmark = [pytest.mark.ros]
 
-
-def _stop(process: subprocess.Popen) -> int:
-    process.send_signal(2)
-    try:
-        return process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +70,8 @@ def rig(tmp_path_factory, ros_domain_env):
         with spinning(executor, join_timeout_s=2.0):
             yield start, node, process
     finally:
-        code = _stop(process)
-        _stop(autopilot)
+        code = stop_process(process)
+        stop_process(autopilot)
         node.destroy_node()
         rclpy.shutdown(context=context)
         print(log_path.read_text(errors="replace")[-3000:])

@@ -23,21 +23,13 @@ import time
 
 import numpy as np
 import pytest
-from waiting import spinning, wait_until
+from waiting import spinning, stop_process, wait_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 WALK_MPS = np.array([0.0, 1.2, 0.0])  # the walker's velocity (ENU)
 HORIZON = 30  # prediction rows the MPC reads (config/nodes.yaml perception_node.horizon_steps)
 
-
-def _stop(process: subprocess.Popen, timeout_s: float = 40.0) -> int:
-    process.send_signal(2)
-    try:
-        return process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -82,11 +74,11 @@ def drone(tmp_path_factory, ros_domain_env):
     try:
         with spinning(executor, join_timeout_s=2.0):
             yield start, node, up
-        code = _stop(up)
+        code = stop_process(up, 40.0)
     finally:
         if code is None:
-            _stop(up)
-        _stop(autopilot)
+            stop_process(up, 40.0)
+        stop_process(autopilot, 40.0)
         node.destroy_node()
         rclpy.shutdown(context=context)
         print((logs / "up.log").read_text(errors="replace")[-4000:])

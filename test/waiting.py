@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -30,3 +32,13 @@ def spinning(executor, join_timeout_s: float = 5.0):
     finally:
         stop.set()
         thread.join(timeout=join_timeout_s)
+
+
+def stop_process(process: subprocess.Popen, timeout_s: float = 15.0) -> int:
+    """Ctrl-C a child (the way an operator stops it), kill it if it has not exited in time; its exit code."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
