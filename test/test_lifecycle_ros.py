@@ -13,21 +13,12 @@ from __future__ import annotations
 import os
 
 import pytest
+from ros_params import node_overrides
 from waiting import spinning, wait_until
 
-from cinempc.config import flatten_parameters, load_parameters
+from cinempc.config import load_parameters
 
 pytestmark = [pytest.mark.ros]
-
-
-def _overrides(node: str, files: tuple[str, ...], **extra):
-    from rclpy.parameter import Parameter
-
-    values: dict = {}
-    for name in ("nodes.yaml",) + files:
-        values.update(flatten_parameters(load_parameters(name, f"/**/{node}")))
-    values.update({"autostart": False, **extra})
-    return [Parameter(k, value=v) for k, v in values.items()]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +37,7 @@ def ros(ros_domain_env):
 
     def add(factory, node_name, files, **extra):
         node = factory(context=context, use_global_arguments=False,
-                       parameter_overrides=_overrides(node_name, files, **extra))
+                       parameter_overrides=node_overrides(node_name, files, **extra))
         nodes.append(node)
         executor.add_node(node)
         return node

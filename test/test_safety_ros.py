@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from ros_params import node_overrides
 from waiting import spinning, wait_until
 
-from cinempc.config import flatten_parameters, load_parameters, load_vehicle_config
+from cinempc.config import load_parameters, load_vehicle_config
 from cinempc.plan import Plan
 from cinempc.safety import fence
 from cinempc.state import Setpoint
@@ -64,16 +65,6 @@ def runaway(state) -> Setpoint:
                     f_number=state.f_number)
 
 
-def overrides(node: str, files: tuple[str, ...], **extra):
-    from rclpy.parameter import Parameter
-
-    values: dict = {}
-    for name in ("nodes.yaml",) + files:
-        values.update(flatten_parameters(load_parameters(name, f"/**/{node}")))
-    values.update({"autostart": False, **extra})
-    return [Parameter(k, value=v) for k, v in values.items()]
-
-
 @pytest.fixture(scope="module")
 def ros(ros_domain_env):
     import rclpy
@@ -90,7 +81,7 @@ def ros(ros_domain_env):
 
     def add(factory, node_name, files, **extra):
         node = factory(context=context, use_global_arguments=False,
-                       parameter_overrides=overrides(node_name, files, **extra))
+                       parameter_overrides=node_overrides(node_name, files, **extra))
         nodes.append(node)
         executor.add_node(node)
         return node
