@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from cinempc.angles import wrap_angle
 from cinempc.config import CameraProfile, VehicleConfig, camera_profiles, load_parameters, load_vehicle_config
 from cinempc.shot import ShotSpec, presets, vocabulary
 from cinempc_sim.scenario import ActorSpec, ObstacleSpec, Scenario, ScriptStep, StartPose, WindSpec
@@ -229,11 +230,6 @@ def _toward_zero(value: float, digits: int = 2) -> float:
     """A value truncated toward zero, so rounding never makes a magnitude larger."""
     scale = 10.0 ** digits
     return float(math.trunc(value * scale) / scale)
-
-
-def _wrap_deg(angle_deg: float) -> float:
-    """An angle wrapped to [-180, 180)."""
-    return (angle_deg + 180.0) % 360.0 - 180.0
 
 
 def geofence_area(vehicle: VehicleConfig, margin_m: float) -> Box2:
@@ -440,9 +436,10 @@ def moving_script(rng: np.random.Generator, motion: str, start: Point, heading_r
 def make_actor(index: int, name: str, look: Look, start: Point, heading_deg: float,
                script: list[ScriptStep]) -> ActorSpec:
     """One ActorSpec; track ids are 1-based indices."""
+    heading_wrapped_deg = math.degrees(wrap_angle(math.radians(heading_deg)))  # the one wrap: [-180, 180)
     return ActorSpec(name=name, track_id=index + 1, height_m=look.height_m, build=look.build,
                      shirt_rgb=look.shirt_rgb, trousers_rgb=look.trousers_rgb, skin_rgb=look.skin_rgb,
-                     start_m=start, start_heading_deg=_round(_wrap_deg(heading_deg), 1), script=script)
+                     start_m=start, start_heading_deg=_round(heading_wrapped_deg, 1), script=script)
 
 
 # ------------------------------------------------------------------ solids
@@ -630,7 +627,8 @@ def draw_start_pose(rng: np.random.Generator, position: tuple[float, float, floa
     """Yaw at the subject within the offset range, a mild pitch toward its chest, lens inside the profile."""
     dx, dy = subject.start_m[0] - position[0], subject.start_m[1] - position[1]
     ground_m = math.hypot(dx, dy)
-    yaw = _wrap_deg(math.degrees(math.atan2(dy, dx)) + p["yaw_offset_deg"].draw(rng))
+    yaw_deg = math.degrees(math.atan2(dy, dx)) + p["yaw_offset_deg"].draw(rng)
+    yaw = math.degrees(wrap_angle(math.radians(yaw_deg)))  # the one wrap (cinempc.angles): [-180, 180)
     dz = p["chest_height_fraction"] * subject.height_m - position[2]
     pitch_range: Interval = p["pitch_deg"]
     pitch = math.degrees(math.atan2(dz, ground_m)) + p["pitch_noise_deg"].draw(rng)
@@ -995,7 +993,8 @@ def _start_violations(scenario: Scenario, shot: ShotSpec | None, area: Box2, seg
     if not d["distance_m"].contains(math.dist((x, y), subject), 1e-6):
         problems.append("drone start distance to the primary subject")
     bearing = math.degrees(math.atan2(subject[1] - y, subject[0] - x))
-    if not d["yaw_offset_deg"].contains(_wrap_deg(scenario.start.yaw_deg - bearing), 0.01):
+    offset_deg = math.degrees(wrap_angle(math.radians(scenario.start.yaw_deg - bearing)))
+    if not d["yaw_offset_deg"].contains(offset_deg, 0.01):
         problems.append("drone start does not face the primary subject")
     if not d["pitch_deg"].contains(scenario.start.pitch_deg):
         problems.append("drone start pitch")

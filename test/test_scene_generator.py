@@ -6,10 +6,12 @@ import math
 import random
 import re
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cinempc.angles import wrap_angle
 from cinempc.cli import main
 from cinempc.config import camera_profiles, config_dir, load_parameters, load_vehicle_config
 from cinempc.shot import ShotSpec, preset
@@ -26,6 +28,7 @@ from cinempc_sim.scene_generator import (
     write_scenario,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 SEEDS = 200
 HAND_WRITTEN_NAMES = {"alice", "bob", "carol", "dave", "erin"}
 
@@ -194,7 +197,7 @@ def test_drone_start_pose_and_lens(scenes):
         assert 4.0 - 1e-6 <= math.dist((x, y), subject) <= 25.0 + 1e-6
         assert 1.5 <= z <= 12.0 and airspace.altitude_floor_m <= z <= airspace.altitude_ceiling_m
         bearing = math.degrees(math.atan2(subject[1] - y, subject[0] - x))
-        offset = (scenario.start.yaw_deg - bearing + 180.0) % 360.0 - 180.0
+        offset = math.degrees(wrap_angle(math.radians(scenario.start.yaw_deg - bearing)))
         assert abs(offset) <= 60.01
         offsets.append(offset)
         assert -30.0 <= scenario.start.pitch_deg <= 5.0
@@ -203,6 +206,21 @@ def test_drone_start_pose_and_lens(scenes):
         assert camera.focus_distance_m.min <= scenario.start.focus_distance_m <= camera.focus_distance_m.max
         assert camera.f_number.min <= scenario.start.f_number <= camera.f_number.max
     assert min(offsets) < -45 and max(offsets) > 45
+
+
+def test_headings_are_wrapped_by_the_one_angle_wrap(scenes):
+    """Start yaw and actor headings lie in one turn, wrapped by cinempc.angles, not by a private formula.
+
+    The start yaw is the bearing to the subject plus an offset of up to 60 degrees, so without the wrap a
+    subject behind-left of the drone gives a yaw beyond 180 (seen in these 200 seeds).
+    """
+    yaws = [s.start.yaw_deg for s in scenes]
+    headings = [a.start_heading_deg for s in scenes for a in s.actors]
+    assert all(-180.0 <= y <= 180.0 for y in yaws + headings)  # 180.0 only where rounding reaches it
+    assert min(yaws) < -120 and max(yaws) > 120  # the draws do come near the seam
+    source = (ROOT / "sim" / "scene_generator.py").read_text()
+    assert not re.search(r"%\s*360|%\s*\(2(\.0)?\s*\*\s*(math|np)\.pi\)", source)
+    assert "wrap_angle(" in source
 
 
 def test_everything_inside_the_geofence_with_a_15_m_margin(scenes):
