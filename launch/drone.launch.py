@@ -1,4 +1,9 @@
-"""``ros2 launch cinempc drone.launch.py [namespace:=NS] [record:=DIR]``: the companion computer.
+"""``ros2 launch cinempc drone.launch.py [namespace:=NS] [record:=DIR] [site:=FIELD.yaml]``: the companion computer.
+
+``site:=FIELD.yaml`` overlays the site file exactly as ``cinempc up drone --site FIELD.yaml`` does (the same
+``cinempc.cli.up.site_overrides``): the fence anchored at the autopilot's home read over the link, the camera
+profile, the MAVLink URL and key, the detector and the rally point, each node getting the values of the
+config files it reads.
 
 Camera topics (``camera/image_raw``, ``camera/camera_info``) come from the camera's own driver;
 this starts perception + MPC + director + MAVLink bridge, the graph ``cinempc.graph.GRAPHS["drone"]``

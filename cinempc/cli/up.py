@@ -96,14 +96,19 @@ def commands(graph_name: str, namespace: str = "", overrides: dict[str, dict[str
 
 def site_overrides(site_file: Path, graph_, overrides: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     """``--site``: each node gets the site's values for the config files it reads (cinempc.site.site_parameters),
-    anchored at the autopilot's home; an explicit ``--param`` keeps precedence."""
+    anchored at the autopilot's home; an explicit ``--param`` keeps precedence.
+
+    The one overlay of a site file onto the graph: ``cinempc up drone --site`` and the launch files'
+    ``site:=FIELD.yaml`` (:func:`cinempc.nodes.launch_support.node_actions`) both call it.
+    """
     import json
 
     from cinempc.preflight import anchor_site
     from cinempc.site import load_site, site_parameters
 
     if graph_.name != "drone":
-        raise ValueError("--site needs the drone graph (the simulator has no GPS home)")
+        raise ValueError(f"a site file ({site_file}) needs the drone graph, not {graph_.name!r} (the simulator has "
+                         "no GPS home)")
     per_file = site_parameters(anchor_site(load_site(site_file)))
     merged = {node: dict(values) for node, values in overrides.items()}
     for spec in graph_.nodes:

@@ -1,0 +1,100 @@
+"""``ros2 launch cinempc drone.launch.py site:=FIELD.yaml`` overlays the site as ``cinempc up drone --site`` does.
+
+The launch file runs with the stand-in ``launch``/``launch_ros`` modules of test_ros_graph (the project's way of
+testing launch files: neither can be installed here), against a signed simulated PX4 whose home anchors the
+site's fence; each node's site parameter file must carry the same values ``cinempc up drone --site`` writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from test_ros_graph import _launch, stub_launch  # noqa: F401 -- stub_launch is a fixture used by name
+
+from cinempc.cli.up import _remove_override_files, commands, site_overrides
+from cinempc.config import load_vehicle_config
+from cinempc.graph import graph
+from cinempc.mavlink.signing import write_signing_key
+from cinempc_sim.autopilot import SimAutopilot
+from cinempc_sim.scenario import load_scenario
+from cinempc_sim.simulator import Simulator
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "site_field.yaml"
+
+
+@pytest.fixture(scope="module")
+def field(tmp_path_factory):
+    """A signed simulated PX4 on the ground and a site file pointing at it."""
+    folder = tmp_path_factory.mktemp("launch_field")
+    key = write_signing_key(folder / "field.key")
+    scenario = load_scenario("single_walker")
+    x, y, _ = scenario.start.position_m
+    scenario = scenario.model_copy(update={"start": scenario.start.model_copy(update={"position_m": (x, y, 0.15)})})
+    vehicle = load_vehicle_config()
+    vehicle = vehicle.model_copy(update={"airspace": vehicle.airspace.model_copy(update={"altitude_floor_m": 0.0})})
+    with Simulator(scenario, render=False, vehicle=vehicle) as sim, SimAutopilot(sim, "px4", signing_key=key) as px4:
+        document = yaml.safe_load(EXAMPLE.read_text())
+        document["mavlink"].update(url=px4.url, signing_key=str(folder / "field.key"))
+        path = folder / "field.yaml"
+        path.write_text(yaml.safe_dump(document))
+        yield path, px4
+
+
+def _site_file_values(node) -> dict:
+    """The site overlay a launch node got: its last parameter file, a node-specific section."""
+    *_, last = node.kwargs["parameters"]
+    document = yaml.safe_load(Path(last).read_text())
+    ((name, body),) = document.items()
+    assert name == f"/**/{node.kwargs['name']}"
+    return body["ros__parameters"]
+
+
+def test_drone_launch_with_site_gives_each_node_what_cinempc_up_gives(stub_launch, field):  # noqa: F811
+    site_file, px4 = field
+    nodes, _ = _launch("drone", {"site": str(site_file)})
+    plain, _ = _launch("drone", {})
+    planned = dict(commands("drone", overrides=site_overrides(site_file, graph("drone"), {})))
+    launched_files = [n.kwargs["parameters"][-1] for n in nodes]
+    try:
+        by_name = {n.kwargs["name"]: n for n in nodes}
+        assert set(by_name) == {s.name for s in graph("drone").nodes}
+        for spec in graph("drone").nodes:
+            node = by_name[spec.name]
+            base = next(p for p in plain if p.kwargs["name"] == spec.name).kwargs["parameters"]
+            assert node.kwargs["parameters"][:-1] == base, "config files and graph overrides unchanged, site last"
+            argv = planned[spec.name]
+            up_file = argv[[i for i, a in enumerate(argv) if a == "--params-file"][-1] + 1]
+            assert Path(up_file).name.startswith(f"cinempc-{spec.name}-")
+            assert _site_file_values(node) == yaml.safe_load(Path(up_file).read_text())[f"/**/{spec.name}"][
+                "ros__parameters"], spec.name
+        mpc = _site_file_values(by_name["mpc_node"])
+        bridge = _site_file_values(by_name["mavlink_bridge_node"])
+        # the site's values, resolved: the box anchored at the autopilot's home, the band, the link, the detector
+        home_x, home_y, _ = px4.sim.rig_state().position_m
+        (x0, y0), (x1, y1) = mpc["airspace"]["geofence_min_m"], mpc["airspace"]["geofence_max_m"]
+        assert x0 < home_x < x1 and y0 < home_y < y1
+        assert mpc["airspace"]["altitude_ceiling_m"] == pytest.approx(30.0, abs=0.5)
+        assert bridge["connection"]["url"] == px4.url
+        assert bridge["signing"]["key_file"] == str(site_file.parent / "field.key")
+        assert _site_file_values(by_name["perception_node"])["perception"]["class_filter"] == [0]
+        director = _site_file_values(by_name["director_node"])
+        assert director["server"]["operator_site"] == str(site_file.resolve())
+    finally:
+        for path in launched_files:
+            Path(path).unlink(missing_ok=True)
+        _remove_override_files(list(planned.values()))
+
+
+def test_site_launch_argument_errors_name_the_problem(stub_launch, tmp_path):  # noqa: F811
+    with pytest.raises(FileNotFoundError, match="missing.yaml does not exist"):
+        _launch("drone", {"site": str(tmp_path / "missing.yaml")})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ngeofence: {polygon: [[0, 0], [0, 1]], altitude_floor_m: 1, altitude_ceiling_m: 5}\n")
+    with pytest.raises(ValueError, match=r"bad.yaml: geofence.polygon"):
+        _launch("drone", {"site": str(bad)})
+    with pytest.raises(ValueError, match="needs the drone graph"):
+        _launch("sim", {"site": str(EXAMPLE)})
+    nodes, _ = _launch("drone", {"site": "  "})  # an empty argument is no site: config files + graph overrides only
+    assert all(isinstance(n.kwargs["parameters"][-1], dict) for n in nodes)
