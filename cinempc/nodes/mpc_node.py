@@ -17,8 +17,9 @@ Every setpoint is fenced into the airspace before it is published.
 Runtime parameters, the ROS way: an on-set callback validates a change (an invalid value, or one
 that changes the problem's structure, is refused with the reason) and a post-set callback applies
 it -- weights, targets, solver settings and vehicle/gimbal/airspace limits reach the solver at the
-next solve through ``CineMPC.set_params`` (no rebuild, warm start kept); the airspace and the
-``node`` timeouts reach the safety core before the next setpoint.  Rates, the solver back-end and
+next solve through ``CineMPC.set_params`` (no rebuild, warm start kept); the airspace, the
+``node`` timeouts and the pose-jump rule (``max_state_jump_m``, ``state_jump_settle_s``) reach the
+safety core before the next setpoint.  Rates, the solver back-end and
 the lens mode are refused while configured (deactivate, clean up, configure).
 """
 
@@ -53,7 +54,9 @@ VEHICLE_SECTIONS = ("vehicle", "gimbal", "airspace", "camera_profile")
 PLAN_SERIES = ("position_m", "velocity_mps", "acceleration_mps2", "yaw_rad", "pitch_rad", "focal_length_mm",
                "focus_distance_m", "f_number")
 STRUCTURAL = ("horizon.horizon_steps", "horizon.dt_s", "structure", "solver.compile_flags", "camera_profile")
-RUNTIME_NODE = ("node.subject_timeout_s", "node.state_timeout_s", "node.max_plan_age_s")
+# the safety core's limits a running node takes at its next setpoint (timeouts and the pose-jump rule)
+RUNTIME_NODE = ("node.subject_timeout_s", "node.state_timeout_s", "node.max_plan_age_s", "node.max_state_jump_m",
+                "node.state_jump_settle_s")
 __all__ = ["MPCNode", "advance_track", "sample_plan"]
 
 
@@ -222,7 +225,7 @@ class MPCNode(CineLifecycleNode):
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, parameters) -> None:
-        """Post-set: the safety core takes the new fence and timeouts now, the solver at its next solve."""
+        """Post-set: the safety core takes the new fence, timeouts and jump rule now, the solver at its next solve."""
         if self.mpc is None or not any(p.name.split(".")[0] in self.RUNTIME_SECTIONS or self.runtime_parameter(p.name)
                                        for p in parameters):
             return

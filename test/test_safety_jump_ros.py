@@ -1,0 +1,159 @@
+"""``node.max_state_jump_m`` set at run time over rclpy: the MPC node's pose-jump rule changes from the next step.
+
+Real rclpy over DDS (the parameter service and the topics), the real MPC node with the real CineMPC; the
+fault -- a rig state 3 m off where the last one was heading, as a GPS or estimator jump delivers it -- is
+published on ``rig/odometry`` by a probe in the test's process (the only stand-in: for the estimator).
+
+With the shipped 2 m the 3 m jump holds (``rig state jumped``); after ``ros2 param set`` to 5 m the same
+3 m jump back flies on; after setting 2 m again it holds again.  Invalid values are refused with the reason
+and change nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from ros_params import node_overrides
+from waiting import spinning, wait_until
+
+pytestmark = [pytest.mark.ros]
+
+JUMP_M = np.array([3.0, 0.0, 0.0])  # between the shipped 2 m and the 5 m set at run time
+SETTLED_SETPOINTS = 10  # 0.5 s of setpoints at 20 Hz: inside state_jump_settle_s (1 s), so a jump hold shows
+
+
+@pytest.fixture(scope="module")
+def graph(ros_domain_env):
+    """An MPC node (shipped parameters) and a probe on a private domain, spun in this process."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from cinempc.nodes.mpc_node import MPCNode
+
+    os.environ.update({k: ros_domain_env[k] for k in ("ROS_DOMAIN_ID", "RMW_IMPLEMENTATION",
+                                                      "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    probe = rclpy.create_node("jump_probe", context=context)
+    node = MPCNode(context=context, use_global_arguments=False,
+                   parameter_overrides=node_overrides("mpc_node", ("vehicle.yaml", "mpc.yaml")))
+    for each in (probe, node):
+        executor.add_node(each)
+    try:
+        with spinning(executor, join_timeout_s=5.0):
+            assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+            assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+            yield probe, node
+    finally:
+        node.destroy_node()
+        probe.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+def _set(probe, values: dict):
+    """``ros2 param set`` on the MPC node: its set_parameters service over DDS."""
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+
+    client = probe.create_client(SetParameters, "/mpc_node/set_parameters")
+    assert client.wait_for_service(timeout_sec=10.0)
+    future = client.call_async(SetParameters.Request(
+        parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()]))
+    wait_until(future.done, 10.0, "mpc_node/set_parameters to answer")
+    probe.destroy_client(client)
+    return future.result().results[0]
+
+
+def test_max_state_jump_m_set_over_rclpy_changes_the_jump_rule_from_the_next_step(graph):
+    from cinempc_interfaces.msg import PlanStatus
+    from std_msgs.msg import Bool
+    from trajectory_msgs.msg import JointTrajectory
+
+    from cinempc.nodes import convert
+    from cinempc.nodes.base import CONTROL_QOS, LATCHED_QOS
+    from cinempc.shot import preset
+    from cinempc.state import SubjectTrack
+    from cinempc_sim.simulator import Simulator
+
+    probe, node = graph
+    with Simulator("single_walker", render=False) as sim:
+        start = sim.rig_state()
+    setpoints: list[tuple[float, bool]] = []  # (stamp, hold) as published on rig/setpoint
+    reasons: list[str] = []  # hold reasons on mpc/status
+    probe.create_subscription(JointTrajectory, "rig/setpoint", lambda m: setpoints.append(
+        (convert.stamp_to_s(m.header.stamp), convert.setpoint_from_msg(m).hold)), CONTROL_QOS)
+    probe.create_subscription(PlanStatus, "mpc/status", lambda m: reasons.append(
+        convert.plan_status_from_msg(m)["hold_reason"]), CONTROL_QOS)
+    odometry = probe.create_publisher(convert.Odometry, "rig/odometry", CONTROL_QOS)
+    joints = probe.create_publisher(convert.JointState, "rig/camera_state", CONTROL_QOS)
+    subjects = probe.create_publisher(convert.ci.SubjectTrackArray, "subjects", CONTROL_QOS)
+    shot = probe.create_publisher(convert.ci.ShotSpec, "director/shot", LATCHED_QOS)
+    hold = probe.create_publisher(Bool, "director/hold", LATCHED_QOS)
+    walker = SubjectTrack(track_id=1, positions_m=np.tile(start.position_m + [8.0, 0.0, -start.position_m[2]],
+                                                          (30, 1)), velocities_mps=np.zeros((30, 3)), name="alice")
+    where = {"offset": np.zeros(3)}  # what the estimator adds to the true position (the injected jump)
+
+    def clock() -> float:
+        return node.get_clock().now().nanoseconds * 1e-9
+
+    def feed() -> None:  # the estimator, standing still; called while waiting (every 50 ms)
+        state = replace(start, position_m=start.position_m + where["offset"])
+        now = clock()
+        odometry.publish(convert.odometry_msg(state, now))
+        joints.publish(convert.camera_state_msg(state, now))
+        subjects.publish(convert.subjects_msg([walker], now))
+
+    def after(stamp_s: float, count: int):
+        """The first ``count`` setpoints stamped after ``stamp_s`` (fed while waiting), or None."""
+        def check():
+            feed()
+            later = [hold_ for t, hold_ in list(setpoints) if t > stamp_s]
+            return later[:count] if len(later) >= count else None
+        return check
+
+    hold.publish(Bool(data=False))
+    shot.publish(convert.shot_msg(preset("follow_medium")))
+    wait_until(lambda: (feed(), setpoints and not setpoints[-1][1])[1], 60.0, "the MPC node flying the shot")
+    assert node.safety.limits.max_state_jump_m == 2.0  # config/nodes.yaml
+
+    # the shipped rule: a 3 m jump holds
+    jumped_s = clock()
+    where["offset"] = JUMP_M
+    held = wait_until(after(jumped_s, SETTLED_SETPOINTS), 20.0, "setpoints after the 3 m jump")
+    assert any(held), f"a 3 m jump with max_state_jump_m 2 m must hold: {held}"
+    # mpc/status goes out at 2 Hz: it reports the jump itself or the settling that follows it
+    assert any(r.startswith(("rig state jumped 3.0 m", "rig state settling")) for r in reasons), reasons[-5:]
+    wait_until(lambda: (feed(), setpoints and not setpoints[-1][1])[1], 20.0, "flying again once settled")
+
+    # invalid values: refused with the reason, nothing changes
+    for bad in (-1.0, 0.0, math.nan):
+        refused = _set(probe, {"node.max_state_jump_m": bad})
+        assert not refused.successful and "max_state_jump_m" in refused.reason, (bad, refused.reason)
+    refused = _set(probe, {"node.state_jump_settle_s": 0.0})
+    assert not refused.successful and "state_jump_settle_s" in refused.reason
+    assert node.safety.limits.max_state_jump_m == 2.0
+
+    # set over rclpy: 5 m -- the same 3 m jump back now flies on, from the next step
+    accepted = _set(probe, {"node.max_state_jump_m": 5.0})
+    assert accepted.successful, accepted.reason
+    assert node.safety.limits.max_state_jump_m == 5.0
+    reasons.clear()
+    jumped_s = clock()
+    where["offset"] = np.zeros(3)
+    flown = wait_until(after(jumped_s, SETTLED_SETPOINTS), 20.0, "setpoints after the jump back")
+    assert not any(flown), f"a 3 m jump with max_state_jump_m 5 m must not hold: {flown}"
+    assert not any("jumped" in r or "settling" in r for r in reasons), reasons
+
+    # and back to 2 m: the next 3 m jump holds again
+    accepted = _set(probe, {"node.max_state_jump_m": 2.0})
+    assert accepted.successful, accepted.reason
+    jumped_s = clock()
+    where["offset"] = JUMP_M
+    held = wait_until(after(jumped_s, SETTLED_SETPOINTS), 20.0, "setpoints after the second 3 m jump")
+    assert any(held), f"max_state_jump_m back at 2 m must hold on a 3 m jump again: {held}"
