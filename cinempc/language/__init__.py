@@ -32,12 +32,23 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 
+def _warned(answer: Answer) -> Answer:
+    """The answer, its warning (a subject nothing known carries) logged: a CLI shows it on stderr, a node logs it."""
+    warning = getattr(answer, "warning", None)
+    if warning:
+        _log.warning("%s", warning)
+    return answer
+
+
 def parse_command(text: str | bytes, current: ShotSpec | None = None, known_subjects: Sequence[str] = (),
                   backend: str | None = None) -> Answer:
     """Parse a director's command.
 
     ``current`` is the shot on air (relative edits and "her"/"them" refer to
-    it); ``known_subjects`` are the names given to tracked subjects.
+    it); ``known_subjects`` are the names given to tracked subjects.  A subject
+    name that is neither one of those nor a subject word of the vocabulary is
+    flown as typed but listed in ``ShotsAnswer.unknown_subjects`` and logged as
+    a warning (``ShotsAnswer.warning``).
     ``backend`` is "rules" (default unless ``llm.enabled`` in
     ``config/language.yaml``) or "llm".  Control words are always read by the
     rules first, so HOLD works even when an LLM endpoint is slow or down.
@@ -63,7 +74,7 @@ def parse_command(text: str | bytes, current: ShotSpec | None = None, known_subj
             return plain_error("refused", f"unknown language backend {backend!r}: use 'rules' or 'llm'", lexicon)
         rules_answer = parse_rules(clean, lexicon, current, known)
         if not use_llm or isinstance(rules_answer, CommandAnswer):
-            return rules_answer
+            return _warned(rules_answer)
         from cinempc.language.llm import LlmError, parse_with_llm
 
         try:
@@ -71,11 +82,16 @@ def parse_command(text: str | bytes, current: ShotSpec | None = None, known_subj
             if isinstance(answer, ShotsAnswer) and len(answer.shots) > lexicon.settings.limits.max_shots:
                 raise LlmError(f"the model answered {len(answer.shots)} shots, the limit is "
                                f"{lexicon.settings.limits.max_shots}")
-            return answer
+            if isinstance(answer, ShotsAnswer):
+                from cinempc.language.rules import _subject_names, unknown_subjects
+
+                names = _subject_names(current, known).values()
+                answer = answer.model_copy(update={"unknown_subjects": unknown_subjects(answer.shots, lexicon, names)})
+            return _warned(answer)
         except LlmError as exc:
             if lexicon.settings.llm.fallback_to_rules:
                 _log.warning("LLM backend failed (%s); using the rule-based parser", exc)
-                return rules_answer
+                return _warned(rules_answer)
             return plain_error("llm", f"LLM backend failed: {exc}", lexicon)
     except Exception as exc:  # noqa: BLE001 -- the director gets an answer, the log gets the bug
         _log.exception("language parser failed on %r", text)

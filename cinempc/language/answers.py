@@ -47,6 +47,9 @@ class ShotsAnswer(_Answer):
     ignored: list[str] = Field(default_factory=list, description="words as typed that set nothing (not flown on)")
     # For the app's "read 'tigher' as 'tighter'" line and `cinempc parse --explain`; not part of the wire form.
     corrections: dict[str, str] = Field(default_factory=dict, exclude=True)
+    # Subject names flown as typed that nothing known carries ("follow the zebra"): for the app's warning line;
+    # not part of the wire form (a one-shot answer stays a valid shot file), logged as a warning by parse_command.
+    unknown_subjects: SkipJsonSchema[list[str]] = Field(default_factory=list, exclude=True)
     explanation: SkipJsonSchema[list[Explained]] = Field(default_factory=list, exclude=True)
 
     @model_serializer(mode="wrap")
@@ -56,6 +59,18 @@ class ShotsAnswer(_Answer):
         if not document.get("ignored"):
             document.pop("ignored", None)
         return document
+
+    @property
+    def warning(self) -> str | None:
+        """What the director is told about :attr:`unknown_subjects` (None when every subject is known)."""
+        if not self.unknown_subjects:
+            return None
+        names = ", ".join(repr(name) for name in self.unknown_subjects)
+        one = len(self.unknown_subjects) == 1
+        return (f"warning: subject{'' if one else 's'} {names} {'is' if one else 'are'} unknown: neither a subject "
+                "word of the vocabulary (config/language.yaml subjects.nouns) nor a name given to a track (--subjects, "
+                "or tap and name it on the tablet); flown as typed, the shot frames nobody until a track is named so "
+                "or the subject is pointed out on the map -- check the spelling, or say the name of a tracked subject")
 
 
 class Explained(BaseModel):

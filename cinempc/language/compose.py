@@ -38,6 +38,8 @@ _SIDE_QUALIFIED = {  # a qualifier side with a plain left/right: "three quarter,
     ("back_three_quarter", "left"): "back_left", ("back_three_quarter", "right"): "back_right",
     ("profile", "left"): "left", ("profile", "right"): "right",
 }
+_SIDE_PARTS = {"front_left": ("front", "left"), "front_right": ("front", "right"), "back_left": ("back", "left"),
+               "back_right": ("back", "right")}
 _FIELD_OF = {
     "framing": "framing", "angle": "angle", "side": "side", "screen_position": "screen_position",
     "movement": "movement.type", "direction": "movement.direction", "speed": "movement.speed",
@@ -285,6 +287,27 @@ def _single(values: set[Any], field_name: str) -> Any:
     return next(iter(values)) if values else None
 
 
+def _one_side(sides: set[str]) -> str | None:
+    """The one side a shot's side words name, or a conflict naming them all.
+
+    Rules: a compound side absorbs the plain sides that agree with it ("front left, from the front",
+    "the front left, her left" -> front_left); one front/back word with one left/right word is that compound
+    ("from the front, left side" -> front_left; "from behind, on her left" -> back_left); anything else with two
+    sides is a conflict ("front left ... from the right", "from the front ... from behind").
+    """
+    compounds = sides & set(_SIDE_PARTS)
+    if len(compounds) == 1:
+        sides = sides - set(_SIDE_PARTS[next(iter(compounds))])
+    depth, lateral = sides & {"front", "back"}, sides & {"left", "right"}
+    if not compounds and len(depth) == 1 and len(lateral) == 1:
+        sides = (sides - depth - lateral) | {f"{next(iter(depth))}_{next(iter(lateral))}"}
+    if len(sides) > 1:
+        shown = ", ".join(sorted(sides))
+        raise ShotConflict(f"one shot cannot be filmed from two sides ({shown}): say one, e.g. 'from the front left' "
+                           "or 'from behind', or use 'then' for a sequence")
+    return next(iter(sides)) if sides else None
+
+
 def _values(mentions: list[Mention], category: str, exclude: tuple[str, ...] = ()) -> set[str]:
     return {str(m.value) for m in mentions if m.category == category and m.value not in exclude}
 
@@ -349,9 +372,7 @@ def _apply_angle_side_screen(doc: dict[str, Any], mentions: list[Mention], base:
         sides.add(side)
     if "track_alongside" in _values(mentions, "movement") and not sides:
         sides.add(base.side if base.side in ("left", "right") else defaults.alongside_side)
-    if len(sides) == 2 and "front" in sides and sides & {"front_left", "front_right"}:
-        sides.discard("front")  # "front three-quarter left"
-    if side := _single(sides, "side"):
+    if side := _one_side(sides):
         doc["side"] = side
 
     screen = [m for m in mentions if m.category == "screen_position"]

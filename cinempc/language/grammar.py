@@ -526,9 +526,27 @@ def _read_rest(reading: SegmentReading, used: list[bool], lexicon: Lexicon, whol
                 used[i] = True
                 i += 1
                 continue
-        reading.unknown.append((token.raw, []))
+        reading.unknown.append((token.raw, _compound_side_hint(tokens, i, lexicon)))
         reading.mentions.append(Mention("unknown", token.text, i, i + 1))
         i += 1
+
+
+_DEPTH_NEIGHBOURS = {"back": "back", "behind": "back", "rear": "back", "front": "front"}
+
+
+def _compound_side_hint(tokens: list[Token], i: int, lexicon: Lexicon) -> list[str]:
+    """Suggestions for a bare "left"/"right" next to a front/back word ("left back"): the compound side first.
+
+    Empty (the configured ``ambiguous`` suggestions apply) for any other word or without such a neighbour.
+    """
+    side = tokens[i].text
+    if side not in ("left", "right"):
+        return []
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(tokens) and tokens[j].kind == "word" and tokens[j].text in _DEPTH_NEIGHBOURS:
+            depth = _DEPTH_NEIGHBOURS[tokens[j].text]
+            return [f"{depth} {side}", f"from the {depth} {side}", *lexicon.ambiguous.get(side, [])]
+    return []
 
 
 def _noun_phrase_end(reading: SegmentReading, used: list[bool], i: int, lexicon: Lexicon) -> int:

@@ -368,24 +368,34 @@ def _movement_directions(section: Any) -> dict[str, dict[str, str]]:
 
 
 _SIDE_PREFIXES = ("from the", "from", "the", "on the", "at the")
+# a compound side said the other way round: "left front", "the right rear", "from the left back".  "left back" and
+# "left-back" alone are not read: back is a movement word too ("truck left back to the start") -- with "the",
+# "from" ... before it or "side" after it, it is the side.
+_SIDE_DEPTH_WORDS = ("front", "back", "rear")
+_SIDE_BARE_REVERSED = ("front", "rear")
 
 
 def _add_side_variants(lexicon: Lexicon, add: Any) -> None:
-    """Every side phrase also with "from", "from the", "the" ... before it and "side" after it.
+    """Every side phrase also with "from", "from the", "the" ... before it and "side" after it, in any combination.
 
-    "from the front left" must mean what "front left" means; a variant that
-    already means something else ("on the left" is a screen position) is left alone.
+    "from the front left", "the front left side", "at the front left side" must mean what "front left" means;
+    a two-word compound of ``front``/``back``/``rear`` and ``left``/``right`` is also read in the other order
+    ("left front", "from the right rear"; "left back" only with a prefix or "side", see ``_SIDE_BARE_REVERSED``).
+    A variant that already means something else ("on the left" is a screen position) is left alone.
     """
     for key, meaning in list(lexicon.phrases.items()):
         if meaning.category != "side" or key[0] in ("from", "the", "on", "at", "in", "over", "her", "his", "their"):
             continue
-        text = " ".join(key)
-        variants = [f"{prefix} {text}" for prefix in _SIDE_PREFIXES]
-        if key[-1] != "side":
-            variants += [f"{text} side", f"from the {text} side", f"from {text} side"]
-        for variant in variants:
-            if phrase_key(variant) not in lexicon.phrases:
-                add(variant, meaning, term=False)
+        bases = [(" ".join(key), True)]
+        if len(key) == 2 and key[0] in _SIDE_DEPTH_WORDS and key[1] in ("left", "right"):
+            bases.append((f"{key[1]} {key[0]}", key[0] in _SIDE_BARE_REVERSED))
+        for text, bare in bases:
+            cores = [text] if key[-1] == "side" else [text, f"{text} side"]
+            variants = [*(cores if bare else cores[1:]), *(f"{prefix} {core}" for core in cores
+                                                           for prefix in _SIDE_PREFIXES)]
+            for variant in variants:
+                if phrase_key(variant) not in lexicon.phrases:
+                    add(variant, meaning, term=False)
 
 
 def _phrase_list(value: Any, where: str) -> list[Any]:

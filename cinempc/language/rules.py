@@ -8,7 +8,7 @@ reading (grammar) -> shot composition (compose) -> answer (feedback).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from pydantic import ValidationError
 
@@ -77,7 +77,32 @@ def parse_rules(text: str, lexicon: Lexicon, current: ShotSpec | None = None,
     if not shots:
         return plain_error("not_understood", "nothing to do: the command has no shot words in it", lexicon)
     return ShotsAnswer(shots=shots, ignored=list(dict.fromkeys(ignored)), corrections=corrections,
-                       explanation=explanation)
+                       explanation=explanation, unknown_subjects=unknown_subjects(shots, lexicon, names.values()))
+
+
+def unknown_subjects(shots: Sequence[ShotSpec], lexicon: Lexicon, names: Iterable[str]) -> list[str]:
+    """The subject names of ``shots`` that nothing known carries, in order of appearance.
+
+    Rule: a name (a subject, the focus target or the rack target; not ``all`` nor a ``#id``) is known when it is a
+    name the director may use (``names``: given to a track, or the current shot's), contains a word of one, or
+    contains a subject noun of the vocabulary (``subjects.nouns``: "bass player" has "player", "the fire truck"
+    "truck").  Anything else ("zebra", "hot air balloon", a capitalised "Marco" no track carries) is flown as
+    typed -- the director may point it out on the map -- but reported, never silently accepted.
+    """
+    known = {str(n) for n in names}
+    known_words = {word for name in known for word in name.split()}
+    found: list[str] = []
+    for shot in shots:
+        for ref in (*shot.subjects, shot.focus.target, shot.focus.rack_to):
+            if ref is None or ref == "all" or ref.startswith("#") or ref in known or ref in found:
+                continue
+            words = ref.split()
+            spans = (tuple(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1))
+            if known_words & set(words) or any(getattr(lexicon.phrases.get(span), "category", None) == "noun"
+                                                for span in spans):
+                continue
+            found.append(ref)
+    return found
 
 
 def without_opener(tokens: list[Token], lexicon: Lexicon) -> list[Token]:
