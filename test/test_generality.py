@@ -71,11 +71,13 @@ def _group(positions):
 
 
 def test_a_group_larger_than_the_slots_is_held_by_its_bounding_members():
-    # seen from the south: #1 middle, #2 far left, #3 far right, #4 middle and a little nearer
-    group = _group([[0, 10, 0], [-3, 10, 0], [3, 10, 0], [0.5, 9, 0]])
+    # seen from the south: #1 middle and farther back, #2 far left, #3 far right, #4 middle and a little nearer
+    group = _group([[0, 12, 0], [-3, 10, 0], [3, 10, 0], [0.5, 9, 0]])
+    above = np.array([0.0, 0.0, 4.0])  # looking down: the far middle head is the highest in the picture
+    assert {s.track_id for s in bounding_members(group, above, 3)} == {1, 2, 3}
+    below = np.array([0.0, 0.0, 1.0])  # looking up: the nearer one's head is
+    assert {s.track_id for s in bounding_members(group, below, 3)} == {2, 3, 4}
     camera = np.array([0.0, 0.0, 2.0])
-    kept = bounding_members(group, camera, 3)
-    assert {s.track_id for s in kept} == {2, 3, 4}
     roles = assign_roles(ShotSpec(framing="wide"), group, camera, max_slots=3)
     assert {s.track_id for s in roles.slots} >= {1, 2, 3}  # the primary always keeps its slot
     assert sum(roles.represents.values()) == 4  # every framed subject counts in the composition

@@ -172,3 +172,18 @@ def test_a_static_shot_grades_no_angle_and_no_side():
     static = ShotSpec(framing="medium_wide", movement={"type": "static"})
     metrics, _ = fly(static, lambda t: 7.0, lambda t: framing_focal_mm(static, 7.0))
     assert metrics["angle_error_deg_mean"] is None and metrics["side_error_deg_mean"] is None
+
+
+def test_a_fixed_lens_move_starts_from_the_focal_length_that_frames_exactly():
+    """Acquired 15 % too big (inside the tolerance): the held lens is the one that frames it exactly from there."""
+    from cinempc.moves import framing_focal_mm
+
+    assert framing_focal_mm(46.0, 0.15, LIMITS) == pytest.approx(40.0)
+    assert framing_focal_mm(36.0, -0.10, LIMITS) == pytest.approx(40.0)
+    # never outside the lens; an unknown error (subject not in view at a timeout) keeps the measured focal
+    assert framing_focal_mm(CAMERA.focal_length_mm.max, -0.5, LIMITS) == CAMERA.focal_length_mm.max
+    assert framing_focal_mm(40.0, math.inf, LIMITS) == 40.0
+    # the plan then asks the framing's size from the start, not the acquired error
+    corrected = start(focal_mm=framing_focal_mm(46.0, 0.15, LIMITS))
+    plan = plan_move(preset("dolly_in_mcu"), VOCAB, corrected, LIMITS)
+    assert plan.focal_length_mm(0.5) == pytest.approx(40.0)

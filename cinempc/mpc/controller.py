@@ -212,19 +212,19 @@ class CineMPC:
             state, shot, roles, shot_time_s, background_distance_m, self._memory, relaxations
         )
         x0 = self._initial_state(state, shot_time_s)
-        X_guess, U_guess, warm = self._initial_guess(x0, shot_time_s, P)
-        self.references.place_obstacles(P, state, obstacles, X_guess[:, IX["px"]:IX["pz"] + 1])
-        self._seed_slack(X_guess, U_guess, P)
+        X_guess, U_guess, P, warm = self._initial_guess(x0, shot_time_s, P, state, obstacles)
         output = self._run_backend(X_guess, U_guess, x0, P, warm)
         late = output.solve_ms > self.params.solver.deadline_ms
         usable = output.success and np.all(np.isfinite(output.X)) and np.all(np.isfinite(output.U))
         if not usable or late:
             reason = "late" if usable else "failed"
-            previous = shifted_setpoint(self._plan, shot_time_s)
+            previous = shifted_setpoint(self._plan, shot_time_s, not self.camera.gimbal_yaw)
             previous_plan = shifted_plan(self._plan, shot_time_s) if previous is not None else None
             if usable:  # a late solution is still the best warm start for the next step
                 self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s,
-                                        self._plan_of(output.X, output.U, P, shot_time_s))
+                                        self._plan_of(output.X, output.U, P, shot_time_s),
+                                        sum(self.ocp.cost_breakdown(output.X, output.U, P,
+                                                                    self.backend.evaluations.terms_horizon).values()))
             elif previous is None:
                 self._plan = None
             message = f"solve {reason} ({output.message}, {output.solve_ms:.1f} ms)"
@@ -236,15 +236,16 @@ class CineMPC:
             return MPCResult(Status.FALLBACK_HOLD, hold_setpoint(state), stay, output.solve_ms, output.iterations, {},
                              relaxations, message + "; no previous plan, holding", phase)
         plan = self._plan_of(output.X, output.U, P, shot_time_s)
-        self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s, plan)
+        costs = self.ocp.cost_breakdown(output.X, output.U, P, self.backend.evaluations.terms_horizon)
+        self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s, plan, sum(costs.values()))
         relaxations += self._report_relaxations(output.X, P, roles, shot, plan)
         return MPCResult(
             status=Status.RELAXED if relaxations else Status.OPTIMAL,
-            setpoint=setpoint_from_plan(output.X, output.U, 1, self.dt_s),
+            setpoint=setpoint_from_plan(output.X, output.U, 1, self.dt_s, not self.camera.gimbal_yaw),
             plan=plan,
             solve_ms=output.solve_ms,
             iterations=output.iterations,
-            cost_breakdown=self.ocp.cost_breakdown(output.X, output.U, P, self.backend.evaluations.terms_horizon),
+            cost_breakdown=costs,
             relaxations=relaxations,
             message=output.message,
             phase=phase,
@@ -330,27 +331,91 @@ class CineMPC:
             if norm > limit:
                 x[block] *= limit / norm
 
-    def _initial_guess(self, x0: np.ndarray, shot_time_s: float,
-                       P: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    def _initial_guess(self, x0: np.ndarray, shot_time_s: float, P: np.ndarray, state: RigState,
+                       obstacles: list[Obstacle]) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """The start of the solve: a guess with its obstacle slots placed and its safety slack seeded, and
+        ``warm`` when that is the shifted previous plan.
+
+        The shifted previous plan (when the rig is where it planned to be) is taken while its objective --
+        but the slack's penalty: its extended tail may graze an obstacle -- is within
+        ``solver.shifted_guess_cost_ratio`` of the previous optimum's.  Otherwise the cheapest by the whole
+        objective of it, the measured state flown on with no inputs and -- when moving -- a stop at the
+        acceleration limit.  Why: a plan made for a subject that then stopped or turned flew through where
+        the subject now stands; from that guess the solver took 300 iterations and failed, from the stop 31.
+        """
+        solver = self.params.solver
+
+        def scored(X: np.ndarray, U: np.ndarray, warm: bool) -> tuple[dict[str, float], np.ndarray, np.ndarray,
+                                                                      np.ndarray, bool]:
+            P_guess = P.copy()
+            self.references.place_obstacles(P_guess, state, obstacles, X[:, IX["px"]:IX["pz"] + 1])
+            self._seed_slack(X, U, P_guess)  # a violation is priced by the slack's exact penalty
+            return self.ocp.cost_breakdown(X, U, P_guess, self.backend.evaluations.terms_horizon), X, U, P_guess, warm
+
+        candidates = []
+        shifted = self._shifted_guess(x0, shot_time_s, P)
+        if shifted is not None:
+            candidates.append(scored(*shifted, True))
+            costs = candidates[0][0]
+            if sum(costs.values()) - costs["slack"] <= solver.shifted_guess_cost_ratio * self._plan.objective:
+                return candidates[0][1:]
+        candidates.append(scored(*self._coast_guess(x0), False))
+        if float(np.linalg.norm(x0[IX["vx"]:IX["vz"] + 1])) > solver.brake_guess_min_speed_mps:
+            candidates.append(scored(*self._brake_guess(x0), False))
+        return min(candidates, key=lambda candidate: sum(candidate[0].values()))[1:]
+
+    def _shifted_guess(self, x0: np.ndarray, shot_time_s: float,
+                       P: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The previous plan shifted to now, its tail extended; None without one or when the rig is elsewhere."""
         N = self.ocp.N
-        if self._plan is not None and self.solver_name == "fast":
-            shift = self._plan.steps_since(shot_time_s)
-            if shift < N and self._plan_is_here(x0, shift):
-                X = np.array([self._plan.X[min(k + shift, N)] for k in range(N + 1)])
-                U = np.array([self._plan.U[min(k + shift, N - 1)] for k in range(N)])
-                self._extend_tail(X, U, N - shift, P)
-                X[0] = x0
-                X[:, IX["yaw"]] += x0[IX["yaw"]] - self._plan.X[min(shift, N), IX["yaw"]]
-                return X, U, True
-        # cold start: the measured state flown on with no inputs (zero jerk, camera and lens still), within the
-        # limits.  Why not the position held with zero velocity: that guess breaks the dynamics wherever the drone
-        # is moving -- a cold start at 6 m/s (a new shot mid-flight) took 44-60 iterations, this one 11-31
+        if self._plan is None or self.solver_name != "fast":
+            return None
+        shift = self._plan.steps_since(shot_time_s)
+        if shift >= N or not self._plan_is_here(x0, shift):
+            return None
+        X = np.array([self._plan.X[min(k + shift, N)] for k in range(N + 1)])
+        U = np.array([self._plan.U[min(k + shift, N - 1)] for k in range(N)])
+        self._extend_tail(X, U, N - shift, P)
+        X[0] = x0
+        X[:, IX["yaw"]] += x0[IX["yaw"]] - self._plan.X[min(shift, N), IX["yaw"]]
+        return X, U
+
+    def _coast_guess(self, x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The measured state flown on with no inputs (zero jerk, camera and lens still), within the limits.
+
+        Why not the position held with zero velocity: that guess breaks the dynamics wherever the drone is
+        moving -- a cold start at 6 m/s (a new shot mid-flight) took 44-60 iterations, this one 11-31.
+        """
+        return self._rollout(x0, lambda x: np.zeros(NU))
+
+    def _brake_guess(self, x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The drone brought to a stop (acceleration towards -velocity / brake time, within the acceleration
+        and jerk limits), camera and lens still."""
+        v = self.vehicle.vehicle
+        time_s = self.params.solver.brake_guess_time_s
+
+        def brake(x: np.ndarray) -> np.ndarray:
+            wanted = -x[IX["vx"]:IX["vz"] + 1] / time_s
+            norm = float(np.linalg.norm(wanted))
+            if norm > v.max_accel_mps2:
+                wanted *= v.max_accel_mps2 / norm
+            u = np.zeros(NU)
+            u[IU["jx"]:IU["jz"] + 1] = np.clip((wanted - x[IX["ax"]:IX["az"] + 1]) / self.dt_s,
+                                               -v.max_jerk_mps3, v.max_jerk_mps3)
+            return u
+
+        return self._rollout(x0, brake)
+
+    def _rollout(self, x0: np.ndarray, inputs) -> tuple[np.ndarray, np.ndarray]:
+        """The model flown from ``x0`` with ``inputs(x)`` at every stage, kept inside the limits."""
+        N = self.ocp.N
         X = np.tile(x0, (N + 1, 1))
         U = np.zeros((N, NU))
         for k in range(N):
+            U[k] = np.clip(inputs(X[k]), self.bounds.lbu, self.bounds.ubu)
             X[k + 1] = np.clip(dynamics_numpy(X[k], U[k], self.dt_s), self.bounds.lbx, self.bounds.ubx)
             self._clamp_motion(X[k + 1])
-        return X, U, False
+        return X, U
 
     def _plan_is_here(self, x0: np.ndarray, shift: int) -> bool:
         """True if the stored plan, ``shift`` steps on, has the rig where it is: only then is it a warm start."""
@@ -391,7 +456,7 @@ class CineMPC:
         X[:], U[:] = best[1], best[2]
 
     def _seed_slack(self, X: np.ndarray, U: np.ndarray, P: np.ndarray) -> None:
-        """Start the safety slack where the measured state needs it (in place).
+        """Start the safety slack where the guess needs it, stage by stage (in place).
 
         Why: a rig that starts outside a hard constraint -- blown 0.5 m past the
         geofence, a subject stepping inside the stand-off -- needs a slack of
@@ -399,15 +464,17 @@ class CineMPC:
         Started at 0, fatrop had to take that as one huge step, the line search
         cut it to nothing and the solve failed after 24 iterations (the rig then
         held position outside the fence).  Seeded with the violation, the start is
-        feasible for the slack and the plan flies back in.
+        feasible for the slack and the plan flies back in.  The same holds at later
+        stages: a shifted plan made for a walking subject that then stopped passes
+        through where it stands.
         """
-        x = X[0].copy()
-        x[IX["slack"]] = 0.0
-        violation = -float(np.min(np.asarray(self.backend.evaluations.path(x, P[:, 0]))))
-        if violation > 0.0:
-            seed = 1.5 * violation / SLACK_SCALE
-            X[:, IX["slack"]] = np.maximum(X[:, IX["slack"]], seed)
-            U[:, IU["slack_next"]] = X[1:, IX["slack"]]
+        for k in range(X.shape[0]):
+            x = X[k].copy()
+            x[IX["slack"]] = 0.0
+            violation = -float(np.min(np.asarray(self.backend.evaluations.path(x, P[:, k]))))
+            if violation > 0.0:
+                X[k, IX["slack"]] = max(X[k, IX["slack"]], 1.5 * violation / SLACK_SCALE)
+        U[:, IU["slack_next"]] = X[1:, IX["slack"]]
 
     def _run_backend(self, X_guess, U_guess, x0, P, warm: bool) -> SolveOutput:
         try:

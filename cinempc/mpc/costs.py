@@ -25,6 +25,12 @@ def _hinge(value):
     return ca.fmax(value, 0.0)
 
 
+def _soft_log(excess, knee):
+    """``knee * log(1 + excess / knee)``: the excess itself while it is small against ``knee``, its logarithm
+    beyond; a residual that cannot grow with a ratio of distances that a projection can make 1000x."""
+    return knee * ca.log1p(excess / knee)
+
+
 class Squares:
     """Every squared residual of a stage cost, kept so the objective's Gauss-Newton Hessian can be formed.
 
@@ -191,9 +197,10 @@ def stage_terms(x, u, p: dict, squares: Squares | None = None) -> dict:
         depth = depth_of(eye, position, yaw, pitch)
         focus_target += p["subj_focus_alpha"][i] * depth
         blur = optics.blur_circle_m(focal_m, f_number, focus_m, depth)
-        # linear in the blur ratio (not squared): the penalty grows quadratically, not quartically,
-        # which keeps the Hessian well conditioned when a cold start is far out of focus
-        dof += squares.add(p["w_dof"] * p["subj_sharp"][i], _hinge(blur / (p["depth_margin"] * p["coc_m"]) - 1.0))
+        # the blur's excess over the margin, logarithmic far out of focus (see _soft_log): a plan that sweeps
+        # the lens past a near subject cannot make the cost explode and the Hessian ill-conditioned
+        excess = _hinge(blur / (p["depth_margin"] * p["coc_m"]) - 1.0)
+        dof += squares.add(p["w_dof"] * p["subj_sharp"][i], _soft_log(excess, p["blur_log_knee"]))
     focus_target = ca.fmax(focus_target, 0.5)
     focus = squares.add(p["w_focus_follow"], (focus_m - focus_target) / focus_target)
     background_blur_px = optics.blur_circle_px(focal_m, f_number, focus_m, p["background_distance_m"], pixel_pitch_m)

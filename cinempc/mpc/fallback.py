@@ -27,12 +27,14 @@ class StoredPlan:
     shot_time_s: float
     dt_s: float
     plan: Plan | None = None
+    objective: float = float("inf")  # the solver's objective at this plan (inf: unknown)
 
     def steps_since(self, shot_time_s: float) -> int:
         return max(0, int(round((shot_time_s - self.shot_time_s) / self.dt_s)))
 
 
-def setpoint_from_plan(X: np.ndarray, U: np.ndarray, step: int, dt_s: float) -> Setpoint:
+def setpoint_from_plan(X: np.ndarray, U: np.ndarray, step: int, dt_s: float,
+                       heading_by_airframe: bool = False) -> Setpoint:
     """The setpoint held over the interval before stage ``step`` (``step >= 1``) of a plan.
 
     Camera and lens get their values *at* stage ``step``: their motors move towards
@@ -45,26 +47,33 @@ def setpoint_from_plan(X: np.ndarray, U: np.ndarray, step: int, dt_s: float) -> 
     and every replan must brake harder -- measured in closed loop as a drone that
     kept accelerating past a walker.  Half a step ahead is ahead for the first half of
     the interval and behind for the second: no bias.
+
+    ``heading_by_airframe``: a camera without a pan axis looks where the airframe does, and the
+    autopilot flies the heading like the position (P on the angle plus the yaw-rate feed-forward),
+    so the heading is the middle of the interval too.  At the end, the lead overshot every step: a
+    camera panning at 30 deg/s sat 0.5 deg past the plan, 5 % of the width on a long lens.
     """
     x = X[step]
     u = U[min(step - 1, len(U) - 1)]
     mid = dynamics_numpy(X[step - 1], u, 0.5 * dt_s)
+    yaw = mid[IX["yaw"]] if heading_by_airframe else x[IX["yaw"]]
     return Setpoint(
-        position_m=mid[POS], velocity_mps=mid[VEL], acceleration_mps2=mid[ACC], yaw_rad=wrap_angle(float(x[IX["yaw"]])),
+        position_m=mid[POS], velocity_mps=mid[VEL], acceleration_mps2=mid[ACC], yaw_rad=wrap_angle(float(yaw)),
         yaw_rate_rad_s=float(u[IU["yaw_rate"]]), pitch_rad=float(x[IX["pitch"]]),
         focal_length_mm=float(x[IX["focal"]] * FOCAL_SCALE_MM), focus_distance_m=float(x[IX["focus"]]),
         f_number=float(f_number_from_stops(x[IX["stops"]])),
     )
 
 
-def shifted_setpoint(plan: StoredPlan | None, shot_time_s: float) -> Setpoint | None:
+def shifted_setpoint(plan: StoredPlan | None, shot_time_s: float,
+                     heading_by_airframe: bool = False) -> Setpoint | None:
     """The previous plan's setpoint for now + one step, or None when it has run out."""
     if plan is None:
         return None
     step = plan.steps_since(shot_time_s) + 1
     if step >= len(plan.X):
         return None
-    return setpoint_from_plan(plan.X, plan.U, step, plan.dt_s)
+    return setpoint_from_plan(plan.X, plan.U, step, plan.dt_s, heading_by_airframe)
 
 
 def hold_setpoint(state: RigState) -> Setpoint:

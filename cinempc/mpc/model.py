@@ -108,7 +108,8 @@ class ParamLayout:
             ("pos_ref_m", 3), ("w_pos", 1), ("vel_ref_mps", 3), ("w_vel", 1),
             # focus & depth of field
             ("w_focus_follow", 1), ("w_dof", 1), ("background_distance_m", 1), ("w_background_blur", 1),
-            ("w_background_sharp", 1), ("background_blur_px", 1), ("depth_margin", 1), ("min_depth_m", 1),
+            ("w_background_sharp", 1), ("background_blur_px", 1), ("depth_margin", 1), ("blur_log_knee", 1),
+            ("min_depth_m", 1),
             ("w_in_front", 1), ("w_in_frame", 1), ("frame_margin", 1), ("head_softness_px", 1),
             # lens
             ("focal_hold", 1), ("w_focal_hold", 1), ("stops_nominal", 1), ("w_iris", 1),

@@ -68,6 +68,7 @@ class Targets(_Frozen):
     frame_margin_sigmas: float = Field(ge=0)
     frame_margin_sigma_max_m: float = Field(ge=0)
     depth_margin: float = Field(gt=0, le=1)
+    blur_log_knee: float = Field(gt=0)
     background_blur_px: float = Field(gt=0)
     default_background_distance_m: float = Field(gt=0)
     shallow_blur_headroom: float = Field(ge=0)
@@ -97,6 +98,9 @@ class SolverParams(_Frozen):
     hessian_cold: Literal["gauss_newton", "exact"] = "gauss_newton"
     hessian_warm: Literal["gauss_newton", "exact"] = "exact"
     warm_first_attempt_max_iterations: int = Field(default=20, ge=1)
+    brake_guess_time_s: float = Field(gt=0)
+    brake_guess_min_speed_mps: float = Field(ge=0)
+    shifted_guess_cost_ratio: float = Field(ge=1)
     fatrop_mu_init_warm: float = Field(gt=0)
     relaxation_tolerance: float = Field(gt=0)
     composition_report_threshold: float = Field(gt=0)

@@ -23,6 +23,7 @@ from cinempc.moves import (
     MoveLimits,
     MovePlan,
     MoveStart,
+    framing_focal_mm,
     is_acquired,
     move_table,
     plan_move,
@@ -123,20 +124,29 @@ class SubjectRoles:
     represents: dict[int, int] = field(default_factory=dict)  # slot track id -> framed subjects it stands for
 
 
-def bounding_members(group: list[SubjectTrack], position_m: np.ndarray, count: int) -> list[SubjectTrack]:
-    """The ``count`` members that bound a group in the camera's view: leftmost, rightmost, nearest, farthest,
-    tallest, then the nearest others (a frame that holds these holds the group)."""
+def bounding_members(group: list[SubjectTrack], position_m: np.ndarray, count: int,
+                     first: SubjectTrack | None = None) -> list[SubjectTrack]:
+    """The ``count`` members that bound a group in the camera's view: ``first`` (when given), leftmost,
+    rightmost, the highest head, nearest, farthest, then the nearest others (a frame that holds these holds
+    the group).
+
+    The highest head is the one seen at the steepest angle up (or least down) from the camera: the headroom is
+    measured above it, and from above that is often a far member -- left out of the slots, its head was cut.
+    """
     if len(group) <= count:
         return list(group)
-    rel = np.array([s.positions_m[0][:2] for s in group]) - np.asarray(position_m, dtype=float)[:2]
+    camera = np.asarray(position_m, dtype=float)
+    rel = np.array([s.positions_m[0][:2] for s in group]) - camera[:2]
     forward = rel.mean(axis=0)
     forward = forward / max(float(np.linalg.norm(forward)), 1e-9)
     depth = rel @ forward
     lateral = (rel @ np.array([forward[1], -forward[0]])) / np.maximum(depth, 1e-3)  # tangent of the bearing
     distance = np.linalg.norm(rel, axis=1)
-    heights = np.array([s.height_m for s in group])
-    order = [int(np.argmin(lateral)), int(np.argmax(lateral)), int(np.argmin(distance)), int(np.argmax(distance)),
-             int(np.argmax(heights)), *np.argsort(distance).tolist()]
+    head_rise = np.array([s.positions_m[0][2] + s.height_m for s in group]) - camera[2]
+    order = [int(np.argmin(lateral)), int(np.argmax(lateral)), int(np.argmax(head_rise / np.maximum(depth, 1e-3))),
+             int(np.argmin(distance)), int(np.argmax(distance)), *np.argsort(distance).tolist()]
+    if first is not None:
+        order = [i for i, s in enumerate(group) if s.track_id == first.track_id] + order
     chosen = list(dict.fromkeys(order))[:count]
     return [group[i] for i in sorted(chosen)]
 
@@ -176,9 +186,8 @@ def assign_roles(shot: ShotSpec, subjects: list[SubjectTrack], position_m: np.nd
         if all(s.track_id != o.track_id for o in wanted) and (rack is None or s.track_id != rack.track_id):
             wanted.append(s)
     room = max_slots - (1 if rack else 0)
-    ordered = [*([rack] if rack else []), *bounding_members(wanted, position_m, room)]
-    if len(ordered) > max_slots - room and framed and all(o.track_id != framed[0].track_id for o in ordered):
-        ordered[-1] = framed[0]  # the primary always has a slot (it anchors the shot's viewpoint)
+    # the primary always has a slot (it anchors the shot's viewpoint)
+    ordered = [*([rack] if rack else []), *bounding_members(wanted, position_m, room, framed[0] if framed else None)]
     rest = sorted(
         (s for s in subjects if all(s.track_id != o.track_id for o in ordered)),
         key=lambda s: float(np.linalg.norm(s.positions_m[0] - position_m)),
@@ -227,8 +236,10 @@ class ReferenceBuilder:
 
     def stand_off(self, shot: ShotSpec, state: RigState, framed: list[SubjectTrack],
                   background_distance_m: float | None) -> StandOff:
-        """The requested stand-off; with no distance in the shot, pushed back as far as a group's depth and a
-        shallow shot's background blur need (:meth:`group_depth_stand_off_m`, :meth:`shallow_stand_off`)."""
+        """The requested stand-off; with no distance in the shot, pushed back as far as a group's depth, stopping
+        short of a group moving away and a shallow shot's background blur need (:meth:`group_depth_stand_off_m`,
+        :meth:`stopping_stand_off_m`, :meth:`shallow_stand_off`); but for stopping, never beyond the longest
+        lens's framing."""
         distance = self.requested_distance_m(shot, [])
         if shot.distance_m is not None or not framed:
             return StandOff(distance)
@@ -236,11 +247,27 @@ class ReferenceBuilder:
         longest_m = (self.camera.focal_length_mm.max * height
                      / (self.vocab.framing_height_fraction[shot.framing] * self.camera.sensor_height_mm))
         anchor = self.group_over_horizon(framed, np.arange(1))[2][0]
-        distance = max(distance, min(self.group_depth_stand_off_m(framed, state, anchor), longest_m))
+        distance = max(distance, min(self.group_depth_stand_off_m(framed, state, anchor), longest_m),
+                       self.stopping_stand_off_m(framed, state, anchor))  # safety before the framing
         if (shot.focus.depth_of_field == "shallow" and shot.lens.focal_length_mm is None
                 and self.lens_mode != "fixed_lens_autofocus"):
             return self.shallow_stand_off(shot, state, anchor, height, distance, longest_m, background_distance_m)
         return StandOff(distance)
+
+    def stopping_stand_off_m(self, framed: list[SubjectTrack], state: RigState, anchor_m: np.ndarray) -> float:
+        """Following a group that moves away from the camera, stand off far enough to stop short of it should it
+        stop dead: the minimum distance plus the braking distance at that speed (acceleration and jerk limits).
+
+        Why: 3.9 m behind a runner at 4 m/s, a close-up could not stop outside the minimum distance when the
+        runner stopped; the solve failed for 600 iterations and the drone flew its stale plan.
+        """
+        sight = anchor_m[:2] - state.position_m[:2]
+        sight /= max(float(np.linalg.norm(sight)), 1e-6)
+        velocity = np.mean([s.velocities_mps[0][:2] for s in framed], axis=0)
+        away = max(float(velocity @ sight), 0.0)
+        v = self.vehicle.vehicle
+        braking = away**2 / (2.0 * v.max_accel_mps2) + away * v.max_accel_mps2 / (2.0 * v.max_jerk_mps3)
+        return self.limits.min_distance_m + braking
 
     def group_depth_stand_off_m(self, framed: list[SubjectTrack], state: RigState, anchor_m: np.ndarray) -> float:
         """The stand-off at which the framed members, spread in depth along the line of sight, appear within
@@ -285,6 +312,27 @@ class ReferenceBuilder:
         """Focal length that gives the framing's subject height at a distance (thin-lens, square-on)."""
         fraction = self.vocab.framing_height_fraction[framing]
         return fraction * self.camera.sensor_height_mm * distance_m / height_m
+
+    def within_lens_reach(self, place_m: np.ndarray, anchor_m: np.ndarray, framing: str, height_m: float,
+                          relaxations: list[str]) -> np.ndarray:
+        """A world-anchored camera's place, moved along its line of sight only as far as the zoom needs to hold the
+        framing: between the distances where the widest and the longest focal length frame the subject.
+
+        Why: a static wide shot at the widest focal length watched its subjects walk up to it, 48 % too big
+        and growing; the place is the shot's, but not at the price of a framing the lens cannot hold.
+        """
+        rel = np.asarray(place_m, dtype=float) - anchor_m
+        distance = max(float(np.linalg.norm(rel)), 1e-6)
+        per_mm = distance / self.focal_for_framing_mm(framing, height_m, distance)
+        lens = self.camera.focal_length_mm
+        reach = min(max(distance, lens.min * per_mm), lens.max * per_mm)
+        if abs(reach - distance) < 1e-9:
+            return np.asarray(place_m, dtype=float)
+        message = (f"position: the lens ({lens.min:g}-{lens.max:g} mm) cannot hold the {framing} from where the frame "
+                   "was taken; the camera moves along its line of sight as far as the zoom needs")
+        if message not in relaxations:
+            relaxations.append(message)
+        return anchor_m + rel / distance * reach
 
     def lens_override_mm(self, shot: ShotSpec, relaxations: list[str]) -> float | None:
         if shot.lens.focal_length_mm is None:
@@ -429,10 +477,12 @@ class ReferenceBuilder:
         )
 
     def approach_velocity_mps(self, position_m: np.ndarray, goal_m: np.ndarray, time_ahead_s: float) -> np.ndarray:
-        """Velocity (relative to the subject) heading for the start frame's viewpoint while acquiring.
+        """Velocity (relative to the subject and the move) heading for the viewpoint a stage asks for.
 
-        Why: the reference would otherwise be the subject's velocity alone, which holds the drone back
-        from a far-away start frame (an establishing shot 30 m out crept there at 0.5 m/s).
+        Why: the reference would otherwise be the subject's (and the move's) velocity alone, which holds
+        the drone back from a far-away start frame (an establishing shot 30 m out crept there at 0.5 m/s)
+        and, during a move, kept a lag for good (a dronie flew its whole 10 s 2.5 m short of its line,
+        the subject 20 % too big on a fixed lens).
         """
         t = self.params.targets
         gap = np.asarray(goal_m, dtype=float) - position_m
@@ -453,13 +503,14 @@ class ReferenceBuilder:
             goal = self.acquire_goal(shot, primary, memory, distance)
             anchor = self.group_over_horizon(roles.framed, np.arange(1))[2][0]
             side_known = self.heading(primary, 0, memory) is not None
-            acquired = is_acquired(self.frame_errors(state, shot, roles.framed, goal, anchor, side_known),
-                                   self.moves.acquire)
+            errors = self.frame_errors(state, shot, roles.framed, goal, anchor, side_known)
+            acquired = is_acquired(errors, self.moves.acquire)
             timed_out = shot_time_s - memory.time_s >= self.moves.acquire.timeout_s
             if acquired or timed_out:
                 d, bearing, elevation = view_geometry(state.position_m, anchor)
                 start = MoveStart(distance_m=max(d, self.limits.min_distance_m), elevation_rad=elevation,
-                                  camera_height_m=float(state.position_m[2]), focal_length_mm=state.focal_length_mm)
+                                  camera_height_m=float(state.position_m[2]),
+                                  focal_length_mm=framing_focal_mm(state.focal_length_mm, errors.size, self.limits))
                 memory.plan = plan_move(shot, self.vocab, start, self.limits, self.moves)
                 memory.start = StartGeometry(offset_m=state.position_m - anchor, position_m=state.position_m.copy(),
                                              distance_m=d, bearing_rad=bearing, elevation_rad=elevation)
@@ -517,6 +568,7 @@ class ReferenceBuilder:
         L.set(base, "head_softness_px", t.head_softness_fraction * camera.image_height_px)
         L.set(base, "min_depth_m", t.min_depth_m)
         L.set(base, "depth_margin", t.depth_margin)
+        L.set(base, "blur_log_knee", t.blur_log_knee)
         L.set(base, "background_distance_m", background)
         L.set(base, "background_blur_px", stand_off.background_blur_px or t.background_blur_px)
         sharp_weight = 0.0 if fixed_lens else w.depth_of_field
@@ -570,7 +622,10 @@ class ReferenceBuilder:
         view_rate = 0.0
         if movement == "follow":
             desired = self.side_bearing(shot, primary, 0, memory, otherwise_rad=memory.bearing_rad)
-            view_rate = self.advance_view_bearing(memory, desired, shot_time_s, distance)
+            # the arc is as wide as the drone is far: swung at the stand-off radius from 13 m away, the
+            # viewpoint asked for a leap across the subject (the plan cut through it and the solve failed)
+            radius = max(distance, float(np.linalg.norm(state.position_m - group_anchor[0])))
+            view_rate = self.advance_view_bearing(memory, desired, shot_time_s, radius)
         for k in range(N + 1):
             col = P[:, k]
             time_k = shot_time_s + k * dt
@@ -596,16 +651,17 @@ class ReferenceBuilder:
                 size_scale = plan.size_scale(progress)
                 planned_mm = plan.focal_length_mm(progress)
                 focal_state = planned_mm / FOCAL_SCALE_MM if planned_mm is not None else None
-                if here.position_m is not None:  # world-anchored: the camera stays where it took the frame
-                    offset = here.position_m - anchor
-                    pos_ref, w_pos = here.position_m, w.position_reference * 10.0
+                if here.position_m is not None:  # world-anchored: the camera stays where it took the frame ...
+                    place = self.within_lens_reach(here.position_m, anchor, shot.framing, height, relaxations)
+                    offset = place - anchor
+                    pos_ref, w_pos = place, w.position_reference * 10.0
                     vel_ref, w_view = np.zeros(3), [0.0, 0.0]
                 else:
                     offset = here.offset_m
                     vel_ref = v_group + (ahead.offset_m - here.offset_m) / dt
                     w_view = [w.view_direction * reference.view_gain, w.view_distance * reference.view_gain]
-            if memory.acquired_s is None:
-                vel_ref = v_group + self.approach_velocity_mps(state.position_m, anchor + offset, k * dt)
+            if pos_ref is anchor:  # subject-anchored: head for this stage's viewpoint, acquired or not
+                vel_ref = vel_ref + self.approach_velocity_mps(state.position_m, anchor + offset, k * dt)
             view_d = float(np.linalg.norm(offset))
             view_dir = offset / max(view_d, 1e-6)
             if focal_override is not None:
