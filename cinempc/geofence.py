@@ -8,13 +8,16 @@ Rules:
   axis-aligned (east/north) rectangle inside the polygon, found on a grid of ``resolution_m`` cells that
   are each proven inside (all corners inside, no polygon edge through the cell) -- so the box is never
   outside the polygon, and is at most one cell per side smaller than the exact optimum.  Every setpoint the
-  box admits is therefore inside the polygon too.
+  box admits is therefore inside the polygon too;
+* the rally point (:class:`RallyPoint`) lies inside that box, and the flight to it (:class:`RallyPath`) is
+  vertical to the rally altitude, then straight across: from any point of the box it stays inside the box.
 
 Pure numpy: no ROS, no simulator, no geodesy (:mod:`cinempc.site` converts GPS to this frame).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -202,3 +205,91 @@ class PolygonFence:
                              "the field is too narrow for the MPC's box fence")
         r0, r1, c0, c1 = best
         return Box((float(xs[c0]), float(ys[r0])), (float(xs[c1]), float(ys[r1])))
+
+
+# ---------------------------------------------------------------------------------------------- the rally point
+
+_MIN_JERK_PEAK_SPEED = 1.875  # peak of ds/dtau for s(tau) = 10 tau^3 - 15 tau^4 + 6 tau^5
+_MIN_JERK_PEAK_ACCEL = 10.0 / math.sqrt(3.0)  # peak of |d2s/dtau2|
+
+
+@dataclass(frozen=True)
+class RallyPoint:
+    """Where an escalated hold flies to (local ENU metres) and how (docs/first_flight.md, cinempc.safety).
+
+    ``after_s``: how long a hold cinempc started by itself must last before the flight begins;
+    ``speed_mps`` / ``vertical_speed_mps``: the peak speeds of the horizontal and vertical legs;
+    ``accel_mps2``: the peak acceleration of either leg.  All from the site file and config/vehicle.yaml.
+    """
+
+    position_m: tuple[float, float, float]
+    after_s: float
+    speed_mps: float
+    vertical_speed_mps: float
+    accel_mps2: float
+
+    def __post_init__(self) -> None:
+        position = np.asarray(self.position_m, dtype=float)
+        if position.shape != (3,) or not np.all(np.isfinite(position)):
+            raise ValueError(f"rally position_m must be three finite ENU metres, got {self.position_m!r}")
+        for name in ("after_s", "speed_mps", "vertical_speed_mps", "accel_mps2"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"rally {name} must be a positive number, got {value!r}")
+
+    def path_from(self, start_m: np.ndarray | tuple[float, float, float]) -> RallyPath:
+        """The flight from ``start_m`` to this point (see :class:`RallyPath`)."""
+        return RallyPath(tuple(float(v) for v in np.asarray(start_m, dtype=float)), self)
+
+
+@dataclass(frozen=True)
+class RallyPath:
+    """Straight up or down to the rally altitude, then straight across to the rally point; then there.
+
+    Each leg is a minimum-jerk profile (zero speed and acceleration at both ends) whose peak speed is the leg's
+    speed and whose peak acceleration is at most ``accel_mps2``.  Why vertical first: the altitude the site
+    chose for the rally is the one clear of what stands on the field, so the crossing happens at it.  Both ends
+    inside an axis-aligned box (the MPC's, inside the site polygon) keep the whole path inside it: the box is
+    convex.
+    """
+
+    start_m: tuple[float, float, float]
+    rally: RallyPoint
+
+    @property
+    def _corner(self) -> np.ndarray:
+        return np.array([self.start_m[0], self.start_m[1], self.rally.position_m[2]])
+
+    @staticmethod
+    def _leg_duration(length_m: float, speed_mps: float, accel_mps2: float) -> float:
+        if length_m <= 0.0:
+            return 0.0
+        return max(_MIN_JERK_PEAK_SPEED * length_m / speed_mps, math.sqrt(_MIN_JERK_PEAK_ACCEL * length_m / accel_mps2))
+
+    @property
+    def legs(self) -> tuple[tuple[np.ndarray, np.ndarray, float], ...]:
+        """(from, to, duration_s) of the vertical and the horizontal leg."""
+        start, corner, end = np.asarray(self.start_m, dtype=float), self._corner, np.asarray(self.rally.position_m)
+        vertical = self._leg_duration(abs(corner[2] - start[2]), self.rally.vertical_speed_mps, self.rally.accel_mps2)
+        across = self._leg_duration(float(np.linalg.norm(end[:2] - corner[:2])), self.rally.speed_mps,
+                                    self.rally.accel_mps2)
+        return (start, corner, vertical), (corner, end, across)
+
+    @property
+    def duration_s(self) -> float:
+        return sum(leg[2] for leg in self.legs)
+
+    def sample(self, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """(position, velocity, acceleration, arrived) ``t_s`` seconds after the flight began."""
+        t = max(0.0, float(t_s))
+        for start, end, duration in self.legs:
+            if t < duration:
+                tau = t / duration
+                s = 10 * tau**3 - 15 * tau**4 + 6 * tau**5
+                ds = (30 * tau**2 - 60 * tau**3 + 30 * tau**4) / duration
+                dds = (60 * tau - 180 * tau**2 + 120 * tau**3) / duration**2
+                delta = end - start
+                return start + s * delta, ds * delta, dds * delta, False
+            t -= duration
+        zero = np.zeros(3)
+        return np.asarray(self.rally.position_m, dtype=float), zero, zero.copy(), True

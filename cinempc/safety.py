@@ -20,7 +20,14 @@ Rules (docs/safety.md):
   none ever there is no setpoint at all (:attr:`Status.NO_STATE`);
 * one geofence behaviour, :func:`fence`: only the offending axes change -- on each the setpoint
   stops where the rig is (clamped into the box) and any velocity/acceleration feed-forward pointing
-  further out is removed; the axes inside keep their motion.
+  further out is removed; the axes inside keep their motion;
+* with a rally point (``SafetyLimits.rally``, from the site file) a hold cinempc started by itself -- one
+  of :data:`RALLY_CAUSES`: its own chain failed (link, perception, controller, plan), the position still
+  trusted -- that lasts ``rally.after_s`` escalates: the rig flies from the latch to the rally point
+  (:class:`cinempc.geofence.RallyPath`) and holds there (:attr:`Cause.RALLY`).  The rally is left only by the
+  operator's HOLD or ABORT or a position that cannot be trusted (:data:`RALLY_STOPS`): the rig then holds where
+  it is, and RESUME hands it back to the controller.  Director HOLD/ABORT, no shot and an untrusted
+  position never escalate; without a rally point nothing escalates.
 
 Pure Python (numpy only): no ROS, no simulator, no solver.
 """
@@ -35,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from cinempc.config import Airspace, load_parameters
+from cinempc.geofence import RallyPath, RallyPoint
 from cinempc.plan import Plan
 from cinempc.state import RigState, Setpoint
 
@@ -82,6 +90,15 @@ class Cause(StrEnum):
     STALE_PLAN = "no fresh plan"
     CONTROLLER_HOLD = "controller hold"
     NON_FINITE = "non-finite setpoint"
+    RALLY = "rally point"  # an escalated hold: flying to, or holding at, the site's rally point
+
+
+# holds that escalate to the rally point when they last: cinempc's own chain failed, the position is trusted
+# (a controller's own hold escalates only when it is a failed solve: see SafetyCore._escalates)
+RALLY_CAUSES = frozenset({Cause.LINK_LOST, Cause.SUBJECTS_LOST, Cause.CONTROLLER_ERROR, Cause.STALE_PLAN,
+                          Cause.NON_FINITE})
+# what ends a rally flight where the rig is: the operator's HOLD/ABORT, a position that cannot be trusted
+RALLY_STOPS = frozenset({Cause.DIRECTOR_HOLD, Cause.ABORT, Cause.STALE_STATE, Cause.STATE_JUMP})
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,7 @@ class SafetyLimits:
     position plus velocity times the time between them) is an estimator or GPS jump: hold where
     the last consistent state was, until the states agree with each other for ``state_jump_settle_s``.
     States further apart in time than ``state_timeout_s`` are not compared (the gap already held).
+    ``rally``: where a lasting hold of :data:`RALLY_CAUSES` flies (None: every hold stays where it began).
     """
 
     state_timeout_s: float
@@ -99,6 +117,7 @@ class SafetyLimits:
     plan_timeout_s: float
     max_state_jump_m: float = math.inf  # inf: jumps are not checked
     state_jump_settle_s: float = 1.0
+    rally: RallyPoint | None = None
 
     def __post_init__(self) -> None:
         for name in ("state_timeout_s", "subject_timeout_s", "plan_timeout_s", "state_jump_settle_s"):
@@ -108,12 +127,28 @@ class SafetyLimits:
         jump = self.max_state_jump_m
         if not (isinstance(jump, int | float) and not math.isnan(jump) and jump > 0):
             raise ValueError(f"max_state_jump_m must be a positive distance (inf: unchecked), got {jump!r}")
+        if self.rally is not None and not isinstance(self.rally, RallyPoint):
+            raise TypeError(f"rally must be a RallyPoint or None, got {type(self.rally).__name__}")
 
     @classmethod
     def from_parameters(cls, node: dict[str, Any]) -> SafetyLimits:
-        """The limits from a node's ``node`` parameters (``config/nodes.yaml``)."""
+        """The limits from a node's ``node`` parameters (``config/nodes.yaml``).
+
+        The rally point comes as ``rally_enu_m`` ([east, north, up] metres; absent or empty: none) with
+        ``rally_after_s``, ``rally_speed_mps``, ``rally_vertical_speed_mps`` and ``rally_accel_mps2``
+        (``cinempc up drone --site`` gives them to the MPC node: :func:`cinempc.site.site_node_parameters`).
+        """
+        rally = None
+        position = node.get("rally_enu_m")
+        if position is not None and len(position) > 0:
+            try:
+                rally = RallyPoint(tuple(float(v) for v in position), float(node["rally_after_s"]),  # type: ignore[arg-type]
+                                   float(node["rally_speed_mps"]), float(node["rally_vertical_speed_mps"]),
+                                   float(node["rally_accel_mps2"]))
+            except KeyError as exc:
+                raise ValueError(f"node.rally_enu_m is set but node.{exc.args[0]} is missing") from None
         return cls(float(node["state_timeout_s"]), float(node["subject_timeout_s"]), float(node["max_plan_age_s"]),
-                   float(node.get("max_state_jump_m", math.inf)), float(node.get("state_jump_settle_s", 1.0)))
+                   float(node.get("max_state_jump_m", math.inf)), float(node.get("state_jump_settle_s", 1.0)), rally)
 
     @classmethod
     def from_config(cls, node: str = "mpc_node") -> SafetyLimits:
@@ -249,6 +284,8 @@ class SafetyCore:
         self._anchor: RigState | None = None  # the last fresh, finite rig state
         self._received: tuple[RigState, float] | None = None  # the last finite state and its time (jump check)
         self._jumped_s: float | None = None  # when the rig state last jumped
+        self._failing_since_s: float | None = None  # when the current run of escalating holds began
+        self._rally: tuple[RallyPath, float, Setpoint, str] | None = None  # path, start time, template, why
         self.last: Decision | None = None
 
     def reconfigure(self, airspace: Airspace | None = None, limits: SafetyLimits | None = None) -> None:
@@ -266,6 +303,7 @@ class SafetyCore:
         """Forget the latch and the anchor (a new session: cleanup/configure)."""
         self._latch, self._anchor, self.last = None, None, None
         self._received = self._jumped_s = None
+        self._failing_since_s = self._rally = None
 
     @property
     def latched(self) -> Setpoint | None:
@@ -276,6 +314,8 @@ class SafetyCore:
     def step(self, inputs: SafetyInputs) -> Decision:
         """The setpoint to fly now (never raises on bad inputs: they become a hold)."""
         decision = self._decide(inputs)
+        if self.limits.rally is not None:
+            decision = self._escalate(inputs, decision)
         if decision.setpoint is not None:
             here = self._anchor.position_m if self._anchor is not None else None
             setpoint, fenced = fence(decision.setpoint, self.airspace, here)
@@ -289,7 +329,55 @@ class SafetyCore:
         A loop that plans (the MPC node) skips its solve while this is not None.
         """
         found = self._input_hold(inputs)
+        if found is None and self._rally is not None:
+            return Cause.RALLY
         return found[0] if found is not None else None
+
+    @property
+    def rallying(self) -> bool:
+        """True while flying to, or holding at, the rally point."""
+        return self._rally is not None
+
+    # ------------------------------------------------------------------ the rally point
+    @staticmethod
+    def _escalates(decision: Decision) -> bool:
+        """A hold of cinempc's own failing chain (the controller's own hold only when it is a failed solve)."""
+        if decision.cause in RALLY_CAUSES:
+            return True
+        return decision.cause is Cause.CONTROLLER_HOLD and decision.status in FAILED_SOLVE_STATUSES
+
+    def _escalate(self, i: SafetyInputs, decision: Decision) -> Decision:
+        """The rally rule (module docstring): start, continue or stop the flight to the rally point."""
+        now = _number(i.now_s)
+        if self._rally is not None:
+            if decision.cause in RALLY_STOPS or not math.isfinite(now):
+                self._rally = self._failing_since_s = None  # stopped where it is: the latch is the last rally point
+                return decision
+            return self._rally_decision(now)
+        if not self._escalates(decision) or not math.isfinite(now):
+            self._failing_since_s = None
+            return decision
+        if self._failing_since_s is None:
+            self._failing_since_s = now
+        rally = self.limits.rally
+        if now - self._failing_since_s < rally.after_s or self._latch is None:
+            return decision
+        start = np.asarray(self.airspace.clamp(self._latch.position_m), dtype=float)
+        why = f"{decision.reason} for {now - self._failing_since_s:.0f} s" if decision.reason else \
+            f"held {now - self._failing_since_s:.0f} s"
+        self._rally = (rally.path_from(start), now, self._latch, why)
+        return self._rally_decision(now)
+
+    def _rally_decision(self, now: float) -> Decision:
+        """The rally setpoint now (camera and lens as latched); the latch follows it, so HOLD stops it there."""
+        path, began_s, template, why = self._rally
+        position, velocity, acceleration, arrived = path.sample(now - began_s)
+        setpoint = replace(template, position_m=position, velocity_mps=velocity, acceleration_mps2=acceleration,
+                           yaw_rate_rad_s=0.0, hold=arrived)
+        self._latch = replace(setpoint, velocity_mps=np.zeros(3), acceleration_mps2=np.zeros(3), hold=True)
+        where = "holding at the rally point" if arrived else "flying to the rally point"
+        return Decision(setpoint, Status.HOLD, f"{where} ({why}); HOLD stops it, RESUME then flies the shot"[:200],
+                        Cause.RALLY)
 
     def _input_hold(self, i: SafetyInputs) -> tuple[Cause, str, Status] | None:
         """The first hold the inputs (not the controller's answer) call for; records a fresh state as the anchor."""

@@ -10,6 +10,10 @@ Rules:
   polygon itself stays available to the safety checks (:attr:`ResolvedSite.fence`);
 * everything else the site names (camera profile, MAVLink URL and signing key file, detector weights and
   class filter, hold mode) replaces the config value; anything it leaves out keeps config/'s value;
+* the rally point (``failsafe.rally``: lat/lon, altitude above home, ``after_s``, ``speed_mps``) is resolved
+  like the fence and must lie inside the MPC's box and the altitude band, so the flight to it
+  (:class:`cinempc.geofence.RallyPath`) never leaves the fence; the MPC node's safety core flies it when a
+  hold cinempc started by itself lasts ``after_s`` (:mod:`cinempc.safety`, docs/first_flight.md);
 * every field is validated when the file is read, and an error names the file and the field.
 """
 
@@ -33,7 +37,12 @@ from cinempc.config import (
     load_parameters,
     load_vehicle_config,
 )
-from cinempc.geofence import Box, PolygonFence
+from cinempc.geofence import Box, PolygonFence, RallyPoint
+
+# The node whose safety core takes its limits -- the rally point among them -- from its own ``node`` parameters
+# (cinempc.safety.SafetyLimits.from_parameters).  It plans and streams the setpoints the bridge node flies, so
+# its rally flight is what the vehicle does.
+RALLY_NODE = "mpc_node"
 
 
 class LatLon(BaseModel):
@@ -113,11 +122,25 @@ class SitePerception(BaseModel):
                                     "runs the detector on it")
 
 
+class SiteRally(BaseModel):
+    """Where cinempc flies when a hold it started by itself lasts (docs/first_flight.md, "Rally point")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    position: LatLon = Field(description="[lat, lon] in degrees: inside the geofence's MPC box")
+    altitude_m: float = Field(gt=0.0, le=120.0, description="metres above home, inside the altitude band; "
+                              "the crossing is flown at it, so pick one clear of trees and masts")
+    after_s: float = Field(gt=0.0, le=600.0, description="how long a hold cinempc started by itself (perception, "
+                           "controller or plan failed) lasts before the flight to the rally point begins")
+    speed_mps: float = Field(gt=0.0, le=15.0, description="peak horizontal speed of that flight (vertical: at most "
+                             "config/vehicle.yaml max_vertical_speed_mps)")
+
+
 class SiteFailsafe(BaseModel):
     """What the vehicle does when cinempc holds (director HOLD, link loss, lost subject)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     hold_mode: Literal["hold", "brake", "position"] | None = None
+    rally: SiteRally | None = None
 
 
 class Site(BaseModel):
@@ -217,6 +240,7 @@ class ResolvedSite:
     box: Box  # the MPC's box: the largest axis-aligned box inside ``fence``
     vehicle: VehicleConfig
     camera: CameraProfile
+    rally: RallyPoint | None = None  # local ENU, inside ``box`` and the band; None: holds stay where they began
 
     def summary(self) -> dict[str, Any]:
         """The resolved values, as ``site check`` prints them."""
@@ -243,7 +267,24 @@ class ResolvedSite:
             "perception": {k: v for k, v in self.site.perception_params().model_dump().items()
                            if k in ("backend", "weights", "onnx_weights", "class_filter", "frame_rate_hz")},
             "hold_mode": self.site.failsafe.hold_mode or "config default (px4: hold, ardupilot: brake)",
+            "rally": self._rally_summary(),
         }
+
+    def _rally_summary(self) -> dict[str, Any] | str:
+        if self.rally is None:
+            return "none: every hold stays where it began until the operator acts"
+        site_rally = self.site.failsafe.rally
+        home_xy = np.asarray(self.home.local_enu_m[:2])
+        return {"lat_deg": site_rally.position.lat_deg, "lon_deg": site_rally.position.lon_deg,
+                "altitude_above_home_m": site_rally.altitude_m,
+                "local_enu_m": [round(float(v), 2) for v in self.rally.position_m],
+                "from_home_m": round(float(np.linalg.norm(np.asarray(self.rally.position_m[:2]) - home_xy)), 1),
+                "after_s": self.rally.after_s, "speed_mps": self.rally.speed_mps,
+                "vertical_speed_mps": self.rally.vertical_speed_mps,
+                "behaviour": f"a hold cinempc starts by itself (perception, controller or plan failed) that lasts "
+                             f"{self.rally.after_s:g} s flies here (up/down to the rally altitude, then straight "
+                             "across) and holds; director HOLD/ABORT always hold where they are; MAVLink link "
+                             "loss: the autopilot's failsafe (set its rally/return point here too)"}
 
 
 def site_parameters(resolved: ResolvedSite) -> dict[str, dict[str, Any]]:
@@ -273,20 +314,69 @@ def site_parameters(resolved: ResolvedSite) -> dict[str, dict[str, Any]]:
     return {"vehicle.yaml": vehicle, "mavlink.yaml": mavlink, "perception.yaml": perception}
 
 
+def site_node_parameters(resolved: ResolvedSite) -> dict[str, dict[str, Any]]:
+    """The site's values that are one node's own ``node`` parameters: the rally point, for :data:`RALLY_NODE`.
+
+    Read back by :meth:`cinempc.safety.SafetyLimits.from_parameters`; empty without a rally point.
+    """
+    rally = resolved.rally
+    if rally is None:
+        return {}
+    return {RALLY_NODE: {"node.rally_enu_m": [float(v) for v in rally.position_m],
+                         "node.rally_after_s": float(rally.after_s), "node.rally_speed_mps": float(rally.speed_mps),
+                         "node.rally_vertical_speed_mps": float(rally.vertical_speed_mps),
+                         "node.rally_accel_mps2": float(rally.accel_mps2)}}
+
+
+def resolve_rally(site: Site, home: Home, fence: PolygonFence, box: Box, vehicle: VehicleConfig) -> RallyPoint | None:
+    """The site's rally point in the local frame, checked: inside the MPC box (hence the polygon) and the band.
+
+    Why the box and not just the polygon: the flight to it is straight, from wherever the MPC flew (inside
+    the box), and a straight line between two points of a box stays in the box -- not so in a concave polygon.
+    """
+    rally = site.failsafe.rally
+    if rally is None:
+        return None
+    east, north = (float(v) for v in geodetic_to_local([rally.position], home)[0])
+    up = home.local_enu_m[2] + rally.altitude_m
+    where = f"failsafe.rally.position ({rally.position.lat_deg:.6f}, {rally.position.lon_deg:.6f})"
+    band = (site.geofence.altitude_floor_m, site.geofence.altitude_ceiling_m)
+    if not band[0] <= rally.altitude_m <= band[1]:
+        raise ValueError(f"failsafe.rally.altitude_m {rally.altitude_m:g} m is outside the geofence's altitude band "
+                         f"{band[0]:g}-{band[1]:g} m above home")
+    if not fence.contains((east, north)):
+        raise ValueError(f"{where} is outside the geofence polygon ({east:.1f}, {north:.1f} m from the local origin)")
+    (x0, y0), (x1, y1) = box.min_m, box.max_m
+    if not (x0 <= east <= x1 and y0 <= north <= y1):
+        raise ValueError(f"{where} is inside the polygon but outside the MPC box (east {x0:.1f}..{x1:.1f} m, north "
+                         f"{y0:.1f}..{y1:.1f} m; it is at {east:.1f}, {north:.1f}): the flight to it is a straight "
+                         "line inside that box -- move the point into it (`cinempc site check` draws the box)")
+    limits = vehicle.vehicle
+    if rally.speed_mps > limits.max_speed_mps:
+        raise ValueError(f"failsafe.rally.speed_mps {rally.speed_mps:g} exceeds the vehicle's max_speed_mps "
+                         f"{limits.max_speed_mps:g} (config/vehicle.yaml)")
+    return RallyPoint((east, north, up), rally.after_s, rally.speed_mps,
+                      min(rally.speed_mps, limits.max_vertical_speed_mps), limits.max_accel_mps2)
+
+
 def resolve_site(site: Site, home: Home, vehicle: VehicleConfig | None = None) -> ResolvedSite:
     """Anchor a site at home: polygon -> local ENU, altitude band -> local z, the MPC box, the overlaid vehicle."""
     vehicle = vehicle or load_vehicle_config()
     vertices = geodetic_to_local(site.geofence.polygon, home)
     z0 = home.local_enu_m[2]
-    fence = PolygonFence(tuple((float(x), float(y)) for x, y in vertices),
-                         z0 + site.geofence.altitude_floor_m, z0 + site.geofence.altitude_ceiling_m)
-    box = fence.inscribed_box(site.geofence.box_resolution_m)
+    try:
+        fence = PolygonFence(tuple((float(x), float(y)) for x, y in vertices),
+                             z0 + site.geofence.altitude_floor_m, z0 + site.geofence.altitude_ceiling_m)
+        box = fence.inscribed_box(site.geofence.box_resolution_m)
+    except ValueError as exc:
+        raise ValueError(f"geofence: {exc}") from None
     airspace = Airspace(**{**vehicle.airspace.model_dump(), "geofence_min_m": box.min_m, "geofence_max_m": box.max_m,
                            "altitude_floor_m": fence.altitude_floor_m,
                            "altitude_ceiling_m": fence.altitude_ceiling_m})
     camera = site.camera(vehicle)
     resolved_vehicle = vehicle.model_copy(update={"airspace": airspace, "camera_profile": camera.name})
-    return ResolvedSite(site, home, fence, box, resolved_vehicle, camera)
+    rally = resolve_rally(site, home, fence, box, resolved_vehicle)
+    return ResolvedSite(site, home, fence, box, resolved_vehicle, camera, rally)
 
 
 def _format_error(path: os.PathLike[str] | str, error: ValidationError) -> str:
@@ -319,7 +409,7 @@ def load_site(path: str | os.PathLike[str]) -> Site:
     try:
         resolve_site(site, anchor)
     except ValueError as exc:
-        raise ValueError(f"site file {file}: geofence: {exc}") from None
+        raise ValueError(f"site file {file}: {exc}") from None
     return site
 
 
@@ -351,6 +441,11 @@ def plot_site(resolved: ResolvedSite, out: str | os.PathLike[str],
     ax.plot(box[:, 0], box[:, 1], color="tab:blue", lw=2, ls="--", label="MPC box (largest inside)")
     hx, hy = resolved.home.local_enu_m[:2]
     ax.plot([hx], [hy], marker="H", color="black", ms=10, ls="", label="home")
+    if resolved.rally is not None:
+        rx, ry, _ = resolved.rally.position_m
+        height = resolved.site.failsafe.rally.altitude_m
+        ax.plot([rx], [ry], marker="*", color="tab:orange", ms=14, ls="",
+                label=f"rally point ({height:g} m, after {resolved.rally.after_s:g} s)")
     if autopilot_fence_radius_m:
         circle = plt.Circle((hx, hy), autopilot_fence_radius_m, fill=False, color="tab:red", lw=1.5)
         ax.add_patch(circle)
@@ -377,6 +472,8 @@ def _plot_site_opencv(resolved: ResolvedSite, out: str | os.PathLike[str],
     v = resolved.fence.vertices
     home = np.asarray(resolved.home.local_enu_m[:2], dtype=float)
     points = np.vstack([v, resolved.box.corners(), home[None, :]])
+    if resolved.rally is not None:
+        points = np.vstack([points, np.asarray(resolved.rally.position_m[:2])[None, :]])
     if autopilot_fence_radius_m:
         points = np.vstack([points, home + autopilot_fence_radius_m, home - autopilot_fence_radius_m])
     lo, hi = points.min(axis=0), points.max(axis=0)
@@ -400,10 +497,14 @@ def _plot_site_opencv(resolved: ResolvedSite, out: str | os.PathLike[str],
     cv2.drawMarker(image, (int(h[0]), int(h[1])), (0, 0, 0), cv2.MARKER_DIAMOND, 14, 2)
     if autopilot_fence_radius_m:
         cv2.circle(image, (int(h[0]), int(h[1])), int(round(autopilot_fence_radius_m * scale)), (40, 39, 214), 1)
+    if resolved.rally is not None:
+        r = px(np.asarray(resolved.rally.position_m[:2])[None, :])[0]
+        cv2.drawMarker(image, (int(r[0]), int(r[1])), (14, 127, 255), cv2.MARKER_STAR, 16, 2)
     fence = resolved.fence
     cv2.putText(image, f"{resolved.site.name[:50]}: altitude {fence.altitude_floor_m:.1f}-"
                 f"{fence.altitude_ceiling_m:.1f} m", (10, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
-    cv2.putText(image, "green: site polygon  blue: MPC box  diamond: home  grid: 10 m, north up", (10, size_px - 12),
+    cv2.putText(image, "green: site polygon  blue: MPC box  diamond: home  star: rally  grid: 10 m, north up",
+                (10, size_px - 12),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.45, (60, 60, 60), 1)
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)

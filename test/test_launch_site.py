@@ -76,6 +76,8 @@ def test_drone_launch_with_site_gives_each_node_what_cinempc_up_gives(stub_launc
         (x0, y0), (x1, y1) = mpc["airspace"]["geofence_min_m"], mpc["airspace"]["geofence_max_m"]
         assert x0 < home_x < x1 and y0 < home_y < y1
         assert mpc["airspace"]["altitude_ceiling_m"] == pytest.approx(30.0, abs=0.5)
+        assert len(mpc["node"]["rally_enu_m"]) == 3 and mpc["node"]["rally_after_s"] == 30.0  # the site's rally
+        assert "node" not in bridge  # ... for the MPC node's safety core only
         assert bridge["connection"]["url"] == px4.url
         assert bridge["signing"]["key_file"] == str(site_file.parent / "field.key")
         assert _site_file_values(by_name["perception_node"])["perception"]["class_filter"] == [0]

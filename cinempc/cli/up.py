@@ -95,8 +95,9 @@ def commands(graph_name: str, namespace: str = "", overrides: dict[str, dict[str
 
 
 def site_overrides(site_file: Path, graph_, overrides: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-    """``--site``: each node gets the site's values for the config files it reads (cinempc.site.site_parameters),
-    anchored at the autopilot's home; an explicit ``--param`` keeps precedence.
+    """``--site``: each node gets the site's values for the config files it reads (cinempc.site.site_parameters)
+    and its own (cinempc.site.site_node_parameters: the rally point), anchored at the autopilot's home; an explicit
+    ``--param`` keeps precedence.
 
     The one overlay of a site file onto the graph: ``cinempc up drone --site`` and the launch files'
     ``site:=FIELD.yaml`` (:func:`cinempc.nodes.launch_support.node_actions`) both call it.
@@ -104,17 +105,20 @@ def site_overrides(site_file: Path, graph_, overrides: dict[str, dict[str, str]]
     import json
 
     from cinempc.preflight import anchor_site
-    from cinempc.site import load_site, site_parameters
+    from cinempc.site import load_site, site_node_parameters, site_parameters
 
     if graph_.name != "drone":
         raise ValueError(f"a site file ({site_file}) needs the drone graph, not {graph_.name!r} (the simulator has "
                          "no GPS home)")
-    per_file = site_parameters(anchor_site(load_site(site_file)))
+    resolved = anchor_site(load_site(site_file))
+    per_file, per_node = site_parameters(resolved), site_node_parameters(resolved)
     merged = {node: dict(values) for node, values in overrides.items()}
     for spec in graph_.nodes:
         for file_name in spec.parameter_files:
             for name, value in per_file.get(file_name, {}).items():
                 merged.setdefault(spec.name, {}).setdefault(name, json.dumps(value))
+        for name, value in per_node.get(spec.name, {}).items():  # the rally point, for the MPC node's safety core
+            merged.setdefault(spec.name, {}).setdefault(name, json.dumps(value))
         if "director.yaml" in spec.parameter_files:  # the director page gets the operator panel for this site
             merged.setdefault(spec.name, {}).setdefault("server.operator_site", json.dumps(str(site_file.resolve())))
             merged[spec.name].setdefault("server.operator_offboard_via_ros", "true")
