@@ -100,3 +100,35 @@ def test_site_launch_argument_errors_name_the_problem(stub_launch, tmp_path):  #
         _launch("sim", {"site": str(EXAMPLE)})
     nodes, _ = _launch("drone", {"site": "  "})  # an empty argument is no site: config files + graph overrides only
     assert all(isinstance(n.kwargs["parameters"][-1], dict) for n in nodes)
+
+
+@pytest.mark.ros
+def test_the_mpc_node_reads_the_sites_rally_point_through_rcl(field):
+    """The override file ``cinempc up drone --site`` (and the launch file) gives the MPC node, parsed by rcl as the
+    node starts: its safety limits carry the site's rally point, anchored at the autopilot's home."""
+    import rclpy
+    from rclpy.node import Node
+
+    from cinempc.nodes.base import nested_parameters
+    from cinempc.preflight import anchor_site
+    from cinempc.safety import SafetyLimits
+    from cinempc.site import load_site
+
+    site_file, _ = field
+    argv = dict(commands("drone", overrides=site_overrides(site_file, graph("drone"), {})))["mpc_node"]
+    context = rclpy.Context()
+    try:
+        rclpy.init(args=["cinempc", *argv[argv.index("--ros-args"):]], context=context)
+        node = Node("placeholder", context=context, automatically_declare_parameters_from_overrides=True)
+        try:
+            limits = SafetyLimits.from_parameters(nested_parameters(node, "node"))
+        finally:
+            node.destroy_node()
+    finally:
+        if context.ok():
+            rclpy.shutdown(context=context)
+        _remove_override_files([argv])
+    expected = anchor_site(load_site(site_file)).rally
+    assert limits.rally is not None
+    assert limits.rally.position_m == pytest.approx(expected.position_m, abs=1e-6)
+    assert (limits.rally.after_s, limits.rally.speed_mps) == (expected.after_s, expected.speed_mps)
