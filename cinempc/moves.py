@@ -186,12 +186,17 @@ class MovePlan:
             return 1.0
         return self.start.distance_m / max(self.distance_m(progress), 1e-3)
 
-    def focal_length_mm(self, progress: float) -> float | None:
-        """The focal length the move prescribes (fixed lens, dolly zoom), else None (free zoom)."""
+    def focal_length_mm(self, progress: float, distance_m: float | None = None) -> float | None:
+        """The focal length the move prescribes (fixed lens, dolly zoom), else None (free zoom).
+
+        A dolly zoom's focal length scales with the distance: the planned one at ``progress``, or
+        ``distance_m`` when given (the distance the camera actually has, so the size holds when it lags).
+        """
         if self.config.lens is Lens.HOLD:
             return self.start.focal_length_mm
         if self.config.lens is Lens.DOLLY_ZOOM:
-            return self.start.focal_length_mm * self.distance_m(progress) / self.start.distance_m
+            distance = self.distance_m(progress) if distance_m is None else distance_m
+            return self.start.focal_length_mm * distance / self.start.distance_m
         return None
 
 

@@ -187,3 +187,12 @@ def test_a_fixed_lens_move_starts_from_the_focal_length_that_frames_exactly():
     corrected = start(focal_mm=framing_focal_mm(46.0, 0.15, LIMITS))
     plan = plan_move(preset("dolly_in_mcu"), VOCAB, corrected, LIMITS)
     assert plan.focal_length_mm(0.5) == pytest.approx(40.0)
+
+
+def test_a_dolly_zoom_lens_follows_the_distance_the_camera_actually_has():
+    plan = plan_move(preset("dolly_zoom_out"), VOCAB, start(distance_m=6.0, focal_mm=30.0), LIMITS)
+    assert plan.focal_length_mm(0.5) == pytest.approx(30.0 * plan.distance_m(0.5) / 6.0)
+    # 1.5 m behind its line (the subjects walked away faster than it flew): the size still holds
+    assert plan.focal_length_mm(0.5, plan.distance_m(0.5) + 1.5) == pytest.approx(
+        30.0 * (plan.distance_m(0.5) + 1.5) / 6.0)
+    assert plan_move(preset("dolly_in_mcu"), VOCAB, start(), LIMITS).focal_length_mm(0.5, 99.0) == 40.0  # held

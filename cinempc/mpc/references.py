@@ -649,7 +649,14 @@ class ReferenceBuilder:
                 here = reference.during(plan, memory.start, memory.goal, progress)
                 ahead = reference.during(plan, memory.start, memory.goal, plan.progress(since + dt))
                 size_scale = plan.size_scale(progress)
-                planned_mm = plan.focal_length_mm(progress)
+                # a dolly zoom's lens follows the distance the camera has (its lag behind the line carried along
+                # the horizon): timed on the plan alone, a camera held back by its subjects' walk zoomed out of
+                # the size the move keeps (0.5 too small)
+                lag_m = float(np.linalg.norm(state.position_m - group_anchor[0])) - plan.distance_m(
+                    plan.progress(shot_time_s - memory.acquired_s))
+                planned_mm = plan.focal_length_mm(progress, max(plan.distance_m(progress) + lag_m, 1e-3))
+                if planned_mm is not None:
+                    planned_mm = self.camera.focal_length_mm.clamp(planned_mm)
                 focal_state = planned_mm / FOCAL_SCALE_MM if planned_mm is not None else None
                 if here.position_m is not None:  # world-anchored: the camera stays where it took the frame ...
                     place = self.within_lens_reach(here.position_m, anchor, shot.framing, height, relaxations)
