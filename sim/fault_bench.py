@@ -1,33 +1,46 @@
-"""``cinempc bench faults``: the fault-injection matrix of the in-process loop (docs/safety.md).
+"""``cinempc bench faults``: the fault-injection matrix (docs/safety.md).
 
 Each fault is injected into a real closed loop -- PyBullet simulator, real CineMPC, the safety core
 (:mod:`cinempc.safety`) that every loop calls -- while the rig flies the scenario's default shot.
-Per fault it reports, in simulated time:
+Per fault it reports:
 
 * ``time_to_safe_s``: from the fault to the first setpoint that is safe for it (a hold, or fenced);
-* ``excursion_m``: how far the rig moved from where the hold began, while the fault lasted;
-* ``geofence_violations``: control steps with the rig outside the airspace (must be 0);
-* ``exceptions_escaped``: exceptions that left the loop (must be 0);
-* ``recovered_s``: from the end of the fault to the first setpoint flying the shot again (None: held
-  to the end, which is what a fault that needs the operator must do).
+  for a fault that must not lift a hold already in force ("held"), 0 when it held all through, None
+  when the fault lifted it;
+* ``excursion_m``: how far the rig moved from where the hold began, while it held during the fault;
+* ``geofence_violations``: control steps with the rig outside the airspace (must be 0), and
+  ``outside_m``, how far outside it got;
+* ``exceptions_escaped``: exceptions that left the loop (must be 0); in the graph, nodes that died
+  unasked and tracebacks in their logs;
+* ``recovered_s``: from the end of the fault (or the director's RESUME) to the first setpoint flying
+  the shot again (None: held to the end, which is what a fault that needs the operator must do).
 
-A cut MAVLink link (both ways, or the telemetry only) is run over real UDP between the bridge and the
-simulated PX4 (``LINK_FAULTS``).  Faults neither can express (a killed process, signing, director
-sockets, a stale state in the in-process loop, which stamps the state with its own clock) are covered
-by the ROS and MAVLink suites or unit tests; see docs/safety.md.  Faults in what the estimator hands over (NaN, a
-jump) are measured on the rig's true position.  Figures are printed, never
-asserted here (``test/test_faults.py`` asserts the fast subset).
+Three harnesses, each through the real parts, a fake only where the fault is injected:
+
+* ``FAULTS``: the in-process loop (``ClosedLoop``), in lockstep, figures in simulated time;
+* ``LINK_FAULTS``: the MAVLink bridge and the simulated PX4 over loopback UDP through a relay that drops
+  packets, timed on the autopilot's clock;
+* ``GRAPH_FAULTS``: the ROS graph as processes over DDS (sim_node, mpc_node, director_node with its web
+  app; the command lines ``cinempc up sim`` runs), figures on the graph's clock: the MPC node killed,
+  its odometry withheld (a stale state) or its /clock stepped (the bench relays both), and the
+  director's tablet app attacked over real HTTP/WebSocket (unauthenticated and replayed requests, a
+  half-dead socket).
+
+Faults in what the estimator hands over (NaN, a jump) are measured on the rig's true position.  Figures
+are printed, never asserted here (``test/test_faults.py`` and ``test/test_faults_ros.py`` assert the fast
+subsets).  ``python -m cinempc_sim.fault_bench NAME ...`` runs named rows only.
 """
-
 from __future__ import annotations
 
 import argparse
+import bisect
 import math
 import select
 import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -47,7 +60,9 @@ class Fault:
 
     name: str
     duration_s: float  # how long the fault lasts (math.inf: to the end of the run)
-    safe: str  # "hold", "fallback" (shifted plan or hold) or "fenced": what counts as the safe answer
+    # what counts as the safe answer: "hold", "fallback" (shifted plan or hold), "fenced", or "held" (a hold
+    # already in force -- the director's, or a stale state's -- must stand all through the fault)
+    safe: str
     recovery: str  # what recovery needs
 
 
@@ -61,6 +76,14 @@ class FaultFigures:
     recovered_s: float | None
     recovery: str
     error: str = ""
+    detail: str = ""  # what else was measured (refusals, gaps), for the notes under the table
+    outside_m: float = 0.0  # the farthest the rig got outside the airspace (0: never outside)
+
+
+def _outside_m(airspace, positions) -> float:
+    """How far the farthest of ``positions`` lies outside the geofence box and altitude band (0 inside)."""
+    return max((float(np.linalg.norm(np.asarray(p) - np.asarray(airspace.clamp(p)))) for p in positions
+                if not airspace.contains(p)), default=0.0)
 
 
 class _FaultyLink:
@@ -228,7 +251,7 @@ def _figures(fault: Fault, events: list, truth: list[np.ndarray], airspace, end_
                  and e.status not in FAILED_SOLVE_STATUSES), None)
     recovered = None if back is None else round(back.time_s - end_s, 3)
     return FaultFigures(fault.name, time_to_safe, round(excursion, 3), violations, escaped, recovered, fault.recovery,
-                        error)
+                        error, outside_m=round(_outside_m(airspace, [where(e) for e in events]), 3))
 
 
 class LinkRelay:
@@ -300,7 +323,7 @@ def run_link_fault(fault: Fault, settle_s: float = 3.0) -> FaultFigures:
     from cinempc_sim.simulator import Simulator
 
     params = load_parameters("mavlink.yaml")
-    escaped, error, time_to_safe, excursion, violations, recovered = 0, "", None, 0.0, 0, None
+    escaped, error, time_to_safe, excursion, violations, recovered, outside = 0, "", None, 0.0, 0, None, 0.0
     with Simulator("single_walker", render=False) as sim:
         airspace = sim.vehicle_config.airspace
         autopilot = SimAutopilot(sim, "px4", params=params).start()
@@ -334,6 +357,7 @@ def run_link_fault(fault: Fault, settle_s: float = 3.0) -> FaultFigures:
                     time.sleep(0.02)
                 excursion = max(float(np.linalg.norm(p - held_at)) for p in positions)
                 violations = sum(1 for p in positions if not airspace.contains(p))
+                outside = _outside_m(airspace, positions)
         except Exception as exc:  # noqa: BLE001 -- counted: the figure that must stay 0
             escaped, error = 1, repr(exc)[:200]
         finally:
@@ -341,17 +365,714 @@ def run_link_fault(fault: Fault, settle_s: float = 3.0) -> FaultFigures:
             relay.close()
             autopilot.close()
     return FaultFigures(fault.name, time_to_safe, round(excursion, 3), violations, escaped, recovered, fault.recovery,
-                        error)
+                        error, outside_m=round(outside, 3))
 
 
-def run_matrix(names: tuple[str, ...] | None = None) -> list[FaultFigures]:
-    """Every fault (or the named ones), one run each: the in-process loop's, then the MAVLink link's."""
-    everything = FAULTS + LINK_FAULTS
-    chosen = [f for f in everything if names is None or f.name in names]
-    unknown = set(names or ()) - {f.name for f in everything}
+# ================================================================== the ROS graph over DDS
+# The simulated product as separate processes (the command lines `cinempc up sim` runs): sim_node
+# (no camera), mpc_node fed the simulator's true subjects, director_node serving the real tablet app.
+# The bench is a ROS node of its own: it records the truth and the setpoints, relays the MPC node's
+# odometry and /clock (where it injects a stale state and a clock jump), plays the tablet over real
+# HTTP and WebSocket, and kills processes.
+GRAPH_NODES = ("sim_node", "mpc_node", "director_node")
+GRAPH_FAULTS: tuple[Fault, ...] = (
+    Fault("stale_state_ros", 1.0, "hold", "automatic with the next odometry"),
+    Fault("delayed_state_ros", 3.0, "held", "not defended: the MPC node ages odometry by its arrival, not its stamp"),
+    Fault("clock_jump_ros", 1.0, "hold", "automatic with the next odometry, subjects and solve"),
+    Fault("director_unauthenticated", 2.0, "held", "none: every request refused, the director's HOLD stands"),
+    Fault("director_replayed_resume", 2.0, "held",
+          "not defended: the director presses HOLD again (TLS keeps requests from being captured)"),
+    Fault("director_socket_dropped", 1.0, "hold", "automatic: the tablet opens a new socket; RESUME when wanted"),
+    Fault("mpc_node_killed", 2.0, "hold", "operator: restart the MPC node (it flies the shot again once up)"),
+)
+GRAPH_FAST_SUBSET = ("stale_state_ros", "clock_jump_ros", "director_unauthenticated", "director_socket_dropped",
+                     "mpc_node_killed")
+STATE_DELAY_S = 1.0  # delayed_state_ros: the MPC node's odometry arrives this late (stamps as measured)
+CLOCK_JUMP_S = 2.0  # clock_jump_ros: the MPC node's clock steps this far forward, and back at the fault's end
+GRAPH_SETTLE_S = 2.0  # graph seconds of flying the shot (no hold) before each fault
+DIRECTOR_HOLD_SETTLE_S = 1.0  # held rows: the director's HOLD this long before the fault (the rig has braked)
+SOCKET_HOLD_AFTER_S = 0.5  # director_socket_dropped: the tablet presses HOLD this long after its socket died
+GRAPH_TAIL_S = 2.0  # graph seconds watched after each fault's end for the recovery
+GRAPH_WAIT_S = 120.0  # wall seconds any one wait in the graph may take (a loaded machine starts nodes slowly)
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """One observation on the graph's clock: a hold flag and a position."""
+
+    time_s: float
+    hold: bool
+    position_m: np.ndarray
+
+
+class TcpRelay:
+    """A TCP relay (tablet <-> director app) that can go silent: the sockets stay open, nothing passes.
+
+    What a half-dead WebSocket is on a set network: neither side has seen a close, the server's
+    pushes pile up in the buffers, the tablet's messages never arrive.
+    """
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.port = int(self.listener.getsockname()[1])
+        self.passing = True
+        self._peers: dict[socket.socket, socket.socket] = {}
+        self._lock = threading.Lock()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="tcp-relay", daemon=True)
+        self._thread.start()
+
+    def silence(self) -> None:
+        """Stop passing anything on the open connections (they stay open)."""
+        self.passing = False
+
+    def drop_all(self) -> None:
+        """Close every connection (the dead socket finally goes) and pass new ones again."""
+        with self._lock:
+            for sock in list(self._peers):
+                sock.close()
+            self._peers.clear()
+        self.passing = True
+
+    def _run(self) -> None:
+        while not self._stop:
+            with self._lock:
+                watched = [self.listener] + (list(self._peers) if self.passing else [])
+            try:
+                ready, _, _ = select.select(watched, [], [], 0.02)
+            except (OSError, ValueError):  # a socket closed under select
+                continue
+            for sock in ready:
+                if sock is self.listener:
+                    client, _ = self.listener.accept()
+                    upstream = socket.create_connection(self.target)
+                    with self._lock:
+                        self._peers[client], self._peers[upstream] = upstream, client
+                    continue
+                with self._lock:
+                    peer = self._peers.get(sock)
+                if peer is None or not self.passing:
+                    continue
+                try:
+                    data = sock.recv(65536)
+                    if data:
+                        peer.sendall(data)
+                        continue
+                except OSError:
+                    pass
+                with self._lock:  # closed by one side: close the pair
+                    for each in (sock, peer):
+                        self._peers.pop(each, None)
+                        each.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(timeout=1.0)
+        self.drop_all()
+        self.listener.close()
+
+
+class Tablet:
+    """The director's tablet over real HTTP and WebSocket: raw HTTP/1.1 bytes, so a request can be replayed."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port, self.token = port, token
+
+    def request_bytes(self, method: str, path: str, body: dict | None = None, token: str | None = "") -> bytes:
+        """The exact bytes of one request (``token=None``: no token at all; ``""``: the director's)."""
+        import json
+
+        payload = json.dumps(body).encode() if body is not None else b""
+        lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}", "Connection: close",
+                 "Content-Type: application/json", f"Content-Length: {len(payload)}"]
+        if token is not None:
+            lines.append(f"X-Director-Token: {token or self.token}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+    def send(self, data: bytes, timeout_s: float = 10.0) -> int:
+        """Send request bytes on a fresh connection; the HTTP status of the answer."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout_s) as sock:
+            sock.sendall(data)
+            answer = b""
+            while b"\r\n" not in answer:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
+
+    def post(self, path: str, body: dict | None = None, token: str | None = "") -> int:
+        return self.send(self.request_bytes("POST", path, body, token))
+
+    @contextmanager
+    def websocket(self, port: int | None = None, token: str | None = "", timeout_s: float = 10.0):
+        """A WebSocket to ``/ws`` (through ``port``: a relay), authenticated unless ``token`` is None."""
+        import json
+
+        from websockets.sync.client import connect
+
+        with connect(f"ws://127.0.0.1:{port or self.port}/ws", proxy=None, open_timeout=timeout_s,
+                     compression=None, ping_interval=None, close_timeout=1.0) as ws:
+            if token is not None:
+                ws.send(json.dumps({"type": "auth", "token": token or self.token}))
+            yield ws
+
+    def closed_with(self, token: str | None, first: str, timeout_s: float = 10.0) -> int | None:
+        """Open a socket (``token`` as in :meth:`websocket`), send ``first``, read until the server closes it:
+        the close code (None: never closed)."""
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            with self.websocket(token=token) as ws:
+                ws.send(first)
+                deadline = time.monotonic() + timeout_s
+                while time.monotonic() < deadline:
+                    ws.recv(timeout=max(0.01, deadline - time.monotonic()))
+        except ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd is not None else None
+        except TimeoutError:
+            return None
+        return None
+
+
+def _free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def private_ros_env() -> dict[str, str]:
+    """Environment for a private DDS domain on loopback, so the bench never talks to another graph."""
+    import os
+    import random
+
+    env = dict(os.environ)
+    env["ROS_DOMAIN_ID"] = str(random.Random(os.getpid()).randint(101, 200))
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    env.pop("ROS_LOCALHOST_ONLY", None)  # deprecated: the discovery range below says the same
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    return env
+
+
+class GraphSession:
+    """The sim graph's processes, the bench's ROS node (recorder, relays, fault injector) and a tablet."""
+
+    def __init__(self, env: dict[str, str] | None = None, logs: Any = None,
+                 overrides: dict[str, dict[str, str]] | None = None) -> None:
+        import secrets
+        import tempfile
+        from pathlib import Path
+
+        from cinempc.cli.up import commands
+        from cinempc.config import load_vehicle_config
+
+        self.env = {**(env or private_ros_env()), "PYTHONUNBUFFERED": "1"}
+        self.logs = Path(logs) if logs is not None else Path(tempfile.mkdtemp(prefix="cinempc-fault-graph-"))
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.airspace = load_vehicle_config().airspace
+        port, token = _free_tcp_port(), "bench-" + secrets.token_urlsafe(24)
+        # Lockstep and no solver deadline, as test_ros_stack runs the graph: the world waits for each
+        # replanning, so on a loaded machine a late solve is not a fault of its own and every figure is
+        # graph time.  A silent MPC (held, killed) lets the world run free after lockstep_timeout_s.
+        params = {"sim_node": {"node.render": "false", "node.ground_truth_rate_hz": "50.0", "node.lockstep": "true"},
+                  "mpc_node": {"solver.deadline_ms": "1.0e9"},
+                  "director_node": {"server.port": str(port), "server.token": token}}
+        for name, values in (overrides or {}).items():  # an experiment's parameters on top (NODE -> NAME -> YAML)
+            params[name] = {**params.get(name, {}), **values}
+        argv = dict(commands("sim", overrides=params, ground_truth_subjects=True))
+        # the MPC node's odometry and clock pass through the bench, where the faults are injected
+        argv["mpc_node"] = argv["mpc_node"] + ["-r", "rig/odometry:=fault/rig/odometry", "-r", "/clock:=/fault/clock"]
+        self.argv = {name: argv[name] for name in GRAPH_NODES}
+        self.tablet = Tablet(port, token)
+        self.processes: dict[str, Any] = {}
+        self.expected_dead: set[str] = set()
+        self.truth: list[_Sample] = []  # the simulator's true rig and whether sim_node holds
+        self.setpoints: list[_Sample] = []  # the MPC node's setpoints, on the graph clock when they arrived
+        self.director_hold: list[tuple[float, bool]] = []  # director/hold as the director node latched it
+        self.clock_s = -math.inf  # the graph's clock (sim_node's /clock)
+        self.scenario_s = 0.0
+        self.paused = True
+        self.withhold_odometry = False
+        self.odometry_delay_s = 0.0
+        self._delayed: list[tuple[float, Any]] = []  # (graph time received, odometry) held back by the relay
+        self.clock_offset_s = 0.0
+        self._lock = threading.Lock()
+        self._context = self._node = self._executor = self._spinner = None
+        self._spin = threading.Event()
+
+    # ------------------------------------------------------------------ start and stop
+    def __enter__(self) -> GraphSession:
+        import os
+
+        for name in GRAPH_NODES:
+            self.start(name)
+        os.environ.update({k: self.env[k] for k in ("ROS_DOMAIN_ID", "RMW_IMPLEMENTATION",
+                                                    "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+        try:
+            self._start_node()
+        except Exception:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def start(self, name: str) -> None:
+        import subprocess
+
+        from cinempc.cli.up import Process
+
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 -- closed with the process
+        self.processes[name] = Process(name, self.argv[name], subprocess.Popen(
+            self.argv[name], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        self.expected_dead.discard(name)
+
+    def kill(self, name: str) -> None:
+        """As hard as a crash: SIGKILL, no clean shutdown."""
+        self.expected_dead.add(name)
+        self.processes[name].popen.kill()
+        self.processes[name].popen.wait(timeout=10)
+
+    def _start_node(self) -> None:
+        import rclpy
+        from cinempc_interfaces.msg import GroundTruth
+        from nav_msgs.msg import Odometry
+        from rclpy.executors import SingleThreadedExecutor
+        from rosgraph_msgs.msg import Clock
+        from std_msgs.msg import Bool
+        from trajectory_msgs.msg import JointTrajectory
+
+        from cinempc.nodes.base import CONTROL_QOS, LATCHED_QOS
+
+        self._context = rclpy.Context()
+        rclpy.init(context=self._context)
+        node = self._node = rclpy.create_node("fault_bench", context=self._context)
+        self._odometry_out = node.create_publisher(Odometry, "fault/rig/odometry", CONTROL_QOS)
+        self._clock_out = node.create_publisher(Clock, "/fault/clock", CONTROL_QOS)
+        node.create_subscription(Clock, "/clock", self._on_clock, CONTROL_QOS)
+        node.create_subscription(Odometry, "rig/odometry", self._on_odometry, CONTROL_QOS)
+        node.create_subscription(GroundTruth, "sim/ground_truth", self._on_truth, CONTROL_QOS)
+        node.create_subscription(JointTrajectory, "rig/setpoint", self._on_setpoint, CONTROL_QOS)
+        node.create_subscription(Bool, "director/hold", self._on_hold, LATCHED_QOS)
+        self._executor = SingleThreadedExecutor(context=self._context)
+        self._executor.add_node(node)
+        self._spin.set()
+        self._spinner = threading.Thread(target=self._spin_loop, name="fault-bench-ros", daemon=True)
+        self._spinner.start()
+
+    def _spin_loop(self) -> None:
+        while self._spin.is_set():
+            self._executor.spin_once(timeout_sec=0.05)
+
+    def __exit__(self, *exc: Any) -> None:
+        from cinempc.cli.up import _remove_override_files, stop_all
+
+        stop_all(list(self.processes.values()), grace_s=10.0)
+        _remove_override_files(list(self.argv.values()))
+        self._spin.clear()
+        if self._spinner is not None:
+            self._spinner.join(timeout=2.0)
+        if self._node is not None:
+            import rclpy
+
+            self._node.destroy_node()
+            rclpy.shutdown(context=self._context)
+
+    # ------------------------------------------------------------------ the bench node's callbacks
+    def _on_clock(self, msg) -> None:
+        from cinempc.nodes.convert import s_to_stamp, stamp_to_s
+
+        with self._lock:
+            self.clock_s = stamp_to_s(msg.clock)
+            offset = self.clock_offset_s
+        if offset:
+            msg.clock = s_to_stamp(self.clock_s + offset)
+        self._clock_out.publish(msg)
+
+    def _on_odometry(self, msg) -> None:
+        if self.withhold_odometry:
+            return
+        if self.odometry_delay_s <= 0:
+            self._delayed.clear()  # the delay ends: what was held back is dropped, the stream is on time again
+            self._odometry_out.publish(msg)
+            return
+        now = self.now_s()
+        self._delayed.append((now, msg))
+        while self._delayed and self._delayed[0][0] <= now - self.odometry_delay_s:
+            self._odometry_out.publish(self._delayed.pop(0)[1])
+
+    def _on_truth(self, msg) -> None:
+        from cinempc.nodes.convert import stamp_to_s
+
+        p = msg.rig.position_m
+        with self._lock:
+            self.truth.append(_Sample(stamp_to_s(msg.header.stamp), bool(msg.holding), np.array([p.x, p.y, p.z])))
+            self.scenario_s, self.paused = float(msg.scenario_time_s), bool(msg.paused)
+
+    def _on_hold(self, msg) -> None:
+        with self._lock:
+            self.director_hold.append((self.clock_s, bool(msg.data)))
+
+    def _on_setpoint(self, msg) -> None:
+        from cinempc.nodes.convert import setpoint_from_msg
+
+        try:
+            setpoint = setpoint_from_msg(msg)
+        except ValueError:
+            return
+        with self._lock:
+            self.setpoints.append(_Sample(self.clock_s, bool(setpoint.hold), np.asarray(setpoint.position_m)))
+
+    def set_clock_offset(self, offset_s: float) -> None:
+        """What the relay adds to the graph's clock on its way to the MPC node (a clock jump), from now on."""
+        with self._lock:
+            self.clock_offset_s = offset_s
+
+    # ------------------------------------------------------------------ waiting on the graph
+    def now_s(self) -> float:
+        with self._lock:
+            return self.clock_s
+
+    def wait(self, predicate: Callable[[], Any], what: str, timeout_s: float = GRAPH_WAIT_S) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                value = predicate()
+            if value:
+                return value
+            died = [n for n, p in self.processes.items() if not p.alive and n not in self.expected_dead]
+            if died:
+                raise RuntimeError(f"{died} died while waiting for {what} (logs in {self.logs})")
+            time.sleep(0.01)
+        raise TimeoutError(f"no {what} within {timeout_s:.0f} s (logs in {self.logs})")
+
+    def wait_graph_s(self, seconds: float) -> float:
+        """Wait ``seconds`` of graph time; the graph time then."""
+        until = self.now_s() + seconds
+        return self.wait(lambda: self.clock_s >= until and self.clock_s, f"{seconds} s of graph time")
+
+    def wait_flying(self, seconds: float) -> None:
+        """Until the MPC has streamed flying setpoints for ``seconds`` of graph time with the world running."""
+        def flying() -> bool:
+            if self.paused or not self.setpoints or self.setpoints[-1].hold:
+                return False
+            since = self.clock_s - seconds
+            held = [s for s in self.setpoints if s.time_s >= since and s.hold]
+            return not held and self.setpoints[0].time_s <= since and self.scenario_s >= seconds
+        self.wait(flying, f"{seconds} s of the shot flown")
+
+    def wait_setpoint(self, hold: bool, after_s: float) -> float:
+        """The graph time of the first setpoint after ``after_s`` with this hold flag."""
+        return self.wait(lambda: next((s.time_s for s in self.setpoints if s.time_s >= after_s and s.hold == hold),
+                                      None), "a hold setpoint" if hold else "a flying setpoint")
+
+    def log_errors(self) -> int:
+        """Tracebacks and ASGI errors in every node's log so far."""
+        count = 0
+        for path in self.logs.glob("*.log"):
+            text = path.read_text(errors="replace")
+            count += text.count("Traceback (most recent call last)") + text.count("Exception in ASGI application")
+        return count
+
+    def dead(self) -> list[str]:
+        return [n for n, p in self.processes.items() if not p.alive and n not in self.expected_dead]
+
+
+@dataclass(frozen=True)
+class _Window:
+    """When a graph fault began and ended, and what its figures are measured from."""
+
+    start_s: float
+    end_s: float
+    safe_from_s: float  # time to safe counts from here (the fault; for a director's HOLD: the press)
+    recover_from_s: float  # recovered after counts from here (the fault's end; the director's RESUME)
+    source: str = "setpoints"  # whose hold is the safe answer: the MPC's setpoints, or sim_node's own ("truth")
+    describe: Callable[[], str] | None = None  # the row's detail, read once the recovery has been watched
+
+
+def _inject_stale_state(session: GraphSession, fault: Fault) -> _Window:
+    """The MPC node hears no odometry for the fault's duration (the relay withholds it); the rest flows on."""
+    start = session.now_s()
+    session.withhold_odometry = True
+    end = session.wait_graph_s(fault.duration_s)
+    session.withhold_odometry = False
+    return _Window(start, end, start, end)
+
+
+def _inject_delayed_state(session: GraphSession, fault: Fault) -> _Window:
+    """The MPC node's odometry arrives STATE_DELAY_S late (stamped when measured) for the fault's duration.
+
+    The first STATE_DELAY_S nothing arrives (the stale_state_ros case: a hold); from then on every state
+    is STATE_DELAY_S old by its stamp, older than ``state_timeout_s``: safe is holding all through that.
+    """
+    start = session.now_s()
+    session.odometry_delay_s = STATE_DELAY_S
+    late = session.wait_graph_s(STATE_DELAY_S)
+    end = session.wait_graph_s(fault.duration_s - STATE_DELAY_S)
+    session.odometry_delay_s = 0.0
+
+    def describe() -> str:
+        during = [s for s in session.setpoints if late <= s.time_s < end]
+        flying = [s for s in during if not s.hold]
+        what = (f"flew the shot on {STATE_DELAY_S:.0f}-s-old odometry from {flying[0].time_s - late:.2f} s after it "
+                f"began to arrive ({len(flying)} of {len(during)} setpoints)" if flying
+                else f"held on {STATE_DELAY_S:.0f}-s-old odometry ({len(during)} setpoints)")
+        first = next((s.time_s - start for s in session.setpoints if s.time_s >= start and s.hold), None)
+        gap = f"held {first:.2f} s after the odometry stopped; " if first is not None else ""
+        return gap + what
+    return _Window(late, end, late, end, describe=describe)
+
+
+def _inject_clock_jump(session: GraphSession, fault: Fault) -> _Window:
+    """The MPC node's /clock steps CLOCK_JUMP_S forward for the fault's duration, then back."""
+    start = session.now_s()
+    session.set_clock_offset(CLOCK_JUMP_S)
+    end = session.wait_graph_s(fault.duration_s)
+    session.set_clock_offset(0.0)
+
+    def describe() -> str:
+        during = [s for s in session.setpoints if start <= s.time_s <= end + GRAPH_TAIL_S]
+        held = [s.time_s for s in during if s.hold and s.time_s < end]
+        flying = next((s.time_s for s in during if not s.hold and held and s.time_s > held[0]), None)
+        held_for = f"held {flying - held[0]:.2f} s after the step forward" if held and flying else "never held"
+        back = [s for s in during if s.time_s >= end]
+        times = [s.time_s for s in during]
+        gap, at = max(((b - a, a - start) for a, b in zip(times, times[1:], strict=False)), default=(0.0, 0.0))
+        return (f"{held_for}; after the step back {sum(s.hold for s in back)} of {len(back)} setpoints held; "
+                f"largest gap between setpoints {gap:.2f} s, {at:.2f} s after the step forward")
+    return _Window(start, end, start, end, describe=describe)
+
+
+def _director_hold(session: GraphSession) -> tuple[float, float]:
+    """The director presses HOLD on the tablet (HTTP, with the token); the press and the first hold setpoint."""
+    press = session.now_s()
+    status = session.tablet.post("/api/hold")
+    if status != 200:
+        raise RuntimeError(f"the director's HOLD was answered {status}")
+    return press, session.wait_setpoint(True, press)
+
+
+def _inject_unauthenticated(session: GraphSession, fault: Fault) -> _Window:
+    """While the director holds, someone without the token tries to fly the rig: HTTP and WebSocket."""
+    tablet = session.tablet
+    press, held = _director_hold(session)
+    session.wait_graph_s(DIRECTOR_HOLD_SETTLE_S)
+    wrong = "bench-" + "x" * 32
+    attempts: list[tuple[str, Callable[[], bool]]] = [
+        ("HTTP resume, no token", lambda: tablet.post("/api/resume", token=None) == 401),
+        ("HTTP resume, wrong token", lambda: tablet.post("/api/resume", token=wrong) == 401),
+        ("HTTP preset dronie, no token", lambda: tablet.post("/api/preset", {"name": "dronie"}, token=None) == 401),
+        ("HTTP command, wrong token", lambda: tablet.post("/api/command", {"text": "dronie", "mode": "now"},
+                                                          token=wrong) == 401),
+        ("HTTP skip, no token", lambda: tablet.post("/api/skip", token=None) == 401),
+        ("HTTP abort, wrong token", lambda: tablet.post("/api/abort", token=wrong) == 401),
+        ("WebSocket resume before auth", lambda: tablet.closed_with(None, '{"type": "resume"}') == 4401),
+        ("WebSocket wrong token, then resume", lambda: tablet.closed_with(wrong, '{"type": "resume"}') == 4401),
+    ]
+    start = session.now_s()
+    tried, refused, accepted = 0, 0, []
+    while session.now_s() < start + fault.duration_s:
+        what, refuse = attempts[tried % len(attempts)]
+        tried += 1
+        if refuse():
+            refused += 1
+        else:
+            accepted.append(what)
+        time.sleep(0.02)  # a determined client, not a flood that starves the machine's other processes
+    end = session.now_s()
+    resume_at = session.now_s()
+    if tablet.post("/api/resume") != 200:
+        raise RuntimeError("the director's RESUME was refused")
+
+    def describe() -> str:
+        what = f"; NOT refused: {sorted(set(accepted))}" if accepted else ""
+        return (f"{refused}/{tried} requests refused (HTTP 401, WebSocket closed 4401){what}; "
+                f"the director's HOLD reached the setpoints {held - press:.2f} s after the press")
+    return _Window(start, end, press, resume_at, describe=describe)
+
+
+def _inject_replayed_resume(session: GraphSession, fault: Fault) -> _Window:
+    """A RESUME the director sent earlier, captured on the wire (plain HTTP), is replayed byte for byte."""
+    tablet = session.tablet
+    captured = tablet.request_bytes("POST", "/api/resume")
+    if tablet.send(captured) != 200:  # the director's own RESUME while flying: harmless, and on the wire
+        raise RuntimeError("the director's RESUME was refused")
+    press, held = _director_hold(session)
+    session.wait_graph_s(DIRECTOR_HOLD_SETTLE_S)
+    start = session.now_s()
+    replayed = tablet.send(captured)
+    end = session.wait_graph_s(fault.duration_s)
+    resume_at = session.now_s()
+    if tablet.post("/api/resume") != 200:  # the director carries on (after holding again, on a real set)
+        raise RuntimeError("the director's RESUME was refused")
+
+    def describe() -> str:
+        flew = next((s.time_s for s in session.setpoints if start <= s.time_s < end and not s.hold), None)
+        what = f"the rig flew the shot again {flew - start:.2f} s after it" if flew is not None else "the rig held"
+        return f"the replayed RESUME was answered {replayed}; {what}"
+    return _Window(start, end, press, resume_at, describe=describe)
+
+
+def _inject_socket_dropped(session: GraphSession, fault: Fault) -> _Window:
+    """The tablet's WebSocket goes half dead mid-shot (a relay stops passing anything, nobody closes)."""
+    import json
+
+    tablet = session.tablet
+    relay = TcpRelay(("127.0.0.1", tablet.port))
+    try:
+        with tablet.websocket(port=relay.port) as old:
+            _until_state(old)
+            start = session.now_s()
+            relay.silence()
+            session.wait_graph_s(SOCKET_HOLD_AFTER_S)  # the shot flies on meanwhile
+            press = session.now_s()
+            old.send(json.dumps({"type": "hold", "id": 1}))  # as the page does: over the socket (lost) ...
+            answered = time.monotonic()
+            http_status = tablet.post("/api/hold")  # ... and over HTTP at once
+            answered = time.monotonic() - answered
+            held = session.wait_setpoint(True, press)
+            end = session.wait(lambda: session.clock_s >= start + fault.duration_s and session.clock_s,
+                               "the fault's end")
+            relay.drop_all()  # the dead socket finally goes
+        reconnect = time.monotonic()
+        with tablet.websocket(port=relay.port) as new:
+            _until_state(new)
+            reconnect = time.monotonic() - reconnect
+            resume_at = session.now_s()
+            new.send(json.dumps({"type": "resume", "id": 2}))
+    finally:
+        relay.close()
+
+    def describe() -> str:
+        before = [s for s in session.setpoints if start <= s.time_s < press]
+        return (f"the shot flew on for the {SOCKET_HOLD_AFTER_S} s before HOLD ({len(before)} setpoints, "
+                f"{sum(s.hold for s in before)} holds); HOLD over HTTP answered {http_status} in "
+                f"{answered * 1e3:.0f} ms wall, on the setpoints {held - press:.2f} s after the press; a new socket "
+                f"authenticated and had state {reconnect:.2f} s wall after the old one was dropped")
+    return _Window(start, end, press, resume_at, describe=describe)
+
+
+def _until_state(ws, timeout_s: float = 10.0) -> None:
+    """Read the socket until the server's first ``state`` push (the session is live)."""
+    import json
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        message = ws.recv(timeout=max(0.01, deadline - time.monotonic()))
+        if isinstance(message, str) and json.loads(message).get("type") == "state":
+            return
+    raise TimeoutError("no state on the director's WebSocket")
+
+
+def _inject_mpc_killed(session: GraphSession, fault: Fault) -> _Window:
+    """SIGKILL the MPC node mid-shot; restart it (what a supervisor's respawn does) after the fault's duration."""
+    start = session.now_s()
+    session.kill("mpc_node")
+    end = session.wait_graph_s(fault.duration_s)
+    session.start("mpc_node")
+    return _Window(start, end, start, end, source="truth",
+                   describe=lambda: "recovery includes the restarted process's start and solver load")
+
+
+GRAPH_INJECTORS: dict[str, Callable[[GraphSession, Fault], _Window]] = {
+    "stale_state_ros": _inject_stale_state,
+    "delayed_state_ros": _inject_delayed_state,
+    "clock_jump_ros": _inject_clock_jump,
+    "director_unauthenticated": _inject_unauthenticated,
+    "director_replayed_resume": _inject_replayed_resume,
+    "director_socket_dropped": _inject_socket_dropped,
+    "mpc_node_killed": _inject_mpc_killed,
+}
+
+
+def _graph_figures(fault: Fault, session: GraphSession, w: _Window, errors_before: int) -> FaultFigures:
+    """One graph row's figures, on the graph's clock, from the true rig and the recorded setpoints."""
+    samples = session.truth if w.source == "truth" else session.setpoints
+    first = next((s for s in samples if s.time_s >= w.safe_from_s and s.hold), None)
+    if fault.safe == "held":  # held before the fault: safe is held all through it
+        during = [s for s in samples if w.start_s <= s.time_s < w.end_s]
+        # a director's HOLD in force must stay latched too, however slowly the MPC would act on its release
+        latched = [h for t, h in session.director_hold if t < w.start_s][-1:] == [True]
+        released = latched and any(not h for t, h in session.director_hold if w.start_s <= t < w.end_s)
+        time_to_safe = 0.0 if during and all(s.hold for s in during) and not released else None
+        safe_s = w.start_s
+    else:
+        time_to_safe = None if first is None else round(first.time_s - w.safe_from_s, 3)
+        safe_s = first.time_s if first is not None else math.inf
+    excursion = 0.0
+    if first is not None:
+        anchor = first.position_m
+        if w.source == "truth":  # sim_node latches where the rig was when it began to hold
+            anchor = next(t.position_m for t in session.truth if t.time_s >= first.time_s)
+        times = [s.time_s for s in samples]
+        holding = [t for t in session.truth if safe_s <= t.time_s < w.end_s
+                   and (k := bisect.bisect_right(times, t.time_s)) > 0 and samples[k - 1].hold]
+        excursion = max((float(np.linalg.norm(t.position_m - anchor)) for t in holding), default=0.0)
+    outside = [t for t in session.truth if t.time_s >= w.start_s and not session.airspace.contains(t.position_m)]
+    violations = len(outside)
+    back = next((s for s in samples if s.time_s >= w.recover_from_s and not s.hold), None)
+    recovered = None if back is None else round(back.time_s - w.recover_from_s, 3)
+    escaped = len(session.dead()) + session.log_errors() - errors_before
+    detail = w.describe() if w.describe is not None else ""
+    depth = _outside_m(session.airspace, [t.position_m for t in outside])
+    if outside:
+        detail += (f"; outside the airspace {outside[0].time_s - w.start_s:.2f}-{outside[-1].time_s - w.start_s:.2f} s"
+                   f" after the fault, at most {depth:.3f} m")
+    return FaultFigures(fault.name, time_to_safe, round(excursion, 3), violations, escaped, recovered, fault.recovery,
+                        detail=detail.lstrip("; "), outside_m=round(depth, 3))
+
+
+def run_graph_faults(names: tuple[str, ...] | None = None, env: dict[str, str] | None = None,
+                     logs: Any = None, overrides: dict[str, dict[str, str]] | None = None) -> list[FaultFigures]:
+    """The graph rows (all, or the named ones), one after the other in one running graph.
+
+    Each fault starts once the shot has flown GRAPH_SETTLE_S without a hold since the last one; the
+    MPC node is killed last.  A fault whose injection fails is a row with the error (counted escaped).
+    ``overrides``: node parameters on top of the bench's (``{"mpc_node": {"node.state_timeout_s": "0.25"}}``).
+    """
+    chosen = [f for f in GRAPH_FAULTS if names is None or f.name in names]
+    rows: list[FaultFigures] = []
+    with GraphSession(env, logs, overrides) as session:
+        session.wait_flying(FAULT_START_S)
+        for fault in chosen:
+            errors_before = session.log_errors()
+            try:
+                session.wait_flying(GRAPH_SETTLE_S)
+                window = GRAPH_INJECTORS[fault.name](session, fault)
+                source = session.truth if window.source == "truth" else session.setpoints
+                try:
+                    session.wait(lambda w=window, src=source: any(s.time_s >= w.recover_from_s and not s.hold
+                                                                 for s in src), "the recovery")
+                except TimeoutError:
+                    pass  # never recovered: a figure, not an error
+                session.wait_graph_s(GRAPH_TAIL_S)
+                rows.append(_graph_figures(fault, session, window, errors_before))
+            except Exception as exc:  # noqa: BLE001 -- counted: the figure that must stay 0
+                rows.append(FaultFigures(fault.name, None, 0.0, 0, 1, None, fault.recovery, repr(exc)[:300]))
+    return rows
+
+
+# ================================================================== the matrix
+ALL_FAULTS: tuple[Fault, ...] = FAULTS + LINK_FAULTS + GRAPH_FAULTS
+
+
+def run_matrix(names: tuple[str, ...] | None = None, env: dict[str, str] | None = None,
+               logs: Any = None) -> list[FaultFigures]:
+    """Every fault (or the named ones): the in-process loop's, the MAVLink link's, then the ROS graph's.
+
+    ``env`` and ``logs``: the graph rows' ROS environment (default: a private domain) and log folder.
+    """
+    unknown = set(names or ()) - {f.name for f in ALL_FAULTS}
     if unknown:
-        raise ValueError(f"unknown faults {sorted(unknown)}; choose from {[f.name for f in everything]}")
-    return [run_link_fault(fault) if fault in LINK_FAULTS else run_fault(fault) for fault in chosen]
+        raise ValueError(f"unknown faults {sorted(unknown)}; choose from {[f.name for f in ALL_FAULTS]}")
+    chosen = [f for f in FAULTS + LINK_FAULTS if names is None or f.name in names]
+    rows = [run_link_fault(fault) if fault in LINK_FAULTS else run_fault(fault) for fault in chosen]
+    graph = tuple(f.name for f in GRAPH_FAULTS if names is None or f.name in names)
+    if graph:
+        rows += run_graph_faults(graph, env=env, logs=logs)
+    return rows
 
 
 def format_table(rows: list[FaultFigures]) -> str:
@@ -364,14 +1085,46 @@ def format_table(rows: list[FaultFigures]) -> str:
     return "\n".join(lines)
 
 
+def format_notes(rows: list[FaultFigures]) -> str:
+    """What else each row measured (and any error), one line per row that has something to say."""
+    return "\n".join(f"* {r.name}: {'; '.join(x for x in (r.detail, r.error and 'error ' + r.error) if x)}"
+                     for r in rows if r.detail or r.error)
+
+
 def _cell(value: float | None) -> str:
     return "never" if value is None else f"{value:.2f}"
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """``cinempc bench faults``: the matrix (``--quick``: the fast CI subset)."""
+    """``cinempc bench faults``: the matrix (``--quick``: the fast CI subsets of the loop and the graph)."""
     started = time.perf_counter()
-    rows = run_matrix(FAST_SUBSET if getattr(args, "quick", False) else None)
+    rows = run_matrix(FAST_SUBSET + GRAPH_FAST_SUBSET if getattr(args, "quick", False) else None)
     if not getattr(args, "json", False):
         print(format_table(rows))
+        print(format_notes(rows))
     return {"faults": [asdict(r) for r in rows], "wall_s": round(time.perf_counter() - started, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cinempc_sim.fault_bench [--json] [FAULT ...]``: the named rows only (default: all)."""
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m cinempc_sim.fault_bench", description=__doc__.split("\n")[0])
+    parser.add_argument("faults", nargs="*", help=f"rows to run (default: all): {[f.name for f in ALL_FAULTS]}")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--logs", help="the graph rows' node logs go here (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    rows = run_matrix(tuple(args.faults) or None, logs=args.logs)
+    if args.json:
+        print(json.dumps({"faults": [asdict(r) for r in rows], "wall_s": round(time.perf_counter() - started, 1)},
+                         indent=2))
+    else:
+        print(format_table(rows))
+        print(format_notes(rows))
+        print(f"({time.perf_counter() - started:.0f} s wall)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

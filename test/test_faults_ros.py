@@ -1,0 +1,93 @@
+"""The fault matrix's graph rows (``GRAPH_FAST_SUBSET``) through the ROS graph over DDS, figures asserted.
+
+One graph for the module: sim_node, mpc_node and director_node as processes with the command lines
+``cinempc up sim`` runs (no camera; the MPC on the simulator's true subjects, in lockstep), and the
+bench's own node, which relays the MPC node's odometry and /clock, plays the director's tablet over real
+HTTP/WebSocket and kills the MPC node.  Figures are on the graph's clock (docs/safety.md has the table).
+Each bar below is derived from the configured timeout or rate it stands for, with the margin's reason next
+to it; a lower bound of half the timeout shows the hold comes from that rule and not from something earlier.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from cinempc.config import load_parameters
+from cinempc_sim.fault_bench import GRAPH_FAST_SUBSET, GRAPH_FAULTS, format_notes, format_table, run_graph_faults
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+MPC = load_parameters("nodes.yaml", "/**/mpc_node")["node"]
+SIM = load_parameters("nodes.yaml", "/**/sim_node")["node"]
+DIRECTOR = load_parameters("nodes.yaml", "/**/director_node")["node"]
+SETPOINT_PERIOD_S = 1.0 / MPC["setpoint_rate_hz"]  # the MPC node decides once per setpoint
+SIM_STEP_S = 1.0 / SIM["step_rate_hz"]  # the sim node decides, and publishes state and the clock, once per step
+# The MPC node's clock and odometry pass through the bench's relay, and the bench reads the graph's clock
+# from /clock: on a loaded machine each is a few steps late (the largest spread measured: 0.08 s).
+RELAY_LAG_S = 0.1
+
+
+@pytest.fixture(scope="module")
+def figures(ros_domain_env, tmp_path_factory):
+    rows = run_graph_faults(GRAPH_FAST_SUBSET, env=ros_domain_env, logs=tmp_path_factory.mktemp("fault_graph"))
+    print(format_table(rows))
+    print(format_notes(rows))
+    return {row.name: row for row in rows}
+
+
+@pytest.mark.parametrize("name", GRAPH_FAST_SUBSET)
+def test_no_exception_escapes_no_node_dies_and_each_fault_recovers(figures, name):
+    row = figures[name]
+    assert row.exceptions_escaped == 0, row.error or row.detail
+    assert row.recovered_s is not None, row
+
+
+def test_a_stale_state_over_dds_holds_when_state_timeout_s_has_passed(figures):
+    row = figures["stale_state_ros"]
+    assert row.time_to_safe_s is not None, row
+    # the MPC node sees the age at its next setpoint past state_timeout_s: measured 0.52-0.60 s
+    assert MPC["state_timeout_s"] / 2 <= row.time_to_safe_s <= \
+        MPC["state_timeout_s"] + SETPOINT_PERIOD_S + RELAY_LAG_S, row
+    assert row.geofence_violations == 0, row
+
+
+def test_a_clock_step_reaching_the_mpc_node_holds_at_its_next_setpoint(figures):
+    row = figures["clock_jump_ros"]
+    assert row.time_to_safe_s is not None, row
+    assert row.time_to_safe_s <= SETPOINT_PERIOD_S + RELAY_LAG_S, row  # the next setpoint: measured 0.02 s
+    # Known (docs/safety.md): resuming from the ~0.1 s hold, the rig has dipped up to 0.040 m below the
+    # altitude floor in 2 of 3 runs (fault-free flight stays >= 0.095 m above it).  The bar catches worse.
+    assert row.outside_m < 0.1, row
+
+
+def test_unauthenticated_requests_are_all_refused_and_the_hold_stands(figures):
+    row = figures["director_unauthenticated"]
+    refused, tried = map(int, re.search(r"(\d+)/(\d+) requests refused", row.detail).groups())
+    assert tried >= 8 and refused == tried, row.detail  # every kind of attempt at least once
+    assert row.time_to_safe_s == 0.0, row  # held all through the attempts
+    assert row.geofence_violations == 0, row
+
+
+def test_a_half_dead_director_socket_leaves_the_shot_flying_and_http_hold_still_works(figures):
+    row = figures["director_socket_dropped"]
+    assert row.time_to_safe_s is not None, row
+    assert re.search(r"\(\d+ setpoints, 0 holds\)", row.detail), row.detail  # the shot flew on
+    # HOLD reaches the MPC at the director node's next tick, the setpoints at the MPC's next one: 0.04-0.15 s
+    assert row.time_to_safe_s <= 1.0 / DIRECTOR["tick_rate_hz"] + SETPOINT_PERIOD_S + RELAY_LAG_S, row
+    assert row.geofence_violations == 0, row
+
+
+def test_the_mpc_node_killed_mid_shot_makes_the_sim_node_hold_after_its_setpoint_timeout(figures):
+    row = figures["mpc_node_killed"]
+    assert row.time_to_safe_s is not None, row
+    # the sim node holds at its first step past setpoint_timeout_s after the last setpoint (itself up to a
+    # period before the kill): measured 0.46-0.54 s
+    assert SIM["setpoint_timeout_s"] / 2 <= row.time_to_safe_s <= \
+        SIM["setpoint_timeout_s"] + SIM_STEP_S + RELAY_LAG_S, row
+    assert row.geofence_violations == 0, row
+
+
+def test_the_fast_subset_names_graph_rows():
+    assert set(GRAPH_FAST_SUBSET) <= {f.name for f in GRAPH_FAULTS}
