@@ -248,7 +248,7 @@ class RallyPath:
 
     Each leg is a minimum-jerk profile (zero speed and acceleration at both ends) whose peak speed is the leg's
     speed and whose peak acceleration is at most ``accel_mps2``.  Why vertical first: the altitude the site
-    chose for the rally is the one clear of what stands on the field, so the crossing happens at it.  Both ends
+    chose for the rally is the one clear of what stands on the field, so the transit happens at it.  Both ends
     inside an axis-aligned box (the MPC's, inside the site polygon) keep the whole path inside it: the box is
     convex.
     """

@@ -128,7 +128,7 @@ class SiteRally(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     position: LatLon = Field(description="[lat, lon] in degrees: inside the geofence's MPC box")
     altitude_m: float = Field(gt=0.0, le=120.0, description="metres above home, inside the altitude band; "
-                              "the crossing is flown at it, so pick one clear of trees and masts")
+                              "the transit is flown at it, so pick one clear of trees and masts")
     after_s: float = Field(gt=0.0, le=600.0, description="how long a hold cinempc started by itself (perception, "
                            "controller or plan failed) lasts before the flight to the rally point begins")
     speed_mps: float = Field(gt=0.0, le=15.0, description="peak horizontal speed of that flight (vertical: at most "
