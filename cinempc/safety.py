@@ -17,7 +17,9 @@ Rules (docs/safety.md):
 * a failed or late solve flies the controller's shifted previous plan -- unless a hold is latched:
   that plan was made before the hold, so the hold stays until a fresh solve;
 * a stale or non-finite rig state is never an anchor: the hold is at the last fresh state, and with
-  none ever there is no setpoint at all (:attr:`Status.NO_STATE`);
+  none ever there is no setpoint at all (:attr:`Status.NO_STATE`).  A state's age runs from the earlier
+  of when it arrived and when it says it was measured (its stamp), so a state delivered late is as old
+  as its stamp says; a state whose time lies ahead of ``now`` (the clock stepped back) is not fresh;
 * one geofence behaviour, :func:`fence`: only the offending axes change -- on each the setpoint
   stops where the rig is (clamped into the box) and any velocity/acceleration feed-forward pointing
   further out is removed; the axes inside keep their motion;
@@ -108,7 +110,10 @@ class SafetyLimits:
     A rig state further than ``max_state_jump_m`` from where the previous one was heading (its
     position plus velocity times the time between them) is an estimator or GPS jump: hold where
     the last consistent state was, until the states agree with each other for ``state_jump_settle_s``.
-    States further apart in time than ``state_timeout_s`` are not compared (the gap already held).
+    States further apart in time than ``state_timeout_s`` are not compared: after a forward gap (the
+    gap already held as a stale state) the next state is a fresh start; a state more than
+    ``state_timeout_s`` *older* than the previous one (the clock stepped back) cannot be checked
+    against it, so it is not trusted either, until the states agree for ``state_jump_settle_s``.
     ``rally``: where a lasting hold of :data:`RALLY_CAUSES` flies (None: every hold stays where it began).
     """
 
@@ -162,7 +167,9 @@ class SafetyInputs:
 
     now_s: float
     state: RigState | None = None
-    state_time_s: float = -math.inf  # when ``state`` was measured (received)
+    state_time_s: float = -math.inf  # when ``state`` arrived (the loop's clock)
+    # when ``state`` says it was measured (its header stamp, in the loop's clock); None: the loop measured it itself
+    state_stamp_s: float | None = None
     subjects_time_s: float | None = None  # when subjects were last heard of; -inf: never; None: not watched
     shot_active: bool = True
     director_hold: bool = False
@@ -239,6 +246,23 @@ def _number(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
+
+
+def state_time(inputs: SafetyInputs) -> float:
+    """When the rig state was measured, as far as the loop can tell: the earlier of its arrival and its stamp.
+
+    The rule of docs/safety.md: a state is as old as the earlier of the two says -- a state delivered late
+    is aged by its stamp, and a stamp ahead of the arrival (a source whose clock runs ahead) does not make
+    the state younger than its arrival.  Without a stamp (``state_stamp_s`` None) the arrival is the time;
+    anything that is not a number is NaN, so the age check fails safe.
+    """
+    arrival = _number(inputs.state_time_s)
+    if inputs.state_stamp_s is None:
+        return arrival
+    stamp = _number(inputs.state_stamp_s)
+    if math.isnan(arrival) or math.isnan(stamp):
+        return math.nan
+    return min(arrival, stamp)
 
 
 def _finite_state(state: RigState | None) -> bool:
@@ -382,17 +406,17 @@ class SafetyCore:
     def _input_hold(self, i: SafetyInputs) -> tuple[Cause, str, Status] | None:
         """The first hold the inputs (not the controller's answer) call for; records a fresh state as the anchor."""
         now = _number(i.now_s)
-        state_age = now - _number(i.state_time_s)
-        if _finite_state(i.state) and state_age <= self.limits.state_timeout_s:
-            jump = self._jump(i.state, _number(i.state_time_s))
+        measured = state_time(i)
+        state_age = now - measured
+        # fresh: measured no longer than state_timeout_s ago -- and not in the future (a clock stepped back
+        # since it arrived: its true age is unknown, so it is not fresh)
+        if _finite_state(i.state) and 0.0 <= state_age <= self.limits.state_timeout_s:
+            jump = self._jump(i.state, measured)
             if jump is not None:
                 return Cause.STATE_JUMP, jump, Status.NO_STATE
             self._anchor = i.state
         else:
-            why = "no rig state yet" if i.state is None and self._anchor is None else \
-                "rig state not finite" if i.state is not None and not _finite_state(i.state) else \
-                f"no rig state for {state_age:.2f} s" if math.isfinite(state_age) else "no rig state"
-            return Cause.STALE_STATE, why, Status.NO_STATE
+            return Cause.STALE_STATE, self._stale_reason(i, state_age), Status.NO_STATE
         if i.abort:
             return Cause.ABORT, "director ABORT", Status.HOLD
         if i.director_hold:
@@ -409,15 +433,39 @@ class SafetyCore:
                 return Cause.SUBJECTS_LOST, f"subjects lost (no perception for {now - heard:.1f} s)", Status.HOLD
         return None
 
+    def _stale_reason(self, i: SafetyInputs, state_age: float) -> str:
+        """Why the rig state is not fresh, in words for the log and the director."""
+        if i.state is None and self._anchor is None:
+            return "no rig state yet"
+        if i.state is not None and not _finite_state(i.state):
+            return "rig state not finite"
+        if not math.isfinite(state_age):
+            return "no rig state"
+        if state_age < 0.0:
+            return f"rig state {-state_age:.2f} s in the future (the clock stepped back)"
+        if i.state_stamp_s is not None and _number(i.state_stamp_s) < _number(i.state_time_s):
+            return f"rig state {state_age:.2f} s old by its stamp"
+        return f"no rig state for {state_age:.2f} s"
+
     def _jump(self, state: RigState, time_s: float) -> str | None:
-        """Why a finite, fresh state is not trusted: it jumped, or the states have not settled since."""
+        """Why a finite, fresh state is not trusted: it jumped, or the states have not settled since.
+
+        Two states are compared only when they are at most ``state_timeout_s`` apart, either way: after a
+        forward gap the state is a fresh start (the gap held as stale); a state that much *older* than the
+        previous one means the clock stepped back, and a state that cannot be checked is not trusted --
+        it is held like a jump until the states agree for ``state_jump_settle_s``.
+        """
         previous, self._received = self._received, (state, time_s)
         if previous is None or not math.isfinite(self.limits.max_state_jump_m):
             return None
         before, before_s = previous
-        if time_s - before_s > self.limits.state_timeout_s:  # after a gap (stale or NaN state): a fresh start
+        elapsed_s = time_s - before_s
+        if elapsed_s > self.limits.state_timeout_s:  # after a gap (stale or NaN state): a fresh start
             return None
-        heading_to = before.position_m + before.velocity_mps * max(0.0, time_s - before_s)
+        if elapsed_s < -self.limits.state_timeout_s:  # the clock stepped back: nothing to compare with
+            self._jumped_s = time_s
+            return f"rig state time stepped back {-elapsed_s:.2f} s"
+        heading_to = before.position_m + before.velocity_mps * elapsed_s  # an older state: where it came from
         off_m = float(np.linalg.norm(state.position_m - heading_to))
         if off_m > self.limits.max_state_jump_m:
             self._jumped_s = time_s

@@ -296,3 +296,56 @@ def test_a_state_after_a_gap_is_a_fresh_start_not_a_jump():
     assert stale.cause is Cause.STALE_STATE
     back = core.step(inputs(1.1, rig(x=-4.0), Result(flying(rig(x=-4.0)))))  # 1.1 s later, not where 2 m/s led
     assert not back.holding, back
+
+
+def test_a_state_is_aged_from_the_earlier_of_its_arrival_and_its_stamp():
+    core = SafetyCore(AIRSPACE, LIMITS)
+    state = rig()
+    # on time: stamped as it arrives
+    assert not core.step(inputs(10.0, state, Result(flying(state)), state_stamp_s=10.0)).holding
+    # delivered 1 s late: it arrives now, its stamp says it is 1 s old -> stale, held at the last fresh state
+    late = core.step(inputs(11.0, rig(x=3.0), Result(flying(state)), state_stamp_s=10.0))
+    assert late.cause is Cause.STALE_STATE and "1.00 s old by its stamp" in late.reason
+    np.testing.assert_allclose(late.setpoint.position_m, state.position_m)
+    # a little late, within state_timeout_s: fresh
+    assert not core.step(inputs(12.0, state, Result(flying(state)), state_stamp_s=11.6)).holding
+    # a stamp ahead of the arrival (the source's clock runs ahead) never makes a state younger than its arrival
+    ahead = core.step(inputs(13.0, state, Result(flying(state)), state_time_s=12.0, state_stamp_s=50.0))
+    assert ahead.cause is Cause.STALE_STATE and "no rig state for 1.00 s" in ahead.reason
+    # a stamp that is not a number: not fresh
+    for bad in (math.nan, "soon"):
+        assert core.step(inputs(14.0, state, Result(flying(state)), state_stamp_s=bad)).cause is Cause.STALE_STATE
+
+
+def test_a_clock_stepping_back_never_makes_a_state_fresh():
+    core = SafetyCore(AIRSPACE, LIMITS)
+    state = rig()
+    assert not core.step(inputs(20.0, state, Result(flying(state)), state_stamp_s=20.0)).holding
+    # the state arrived at 20.0 (and was stale by 20.6), then the clock steps back 1 s: it lies in the future
+    back = core.step(inputs(19.6, state, Result(flying(state)), state_time_s=20.0, state_stamp_s=20.0,
+                            subjects_time_s=19.6, result_time_s=19.6))
+    assert back.cause is Cause.STALE_STATE and "in the future" in back.reason
+    # a state arriving on the stepped-back clock is fresh again
+    assert not core.step(inputs(19.7, state, Result(flying(state)), state_stamp_s=19.7)).holding
+
+
+def test_the_jump_rule_compares_states_only_within_state_timeout_s_either_way():
+    limits = replace(LIMITS, max_state_jump_m=2.0, state_jump_settle_s=1.0)
+    core = SafetyCore(AIRSPACE, limits)
+    flying_states = [rig(x=2.0 * k / 10, vx=2.0) for k in range(3)]  # 2 m/s, 0.1 s apart
+    for k, s in enumerate(flying_states):
+        assert not core.step(inputs(100.0 + 0.1 * k, s, Result(flying(s)))).holding
+    # an older state, out of order by 0.05 s, where the rig came from: consistent (extrapolated backwards)
+    older = rig(x=0.4 - 0.1, vx=2.0)
+    assert not core.step(inputs(100.2, older, Result(flying(older)), state_time_s=100.15)).holding
+    # the clock steps back 3 s and a state arrives on it, 2.4 m off: it cannot be checked, so it is not trusted
+    stepped = rig(x=2.8, vx=2.0)
+    back = core.step(inputs(97.3, stepped, Result(flying(stepped))))
+    assert back.cause is Cause.STATE_JUMP and "stepped back 2.85 s" in back.reason, back
+    np.testing.assert_allclose(back.setpoint.position_m, older.position_m)  # held at the last consistent state
+    # ... until the states on the new clock agree for state_jump_settle_s
+    for k in range(1, 10):
+        s = rig(x=2.8 + 0.2 * k, vx=2.0)
+        assert core.step(inputs(97.3 + 0.1 * k, s, Result(flying(s)))).cause is Cause.STATE_JUMP
+    s = rig(x=4.8, vx=2.0)
+    assert not core.step(inputs(98.3, s, Result(flying(s)))).holding
