@@ -223,8 +223,7 @@ class CineMPC:
             if usable:  # a late solution is still the best warm start for the next step
                 self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s,
                                         self._plan_of(output.X, output.U, P, shot_time_s),
-                                        sum(self.ocp.cost_breakdown(output.X, output.U, P,
-                                                                    self.backend.evaluations.terms_horizon).values()))
+                                        sum(self._costs(output.X, output.U, P).values()))
             elif previous is None:
                 self._plan = None
             message = f"solve {reason} ({output.message}, {output.solve_ms:.1f} ms)"
@@ -236,7 +235,7 @@ class CineMPC:
             return MPCResult(Status.FALLBACK_HOLD, hold_setpoint(state), stay, output.solve_ms, output.iterations, {},
                              relaxations, message + "; no previous plan, holding", phase)
         plan = self._plan_of(output.X, output.U, P, shot_time_s)
-        costs = self.ocp.cost_breakdown(output.X, output.U, P, self.backend.evaluations.terms_horizon)
+        costs = self._costs(output.X, output.U, P)
         self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s, plan, sum(costs.values()))
         relaxations += self._report_relaxations(output.X, P, roles, shot, plan)
         return MPCResult(
@@ -350,7 +349,7 @@ class CineMPC:
             P_guess = P.copy()
             self.references.place_obstacles(P_guess, state, obstacles, X[:, IX["px"]:IX["pz"] + 1])
             self._seed_slack(X, U, P_guess)  # a violation is priced by the slack's exact penalty
-            return self.ocp.cost_breakdown(X, U, P_guess, self.backend.evaluations.terms_horizon), X, U, P_guess, warm
+            return self._costs(X, U, P_guess), X, U, P_guess, warm
 
         candidates = []
         shifted = self._shifted_guess(x0, shot_time_s, P)
@@ -363,6 +362,10 @@ class CineMPC:
         if float(np.linalg.norm(x0[IX["vx"]:IX["vz"] + 1])) > solver.brake_guess_min_speed_mps:
             candidates.append(scored(*self._brake_guess(x0), False))
         return min(candidates, key=lambda candidate: sum(candidate[0].values()))[1:]
+
+    def _costs(self, X: np.ndarray, U: np.ndarray, P: np.ndarray) -> dict[str, float]:
+        """Each cost term of the objective at a plan (stage weights applied), on the compiled evaluation."""
+        return self.ocp.cost_breakdown(X, U, P, self.backend.evaluations.terms_horizon)
 
     def _shifted_guess(self, x0: np.ndarray, shot_time_s: float,
                        P: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
