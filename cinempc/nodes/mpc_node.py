@@ -11,7 +11,11 @@ Safety is the core's (``cinempc.safety.SafetyCore``, docs/safety.md), the same o
 calls: no shot, the director's HOLD, subjects not heard from for ``subject_timeout_s``
 (perception down), a plan older than ``max_plan_age_s``, the MPC's own hold, a non-finite value
 -> a hold latched where it began, lens as it is; no rig state for ``state_timeout_s`` -> a hold
-at the last fresh state (nothing at all before the first one) and diagnostics go to ERROR.
+at the last fresh state (nothing at all before the first one) and diagnostics go to ERROR.  The node
+hands the core each odometry's arrival time and its header stamp, both on the node's clock (sim time
+when ``use_sim_time`` is set, as ``cinempc up sim`` runs it): the core ages the state from the earlier
+of the two, so odometry delivered late is as old as its stamp (a source stamping on another time base
+than the node's -- sim time against wall time -- makes every state look old: a hold, never a flight).
 Every setpoint is fenced into the airspace before it is published.
 
 Runtime parameters, the ROS way: an on-set callback validates a change (an invalid value, or one
@@ -110,7 +114,8 @@ class MPCNode(CineLifecycleNode):
         self._odometry: Odometry | None = None
         self._camera_state: JointState | None = None
         self._accel: AccelStamped | None = None
-        self._state_time_s = -math.inf
+        self._state_time_s = -math.inf  # when the odometry arrived (the node's clock)
+        self._state_stamp_s: float | None = None  # its header stamp (the time base the node's clock must share)
         self._subjects: list[SubjectTrack] = []
         self._subjects_time_s = -math.inf
         self._subjects_stamp_s = 0.0
@@ -254,9 +259,11 @@ class MPCNode(CineLifecycleNode):
             convert.rig_state_from_msgs(msg, self._camera_state, self._accel)  # validate before accepting
         else:
             convert.rig_state_from_msgs(msg, convert.camera_state_msg(_PLACEHOLDER_STATE, 0.0))
+        stamp_s = convert.stamp_to_s(msg.header.stamp)
         with self._lock:
             self._odometry = msg
-            self._state_time_s = self._now_s()
+            self._state_time_s = self._now_s()  # under the lock: never later than a decision's ``now``
+            self._state_stamp_s = stamp_s
 
     @guarded(Topics.CAMERA_STATE)
     def on_camera_state(self, msg: JointState) -> None:
@@ -313,7 +320,7 @@ class MPCNode(CineLifecycleNode):
     def _inputs(self, now: float, with_plan: bool = True) -> SafetyInputs:
         """What the safety core decides on (call with the lock held)."""
         return SafetyInputs(
-            now_s=now, state=self._rig_state(), state_time_s=self._state_time_s,
+            now_s=now, state=self._rig_state(), state_time_s=self._state_time_s, state_stamp_s=self._state_stamp_s,
             subjects_time_s=self._subjects_time_s, shot_active=self._shot is not None,
             director_hold=self._director_hold, result=self._result if with_plan else None,
             result_time_s=self._result_time_s,
@@ -321,9 +328,9 @@ class MPCNode(CineLifecycleNode):
 
     def replan(self) -> None:
         """One MPC solve on the latest inputs (skipped while the safety core holds for a reason a plan cannot lift)."""
-        now = self._now_s()
         self._apply_pending_params()
         with self._lock:
+            now = self._now_s()  # read under the lock, as the inputs' arrival times are
             if self.safety is None:
                 return
             inputs = self._inputs(now, with_plan=False)
@@ -368,8 +375,8 @@ class MPCNode(CineLifecycleNode):
 
     def publish_setpoint(self) -> None:
         """Stream the setpoint the safety core decides: the plan sampled now, or the latched hold."""
-        now = self._now_s()
         with self._lock:
+            now = self._now_s()  # read under the lock, as the inputs' arrival times are
             if self.safety is None:
                 return
             decision = self.safety.step(self._inputs(now))
