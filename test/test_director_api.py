@@ -14,7 +14,7 @@ from websockets.sync.client import connect
 
 from cinempc.director.app import DirectorServer, create_app
 from cinempc.director.live import LiveHub, SubjectBox
-from cinempc.director.security import TOKEN_HEADER, DirectorSettings, PairingToken
+from cinempc.director.security import TOKEN_HEADER, DirectorSettings, PairingToken, RequestSigner
 from cinempc.shot import preset
 
 TOKEN = "test-token-0123456789abcdef"
@@ -33,7 +33,13 @@ def client(hub: LiveHub) -> TestClient:
     return TestClient(create_app(hub, PairingToken(TOKEN)))
 
 
-AUTH = {TOKEN_HEADER: TOKEN}
+AUTH = {TOKEN_HEADER: TOKEN}  # bearer: reads and HOLD only
+
+
+@pytest.fixture()
+def signed():
+    """Signs every request as the tablet page does (a session opened first, a counter per request)."""
+    return RequestSigner(TOKEN).httpx_auth()
 
 
 def concrete(path: str) -> str:
@@ -64,7 +70,8 @@ def test_pairing_shell_carries_no_data(client: TestClient, hub: LiveHub):
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     page = response.text
-    assert "X-Director-Token" in page and "pair" in page.lower()
+    # it signs every request (the token never travels): no bearer header anywhere in the page
+    assert "X-Director-Signature" in page and "X-Director-Token" not in page and "pair" in page.lower()
     for leak in (TOKEN, "secretname", "orbit_cw", "follow_medium", "HOLD"):
         assert leak not in page
     assert "set-cookie" not in response.headers
@@ -93,28 +100,29 @@ def test_frame_endpoint(client: TestClient, hub: LiveHub):
     assert response.content[:2] == b"\xff\xd8" and response.headers["x-frame-seq"] == "1"
 
 
-def test_preset_hold_resume_and_naming(client: TestClient, hub: LiveHub):
-    response = client.post("/api/preset", headers=AUTH, json={"name": "orbit_cw", "subjects": ["#1"]})
+def test_preset_hold_resume_and_naming(client: TestClient, hub: LiveHub, signed):
+    response = client.post("/api/preset", auth=signed, json={"name": "orbit_cw", "subjects": ["#1"]})
     assert response.status_code == 200
     direction = hub.tick(0.1)
     assert direction.shot_changed and direction.shot.name == "orbit_cw" and direction.shot.subjects == ["#1"]
-    assert client.post("/api/preset", headers=AUTH, json={"name": "nope"}).status_code == 404
-    assert client.post("/api/preset", headers=AUTH, json={"name": "orbit_cw", "extra": 1}).status_code == 422
+    assert client.post("/api/preset", auth=signed, json={"name": "nope"}).status_code == 404
+    assert client.post("/api/preset", auth=signed, json={"name": "orbit_cw", "extra": 1}).status_code == 422
     assert client.post("/api/hold", headers=AUTH).json() == {"command": "hold", "accepted": True}
     assert hub.tick(0.2).hold
-    assert client.post("/api/resume", headers=AUTH).status_code == 200
+    assert client.post("/api/resume", auth=signed).status_code == 200
     assert not hub.tick(0.3).hold
-    response = client.post("/api/subjects/3/name", headers=AUTH, json={"name": "Bride"})
+    response = client.post("/api/subjects/3/name", auth=signed, json={"name": "Bride"})
     assert response.json() == {"track_id": 3, "name": "bride"}
-    assert client.post("/api/subjects/3/name", headers=AUTH, json={"name": "all"}).status_code == 400
-    assert client.post("/api/subjects/x/name", headers=AUTH, json={"name": "bob"}).status_code == 422
-    assert client.post("/api/skip", headers=AUTH).status_code == 409  # nothing queued behind
+    assert client.post("/api/subjects/3/name", auth=signed, json={"name": "all"}).status_code == 400
+    assert client.post("/api/subjects/x/name", auth=signed, json={"name": "bob"}).status_code == 422
+    assert client.post("/api/skip", auth=signed).status_code == 409  # nothing queued behind
 
 
 def test_point_out_over_http():
     hub = LiveHub(DirectorSettings(command_rate_per_s=50.0, command_burst=50))  # a burst of refusals below
     client = TestClient(create_app(hub, PairingToken(TOKEN)))
-    response = client.post("/api/subjects/point_out", headers=AUTH, json={"name": "Carol", "x_m": 8.0, "y_m": -3})
+    signed = RequestSigner(TOKEN).httpx_auth()
+    response = client.post("/api/subjects/point_out", auth=signed, json={"name": "Carol", "x_m": 8.0, "y_m": -3})
     assert response.status_code == 200, response.text
     assert response.json() == {"name": "carol", "position_m": [8.0, -3.0], "stamp_s": 0.0, "pin": True}
     state = client.get("/api/state", headers=AUTH).json()
@@ -130,87 +138,87 @@ def test_point_out_over_http():
             ({"name": "dave", "x_m": 1}, 422, "missing y_m"),
             ({"name": "dave", "x_m": 1, "y_m": 1, "z_m": 0}, 422, "unexpected z_m"),
             ([1, 2], 400, "JSON object")):
-        refused = client.post("/api/subjects/point_out", headers=AUTH, json=body)
+        refused = client.post("/api/subjects/point_out", auth=signed, json=body)
         assert refused.status_code == status and words in refused.json()["error"], (body, refused.text)
     for raw in (b'{"name": "dave", "x_m": NaN, "y_m": 1}', b'{"name": "dave", "x_m": 1e999, "y_m": 1}'):
-        refused = client.post("/api/subjects/point_out", headers={**AUTH, "Content-Type": "application/json"},
-                              content=raw)
+        refused = client.post("/api/subjects/point_out", headers={"Content-Type": "application/json"},
+                              content=raw, auth=signed)
         assert refused.status_code == 400 and "finite" in refused.json()["error"]
-    not_json = client.post("/api/subjects/point_out", headers=AUTH, content=b"carol over there")
+    not_json = client.post("/api/subjects/point_out", auth=signed, content=b"carol over there")
     assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
     assert client.get("/api/state", headers=AUTH).json()["map"]["pins"] == state["map"]["pins"]  # unchanged
     # naming a track "carol" replaces the pin
-    client.post("/api/subjects/5/name", headers=AUTH, json={"name": "carol"})
+    client.post("/api/subjects/5/name", auth=signed, json={"name": "carol"})
     assert client.get("/api/state", headers=AUTH).json()["map"]["pins"] == []
     # a pin taken back: gone from the map; one that is not there is a 404 that names the pins there are
-    client.post("/api/subjects/point_out", headers=AUTH, json={"name": "dave", "x_m": 1.0, "y_m": 2.0})
-    assert client.delete("/api/subjects/pins/Dave", headers=AUTH).json() == {"name": "dave", "removed": True}
+    client.post("/api/subjects/point_out", auth=signed, json={"name": "dave", "x_m": 1.0, "y_m": 2.0})
+    assert client.delete("/api/subjects/pins/Dave", auth=signed).json() == {"name": "dave", "removed": True}
     assert client.get("/api/state", headers=AUTH).json()["map"]["pins"] == []
-    missing = client.delete("/api/subjects/pins/dave", headers=AUTH)
+    missing = client.delete("/api/subjects/pins/dave", auth=signed)
     assert missing.status_code == 404 and "no pin named 'dave'" in missing.json()["error"]
     assert client.delete("/api/subjects/pins/dave").status_code == 401
 
 
-def test_size_and_rate_limits(client: TestClient, hub: LiveHub):
-    too_long = client.post("/api/command", headers=AUTH, json={"text": "orbit " * 100})
+def test_size_and_rate_limits(client: TestClient, hub: LiveHub, signed):
+    too_long = client.post("/api/command", auth=signed, json={"text": "orbit " * 100})
     assert too_long.status_code == 413 and "too long" in too_long.json()["error"]
-    huge = client.post("/api/command", headers=AUTH, content=b'{"text": "' + b"a" * 10000 + b'"}')
+    huge = client.post("/api/command", auth=signed, content=b'{"text": "' + b"a" * 10000 + b'"}')
     assert huge.status_code == 413
-    binary = client.post("/api/command", headers=AUTH, json={"text": "wide\x00\x01shot"})
+    binary = client.post("/api/command", auth=signed, json={"text": "wide\x00\x01shot"})
     assert binary.status_code == 400
-    codes = [client.post("/api/preset", headers=AUTH, json={"name": "orbit_cw"}).status_code for _ in range(8)]
+    codes = [client.post("/api/preset", auth=signed, json={"name": "orbit_cw"}).status_code for _ in range(8)]
     assert codes[0] == 200 and 429 in codes  # 6-command burst (the refused commands above used two)
-    limited = client.post("/api/preset", headers=AUTH, json={"name": "orbit_cw"})
+    limited = client.post("/api/preset", auth=signed, json={"name": "orbit_cw"})
     assert limited.status_code == 429 and "Retry-After" in limited.headers
     # HOLD is never rate limited
     assert all(client.post("/api/hold", headers=AUTH).status_code == 200 for _ in range(30))
     assert hub.tick(1.0).hold
 
 
-def test_typed_commands_through_the_real_parser(client: TestClient, hub: LiveHub):
-    response = client.post("/api/command", headers=AUTH, json={"text": "orbit clockwise slowly, wide shot"})
+def test_typed_commands_through_the_real_parser(client: TestClient, hub: LiveHub, signed):
+    response = client.post("/api/command", auth=signed, json={"text": "orbit clockwise slowly, wide shot"})
     assert response.status_code == 200, response.text
     shot = hub.tick(0.5).shot
     assert shot.movement.type == "orbit" and shot.movement.direction == "clockwise" and shot.framing == "wide"
     # a sequence appended behind the shot on air
-    response = client.post("/api/command", headers=AUTH,
+    response = client.post("/api/command", auth=signed,
                            json={"text": "close up, then pull back", "mode": "append"})
     assert response.status_code == 200, response.text
     upcoming = client.get("/api/state", headers=AUTH).json()["queue"]["upcoming"]
     assert [e["shot"]["framing"] for e in upcoming][0] == "close_up" and len(upcoming) == 2
     # control words become commands, not shots
-    assert client.post("/api/command", headers=AUTH, json={"text": "hold it!"}).json()["command"] == "hold"
+    assert client.post("/api/command", auth=signed, json={"text": "hold it!"}).json()["command"] == "hold"
     assert hub.tick(0.6).hold
     # gibberish gets a structured answer, and nothing changes
-    answer = client.post("/api/command", headers=AUTH, json={"text": "florp the zibbet"})
+    answer = client.post("/api/command", auth=signed, json={"text": "florp the zibbet"})
     assert answer.status_code == 422 and "error" in answer.json()
     assert hub.tick(0.7).shot.movement.type == "orbit"
 
 
-def test_ignored_words_and_a_subject_to_point_out_over_http(client: TestClient, hub: LiveHub):
-    answer = client.post("/api/command", headers=AUTH, json={"text": "wide shot of everyone, documentary vibe"})
+def test_ignored_words_and_a_subject_to_point_out_over_http(client: TestClient, hub: LiveHub, signed):
+    answer = client.post("/api/command", auth=signed, json={"text": "wide shot of everyone, documentary vibe"})
     assert answer.status_code == 200 and answer.json()["ignored"] == ["documentary", "vibe"]
     assert hub.tick(0.5).shot.framing == "wide"
     # nobody is called "bass player": the shot waits (202) and the answer asks the director to point them out
-    answer = client.post("/api/command", headers=AUTH, json={"text": "follow the bass player, documentary vibe"})
+    answer = client.post("/api/command", auth=signed, json={"text": "follow the bass player, documentary vibe"})
     assert answer.status_code == 202, answer.text
     body = answer.json()
     assert body["point_out"] == ["bass player"] and body["queued"] == [] and body["ignored"] == ["documentary", "vibe"]
     state = client.get("/api/state", headers=AUTH).json()
     assert state["awaiting"]["point_out"] == ["bass player"] and state["queue"]["current"]["shot"]["framing"] == "wide"
-    pinned = client.post("/api/subjects/point_out", headers=AUTH, json={"name": "bass player", "x_m": 2.0, "y_m": 1})
+    pinned = client.post("/api/subjects/point_out", auth=signed, json={"name": "bass player", "x_m": 2.0, "y_m": 1})
     assert pinned.status_code == 200 and pinned.json()["flying"]["text"] == "follow the bass player, documentary vibe"
     assert hub.tick(1.0).shot.movement.type == "follow"
     state = client.get("/api/state", headers=AUTH).json()
     assert state["awaiting"] is None and state["queue"]["current"]["shot"]["subjects"] == ["bass player"]
     # a waiting shot the director does not want any more is cancelled; with none waiting that is a 409
-    assert client.post("/api/command", headers=AUTH, json={"text": "orbit the drummer"}).status_code == 202
-    cancelled = client.delete("/api/awaiting", headers=AUTH)
+    assert client.post("/api/command", auth=signed, json={"text": "orbit the drummer"}).status_code == 202
+    cancelled = client.delete("/api/awaiting", auth=signed)
     assert cancelled.status_code == 200 and cancelled.json() == {"cancelled": {"text": "orbit the drummer",
                                                                                "names": ["drummer"]}}
     state = client.get("/api/state", headers=AUTH).json()
     assert state["awaiting"] is None and state["queue"]["current"]["shot"]["subjects"] == ["bass player"]
-    again = client.delete("/api/awaiting", headers=AUTH)
+    again = client.delete("/api/awaiting", auth=signed)
     assert again.status_code == 409 and "no shot is waiting" in again.json()["error"]
 
 
@@ -241,6 +249,17 @@ def receive_json(ws, kind: str, timeout_s: float = 5.0) -> dict:
     raise AssertionError(f"no {kind!r} message within {timeout_s} s")
 
 
+def signed_auth(server: DirectorServer, signer: RequestSigner | None = None) -> str:
+    """A session opened over HTTP, and the signed first WebSocket message of it (as the page sends)."""
+    import httpx
+
+    signer = signer or RequestSigner(TOKEN)
+    opened = httpx.post(server.url + "/api/session", headers=signer.open_headers(), timeout=5)
+    assert opened.status_code == 200, opened.text
+    signer.restart(opened.json()["session"])
+    return json.dumps(signer.websocket_auth())
+
+
 def test_server_binds_loopback_by_default(server: DirectorServer):
     assert server.settings.host == "127.0.0.1" and server.port > 0
     assert server.pairing_url.endswith(f"/#token={TOKEN}")
@@ -269,7 +288,7 @@ def test_websocket_token_in_query_string_is_not_enough(server: DirectorServer):
 
 def test_websocket_session(server: DirectorServer, hub: LiveHub):
     with connect(ws_url(server), open_timeout=5) as ws:
-        ws.send(json.dumps({"type": "auth", "token": TOKEN}))
+        ws.send(signed_auth(server))
         hello = receive_json(ws, "hello")
         assert any(p["name"] == "orbit_cw" for p in hello["presets"])
         state = receive_json(ws, "state")
@@ -329,7 +348,7 @@ def test_websocket_session(server: DirectorServer, hub: LiveHub):
 
 def test_websocket_asks_to_point_out_a_subject_nobody_carries(server: DirectorServer, hub: LiveHub):
     with connect(ws_url(server), open_timeout=5) as ws:
-        ws.send(json.dumps({"type": "auth", "token": TOKEN}))
+        ws.send(signed_auth(server))
         receive_json(ws, "hello")
         ws.send(json.dumps({"type": "command", "id": 1, "text": "orbit the drummer, documentary vibe"}))
         waiting = receive_json(ws, "result")
@@ -392,3 +411,120 @@ def test_tls_serves_https_and_wss(hub: LiveHub, repo_root):
         DirectorSettings(tls_certfile=str(cert))
     with pytest.raises(ValueError, match="not a file"):
         DirectorSettings(tls_certfile="/nonexistent.crt", tls_keyfile=str(key))
+
+
+# ---------------------------------------------------------------------- replay protection
+
+
+def _signed_headers(signer: RequestSigner, method: str, path: str, body: bytes = b"") -> dict[str, str]:
+    return {**signer.headers(method, path, body), "Content-Type": "application/json"}
+
+
+def _open(client: TestClient, signer: RequestSigner) -> None:
+    opened = client.post("/api/session", headers=signer.open_headers())
+    assert opened.status_code == 200 and opened.json()["counter"] == 1, opened.text
+    signer.restart(opened.json()["session"])
+
+
+def test_a_replayed_request_is_refused_with_409_and_changes_nothing(client: TestClient, hub: LiveHub):
+    signer = RequestSigner(TOKEN)
+    _open(client, signer)
+    assert client.post("/api/hold", headers=AUTH).status_code == 200 and hub.tick(0.1).hold
+    captured = _signed_headers(signer, "POST", "/api/resume", b"{}")  # the director's RESUME, seen on the wire
+    assert client.post("/api/resume", headers=captured, content=b"{}").status_code == 200
+    assert not hub.tick(0.2).hold
+    assert client.post("/api/hold", headers=AUTH).status_code == 200 and hub.tick(0.3).hold  # the director holds
+    for _ in range(3):  # the captured RESUME sent again, byte for byte
+        replayed = client.post("/api/resume", headers=captured, content=b"{}")
+        assert replayed.status_code == 409 and replayed.json()["replay"] == "counter_used", replayed.text
+        assert "replay" in replayed.json()["error"] and hub.tick(0.4).hold
+    # its counter raised, the signature kept: not the token's signature any more
+    raised = {**captured, "X-Director-Counter": "99"}
+    assert client.post("/api/resume", headers=raised, content=b"{}").status_code == 401
+    # the signature moved onto another route or body: refused too
+    assert client.post("/api/abort", headers=captured, content=b"{}").status_code == 401
+    assert client.post("/api/resume", headers=captured, content=b"{} ").status_code == 401
+    # the bare token may read and HOLD, never change anything else: 428 and how to sign
+    unsigned = client.post("/api/resume", headers=AUTH)
+    assert unsigned.status_code == 428 and "signed" in unsigned.json()["error"]
+    # a session the server never issued (or forgot: restarted, evicted): 409, open a new one
+    stranger = RequestSigner(TOKEN, session="not-a-session")
+    unknown = client.post("/api/resume", headers=_signed_headers(stranger, "POST", "/api/resume", b"{}"), content=b"{}")
+    assert unknown.status_code == 409 and unknown.json()["replay"] == "unknown_session"
+    # a counter that is not a counter: 400 with the rule
+    from cinempc.director.security import sign_request
+
+    bad = {"X-Director-Session": signer.session, "X-Director-Counter": "007",
+           "X-Director-Signature": sign_request(TOKEN, "POST", "/api/resume", signer.session, "007", b"{}")}
+    refused = client.post("/api/resume", headers=bad, content=b"{}")
+    assert refused.status_code == 400 and "X-Director-Counter" in refused.json()["error"]
+    assert hub.tick(0.5).hold  # nothing above lifted the HOLD
+    # a fresh counter of the session: the director's own RESUME goes through
+    fresh = client.post("/api/resume", headers=_signed_headers(signer, "POST", "/api/resume", b"{}"), content=b"{}")
+    assert fresh.status_code == 200 and not hub.tick(0.6).hold
+
+
+def test_every_state_changing_route_refuses_the_bare_token_and_a_replay(client: TestClient, hub: LiveHub):
+    routes = [(method, concrete(r.path)) for r in client.app.routes if isinstance(r, APIRoute)
+              for method in r.methods if method in ("POST", "PUT", "PATCH", "DELETE")]
+    assert len(routes) >= 9
+    signer = RequestSigner(TOKEN)
+    _open(client, signer)
+    for method, path in routes:
+        if path in ("/api/hold", "/api/session"):
+            continue
+        assert client.request(method, path, headers=AUTH, json={}).status_code == 428, (method, path)
+        headers = _signed_headers(signer, method, path, b"{}")
+        first = client.request(method, path, headers=headers, content=b"{}")
+        # taken: the route's own answer (whatever it says), never the replay protection's
+        assert first.status_code not in (401, 428) and "replay" not in first.json(), (method, path, first.text)
+        again = client.request(method, path, headers=headers, content=b"{}")
+        assert again.status_code == 409 and again.json()["replay"] == "counter_used", (method, path, again.text)
+
+
+def test_hold_always_works_replayed_or_not(client: TestClient, hub: LiveHub):
+    signer = RequestSigner(TOKEN)
+    hold = _signed_headers(signer, "POST", "/api/hold", b"{}")  # signed before any session was opened
+    for _ in range(5):  # the same signed HOLD, again and again: holding is always safe
+        assert client.post("/api/hold", headers=hold, content=b"{}").status_code == 200
+    assert hub.tick(0.1).hold
+    _open(client, signer)
+    resume = _signed_headers(signer, "POST", "/api/resume", b"{}")
+    assert client.post("/api/resume", headers=resume, content=b"{}").status_code == 200 and not hub.tick(0.2).hold
+    held = _signed_headers(signer, "POST", "/api/hold", b"{}")
+    for _ in range(3):
+        assert client.post("/api/hold", headers=held, content=b"{}").status_code == 200
+    assert client.post("/api/hold", headers=AUTH).status_code == 200  # the bare token holds too
+    assert client.post("/api/hold", headers={**AUTH, "X-Director-Counter": "1"}).status_code == 200  # a stray header
+    opened = client.post("/api/session", headers=AUTH)  # the bare token may open a session to sign with
+    assert opened.status_code == 200 and opened.json()["session"]
+    forgotten = _signed_headers(RequestSigner(TOKEN, session="forgotten-session"), "POST", "/api/hold", b"{}")
+    assert client.post("/api/hold", headers=forgotten, content=b"{}").status_code == 200  # a session nobody knows
+    assert hub.tick(0.3).hold
+    # ... but a HOLD must still prove the token
+    assert client.post("/api/hold", headers={**held, "X-Director-Counter": "77"}, content=b"{}").status_code == 401
+    assert client.post("/api/hold").status_code == 401
+
+
+def test_a_replayed_websocket_auth_is_closed_and_a_bearer_socket_may_only_read_and_hold(server: DirectorServer,
+                                                                                         hub: LiveHub):
+    auth = signed_auth(server)
+    with connect(ws_url(server), open_timeout=5) as ws:
+        ws.send(auth)
+        receive_json(ws, "hello")
+    hub.hold()
+    with connect(ws_url(server), open_timeout=5) as ws:  # the captured auth message on a new socket
+        ws.send(auth)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=5)
+        assert closed.value.rcvd.code == 4409
+    with connect(ws_url(server), open_timeout=5) as ws:
+        ws.send(json.dumps({"type": "auth", "token": TOKEN}))
+        receive_json(ws, "hello")
+        ws.send(json.dumps({"type": "resume", "id": 1}))
+        refused = receive_json(ws, "result")
+        assert not refused["ok"] and refused["status"] == 428 and refused["id"] == 1
+        assert hub.tick(1.0).hold
+        ws.send(json.dumps({"type": "hold", "id": 2}))
+        assert receive_json(ws, "result")["ok"]

@@ -8,12 +8,14 @@ Debian's ``chromium`` (``apt-get install -y chromium``) is driven by Playwright.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from waiting import wait_until
@@ -101,27 +103,43 @@ def test_without_the_token_the_page_gets_nothing(live, browser):
     context.close()
 
 
-def _paired_tablet(browser, server):
+def _paired_tablet(browser, server, frames: list | None = None):
     """A touch tablet opened on the pairing link printed in the terminal (token in the #fragment).
 
-    Returns the context, the page and the list its script errors are collected in.
+    Returns the context, the page and the list its script errors are collected in; ``frames`` collects the
+    text messages the page sends on its WebSockets.
     """
     context = browser.new_context(viewport=VIEWPORT, has_touch=True)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    if frames is not None:
+        page.on("websocket", lambda ws: ws.on("framesent", lambda payload: frames.append(payload)))
     page.goto(server.pairing_url)
     return context, page, errors
 
 
 def test_director_drives_the_simulated_shoot(live, browser):
     hub, run, server = live
-    context, page, errors = _paired_tablet(browser, server)
+    frames: list = []
+    context, page, errors = _paired_tablet(browser, server, frames)
     page.wait_for_selector("#btn-hold")
     assert "token" not in page.url  # the fragment is wiped from the address bar
 
     # live image updates over the WebSocket
     page.wait_for_selector('#conn[data-state="ok"]', timeout=15000)
+    # its first message is a signed auth (the token never travels): captured and sent again, it opens nothing
+    auth = json.loads(frames[0])
+    assert set(auth) == {"type", "session", "counter", "signature"}, auth
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with connect(server.url.replace("http://", "ws://") + "/ws", open_timeout=5) as ws:
+        ws.send(frames[0])
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=5)
+    assert closed.value.rcvd.code == 4409
     first = wait_until(lambda: frames_shown(page), 15, "the first live frame")
     wait_until(lambda: frames_shown(page) >= first + 5, 15, "the live image to update")
     page.wait_for_selector(".box[data-track='1']", timeout=10000)
@@ -251,6 +269,8 @@ def test_hold_works_when_the_websocket_is_down(live, browser):
     page = context.new_page()
     # the WebSocket never reaches the server (a Wi-Fi that passes HTTP but kills sockets)
     page.route_web_socket(re.compile(r".*/ws$"), lambda ws: ws.close())
+    sent: list = []  # every request the page makes, as it goes on the wire
+    page.on("request", lambda request: sent.append(request))
     page.goto(server.pairing_url)
     page.wait_for_selector('#conn[data-state="bad"]', timeout=15000)
     assert "HTTP fallback" in page.inner_text("#conn")
@@ -262,6 +282,16 @@ def test_hold_works_when_the_websocket_is_down(live, browser):
     page.press("#cmd", "Enter")
     page.wait_for_function("() => document.getElementById('cmd-result').className.includes('ok')", timeout=10000)
     wait_until(lambda: run.loop.shot.movement.direction == "counterclockwise", 10, "the orbit to reach the loop")
+    # the page's requests carry a signature, never the token; the command, captured and sent again, is refused
+    assert sent and not any("x-director-token" in r.headers for r in sent)
+    changing = [r for r in sent if r.method in ("POST", "DELETE") and not r.url.endswith("/api/session")]
+    assert changing and all("x-director-signature" in r.headers for r in changing)
+    captured = next(r for r in sent if r.method == "POST" and r.url.endswith("/api/command"))
+    history = len(hub.snapshot()["history"])
+    replayed = httpx.post(captured.url, content=captured.post_data_buffer, timeout=5.0, headers={
+        k: v for k, v in captured.headers.items() if k.startswith("x-director-") or k == "content-type"})
+    assert replayed.status_code == 409 and replayed.json()["replay"] == "counter_used", replayed.text
+    assert len(hub.snapshot()["history"]) == history  # nothing happened
     # pointing someone out goes by HTTP POST too
     rig = hub.snapshot()["rig"]["position_m"]
     tapped = tap_map_at(page, rig[0] - 5.0, rig[1] + 5.0, touch=False)  # a mouse click does it too

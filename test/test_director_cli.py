@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from cinempc.director.security import RequestSigner
+
 
 def _start_live(command: list[str], timeout_s: float) -> tuple[subprocess.Popen, str | None, str | None, list[str]]:
     """Start ``cinempc sim ... --director`` and read its output up to the pairing link: (process, url, token, lines)."""
@@ -44,7 +46,8 @@ def test_sim_with_director_serves_pairs_and_obeys(tmp_path: Path):
         while httpx.get(f"{url}/api/state", headers=headers, timeout=5).json()["frame"]["seq"] == 0:
             assert time.monotonic() < deadline, "no frame from the live run"
             time.sleep(0.2)
-        response = httpx.post(f"{url}/api/command", headers=headers, json={"text": "wide shot from behind"},
+        signed = RequestSigner(token).httpx_auth()  # what changes anything is signed, as the tablet page does
+        response = httpx.post(f"{url}/api/command", auth=signed, json={"text": "wide shot from behind"},
                               timeout=10)
         assert response.status_code == 200, response.text
         deadline = time.monotonic() + 20

@@ -500,3 +500,92 @@ def test_the_director_cancels_a_waiting_shot_and_the_shot_on_air_flies_on():
     assert direction.shot.name == "follow_medium" and not direction.shot_changed
     with pytest.raises(CommandRejected, match="no shot is waiting"):  # a second tablet's cancel: told, not an error
         hub.cancel_awaiting("tablet 2")
+
+
+# ------------------------------------------------------------------------ replay protection
+
+
+def test_replay_guard_takes_each_counter_of_a_session_once_in_any_order_within_its_window():
+    from cinempc.director.security import ReplayGuard, ReplayRefused
+
+    guard = ReplayGuard(window=8, max_sessions=2)
+    session = guard.open()
+    for counter in (1, 2, 5, 3, 4):  # overtaking each other on parallel connections: each once
+        guard.take(session, counter)
+    for counter, reason in ((3, "counter_used"), (5, "counter_used"), (1, "counter_used")):
+        with pytest.raises(ReplayRefused) as refused:
+            guard.take(session, counter)
+        assert refused.value.reason == reason and refused.value.status == 409 and f"counter {counter}" in str(
+            refused.value)
+    guard.take(session, 20)  # a jump forward: counters 13 .. 19 are still inside the window, once each
+    guard.take(session, 13)
+    for counter in (12, 6, 13):
+        with pytest.raises(ReplayRefused, match="replay"):
+            guard.take(session, counter)
+    with pytest.raises(ReplayRefused) as refused:
+        guard.take("never-issued", 1)
+    assert refused.value.reason == "unknown_session"
+    # beyond max_sessions the least recently used is forgotten: its requests are refused, never taken again
+    guard.open()
+    guard.take(session, 21)
+    guard.open()
+    assert len(guard) == 2
+    guard.take(session, 22)
+    with pytest.raises(ValueError, match="window"):
+        ReplayGuard(window=0, max_sessions=1)
+
+
+def test_a_refused_counter_changes_nothing():
+    from cinempc.director.security import ReplayGuard, ReplayRefused
+
+    guard = ReplayGuard(window=4, max_sessions=4)
+    session = guard.open()
+    guard.take(session, 10)
+    for counter in (10, 6, 2):
+        with pytest.raises(ReplayRefused):
+            guard.take(session, counter)
+    guard.take(session, 9)  # still free after the refusals
+    guard.take(session, 7)
+
+
+def test_signatures_bind_the_token_method_target_session_counter_and_body():
+    from cinempc.director.security import (
+        COUNTER_HEADER,
+        SIGNATURE_HEADER,
+        RequestSigner,
+        SignedProof,
+        canonical_request,
+        parse_counter,
+        sign_request,
+    )
+
+    token = PairingToken("a-configured_token-1234")
+    signer = RequestSigner(token.value, session="s1")
+    headers = signer.headers("POST", "/api/resume", b"{}")
+    assert headers[COUNTER_HEADER] == "1" and signer.headers("GET", "/api/state")[COUNTER_HEADER] == "2"
+    proof = SignedProof.from_headers(headers)
+    assert proof.valid(token, "POST", "/api/resume", b"{}")
+    assert not proof.valid(token, "POST", "/api/resume", b'{"x": 1}')  # another body
+    assert not proof.valid(token, "POST", "/api/abort", b"{}")  # another route
+    assert not proof.valid(PairingToken("another-token-0123456789"), "POST", "/api/resume", b"{}")
+    raised = SignedProof(proof.session, "2", proof.signature)  # the counter raised, the signature kept
+    assert not raised.valid(token, "POST", "/api/resume", b"{}")
+    assert SignedProof.from_headers({}) is None
+    with pytest.raises(ValueError, match="incomplete signature"):
+        SignedProof.from_headers({SIGNATURE_HEADER: headers[SIGNATURE_HEADER]})
+    assert canonical_request("post", "/a?b=1", "s", "3", b"").split(b"\n")[:5] == [
+        b"cinempc-director-v1", b"POST", b"/a?b=1", b"s", b"3"]
+    # a fixed vector (the tablet page's JavaScript, static/index.html, gives the same: checked with node)
+    assert sign_request("k" * 20, "GET", "/ws", "", "1") == \
+        "eea8bd19c4584008ff9f2da22ba2b8e187c249c7e42a8a518770a19effac088e"
+    assert parse_counter("1") == 1 and parse_counter(str(2**53 - 1)) == 2**53 - 1
+    for bad in ("0", "01", "-1", "1.0", "abc", str(2**53), ""):
+        with pytest.raises(ValueError, match="X-Director-Counter"):
+            parse_counter(bad)
+
+
+def test_replay_settings_are_validated():
+    assert DirectorSettings().replay_window == load_director_settings().replay_window == 64
+    for bad in ({"replay_window": 0}, {"max_sessions": -1}, {"replay_window": 1.5}, {"max_sessions": True}):
+        with pytest.raises(DirectorConfigError):
+            DirectorSettings(**bad)

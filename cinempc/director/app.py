@@ -3,14 +3,24 @@
 ``create_app(hub, token, settings)`` builds the app; :class:`DirectorServer` runs it
 with uvicorn in a background thread next to a control loop (simulator or ROS node).
 
-Authentication (see ``security.py`` for why): every HTTP route answers 401 without
-the ``X-Director-Token`` header.  The one page a browser can open without a
+Authentication (see ``security.py`` for why and how): every HTTP route answers 401 without
+proof of the pairing token -- a request signed with it (session, counter, HMAC: what the
+page sends; the token never travels) or the token itself in the ``X-Director-Token``
+header (bearer: reads and HOLD only).  The one page a browser can open without a
 header is the pairing shell at ``/``: it is served *with status 401* and carries
 no data -- only a form (and a reader for a ``#token=`` link fragment, which the
-browser never sends).  With the token it fetches the real page (``/app/*``)
-with the header and starts it.  The WebSocket ``/ws`` must send
-``{"type": "auth", "token": ...}`` as its first message within
-``auth_timeout_s``, else it is closed with code 4401 before anything is sent.
+browser never sends).  With the token it opens a signed session, fetches the real page
+(``/app/*``) signed and starts it.  The WebSocket ``/ws`` must authenticate with its first
+message within ``auth_timeout_s`` (signed: ``{"type": "auth", "session", "counter",
+"signature"}``; bearer: ``{"type": "auth", "token"}``), else it is closed with code 4401
+(4409: a signed auth replayed, or its session unknown) before anything is sent.
+
+Replay protection (rule): a request that changes anything -- every POST/PUT/PATCH/DELETE and every
+state-changing WebSocket message -- must come signed with a counter of its session not taken
+before (a WebSocket: its signed auth took one); a replayed or old counter is refused with 409,
+an altered one with 401, an unsigned one with 428, and nothing changes.  HOLD is exempt: any HOLD
+that proves the token is accepted, replayed or not, because holding is always safe.  The operator
+panel's routes (``/api/operator/*``, their own token on top) are not held to the signing rule.
 """
 
 from __future__ import annotations
@@ -33,15 +43,20 @@ from cinempc.director.security import (
     CommandRateLimiter,
     DirectorSettings,
     PairingToken,
+    ReplayGuard,
+    ReplayRefused,
+    SignedProof,
     announce,
     base_url,
     pairing_url,
+    parse_counter,
 )
 
 log = logging.getLogger("cinempc.director")
 
 WS_CLOSE_UNAUTHORISED = 4401
 WS_CLOSE_AUTH_TIMEOUT = 4408
+WS_CLOSE_REPLAYED = 4409  # a signed auth whose counter was taken, or whose session the server does not know
 WS_CLOSE_TOO_BIG = 1009
 HEARTBEAT_S = 1.0  # state re-sent at least this often, changed or not
 APP_FILES = {"app.html": "text/html", "app.css": "text/css", "app.js": "text/javascript"}
@@ -97,54 +112,110 @@ def create_app(hub: LiveHub, token: PairingToken, settings: DirectorSettings | N
     """
     settings = settings or hub.settings
     limiter = CommandRateLimiter(settings.command_rate_per_s, settings.command_burst)
+    replay = ReplayGuard(settings.replay_window, settings.max_sessions)
+    # opening sessions has a bucket of its own (same rate): a replayed open must not evict sessions by the
+    # thousand, and opening one must not cost the director a command
+    session_limiter = CommandRateLimiter(settings.command_rate_per_s, settings.command_burst)
     app = FastAPI(title="cinempc director", docs_url=None, redoc_url=None, openapi_url=None)
     shell = _static_text("index.html")
     app_files = {name: _static_text(name) for name in APP_FILES}
 
-    def unauthorised(message: str = "missing or wrong pairing token") -> JSONResponse:
+    def unauthorised(message: str = "") -> JSONResponse:
+        message = message or (f"missing or wrong pairing token: sign the request with it (docs/director.md) or send "
+                              f"it in the {TOKEN_HEADER} header")
         return JSONResponse(
-            {"error": f"{message}: send it in the {TOKEN_HEADER} header"}, status_code=401,
+            {"error": message}, status_code=401,
             headers={"WWW-Authenticate": 'Bearer realm="cinempc-director"', **NO_STORE},
         )
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
-        """Token on every route, body size limit, security headers."""
-        authorised = token.from_headers(request.headers)
-        if request.url.path == "/" and request.method == "GET":
+        """Proof of the token on every route, replay protection, body size limit, security headers."""
+        path, method = request.url.path, request.method
+        if path == "/" and method == "GET":
             # the pairing shell: no data in it, 401 unless the header came along
-            return Response(shell, status_code=200 if authorised else 401, media_type="text/html",
+            return Response(shell, status_code=200 if token.from_headers(request.headers) else 401,
+                            media_type="text/html",
                             headers={"WWW-Authenticate": 'Bearer realm="cinempc-director"',
                                      "Content-Security-Policy": CSP, **NO_STORE})
-        if not authorised:
-            return unauthorised()
-        if request.method in ("POST", "PUT", "PATCH"):
+        body = b""
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
             declared = request.headers.get("content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > settings.max_message_bytes):
-                return JSONResponse({"error": f"request body over {settings.max_message_bytes} bytes"},
-                                    status_code=413, headers=NO_STORE)
+                return too_big()
             body = await request.body()
             if len(body) > settings.max_message_bytes:
-                return JSONResponse({"error": f"request body over {settings.max_message_bytes} bytes"},
-                                    status_code=413, headers=NO_STORE)
+                return too_big()
+        refused = check_proof(request, body)
+        if refused is not None:
+            return refused
         response = await call_next(request)
         for key, value in NO_STORE.items():
             response.headers.setdefault(key, value)
         response.headers.setdefault("Content-Security-Policy", CSP)
         return response
 
+    def too_big() -> JSONResponse:
+        return JSONResponse({"error": f"request body over {settings.max_message_bytes} bytes"},
+                            status_code=413, headers=NO_STORE)
+
+    def check_proof(request: Request, body: bytes) -> JSONResponse | None:
+        """None when the request may go ahead; else the refusal (the rules in the module docstring)."""
+        path, method = request.url.path, request.method
+        bearer = token.from_headers(request.headers)
+        malformed = ""
+        try:
+            proof = SignedProof.from_headers(request.headers)
+        except ValueError as exc:
+            proof, malformed = None, str(exc)
+        signed = proof is not None and proof.valid(token, method, request_target(request), body)
+        if path == "/api/hold":  # HOLD always works: any proof of the token, replayed or not
+            return None if bearer or signed else unauthorised(malformed)
+        if malformed:
+            return unauthorised(malformed)
+        if proof is not None and not signed:
+            return unauthorised("request signature does not match (wrong pairing token, or the request was "
+                                "altered)")
+        if not signed:
+            if not bearer:
+                return unauthorised()
+            if method in ("GET", "HEAD") or path == "/api/session" or path.startswith("/api/operator/"):
+                return None  # reads, opening a session to sign with, the operator panel (its own token on top)
+            return JSONResponse({"error": "a request that changes anything must be signed with a fresh counter "
+                                 "(X-Director-Session, X-Director-Counter, X-Director-Signature: docs/director.md); "
+                                 "the bare token may only read and HOLD", "replay": "unsigned"},
+                                status_code=428, headers=NO_STORE)
+        if path == "/api/session":  # opening one takes no counter: the session it answers is new
+            return None
+        try:
+            replay.take(proof.session, parse_counter(proof.counter))
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400, headers=NO_STORE)
+        except ReplayRefused as exc:
+            log.warning("director: %s %s refused: %s", method, path, exc)
+            return JSONResponse({"error": str(exc), "replay": exc.reason}, status_code=exc.status, headers=NO_STORE)
+        return None
+
     def client_key(request: Request) -> str:
         return request.client.host if request.client else "unknown"
 
-    def rate_limited(key: str) -> JSONResponse | None:
-        if limiter.allow(key):
+    def rate_limited(key: str, bucket: CommandRateLimiter = limiter) -> JSONResponse | None:
+        if bucket.allow(key):
             return None
-        retry = limiter.retry_after_s(key)
+        retry = bucket.retry_after_s(key)
         return JSONResponse({"error": f"too many commands: wait {retry:.1f} s (HOLD is never limited)"},
                             status_code=429, headers={"Retry-After": str(max(1, round(retry)))})
 
     def rejected(exc: CommandRejected) -> JSONResponse:
         return JSONResponse({"error": str(exc), **exc.detail}, status_code=exc.status)
+
+    @app.post("/api/session")
+    def open_session(request: Request) -> Response:
+        """A new signed session: its id, and the counter to start from (1)."""
+        limited = rate_limited(client_key(request), session_limiter)
+        if limited is not None:
+            return limited
+        return JSONResponse({"session": replay.open(), "counter": 1, "window": settings.replay_window})
 
     @app.get("/app/{name}")
     def app_file(name: str) -> Response:
@@ -270,7 +341,8 @@ def create_app(hub: LiveHub, token: PairingToken, settings: DirectorSettings | N
     @app.websocket("/ws")
     async def websocket(ws: WebSocket) -> None:
         await ws.accept()
-        if not await _authenticate(ws, token, settings):
+        signed = await _authenticate(ws, token, settings, replay)
+        if signed is None:
             return
         client = f"ws {ws.client.host if ws.client else 'unknown'}"
         send_lock = asyncio.Lock()  # pushes and replies share the socket: one message at a time
@@ -289,7 +361,7 @@ def create_app(hub: LiveHub, token: PairingToken, settings: DirectorSettings | N
                 if len(text.encode("utf-8")) > settings.max_message_bytes:
                     await ws.close(WS_CLOSE_TOO_BIG, "message too big")
                     break
-                await _send(ws, await _handle_ws_message(text, hub, limiter, client), send_lock)
+                await _send(ws, await _handle_ws_message(text, hub, limiter, client, signed), send_lock)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
@@ -298,27 +370,60 @@ def create_app(hub: LiveHub, token: PairingToken, settings: DirectorSettings | N
     return app
 
 
-async def _authenticate(ws: WebSocket, token: PairingToken, settings: DirectorSettings) -> bool:
-    """First message must be the token; anything else closes the socket before any data is sent."""
+def request_target(request: Any) -> str:
+    """The path and query as the client sent them (what a signature covers), still percent-encoded."""
+    raw = request.scope.get("raw_path")
+    path = raw.split(b"?", 1)[0].decode("latin-1") if raw else request.url.path
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{path}?{query}" if query else path
+
+
+async def _authenticate(ws: WebSocket, token: PairingToken, settings: DirectorSettings,
+                        replay: ReplayGuard) -> bool | None:
+    """First message must prove the token; else the socket is closed before any data is sent.
+
+    True: signed (the auth took a counter of its session: every message may follow); False: bearer
+    (reads, HOLD and ping only); None: closed.
+    """
     try:
         first = await asyncio.wait_for(ws.receive_text(), timeout=settings.auth_timeout_s)
     except asyncio.TimeoutError:
         await ws.close(WS_CLOSE_AUTH_TIMEOUT, "no auth message in time")
-        return False
+        return None
     except (WebSocketDisconnect, RuntimeError, KeyError):
-        return False
+        return None
     try:
         message = json.loads(first) if len(first) <= settings.max_message_bytes else None
     except ValueError:
         message = None
-    if not (isinstance(message, dict) and message.get("type") == "auth" and token.check(message.get("token"))):
+    if not (isinstance(message, dict) and message.get("type") == "auth"):
         await ws.close(WS_CLOSE_UNAUTHORISED, "missing or wrong pairing token")
-        return False
+        return None
+    if "token" in message:
+        if token.check(message.get("token")):
+            return False
+        await ws.close(WS_CLOSE_UNAUTHORISED, "missing or wrong pairing token")
+        return None
+    values = [message.get(k) for k in ("session", "counter", "signature")]
+    proof = SignedProof(*values) if all(isinstance(v, str) for v in values) else None
+    if proof is None or not proof.valid(token, "GET", "/ws", b""):
+        await ws.close(WS_CLOSE_UNAUTHORISED, "missing or wrong pairing token (or signature)")
+        return None
+    try:
+        replay.take(proof.session, parse_counter(proof.counter))
+    except (ValueError, ReplayRefused) as exc:
+        log.warning("director: WebSocket auth refused: %s", exc)
+        await ws.close(WS_CLOSE_REPLAYED, str(exc)[:120])
+        return None
     return True
 
 
-async def _handle_ws_message(text: str, hub: LiveHub, limiter: CommandRateLimiter, client: str) -> dict[str, Any]:
-    """One director message over the socket -> one result message (with the client's ``id`` echoed)."""
+async def _handle_ws_message(text: str, hub: LiveHub, limiter: CommandRateLimiter, client: str,
+                             signed: bool = True) -> dict[str, Any]:
+    """One director message over the socket -> one result message (with the client's ``id`` echoed).
+
+    A bearer socket (``signed`` False) may ping and HOLD; anything else is refused (428), as over HTTP.
+    """
     try:
         message = json.loads(text)
     except ValueError:
@@ -330,7 +435,13 @@ async def _handle_ws_message(text: str, hub: LiveHub, limiter: CommandRateLimite
     try:
         if kind == "ping":
             return {**reply, "ok": True, "pong": time.time()}
-        if kind in ("hold", "resume", "abort"):  # never rate limited
+        if kind == "hold":  # never rate limited, never refused
+            return {**reply, "ok": True, **hub.hold(source=client)}
+        if not signed:
+            return {**reply, "ok": False, "status": 428, "replay": "unsigned",
+                    "error": "this socket authenticated with the bare token: it may read and HOLD; sign its auth "
+                             "(session, counter, signature) to send anything else"}
+        if kind in ("resume", "abort"):  # never rate limited
             return {**reply, "ok": True, **getattr(hub, kind)(source=client)}
         if kind not in ("command", "preset", "skip", "name", "point_out", "remove_pin", "cancel_awaiting"):
             return {**reply, "ok": False, "error": f"unknown message type {kind!r}"}

@@ -1,19 +1,39 @@
-"""Pairing token, bind address and abuse limits of the director's web app.
+"""Pairing token, signed requests with replay protection, bind address and abuse limits of the director's app.
 
 Why a token and not a login: the tablet pairs with one drone for one shoot, so a
 random token shown in the terminal (like a Bluetooth pairing code) is enough and
-needs no user database.  It travels in the ``X-Director-Token`` header (or
-``Authorization: Bearer``) on every HTTP call and as the FIRST WebSocket message
--- never in a cookie (a cookie is sent by the browser on cross-site requests, a
+needs no user database.  A client proves it holds the token in one of two ways --
+never in a cookie (a cookie is sent by the browser on cross-site requests, a
 header is not) and never in a query string (it would land in server and proxy
-logs and in the browser history).
+logs and in the browser history):
+
+* **signed** (what the tablet page does): the token never leaves the tablet.  The client opens a
+  session (``POST /api/session``, which answers a fresh server-issued id) and sends with every
+  request ``X-Director-Session``, ``X-Director-Counter`` (1, 2, 3, ... per session) and
+  ``X-Director-Signature``: HMAC-SHA256, keyed with the token, of :func:`canonical_request` (method,
+  path and query, session, counter, SHA-256 of the body).  The server takes each counter of a
+  session once (:class:`ReplayGuard`: a sliding window, as IPsec and DTLS do, so requests that
+  overtake each other on parallel connections still pass): a request captured on the wire and sent
+  again is refused (409) and changes nothing; altering its counter breaks the signature (401);
+  a session the server does not know (it restarted, or evicted it) is refused (409) until the client
+  opens a new one.
+* **bearer** (scripts, ``curl``): the token itself in ``X-Director-Token`` (or ``Authorization:
+  Bearer``), or as ``{"type": "auth", "token": ...}``, the first WebSocket message.  A bearer request
+  carries no counter, so it could be replayed: it may only read and press HOLD.  Anything else that
+  changes state is refused with 428 and how to sign.
+
+HOLD is the exception to replay protection: any HOLD that proves the token (bearer, or a valid
+signature with any session and counter, seen before or not) is accepted, because holding is always
+safe and a HOLD refused for a stale counter could be the one that mattered.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import logging
+import re
 import secrets
 import threading
 import time
@@ -26,6 +46,12 @@ from cinempc.config import load_parameters
 log = logging.getLogger("cinempc.director")
 
 TOKEN_HEADER = "X-Director-Token"
+SESSION_HEADER = "X-Director-Session"
+COUNTER_HEADER = "X-Director-Counter"
+SIGNATURE_HEADER = "X-Director-Signature"
+SIGNATURE_VERSION = "cinempc-director-v1"  # first line of every signed string: a new scheme gets a new name
+MAX_COUNTER = 2**53 - 1  # the largest integer a browser's JavaScript counts exactly
+_COUNTER = re.compile(r"[1-9][0-9]{0,15}")
 TOKEN_ALPHABET_HINT = "letters, digits, '-' and '_'"
 
 
@@ -46,6 +72,8 @@ class DirectorSettings:
     max_message_bytes: int = 4096
     command_rate_per_s: float = 2.0
     command_burst: int = 6
+    replay_window: int = 64  # a session's counters this far below its highest are still taken once (reordering)
+    max_sessions: int = 32  # signed sessions remembered at once; the least recently used is forgotten
     max_name_chars: int = 40
     frame_rate_hz: float = 10.0
     state_rate_hz: float = 10.0
@@ -63,12 +91,16 @@ class DirectorSettings:
         positive = (
             "auth_timeout_s", "max_command_chars", "max_message_bytes", "command_rate_per_s", "command_burst",
             "max_name_chars", "frame_rate_hz", "state_rate_hz", "history_length", "event_length",
-            "default_shot_duration_s", "token_min_length",
+            "default_shot_duration_s", "token_min_length", "replay_window", "max_sessions",
         )
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
                 raise DirectorConfigError(f"director setting {name} must be a positive number, got {value!r}")
+        for name in ("replay_window", "max_sessions"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise DirectorConfigError(f"director setting {name} must be a whole number, got {value!r}")
         if not 0 <= self.port <= 65535:
             raise DirectorConfigError(f"director port {self.port} is not a TCP port (0-65535; 0 = any free port)")
         if not 1 <= self.jpeg_quality <= 100:
@@ -172,6 +204,211 @@ class PairingToken:
             scheme, _, value = auth.partition(" ")
             presented = value.strip() if scheme.lower() == "bearer" else None
         return self.check(presented)
+
+
+class ReplayRefused(Exception):
+    """A signed request the replay protection refuses; ``reason`` says why in one word for clients."""
+
+    def __init__(self, message: str, reason: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+
+
+def canonical_request(method: str, target: str, session: str, counter: str, body: bytes) -> bytes:
+    """What a signature covers: the scheme, method, path with query, session, counter and the body's SHA-256.
+
+    One line each, so no field can run into the next: the tablet page builds the same string
+    (``static/index.html``).
+    """
+    digest = hashlib.sha256(body).hexdigest()
+    return "\n".join((SIGNATURE_VERSION, method.upper(), target, session, counter, digest)).encode("utf-8")
+
+
+def sign_request(token: str, method: str, target: str, session: str, counter: str, body: bytes = b"") -> str:
+    """The request's signature: hex HMAC-SHA256 of :func:`canonical_request`, keyed with the pairing token."""
+    message = canonical_request(method, target, session, counter, body)
+    return hmac.new(token.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def parse_counter(text: str) -> int:
+    """A request counter from its header (1 .. 2**53 - 1, decimal, no sign or leading zero); ValueError if not."""
+    if not isinstance(text, str) or not _COUNTER.fullmatch(text) or int(text) > MAX_COUNTER:
+        raise ValueError(f"{COUNTER_HEADER} must be a whole number from 1 to {MAX_COUNTER}, got {str(text)[:20]!r}")
+    return int(text)
+
+
+@dataclass
+class _Session:
+    highest: int = 0
+    seen: int = 1  # bit k: counter ``highest - k`` was taken (bit 0 stands for counter 0, never valid)
+    used_s: float = 0.0
+
+
+@dataclass
+class ReplayGuard:
+    """Which counters of which signed session the server has taken: each once, never again.
+
+    Rule: a session is an id the server issued (:meth:`open`); its counters may arrive in any order
+    within ``window`` of the highest taken so far, each once.  A counter taken before, one ``window``
+    or more below the highest, or a session the server does not know (never issued, forgotten after
+    ``max_sessions`` newer ones, or issued before a restart) is refused with :class:`ReplayRefused`
+    -- and the guard's state is unchanged.
+    """
+
+    window: int
+    max_sessions: int
+    clock: Any = time.monotonic
+    _sessions: dict[str, _Session] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.window, int) and 1 <= self.window <= 4096):
+            raise ValueError(f"replay window must be 1-4096 counters, got {self.window!r}")
+        if not (isinstance(self.max_sessions, int) and self.max_sessions >= 1):
+            raise ValueError(f"max_sessions must be at least 1, got {self.max_sessions!r}")
+
+    def open(self) -> str:
+        """A new session id (128 random bits); the least recently used session goes beyond ``max_sessions``."""
+        session = secrets.token_urlsafe(16)
+        with self._lock:
+            self._sessions[session] = _Session(used_s=self.clock())
+            while len(self._sessions) > self.max_sessions:
+                oldest = min(self._sessions, key=lambda k: self._sessions[k].used_s)
+                del self._sessions[oldest]
+        return session
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def take(self, session: str, counter: int) -> None:
+        """Take ``counter`` of ``session`` (the request may go ahead), or raise ReplayRefused and change nothing."""
+        with self._lock:
+            state = self._sessions.get(session)
+            if state is None:
+                raise ReplayRefused("unknown or expired director session: open a new one (POST /api/session) and "
+                                    "sign with it", "unknown_session")
+            if counter > state.highest:
+                shift = counter - state.highest
+                state.seen = ((state.seen << shift) | 1) & ((1 << self.window) - 1) if shift < self.window else 1
+                state.highest = counter
+            else:
+                offset = state.highest - counter
+                if offset >= self.window:
+                    raise ReplayRefused(f"request refused as a replay: counter {counter} is {offset} below the "
+                                        f"session's highest ({state.highest}), outside its window of {self.window}",
+                                        "counter_too_old")
+                if state.seen >> offset & 1:
+                    raise ReplayRefused(f"request refused as a replay: counter {counter} was already used in this "
+                                        "session", "counter_used")
+                state.seen |= 1 << offset
+            state.used_s = self.clock()
+
+
+@dataclass
+class SignedProof:
+    """The three signing headers of a request, as sent (None when a request carries none of them)."""
+
+    session: str
+    counter: str
+    signature: str
+
+    @classmethod
+    def from_headers(cls, headers: Any) -> SignedProof | None:
+        """The proof in ``headers``; None without any of the three; ValueError when only some are there."""
+        values = [headers.get(name) for name in (SESSION_HEADER, COUNTER_HEADER, SIGNATURE_HEADER)]
+        if all(v is None for v in values):
+            return None
+        if any(v is None for v in values):
+            raise ValueError(f"incomplete signature: send {SESSION_HEADER}, {COUNTER_HEADER} and {SIGNATURE_HEADER} "
+                             "together")
+        return cls(*values)
+
+    def valid(self, token: PairingToken, method: str, target: str, body: bytes) -> bool:
+        """True when the signature is the token's over this request (constant-time compare)."""
+        if len(self.session) > 64 or len(self.counter) > 20 or len(self.signature) != 64:
+            return False
+        expected = sign_request(token.value, method, target, self.session, self.counter, body)
+        return hmac.compare_digest(expected.encode("ascii"), self.signature.lower().encode("ascii", "replace"))
+
+
+@dataclass
+class RequestSigner:
+    """The client side of signed requests (what the tablet page does, for scripts and tests).
+
+    ``headers`` numbers each request of the session (1, 2, 3, ...) and signs it; :meth:`restart` takes a
+    new session from the server's ``POST /api/session`` answer.  ``session`` "" (none yet) signs requests
+    only HOLD accepts -- and ``POST /api/session`` itself.  :meth:`httpx_auth` does all of it for an
+    ``httpx`` client: it opens a session first, and again when the server has forgotten it.
+    """
+
+    token: str
+    session: str = ""
+    counter: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def restart(self, session: str) -> None:
+        with self._lock:
+            self.session, self.counter = session, 0
+
+    def headers(self, method: str, target: str, body: bytes = b"") -> dict[str, str]:
+        """The signing headers of the next request (``target``: path and query, as sent)."""
+        with self._lock:
+            self.counter += 1
+            session, counter = self.session, str(self.counter)
+        return {SESSION_HEADER: session, COUNTER_HEADER: counter,
+                SIGNATURE_HEADER: sign_request(self.token, method, target, session, counter, body)}
+
+    def websocket_auth(self) -> dict[str, str]:
+        """The first WebSocket message of a signed socket (it takes a counter like a ``GET /ws``)."""
+        h = self.headers("GET", "/ws")
+        return {"type": "auth", "session": h[SESSION_HEADER], "counter": h[COUNTER_HEADER],
+                "signature": h[SIGNATURE_HEADER]}
+
+    def open_headers(self) -> dict[str, str]:
+        """The signing headers of ``POST /api/session`` (no session yet: session "", counter 1)."""
+        return {SESSION_HEADER: "", COUNTER_HEADER: "1",
+                SIGNATURE_HEADER: sign_request(self.token, "POST", "/api/session", "", "1", b"")}
+
+    def httpx_auth(self) -> Any:
+        """An ``httpx.Auth`` that signs every request (opening a session when there is none, or it expired)."""
+        import httpx
+
+        signer = self
+
+        class _Auth(httpx.Auth):
+            requires_response_body = True
+
+            def auth_flow(self, request: httpx.Request):
+                if not signer.session:
+                    yield from self._open(request)
+                request.headers.update(signer.headers(request.method, _target(request), request.content))
+                response = yield request
+                if response.status_code == 409 and _reason(response) == "unknown_session":
+                    yield from self._open(request)
+                    request.headers.update(signer.headers(request.method, _target(request), request.content))
+                    yield request
+
+            def _open(self, request: httpx.Request):
+                opened = yield httpx.Request("POST", request.url.copy_with(raw_path=b"/api/session"),
+                                             headers=signer.open_headers())
+                if opened.status_code != 200:
+                    raise PermissionError(f"could not open a director session: HTTP {opened.status_code} "
+                                          f"{opened.text[:200]}")
+                signer.restart(opened.json()["session"])
+
+        return _Auth()
+
+
+def _target(request: Any) -> str:
+    return request.url.raw_path.decode("ascii")
+
+
+def _reason(response: Any) -> str:
+    try:
+        return str(response.json().get("replay", ""))
+    except ValueError:
+        return ""
 
 
 @dataclass

@@ -1,16 +1,17 @@
 /* cinempc director tablet page.  Plain JS, no libraries, no network but its own origin.
  *
- * Transport: one WebSocket (/ws; the token is the first message) carries state pushes (JSON),
+ * Transport: one WebSocket (/ws; a signed auth is the first message) carries state pushes (JSON),
  * live frames (binary JPEG) and commands.  When it is down, the page polls /api/state and
  * /api/frame over HTTP and sends commands by HTTP POST, so nothing -- HOLD above all -- depends
- * on the socket.  Every HTTP call carries the X-Director-Token header.
+ * on the socket.  Every HTTP call and the socket's auth are signed by the pairing shell's signer
+ * (session, counter, HMAC with the token: the token itself never goes over the network), so a
+ * request captured on the wire cannot be sent again; HOLD is taken signed with any counter.
  */
 (function () {
   'use strict';
 
-  window.cinempcDirectorStart = function (token, onUnauthorised) {
+  window.cinempcDirectorStart = function (auth, onUnauthorised) {
     delete window.cinempcDirectorStart;
-    var HEADERS = { 'X-Director-Token': token };
     var $ = function (id) { return document.getElementById(id); };
     var ws = null, wsOpen = false, fallback = false, lastMessageAt = 0, reconnectDelay = 500, pollTimer = null, nextId = 1;
     var pending = {};           // ws message id -> resolve
@@ -28,9 +29,10 @@
     function api(method, path, body, timeoutMs) {
       var ctrl = new AbortController();
       var timer = setTimeout(function () { ctrl.abort(); }, timeoutMs || 4000);
-      var opts = { method: method, headers: Object.assign({}, HEADERS), cache: 'no-store', signal: ctrl.signal };
-      if (body !== undefined) { opts.headers['Content-Type'] = 'application/json'; opts.body = JSON.stringify(body); }
-      return fetch(path, opts).then(function (r) {
+      var text = body !== undefined ? JSON.stringify(body) : undefined;
+      var headers = text !== undefined ? { 'Content-Type': 'application/json' } : {};
+      var sent = path === '/api/hold' ? auth.hold(ctrl.signal) : auth.request(method, path, text, headers, ctrl.signal);
+      return sent.then(function (r) {
         clearTimeout(timer);
         if (r.status === 401) { onUnauthorised(); throw new Error('unauthorised'); }
         return r;
@@ -42,7 +44,7 @@
       var proto = location.protocol === 'https:' ? 'wss://' : 'ws://';
       try { ws = new WebSocket(proto + location.host + '/ws'); } catch (e) { scheduleReconnect(); return; }
       ws.binaryType = 'blob';
-      ws.onopen = function () { ws.send(JSON.stringify({ type: 'auth', token: token })); };
+      ws.onopen = function () { ws.send(JSON.stringify(auth.wsAuth())); };
       ws.onmessage = function (ev) {
         lastMessageAt = Date.now();
         if (typeof ev.data !== 'string') { showFrame(ev.data); return; }
@@ -60,6 +62,9 @@
         var was = wsOpen; wsOpen = false; ws = null;
         Object.keys(pending).forEach(function (k) { pending[k](null); delete pending[k]; });
         if (ev.code === 4401) { onUnauthorised(); return; }
+        if (ev.code === 4409) {  // the server forgot the session (it restarted): a new one before reconnecting
+          auth.open().catch(function (e) { if (e.unauthorised) onUnauthorised(); });
+        }
         fallback = true;
         setConn('bad', was ? 'socket lost — HTTP fallback' : 'no socket — HTTP fallback');
         startPolling();
@@ -594,10 +599,12 @@
     // ------------------------------------------------------------------ operator panel
     // Its own token in its own header, never the pairing token alone; a 401 here is not a lost pairing.
     function opApi(method, path, body) {
-      var headers = Object.assign({ 'X-Operator-Token': $('op-token').value }, HEADERS);
-      var opts = { method: method, headers: headers, cache: 'no-store' };
-      if (body !== undefined) { headers['Content-Type'] = 'application/json'; opts.body = JSON.stringify(body); }
-      return fetch(path, opts).then(function (r) { return r.json().then(function (j) { return [r.status, j]; }); });
+      var headers = { 'X-Operator-Token': $('op-token').value };
+      var text = body !== undefined ? JSON.stringify(body) : undefined;
+      if (text !== undefined) headers['Content-Type'] = 'application/json';
+      return auth.request(method, path, text, headers).then(function (r) {
+        return r.json().then(function (j) { return [r.status, j]; });
+      });
     }
     function opShow(status, j) {
       var lines = [];
