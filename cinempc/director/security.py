@@ -14,7 +14,7 @@ logs and in the browser history):
   path and query, session, counter, SHA-256 of the body).  The server takes each counter of a
   session once (:class:`ReplayGuard`: a sliding window, as IPsec and DTLS do, so requests that
   overtake each other on parallel connections still pass): a request captured on the wire and sent
-  again is refused (409) and changes nothing; altering its counter breaks the signature (401);
+  again is refused (409) and changes nothing; changing its counter breaks the signature (401);
   a session the server does not know (it restarted, or evicted it) is refused (409) until the client
   opens a new one.
 * **bearer** (scripts, ``curl``): the token itself in ``X-Director-Token`` (or ``Authorization:
@@ -72,7 +72,7 @@ class DirectorSettings:
     max_message_bytes: int = 4096
     command_rate_per_s: float = 2.0
     command_burst: int = 6
-    replay_window: int = 64  # a session's counters this far below its highest are still taken once (reordering)
+    replay_window: int = 64  # a session's counters this far below its highest are still taken once (out of order)
     max_sessions: int = 32  # signed sessions remembered at once; the least recently used is forgotten
     max_name_chars: int = 40
     frame_rate_hz: float = 10.0
