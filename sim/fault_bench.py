@@ -377,16 +377,15 @@ def run_link_fault(fault: Fault, settle_s: float = 3.0) -> FaultFigures:
 GRAPH_NODES = ("sim_node", "mpc_node", "director_node")
 GRAPH_FAULTS: tuple[Fault, ...] = (
     Fault("stale_state_ros", 1.0, "hold", "automatic with the next odometry"),
-    Fault("delayed_state_ros", 3.0, "held", "not defended: the MPC node ages odometry by its arrival, not its stamp"),
+    Fault("delayed_state_ros", 3.0, "held", "automatic with the next odometry on time"),
     Fault("clock_jump_ros", 1.0, "hold", "automatic with the next odometry, subjects and solve"),
     Fault("director_unauthenticated", 2.0, "held", "none: every request refused, the director's HOLD stands"),
-    Fault("director_replayed_resume", 2.0, "held",
-          "not defended: the director presses HOLD again (TLS keeps requests from being captured)"),
+    Fault("director_replayed_resume", 2.0, "held", "none: every replay refused, the director's HOLD stands"),
     Fault("director_socket_dropped", 1.0, "hold", "automatic: the tablet opens a new socket; RESUME when wanted"),
     Fault("mpc_node_killed", 2.0, "hold", "operator: restart the MPC node (it flies the shot again once up)"),
 )
-GRAPH_FAST_SUBSET = ("stale_state_ros", "clock_jump_ros", "director_unauthenticated", "director_socket_dropped",
-                     "mpc_node_killed")
+GRAPH_FAST_SUBSET = ("stale_state_ros", "delayed_state_ros", "clock_jump_ros", "director_unauthenticated",
+                     "director_replayed_resume", "director_socket_dropped", "mpc_node_killed")
 STATE_DELAY_S = 1.0  # delayed_state_ros: the MPC node's odometry arrives this late (stamps as measured)
 CLOCK_JUMP_S = 2.0  # clock_jump_ros: the MPC node's clock steps this far forward, and back at the fault's end
 GRAPH_SETTLE_S = 2.0  # graph seconds of flying the shot (no hold) before each fault
@@ -477,57 +476,100 @@ class TcpRelay:
 
 
 class Tablet:
-    """The director's tablet over real HTTP and WebSocket: raw HTTP/1.1 bytes, so a request can be replayed."""
+    """The director's tablet over real HTTP and WebSocket: raw HTTP/1.1 bytes, so a request can be replayed.
+
+    The director's own requests are signed as the tablet page signs them (a session, a counter per request,
+    HMAC with the pairing token: cinempc.director.security); ``token`` given: a bearer token instead (an
+    intruder's wrong one), None: no credentials at all.
+    """
 
     def __init__(self, port: int, token: str) -> None:
+        from cinempc.director.security import RequestSigner
+
         self.port, self.token = port, token
+        self.signer = RequestSigner(token)
+
+    def open_session(self) -> None:
+        """A fresh signed session from the app (``POST /api/session``), as the page opens one when it loads."""
+        import json
+
+        status, body = self.exchange(self._bytes("POST", "/api/session", b"", self.signer.open_headers()))
+        if status != 200:
+            raise RuntimeError(f"the director app did not open a session: HTTP {status} {body[:200]!r}")
+        self.signer.restart(json.loads(body)["session"])
 
     def request_bytes(self, method: str, path: str, body: dict | None = None, token: str | None = "") -> bytes:
-        """The exact bytes of one request (``token=None``: no token at all; ``""``: the director's)."""
+        """The exact bytes of one request (``token=""``: the director's, signed; a string: that bearer token;
+        None: no credentials)."""
         import json
 
         payload = json.dumps(body).encode() if body is not None else b""
+        if token == "":
+            if not self.signer.session:
+                self.open_session()
+            credentials = self.signer.headers(method, path, payload)
+        else:
+            credentials = {} if token is None else {"X-Director-Token": token}
+        return self._bytes(method, path, payload, credentials)
+
+    def _bytes(self, method: str, path: str, payload: bytes, headers: dict[str, str]) -> bytes:
         lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}", "Connection: close",
                  "Content-Type: application/json", f"Content-Length: {len(payload)}"]
-        if token is not None:
-            lines.append(f"X-Director-Token: {token or self.token}")
+        lines += [f"{k}: {v}" for k, v in headers.items()]
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
-    def send(self, data: bytes, timeout_s: float = 10.0) -> int:
-        """Send request bytes on a fresh connection; the HTTP status of the answer."""
+    def exchange(self, data: bytes, timeout_s: float = 10.0) -> tuple[int, bytes]:
+        """Send request bytes on a fresh connection; the HTTP status and body of the answer."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout_s) as sock:
             sock.sendall(data)
             answer = b""
-            while b"\r\n" not in answer:
-                chunk = sock.recv(4096)
+            while True:  # Connection: close -- the server ends the answer by closing
+                chunk = sock.recv(65536)
                 if not chunk:
                     break
                 answer += chunk
-        return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
+        status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
+        return status, answer.partition(b"\r\n\r\n")[2]
+
+    def send(self, data: bytes, timeout_s: float = 10.0) -> int:
+        """Send request bytes on a fresh connection; the HTTP status of the answer."""
+        return self.exchange(data, timeout_s)[0]
 
     def post(self, path: str, body: dict | None = None, token: str | None = "") -> int:
         return self.send(self.request_bytes("POST", path, body, token))
 
-    @contextmanager
-    def websocket(self, port: int | None = None, token: str | None = "", timeout_s: float = 10.0):
-        """A WebSocket to ``/ws`` (through ``port``: a relay), authenticated unless ``token`` is None."""
+    def auth_message(self, token: str | None = "") -> str | None:
+        """The first WebSocket message: the director's signed auth (a fresh counter), a bearer one, or None."""
         import json
 
+        if token == "":
+            if not self.signer.session:
+                self.open_session()
+            return json.dumps(self.signer.websocket_auth())
+        return None if token is None else json.dumps({"type": "auth", "token": token})
+
+    @contextmanager
+    def websocket(self, port: int | None = None, token: str | None = "", timeout_s: float = 10.0,
+                  auth: str | None = None):
+        """A WebSocket to ``/ws`` (through ``port``: a relay), authenticated as ``token`` says, or with ``auth``
+        (a first message captured earlier)."""
         from websockets.sync.client import connect
 
+        first = auth if auth is not None else self.auth_message(token)
         with connect(f"ws://127.0.0.1:{port or self.port}/ws", proxy=None, open_timeout=timeout_s,
                      compression=None, ping_interval=None, close_timeout=1.0) as ws:
-            if token is not None:
-                ws.send(json.dumps({"type": "auth", "token": token or self.token}))
+            if first is not None:
+                ws.send(first)
             yield ws
 
-    def closed_with(self, token: str | None, first: str, timeout_s: float = 10.0) -> int | None:
-        """Open a socket (``token`` as in :meth:`websocket`), send ``first``, read until the server closes it:
-        the close code (None: never closed)."""
+    def closed_with(self, token: str | None, first: str, timeout_s: float = 10.0,
+                    auth: str | None = None) -> int | None:
+        """Open a socket (``token``/``auth`` as in :meth:`websocket`), send ``first``, read until the server closes
+        it: the close code (None: never closed)."""
         from websockets.exceptions import ConnectionClosed
 
         try:
-            with self.websocket(token=token) as ws:
+            with self.websocket(token=token, auth=auth) as ws:
                 ws.send(first)
                 deadline = time.monotonic() + timeout_s
                 while time.monotonic() < deadline:
@@ -754,12 +796,15 @@ class GraphSession:
         return self.wait(lambda: self.clock_s >= until and self.clock_s, f"{seconds} s of graph time")
 
     def wait_flying(self, seconds: float) -> None:
-        """Until the MPC has streamed flying setpoints for ``seconds`` of graph time with the world running."""
+        """Until the MPC has streamed flying setpoints, and the sim node flown them, for ``seconds`` of graph time
+        with the world running (a sim node still holding on its setpoint timeout -- the MPC slow to fly again
+        after a long hold -- would make the next row's figures the last row's)."""
         def flying() -> bool:
-            if self.paused or not self.setpoints or self.setpoints[-1].hold:
+            if self.paused or not self.setpoints or self.setpoints[-1].hold or not self.truth or self.truth[-1].hold:
                 return False
             since = self.clock_s - seconds
             held = [s for s in self.setpoints if s.time_s >= since and s.hold]
+            held += [t for t in self.truth if t.time_s >= since and t.hold]
             return not held and self.setpoints[0].time_s <= since and self.scenario_s >= seconds
         self.wait(flying, f"{seconds} s of the shot flown")
 
@@ -893,25 +938,69 @@ def _inject_unauthenticated(session: GraphSession, fault: Fault) -> _Window:
     return _Window(start, end, press, resume_at, describe=describe)
 
 
+def _raise_counter(request: bytes) -> bytes:
+    """A captured signed request with its counter raised (the signature kept): what an intruder can forge."""
+    head, _, payload = request.partition(b"\r\n\r\n")
+    lines = [line if not line.startswith(b"X-Director-Counter:") else
+             b"X-Director-Counter: " + str(int(line.split(b":", 1)[1]) + 1000).encode() for line in head.split(b"\r\n")]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + payload
+
+
 def _inject_replayed_resume(session: GraphSession, fault: Fault) -> _Window:
-    """A RESUME the director sent earlier, captured on the wire (plain HTTP), is replayed byte for byte."""
+    """Requests the director sent earlier, captured on the wire (plain HTTP), replayed while the director holds.
+
+    The director's RESUME (HTTP) and the first message of its WebSocket, both signed as the tablet page signs
+    them, are captured while the shot flies.  While the director holds, they are sent again for the fault's
+    duration: the RESUME byte for byte, and with its counter raised; the socket's auth on a new socket, then
+    a RESUME over it.  Safe: every replay refused, the director's HOLD standing all through.  A replayed HOLD
+    is accepted (HOLD always works): checked once at the end.
+    """
+    import json
+
     tablet = session.tablet
+    tablet.open_session()  # the page loads: a fresh session
     captured = tablet.request_bytes("POST", "/api/resume")
     if tablet.send(captured) != 200:  # the director's own RESUME while flying: harmless, and on the wire
         raise RuntimeError("the director's RESUME was refused")
-    press, held = _director_hold(session)
+    socket_auth = tablet.auth_message()
+    with tablet.websocket(auth=socket_auth) as ws:  # the page's socket: its auth on the wire too
+        _until_state(ws)
+    captured_hold = tablet.request_bytes("POST", "/api/hold")
+    press = session.now_s()
+    if tablet.send(captured_hold) != 200:  # the director presses HOLD (signed, as the page does)
+        raise RuntimeError("the director's HOLD was refused")
+    held = session.wait_setpoint(True, press)
     session.wait_graph_s(DIRECTOR_HOLD_SETTLE_S)
+    attempts: list[tuple[str, Callable[[], bool]]] = [
+        ("HTTP RESUME replayed byte for byte", lambda: tablet.send(captured) == 409),
+        ("HTTP RESUME replayed, its counter raised", lambda: tablet.send(_raise_counter(captured)) == 401),
+        ("WebSocket auth replayed, then RESUME",
+         lambda: tablet.closed_with(None, json.dumps({"type": "resume"}), auth=socket_auth) == 4409),
+    ]
     start = session.now_s()
-    replayed = tablet.send(captured)
-    end = session.wait_graph_s(fault.duration_s)
+    tried, refused, accepted = 0, 0, []
+    while session.now_s() < start + fault.duration_s:
+        what, refuse = attempts[tried % len(attempts)]
+        tried += 1
+        if refuse():
+            refused += 1
+        else:
+            accepted.append(what)
+        time.sleep(0.02)  # a determined intruder, not a flood that starves the machine's other processes
+    end = session.now_s()
+    hold_again = tablet.send(captured_hold)  # the director's HOLD replayed: accepted, holding is always safe
     resume_at = session.now_s()
-    if tablet.post("/api/resume") != 200:  # the director carries on (after holding again, on a real set)
+    if tablet.post("/api/resume") != 200:  # the director carries on, with a fresh counter
         raise RuntimeError("the director's RESUME was refused")
 
     def describe() -> str:
         flew = next((s.time_s for s in session.setpoints if start <= s.time_s < end and not s.hold), None)
-        what = f"the rig flew the shot again {flew - start:.2f} s after it" if flew is not None else "the rig held"
-        return f"the replayed RESUME was answered {replayed}; {what}"
+        what = f"the rig flew the shot again {flew - start:.2f} s after the first" if flew is not None else \
+            "the rig held all through"
+        taken = f"; NOT refused: {sorted(set(accepted))}" if accepted else ""
+        return (f"{refused}/{tried} replays refused (HTTP 409 byte for byte, 401 with the counter raised, "
+                f"WebSocket auth closed 4409){taken}; {what}; the director's HOLD reached the setpoints "
+                f"{held - press:.2f} s after the press; the HOLD replayed was answered {hold_again}")
     return _Window(start, end, press, resume_at, describe=describe)
 
 
@@ -993,10 +1082,13 @@ def _graph_figures(fault: Fault, session: GraphSession, w: _Window, errors_befor
     first = next((s for s in samples if s.time_s >= w.safe_from_s and s.hold), None)
     if fault.safe == "held":  # held before the fault: safe is held all through it
         during = [s for s in samples if w.start_s <= s.time_s < w.end_s]
+        # no setpoint flying the shot (none at all counts as held -- the sim node holds on its setpoint timeout --
+        # once the world is seen running through the fault: its truth)
+        watched = during or [t for t in session.truth if w.start_s <= t.time_s < w.end_s]
         # a director's HOLD in force must stay latched too, however slowly the MPC would act on its release
         latched = [h for t, h in session.director_hold if t < w.start_s][-1:] == [True]
         released = latched and any(not h for t, h in session.director_hold if w.start_s <= t < w.end_s)
-        time_to_safe = 0.0 if during and all(s.hold for s in during) and not released else None
+        time_to_safe = 0.0 if watched and all(s.hold for s in during) and not released else None
         safe_s = w.start_s
     else:
         time_to_safe = None if first is None else round(first.time_s - w.safe_from_s, 3)

@@ -53,6 +53,17 @@ def test_a_stale_state_over_dds_holds_when_state_timeout_s_has_passed(figures):
     assert row.geofence_violations == 0, row
 
 
+def test_odometry_delivered_late_is_aged_by_its_stamp_and_held_on(figures):
+    row = figures["delayed_state_ros"]
+    # every late state is STATE_DELAY_S old by its stamp, older than state_timeout_s: no setpoint of the late
+    # stretch flies the shot (0.0: held all through it)
+    # (the first second nothing arrives: the stale-state hold, timed by stale_state_ros; here a "no fresh plan"
+    # hold of a slow solve, or a setpoint timer starved while the lockstep world stands, may come first or later)
+    assert row.time_to_safe_s == 0.0, row.detail
+    assert re.search(r"held on 1-s-old odometry \(\d+ setpoints\)", row.detail), row.detail
+    assert row.geofence_violations == 0, row
+
+
 def test_a_clock_step_reaching_the_mpc_node_holds_at_its_next_setpoint(figures):
     row = figures["clock_jump_ros"]
     assert row.time_to_safe_s is not None, row
@@ -67,6 +78,15 @@ def test_unauthenticated_requests_are_all_refused_and_the_hold_stands(figures):
     refused, tried = map(int, re.search(r"(\d+)/(\d+) requests refused", row.detail).groups())
     assert tried >= 8 and refused == tried, row.detail  # every kind of attempt at least once
     assert row.time_to_safe_s == 0.0, row  # held all through the attempts
+    assert row.geofence_violations == 0, row
+
+
+def test_replayed_director_requests_are_all_refused_and_the_hold_stands(figures):
+    row = figures["director_replayed_resume"]
+    refused, tried = map(int, re.search(r"(\d+)/(\d+) replays refused", row.detail).groups())
+    assert tried >= 3 and refused == tried, row.detail  # every kind of replay at least once
+    assert row.time_to_safe_s == 0.0, row  # held all through the replays, director/hold never released
+    assert "the HOLD replayed was answered 200" in row.detail, row.detail  # HOLD always works
     assert row.geofence_violations == 0, row
 
 
