@@ -56,11 +56,19 @@ def graph(ros_domain_env, repo_root):
         rclpy.shutdown()
 
 
-def post(director, path: str, body: dict) -> httpx.Response:
-    from cinempc.director.security import TOKEN_HEADER
+_SIGNERS: dict[str, httpx.Auth] = {}
 
-    return httpx.post(director.server.url + path, json=body, headers={TOKEN_HEADER: director.server.token.value},
-                      timeout=10.0)
+
+def signed(director) -> httpx.Auth:
+    """Signs each request as the tablet page does (a session, a counter per request): state changes need it."""
+    from cinempc.director.security import RequestSigner
+
+    token = director.server.token.value
+    return _SIGNERS.setdefault(token, RequestSigner(token).httpx_auth())
+
+
+def post(director, path: str, body: dict) -> httpx.Response:
+    return httpx.post(director.server.url + path, json=body, auth=signed(director), timeout=10.0)
 
 
 def test_a_pin_from_the_tablet_reaches_the_perception_pipeline(graph):
@@ -84,10 +92,7 @@ def test_a_pin_from_the_tablet_reaches_the_perception_pipeline(graph):
     # a pin the director takes back on the tablet: perception stops framing and looking for that person
     assert post(director, "/api/subjects/point_out", {"name": "dave", "x_m": 1.0, "y_m": 2.0}).status_code == 200
     wait_until(lambda: "dave" in perception.pipeline.names.pins, 15, "dave's pin in the perception pipeline")
-    from cinempc.director.security import TOKEN_HEADER
-
-    removed = httpx.delete(director.server.url + "/api/subjects/pins/dave",
-                           headers={TOKEN_HEADER: director.server.token.value}, timeout=10.0)
+    removed = httpx.delete(director.server.url + "/api/subjects/pins/dave", auth=signed(director), timeout=10.0)
     assert removed.status_code == 200, removed.text
     wait_until(lambda: "dave" not in perception.pipeline.names.pins, 15, "dave's pin withdrawn in perception")
     assert perception.pipeline.names.track_of("carol") == 5  # a found pin leaving the set unnamed nobody
