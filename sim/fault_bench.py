@@ -899,6 +899,24 @@ def _director_hold(session: GraphSession) -> tuple[float, float]:
     return press, session.wait_setpoint(True, press)
 
 
+def _attempt_in_turn(session, attempts: list[tuple[str, Callable[[], bool]]],
+                     until_s: float) -> tuple[int, int, list[str]]:
+    """Try each attempt in turn until ``until_s`` (session time): (tried, refused, what was accepted).
+
+    A pause of 20 ms between attempts: a determined client, not a flood that starves the machine's other processes.
+    """
+    tried, refused, accepted = 0, 0, []
+    while session.now_s() < until_s:
+        what, refuse = attempts[tried % len(attempts)]
+        tried += 1
+        if refuse():
+            refused += 1
+        else:
+            accepted.append(what)
+        time.sleep(0.02)
+    return tried, refused, accepted
+
+
 def _inject_unauthenticated(session: GraphSession, fault: Fault) -> _Window:
     """While the director holds, someone without the token tries to fly the rig: HTTP and WebSocket."""
     tablet = session.tablet
@@ -917,15 +935,7 @@ def _inject_unauthenticated(session: GraphSession, fault: Fault) -> _Window:
         ("WebSocket wrong token, then resume", lambda: tablet.closed_with(wrong, '{"type": "resume"}') == 4401),
     ]
     start = session.now_s()
-    tried, refused, accepted = 0, 0, []
-    while session.now_s() < start + fault.duration_s:
-        what, refuse = attempts[tried % len(attempts)]
-        tried += 1
-        if refuse():
-            refused += 1
-        else:
-            accepted.append(what)
-        time.sleep(0.02)  # a determined client, not a flood that starves the machine's other processes
+    tried, refused, accepted = _attempt_in_turn(session, attempts, start + fault.duration_s)
     end = session.now_s()
     resume_at = session.now_s()
     if tablet.post("/api/resume") != 200:
@@ -978,15 +988,7 @@ def _inject_replayed_resume(session: GraphSession, fault: Fault) -> _Window:
          lambda: tablet.closed_with(None, json.dumps({"type": "resume"}), auth=socket_auth) == 4409),
     ]
     start = session.now_s()
-    tried, refused, accepted = 0, 0, []
-    while session.now_s() < start + fault.duration_s:
-        what, refuse = attempts[tried % len(attempts)]
-        tried += 1
-        if refuse():
-            refused += 1
-        else:
-            accepted.append(what)
-        time.sleep(0.02)  # a determined intruder, not a flood that starves the machine's other processes
+    tried, refused, accepted = _attempt_in_turn(session, attempts, start + fault.duration_s)
     end = session.now_s()
     hold_again = tablet.send(captured_hold)  # the director's HOLD replayed: accepted, holding is always safe
     resume_at = session.now_s()
