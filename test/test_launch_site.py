@@ -11,34 +11,17 @@ from pathlib import Path
 
 import pytest
 import yaml
+from field_site import EXAMPLE, field_site
 from test_ros_graph import _launch, stub_launch  # noqa: F401 -- stub_launch is a fixture used by name
 
 from cinempc.cli.up import _remove_override_files, commands, site_overrides
-from cinempc.config import load_vehicle_config
 from cinempc.graph import graph
-from cinempc.mavlink.signing import write_signing_key
-from cinempc_sim.autopilot import SimAutopilot
-from cinempc_sim.scenario import load_scenario
-from cinempc_sim.simulator import Simulator
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "site_field.yaml"
 
 
 @pytest.fixture(scope="module")
 def field(tmp_path_factory):
     """A signed simulated PX4 on the ground and a site file pointing at it."""
-    folder = tmp_path_factory.mktemp("launch_field")
-    key = write_signing_key(folder / "field.key")
-    scenario = load_scenario("single_walker")
-    x, y, _ = scenario.start.position_m
-    scenario = scenario.model_copy(update={"start": scenario.start.model_copy(update={"position_m": (x, y, 0.15)})})
-    vehicle = load_vehicle_config()
-    vehicle = vehicle.model_copy(update={"airspace": vehicle.airspace.model_copy(update={"altitude_floor_m": 0.0})})
-    with Simulator(scenario, render=False, vehicle=vehicle) as sim, SimAutopilot(sim, "px4", signing_key=key) as px4:
-        document = yaml.safe_load(EXAMPLE.read_text())
-        document["mavlink"].update(url=px4.url, signing_key=str(folder / "field.key"))
-        path = folder / "field.yaml"
-        path.write_text(yaml.safe_dump(document))
+    with field_site(tmp_path_factory.mktemp("launch_field")) as (path, px4):
         yield path, px4
 
 

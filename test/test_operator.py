@@ -10,36 +10,17 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
+from field_site import field_site
 
-from cinempc.mavlink.signing import write_signing_key
 from cinempc.operator import Action, operate
 from cinempc.preflight import PreflightSettings
 from cinempc.site import load_site
-from cinempc_sim.autopilot import SimAutopilot
-from cinempc_sim.scenario import load_scenario
-from cinempc_sim.simulator import Simulator
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "site_field.yaml"
 
 
 @pytest.fixture(scope="module")
 def field(tmp_path_factory):
     """A signed simulated PX4 with the vehicle on the ground, and a site file pointing at it."""
-    from cinempc.config import load_vehicle_config
-
-    folder = tmp_path_factory.mktemp("field")
-    key = write_signing_key(folder / "field.key")
-    scenario = load_scenario("single_walker")
-    x, y, _ = scenario.start.position_m
-    scenario = scenario.model_copy(update={"start": scenario.start.model_copy(update={"position_m": (x, y, 0.15)})})
-    vehicle = load_vehicle_config()
-    vehicle = vehicle.model_copy(update={"airspace": vehicle.airspace.model_copy(update={"altitude_floor_m": 0.0})})
-    with Simulator(scenario, render=False, vehicle=vehicle) as sim, SimAutopilot(sim, "px4", signing_key=key) as px4:
-        document = yaml.safe_load(EXAMPLE.read_text())
-        document["mavlink"].update(url=px4.url, signing_key=str(folder / "field.key"))
-        path = folder / "field.yaml"
-        path.write_text(yaml.safe_dump(document))
+    with field_site(tmp_path_factory.mktemp("field")) as (path, px4):
         yield load_site(path), px4
 
 
