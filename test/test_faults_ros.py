@@ -25,8 +25,10 @@ DIRECTOR = load_parameters("nodes.yaml", "/**/director_node")["node"]
 SETPOINT_PERIOD_S = 1.0 / MPC["setpoint_rate_hz"]  # the MPC node decides once per setpoint
 SIM_STEP_S = 1.0 / SIM["step_rate_hz"]  # the sim node decides, and publishes state and the clock, once per step
 # The MPC node's clock and odometry pass through the bench's relay, and the bench reads the graph's clock
-# from /clock: on a loaded machine each is a few steps late (the largest spread measured: 0.08 s).
-RELAY_LAG_S = 0.1
+# from /clock: on a loaded machine each is a few steps late (0.08 s at most run alone; inside make test, with
+# the rest of the suite on the same 2 cores, 0.35 s and 0.45 s over the expected figure were measured).  The
+# bound still fails a timeout set to 5 s; the figures themselves are the fault bench's to report.
+RELAY_LAG_S = 0.6
 
 
 @pytest.fixture(scope="module")
