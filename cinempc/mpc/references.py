@@ -626,6 +626,12 @@ class ReferenceBuilder:
             # viewpoint asked for a leap across the subject (the plan cut through it and the solve failed)
             radius = max(distance, float(np.linalg.norm(state.position_m - group_anchor[0])))
             view_rate = self.advance_view_bearing(memory, desired, shot_time_s, radius)
+        lag_m = 0.0  # how far the camera is behind its move's distance now, carried along the horizon: a dolly
+        # zoom's lens follows the distance the camera has (timed on the plan alone, a camera held back by its
+        # subjects' walk zoomed out of the size the move keeps, 0.5 too small)
+        if memory.acquired_s is not None and memory.plan is not None:
+            lag_m = float(np.linalg.norm(state.position_m - group_anchor[0])) - memory.plan.distance_m(
+                memory.plan.progress(shot_time_s - memory.acquired_s))
         for k in range(N + 1):
             col = P[:, k]
             time_k = shot_time_s + k * dt
@@ -634,7 +640,7 @@ class ReferenceBuilder:
             L.set(col, "view_anchor_m", anchor)
             L.set(col, "stage_weight", self.params.horizon.terminal_weight if k == N else 1.0)
             w_view = [w.view_direction, w.view_distance]
-            pos_ref, w_pos = anchor, 0.0
+            pos_ref, w_pos, world_anchored = anchor, 0.0, False
             vel_ref = v_group
             size_scale, focal_state = 1.0, None
             if movement == "follow":  # side bearing (swung round at a bounded rate), angle elevation, stand-off
@@ -649,11 +655,6 @@ class ReferenceBuilder:
                 here = reference.during(plan, memory.start, memory.goal, progress)
                 ahead = reference.during(plan, memory.start, memory.goal, plan.progress(since + dt))
                 size_scale = plan.size_scale(progress)
-                # a dolly zoom's lens follows the distance the camera has (its lag behind the line carried along
-                # the horizon): timed on the plan alone, a camera held back by its subjects' walk zoomed out of
-                # the size the move keeps (0.5 too small)
-                lag_m = float(np.linalg.norm(state.position_m - group_anchor[0])) - plan.distance_m(
-                    plan.progress(shot_time_s - memory.acquired_s))
                 planned_mm = plan.focal_length_mm(progress, max(plan.distance_m(progress) + lag_m, 1e-3))
                 if planned_mm is not None:
                     planned_mm = self.camera.focal_length_mm.clamp(planned_mm)
@@ -661,13 +662,13 @@ class ReferenceBuilder:
                 if here.position_m is not None:  # world-anchored: the camera stays where it took the frame ...
                     place = self.within_lens_reach(here.position_m, anchor, shot.framing, height, relaxations)
                     offset = place - anchor
-                    pos_ref, w_pos = place, w.position_reference * 10.0
+                    pos_ref, w_pos, world_anchored = place, w.position_reference * 10.0, True
                     vel_ref, w_view = np.zeros(3), [0.0, 0.0]
                 else:
                     offset = here.offset_m
                     vel_ref = v_group + (ahead.offset_m - here.offset_m) / dt
                     w_view = [w.view_direction * reference.view_gain, w.view_distance * reference.view_gain]
-            if pos_ref is anchor:  # subject-anchored: head for this stage's viewpoint, acquired or not
+            if not world_anchored:  # head for this stage's viewpoint, acquired or not
                 vel_ref = vel_ref + self.approach_velocity_mps(state.position_m, anchor + offset, k * dt)
             view_d = float(np.linalg.norm(offset))
             view_dir = offset / max(view_d, 1e-6)
