@@ -1,6 +1,7 @@
 """Issue 30's newcomer frictions, through the real ``cinempc`` command line.
 
-A parse answer is a shot file (one shot; several name ``.shots[N]``), ``cinempc optics`` checks the
+A parse answer is a shot file (one shot; several name ``.shots[N]``; its unknown-subject warning kept), ``cinempc
+sim`` refuses a subject the scene has no actor for, ``cinempc optics`` checks the
 lens against the camera profile and speaks the units it was given, ``--list-cameras``,
 ``--no-video`` does not claim a video, and the docs count the scenarios there are.
 """
@@ -86,6 +87,35 @@ def test_sim_flies_a_parse_answer_and_no_video_claims_no_video(capsys, tmp_path)
     code, _, err = run_cli(capsys, "sim", "--scenario", "single_walker", "--shot", str(several), "--out",
                            str(tmp_path / "never"))
     assert code == 2 and ".shots[1]" in err and not (tmp_path / "never").exists()
+
+
+def test_sim_refuses_a_subject_the_scene_has_no_actor_for(capsys, tmp_path):
+    """parse only warns (a track may still be named so); an offline sim run cannot name one, so it refuses,
+    naming the unknown subject and the scene's actors; with --director it warns."""
+    from cinempc.cli.sim import check_shot_subjects, unknown_actors_message
+    from cinempc.shot import ShotSpec
+    from cinempc_sim.scenario import load_scenario
+
+    answer = parse_to_file(capsys, tmp_path, "follow the zebra", "zebra.json")
+    assert json.loads(answer.read_text())["unknown_subjects"] == ["zebra"]
+    code, _, err = run_cli(capsys, "shot", "validate", str(answer))
+    assert code == 0, err  # with the warning in it, still a shot file
+    code, _, err = run_cli(capsys, "sim", "--scenario", "single_walker", "--shot", str(answer), "--headless",
+                           "--out", str(tmp_path / "never"))
+    scenario = load_scenario("single_walker")
+    actor = scenario.actors[0]
+    assert code == 2 and "shot subject 'zebra' is not an actor of scenario 'single_walker'" in err, err
+    assert f"whose actors are '{actor.name}' (#{actor.track_id})" in err, err
+    assert not (tmp_path / "never").exists()
+    # an actor's name, its '#track id' and 'all' are known; the focus and rack targets are checked too
+    assert unknown_actors_message(ShotSpec(subjects=[actor.name], focus={"target": "all"}), scenario) is None
+    assert unknown_actors_message(ShotSpec(subjects=[f"#{actor.track_id}"]), scenario) is None
+    racked = ShotSpec(subjects=[actor.name], focus={"rack_to": "nobody_here"})
+    assert "shot subject 'nobody_here' is not an actor" in unknown_actors_message(racked, scenario)
+    two = unknown_actors_message(ShotSpec(subjects=["zebra", f"#{actor.track_id + 1}"]), scenario)
+    assert f"shot subjects 'zebra', '#{actor.track_id + 1}' are not actors" in two
+    check_shot_subjects(racked, "single_walker", director=True)  # live: a track may still be named so
+    assert "warning: shot subject 'nobody_here' is not an actor" in capsys.readouterr().err
 
 
 def test_optics_refuses_an_f_number_outside_the_lens(capsys):

@@ -63,3 +63,14 @@ def test_human_output_names_corrections_and_suggestions(capsys):
     assert "read 'tigher' as 'tighter'" in capsys.readouterr().out
     assert main(["parse", "orbit left"]) == 2
     assert "did you mean" in capsys.readouterr().err
+
+
+def test_json_answer_carries_the_unknown_subject_warning(capsys):
+    """A subject nothing known carries is flown as typed, and the JSON a script saves says so, not only stderr."""
+    assert main(["parse", "follow the zebra", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["shots"][0]["subjects"] == ["zebra"]
+    assert document["unknown_subjects"] == ["zebra"]
+    assert document["warning"].startswith("warning: subject 'zebra' is unknown: neither a subject word")
+    assert main(["parse", "follow the zebra", "--subjects", "zebra", "--json"]) == 0  # a track named so
+    assert list(json.loads(capsys.readouterr().out)) == ["shots"]

@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "parse", help="plain English -> ShotSpec JSON (or hold/resume/abort)",
         description="Parse a director's command. Prints {\"shots\": [...]}, {\"command\": ...} or "
-        "{\"error\": ...} (exit code 2). See docs/language.md for the vocabulary.",
+        "{\"error\": ...} (exit code 2); a shot naming a subject nothing known carries adds "
+        "\"unknown_subjects\" and \"warning\". See docs/language.md for the vocabulary.",
     )
     parser.add_argument("text", help="the command; '-' reads it from standard input")
     parser.add_argument("--current", help="the shot on air (ShotSpec JSON/YAML file or preset name) for edits")
@@ -77,6 +78,10 @@ def _emit(answer, as_json: bool) -> int:
     from cinempc.language import ErrorAnswer, ShotsAnswer
 
     document = answer.model_dump(mode="json")
+    if isinstance(answer, ShotsAnswer) and answer.unknown_subjects:
+        # the warning travels with the answer a script saves (still a shot file: cinempc.cli.shot.PARSE_ANSWER_KEYS)
+        document["unknown_subjects"] = list(answer.unknown_subjects)
+        document["warning"] = answer.warning
     if as_json:
         print(json.dumps(document))
     elif isinstance(answer, ShotsAnswer):

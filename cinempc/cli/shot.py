@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-PARSE_ANSWER_KEYS = {"shots", "ignored"}  # what `cinempc parse --json` prints for shots
+# what `cinempc parse --json` prints for shots ("unknown_subjects" and "warning" when a subject is unknown)
+PARSE_ANSWER_KEYS = {"shots", "ignored", "unknown_subjects", "warning"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

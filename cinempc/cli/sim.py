@@ -144,6 +144,42 @@ def fly_and_report(scenario_ref: str, shot: Any, controller: str, duration: floa
     return metrics
 
 
+def unknown_actors_message(shot: Any, scenario: Any) -> str | None:
+    """Which subject references of the shot no actor of the scene carries, naming the actors (None: all known).
+
+    A reference is an actor's name, ``#<track id>`` or ``all`` (cinempc.state.SubjectState.matches); the subjects,
+    the focus target and the rack target are checked (cinempc_sim.scene_generator.shot_references).
+    """
+    from cinempc_sim.scene_generator import shot_references
+
+    known = {"all"} | {actor.name for actor in scenario.actors} | {f"#{actor.track_id}" for actor in scenario.actors}
+    unknown = [ref for ref in dict.fromkeys(shot_references(shot)) if ref not in known]
+    if not unknown:
+        return None
+    one = len(unknown) == 1
+    actors = ", ".join(f"'{actor.name}' (#{actor.track_id})" for actor in scenario.actors)
+    return (f"shot subject{'' if one else 's'} {', '.join(repr(ref) for ref in unknown)} "
+            f"{'is not an actor' if one else 'are not actors'} of scenario {scenario.name!r}, whose actors are "
+            f"{actors}: name one of them, '#<track id>' or 'all'")
+
+
+def check_shot_subjects(shot: Any, scenario_ref: str, director: bool) -> None:
+    """Refuse a shot whose subjects the scene has no actor for (ValueError); with ``director`` only warn.
+
+    The parser only warns about an unknown name because a track may still be named so on the tablet; a run
+    without the director has no way to name one, so the shot would frame nobody for the whole run.
+    """
+    from cinempc_sim.scenario import load_scenario
+
+    problem = unknown_actors_message(shot, load_scenario(resolve_scenario_path(scenario_ref)))
+    if problem is None:
+        return
+    if not director:
+        raise ValueError(problem)
+    print(f"warning: {problem} -- or name a track so on the director page; until then the shot frames nobody",
+          file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     """Fly, write, print where the files are and the headline metrics."""
     import json
@@ -153,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     started_s = time.time()
     shot = load_shot_ref(args.shot) if args.shot else None
+    if shot is not None:
+        check_shot_subjects(shot, args.scenario, bool(getattr(args, "director", False)))
     if getattr(args, "director", False):
         from cinempc_sim.director_bridge import serve_live
 
