@@ -9,6 +9,9 @@ Rules (docs/first_flight.md; the numbers are config/preflight.yaml's):
   vehicle standing there;
 * fence: the autopilot's own fence (PX4 ``GF_*``, ArduPilot ``FENCE_*`` parameters) contains ours -- every polygon
   vertex within its radius, our ceiling under its ceiling -- and acts (not just warns);
+* rally: with a site rally point, the autopilot's rally list (read with the mission protocol) is that point alone,
+  within ``rally_tolerance_m``, so its own Return goes where cinempc's rally goes (``cinempc mavlink rally``
+  uploads it); without one, the autopilot's own rally points are reported, not judged;
 * camera/gimbal: the camera answers CAMERA_INFORMATION and the gimbal manager GIMBAL_MANAGER_INFORMATION;
 * lens: the camera's sensor size and resolution match the site's camera profile, its focal length is in range;
 * detector: the site's weights load and detect on a test frame within 1 / frame_rate_hz;
@@ -29,6 +32,7 @@ from typing import Any
 from cinempc.config import load_parameters, load_vehicle_config
 from cinempc.mavlink.autopilots import Autopilot
 from cinempc.mavlink.bridge import MavlinkBridge, mav
+from cinempc.mavlink.mission import MissionError, RallyItem, RallyTransfer
 from cinempc.site import Home, ResolvedSite, Site, horizontal_distance_m, resolve_site
 from cinempc.state import Setpoint
 
@@ -40,6 +44,7 @@ class Check(StrEnum):
     MODE = "mode and arming state"
     HOME = "home set"
     FENCE = "our fence inside the autopilot's fence"
+    RALLY = "rally point on the autopilot"
     CAMERA = "camera and gimbal respond"
     LENS = "lens profile matches the camera"
     DETECTOR = "detector loaded, on a test frame"
@@ -109,6 +114,7 @@ class PreflightSettings:
     detector_runs: int
     detector_min_subjects: int
     home_max_vehicle_distance_m: float
+    rally_tolerance_m: float
     takeoff_max_altitude_m: float
     takeoff_timeout_s: float
     operator_system_id: int
@@ -411,6 +417,38 @@ def check_fence(bridge: PreflightBridge, resolved: ResolvedSite, settings: Prefl
                        f"{summary}")
 
 
+def site_rally_item(site: Site) -> RallyItem | None:
+    """The site's rally point as the autopilot stores it (lat/lon, metres above home); None without one."""
+    rally = site.failsafe.rally
+    return None if rally is None else RallyItem(rally.position.lat_deg, rally.position.lon_deg, rally.altitude_m)
+
+
+def check_rally(bridge: MavlinkBridge, site: Site, settings: PreflightSettings) -> CheckResult:
+    """The autopilot's rally list is the site's rally point alone (read back with the mission protocol)."""
+    wanted = site_rally_item(site)
+    try:
+        stored = RallyTransfer(bridge).download()
+    except MissionError as exc:
+        return CheckResult(Check.RALLY, False, f"could not read the autopilot's rally points: {exc}")
+    if wanted is None:
+        return CheckResult(Check.RALLY, True, f"no rally point in the site file (cinempc's holds stay where they "
+                           f"began); the autopilot has {len(stored)} rally point(s) of its own")
+    where = f"({wanted.lat_deg:.7f}, {wanted.lon_deg:.7f}, {wanted.altitude_m:g} m above home)"
+    upload = "upload it: cinempc mavlink rally --site <the site file>"
+    if not stored:
+        return CheckResult(Check.RALLY, False, f"the autopilot has no rally point, so its failsafe Return does not go "
+                           f"to the site's {where}: {upload}")
+    off = min(wanted.distance_m(point) for point in stored)
+    if off > settings.rally_tolerance_m:
+        return CheckResult(Check.RALLY, False, f"the autopilot's nearest of {len(stored)} rally point(s) is "
+                           f"{off:.1f} m from the site's {where} (tolerance {settings.rally_tolerance_m:g} m): "
+                           f"{upload}")
+    if len(stored) > 1:
+        return CheckResult(Check.RALLY, False, f"the site's rally point {where} is one of the autopilot's "
+                           f"{len(stored)}: its Return goes to the nearest, which may be another: {upload} alone")
+    return CheckResult(Check.RALLY, True, f"the autopilot's rally point is the site's {where}, {off:.2f} m off")
+
+
 def check_camera(bridge: PreflightBridge, settings: PreflightSettings) -> tuple[CheckResult, Any]:
     """CAMERA_INFORMATION from the camera, GIMBAL_MANAGER_INFORMATION from the gimbal manager."""
     dialect = bridge.dialect
@@ -557,7 +595,7 @@ def run_preflight(site: Site, settings: PreflightSettings | None = None, *, dete
     add(link)
     try:
         if bridge is None or not link.passed and bridge.autopilot is None:
-            for check in (Check.MODE, Check.HOME, Check.FENCE, Check.CAMERA, Check.LENS, Check.STREAM):
+            for check in (Check.MODE, Check.HOME, Check.FENCE, Check.RALLY, Check.CAMERA, Check.LENS, Check.STREAM):
                 add(CheckResult(check, False, "not run: no link to the autopilot"))
         else:
             report.autopilot = bridge.autopilot.value if bridge.autopilot else None
@@ -573,6 +611,7 @@ def run_preflight(site: Site, settings: PreflightSettings | None = None, *, dete
                 add(check_fence(bridge, report.resolved, settings))
             else:
                 add(CheckResult(Check.FENCE, False, "not run: no home to anchor our fence at"))
+            add(check_rally(bridge, site, settings))
             camera_result, info = check_camera(bridge, settings)
             add(camera_result)
             add(check_lens(info, site, settings))
@@ -593,6 +632,35 @@ def run_preflight(site: Site, settings: PreflightSettings | None = None, *, dete
     order = list(Check)
     report.results.sort(key=lambda r: order.index(r.check))
     return report
+
+
+def upload_rally(site: Site, settings: PreflightSettings | None = None) -> CheckResult:
+    """Upload the site's rally point as the autopilot's rally list, then read it back: the RALLY check after it.
+
+    Refused (nothing sent) when the site has no rally point, the link fails, or the point does not resolve inside
+    the site's box at the autopilot's own home (site.resolve_rally's rule).
+    """
+    settings = settings or PreflightSettings.load()
+    wanted = site_rally_item(site)
+    if wanted is None:
+        return CheckResult(Check.RALLY, False, "the site file has no failsafe.rally to upload")
+    bridge, link = connect(site, settings)
+    if bridge is None or not link.passed:
+        if bridge is not None:
+            bridge.close()
+        return CheckResult(Check.RALLY, False, f"not uploaded: {link.check.value}: {link.reason}")
+    try:
+        bridge.wait_message("LOCAL_POSITION_NED", timeout_s=settings.timeout_s)
+        home, _, resolved = check_home(bridge, site, settings, Phase.FLYING if bridge.armed else Phase.GROUND)
+        if resolved is None:
+            return CheckResult(Check.RALLY, False, f"not uploaded: {home.check.value}: {home.reason}")
+        try:
+            RallyTransfer(bridge).upload([wanted])
+        except MissionError as exc:
+            return CheckResult(Check.RALLY, False, f"upload failed: {exc}")
+        return check_rally(bridge, site, settings)
+    finally:
+        bridge.close()
 
 
 def anchor_site(site: Site, settings: PreflightSettings | None = None) -> ResolvedSite:

@@ -6,7 +6,8 @@ live setpoint stream, offboard-loss failsafe to HOLD after ``COM_OF_LOSS_T``,
 pre-arm checks, gimbal manager that obeys only its primary controller, MAVLink
 camera taking focal length and metres) and an ArduPilot mode (GUIDED/LOITER/
 BRAKE, AP_Camera taking percentages, ``GUID_TIMEOUT``).  It is complete enough
-for MAVSDK to connect: AUTOPILOT_VERSION, a small parameter set, "no mission".
+for MAVSDK to connect: AUTOPILOT_VERSION, a small parameter set, "no mission"; it stores rally points
+uploaded with the mission protocol (:mod:`cinempc_sim.autopilot_mission`) without flying to them.
 
 Clocks: ``lockstep=False`` runs physics in a thread at wall-clock pace (link
 tests, MAVSDK); ``lockstep=True`` advances only in :meth:`advance` so a closed
@@ -40,6 +41,7 @@ from cinempc.mavlink.autopilots import (
     px4_custom_mode,
 )
 from cinempc.state import RigState, Setpoint
+from cinempc_sim.autopilot_mission import SimRallyList
 from cinempc_sim.autopilot_net import UdpEndpoint
 from cinempc_sim.autopilot_payload import ACCEPTED, DENIED, UNSUPPORTED, GimbalManager, SimCamera
 
@@ -112,6 +114,8 @@ class SimAutopilot:
                                signing.get("allow_unsigned", ["RADIO_STATUS"]))
         self.camera_component = CAMERA_COMPONENT if self.px4 else AUTOPILOT_COMPONENT
         self.net.on_new_peer = self._greet
+        # the rally list survives reset(), as a real autopilot keeps its stored rally points across flights
+        self.rally = SimRallyList(self.net.sender(AUTOPILOT_COMPONENT), int(self.settings["max_rally_points"]))
         self._lock = threading.RLock()
         self._setpoint_seen = threading.Condition(self._lock)
         self._stop = threading.Event()
@@ -360,6 +364,9 @@ class SimAutopilot:
                 self._on_param_set(msg)
             elif kind in ("PARAM_EXT_REQUEST_READ", "PARAM_EXT_SET") and msg.target_system == SYSTEM_ID:
                 self._on_param_ext(msg, kind)
+            elif kind.startswith("MISSION_") and msg.target_system == SYSTEM_ID and \
+                    self.rally.handle(kind, msg, sender):
+                pass  # the rally list's half of the mission protocol (autopilot_mission.py)
             elif kind == "MISSION_REQUEST_LIST" and msg.target_system == SYSTEM_ID:
                 self.net.sender(AUTOPILOT_COMPONENT).mission_count_send(
                     sender[0], sender[1], 0, msg.mission_type)

@@ -1,5 +1,5 @@
-"""A field to fly the first-flight commands against: a signed simulated PX4 with the vehicle on the ground, and
-the example site file pointing at it."""
+"""A field to fly the first-flight commands against: a signed simulated PX4 with the vehicle on the ground, the
+example site file pointing at it, and the site's rally point uploaded to it (``cinempc mavlink rally``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import yaml
 
 from cinempc.config import load_vehicle_config
 from cinempc.mavlink.signing import write_signing_key
+from cinempc.preflight import upload_rally
+from cinempc.site import load_site
 from cinempc_sim.autopilot import SimAutopilot
 from cinempc_sim.scenario import load_scenario
 from cinempc_sim.simulator import Simulator
@@ -32,4 +34,6 @@ def field_site(folder: Path) -> Iterator[tuple[Path, SimAutopilot]]:
         document["mavlink"].update(url=px4.url, signing_key=str(folder / "field.key"))
         path = folder / "field.yaml"
         path.write_text(yaml.safe_dump(document))
+        uploaded = upload_rally(load_site(path))  # as docs/first_flight.md does before preflight
+        assert uploaded.passed, uploaded.reason
         yield path, px4

@@ -24,6 +24,7 @@ DOC = ROOT / "docs" / "first_flight.md"
 EXPECTED = {  # what each step must print (the document's "What each step shows")
     "mavlink keygen": "wrote a new MAVLink signing key",
     "site check": "OK",
+    "mavlink rally": "rally point uploaded and read back: the autopilot's rally point is the site's",
     "preflight": "preflight PASSED",
     "mavlink arm": "arm -> ACCEPTED; ARMED",
     "mavlink takeoff": "in hover at",
@@ -49,7 +50,8 @@ def free_udp_port() -> int:
 
 def test_the_document_names_the_whole_sequence():
     steps = [" ".join(c.split()[1:3]) for c in part_a_commands()]
-    assert steps == ["mavlink keygen", "mavlink sim-autopilot", "site check", "preflight --site", "mavlink arm",
+    assert steps == ["mavlink keygen", "mavlink sim-autopilot", "site check", "mavlink rally", "preflight --site",
+                     "mavlink arm",
                      "mavlink takeoff", "mavlink offboard", "parse \"medium", "sim --scenario", "mavlink hold",
                      "mavlink land"], steps
 

@@ -15,7 +15,7 @@ from cinempc.director.live import LiveHub
 from cinempc.director.operator_panel import OPERATOR_HEADER, OperatorPanel
 from cinempc.director.security import TOKEN_HEADER, DirectorSettings, PairingToken
 from cinempc.mavlink.signing import write_signing_key
-from cinempc.preflight import PreflightSettings
+from cinempc.preflight import PreflightSettings, upload_rally
 from cinempc.site import load_site
 from cinempc_sim.autopilot import SimAutopilot
 from cinempc_sim.simulator import Simulator
@@ -33,6 +33,7 @@ def px4_site(tmp_path_factory):
         document = yaml.safe_load(EXAMPLE.read_text())
         document["mavlink"].update(url=px4.url, signing_key=str(folder / "field.key"))
         (folder / "field.yaml").write_text(yaml.safe_dump(document))
+        assert upload_rally(load_site(folder / "field.yaml")).passed  # as docs/first_flight.md does before preflight
         yield px4, load_site(folder / "field.yaml")
 
 

@@ -19,8 +19,10 @@ import numpy as np
 import pytest
 import yaml
 
+from cinempc.mavlink.bridge import mav
+from cinempc.mavlink.mission import RallyItem, RallyTransfer
 from cinempc.mavlink.signing import write_signing_key
-from cinempc.preflight import Check, PreflightSettings, check_detector, run_preflight
+from cinempc.preflight import Check, PreflightSettings, check_detector, connect, run_preflight, upload_rally
 from cinempc.site import load_site
 from cinempc_sim.autopilot import SimAutopilot
 from cinempc_sim.simulator import Simulator
@@ -116,6 +118,8 @@ def preflight(tmp_path, url, key, settings, **changes):
 
 
 def test_every_check_passes_on_a_good_site(px4, keys, settings, tmp_path):
+    site_file = write_site(tmp_path, px4.url, keys[0])
+    assert upload_rally(load_site(site_file), settings).passed  # `cinempc mavlink rally`, as first_flight.md says
     report = preflight(tmp_path, px4.url, keys[0], settings)
     assert report.passed, report.text()
     assert [r.check for r in report.results] == list(Check)
@@ -219,6 +223,116 @@ def test_ardupilot_fence_parameters(keys, settings, tmp_path):
     assert "FENCE_RADIUS 100 m" in good.result(Check.FENCE).reason
     reason = bad.result(Check.FENCE).reason
     assert "FENCE_ENABLE = 0" in reason and "above its FENCE_ALT_MAX 20.0 m" in reason, reason
+
+
+SITE_RALLY = RallyItem(47.397517, 8.545197, 10.0)  # examples/site_field.yaml failsafe.rally
+
+
+def rally_list(site, settings, items: list[RallyItem] | None = None) -> list[RallyItem]:
+    """The autopilot's rally list read (after replacing it with ``items``) by a client of our own, over the wire."""
+    bridge, link = connect(site, settings)
+    assert bridge is not None and link.passed, link.reason
+    try:
+        transfer = RallyTransfer(bridge)
+        if items is not None:
+            transfer.upload(items)
+        return transfer.download()
+    finally:
+        bridge.close()
+
+
+def test_rally_point_fails_preflight_until_uploaded_then_reads_back(px4, keys, settings, tmp_path):
+    site = load_site(write_site(tmp_path, px4.url, keys[0]))
+    assert rally_list(site, settings, []) == [] and px4.rally.points == []
+    before = preflight(tmp_path, px4.url, keys[0], settings)
+    reason = before.result(Check.RALLY).reason
+    assert not before.passed and not before.result(Check.RALLY).passed, reason
+    assert "the autopilot has no rally point" in reason and "cinempc mavlink rally --site" in reason, reason
+    uploads = px4.rally.uploads
+    uploaded = upload_rally(site, settings)
+    assert uploaded.passed and "is the site's (47.3975170, 8.5451970, 10 m above home)" in uploaded.reason, \
+        uploaded.reason
+    # the simulated PX4 answered the mission protocol and stored exactly the site's point, as read back over UDP
+    assert px4.rally.uploads == uploads + 1
+    (stored,) = px4.rally.points
+    assert stored.distance_m(SITE_RALLY) < 0.02
+    (read,) = rally_list(site, settings)
+    assert read.distance_m(SITE_RALLY) < 0.02
+    after = preflight(tmp_path, px4.url, keys[0], settings)
+    assert after.passed and after.result(Check.RALLY).passed, after.text()
+
+
+def test_rally_check_fails_for_another_point_or_extra_points(px4, keys, settings, tmp_path):
+    site = load_site(write_site(tmp_path, px4.url, keys[0]))
+    (tmp_path / "moved").mkdir()
+    moved = load_site(write_site(tmp_path / "moved", px4.url, keys[0], failsafe__rally__position=[47.3976, 8.5454]))
+    try:
+        assert upload_rally(site, settings).passed
+        elsewhere = preflight(tmp_path, px4.url, keys[0], settings, failsafe__rally__position=[47.3976, 8.5454])
+        reason = elsewhere.result(Check.RALLY).reason
+        assert not elsewhere.result(Check.RALLY).passed and "rally point(s) is 17.9 m from the site's" in reason, reason
+        assert len(rally_list(site, settings, [SITE_RALLY, RallyItem(47.3976, 8.5454, 10.0)])) == 2
+        extra = preflight(tmp_path, px4.url, keys[0], settings)
+        reason = extra.result(Check.RALLY).reason
+        assert not extra.result(Check.RALLY).passed and "is one of the autopilot's 2" in reason, reason
+        assert upload_rally(moved, settings).passed  # a moved site point is uploaded as given
+        assert rally_list(site, settings)[0].distance_m(RallyItem(47.3976, 8.5454, 10.0)) < 0.02
+    finally:
+        assert upload_rally(site, settings).passed
+    without = preflight(tmp_path, px4.url, keys[0], settings, failsafe__rally=None)
+    assert without.result(Check.RALLY).passed, without.result(Check.RALLY).reason
+    assert "no rally point in the site file" in without.result(Check.RALLY).reason
+    assert "the autopilot has 1 rally point(s) of its own" in without.result(Check.RALLY).reason
+
+
+def test_rally_upload_refusals(px4, keys, settings, tmp_path):
+    site = load_site(write_site(tmp_path, px4.url, keys[0]))
+    uploads = px4.rally.uploads
+    none = upload_rally(load_site(write_site(tmp_path, px4.url, keys[0], failsafe__rally=None)), settings)
+    assert not none.passed and none.reason == "the site file has no failsafe.rally to upload"
+    # nothing is sent unless the site resolves at the autopilot's own home (here: the wrong field)
+    elsewhere = upload_rally(load_site(write_site(tmp_path, px4.url, keys[0], home__lat_deg=47.3995)), settings)
+    assert not elsewhere.passed and elsewhere.reason.startswith("not uploaded: home set:"), elsewhere.reason
+    assert "m from the site's home" in elsewhere.reason, elsewhere.reason
+    px4.rally.capacity = 0  # an autopilot with no room for rally points
+    try:
+        full = upload_rally(site, settings)
+    finally:
+        px4.rally.capacity = 5
+    assert not full.passed and full.reason == "upload failed: the autopilot refused the rally list: " \
+        "MAV_MISSION_NO_SPACE", full.reason
+    assert px4.rally.uploads == uploads
+    # an item that is not a rally point is refused by the autopilot, on the wire
+    bridge, _ = connect(site, settings)
+    try:
+        bridge.send(lambda link: link.mission_count_send(1, 1, 1, mav.MAV_MISSION_TYPE_RALLY))
+        request = bridge.mission_message(2.0)
+        assert request.get_type() == "MISSION_REQUEST_INT" and request.seq == 0
+        bridge.send(lambda link: link.mission_item_int_send(
+            1, 1, 0, mav.MAV_FRAME_GLOBAL_RELATIVE_ALT, mav.MAV_CMD_NAV_WAYPOINT, 0, 0, 0, 0, 0, 0, 473975170,
+            85451970, 10.0, mav.MAV_MISSION_TYPE_RALLY))
+        ack = bridge.mission_message(2.0)
+        assert ack.get_type() == "MISSION_ACK" and ack.type == mav.MAV_MISSION_UNSUPPORTED
+    finally:
+        bridge.close()
+    assert px4.rally.uploads == uploads
+
+
+def test_rally_upload_survives_a_lost_request(px4, keys, settings, tmp_path):
+    lost: list[int] = []
+
+    def first_request(component: int, msg_id: int) -> bool:  # MISSION_REQUEST_INT (51), once
+        if msg_id == 51 and not lost:
+            lost.append(msg_id)
+            return True
+        return False
+
+    relay = DroppingRelay(px4.address, first_request)
+    try:
+        result = upload_rally(load_site(write_site(tmp_path, relay.url, keys[0])), settings)
+    finally:
+        relay.close()
+    assert relay.dropped == 1 and result.passed, result.reason
 
 
 def test_silent_camera_fails_camera_and_lens(px4, keys, settings, tmp_path):

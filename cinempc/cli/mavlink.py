@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 GROUND_HEIGHT_M = 0.15  # the simulated vehicle's body centre when it stands on the ground
 
@@ -47,9 +48,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="start the vehicle standing on the ground below the scenario's start (a first flight)")
     sim.set_defaults(func=run_sim_autopilot)
 
+    rally = actions.add_parser(
+        "rally", help="upload the site's rally point to the autopilot (mission protocol, rally list) and read it back",
+        description="Replaces the autopilot's rally list with the site file's failsafe.rally (checked inside the "
+        "site's box at the autopilot's home first), reads it back and compares: preflight's rally check then passes "
+        "and the autopilot's own Return goes where cinempc's rally goes (docs/first_flight.md).")
+    rally.add_argument("--site", type=Path, required=True, help="the site file (FIELD.yaml)")
+    rally.set_defaults(func=run_rally)
+
     from cinempc.cli._operator import add_actions
 
     add_actions(actions)  # arm, takeoff, offboard, hold, land (cinempc/operator.py)
+
+
+def run_rally(args: argparse.Namespace) -> int:
+    import sys
+
+    from cinempc.preflight import upload_rally
+    from cinempc.site import load_site
+
+    result = upload_rally(load_site(args.site))
+    if result.passed:
+        print(f"rally point uploaded and read back: {result.reason}")
+        return 0
+    print(f"cinempc mavlink rally: {result.reason}", file=sys.stderr)
+    return 1
 
 
 def run_keygen(args: argparse.Namespace) -> int:

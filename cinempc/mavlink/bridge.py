@@ -19,6 +19,7 @@ import math
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -128,6 +129,7 @@ class MavlinkBridge:
         self._heartbeat: Any = None
         self._acks: dict[int, Any] = {}
         self._messages: dict[str, Any] = {}
+        self._mission: deque[Any] = deque(maxlen=64)  # mission-protocol messages addressed to us, oldest first
         self._message_time_ms: dict[str, int] = {}
         self._f_number_feedback: float | None = None
         self._setpoint: Setpoint | None = None
@@ -239,6 +241,29 @@ class MavlinkBridge:
                     return False
                 self._lock.wait(min(remaining, 0.05))
         return True
+
+    # ------------------------------------------------- raw sends and the mission protocol
+    def send(self, build: Callable[[Any], None]) -> None:
+        """Send what ``build`` sends on the link's pymavlink ``MAVLink`` object, under the send lock (one sequence
+        and signing stream); the mission protocol (:mod:`cinempc.mavlink.mission`) sends through it."""
+        with self._send_lock:
+            build(self._conn.mav)
+
+    def mission_message(self, timeout_s: float) -> Any:
+        """The oldest mission-protocol message addressed to us not yet taken (None after ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while not self._mission:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._lock.wait(min(remaining, 0.05))
+            return self._mission.popleft()
+
+    def clear_mission_messages(self) -> None:
+        """Forget mission-protocol messages not yet taken (a transfer starts afresh)."""
+        with self._lock:
+            self._mission.clear()
 
     # -------------------------------------------------------- rig state
     def rig_state(self) -> RigState | None:
@@ -568,6 +593,9 @@ class MavlinkBridge:
             elif kind == "COMMAND_ACK":
                 self._acks[int(msg.command)] = msg
                 self._note_lens_rejection(msg)
+            elif kind in _MISSION_MESSAGES:
+                if msg.target_system == self.system_id and msg.target_component in (0, self.component_id):
+                    self._mission.append(msg)
             elif kind == "PARAM_EXT_VALUE":
                 if msg.param_id.rstrip("\x00") == "CAM_APERTURE":
                     self._f_number_feedback = _param_ext_float(msg) or self._f_number_feedback
@@ -609,6 +637,10 @@ class MavlinkBridge:
         with self._send_lock:
             self._conn.mav.param_ext_request_read_send(self.target_system, component, b"CAM_APERTURE", -1)
 
+
+# mission-protocol messages: filed for a transfer in progress (cinempc.mavlink.mission), never as telemetry
+_MISSION_MESSAGES = frozenset({"MISSION_COUNT", "MISSION_REQUEST_INT", "MISSION_REQUEST", "MISSION_ITEM_INT",
+                               "MISSION_ACK"})
 
 # the numbers of each state message that rig_state() uses (a NaN elsewhere, e.g. an unknown zoom level, is legal)
 _STATE_FIELDS = {"LOCAL_POSITION_NED": ("x", "y", "z", "vx", "vy", "vz"), "LOCAL_POSITION_NED_COV": ("ax", "ay", "az"),
