@@ -23,7 +23,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from cinempc.language.ignore import is_negation, may_ignore, sets_nothing_in_a_style
+from cinempc.language.ignore import is_negation, may_ignore, sets_nothing_in_a_clause, sets_nothing_in_a_style
 from cinempc.language.lexicon import (
     DISTANCE_UNITS_M,
     FOCAL_UNITS_MM,
@@ -104,12 +104,16 @@ def read_segment(tokens: list[Token], lexicon: Lexicon, names: dict[tuple[str, .
     used = [False] * len(tokens)
     _read_quantities(reading, used, lexicon)
     _read_background_focus(reading, used, lexicon)
+    _read_background_behind(reading, used, lexicon, names)
     _read_phrases(reading, used, lexicon, names)
     _read_rest(reading, used, lexicon, whole_text_upper)
     reading.mentions.sort(key=lambda m: m.start)
+    _possessives(reading, lexicon)
     _merge_noun_phrases(reading)
     _compound_names(reading, lexicon)
     _movement_particles(reading, lexicon)
+    _subject_clauses(reading, lexicon)
+    _collision_course(reading, lexicon)
     _style_descriptions(reading, lexicon)
     _background_behind_subject(reading, lexicon)
     _placed_left_or_right(reading, lexicon)
@@ -150,13 +154,19 @@ def _read_quantities(reading: SegmentReading, used: list[bool], lexicon: Lexicon
                 _take(reading, used, Mention("f_number", float(tokens[j].value), i, j + 1))
                 i = j + 1
                 continue
+        if token.kind == "number" and _is_era(tokens, i, lexicon):
+            reading.mentions.append(Mention("ignored", "era", i, i + 2))  # "80s music video aesthetic"
+            reading.ignored.append(token.raw + "s")
+            used[i] = used[i + 1] = True
+            i += 2
+            continue
         if token.kind == "number":
             best: tuple[int, str, float] | None = None
             for kind, table in _QUANTITY_TABLES:
                 length, factor = lexicon.match(tokens, i + 1, table) if i + 1 < len(tokens) else (0, None)
                 if length and (best is None or length > best[0]):
                     best = (length, kind, factor)
-            if best is None and _lens_by_number(tokens, i):
+            if best is None and _lens_by_number(tokens, i, lexicon):
                 _take(reading, used, Mention("focal_length_mm", float(token.value or 0), i, i + 1))
                 i += 1
                 continue
@@ -169,6 +179,28 @@ def _read_quantities(reading: SegmentReading, used: list[bool], lexicon: Lexicon
                 i = end
                 continue
         i += 1
+
+
+_DURATION_BEFORE = frozenset({"for", "over", "in", "lasting", "during", "about", "around", "taking", "within"})
+
+
+def _is_era(tokens: list[Token], i: int, lexicon: Lexicon) -> bool:
+    """A number written like a decade is an era, never a duration: "'80s", "1980s" always; "80s" after "the",
+    or before a word that sets nothing or a style description ("80s music video aesthetic", "a 90s look").
+
+    "for 30s", "over 20s" and "a 30s orbit" stay durations.
+    """
+    if not tokens[i].meta.get("decade") or i + 1 >= len(tokens) or tokens[i + 1].text != "s":
+        return False
+    if tokens[i].meta.get("era"):
+        return True
+    before = tokens[i - 1].text if i > 0 else ""
+    if before in _DURATION_BEFORE:
+        return False
+    after = tokens[i + 2:i + 6]
+    run = after[:next((k for k, t in enumerate(after) if t.kind != "word"), len(after))]
+    return (before == "the" or bool(run) and run[0].text not in lexicon.words
+            or any((t.text,) in lexicon.style_heads for t in run))
 
 
 def _read_background_focus(reading: SegmentReading, used: list[bool], lexicon: Lexicon) -> None:
@@ -204,6 +236,54 @@ def _read_background_focus(reading: SegmentReading, used: list[bool], lexicon: L
             i += 1
 
 
+def _read_background_behind(reading: SegmentReading, used: list[bool], lexicon: Lexicon,
+                            names: dict[tuple[str, ...], str]) -> None:
+    """A thing behind the subject, described sharp or blurred, is the background -> depth of field.
+
+    "keep the mountains in focus behind the hiker", "the trees behind her soft", "hills sharp behind him":
+    the thing (a plain noun phrase, not a name given to a track nor a word of the vocabulary's meanings)
+    is the background, never a focus target; who it is behind is read later as the subject.
+    """
+    tokens = reading.tokens
+    for b, token in enumerate(tokens):
+        if token.text != "behind" or used[b]:
+            continue
+        object_end = _behind_object_end(tokens, used, b + 1, lexicon)
+        if object_end == b + 1:
+            continue
+        quality = _background_quality_before(tokens, used, b, lexicon, gap_words=0)
+        thing_end = quality[0] if quality else b
+        thing = _background_thing_start(tokens, used, thing_end, lexicon, names)
+        after = None if quality or thing is None else _background_quality_at(tokens, used, object_end, lexicon,
+                                                                             forward=True)
+        if thing is None or (quality is None and after is None):
+            continue
+        if quality is not None:  # "the mountains in focus behind the hiker"
+            _take(reading, used, Mention("depth_of_field", quality[1], thing, b + 1))
+        else:  # "the trees behind her soft": the subject between is read later
+            _take(reading, used, Mention("depth_of_field", after[1], thing, b + 1))
+            _take(reading, used, Mention("filler", "", object_end, after[0]))
+
+
+def _background_thing_start(tokens: list[Token], used: list[bool], end: int, lexicon: Lexicon,
+                            names: dict[tuple[str, ...], str]) -> int | None:
+    """Start of the plain noun phrase (1-3 words, determiners before) that ends at ``end``, or None."""
+    def plain(token: Token) -> bool:  # a word of a noun phrase: unknown, or a noun of the vocabulary
+        meaning = lexicon.phrases.get((token.text,))
+        return (token.kind == "word" and token.text.isalpha() and token.text not in DETERMINERS
+                and not is_negation(token.text, lexicon) and token.text not in lexicon.control_words
+                and (meaning.category == "noun" if meaning is not None else token.text not in lexicon.meaning_words))
+
+    start = end
+    while start > 0 and end - start < 3 and not used[start - 1] and plain(tokens[start - 1]):
+        start -= 1
+    if start == end or any(tuple(t.text for t in tokens[start:end])[:n] in names for n in range(1, end - start + 1)):
+        return None
+    while start > 0 and not used[start - 1] and tokens[start - 1].text in DETERMINERS:
+        start -= 1
+    return start
+
+
 def _behind_object_end(tokens: list[Token], used: list[bool], j: int, lexicon: Lexicon) -> int:
     """End of who the background is behind ("everything behind her", "behind the bass player"), ``j`` if none."""
     if j < len(tokens) and not used[j] and tokens[j].text in ("her", "him", "them", "it", "us", "me"):
@@ -236,9 +316,10 @@ def _style_descriptions(reading: SegmentReading, lexicon: Lexicon) -> None:
     for index, head in enumerate(mentions):
         if tuple(t.text for t in tokens[head.start:head.end]) not in lexicon.style_heads:
             continue
-        if head.category not in ("ignored", "unknown", "filler"):
+        read_as_noun = head.category == "subject" and head.open_noun  # "a film vibe": still the head
+        if head.category not in ("ignored", "unknown", "filler") and not read_as_noun:
             continue
-        taken: list[int] = []
+        taken: list[int] = [index] if head.category == "subject" else []
         k = index - 1
         while (k >= 0 and _adjacent(tokens, mentions[k].end, mentions[k + 1].start)
                and _style_word(mentions[k], reading, lexicon)):
@@ -257,7 +338,7 @@ def _style_descriptions(reading: SegmentReading, lexicon: Lexicon) -> None:
             if part.category in ("filler", "link", "ignored"):
                 continue
             raw = " ".join(t.raw for t in tokens[part.start:part.end])
-            if part.category == "unknown":
+            if part.category in ("unknown", "unsupported"):
                 reading.unknown = [u for u in reading.unknown if u[0] != raw]
             reading.ignored.extend(t.raw for t in tokens[part.start:part.end])
             mentions[k] = Mention("ignored", part.value, part.start, part.end)
@@ -272,14 +353,16 @@ def _style_word(mention: Mention, reading: SegmentReading, lexicon: Lexicon) -> 
     """A word that may be part of a style description: a lower-case noun, an ignored or unknown plain word,
     or a small lead word ("a", "kind of"); nothing that a comma, a name or a meaning separates."""
     tokens = reading.tokens[mention.start:mention.end]
+    if mention.category == "ignored":
+        return True  # also an era: "80s music video aesthetic"
     if any(t.kind != "word" for t in tokens):
         return False
+    if mention.category == "unsupported":
+        return mention.value in lexicon.style_unsupported  # "golden hour vibe"; never "handheld" nor "pan"
     if mention.category == "subject":
         return mention.open_noun
     if mention.category in ("filler", "link"):
         return all(t.text in _STYLE_LEAD for t in tokens)
-    if mention.category == "ignored":
-        return True
     return mention.category == "unknown" and all(sets_nothing_in_a_style(t, lexicon) for t in tokens)
 
 
@@ -318,21 +401,29 @@ def _background_quality_at(tokens: list[Token], used: list[bool], j: int, lexico
 
 
 def _background_quality_before(tokens: list[Token], used: list[bool], i: int,
-                               lexicon: Lexicon) -> tuple[int, str] | None:
-    """(start, mode) of a sharpness word right before the background ("a crisp backdrop"), one gap word allowed."""
+                               lexicon: Lexicon, gap_words: int = 1) -> tuple[int, str] | None:
+    """(start, mode) of a sharpness word right before ``i`` ("a crisp backdrop"), ``gap_words`` gap words allowed."""
     for start in range(max(0, i - 4), i):
         length, mode = lexicon.match(tokens, start, lexicon.background_quality, i)
         if not length or any(used[start:i]):
             continue
         rest = i - (start + length)
-        if rest == 0 or (rest == 1 and (tokens[i - 1].text,) in lexicon.background_gap):
+        if rest == 0 or (rest == 1 <= gap_words and (tokens[i - 1].text,) in lexicon.background_gap):
             return start, str(mode)
     return None
 
 
-def _lens_by_number(tokens: list[Token], i: int) -> bool:
-    """A bare number a camera crew says for a lens: "on a 50", "with the 85", "use a 24", "85 on the groom"."""
+_LIST_MARKS = frozenset({",", ":", ";", "."})
+
+
+def _lens_by_number(tokens: list[Token], i: int, lexicon: Lexicon) -> bool:
+    """A bare number a camera crew says for a lens: "on a 50", "with the 85", "use a 24", "85 on the groom",
+    and a prime focal length said alone between commas ("camera op: 85, wide open": ``lens.prime_focal_lengths_mm``)."""
     value = tokens[i].value or 0
+    alone_before = i == 0 or tokens[i - 1].kind == "punct" and tokens[i - 1].text in _LIST_MARKS
+    alone_after = i + 1 == len(tokens) or tokens[i + 1].kind == "punct" and tokens[i + 1].text in _LIST_MARKS
+    if alone_before and alone_after and value in lexicon.settings.lens.prime_focal_lengths_mm:
+        return True
     before = tuple(t.text for t in tokens[max(0, i - 2):i])
     after = tokens[i + 1] if i + 1 < len(tokens) else None
     if not (8 <= value <= 800):
@@ -422,6 +513,10 @@ def _read_phrases(reading: SegmentReading, used: list[bool], lexicon: Lexicon,
         if length == 1 and meaning.category not in ("filler", "noun", "subject") and \
                 _modifies_a_noun(tokens, i, used, lexicon):
             i += 1  # "the lead singer", "the high jumper": part of a subject's name, read in pass 3
+            continue
+        if meaning.category == "movement" and length == 1 and _names_a_machine(tokens, i, reading, lexicon):
+            _take(reading, used, Mention("subject", tokens[i].text, i, i + 1, open_noun=True))  # "fly by the crane"
+            i += 1
             continue
         if meaning.category == "filler" and length == 1 and _capitalised_name_in_slot(tokens, i, reading, lexicon):
             _take(reading, used, Mention("subject", tokens[i].text, i, i + 1))  # "follow Will"
@@ -520,6 +615,12 @@ def _read_rest(reading: SegmentReading, used: list[bool], lexicon: Lexicon, whol
                     _take(reading, used, Mention("subject", name, i, end, open_noun=True))
                     i = end
                     continue
+            if (token.text in lexicon.words and (token.text,) not in lexicon.phrases and token.text.isalpha()
+                    and token.text not in lexicon.meaning_words and not is_negation(token.text, lexicon)
+                    and _names_a_machine(tokens, i, reading, lexicon)):  # "push in on the dolly"
+                _take(reading, used, Mention("subject", token.text, i, i + 1, open_noun=True))
+                i += 1
+                continue
             if may_ignore(token, lexicon):
                 reading.ignored.append(token.raw)
                 reading.mentions.append(Mention("ignored", token.text, i, i + 1))
@@ -576,6 +677,47 @@ def _after_definite(tokens: list[Token], i: int) -> bool:
     return i > 0 and tokens[i - 1].text in DEFINITE
 
 
+def _possessives(reading: SegmentReading, lexicon: Lexicon) -> None:
+    """A possessive and the noun phrase after it name one subject: "the bride's father" -> "brides father".
+
+    A part of the owner (``subjects.parts``: "the groom's hands", "maya's face") is filmed by filming the
+    owner, so there the owner stays the subject.  The noun phrase is up to three plain words right after
+    the possessive (no comma): words that set nothing, unknown words or nouns, never a negation.
+    """
+    tokens = reading.tokens
+    mentions = reading.mentions
+    for index, owner in enumerate(mentions):
+        if not (owner.category == "subject" and _is_word_name(owner) and tokens[owner.end - 1].meta.get("possessive")):
+            continue
+        k = index + 1
+        while (k < len(mentions) and k - index <= 3 and mentions[k].start == mentions[k - 1].end
+               and (mentions[k].category in ("ignored", "unknown", "subject") or all(
+                   t.text in lexicon.adjectives for t in tokens[mentions[k].start:mentions[k].end]))
+               and all(t.kind == "word" and t.text.isalpha() and not is_negation(t.text, lexicon)
+                       for t in tokens[mentions[k].start:mentions[k].end])):
+            k += 1
+        while k > index + 1 and (mentions[k - 1].category not in ("ignored", "unknown", "subject") or all(
+                t.text in lexicon.adjectives for t in tokens[mentions[k - 1].start:mentions[k - 1].end])):
+            k -= 1  # "maya's little brother": an adjective only inside the phrase ("maya's left" is not one)
+        owned = tuple(t.text for t in tokens[owner.end:mentions[k - 1].end]) if k > index + 1 else ()
+        if not owned or any(owned[:n] in lexicon.parts for n in range(1, len(owned) + 1)):
+            continue
+        words = [t.text for t in tokens[owner.start:owner.end]]
+        words[-1] = words[-1] if words[-1].endswith("'s") else words[-1] + "'s"
+        name = subject_name(" ".join([*words, *owned]))
+        if not name:
+            continue
+        for part in mentions[index + 1:k]:
+            raw = " ".join(t.raw for t in tokens[part.start:part.end])
+            if part.category == "unknown":
+                reading.unknown = [u for u in reading.unknown if u[0] != raw]
+                reading.understood_tokens += part.end - part.start
+            elif part.category == "ignored":
+                reading.ignored = [w for w in reading.ignored if w != raw]
+                reading.understood_tokens += part.end - part.start
+        mentions[index:k] = [Mention("subject", name, owner.start, mentions[k - 1].end, open_noun=True)]
+
+
 def _merge_noun_phrases(reading: SegmentReading) -> None:
     """Subject names side by side are one longer name: "the bass player", "the fire truck"."""
     merged: list[Mention] = []
@@ -621,6 +763,68 @@ def _movement_particles(reading: SegmentReading, lexicon: Lexicon) -> None:
             elif part.category == "unknown":
                 reading.unknown = [u for u in reading.unknown if u[0] != raw]
             mentions[k] = Mention("filler", part.value, part.start, part.end)
+
+
+def _subject_clauses(reading: SegmentReading, lexicon: Lexicon) -> None:
+    """A clause about what a subject does sets nothing: "stay with the groom as he walks", "while she dances".
+
+    After a clause opener (``lexicon.clause_openers``) and a subject, the spelled-right words that would
+    otherwise be ignored or refused (``ignore.sets_nothing_in_a_clause``: never a negation or a word that
+    means something) are ignored and listed; a pronoun there refers to a subject the shot names already.
+    """
+    tokens = reading.tokens
+    mentions = reading.mentions
+    for index, mention in enumerate(mentions):
+        if (mention.category not in ("subject", "subject_word") or mention.start == 0
+                or tokens[mention.start - 1].text not in lexicon.clause_openers):
+            continue
+        k = index + 1
+        while (k < len(mentions) and mentions[k].start == mentions[k - 1].end
+               and mentions[k].category in ("ignored", "unknown")
+               and all(sets_nothing_in_a_clause(t, lexicon) for t in tokens[mentions[k].start:mentions[k].end])):
+            k += 1
+        if k == index + 1:
+            continue
+        for part in mentions[index + 1:k]:
+            raw = " ".join(t.raw for t in tokens[part.start:part.end])
+            if part.category == "unknown":
+                reading.unknown = [u for u in reading.unknown if u[0] != raw]
+                reading.ignored.append(raw)
+            mentions[mentions.index(part)] = Mention("ignored", part.value, part.start, part.end)
+        named = any(m.category == "subject" or m.category == "subject_word" and m is not mention
+                    for m in mentions if m.start < mention.start)
+        if mention.category == "subject_word" and named:  # "as he walks": he is the groom named before
+            mentions[index] = Mention("filler", mention.value, mention.start, mention.end)
+
+
+def _collision_course(reading: SegmentReading, lexicon: Lexicon) -> None:
+    """A travel verb, then "into" a subject, with no movement said, is a path into the subject: refused.
+
+    "fly the drone into the crowd", "go straight into her": the ShotSpec has no such shot and nothing
+    is flown on it (reported as ``unsupported.collision`` with what to say instead); "push into the
+    crowd" stays a push in, "go into a close-up" a framing.
+    """
+    tokens = reading.tokens
+    mentions = reading.mentions
+    if any(m.category == "movement" for m in mentions):
+        return
+    for index, mention in enumerate(mentions):
+        if mention.category != "link" or tokens[mention.start].text != "into":
+            continue
+        k = index + 1
+        while k < len(mentions) and mentions[k].category == "filler" and tokens[mentions[k].start].text in DETERMINERS:
+            k += 1
+        if k >= len(mentions) or mentions[k].category not in ("subject", "subject_word"):
+            continue
+        start = mention.start
+        while start > 0 and tokens[start - 1].kind == "word" and tokens[start - 1].text not in lexicon.travel_verbs:
+            start -= 1
+        if start == 0 or tokens[start - 1].text not in lexicon.travel_verbs:
+            continue
+        raw = " ".join(t.raw for t in tokens[start - 1:mention.end])
+        reading.unknown.append((raw, list(lexicon.unsupported_suggestions.get("collision", []))))
+        mentions[index] = Mention("unsupported", "collision", mention.start, mention.end)
+        return
 
 
 _SCREEN_OF = {"left": "left_third", "right": "right_third"}
@@ -716,8 +920,7 @@ def _compound_names(reading: SegmentReading, lexicon: Lexicon) -> None:
 
     The first part is a lower-case noun phrase read as a subject, the second a noun phrase or a
     name right after "of" (determiners between, no comma).  A word for a group ("the group of
-    dancers") or a shot word ("a close-up of maya") never starts one.  A possessive is left alone:
-    "the groom's hands" is about the groom, "the bride's father" someone else, and no rule tells them apart.
+    dancers") or a shot word ("a close-up of maya") never starts one.  Possessives are :func:`_possessives`.
     """
     tokens = reading.tokens
     mentions = reading.mentions
@@ -752,6 +955,13 @@ def _capitalised_name_in_slot(tokens: list[Token], i: int, reading: SegmentReadi
     words = sum(1 for t in tokens if t.kind == "word")
     return (i > 0 and raw[:1].isupper() and not raw.isupper() and capitals * 2 <= words
             and tokens[i].text not in DETERMINERS and _in_subject_slot(tokens, i, reading, lexicon))
+
+
+def _names_a_machine(tokens: list[Token], i: int, reading: SegmentReading, lexicon: Lexicon) -> bool:
+    """A movement word (or a word only of longer phrases) after "the" in a subject slot, with a movement said
+    before it, is the thing filmed: "fly by the crane", "orbit the jib", "push in on the dolly"."""
+    return (_after_definite(tokens, i) and _in_subject_slot(tokens, i, reading, lexicon)
+            and any(m.category == "movement" and m.end <= i for m in reading.mentions))
 
 
 def _in_subject_slot(tokens: list[Token], i: int, reading: SegmentReading, lexicon: Lexicon) -> bool:

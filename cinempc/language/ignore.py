@@ -28,8 +28,8 @@ def is_negation(text: str, lexicon: Lexicon) -> bool:
 
 def may_ignore(token: Token, lexicon: Lexicon) -> bool:
     """Whether a word the grammar did not understand sets nothing and may be ignored."""
-    if token.kind != "word" or token.corrected_from is not None:
-        return False
+    if token.kind != "word" or token.corrected_from is not None or token.meta.get("near_phrase"):
+        return False  # "pus in": one edit from a phrase with its neighbour ("push in"), a slip as likely as not
     text = token.text
     if is_negation(text, lexicon) or text in lexicon.meaning_words or text in lexicon.control_words:
         return False  # "wide, hang on": the director may be asking to wait
@@ -46,3 +46,12 @@ def sets_nothing_in_a_style(token: Token, lexicon: Lexicon) -> bool:
             and not is_negation(text, lexicon) and text not in lexicon.meaning_words
             and text not in lexicon.control_words
             and not within_typo_distance(text, lexicon, lexicon.meaning_words))
+
+
+def sets_nothing_in_a_clause(token: Token, lexicon: Lexicon) -> bool:
+    """A word of a clause about what the subject does ("as he walks") may be ignored when it is spelled right,
+    even within typo distance of a vocabulary word, unless it is a negation or a word that means something."""
+    text = token.text
+    return (token.kind == "word" and token.corrected_from is None and text.isalpha()
+            and is_english_word(text) and not is_negation(text, lexicon)
+            and text not in lexicon.meaning_words and text not in lexicon.control_words)

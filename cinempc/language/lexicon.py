@@ -55,6 +55,7 @@ class Limits(_Settings):
 
 class TypoSettings(_Settings):
     min_word_length: int = Field(ge=2)
+    phrase_min_word_length: int = Field(default=3, ge=2)
     max_edits: int = Field(ge=0, le=3)
     max_edits_long: int = Field(ge=0, le=4)
     long_word_length: int = Field(ge=3)
@@ -66,6 +67,7 @@ class LensSettings(_Settings):
     tele_focal_length_mm: float = Field(gt=1)
     wide_focal_length_mm: float = Field(gt=1)
     normal_focal_length_mm: float = Field(gt=1)
+    prime_focal_lengths_mm: list[float] = Field(default_factory=list)  # a bare "85," said alone is this lens
 
 
 class FNumberSettings(_Settings):
@@ -126,12 +128,16 @@ class Lexicon:
     reference_words: set[tuple[str, ...]] = field(default_factory=set)
     slot_before: frozenset[str] = frozenset()
     adjectives: frozenset[str] = frozenset()
+    parts: set[tuple[str, ...]] = field(default_factory=set)  # "hands" of "the groom's hands": the owner is filmed
     unsupported_suggestions: dict[str, list[str]] = field(default_factory=dict)
     ambiguous: dict[str, list[str]] = field(default_factory=dict)  # bare word -> what to say instead
     always_abort: set[tuple[str, ...]] = field(default_factory=set)
     wait_units: set[tuple[str, ...]] = field(default_factory=set)  # "a moment": a wait, i.e. a hold
     negations: frozenset[str] = frozenset()  # words that turn a meaning around: never ignored, never flown
     style_heads: set[tuple[str, ...]] = field(default_factory=set)  # "feel" of "a music video feel"
+    style_unsupported: frozenset[str] = frozenset()  # unsupported concepts a style description may hold ("golden hour")
+    travel_verbs: frozenset[str] = frozenset()  # "fly" of "fly the drone into the crowd": a collision course
+    clause_openers: frozenset[str] = frozenset()  # "as" of "as he walks": a clause about the subject follows
     placement_verbs: frozenset[str] = frozenset()  # "put" of "put her left": left/right is then a screen position
     particles: set[tuple[str, ...]] = field(default_factory=set)  # "along" of "track along with the runner"
     openers: set[tuple[str, ...]] = field(default_factory=set)  # "right" of "Right, give me a medium"
@@ -237,7 +243,7 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
     words: set[str] = set(NUMBER_WORDS)
     terms: list[str] = []
 
-    def add(phrase: Any, meaning: Meaning, term: bool = True) -> None:
+    def add(phrase: Any, meaning: Meaning, term: bool = True, known: bool = True) -> None:
         key = phrase_key(str(phrase))
         if not key:
             raise LexiconError(f"{LANGUAGE_FILE}: empty phrase under {meaning.category}.{meaning.value}")
@@ -248,7 +254,8 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
                 f"and {meaning.category}.{meaning.value}"
             )
         lexicon.phrases[key] = meaning
-        words.update(key)
+        if known:
+            words.update(key)
         if term:
             terms.append(" ".join(key))
 
@@ -270,6 +277,10 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
     for value in ("all", "both", "primary", "current"):
         for phrase in _phrase_list(subjects[value], f"subjects.{value}"):
             add(phrase, Meaning("subject", value))
+    for quantifier in _phrase_list(subjects["all_quantifiers"], "subjects.all_quantifiers"):
+        for group in _phrase_list(subjects["group_nouns"], "subjects.group_nouns"):
+            # "the whole party" is everyone; "the choir" alone stays an open noun, so "choir" is no vocabulary word
+            add(f"{quantifier} {group}", Meaning("subject", "all"), term=False, known=False)
     for phrase in _phrase_list(subjects["nouns"], "subjects.nouns"):
         add(phrase, Meaning("noun", " ".join(phrase_key(str(phrase)))), term=False)
     for phrase in _phrase_list(raw["filler"], "filler"):
@@ -277,6 +288,8 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
             add(phrase, Meaning("filler", ""), term=False)
     for concept, entry in raw.get("unsupported", {}).items():
         lexicon.unsupported_suggestions[concept] = [str(s) for s in entry["suggest"]]
+        if entry.get("style", False):
+            lexicon.style_unsupported |= {str(concept)}
         for phrase in _phrase_list(entry["phrases"], f"unsupported.{concept}"):
             add(phrase, Meaning("unsupported", str(concept)), term=False)
     for name in presets():
@@ -299,6 +312,8 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
     lexicon.openers = {phrase_key(str(p)) for p in _phrase_list(raw["openers"], "openers")}
     lexicon.particles = {phrase_key(str(p)) for p in _phrase_list(raw["particles"], "particles")}
     lexicon.style_heads = {phrase_key(str(p)) for p in _phrase_list(raw["style_heads"], "style_heads")}
+    lexicon.travel_verbs = frozenset(str(w) for w in _phrase_list(raw["travel_verbs"], "travel_verbs"))
+    lexicon.clause_openers = frozenset(str(w) for w in _phrase_list(raw["clause_openers"], "clause_openers"))
     lexicon.placement_verbs = frozenset(str(w) for w in _phrase_list(raw["placement_verbs"], "placement_verbs"))
     lexicon.reference_words = {phrase_key(str(p)) for p in _phrase_list(subjects["reference_words"], "reference")}
     lexicon.ambiguous = {str(k): [str(s) for s in v] for k, v in raw.get("ambiguous", {}).items()}
@@ -316,6 +331,7 @@ def _compile(path: str, mtime_ns: int) -> Lexicon:
         for key in group:
             words.update(key)
     lexicon.adjectives = frozenset(str(w) for w in subjects["colours"])
+    lexicon.parts = {phrase_key(str(p)) for p in _phrase_list(subjects["parts"], "subjects.parts")}
     lexicon.place_words = {phrase_key(str(p)) for p in _phrase_list(subjects["place_before"], "subjects.place_before")}
     for group in (lexicon.sequence, lexicon.reference_words):
         for key in group:

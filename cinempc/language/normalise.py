@@ -96,19 +96,34 @@ def clean(text: str) -> str:
 def tokenise(text: str) -> list[Token]:
     """Tokens of ``text`` with number words turned into numbers ("two and a half" -> 2.5)."""
     tokens: list[Token] = []
-    for match in _TOKEN.finditer(clean(text)):
+    text = clean(text)
+    for match in _TOKEN.finditer(text):
         kind = match.lastgroup or "punct"
         raw = match.group()
         if kind == "ref":
             number = int(re.sub(r"\D", "", raw))
             tokens.append(Token(f"#{number}", raw, "ref", float(number)))
         elif kind == "number":
-            tokens.append(Token(_number_text(float(raw)), raw, "number", float(raw)))
+            tokens.append(Token(_number_text(float(raw)), raw, "number", float(raw),
+                                meta=_decade_form(text, match.start(), match.end())))
         elif kind == "word":
             tokens.append(Token(raw.lower(), raw, "word"))
         else:
             tokens.append(Token(raw, raw, "punct"))
     return _numbers_from_words(tokens)
+
+
+_DECADE = re.compile(r"(?:1[89]|20)?[1-9]0")
+
+
+def _decade_form(text: str, start: int, end: int) -> dict[str, object]:
+    """``{"decade": True}`` for a number written like a decade ("80s", "'80s", "80's", "1980s"), with
+    ``"era": True`` when its form can only be a decade (an apostrophe or four digits); else empty."""
+    tail = re.match(r"'?s(?![^\W\d_])", text[end:])
+    if not tail or not _DECADE.fullmatch(text[start:end]):
+        return {}
+    apostrophe = "'" in tail.group() or text[max(0, start - 1):start] == "'"
+    return {"decade": True, "era": apostrophe or end - start == 4}
 
 
 def _number_text(value: float) -> str:

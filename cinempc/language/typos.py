@@ -32,14 +32,18 @@ def correct_tokens(tokens: list[Token], lexicon: Lexicon, protected: set[str]) -
         if token.kind != "word" or token.text in lexicon.words or token.text in protected:
             continue
         base = token.text[:-2] if token.text.endswith("'s") else token.text
+        if base != token.text:
+            token.meta["possessive"] = True  # "the bride's father": read by the grammar
         if base in lexicon.words or base in protected:
             token.text = base
             continue
         if index > 0 and token.raw[:1].isupper() and not token.raw.isupper():
             continue  # "Alice", "Bob": a name
-        if is_english_word(base):
-            continue  # "raider" is a word, not a slip for "rider": never turned into another word
-        best = best_correction(base, lexicon)
+        if is_english_word(base):  # "raider" is a word, not a slip for "rider": never turned into another word
+            if correction_in_phrase(tokens, index, lexicon):
+                token.meta["near_phrase"] = True  # "pus in": may be a slip, so it is never ignored either
+            continue
+        best = best_correction(base, lexicon) or correction_in_phrase(tokens, index, lexicon)
         if best is not None:
             token.corrected_from = token.raw
             token.text = best
@@ -62,6 +66,29 @@ def best_correction(word: str, lexicon: Lexicon) -> str | None:
     if len(ranked) > 1 and ranked[1][0] >= ranked[0][0] - 1e-9:
         return None  # a tie: ambiguous, report rather than guess
     return ranked[0][1]
+
+
+def correction_in_phrase(tokens: list[Token], index: int, lexicon: Lexicon) -> str | None:
+    """A slip too short to correct alone, read by its neighbour: the one word one edit away, first letter
+    kept, that makes a meaningful lexicon phrase with the word before or after it ("pul back", "fly pasd")."""
+    word = tokens[index].text
+    settings = lexicon.settings.typos
+    if not (settings.phrase_min_word_length <= len(word) < settings.long_word_length) or not word.isalpha():
+        return None
+    before = tokens[index - 1].text if index > 0 and tokens[index - 1].kind == "word" else None
+    after = tokens[index + 1].text if index + 1 < len(tokens) and tokens[index + 1].kind == "word" else None
+    pairs = _phrase_pairs(lexicon)
+    found = {choice for choice, _, _ in process.extract(word, _by_first_letter(lexicon).get(word[0], ()),
+                                                        scorer=OSA.distance, score_cutoff=1, limit=None)
+             if (before, choice) in pairs or (choice, after) in pairs}
+    return found.pop() if len(found) == 1 else None
+
+
+@lru_cache(maxsize=8)
+def _phrase_pairs(lexicon: Lexicon) -> frozenset[tuple[str, str]]:
+    """Neighbouring words of the meaningful phrases ("pull back" -> ("pull", "back")), fillers left out."""
+    return frozenset(pair for key, meaning in lexicon.phrases.items() if meaning.category != "filler"
+                     for pair in zip(key, key[1:], strict=False))
 
 
 def within_typo_distance(word: str, lexicon: Lexicon, among: frozenset[str] | None = None) -> bool:

@@ -1,0 +1,223 @@
+"""Issue 27's remaining classes of phrasing, each said in new words: slips read by their neighbour, possessives,
+decades, style descriptions with a look in them, machines as subjects, quantifiers for a whole group, clauses
+about what the subject does, a prime said alone, the background behind the subject, a path into a subject."""
+
+from __future__ import annotations
+
+import pytest
+
+from cinempc.language import ErrorAnswer, ShotsAnswer, parse_command
+from cinempc.language.corpus import CURRENT, KNOWN
+
+
+def parse(text: str):
+    return parse_command(text, current=CURRENT, known_subjects=list(KNOWN))
+
+
+def shot(text: str) -> tuple[dict, ShotsAnswer]:
+    answer = parse(text)
+    assert isinstance(answer, ShotsAnswer), f"{text!r}: {answer.to_json()[:300]}"
+    assert len(answer.shots) == 1
+    return answer.shots[0].model_dump(mode="json"), answer
+
+
+def refused(text: str) -> list[str]:
+    answer = parse(text)
+    assert isinstance(answer, ErrorAnswer), f"{text!r} was flown: {answer.to_json()[:300]}"
+    return answer.error.not_understood
+
+
+# ------------------------------------------------------------------ a slip read by the word next to it
+
+
+@pytest.mark.parametrize(("text", "movement", "slip", "fixed"), [
+    ("pul out on the groom", "dolly_out", "pul", "pull"),  # 3 letters: too short to correct alone
+    ("crne up over maya", "crane_up", "crne", "crane"),  # 4 letters, a letter left out
+    ("fly pazt the boat", "flyby", "pazt", "past"),  # 4 letters, a wrong letter
+])
+def test_a_short_slip_is_corrected_when_the_correction_makes_a_phrase_with_its_neighbour(text, movement, slip, fixed):
+    document, answer = shot(text)
+    assert document["movement"]["type"] == movement
+    assert answer.corrections == {slip: fixed}
+
+
+def test_a_short_slip_without_a_phrase_around_it_still_refuses():
+    assert refused("wide, pul") == ["pul"]
+
+
+@pytest.mark.parametrize(("text", "word"), [("pus in on maya", "pus"), ("fly pst the boat", "pst")])
+def test_an_english_word_is_never_turned_into_another_but_a_near_phrase_is_not_ignored_either(text, word):
+    """"pus" and "pst" are words: never corrected, and since "push in" / "fly past" is one edit away, not ignored."""
+    assert word in refused(text)
+
+
+# ------------------------------------------------------------------ possessives
+
+
+@pytest.mark.parametrize(("text", "subject"), [
+    ("follow the groom's sister", "grooms sister"),
+    ("slow orbit around maya's horse", "mayas horse"),
+    ("wide on the bride's old car", "brides old car"),
+    ("track Marco's dog", "marcos dog"),
+])
+def test_a_possessive_and_its_noun_are_one_subject(text, subject):
+    document, answer = shot(text)
+    assert document["subjects"] == [subject]
+
+
+@pytest.mark.parametrize(("text", "owner", "part"), [
+    ("medium close-up on the groom's shoes", "groom", "shoes"),
+    ("orbit maya's bouquet", "maya", "bouquet"),
+])
+def test_a_part_of_the_owner_is_filmed_by_filming_the_owner(text, owner, part):
+    document, answer = shot(text)
+    assert document["subjects"] == [owner]
+    assert part in answer.ignored
+
+
+def test_a_possessive_followed_by_a_side_word_is_not_a_name():
+    assert "left" in refused("maya's left")
+
+
+# ------------------------------------------------------------------ decades are not durations
+
+
+@pytest.mark.parametrize("text", ["wide on maya, a 60s film vibe", "slow orbit of the groom, the '90s feel",
+                                  "medium on the bride, 1970s aesthetic", "push in on maya, like the 50s"])
+def test_a_decade_is_an_era_not_a_duration(text):
+    document, answer = shot(text)
+    assert document["duration_s"] is None
+    assert any(word.endswith("s") and word[:-1].isdigit() for word in answer.ignored), answer.ignored
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("orbit the groom for 60s", 60.0), ("a 40s orbit of maya", 40.0),
+                                               ("dolly in over 20s", 20.0)])
+def test_a_count_of_seconds_written_like_a_decade_stays_a_duration(text, seconds):
+    document, _ = shot(text)
+    assert document["duration_s"] == seconds
+
+
+# ------------------------------------------------------------------ style descriptions hold a look
+
+
+def test_a_look_the_drone_cannot_make_sets_nothing_inside_a_style_description():
+    document, answer = shot("backlit dreamy look, wide on maya")
+    assert document["framing"] == "wide" and document["subjects"] == ["maya"]
+    assert {"backlit", "dreamy"} <= set(answer.ignored)
+
+
+@pytest.mark.parametrize(("text", "word"), [("wide on maya, golden hour", "golden hour"),  # no style head: reported
+                                            ("wide, shaky vibe", "shaky"),  # a camera motion: matters
+                                            ("wide, a pan feel", "pan")])
+def test_words_that_matter_still_refuse_inside_or_outside_a_style(text, word):
+    assert word in refused(text)
+
+
+# ------------------------------------------------------------------ a machine after "the" is the subject
+
+
+@pytest.mark.parametrize(("text", "movement", "subject"), [
+    ("fly past the crane slowly", "flyby", "crane"),
+    ("orbit the jib", "orbit", "jib"),
+    ("push in on the dolly", "dolly_in", "dolly"),
+])
+def test_a_movement_word_after_the_where_a_subject_goes_names_the_thing_filmed(text, movement, subject):
+    document, answer = shot(text)
+    assert document["movement"]["type"] == movement
+    assert document["subjects"] == [subject]
+
+
+def test_a_movement_word_alone_is_still_the_movement():
+    document, _ = shot("do the orbit again")
+    assert document["movement"]["type"] == "orbit"
+    assert document["subjects"] == ["bride", "groom"]
+
+
+# ------------------------------------------------------------------ a quantifier for a whole group
+
+
+@pytest.mark.parametrize("text", ["track the whole squad", "orbit the entire cast slowly",
+                                  "low angle on the whole choir", "wide of every one of the guests"])
+def test_a_whole_group_is_every_subject(text):
+    document, _ = shot(text)
+    assert document["subjects"] == ["all"]
+
+
+def test_a_group_noun_alone_stays_an_open_noun():
+    document, answer = shot("wide of the choir")
+    assert document["subjects"] == ["choir"]
+
+
+# ------------------------------------------------------------------ a clause about what the subject does
+
+
+@pytest.mark.parametrize(("text", "subjects", "verb"), [
+    ("follow maya while she skates", ["maya"], "skates"),
+    ("track the groom as he strolls, low angle", ["groom"], "strolls"),
+    ("stay on the bride when she waltzes", ["bride"], "waltzes"),
+])
+def test_a_clause_about_the_subject_sets_nothing(text, subjects, verb):
+    document, answer = shot(text)
+    assert document["subjects"] == subjects
+    assert verb in answer.ignored
+
+
+@pytest.mark.parametrize(("text", "word"), [("orbit maya as she turns left", "left"),
+                                            ("follow the groom as he doesn't stop", "doesn't")])
+def test_a_clause_never_hides_a_word_that_means_something_or_a_negation(text, word):
+    assert word in refused(text)
+
+
+# ------------------------------------------------------------------ a prime said alone
+
+
+@pytest.mark.parametrize(("text", "mm"), [("24, wide on the groom", 24.0), ("orbit maya, 135, slowly", 135.0),
+                                          ("rigger: 35. low angle on the bride", 35.0)])
+def test_a_prime_said_alone_is_the_lens(text, mm):
+    document, _ = shot(text)
+    assert document["lens"]["focal_length_mm"] == mm
+
+
+@pytest.mark.parametrize(("text", "number"), [("wide, 23", "23"), ("orbit 50 maya", "50"), ("orbit 12", "12")])
+def test_any_other_bare_number_still_refuses(text, number):
+    assert number in refused(text)
+
+
+# ------------------------------------------------------------------ the background behind the subject
+
+
+@pytest.mark.parametrize(("text", "mode", "subjects"), [
+    ("keep the hills sharp behind the rider", "deep", ["rider"]),
+    ("the street lights behind maya blurred", "shallow", ["maya"]),
+    ("wide of the skier, the pines crisp behind him", "deep", ["skier"]),
+])
+def test_a_thing_behind_the_subject_described_sharp_or_blurred_is_the_background(text, mode, subjects):
+    document, _ = shot(text)
+    assert document["focus"]["depth_of_field"] == mode
+    assert document["subjects"] == subjects
+    assert document["focus"]["target"] in (None, *subjects)
+
+
+def test_a_name_given_to_a_track_behind_another_stays_a_focus_target():
+    document, _ = shot("keep the bride sharp behind the groom")
+    assert document["focus"]["target"] == "bride"
+
+
+# ------------------------------------------------------------------ a path into a subject
+
+
+@pytest.mark.parametrize("text", ["head straight into the groom", "send the drone into the guests",
+                                  "fly it into maya"])
+def test_a_travel_verb_into_a_subject_is_refused(text):
+    answer = parse(text)
+    assert isinstance(answer, ErrorAnswer)
+    assert any("into" in word for word in answer.error.not_understood)
+    assert answer.error.suggestions
+
+
+@pytest.mark.parametrize(("text", "field", "value"), [("push into the crowd", "movement", "dolly_in"),
+                                                      ("go into a close-up on maya", "framing", "close_up")])
+def test_a_movement_or_a_framing_into_is_still_flown(text, field, value):
+    document, _ = shot(text)
+    got = document["movement"]["type"] if field == "movement" else document[field]
+    assert got == value
