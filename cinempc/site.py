@@ -13,7 +13,8 @@ Rules:
 * the rally point (``failsafe.rally``: lat/lon, altitude above home, ``after_s``, ``speed_mps``) is resolved
   like the fence and must lie inside the MPC's box and the altitude band, so the flight to it
   (:class:`cinempc.geofence.RallyPath`) never leaves the fence; the MPC node's safety core flies it when a
-  hold cinempc started by itself lasts ``after_s`` (:mod:`cinempc.safety`, docs/first_flight.md);
+  hold cinempc started by itself lasts ``after_s``, and the bridge node's when the MPC node's setpoints stop
+  that long (:mod:`cinempc.safety`, docs/first_flight.md);
 * every field is validated when the file is read, and an error names the file and the field.
 """
 
@@ -39,10 +40,10 @@ from cinempc.config import (
 )
 from cinempc.geofence import Box, PolygonFence, RallyPoint
 
-# The node whose safety core takes its limits -- the rally point among them -- from its own ``node`` parameters
-# (cinempc.safety.SafetyLimits.from_parameters).  It plans and streams the setpoints the bridge node flies, so
-# its rally flight is what the vehicle does.
-RALLY_NODE = "mpc_node"
+# The nodes whose safety cores take the rally point from their own ``node`` parameters
+# (cinempc.safety.SafetyLimits.from_parameters): the MPC node, whose rally flight the bridge node streams, and the
+# bridge node, whose own core flies it when the MPC node's setpoints stop (the MPC node died or hangs).
+RALLY_NODES = ("mpc_node", "mavlink_bridge_node")
 
 
 class LatLon(BaseModel):
@@ -284,7 +285,8 @@ class ResolvedSite:
                 "behaviour": f"a hold cinempc starts by itself (perception, controller or plan failed) that lasts "
                              f"{self.rally.after_s:g} s flies here (up/down to the rally altitude, then straight "
                              "across) and holds; director HOLD/ABORT always hold where they are; MAVLink link "
-                             "loss: the autopilot's failsafe (set its rally/return point here too)"}
+                             "loss: the autopilot's failsafe (upload this point as its rally point: cinempc "
+                             "mavlink rally --site; preflight checks it)"}
 
 
 def site_parameters(resolved: ResolvedSite) -> dict[str, dict[str, Any]]:
@@ -315,17 +317,18 @@ def site_parameters(resolved: ResolvedSite) -> dict[str, dict[str, Any]]:
 
 
 def site_node_parameters(resolved: ResolvedSite) -> dict[str, dict[str, Any]]:
-    """The site's values that are one node's own ``node`` parameters: the rally point, for :data:`RALLY_NODE`.
+    """The site's values that are nodes' own ``node`` parameters: the rally point, for each of :data:`RALLY_NODES`.
 
     Read back by :meth:`cinempc.safety.SafetyLimits.from_parameters`; empty without a rally point.
     """
     rally = resolved.rally
     if rally is None:
         return {}
-    return {RALLY_NODE: {"node.rally_enu_m": [float(v) for v in rally.position_m],
-                         "node.rally_after_s": float(rally.after_s), "node.rally_speed_mps": float(rally.speed_mps),
-                         "node.rally_vertical_speed_mps": float(rally.vertical_speed_mps),
-                         "node.rally_accel_mps2": float(rally.accel_mps2)}}
+    values = {"node.rally_enu_m": [float(v) for v in rally.position_m], "node.rally_after_s": float(rally.after_s),
+              "node.rally_speed_mps": float(rally.speed_mps),
+              "node.rally_vertical_speed_mps": float(rally.vertical_speed_mps),
+              "node.rally_accel_mps2": float(rally.accel_mps2)}
+    return {node: dict(values) for node in RALLY_NODES}
 
 
 def resolve_rally(site: Site, home: Home, fence: PolygonFence, box: Box, vehicle: VehicleConfig) -> RallyPoint | None:

@@ -60,7 +60,7 @@ def test_drone_launch_with_site_gives_each_node_what_cinempc_up_gives(stub_launc
         assert x0 < home_x < x1 and y0 < home_y < y1
         assert mpc["airspace"]["altitude_ceiling_m"] == pytest.approx(30.0, abs=0.5)
         assert len(mpc["node"]["rally_enu_m"]) == 3 and mpc["node"]["rally_after_s"] == 30.0  # the site's rally
-        assert "node" not in bridge  # ... for the MPC node's safety core only
+        assert bridge["node"] == mpc["node"]  # ... and the bridge node's, for when the MPC node's setpoints stop
         assert bridge["connection"]["url"] == px4.url
         assert bridge["signing"]["key_file"] == str(site_file.parent / "field.key")
         assert _site_file_values(by_name["perception_node"])["perception"]["class_filter"] == [0]
@@ -86,25 +86,29 @@ def test_site_launch_argument_errors_name_the_problem(stub_launch, tmp_path):  #
 
 
 @pytest.mark.ros
-def test_the_mpc_node_reads_the_sites_rally_point_through_rcl(field):
-    """The override file ``cinempc up drone --site`` (and the launch file) gives the MPC node, parsed by rcl as the
-    node starts: its safety limits carry the site's rally point, anchored at the autopilot's home."""
+@pytest.mark.parametrize("node_name", ["mpc_node", "mavlink_bridge_node"])
+def test_the_mpc_and_bridge_nodes_read_the_sites_rally_point_through_rcl(field, node_name):
+    """The override file ``cinempc up drone --site`` (and the launch file) gives the MPC node and the bridge node,
+    parsed by rcl as the node starts: their safety limits (as each node builds them) carry the site's rally point,
+    anchored at the autopilot's home."""
     import rclpy
     from rclpy.node import Node
 
     from cinempc.nodes.base import nested_parameters
+    from cinempc.nodes.mavlink_bridge_node import bridge_limits
     from cinempc.preflight import anchor_site
     from cinempc.safety import SafetyLimits
     from cinempc.site import load_site
 
     site_file, _ = field
-    argv = dict(commands("drone", overrides=site_overrides(site_file, graph("drone"), {})))["mpc_node"]
+    argv = dict(commands("drone", overrides=site_overrides(site_file, graph("drone"), {})))[node_name]
+    build = bridge_limits if node_name == "mavlink_bridge_node" else SafetyLimits.from_parameters
     context = rclpy.Context()
     try:
         rclpy.init(args=["cinempc", *argv[argv.index("--ros-args"):]], context=context)
-        node = Node("placeholder", context=context, automatically_declare_parameters_from_overrides=True)
+        node = Node(node_name, context=context, automatically_declare_parameters_from_overrides=True)
         try:
-            limits = SafetyLimits.from_parameters(nested_parameters(node, "node"))
+            limits = build(nested_parameters(node, "node"))
         finally:
             node.destroy_node()
     finally:

@@ -5,7 +5,8 @@ and the bridge node are two processes, as the flight controller and the companio
 two machines; the test talks to the node over DDS only.  Telemetry must arrive as the rig topics
 (ENU, same as the simulator's), nothing may move until an operator arms and starts offboard
 through the node's services, setpoints published on ``rig/setpoint`` must fly the vehicle, and
-when they stop the node must hold and say so on ``mavlink/events``.
+when they stop the node must hold and say so on ``mavlink/events``; given the site's rally point (``node.rally_*``,
+as ``cinempc up drone --site`` gives it), the node then flies there by itself after ``rally_after_s``.
 
 The autopilot has its own process, as it has its own board on a vehicle: in the test's process it
 would share the GIL with the test's executor and streamer, and read the stream late under load.
@@ -15,6 +16,7 @@ offboard-loss failsafe to HOLD, which waits for the operator: the vehicle then n
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -27,6 +29,8 @@ import pytest
 from waiting import spinning, stop_process, wait_until
 
 pytestmark = [pytest.mark.ros]
+
+RALLY_FROM_START_M = np.array([-2.0, 1.5, 1.0])  # the rally point given to the node, from the vehicle's start
 
 
 
@@ -48,8 +52,11 @@ def rig(tmp_path_factory, ros_domain_env):
     # This test is about the operator gate and the stop-streaming hold, not failsafe timing (test_mavlink_link
     # covers the 0.25 s link-loss reaction): a 1 s link timeout keeps a CI load spike from tripping the failsafe,
     # which by design would then wait for the operator.
+    rally_m = start.position_m + RALLY_FROM_START_M
     overrides = {"node.url": f"udpout:127.0.0.1:{port}", "node.heartbeat_wait_s": "1.0", "autostart_retry_s": "1.0",
-                 "safety.link_timeout_s": "1.0"}
+                 "safety.link_timeout_s": "1.0", "node.rally_enu_m": json.dumps([float(v) for v in rally_m]),
+                 "node.rally_after_s": "2.0", "node.rally_speed_mps": "1.5", "node.rally_vertical_speed_mps": "1.0",
+                 "node.rally_accel_mps2": "2.0"}
     argv = dict(commands("drone", overrides={"mavlink_bridge_node": overrides}))["mavlink_bridge_node"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, env=ros_domain_env, stdout=log, stderr=subprocess.STDOUT)
@@ -161,6 +168,18 @@ def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_
         streamer.join(timeout=2.0)
     # setpoints stop (the MPC died): the node holds and tells the director why
     wait_until(lambda: any("MPC setpoints stopped" in e["message"] for e in events), 10.0, "a hold event")
+    assert process.poll() is None
+    # ... and with the site's rally point, after rally_after_s (2 s) of that hold it flies there and holds
+    rally_m = start.position_m + RALLY_FROM_START_M
+    wait_until(lambda: any(e["kind"] == "rally" for e in events), 15.0, "the bridge's rally event")
+    rally_events = [e for e in events if e["kind"] == "rally"]
+    assert "flying to the rally point (no fresh plan" in rally_events[0]["message"], rally_events
+    try:
+        wait_until(lambda: np.linalg.norm(convert.rig_state_from_msgs(
+            odometry[-1], convert.camera_state_msg(start, 0.0)).position_m - rally_m) < 0.3, 30.0,
+            "the vehicle at the rally point")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; events {events[-10:]}") from None
     assert process.poll() is None
 
 

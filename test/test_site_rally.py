@@ -115,15 +115,24 @@ def test_site_check_prints_and_draws_the_rally_point(tmp_path, capsys):
     assert yaml.safe_load(capsys.readouterr().out.split("wrote ")[0])["rally"].startswith("none: every hold stays")
 
 
-def test_the_site_gives_the_mpc_node_its_rally_point_as_cinempc_up_writes_it():
-    """site_node_parameters -> JSON (cinempc up's --param form) -> YAML -> SafetyLimits.from_parameters: the same."""
+def test_the_site_gives_the_mpc_and_bridge_nodes_their_rally_point_as_cinempc_up_writes_it():
+    """site_node_parameters -> JSON (cinempc up's --param form) -> YAML -> SafetyLimits.from_parameters: the same,
+    for the MPC node and for the bridge node (its limits as the node builds them: bridge_limits)."""
+    from cinempc.nodes.mavlink_bridge_node import bridge_limits
+
     resolved = resolve_site(load_site(EXAMPLE), HOME)
-    (node, values), = site_node_parameters(resolved).items()
-    assert node == "mpc_node"
+    per_node = site_node_parameters(resolved)
+    assert set(per_node) == {"mpc_node", "mavlink_bridge_node"}
+    values = per_node["mpc_node"]
+    assert per_node["mavlink_bridge_node"] == values
     node_section = {name.removeprefix("node."): yaml.safe_load(json.dumps(value)) for name, value in values.items()}
     base = {"state_timeout_s": 0.5, "subject_timeout_s": 1.0, "max_plan_age_s": 0.5}
     limits = SafetyLimits.from_parameters({**base, **node_section})
     assert limits.rally == resolved.rally
+    bridge = bridge_limits({"setpoint_timeout_s": 0.7, **node_section})
+    assert bridge.rally == resolved.rally and bridge.plan_timeout_s == 0.7
+    assert bridge.state_timeout_s == SafetyLimits.from_config().state_timeout_s  # the MPC node's, one place
+    assert bridge_limits({"setpoint_timeout_s": 0.5}).rally is None  # no site rally point: the bridge only holds
     assert SafetyLimits.from_parameters({**base, "rally_enu_m": []}).rally is None
     assert SafetyLimits.from_parameters(base).rally is None
     with pytest.raises(ValueError, match="node.rally_after_s is missing"):
@@ -275,6 +284,55 @@ def test_lost_subjects_and_held_failed_solves_escalate_a_controllers_wait_does_n
         flight.run(1.0)
         decisions = flight.run(RALLY.after_s + 1.0, controller, **kwargs)
         assert (decisions[-1].cause is Cause.RALLY) is escalates, controller
+
+
+def test_the_bridge_node_flies_to_the_rally_point_when_the_mpc_setpoints_stop_not_while_the_mpc_holds():
+    """The bridge node's core as the node builds it (bridge_limits from the site's node.rally_*) with the node's
+    inputs (the MPC's setpoints as received, no subjects watched): the MPC node's own hold setpoints never
+    escalate there -- the MPC node's core decides those; setpoints that stop (the MPC node died) are its own
+    chain failing, and escalate after after_s by the same rule; HOLD stops it, RESUME hands back to the MPC."""
+    from cinempc.nodes.mavlink_bridge_node import bridge_limits
+
+    node = {"setpoint_timeout_s": 0.5, "rally_enu_m": list(RALLY.position_m), "rally_after_s": RALLY.after_s,
+            "rally_speed_mps": RALLY.speed_mps, "rally_vertical_speed_mps": RALLY.vertical_speed_mps,
+            "rally_accel_mps2": RALLY.accel_mps2}
+    core = SafetyCore(VEHICLE.airspace, bridge_limits(node))
+    rig_now, clock = [rig((0.0, 0.0, 4.0))], [0.0]
+    received: list = [None, -math.inf]  # the last setpoint from the MPC node, when it arrived
+
+    def tick(mpc: str | None, **kwargs) -> object:
+        """One bridge tick; ``mpc``: what the MPC node sends ("flying", "holding") or None (nothing: it died)."""
+        now = clock[0]
+        if mpc is not None:
+            sent = good(rig_now[0]).setpoint if mpc == "flying" else Setpoint.hold_at(rig_now[0])
+            received[:] = [sent, now]
+        decision = core.step(SafetyInputs(
+            now_s=now, state=rig_now[0], state_time_s=now,
+            result=SetpointResult.of(received[0]) if received[0] is not None else None,
+            result_time_s=received[1], **kwargs))
+        rig_now[0] = rig(decision.setpoint.position_m)
+        clock[0] = round(now + DT, 6)
+        return decision
+
+    def run(seconds: float, mpc: str | None, **kwargs) -> list:
+        return [tick(mpc, **kwargs) for _ in range(int(round(seconds / DT)))]
+
+    assert all(not d.holding for d in run(1.0, "flying"))
+    held = run(10 * RALLY.after_s, "holding")  # the MPC node holds (and would rally) by itself: followed as sent
+    assert all(d.cause is Cause.CONTROLLER_HOLD for d in held)
+    died = run(0.5 + RALLY.after_s + 0.2, None)
+    assert died[12].cause is Cause.STALE_PLAN and died[12].setpoint.hold
+    assert died[-1].cause is Cause.RALLY and not died[-1].setpoint.hold
+    assert "flying to the rally point (no fresh plan" in died[-1].reason
+    # a restarted MPC node does not take over by itself: the rally goes on until the operator's HOLD
+    assert all(d.cause is Cause.RALLY for d in run(1.0, "flying"))
+    arrived = run(40.0, None)[-1]
+    assert arrived.cause is Cause.RALLY and arrived.setpoint.hold
+    assert arrived.setpoint.position_m == pytest.approx(RALLY.position_m)
+    stopped = run(1.0, None, director_hold=True)
+    assert all(d.cause is Cause.DIRECTOR_HOLD for d in stopped) and not core.rallying
+    resumed = run(1.0, "flying")
+    assert resumed[-1].cause is None and resumed[-1].status is Status.TRACKING
 
 
 def test_hold_during_the_flight_stops_it_where_it_is_and_resume_hands_back():

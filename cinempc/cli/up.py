@@ -117,7 +117,7 @@ def site_overrides(site_file: Path, graph_, overrides: dict[str, dict[str, str]]
         for file_name in spec.parameter_files:
             for name, value in per_file.get(file_name, {}).items():
                 merged.setdefault(spec.name, {}).setdefault(name, json.dumps(value))
-        for name, value in per_node.get(spec.name, {}).items():  # the rally point, for the MPC node's safety core
+        for name, value in per_node.get(spec.name, {}).items():  # the rally point, for the MPC and bridge nodes
             merged.setdefault(spec.name, {}).setdefault(name, json.dumps(value))
         if "director.yaml" in spec.parameter_files:  # the director page gets the operator panel for this site
             merged.setdefault(spec.name, {}).setdefault("server.operator_site", json.dumps(str(site_file.resolve())))

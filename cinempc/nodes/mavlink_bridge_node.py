@@ -11,6 +11,10 @@ there.  This node
 * holds when the MPC's setpoints stop for ``setpoint_timeout_s`` or the director asks for HOLD,
   keeping the gimbal where it is -- the safety core's decision (``cinempc.safety``), latched where
   the hold began, as in every other loop;
+* with the site's rally point (``node.rally_*``, given to this node as to the MPC node by
+  ``cinempc.site.site_node_parameters``) the same core escalates a hold of stopped MPC setpoints (the MPC node
+  died or hangs) after ``rally_after_s``, as the MPC node's core escalates its own chain's failures: the vehicle
+  flies to the rally point and holds there until the director's HOLD, then RESUME (docs/safety.md);
 * republishes every safety/link event on ``mavlink/events`` (``DirectorEvent``) for the director page;
 * arms, switches to OFFBOARD/GUIDED, takes off, lands or holds ONLY when an operator calls
   the matching service (``mavlink/arm``, ``mavlink/start_offboard``, ``mavlink/takeoff``,
@@ -29,7 +33,7 @@ import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import AccelStamped, PoseStamped
@@ -42,7 +46,7 @@ from std_msgs.msg import Bool
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from cinempc.config import VehicleConfig, load_camera_profile
+from cinempc.config import VehicleConfig, load_camera_profile, load_parameters
 from cinempc.graph import Topics
 from cinempc.nodes import convert
 from cinempc.nodes.base import CONTROL_QOS, LATCHED_QOS, CineLifecycleNode, guarded, nested_parameters, run
@@ -91,8 +95,13 @@ class MavlinkBridgeNode(CineLifecycleNode):
             self.get_logger().error(f"cannot configure the MAVLink bridge: {exc}")
             self.release_configured()
             return TransitionCallbackReturn.FAILURE
-        self.safety = SafetyCore(vehicle.airspace, replace(SafetyLimits.from_config(),
-                                                           plan_timeout_s=float(self.p["setpoint_timeout_s"])))
+        try:
+            limits = bridge_limits(self.p)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.get_logger().error(f"cannot configure the MAVLink bridge's safety limits: {exc}")
+            self.release_configured()
+            return TransitionCallbackReturn.FAILURE
+        self.safety = SafetyCore(vehicle.airspace, limits)
         self._make_bridge = lambda: MavlinkBridge(url, camera, vehicle, params, signing_key=key)
         self._rig_link = MavlinkRigLink
         self.url = url
@@ -182,6 +191,7 @@ class MavlinkBridgeNode(CineLifecycleNode):
         state = bridge.rig_state() if bridge.link_ok else None
         with self._lock:
             received = self._setpoint
+            was_rallying = safety.rallying
             decision = safety.step(SafetyInputs(
                 now_s=now, state=state, state_time_s=now, director_hold=self._director_hold,
                 link_ok=bridge.link_ok,
@@ -190,7 +200,12 @@ class MavlinkBridgeNode(CineLifecycleNode):
             if decision.setpoint is None or decision.setpoint is self._sent:
                 return decision
             self._sent = decision.setpoint
-        if decision.holding:
+        if safety.rallying and not was_rallying:  # the director's page shows why the vehicle moves on its own
+            bridge.events.record("rally", f"bridge: {decision.reason}", "warning")
+        if decision.cause is Cause.RALLY and not decision.setpoint.hold:
+            self.get_logger().warning(f"rally: {decision.reason}", throttle_duration_sec=1.0)
+            link.send_setpoint(decision.setpoint)  # the flight to the rally point, with its feed-forward
+        elif decision.holding:
             why = _HOLD_REASONS.get(decision.cause, decision.reason)
             self.get_logger().warning(f"holding: {why}", throttle_duration_sec=1.0)
             link.send_setpoint(decision.setpoint, "hold", why)
@@ -278,6 +293,15 @@ class MavlinkBridgeNode(CineLifecycleNode):
 
     async def on_hold(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         return await self._answer(response, lambda bridge: bridge.operator_hold())
+
+
+def bridge_limits(node: dict[str, Any]) -> SafetyLimits:
+    """The bridge's safety limits: the MPC node's (config/nodes.yaml, the one place), this node's
+    ``setpoint_timeout_s`` as the plan timeout, and its own ``rally_*`` parameters (the site's rally point, none
+    without them) -- read by the one parser, SafetyLimits.from_parameters."""
+    mpc = load_parameters("nodes.yaml", "/**/mpc_node")["node"]
+    own = {name: value for name, value in node.items() if name.startswith("rally_")}
+    return SafetyLimits.from_parameters({**mpc, **own, "max_plan_age_s": float(node["setpoint_timeout_s"])})
 
 
 # hold reasons as the director's event log shows them: one stable line per cause (the core's reasons carry ages)
