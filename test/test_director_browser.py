@@ -376,3 +376,78 @@ def test_director_cancels_a_shot_waiting_for_someone_to_be_pointed_out(live, bro
     hub.remove_pin("drummer")
     assert errors == []
     context.close()
+
+
+@pytest.fixture(scope="module")
+def operator_server(tmp_path_factory):
+    """A director app with the operator panel for a field whose simulated PX4 stands on the ground."""
+    from field_site import field_site
+
+    from cinempc.director.operator_panel import OperatorPanel
+    from cinempc.director.security import PairingToken
+    from cinempc.preflight import PreflightSettings
+    from cinempc.site import load_site
+
+    with field_site(tmp_path_factory.mktemp("operator_page")) as (site_file, px4):
+        settings = load_director_settings(port=0)
+        base = PreflightSettings.load()
+        preflight = PreflightSettings(**{**base.__dict__, "timeout_s": 2.0, "stream_measure_s": 0.5})
+        panel = OperatorPanel(load_site(site_file), PairingToken(), preflight)
+        server = DirectorServer(LiveHub(settings), settings, operator=panel).start()
+        yield server, px4
+        server.stop()
+
+
+def test_the_operator_panel_signs_with_the_operator_token(operator_server, browser):
+    """The page's operator requests carry the operator token's signature, never the token: a replay is refused."""
+    server, px4 = operator_server
+    operator_token = server.operator.token.value
+    context, page, errors = _paired_tablet(browser, server)
+    sent: list = []
+    page.on("request", lambda r: sent.append(r) if "/api/operator/" in r.url else None)
+    page.wait_for_selector("#operator:not([hidden])", timeout=15000)  # the panel is there (401 without its token)
+    page.click("#operator summary")
+
+    # a wrong operator token opens nothing
+    page.fill("#op-token", "not-the-operator-token-0123")
+    page.click("#op-preflight")  # opening an operator session with it: refused
+    page.wait_for_function("() => document.getElementById('op-result').textContent.includes('wrong operator token')",
+                           timeout=10000)
+    page.click("#op-hold")  # a hold signed with it: refused too
+    page.wait_for_function("() => document.getElementById('op-result').textContent.includes('operator token required')",
+                           timeout=10000)
+    assert [entry["action"] for entry in server.operator.log] == []
+
+    page.fill("#op-token", operator_token)
+    page.click("#op-preflight")
+    page.wait_for_function("() => /preflight (PASSED|FAILED)/.test(document.getElementById('op-result').textContent)",
+                           timeout=30000)
+    page.click("#op-hold")
+    page.wait_for_function("() => document.getElementById('op-result').textContent.includes('hold -> ACCEPTED')",
+                           timeout=30000)
+    assert [entry["action"] for entry in server.operator.log] == ["hold"]
+
+    # what went over the wire: signed with the operator token, the token itself never
+    for request in sent:
+        headers = request.headers
+        assert operator_token not in json.dumps(headers) + (request.post_data or ""), request.url
+        assert "x-operator-token" not in headers, request.url
+        assert "x-director-signature" in headers, request.url  # the pairing token's proof on every route
+    preflight = [r for r in sent if r.url.endswith("/api/operator/preflight")]
+    assert len(preflight) == 1 and "x-operator-signature" in preflight[0].headers
+    assert any(r.url.endswith("/api/operator/session") for r in sent)
+
+    # the page's captured preflight sent again: refused as a replay, nothing run
+    captured = dict(preflight[0].headers)
+    replay = httpx.post(server.url + "/api/operator/preflight", content=preflight[0].post_data or b"",
+                        headers={k: v for k, v in captured.items() if k.startswith("x-") or k == "content-type"},
+                        timeout=10)
+    assert replay.status_code == 409, replay.text  # the director's counter already taken
+    # ... and with a fresh proof of the pairing token (the bare one): the operator's own counter was taken
+    operator_only = {k: v for k, v in captured.items() if k.startswith("x-operator-") or k == "content-type"}
+    replay = httpx.post(server.url + "/api/operator/preflight", content=preflight[0].post_data or b"",
+                        headers={**operator_only, "X-Director-Token": server.token.value}, timeout=10)
+    assert replay.status_code == 409 and replay.json()["operator_replay"] == "counter_used", replay.text
+    assert not px4.armed
+    assert errors == []
+    context.close()

@@ -20,7 +20,8 @@ state-changing WebSocket message -- must come signed with a counter of its sessi
 before (a WebSocket: its signed auth took one); a replayed or old counter is refused with 409,
 an altered one with 401, an unsigned one with 428, and nothing changes.  HOLD is exempt: any HOLD
 that proves the token is accepted, replayed or not, because holding is always safe.  The operator
-panel's routes (``/api/operator/*``, their own token on top) are not held to the signing rule.
+panel's routes (``/api/operator/*``) take any proof of the pairing token here: they are held to the same
+signing rule with the operator token on top (``operator_panel.py``).
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ from cinempc.director.security import (
     SignedProof,
     announce,
     base_url,
+    check_signed,
     pairing_url,
     parse_counter,
+    request_target,
 )
 
 log = logging.getLogger("cinempc.director")
@@ -162,39 +165,15 @@ def create_app(hub: LiveHub, token: PairingToken, settings: DirectorSettings | N
     def check_proof(request: Request, body: bytes) -> JSONResponse | None:
         """None when the request may go ahead; else the refusal (the rules in the module docstring)."""
         path, method = request.url.path, request.method
-        bearer = token.from_headers(request.headers)
-        malformed = ""
-        try:
-            proof = SignedProof.from_headers(request.headers)
-        except ValueError as exc:
-            proof, malformed = None, str(exc)
-        signed = proof is not None and proof.valid(token, method, request_target(request), body)
-        if path == "/api/hold":  # HOLD always works: any proof of the token, replayed or not
-            return None if bearer or signed else unauthorised(malformed)
-        if malformed:
-            return unauthorised(malformed)
-        if proof is not None and not signed:
-            return unauthorised("request signature does not match (wrong pairing token, or the request was "
-                                "altered)")
-        if not signed:
-            if not bearer:
-                return unauthorised()
-            if method in ("GET", "HEAD") or path == "/api/session" or path.startswith("/api/operator/"):
-                return None  # reads, opening a session to sign with, the operator panel (its own token on top)
-            return JSONResponse({"error": "a request that changes anything must be signed with a fresh counter "
-                                 "(X-Director-Session, X-Director-Counter, X-Director-Signature: docs/director.md); "
-                                 "the bare token may only read and HOLD", "replay": "unsigned"},
-                                status_code=428, headers=NO_STORE)
-        if path == "/api/session":  # opening one takes no counter: the session it answers is new
+        reads = method in ("GET", "HEAD") or path.startswith("/api/operator/")  # the operator's own check follows
+        refusal = check_signed(token, replay, request.headers, method, request_target(request), body,
+                               bearer=token.from_headers(request.headers), reads=reads)
+        if refusal is None:
             return None
-        try:
-            replay.take(proof.session, parse_counter(proof.counter))
-        except ValueError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400, headers=NO_STORE)
-        except ReplayRefused as exc:
-            log.warning("director: %s %s refused: %s", method, path, exc)
-            return JSONResponse({"error": str(exc), "replay": exc.reason}, status_code=exc.status, headers=NO_STORE)
-        return None
+        if refusal.status == 401:
+            return unauthorised(refusal.error)
+        extra = {"replay": refusal.reason} if refusal.reason else {}
+        return JSONResponse({"error": refusal.error, **extra}, status_code=refusal.status, headers=NO_STORE)
 
     def client_key(request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -336,7 +315,7 @@ def create_app(hub: LiveHub, token: PairingToken, settings: DirectorSettings | N
             return rejected(exc)
 
     if operator is not None:
-        operator.install(app, token)
+        operator.install(app, token, settings)
 
     @app.websocket("/ws")
     async def websocket(ws: WebSocket) -> None:
@@ -368,14 +347,6 @@ def create_app(hub: LiveHub, token: PairingToken, settings: DirectorSettings | N
             sender.cancel()
 
     return app
-
-
-def request_target(request: Any) -> str:
-    """The path and query as the client sent them (what a signature covers), still percent-encoded."""
-    raw = request.scope.get("raw_path")
-    path = raw.split(b"?", 1)[0].decode("latin-1") if raw else request.url.path
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    return f"{path}?{query}" if query else path
 
 
 async def _authenticate(ws: WebSocket, token: PairingToken, settings: DirectorSettings,

@@ -25,6 +25,10 @@ logs and in the browser history):
 HOLD is the exception to replay protection: any HOLD that proves the token (bearer, or a valid
 signature with any session and counter, seen before or not) is accepted, because holding is always
 safe and a HOLD refused for a stale counter could be the one that mattered.
+
+The operator panel (``/api/operator/*``) signs with the same scheme, keyed with its own operator token,
+in headers of its own (:data:`OPERATOR_SIGNING`), with sessions from ``POST /api/operator/session``: one
+:func:`check_signed` decides for both.
 """
 
 from __future__ import annotations
@@ -53,6 +57,26 @@ SIGNATURE_VERSION = "cinempc-director-v1"  # first line of every signed string: 
 MAX_COUNTER = 2**53 - 1  # the largest integer a browser's JavaScript counts exactly
 _COUNTER = re.compile(r"[1-9][0-9]{0,15}")
 TOKEN_ALPHABET_HINT = "letters, digits, '-' and '_'"
+
+
+@dataclass(frozen=True)
+class SigningScheme:
+    """Where one token's signed requests carry their proof, where they open sessions, how refusals are named."""
+
+    label: str  # "director" / "operator": in refusals and logs
+    session_header: str
+    counter_header: str
+    signature_header: str
+    token_header: str  # the bare token (bearer: reads and HOLD only)
+    open_path: str  # POST here for a new session
+    hold_path: str  # HOLD: taken with any proof of the token, replayed or not
+    reply_key: str  # the JSON key a refusal's one-word reason travels in
+
+
+DIRECTOR_SIGNING = SigningScheme("director", SESSION_HEADER, COUNTER_HEADER, SIGNATURE_HEADER, TOKEN_HEADER,
+                                 "/api/session", "/api/hold", "replay")
+OPERATOR_SIGNING = SigningScheme("operator", "X-Operator-Session", "X-Operator-Counter", "X-Operator-Signature",
+                                 "X-Operator-Token", "/api/operator/session", "/api/operator/hold", "operator_replay")
 
 
 class DirectorConfigError(ValueError):
@@ -259,6 +283,7 @@ class ReplayGuard:
     window: int
     max_sessions: int
     clock: Any = time.monotonic
+    scheme: SigningScheme = DIRECTOR_SIGNING
     _sessions: dict[str, _Session] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -286,8 +311,8 @@ class ReplayGuard:
         with self._lock:
             state = self._sessions.get(session)
             if state is None:
-                raise ReplayRefused("unknown or expired director session: open a new one (POST /api/session) and "
-                                    "sign with it", "unknown_session")
+                raise ReplayRefused(f"unknown or expired {self.scheme.label} session: open a new one (POST "
+                                    f"{self.scheme.open_path}) and sign with it", "unknown_session")
             if counter > state.highest:
                 shift = counter - state.highest
                 state.seen = ((state.seen << shift) | 1) & ((1 << self.window) - 1) if shift < self.window else 1
@@ -314,14 +339,14 @@ class SignedProof:
     signature: str
 
     @classmethod
-    def from_headers(cls, headers: Any) -> SignedProof | None:
+    def from_headers(cls, headers: Any, scheme: SigningScheme = DIRECTOR_SIGNING) -> SignedProof | None:
         """The proof in ``headers``; None without any of the three; ValueError when only some are there."""
-        values = [headers.get(name) for name in (SESSION_HEADER, COUNTER_HEADER, SIGNATURE_HEADER)]
+        names = (scheme.session_header, scheme.counter_header, scheme.signature_header)
+        values = [headers.get(name) for name in names]
         if all(v is None for v in values):
             return None
         if any(v is None for v in values):
-            raise ValueError(f"incomplete signature: send {SESSION_HEADER}, {COUNTER_HEADER} and {SIGNATURE_HEADER} "
-                             "together")
+            raise ValueError(f"incomplete signature: send {', '.join(names[:2])} and {names[2]} together")
         return cls(*values)
 
     def valid(self, token: PairingToken, method: str, target: str, body: bytes) -> bool:
@@ -330,6 +355,62 @@ class SignedProof:
             return False
         expected = sign_request(token.value, method, target, self.session, self.counter, body)
         return hmac.compare_digest(expected.encode("ascii"), self.signature.lower().encode("ascii", "replace"))
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request may not go ahead: its HTTP status, the error in words, a one-word reason (or "")."""
+
+    status: int
+    error: str
+    reason: str = ""
+
+
+def check_signed(token: PairingToken, guard: ReplayGuard, headers: Any, method: str, target: str, body: bytes,
+                 *, bearer: bool, reads: bool = False) -> Refusal | None:
+    """None when a request proves ``token`` as it must; else the :class:`Refusal` (the module's rules).
+
+    The rules, for the director's and the operator's token alike (``guard.scheme`` names the headers):
+    HOLD (``scheme.hold_path``) goes ahead with any proof of the token, replayed or not; a malformed or
+    non-matching signature is 401; without a signature the bare token (``bearer``: it was presented) may
+    only read (``reads``) or open a session, anything else is 428, and no proof at all is 401 (error "":
+    the caller says where the token goes); opening a session takes no counter; any other signed request
+    takes its counter from ``guard`` once (409 when replayed or its session is unknown, 400 malformed)
+    -- a refusal changes nothing.
+    """
+    scheme = guard.scheme
+    path = target.split("?", 1)[0]
+    malformed = ""
+    try:
+        proof = SignedProof.from_headers(headers, scheme)
+    except ValueError as exc:
+        proof, malformed = None, str(exc)
+    signed = proof is not None and proof.valid(token, method, target, body)
+    if path == scheme.hold_path:  # HOLD always works: any proof of the token, replayed or not
+        return None if bearer or signed else Refusal(401, malformed)
+    if malformed:
+        return Refusal(401, malformed)
+    if proof is not None and not signed:
+        return Refusal(401, f"request signature does not match (wrong {scheme.label} token, or the request was "
+                            "altered)")
+    if not signed:
+        if not bearer:
+            return Refusal(401, "")
+        if reads or path == scheme.open_path:
+            return None
+        return Refusal(428, f"a request that changes anything must be signed with a fresh counter "
+                            f"({scheme.session_header}, {scheme.counter_header}, {scheme.signature_header}: "
+                            f"docs/director.md); the bare {scheme.label} token may only read and HOLD", "unsigned")
+    if path == scheme.open_path:  # opening one takes no counter: the session it answers is new
+        return None
+    try:
+        guard.take(proof.session, parse_counter(proof.counter))
+    except ValueError as exc:
+        return Refusal(400, str(exc).replace(COUNTER_HEADER, scheme.counter_header))
+    except ReplayRefused as exc:
+        log.warning("%s: %s %s refused: %s", scheme.label, method, path, exc)
+        return Refusal(exc.status, str(exc), exc.reason)
+    return None
 
 
 @dataclass
@@ -345,6 +426,7 @@ class RequestSigner:
     token: str
     session: str = ""
     counter: int = 0
+    scheme: SigningScheme = DIRECTOR_SIGNING
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def restart(self, session: str) -> None:
@@ -356,8 +438,12 @@ class RequestSigner:
         with self._lock:
             self.counter += 1
             session, counter = self.session, str(self.counter)
-        return {SESSION_HEADER: session, COUNTER_HEADER: counter,
-                SIGNATURE_HEADER: sign_request(self.token, method, target, session, counter, body)}
+        return self._signed(method, target, session, counter, body)
+
+    def _signed(self, method: str, target: str, session: str, counter: str, body: bytes) -> dict[str, str]:
+        scheme = self.scheme
+        return {scheme.session_header: session, scheme.counter_header: counter,
+                scheme.signature_header: sign_request(self.token, method, target, session, counter, body)}
 
     def websocket_auth(self) -> dict[str, str]:
         """The first WebSocket message of a signed socket (it takes a counter like a ``GET /ws``)."""
@@ -366,9 +452,8 @@ class RequestSigner:
                 "signature": h[SIGNATURE_HEADER]}
 
     def open_headers(self) -> dict[str, str]:
-        """The signing headers of ``POST /api/session`` (no session yet: session "", counter 1)."""
-        return {SESSION_HEADER: "", COUNTER_HEADER: "1",
-                SIGNATURE_HEADER: sign_request(self.token, "POST", "/api/session", "", "1", b"")}
+        """The signing headers of ``POST`` to the scheme's session path (no session yet: session "", counter 1)."""
+        return self._signed("POST", self.scheme.open_path, "", "1", b"")
 
     def httpx_auth(self) -> Any:
         """An ``httpx.Auth`` that signs every request (opening a session when there is none, or it expired)."""
@@ -384,29 +469,37 @@ class RequestSigner:
                     yield from self._open(request)
                 request.headers.update(signer.headers(request.method, _target(request), request.content))
                 response = yield request
-                if response.status_code == 409 and _reason(response) == "unknown_session":
+                if response.status_code == 409 and _reason(response, signer.scheme) == "unknown_session":
                     yield from self._open(request)
                     request.headers.update(signer.headers(request.method, _target(request), request.content))
                     yield request
 
             def _open(self, request: httpx.Request):
-                opened = yield httpx.Request("POST", request.url.copy_with(raw_path=b"/api/session"),
-                                             headers=signer.open_headers())
+                opened = yield httpx.Request("POST", request.url.copy_with(
+                    raw_path=signer.scheme.open_path.encode("ascii")), headers=signer.open_headers())
                 if opened.status_code != 200:
-                    raise PermissionError(f"could not open a director session: HTTP {opened.status_code} "
-                                          f"{opened.text[:200]}")
+                    raise PermissionError(f"could not open a {signer.scheme.label} session: HTTP "
+                                          f"{opened.status_code} {opened.text[:200]}")
                 signer.restart(opened.json()["session"])
 
         return _Auth()
+
+
+def request_target(request: Any) -> str:
+    """The path and query as the client sent them (what a signature covers), still percent-encoded."""
+    raw = request.scope.get("raw_path")
+    path = raw.split(b"?", 1)[0].decode("latin-1") if raw else request.url.path
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{path}?{query}" if query else path
 
 
 def _target(request: Any) -> str:
     return request.url.raw_path.decode("ascii")
 
 
-def _reason(response: Any) -> str:
+def _reason(response: Any, scheme: SigningScheme = DIRECTOR_SIGNING) -> str:
     try:
-        return str(response.json().get("replay", ""))
+        return str(response.json().get(scheme.reply_key, ""))
     except ValueError:
         return ""
 

@@ -597,12 +597,20 @@
       }
     }, 1000);
     // ------------------------------------------------------------------ operator panel
-    // Its own token in its own header, never the pairing token alone; a 401 here is not a lost pairing.
+    // Signed with its own token (the pairing shell's signer, OPERATOR scheme: the operator token never travels),
+    // inside a request signed with the pairing token; a 401 here is not a lost pairing.
+    var opAuth = null, opToken = null;
+    function opSigner() {
+      var t = $('op-token').value;
+      if (!opAuth || t !== opToken) { opToken = t; opAuth = auth.operator(t); }
+      return opAuth;
+    }
     function opApi(method, path, body) {
-      var headers = { 'X-Operator-Token': $('op-token').value };
       var text = body !== undefined ? JSON.stringify(body) : undefined;
-      if (text !== undefined) headers['Content-Type'] = 'application/json';
-      return auth.request(method, path, text, headers).then(function (r) {
+      var headers = text !== undefined ? { 'Content-Type': 'application/json' } : {};
+      var op = opSigner();
+      var sent = path === '/api/operator/hold' ? op.hold() : op.request(method, path, text, headers);
+      return sent.then(function (r) {
         return r.json().then(function (j) { return [r.status, j]; });
       });
     }
@@ -619,7 +627,8 @@
       opApi('POST', path, body).then(function (a) { opShow(a[0], a[1]); })
         .catch(function (e) { $('op-result').textContent = 'failed: ' + e; });
     }
-    opApi('GET', '/api/operator/status').then(function (a) { $('operator').hidden = a[0] === 404; })
+    // is there a panel? (404: none; 401: there is one, the operator token not given yet)
+    auth.request('GET', '/api/operator/status').then(function (r) { $('operator').hidden = r.status === 404; })
       .catch(function () { /* no panel */ });
     $('op-preflight').addEventListener('click', function () { opRun('/api/operator/preflight'); });
     $('op-arm').addEventListener('click', function () { opRun('/api/operator/arm', { confirm: $('op-confirm').checked }); $('op-confirm').checked = false; });
