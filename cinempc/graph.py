@@ -32,6 +32,8 @@ class Topics:
     SUBJECTS = "subjects"  # cinempc_interfaces/SubjectTrackArray (the MPC's input; remapped)
     PERCEPTION_SUBJECTS = "perception/subjects"
     DETECTIONS = "perception/detections"  # vision_msgs/Detection2DArray, one per processed frame
+    # cinempc_interfaces/DirectorEvent: perception's search for subjects (searching / found / lost) for the director
+    PERCEPTION_EVENTS = "perception/events"
     GROUND_TRUTH = "sim/ground_truth"  # cinempc_interfaces/GroundTruth: true subjects, measured rig, collisions
     GROUND_TRUTH_SUBJECTS = "sim/ground_truth/subjects"  # cinempc_interfaces/SubjectTrackArray, the truth
     DEFAULT_SHOT = "sim/default_shot"  # cinempc_interfaces/ShotSpec, latched: the scenario's shot
@@ -70,6 +72,7 @@ TOPIC_TYPES: dict[str, str] = {
     Topics.SUBJECTS: "cinempc_interfaces/msg/SubjectTrackArray",
     Topics.PERCEPTION_SUBJECTS: "cinempc_interfaces/msg/SubjectTrackArray",
     Topics.DETECTIONS: "vision_msgs/msg/Detection2DArray",
+    Topics.PERCEPTION_EVENTS: "cinempc_interfaces/msg/DirectorEvent",
     Topics.GROUND_TRUTH: "cinempc_interfaces/msg/GroundTruth",
     Topics.GROUND_TRUTH_SUBJECTS: "cinempc_interfaces/msg/SubjectTrackArray",
     Topics.DEFAULT_SHOT: "cinempc_interfaces/msg/ShotSpec",
@@ -132,7 +135,8 @@ _MPC_REMAP = ((Topics.SUBJECTS, Topics.PERCEPTION_SUBJECTS),)
 
 _COMMON_RECORDED = (
     Topics.CAMERA_INFO, Topics.CAMERA_POSE, Topics.ODOMETRY, Topics.ACCEL, Topics.CAMERA_STATE, Topics.SETPOINT,
-    Topics.PERCEPTION_SUBJECTS, Topics.DETECTIONS, Topics.SHOT, Topics.HOLD, Topics.SUBJECT_NAMES, Topics.SUBJECT_PINS,
+    Topics.PERCEPTION_SUBJECTS, Topics.DETECTIONS, Topics.PERCEPTION_EVENTS, Topics.SHOT, Topics.HOLD,
+    Topics.SUBJECT_NAMES, Topics.SUBJECT_PINS,
     Topics.PLAN_PATH,
     Topics.PLAN_TRAJECTORY,
     Topics.MPC_STATUS, Topics.DIAGNOSTICS, Topics.TF, Topics.TF_STATIC,

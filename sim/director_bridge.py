@@ -44,6 +44,7 @@ from cinempc.director.live import (
     perceived_subjects,
     resolve_subject_names,
 )
+from cinempc.perception.reports import search_reports
 from cinempc.shot import ShotSpec
 
 log = logging.getLogger("cinempc.director")
@@ -95,6 +96,8 @@ class DirectorBridge:
     _holding: bool = False
     _fenced: bool = False
     _steps: int = 0
+    _searched: frozenset[str] = frozenset()  # what perception searched for at its last frame
+    _perceived_frames: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -130,6 +133,7 @@ class DirectorBridge:
                 self.hub.publish_subjects(*perceived_subjects(
                     self.perceiver.last_subjects, event.state, camera.focal_px(event.state.focal_length_mm),
                     camera.image_width_px, camera.image_height_px))
+                self._report_search()
             else:
                 names = {track.track_id: track.name for track in event.subjects if track.name}
                 ground = [GroundSubject(track_id=track.track_id, name=track.name, visible=track.visible,
@@ -155,6 +159,16 @@ class DirectorBridge:
             self.hub.event("safety", "setpoint clamped to the geofence", "warning")
         self._fenced = fenced
         self._steps += 1
+
+    def _report_search(self) -> None:
+        """Perception's search for subjects since its last frame ("searching for maya") -> the tablet's log."""
+        if self.perceiver.frames == self._perceived_frames:
+            return  # no new frame: nothing changed
+        self._perceived_frames = self.perceiver.frames
+        pipeline = self.perceiver.pipeline
+        for report in search_reports(self._searched, pipeline.searching, pipeline.lost):
+            self.hub.event(report.kind, report.message, report.level)
+        self._searched = frozenset(pipeline.searching)
 
     def _apply(self, direction: Direction) -> None:
         if self._first_entry_id is None:

@@ -34,6 +34,31 @@ def test_director_names_become_track_refs():
     assert shot_with_track_refs(shot, {}) is shot
 
 
+def test_perceptions_search_for_a_subject_is_told_on_the_tablet_once_per_new_frame():
+    """``cinempc sim --director --perception yolo``: "searching for X", "X found again", "X lost" in the log."""
+    from types import SimpleNamespace
+
+    from cinempc_sim.director_bridge import DirectorBridge
+
+    hub = LiveHub()
+    pipeline = SimpleNamespace(searching={}, lost=[])
+    perceiver = SimpleNamespace(frames=0, pipeline=pipeline)
+    bridge = DirectorBridge(hub, loop=SimpleNamespace(shot=ShotSpec()), perceiver=perceiver)
+
+    def frame(searching: dict, lost: list) -> list[tuple[str, str]]:
+        before = len(hub.snapshot()["events"])
+        pipeline.searching, pipeline.lost = searching, lost
+        perceiver.frames += 1
+        bridge._report_search()
+        bridge._report_search()  # the same frame again: nothing new
+        return [(e["kind"], e["message"]) for e in hub.snapshot()["events"][before:]]
+
+    assert frame({"maya": 0.1}, []) == [("searching", "searching for maya where it is predicted")]
+    assert frame({"maya": 0.2}, []) == []
+    assert frame({}, []) == [("found", "maya found again")]
+    assert frame({"maya": 0.1}, []) and frame({}, ["maya"]) == [("lost", "maya lost: not found where it was predicted")]
+
+
 def test_live_run_publishes_and_obeys_the_director():
     hub = LiveHub()
     script = {}

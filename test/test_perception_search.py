@@ -106,3 +106,30 @@ def test_without_a_search_a_subject_is_lost_after_the_lost_timeout():
     lost_at = [t for t, _, _, lost, _ in history if "runner" in lost]
     assert len(lost_at) == 1 and lost_at[0] <= 2.0 + 0.11
     assert not any(search for _, _, search, _, _ in history)
+
+
+def _reports(history) -> list[tuple[float, str, str]]:
+    """(time, kind, ref) of what the director is told, frame by frame, as the perception node tells it."""
+    from cinempc.perception.reports import search_reports
+
+    told, searched = [], frozenset()
+    for t, _, searching, lost, _ in history:
+        told += [(t, r.kind, r.ref) for r in search_reports(searched, searching, lost)]
+        searched = frozenset(searching)
+    return told
+
+
+def test_the_director_is_told_once_when_the_search_starts_and_once_when_the_subject_is_found():
+    told = _reports(_run(_pipeline(search_timeout_s=3.0), until_s=3.5, found_at_s=2.8))
+    assert [(kind, ref) for _, kind, ref in told] == [("searching", "runner"), ("found", "runner")]
+    assert 2.0 - 0.11 <= told[0][0] <= 2.0 + 0.11 and 2.8 - 0.11 <= told[1][0] <= 2.8 + 0.21
+
+
+def test_the_director_is_told_when_a_search_ends_without_the_subject():
+    from cinempc.perception.reports import search_reports
+
+    told = _reports(_run(_pipeline(search_timeout_s=1.0), until_s=3.5, found_at_s=None))
+    assert [(kind, ref) for _, kind, ref in told] == [("searching", "runner"), ("lost", "runner")]
+    (lost,) = search_reports({"runner"}, {}, ["runner"])
+    assert lost.level == "warning" and "not found" in lost.message
+    assert [r.kind for r in search_reports(set(), {}, ["#4"])] == ["lost"]  # lost without a search: said plainly

@@ -158,3 +158,24 @@ def test_director_services_set_the_shot_and_name_a_subject(graph):
     wait_until(lambda: names and convert.names_from_msg(names[-1]).get(3) == "alice", 10.0, "the name published")
     answer = call(NameSubject, "director/name_subject", NameSubject.Request(track_id=4, name="b@d name"))
     assert not answer.success and answer.message
+
+
+def test_the_search_for_a_subject_reaches_the_tablets_log(graph):
+    """``perception/events``: the perception node's search ("searching for carol", then "carol found again")
+    travels over DDS to the director node and lands in the hub's event log, once per change."""
+    director, perception, _ = graph
+
+    def told(text: str) -> list[dict]:
+        return [e for e in director.hub.snapshot()["events"] if text in e["message"]]
+
+    perception.pipeline.searching, perception.pipeline.lost = {"carol": 0.2}, []
+    perception.report_search(100.0)
+    (event,) = wait_until(lambda: told("searching for carol"), 15, "the search in the director's log")
+    assert event["kind"] == "searching" and event["level"] == "info"
+    perception.pipeline.searching = {"carol": 0.3}
+    perception.report_search(100.1)  # still searching: nothing new to say
+    perception.pipeline.searching = {}
+    perception.report_search(100.2)
+    wait_until(lambda: told("carol found again"), 15, "the find in the director's log")
+    assert len(told("searching for carol")) == 1
+    assert director.drops.counts.get("perception/events", 0) == 0

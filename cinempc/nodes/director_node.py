@@ -81,6 +81,8 @@ class DirectorNode(Node):
                                  CONTROL_QOS)
         self.create_subscription(convert.ci.PlanStatus, Topics.MPC_STATUS, self.on_mpc_status, CONTROL_QOS)
         self.create_subscription(convert.ci.DirectorEvent, Topics.LINK_EVENTS, self.on_link_event, CONTROL_QOS)
+        self.create_subscription(convert.ci.DirectorEvent, Topics.PERCEPTION_EVENTS, self.on_perception_event,
+                                 CONTROL_QOS)
 
         initial = str(self.p.get("initial_shot") or "").strip()
         if initial:
@@ -210,8 +212,16 @@ class DirectorNode(Node):
 
     @guarded(Topics.LINK_EVENTS)
     def on_link_event(self, msg: convert.ci.DirectorEvent) -> None:
+        self._log_event(msg, "link")
+
+    @guarded(Topics.PERCEPTION_EVENTS)
+    def on_perception_event(self, msg: convert.ci.DirectorEvent) -> None:
+        """Perception's search for subjects ("searching for maya", "maya found again", "maya lost") -> the log."""
+        self._log_event(msg, "perception")
+
+    def _log_event(self, msg: convert.ci.DirectorEvent, default_kind: str) -> None:
         document = convert.event_from_msg(msg)
-        self.hub.event(str(document.get("kind", "link")), str(document.get("message", "")),
+        self.hub.event(str(document.get("kind") or default_kind), str(document.get("message", "")),
                        str(document.get("level", "info")))
 
 

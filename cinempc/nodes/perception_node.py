@@ -8,7 +8,8 @@ the MPC can tell "nobody in the picture" (hold on the MPC side) from "perception
 messages at all: the MPC's subject timeout): ``perception/subjects``
 (``cinempc_interfaces/SubjectTrackArray``) and ``perception/detections``
 (``vision_msgs/Detection2DArray``: the detector's boxes, ``id`` = the subject's track id for the
-box that measured it).
+box that measured it); and, when it changes, the search for subjects on ``perception/events``
+(``cinempc_interfaces/DirectorEvent``, kind ``searching`` / ``found`` / ``lost``) for the director's tablet.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class PerceptionNode(CineLifecycleNode):
         self._depth = None
         self._depth_stamp_s = -math.inf
         self.frames = 0
+        self._searched: frozenset[str] = frozenset()  # refs the pipeline searched for at the last frame
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         from cinempc.perception.detector import build_detector
@@ -71,6 +73,8 @@ class PerceptionNode(CineLifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.pub_subjects = self.create_lifecycle_publisher(convert.ci.SubjectTrackArray, Topics.PERCEPTION_SUBJECTS,
                                                             CONTROL_QOS)
+        self.pub_events = self.create_lifecycle_publisher(convert.ci.DirectorEvent, Topics.PERCEPTION_EVENTS,
+                                                          CONTROL_QOS)
         self.pub_detections = self.create_lifecycle_publisher(convert.Detection2DArray, Topics.DETECTIONS,
                                                               CONTROL_QOS)
         self.create_subscription(Image, Topics.IMAGE, self.on_image, SENSOR_QOS)
@@ -160,6 +164,15 @@ class PerceptionNode(CineLifecycleNode):
         boxes = {sid: box for sid, box in self.pipeline.last_subject_boxes.items() if sid in reported}
         self.pub_detections.publish(convert.detections_msg(detections.xyxy, detections.conf, boxes, stamp_s,
                                                            classes=detections.cls))
+        self.report_search(stamp_s)
+
+    def report_search(self, stamp_s: float) -> None:
+        """The changes in the pipeline's search for subjects since the last frame, as director events."""
+        from cinempc.perception.reports import search_reports
+
+        for report in search_reports(self._searched, self.pipeline.searching, self.pipeline.lost):
+            self.pub_events.publish(convert.event_msg(report.kind, report.message, report.level, stamp_s))
+        self._searched = frozenset(self.pipeline.searching)
 
 
 def main(args: list[str] | None = None) -> int:
