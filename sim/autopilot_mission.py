@@ -59,13 +59,13 @@ class SimRallyList:
                 self._ack(partner, mav.MAV_MISSION_INVALID_SEQUENCE)
         elif kind == "MISSION_CLEAR_ALL":
             self.points, self._upload = [], None
-            self._ack(partner, mav.MAV_MISSION_ACCEPTED)
+            self._ack(partner, mav.MAV_MISSION_ACCEPTED, int(msg.mission_type))  # RALLY or ALL, as asked
         elif kind != "MISSION_ACK":  # a download's closing ack needs no answer
             return False
         return True
 
-    def _ack(self, partner: tuple[int, int], result: int) -> None:
-        self.sender.mission_ack_send(partner[0], partner[1], result, RALLY)
+    def _ack(self, partner: tuple[int, int], result: int, mission_type: int = RALLY) -> None:
+        self.sender.mission_ack_send(partner[0], partner[1], result, mission_type)
 
     def _request(self, partner: tuple[int, int], seq: int) -> None:
         self.sender.mission_request_int_send(partner[0], partner[1], seq, RALLY)
