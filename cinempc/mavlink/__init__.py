@@ -6,7 +6,8 @@
 * :mod:`~cinempc.mavlink.signing` -- MAVLink 2 signing key and policy;
 * :mod:`~cinempc.mavlink.supervisor` / :mod:`~cinempc.mavlink.events` -- safety reactions with reasons;
 * :mod:`~cinempc.mavlink.bridge` -- connection, heartbeat, setpoint/gimbal/camera streaming, telemetry;
-* :mod:`~cinempc.mavlink.rig_link` -- :class:`MavlinkRigLink`, what a closed-loop runner drives.
+* :mod:`~cinempc.mavlink.rig_link` -- :class:`MavlinkRigLink`, what a closed-loop runner drives;
+* :mod:`~cinempc.mavlink.mission` -- the rally-point mission protocol (upload, read back).
 
 Importing :mod:`cinempc.mavlink.bridge` selects MAVLink 2 for pymavlink (``MAVLINK20=1``).
 """
