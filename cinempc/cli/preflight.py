@@ -11,10 +11,12 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``preflight`` sub-command."""
     parser = subparsers.add_parser(
-        "preflight", help="check the autopilot, fence, camera, lens, detector and setpoint stream before flying",
+        "preflight", help="check the autopilot, fence, rally point, camera, lens, detector and setpoint stream "
+        "before flying",
         description="Connects to the site's autopilot and checks: link and signing, mode and arming, home, our "
-        "fence inside the autopilot's, camera and gimbal, lens profile, detector on a test frame, setpoint stream "
-        "rate (docs/first_flight.md).  Exit code 0 only when every check passes.",
+        "fence inside the autopilot's, its rally point is the site's (cinempc mavlink rally uploads it), camera "
+        "and gimbal, lens profile, detector on a test frame, setpoint stream rate (docs/first_flight.md).  Exit "
+        "code 0 only when every check passes.",
     )
     parser.add_argument("--site", type=Path, required=True, help="the site file (FIELD.yaml)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
