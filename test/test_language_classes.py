@@ -75,6 +75,18 @@ def test_a_part_of_the_owner_is_filmed_by_filming_the_owner(text, owner, part):
     assert part in answer.ignored
 
 
+@pytest.mark.parametrize(("text", "subjects", "ignored"), [
+    ("follow her grandmother", ["brides grandmother"], []),  # "her" is the shot's first subject, the bride
+    ("orbit the groom and his brother", ["groom", "grooms brother"], []),  # "his": the subject just named
+    ("track his hands", ["bride"], ["hands"]),  # a part: filmed by filming him
+    ("film her skating", ["bride"], ["skating"]),  # a participle: what she does
+])
+def test_a_possessive_pronoun_owns_the_noun_after_it(text, subjects, ignored):
+    document, answer = shot(text)
+    assert document["subjects"] == subjects
+    assert answer.ignored == ignored
+
+
 def test_a_possessive_followed_by_a_side_word_is_not_a_name():
     assert "left" in refused("maya's left")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cinempc.language.answers import Explained
-from cinempc.language.grammar import Mention, SegmentReading
+from cinempc.language.grammar import Mention, SegmentReading, subject_name
 from cinempc.language.lexicon import LanguageSettings
 from cinempc.language.normalise import Token
 from cinempc.shot import ANGLES, FRAMINGS, SCREEN_POSITIONS, SPEEDS, ShotSpec, ShotVocabulary, preset
@@ -225,6 +225,8 @@ def _subject_roles(mentions: list[Mention], base: ShotSpec, ctx: Context) -> dic
                 refs = _resolve(mention, base, ctx)
                 if mention.category == "subject":
                     named.extend(refs)
+            if mention.owned:  # "her father": the father of the subject "her" means
+                refs = [_owned_by(ref, mention.owned) for ref in refs]
             target_role = "target" if role == "rack_from" else role
             roles[target_role].extend(refs)
             group.append((target_role, refs))
@@ -254,6 +256,13 @@ def _subject_roles(mentions: list[Mention], base: ShotSpec, ctx: Context) -> dic
         role = "subjects"
         group = []
     return roles
+
+
+def _owned_by(owner: str, owned: str) -> str:
+    """The subject name of what ``owner`` has: "bride" + "father" -> "brides father" (as "the bride's father")."""
+    if owner == "all" or owner.startswith("#"):
+        return owned
+    return subject_name(f"{owner}'s {owned}") or owned
 
 
 def _resolve(mention: Mention, base: ShotSpec, ctx: Context) -> list[str]:

@@ -36,6 +36,7 @@ from cinempc.language.normalise import Token
 
 DETERMINERS = frozenset({"the", "a", "an", "my", "our", "your", "that", "this", "those", "these", "their", "his",
                          "her", "little", "young", "lead", "whole", "entire"})
+POSSESSIVE_PRONOUNS = frozenset({"her", "his"})  # "her father": the father of the subject "her" means
 DEFINITE = frozenset({"the", "my", "our", "your", "his", "their"})  # "the X": X names something
 LINK_WORDS = frozenset({"to", "onto", "into", "and"})  # kept as mentions: "rack from A to B", "between A and B"
 _QUANTITY_TABLES: tuple[tuple[str, dict[tuple[str, ...], float]], ...] = (
@@ -60,6 +61,7 @@ class Mention:
     implied: bool = False  # said by a shot name, not by a word for the field itself
     open_noun: bool = False  # a lower-case noun phrase ("the slope"), not a name given to a track nor "her"
     direction_from: str = ""  # the direction word a movement took its direction from ("down" of "crane shot down")
+    owned: str = ""  # "father" of "her father": the subject is that of the one the pronoun means
 
 
 @dataclass
@@ -687,6 +689,16 @@ def _possessives(reading: SegmentReading, lexicon: Lexicon) -> None:
     tokens = reading.tokens
     mentions = reading.mentions
     for index, owner in enumerate(mentions):
+        after_pronoun = _after_possessive_pronoun(owner, reading, lexicon)
+        if after_pronoun:
+            noun = mentions[index + 1]
+            words = " ".join(t.text for t in tokens[noun.start:noun.end])
+            if after_pronoun == "owned":
+                mentions[index:index + 2] = [Mention("subject_word", owner.value, owner.start, noun.end, owned=words)]
+            else:  # "his hands": filmed by filming him; "her dancing": what she does
+                reading.ignored.append(" ".join(t.raw for t in tokens[noun.start:noun.end]))
+                mentions[index + 1] = Mention("ignored", words, noun.start, noun.end)
+            continue
         if not (owner.category == "subject" and _is_word_name(owner) and tokens[owner.end - 1].meta.get("possessive")):
             continue
         k = index + 1
@@ -716,6 +728,26 @@ def _possessives(reading: SegmentReading, lexicon: Lexicon) -> None:
                 reading.ignored = [w for w in reading.ignored if w != raw]
                 reading.understood_tokens += part.end - part.start
         mentions[index:k] = [Mention("subject", name, owner.start, mentions[k - 1].end, open_noun=True)]
+
+
+def _after_possessive_pronoun(owner: Mention, reading: SegmentReading, lexicon: Lexicon) -> str:
+    """What the noun read as a subject right after "her"/"his" is: "owned" ("her father", "his car": another
+    subject), "part" ("his hands": filmed by filming him) or "action" ("her dancing": a participle, what she
+    does); "" when no noun follows."""
+    tokens, mentions = reading.tokens, reading.mentions
+    index = mentions.index(owner)
+    if not (owner.category == "subject_word" and owner.end - owner.start == 1
+            and tokens[owner.start].text in POSSESSIVE_PRONOUNS and index + 1 < len(mentions)):
+        return ""
+    noun = mentions[index + 1]
+    words = tuple(t.text for t in tokens[noun.start:noun.end])
+    if not (noun.category == "subject" and noun.open_noun and noun.start == owner.end):
+        return ""
+    if any(words[:n] in lexicon.parts for n in range(1, len(words) + 1)):
+        return "part"
+    if len(words) == 1 and words[0].endswith("ing") and not _is_noun(words[0], lexicon):
+        return "action"
+    return "owned"
 
 
 def _merge_noun_phrases(reading: SegmentReading) -> None:
