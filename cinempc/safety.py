@@ -17,9 +17,13 @@ Rules (docs/safety.md):
 * a failed or late solve flies the controller's shifted previous plan -- unless a hold is latched:
   that plan was made before the hold, so the hold stays until a fresh solve;
 * a stale or non-finite rig state is never an anchor: the hold is at the last fresh state, and with
-  none ever there is no setpoint at all (:attr:`Status.NO_STATE`).  A state's age runs from the earlier
-  of when it arrived and when it says it was measured (its stamp), so a state delivered late is as old
-  as its stamp says; a state whose time lies ahead of ``now`` (the clock stepped back) is not fresh;
+  none ever there is no setpoint at all (:attr:`Status.NO_STATE`);
+* one age rule for the rig state, the subjects and the plan (:func:`measured_time`, :func:`fresh`): an
+  input's age runs from the earlier of when it arrived and when it says it was measured (its stamp), so
+  one delivered late is as old as its stamp says; one whose time lies ahead of ``now`` (the clock stepped
+  back since it arrived) is not fresh;
+* a hold never brakes below the altitude floor (:func:`hold_above_floor`): one latched while the rig
+  descends is raised so the vehicle's sink past it while braking ends on the floor at the lowest;
 * one geofence behaviour, :func:`fence`: only the offending axes change -- on each the setpoint
   stops where the rig is (clamped into the box) and any velocity/acceleration feed-forward pointing
   further out is removed; the axes inside keep their motion;
@@ -115,6 +119,8 @@ class SafetyLimits:
     ``state_timeout_s`` *older* than the previous one (the clock stepped back) cannot be checked
     against it, so it is not trusted either, until the states agree for ``state_jump_settle_s``.
     ``rally``: where a lasting hold of :data:`RALLY_CAUSES` flies (None: every hold stays where it began).
+    ``hold_brake_s``: a hold latched while the rig descends is at least descent speed x this above the floor
+    (:func:`hold_above_floor`), so the vehicle's braking sink ends above it.
     """
 
     state_timeout_s: float
@@ -123,12 +129,16 @@ class SafetyLimits:
     max_state_jump_m: float = math.inf  # inf: jumps are not checked
     state_jump_settle_s: float = 1.0
     rally: RallyPoint | None = None
+    hold_brake_s: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("state_timeout_s", "subject_timeout_s", "plan_timeout_s", "state_jump_settle_s"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        brake = self.hold_brake_s
+        if not (isinstance(brake, int | float) and math.isfinite(brake) and brake >= 0):
+            raise ValueError(f"hold_brake_s must be a number of seconds >= 0, got {brake!r}")
         jump = self.max_state_jump_m
         if not (isinstance(jump, int | float) and not math.isnan(jump) and jump > 0):
             raise ValueError(f"max_state_jump_m must be a positive distance (inf: unchecked), got {jump!r}")
@@ -153,7 +163,8 @@ class SafetyLimits:
             except KeyError as exc:
                 raise ValueError(f"node.rally_enu_m is set but node.{exc.args[0]} is missing") from None
         return cls(float(node["state_timeout_s"]), float(node["subject_timeout_s"]), float(node["max_plan_age_s"]),
-                   float(node.get("max_state_jump_m", math.inf)), float(node.get("state_jump_settle_s", 1.0)), rally)
+                   float(node.get("max_state_jump_m", math.inf)), float(node.get("state_jump_settle_s", 1.0)), rally,
+                   float(node.get("hold_brake_s", 0.0)))
 
     @classmethod
     def from_config(cls, node: str = "mpc_node") -> SafetyLimits:
@@ -171,12 +182,14 @@ class SafetyInputs:
     # when ``state`` says it was measured (its header stamp, in the loop's clock); None: the loop measured it itself
     state_stamp_s: float | None = None
     subjects_time_s: float | None = None  # when subjects were last heard of; -inf: never; None: not watched
+    subjects_stamp_s: float | None = None  # their header stamp (the loop's clock); None: unstamped
     shot_active: bool = True
     director_hold: bool = False
     abort: bool = False
     link_ok: bool = True
     result: Any = None  # the controller's answer: ``setpoint``, ``status``, optional ``plan`` (a Plan), ``message``
     result_time_s: float = -math.inf  # when ``result`` was computed (received)
+    result_stamp_s: float | None = None  # its header stamp when received (the loop's clock); None: unstamped
     error: str | None = None  # what the controller raised, when it raised instead of returning
 
 
@@ -227,6 +240,25 @@ def fence(setpoint: Setpoint, airspace: Airspace, position_m: Any = None) -> tup
     return replace(setpoint, position_m=position, velocity_mps=velocity, acceleration_mps2=acceleration), True
 
 
+def hold_above_floor(hold: Setpoint, state: RigState | None, airspace: Airspace, brake_s: float) -> Setpoint:
+    """A hold latched while descending is at least floor + descent speed x ``brake_s`` high (only its height moves).
+
+    A rig descending at ``v`` when a hold is latched sinks past where it was while it brakes (0.16 s x ``v``
+    for the simulated vehicle); a hold target raised above it makes the vehicle brake harder, so a hold
+    latched close above the floor is raised to ``floor + v * brake_s``.  A hold already that high, or a rig
+    not descending, is unchanged.  It cannot stop a rig already inside its braking distance of the floor.
+    """
+    if state is None or brake_s <= 0:
+        return hold
+    descent_mps = max(-float(state.velocity_mps[2]), 0.0)
+    lowest_m = min(airspace.altitude_floor_m + descent_mps * brake_s, airspace.altitude_ceiling_m)
+    if not math.isfinite(lowest_m) or float(hold.position_m[2]) >= lowest_m:
+        return hold
+    position = np.array(hold.position_m, dtype=float)
+    position[2] = lowest_m
+    return replace(hold, position_m=position)
+
+
 def sample_plan(plan: Plan | None, age_s: float, fallback: Setpoint) -> Setpoint:
     """The setpoint ``age_s`` after the plan was computed: ``plan.sample`` one step ahead of now.
 
@@ -248,21 +280,57 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-def state_time(inputs: SafetyInputs) -> float:
-    """When the rig state was measured, as far as the loop can tell: the earlier of its arrival and its stamp.
+def measured_time(arrival_s: Any, stamp_s: Any = None) -> float:
+    """When an input was measured, as far as the loop can tell: the earlier of its arrival and its stamp.
 
-    The rule of docs/safety.md: a state is as old as the earlier of the two says -- a state delivered late
-    is aged by its stamp, and a stamp ahead of the arrival (a source whose clock runs ahead) does not make
-    the state younger than its arrival.  Without a stamp (``state_stamp_s`` None) the arrival is the time;
-    anything that is not a number is NaN, so the age check fails safe.
+    The rule of docs/safety.md, for the rig state, the subjects and the plan alike: an input is as old as
+    the earlier of the two says -- one delivered late is aged by its stamp, and a stamp ahead of the
+    arrival (a source whose clock runs ahead) does not make it younger than its arrival.  Without a stamp
+    (None) the arrival is the time; anything that is not a number is NaN, so the age check fails safe.
     """
-    arrival = _number(inputs.state_time_s)
-    if inputs.state_stamp_s is None:
+    arrival = _number(arrival_s)
+    if stamp_s is None:
         return arrival
-    stamp = _number(inputs.state_stamp_s)
+    stamp = _number(stamp_s)
     if math.isnan(arrival) or math.isnan(stamp):
         return math.nan
     return min(arrival, stamp)
+
+
+def fresh(age_s: float, timeout_s: float) -> bool:
+    """An input ``age_s`` old may be trusted: at most ``timeout_s`` old and not in the future (clock stepped back)."""
+    return 0.0 <= age_s <= timeout_s
+
+
+def age_words(what: str, age_s: float, by_stamp: bool) -> str:
+    """Why an input is not fresh, in words: never heard of, in the future, old by its stamp, or just old."""
+    if not math.isfinite(age_s):
+        return f"no {what}"
+    if age_s < 0.0:
+        return f"{what} {-age_s:.2f} s in the future (the clock stepped back)"
+    if by_stamp:
+        return f"{what} {age_s:.2f} s old by its stamp"
+    return f"{what} {age_s:.2f} s old"
+
+
+def _by_stamp(arrival_s: Any, stamp_s: Any) -> bool:
+    """True when the stamp, not the arrival, set an input's time."""
+    return stamp_s is not None and _number(stamp_s) < _number(arrival_s)
+
+
+def state_time(inputs: SafetyInputs) -> float:
+    """When the rig state was measured: :func:`measured_time` of its arrival and stamp."""
+    return measured_time(inputs.state_time_s, inputs.state_stamp_s)
+
+
+def subjects_time(inputs: SafetyInputs) -> float:
+    """When the subjects were last measured: :func:`measured_time` of their arrival and stamp."""
+    return measured_time(inputs.subjects_time_s, inputs.subjects_stamp_s)
+
+
+def plan_time(inputs: SafetyInputs) -> float:
+    """When the plan was computed: :func:`measured_time` of its arrival and stamp."""
+    return measured_time(inputs.result_time_s, inputs.result_stamp_s)
 
 
 def _finite_state(state: RigState | None) -> bool:
@@ -410,7 +478,7 @@ class SafetyCore:
         state_age = now - measured
         # fresh: measured no longer than state_timeout_s ago -- and not in the future (a clock stepped back
         # since it arrived: its true age is unknown, so it is not fresh)
-        if _finite_state(i.state) and 0.0 <= state_age <= self.limits.state_timeout_s:
+        if _finite_state(i.state) and fresh(state_age, self.limits.state_timeout_s):
             jump = self._jump(i.state, measured)
             if jump is not None:
                 return Cause.STATE_JUMP, jump, Status.NO_STATE
@@ -426,11 +494,12 @@ class SafetyCore:
         if not i.shot_active:
             return Cause.NO_SHOT, "no shot", Status.HOLD
         if i.subjects_time_s is not None:
-            heard = _number(i.subjects_time_s)
+            heard = subjects_time(i)
             if not math.isfinite(heard):
                 return Cause.SUBJECTS_LOST, "no subjects yet", Status.HOLD
-            if not now - heard <= self.limits.subject_timeout_s:
-                return Cause.SUBJECTS_LOST, f"subjects lost (no perception for {now - heard:.1f} s)", Status.HOLD
+            if not fresh(now - heard, self.limits.subject_timeout_s):
+                words = age_words("perception", now - heard, _by_stamp(i.subjects_time_s, i.subjects_stamp_s))
+                return Cause.SUBJECTS_LOST, f"subjects lost ({words})", Status.HOLD
         return None
 
     def _stale_reason(self, i: SafetyInputs, state_age: float) -> str:
@@ -439,13 +508,9 @@ class SafetyCore:
             return "no rig state yet"
         if i.state is not None and not _finite_state(i.state):
             return "rig state not finite"
-        if not math.isfinite(state_age):
-            return "no rig state"
-        if state_age < 0.0:
-            return f"rig state {-state_age:.2f} s in the future (the clock stepped back)"
-        if i.state_stamp_s is not None and _number(i.state_stamp_s) < _number(i.state_time_s):
-            return f"rig state {state_age:.2f} s old by its stamp"
-        return f"no rig state for {state_age:.2f} s"
+        if math.isfinite(state_age) and state_age >= 0.0 and not _by_stamp(i.state_time_s, i.state_stamp_s):
+            return f"no rig state for {state_age:.2f} s"
+        return age_words("rig state", state_age, True)
 
     def _jump(self, state: RigState, time_s: float) -> str | None:
         """Why a finite, fresh state is not trusted: it jumped, or the states have not settled since.
@@ -482,11 +547,12 @@ class SafetyCore:
         if i.error is not None:
             return self._hold(Cause.CONTROLLER_ERROR, f"controller error: {i.error}"[:200], Status.CONTROLLER_ERROR)
         result = i.result
-        plan_age = _number(i.now_s) - _number(i.result_time_s)
+        plan_age = _number(i.now_s) - plan_time(i)
         if result is None:
             return self._hold(Cause.STALE_PLAN, "no plan yet")
-        if not plan_age <= self.limits.plan_timeout_s:
-            return self._hold(Cause.STALE_PLAN, f"no fresh plan ({plan_age:.2f} s old)")
+        if not fresh(plan_age, self.limits.plan_timeout_s):
+            words = age_words("plan", plan_age, _by_stamp(i.result_time_s, i.result_stamp_s))
+            return self._hold(Cause.STALE_PLAN, f"no fresh plan ({words})")
         try:
             status = Status.parse(getattr(result, "status", Status.TRACKING))
         except ValueError as exc:
@@ -509,10 +575,12 @@ class SafetyCore:
         return Decision(setpoint, status, message)
 
     def _hold(self, cause: Cause, reason: str, status: Status = Status.HOLD, own: Setpoint | None = None) -> Decision:
-        """Hold at the episode's latch; a new episode latches ``own`` or the last fresh state."""
+        """Hold at the episode's latch; a new episode latches ``own`` or the last fresh state, above the floor."""
         if self._latch is None:
             if own is not None:
                 self._latch = replace(own, hold=True)
             elif self._anchor is not None:
                 self._latch = Setpoint.hold_at(self._anchor)
+            if self._latch is not None:
+                self._latch = hold_above_floor(self._latch, self._anchor, self.airspace, self.limits.hold_brake_s)
         return Decision(self._latch, status, reason, cause)

@@ -349,3 +349,129 @@ def test_the_jump_rule_compares_states_only_within_state_timeout_s_either_way():
         assert core.step(inputs(97.3 + 0.1 * k, s, Result(flying(s)))).cause is Cause.STATE_JUMP
     s = rig(x=4.8, vx=2.0)
     assert not core.step(inputs(98.3, s, Result(flying(s)))).holding
+
+
+# the three inputs with an age, each as (arrival field, stamp field, cause when not fresh, timeout in LIMITS)
+AGED_INPUTS = [("state_time_s", "state_stamp_s", Cause.STALE_STATE, LIMITS.state_timeout_s),
+               ("subjects_time_s", "subjects_stamp_s", Cause.SUBJECTS_LOST, LIMITS.subject_timeout_s),
+               ("result_time_s", "result_stamp_s", Cause.STALE_PLAN, LIMITS.plan_timeout_s)]
+
+
+@pytest.mark.parametrize("arrival, stamp, cause, timeout_s", AGED_INPUTS)
+def test_state_subjects_and_plan_are_aged_by_one_rule(arrival, stamp, cause, timeout_s):
+    """Each input: aged from the earlier of arrival and stamp; one whose time is ahead of now is not fresh."""
+    state = rig()
+
+    def decide(now: float, **times) -> object:
+        core = SafetyCore(AIRSPACE, LIMITS)
+        return core.step(inputs(now, state, Result(flying(state)), **times))
+
+    assert not decide(10.0, **{arrival: 10.0, stamp: 10.0}).holding  # on time
+    within = 10.0 - 0.8 * timeout_s
+    assert not decide(10.0, **{arrival: 10.0, stamp: within}).holding  # a little late: fresh
+    late = decide(10.0, **{arrival: 10.0, stamp: 10.0 - timeout_s - 0.5})  # delivered late: old by its stamp
+    assert late.cause is cause and "old by its stamp" in late.reason, late
+    ahead = decide(10.0, **{arrival: 10.0 - timeout_s - 0.5, stamp: 50.0})  # a stamp ahead never makes it younger
+    assert ahead.cause is cause and "by its stamp" not in ahead.reason, ahead
+    back = decide(10.0, **{arrival: 10.3, stamp: None})  # arrived at 10.3, the clock then stepped back to 10.0
+    assert back.cause is cause and "0.30 s in the future (the clock stepped back)" in back.reason, back
+    stamped_back = decide(10.0, **{arrival: 10.3, stamp: 10.2})
+    assert stamped_back.cause is cause and "in the future" in stamped_back.reason, stamped_back
+    for bad in (math.nan, "soon"):  # a stamp that is not a number: not fresh
+        assert decide(10.0, **{arrival: 10.0, stamp: bad}).cause is cause
+
+
+def test_a_plan_from_before_the_clock_stepped_back_holds_until_the_next_solve():
+    core = SafetyCore(AIRSPACE, LIMITS)
+    state = rig()
+    assert not core.step(inputs(30.0, state, Result(flying(state)))).holding
+    # solved at 32.0 on a clock stepped 2 s ahead; the clock steps back to 30.1: that plan lies in the future
+    back = core.step(inputs(30.1, state, Result(flying(state)), result_time_s=32.0))
+    assert back.cause is Cause.STALE_PLAN and "plan 1.90 s in the future" in back.reason, back
+    np.testing.assert_allclose(back.setpoint.position_m, state.position_m)  # held where the rig was
+    # the subjects heard on the stepped clock, without a stamp: in the future too (checked before the plan)
+    lost = core.step(inputs(30.2, state, Result(flying(state)), subjects_time_s=32.0, result_time_s=32.0))
+    assert lost.cause is Cause.SUBJECTS_LOST and "perception 1.80 s in the future" in lost.reason, lost
+    assert core.blocking(inputs(30.2, state, subjects_time_s=32.0)) is Cause.SUBJECTS_LOST  # no solve on them
+    # ... stamped on the graph's clock, they are fresh again by their stamp
+    assert core.blocking(inputs(30.2, state, subjects_time_s=32.0, subjects_stamp_s=30.15)) is None
+    # the next solve on the stepped-back clock flies again
+    assert not core.step(inputs(30.3, state, Result(flying(state)))).holding
+
+
+def descending(z: float, vz: float) -> RigState:
+    return replace(rig(z=z), velocity_mps=np.array([1.0, 0.0, vz]))
+
+
+def test_a_hold_latched_while_descending_near_the_floor_is_raised_by_the_braking_sink():
+    limits = replace(LIMITS, hold_brake_s=0.25)
+    floor = AIRSPACE.altitude_floor_m
+    cases = [  # (state when the hold is latched, height the hold must be at)
+        (descending(floor + 0.05, -0.8), floor + 0.8 * 0.25),  # too low for its descent: raised
+        (descending(floor + 0.05, +0.8), floor + 0.05),  # climbing: where it is
+        (descending(floor + 1.0, -0.8), floor + 1.0),  # high enough for its descent: where it is
+    ]
+    for state, height in cases:
+        core = SafetyCore(AIRSPACE, limits)
+        assert not core.step(inputs(0.0, state, Result(flying(state)))).holding
+        held = core.step(inputs(0.05, state, Result(flying(state)), director_hold=True))
+        assert held.cause is Cause.DIRECTOR_HOLD
+        assert held.setpoint.position_m[2] == pytest.approx(height), (state.velocity_mps, held.setpoint)
+        np.testing.assert_allclose(held.setpoint.position_m[:2], state.position_m[:2])  # only the height moves
+        # the latch keeps that height while the rig brakes (slower and lower): it does not drift down with it
+        slower = descending(floor + 0.01, -0.1)
+        again = core.step(inputs(0.1, slower, Result(flying(slower)), director_hold=True))
+        assert again.setpoint.position_m[2] == pytest.approx(height)
+    # the controller's own hold (and every other cause) latched through the same rule
+    core = SafetyCore(AIRSPACE, limits)
+    state = descending(floor + 0.02, -1.2)
+    own = core.step(inputs(0.0, state, Result(Setpoint.hold_at(state), status="fallback_hold")))
+    assert own.cause is Cause.CONTROLLER_HOLD and own.setpoint.position_m[2] == pytest.approx(floor + 0.3)
+    stale = SafetyCore(AIRSPACE, limits)
+    stale.step(inputs(0.0, state, Result(flying(state))))
+    held = stale.step(inputs(1.0, state, Result(flying(state)), state_time_s=0.0))
+    assert held.cause is Cause.STALE_STATE and held.setpoint.position_m[2] == pytest.approx(floor + 0.3)
+    # off (hold_brake_s 0): where the rig was; refused values
+    plain = SafetyCore(AIRSPACE, LIMITS)
+    assert plain.step(inputs(0.0, state, Result(Setpoint.hold_at(state), status="fallback_hold"))
+                      ).setpoint.position_m[2] == pytest.approx(floor + 0.02)
+    for bad in (-0.1, math.nan, math.inf, "0.2"):
+        with pytest.raises(ValueError, match="hold_brake_s"):
+            replace(LIMITS, hold_brake_s=bad)
+    assert SafetyLimits.from_config().hold_brake_s > 0  # config/nodes.yaml: every loop's limits
+
+
+@pytest.mark.parametrize("brake_s, stays_above", [(None, True), (0.0, False)])
+def test_the_simulated_vehicle_braking_from_a_descent_stays_above_the_floor(brake_s, stays_above):
+    """The real PyBullet vehicle descends at 0.5 m/s toward the floor; HOLD 5 cm above it: braking stays above.
+
+    Without the rule (``hold_brake_s`` 0: held where the rig was) the same hold sinks 3 cm below the floor.
+    """
+    from cinempc_sim.simulator import Simulator
+
+    limits = SafetyLimits.from_config()
+    if brake_s is not None:
+        limits = replace(limits, hold_brake_s=brake_s)
+    floor = AIRSPACE.altitude_floor_m
+    with Simulator("single_walker", render=False) as sim:
+        core, dt, now = SafetyCore(AIRSPACE, limits), 0.02, 0.0
+        start = sim.rig_state()
+        z = floor + 2.0
+        hover = replace(Setpoint.hold_at(start), position_m=np.array([*start.position_m[:2], z]))
+        for _ in range(250):
+            sim.step(hover, dt)
+        lowest, held = math.inf, False
+        for _ in range(400):
+            state = sim.rig_state()
+            held = held or state.position_m[2] <= floor + 0.05
+            z = max(z - 0.5 * dt, floor)  # the controller's descent at 0.5 m/s, ending on the floor
+            descent = replace(hover, position_m=np.array([*start.position_m[:2], z]), velocity_mps=np.array(
+                [0.0, 0.0, -0.5 if z > floor else 0.0]), hold=False)
+            decision = core.step(SafetyInputs(now_s=now, state=state, state_time_s=now, director_hold=held,
+                                              result=SetpointResult(descent), result_time_s=now))
+            sim.step(decision.setpoint, dt)
+            now += dt
+            if held:
+                lowest = min(lowest, sim.rig_state().position_m[2])
+    assert held
+    assert bool(lowest >= floor) == stays_above, lowest - floor

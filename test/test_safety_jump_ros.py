@@ -137,7 +137,14 @@ def test_max_state_jump_m_set_over_rclpy_changes_the_jump_rule_from_the_next_ste
         assert not refused.successful and "max_state_jump_m" in refused.reason, (bad, refused.reason)
     refused = _set(probe, {"node.state_jump_settle_s": 0.0})
     assert not refused.successful and "state_jump_settle_s" in refused.reason
+    refused = _set(probe, {"node.hold_brake_s": -0.5})
+    assert not refused.successful and "hold_brake_s" in refused.reason
     assert node.safety.limits.max_state_jump_m == 2.0
+    # the floor braking margin is a runtime limit as well (config/nodes.yaml 0.5 s)
+    assert node.safety.limits.hold_brake_s == 0.5
+    assert _set(probe, {"node.hold_brake_s": 0.8}).successful
+    assert wait_until(lambda: node.safety.limits.hold_brake_s == 0.8, 5.0, "hold_brake_s to reach the core")
+    assert _set(probe, {"node.hold_brake_s": 0.5}).successful
 
     # set over rclpy: 5 m -- the same 3 m jump back is no jump from the next step
     accepted = _set(probe, {"node.max_state_jump_m": 5.0})

@@ -60,7 +60,7 @@ PLAN_SERIES = ("position_m", "velocity_mps", "acceleration_mps2", "yaw_rad", "pi
 STRUCTURAL = ("horizon.horizon_steps", "horizon.dt_s", "structure", "solver.compile_flags", "camera_profile")
 # the safety core's limits a running node takes at its next setpoint (timeouts and the pose-jump rule)
 RUNTIME_NODE = ("node.subject_timeout_s", "node.state_timeout_s", "node.max_plan_age_s", "node.max_state_jump_m",
-                "node.state_jump_settle_s")
+                "node.state_jump_settle_s", "node.hold_brake_s")
 __all__ = ["MPCNode", "advance_track", "sample_plan"]
 
 
@@ -321,7 +321,8 @@ class MPCNode(CineLifecycleNode):
         """What the safety core decides on (call with the lock held)."""
         return SafetyInputs(
             now_s=now, state=self._rig_state(), state_time_s=self._state_time_s, state_stamp_s=self._state_stamp_s,
-            subjects_time_s=self._subjects_time_s, shot_active=self._shot is not None,
+            subjects_time_s=self._subjects_time_s, subjects_stamp_s=self._subjects_stamp_s,
+            shot_active=self._shot is not None,
             director_hold=self._director_hold, result=self._result if with_plan else None,
             result_time_s=self._result_time_s,
         )
