@@ -41,6 +41,17 @@ def test_a_short_slip_is_corrected_when_the_correction_makes_a_phrase_with_its_n
     assert answer.corrections == {slip: fixed}
 
 
+@pytest.mark.parametrize(("text", "slip", "fixed"), [("orbt around maya", "orbt", "orbit"),
+                                                    ("slow dlly in", "dlly", "dolly")])
+def test_a_four_letter_slip_one_edit_from_exactly_one_word_that_means_something_is_corrected(text, slip, fixed):
+    _, answer = shot(text)
+    assert answer.corrections == {slip: fixed}
+
+
+def test_a_four_letter_slip_between_two_such_words_is_not_guessed():
+    assert "tigt" in refused("tigt on maya")  # tight? tilt?
+
+
 def test_a_short_slip_without_a_phrase_around_it_still_refuses():
     assert refused("wide, pul") == ["pul"]
 

@@ -43,7 +43,8 @@ def correct_tokens(tokens: list[Token], lexicon: Lexicon, protected: set[str]) -
             if correction_in_phrase(tokens, index, lexicon):
                 token.meta["near_phrase"] = True  # "pus in": may be a slip, so it is never ignored either
             continue
-        best = best_correction(base, lexicon) or correction_in_phrase(tokens, index, lexicon)
+        best = best_correction(base, lexicon) or correction_in_phrase(tokens, index, lexicon) \
+            or short_slip(base, lexicon)
         if best is not None:
             token.corrected_from = token.raw
             token.text = best
@@ -82,6 +83,18 @@ def correction_in_phrase(tokens: list[Token], index: int, lexicon: Lexicon) -> s
                                                         scorer=OSA.distance, score_cutoff=1, limit=None)
              if (before, choice) in pairs or (choice, after) in pairs}
     return found.pop() if len(found) == 1 else None
+
+
+@lru_cache(maxsize=4096)
+def short_slip(word: str, lexicon: Lexicon) -> str | None:
+    """A word of ``typos.min_word_length`` letters (not English) one edit, first letter kept, from exactly one
+    word that sets something on its own (not a negation): that word ("orbt" -> orbit, "dlly" -> dolly)."""
+    if len(word) != lexicon.settings.typos.min_word_length or not word.isalpha():
+        return None
+    found = {choice for choice, _, _ in process.extract(word, _by_first_letter(lexicon).get(word[0], ()),
+                                                        scorer=OSA.distance, score_cutoff=1, limit=None)
+             if choice in lexicon.meaning_words and choice not in lexicon.negations}
+    return found.pop() if len(found) == 1 else None  # never into a negation: "noir" is not "nor"
 
 
 @lru_cache(maxsize=8)
