@@ -65,6 +65,7 @@ class AcquireConfig(BaseModel):
     elevation_tolerance_deg: float = Field(gt=0.0)
     side_tolerance_deg: float = Field(gt=0.0)
     timeout_s: float = Field(gt=0.0)  # after this the move starts anyway, reported as a relaxation
+    extent_tolerance: float = Field(ge=0.0)  # relative slack on the lens range / minimum distance the extent fits
 
 
 class LimitsConfig(BaseModel):
@@ -191,9 +192,14 @@ class MovePlan:
 
         A dolly zoom's focal length scales with the distance: the planned one at ``progress``, or
         ``distance_m`` when given (the distance the camera actually has, so the size holds when it lags).
+        A fixed lens holds its focal length while the camera keeps the planned distance; given the
+        distance it actually has, the lens takes up the difference, so the size stays what the move
+        calls for when the camera lags (a subject turning back towards an orbit, a stop during a dolly).
         """
         if self.config.lens is Lens.HOLD:
-            return self.start.focal_length_mm
+            if distance_m is None:
+                return self.start.focal_length_mm
+            return self.start.focal_length_mm * distance_m / max(self.distance_m(progress), 1e-3)
         if self.config.lens is Lens.DOLLY_ZOOM:
             distance = self.distance_m(progress) if distance_m is None else distance_m
             return self.start.focal_length_mm * distance / self.start.distance_m
@@ -283,6 +289,36 @@ class FrameErrors:
     size: float  # relative subject height against the framing (signed)
     elevation_deg: float  # camera elevation above the eye line minus the angle's (signed)
     side_deg: float | None = None  # bearing off the shot's side (None: the move keeps no side)
+
+
+def start_distance_range_m(cfg: MoveConfig, focal_per_distance_mm_per_m: float,
+                           limits: MoveLimits) -> tuple[float, float]:
+    """The start distances from which the framing is within the lens range and the move's extent fits it
+    (a dolly zoom's end focal length, a dolly's end distance outside the minimum); ``(lo, hi)``, lo > hi
+    when none does.  The framing's focal length grows with distance: ``f = focal_per_distance * d``."""
+    k = max(focal_per_distance_mm_per_m, 1e-9)
+    lo, hi = limits.focal_min_mm / k, limits.focal_max_mm / k
+    if cfg.lens is Lens.DOLLY_ZOOM:
+        r = cfg.focal_ratio
+        lo = max(lo, limits.focal_min_mm / (k * r), limits.min_distance_m / r)
+        hi = min(hi, limits.focal_max_mm / (k * r))
+    elif cfg.size_ratio != 1.0:
+        lo = max(lo, limits.min_distance_m * cfg.size_ratio)
+    return lo, hi
+
+
+def extent_fits(cfg: MoveConfig, start: MoveStart, limits: MoveLimits, tolerance: float) -> bool:
+    """Whether the move's whole extent can be flown from this start frame (within ``tolerance``, relative)
+    without a relaxation: the dolly zoom's end focal length in the lens range, every end distance outside
+    the minimum.  A start that fails keeps acquiring (until the timeout) instead of cutting the move."""
+    low, high = 1.0 - tolerance, 1.0 + tolerance
+    if cfg.lens is Lens.DOLLY_ZOOM:
+        end_mm = start.focal_length_mm * cfg.focal_ratio
+        return (limits.focal_min_mm * low <= end_mm <= limits.focal_max_mm * high
+                and start.distance_m * cfg.focal_ratio >= limits.min_distance_m * low)
+    if cfg.size_ratio != 1.0:
+        return start.distance_m / cfg.size_ratio >= limits.min_distance_m * low
+    return True
 
 
 def is_acquired(errors: FrameErrors, rule: AcquireConfig) -> bool:

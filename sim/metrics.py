@@ -59,6 +59,7 @@ from cinempc.moves import (
     MovePlan,
     MoveStart,
     MoveTable,
+    extent_fits,
     framing_focal_mm,
     is_acquired,
     move_table,
@@ -366,15 +367,16 @@ class MoveExaminer:
             view = measure_frame(state.position_m, state.yaw_rad, state.pitch_rad, state.focal_length_mm, self.camera,
                                  [(np.asarray(s.feet_m, dtype=float), s.height_m) for s in framed])
             size = size_error(view, self.shot, self.vocab) if view is not None else math.inf
+            start = MoveStart(distance_m=max(distance, self.limits.min_distance_m), elevation_rad=elevation,
+                              camera_height_m=float(state.position_m[2]),
+                              focal_length_mm=framing_focal_mm(state.focal_length_mm, size, self.limits))
+            rule = self.table.acquire
             acquired = view is not None and is_acquired(FrameErrors(
                 composition=composition_error(view, self.shot, self.vocab, self.camera),
                 size=size, elevation_deg=math.degrees(elevation - want), side_deg=side,
-            ), self.table.acquire)
-            if acquired or shot_time_s >= self.table.acquire.timeout_s:
+            ), rule) and extent_fits(self.table[self.shot.movement.type], start, self.limits, rule.extent_tolerance)
+            if acquired or shot_time_s >= rule.timeout_s:
                 self.acquired_s, self.timed_out = shot_time_s, not acquired
-                start = MoveStart(distance_m=max(distance, self.limits.min_distance_m), elevation_rad=elevation,
-                                  camera_height_m=float(state.position_m[2]),
-                                  focal_length_mm=framing_focal_mm(state.focal_length_mm, size, self.limits))
                 self.plan = plan_move(self.shot, self.vocab, start, self.limits, self.table)
         cfg = self.table[self.shot.movement.type]
         progress = 0.0

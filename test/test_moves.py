@@ -195,4 +195,44 @@ def test_a_dolly_zoom_lens_follows_the_distance_the_camera_actually_has():
     # 1.5 m behind its line (the subjects walked away faster than it flew): the size still holds
     assert plan.focal_length_mm(0.5, plan.distance_m(0.5) + 1.5) == pytest.approx(
         30.0 * (plan.distance_m(0.5) + 1.5) / 6.0)
-    assert plan_move(preset("dolly_in_mcu"), VOCAB, start(), LIMITS).focal_length_mm(0.5, 99.0) == 40.0  # held
+
+
+def test_a_fixed_lens_holds_its_focal_length_and_takes_up_only_the_distance_the_camera_lost():
+    """An orbit or a dolly whose camera falls behind (a subject turning back towards it, stopping) keeps the
+    size the move calls for with the zoom; on its line the lens is held."""
+    plan = plan_move(preset("dolly_in_mcu"), VOCAB, start(distance_m=6.0), LIMITS)
+    planned = plan.distance_m(0.5)
+    assert plan.focal_length_mm(0.5) == 40.0
+    assert plan.focal_length_mm(0.5, planned) == pytest.approx(40.0)
+    assert plan.focal_length_mm(0.5, planned + 1.5) == pytest.approx(40.0 * (planned + 1.5) / planned)
+    assert plan.focal_length_mm(0.5, planned / 2.0) == pytest.approx(20.0)
+
+
+def test_a_move_starts_only_where_its_whole_extent_fits_the_lens_and_the_minimum_distance():
+    from cinempc.moves import extent_fits, start_distance_range_m
+
+    table = move_table()
+    out, into, dolly = table["dolly_zoom_out"], table["dolly_zoom_in"], table["dolly_in"]
+    f_max, f_min = CAMERA.focal_length_mm.max, CAMERA.focal_length_mm.min
+    tolerance = table.acquire.extent_tolerance
+    # a dolly zoom out doubles the focal length: not from the long end of the zoom, but from half way
+    assert not extent_fits(out, start(distance_m=8.0, focal_mm=0.8 * f_max), LIMITS, tolerance)
+    assert extent_fits(out, start(distance_m=8.0, focal_mm=0.45 * f_max), LIMITS, tolerance)
+    # a dolly zoom in halves the distance: not from inside twice the minimum, nor from the short end
+    assert not extent_fits(into, start(distance_m=1.5 * LIMITS.min_distance_m, focal_mm=80.0), LIMITS, tolerance)
+    assert not extent_fits(into, start(distance_m=8.0, focal_mm=1.2 * f_min), LIMITS, tolerance)
+    assert extent_fits(into, start(distance_m=8.0, focal_mm=80.0), LIMITS, tolerance)
+    # a dolly in ends 1 / size_ratio nearer
+    assert not extent_fits(dolly, start(distance_m=1.2 * LIMITS.min_distance_m), LIMITS, tolerance)
+    assert extent_fits(dolly, start(distance_m=2.0 * LIMITS.min_distance_m), LIMITS, tolerance)
+    assert extent_fits(table["truck_right"], start(distance_m=0.1, focal_mm=f_max), LIMITS, tolerance)
+    # the start distances the stand-off is kept in: the framing's focal length grows as k * d
+    k = 10.0  # mm per metre
+    lo, hi = start_distance_range_m(out, k, LIMITS)
+    assert hi == pytest.approx(f_max / (k * out.focal_ratio)) and lo >= f_min / k
+    for d in (lo, hi):  # both ends fit
+        assert extent_fits(out, start(distance_m=d, focal_mm=k * d), LIMITS, 0.0)
+    lo, hi = start_distance_range_m(into, k, LIMITS)
+    assert lo == pytest.approx(max(LIMITS.min_distance_m / into.focal_ratio, f_min / (k * into.focal_ratio)))
+    assert hi == pytest.approx(f_max / k)
+    assert start_distance_range_m(dolly, k, LIMITS)[0] == pytest.approx(LIMITS.min_distance_m * dolly.size_ratio)

@@ -20,13 +20,16 @@ from cinempc.config import CameraProfile, VehicleConfig
 from cinempc.framing import composition_error, measure_frame, size_error, view_geometry
 from cinempc.moves import (
     FrameErrors,
+    Lens,
     MoveLimits,
     MovePlan,
     MoveStart,
+    extent_fits,
     framing_focal_mm,
     is_acquired,
     move_table,
     plan_move,
+    start_distance_range_m,
     start_offset_m,
 )
 from cinempc.mpc.model import FOCAL_SCALE_MM, ParamLayout, stops_from_f_number
@@ -244,11 +247,14 @@ class ReferenceBuilder:
         if shot.distance_m is not None or not framed:
             return StandOff(distance)
         height = self.group_height(framed)
-        longest_m = (self.camera.focal_length_mm.max * height
-                     / (self.vocab.framing_height_fraction[shot.framing] * self.camera.sensor_height_mm))
+        focal_per_distance = self.vocab.framing_height_fraction[shot.framing] * self.camera.sensor_height_mm / height
+        longest_m = self.camera.focal_length_mm.max / focal_per_distance
         anchor = self.group_over_horizon(framed, np.arange(1))[2][0]
-        distance = max(distance, min(self.group_depth_stand_off_m(framed, state, anchor), longest_m),
-                       self.stopping_stand_off_m(framed, state, anchor))  # safety before the framing
+        framing_m = max(distance, min(self.group_depth_stand_off_m(framed, state, anchor), longest_m))
+        lo, hi = start_distance_range_m(self.moves[shot.movement.type], focal_per_distance, self.limits)
+        if lo <= hi:  # where the lens frames it and the move's extent fits (a dolly zoom out needs zoom to spare)
+            framing_m = min(max(framing_m, lo), hi)
+        distance = max(framing_m, self.stopping_stand_off_m(framed, state, anchor))  # safety before the framing
         if (shot.focus.depth_of_field == "shallow" and shot.lens.focal_length_mm is None
                 and self.lens_mode != "fixed_lens_autofocus"):
             return self.shallow_stand_off(shot, state, anchor, height, distance, longest_m, background_distance_m)
@@ -504,13 +510,15 @@ class ReferenceBuilder:
             anchor = self.group_over_horizon(roles.framed, np.arange(1))[2][0]
             side_known = self.heading(primary, 0, memory) is not None
             errors = self.frame_errors(state, shot, roles.framed, goal, anchor, side_known)
-            acquired = is_acquired(errors, self.moves.acquire)
-            timed_out = shot_time_s - memory.time_s >= self.moves.acquire.timeout_s
+            d, bearing, elevation = view_geometry(state.position_m, anchor)
+            start = MoveStart(distance_m=max(d, self.limits.min_distance_m), elevation_rad=elevation,
+                              camera_height_m=float(state.position_m[2]),
+                              focal_length_mm=framing_focal_mm(state.focal_length_mm, errors.size, self.limits))
+            rule = self.moves.acquire
+            acquired = is_acquired(errors, rule) and extent_fits(self.moves[shot.movement.type], start,
+                                                                  self.limits, rule.extent_tolerance)
+            timed_out = shot_time_s - memory.time_s >= rule.timeout_s
             if acquired or timed_out:
-                d, bearing, elevation = view_geometry(state.position_m, anchor)
-                start = MoveStart(distance_m=max(d, self.limits.min_distance_m), elevation_rad=elevation,
-                                  camera_height_m=float(state.position_m[2]),
-                                  focal_length_mm=framing_focal_mm(state.focal_length_mm, errors.size, self.limits))
                 memory.plan = plan_move(shot, self.vocab, start, self.limits, self.moves)
                 memory.start = StartGeometry(offset_m=state.position_m - anchor, position_m=state.position_m.copy(),
                                              distance_m=d, bearing_rad=bearing, elevation_rad=elevation)
@@ -627,8 +635,8 @@ class ReferenceBuilder:
             radius = max(distance, float(np.linalg.norm(state.position_m - group_anchor[0])))
             view_rate = self.advance_view_bearing(memory, desired, shot_time_s, radius)
         lag_m = 0.0  # how far the camera is behind its move's distance now, carried along the horizon: a dolly
-        # zoom's lens follows the distance the camera has (timed on the plan alone, a camera held back by its
-        # subjects' walk zoomed out of the size the move keeps, 0.5 too small)
+        # zoom's or a fixed lens's focal length follows the distance the camera has (timed on the plan alone, a
+        # camera held back by its subjects' walk zoomed out of the size the move keeps, 0.5 too small)
         if memory.acquired_s is not None and memory.plan is not None:
             lag_m = float(np.linalg.norm(state.position_m - group_anchor[0])) - memory.plan.distance_m(
                 memory.plan.progress(shot_time_s - memory.acquired_s))
@@ -649,6 +657,9 @@ class ReferenceBuilder:
                 offset = unit(bearing, elevation) * distance
             elif memory.acquired_s is None or memory.plan is None or memory.start is None:
                 offset = reference.acquire(self.acquire_goal(shot, primary, memory, distance, k)).offset_m
+                if self.moves[movement].lens is not Lens.FREE:  # the move's lens is set from where it starts: the
+                    # start distance is part of the start frame (a dolly zoom out taken 30 % too far had no zoom left)
+                    w_view = [w.view_direction, w.view_distance * reference.view_gain]
             else:
                 plan, since = memory.plan, time_k - memory.acquired_s
                 progress = plan.progress(since)
