@@ -633,15 +633,19 @@ class GraphSession:
         self.processes: dict[str, Any] = {}
         self.expected_dead: set[str] = set()
         self.truth: list[_Sample] = []  # the simulator's true rig and whether sim_node holds
-        self.setpoints: list[_Sample] = []  # the MPC node's setpoints, on the graph clock when they arrived
+        # the MPC node's setpoints at their stamps (when the node decided, on its clock: the graph's as relayed,
+        # less the relay's offset then), not when the bench got round to them: a loaded bench lags the graph
+        self.setpoints: list[_Sample] = []
         self.director_hold: list[tuple[float, bool]] = []  # director/hold as the director node latched it
         self.clock_s = -math.inf  # the graph's clock (sim_node's /clock)
         self.scenario_s = 0.0
         self.paused = True
         self.withhold_odometry = False
         self.odometry_delay_s = 0.0
-        self._delayed: list[tuple[float, Any]] = []  # (graph time received, odometry) held back by the relay
+        self._delayed: list[tuple[float, Any]] = []  # (its stamp, odometry) held back by the relay
+        self.last_relayed_stamp_s = -math.inf  # the stamp of the latest odometry the relay passed to the MPC node
         self.clock_offset_s = 0.0
+        self._offsets: list[tuple[float, float]] = [(-math.inf, 0.0)]  # (graph time from, offset) the relay added
         self._lock = threading.Lock()
         self._context = self._node = self._executor = self._spinner = None
         self._spin = threading.Event()
@@ -732,18 +736,32 @@ class GraphSession:
         if offset:
             msg.clock = s_to_stamp(self.clock_s + offset)
         self._clock_out.publish(msg)
+        self._release_delayed()  # after the clock that makes them late: the MPC node has it first
+
+    def _relay(self, msg) -> None:
+        from cinempc.nodes.convert import stamp_to_s
+
+        self._odometry_out.publish(msg)
+        self.last_relayed_stamp_s = max(self.last_relayed_stamp_s, stamp_to_s(msg.header.stamp))
+
+    def _release_delayed(self) -> None:
+        """Pass on each held-back odometry once the graph's clock is ``odometry_delay_s`` past its stamp: late by
+        the time it was measured, however late the bench itself got it."""
+        now = self.now_s()
+        while self._delayed and self._delayed[0][0] <= now - self.odometry_delay_s:
+            self._relay(self._delayed.pop(0)[1])
 
     def _on_odometry(self, msg) -> None:
+        from cinempc.nodes.convert import stamp_to_s
+
         if self.withhold_odometry:
             return
         if self.odometry_delay_s <= 0:
             self._delayed.clear()  # the delay ends: what was held back is dropped, the stream is on time again
-            self._odometry_out.publish(msg)
+            self._relay(msg)
             return
-        now = self.now_s()
-        self._delayed.append((now, msg))
-        while self._delayed and self._delayed[0][0] <= now - self.odometry_delay_s:
-            self._odometry_out.publish(self._delayed.pop(0)[1])
+        self._delayed.append((stamp_to_s(msg.header.stamp), msg))
+        self._release_delayed()
 
     def _on_truth(self, msg) -> None:
         from cinempc.nodes.convert import stamp_to_s
@@ -758,19 +776,36 @@ class GraphSession:
             self.director_hold.append((self.clock_s, bool(msg.data)))
 
     def _on_setpoint(self, msg) -> None:
-        from cinempc.nodes.convert import setpoint_from_msg
+        from cinempc.nodes.convert import setpoint_from_msg, stamp_to_s
 
         try:
             setpoint = setpoint_from_msg(msg)
         except ValueError:
             return
         with self._lock:
-            self.setpoints.append(_Sample(self.clock_s, bool(setpoint.hold), np.asarray(setpoint.position_m)))
+            decided = self._graph_time(stamp_to_s(msg.header.stamp))
+            self.setpoints.append(_Sample(decided, bool(setpoint.hold), np.asarray(setpoint.position_m)))
+
+    def _graph_time(self, stamp_s: float) -> float:
+        """The graph time of a stamp made on the MPC node's clock (call with the lock held).
+
+        The node's clock is the graph's as the relay passed it on, plus the offset the relay added then: the
+        latest graph time, no later than the bench's own clock (it relayed every clock the node has), at which
+        that offset was in force.  A stamp that fits none (not on the node's clock): when the bench got it.
+        """
+        fits = []
+        for k, (since, offset) in enumerate(self._offsets):
+            until = self._offsets[k + 1][0] if k + 1 < len(self._offsets) else math.inf
+            decided = stamp_s - offset
+            if since <= decided < until and decided <= self.clock_s:
+                fits.append(decided)
+        return max(fits) if fits and math.isfinite(stamp_s) else self.clock_s
 
     def set_clock_offset(self, offset_s: float) -> None:
         """What the relay adds to the graph's clock on its way to the MPC node (a clock jump), from now on."""
         with self._lock:
             self.clock_offset_s = offset_s
+            self._offsets.append((self.clock_s, offset_s))
 
     # ------------------------------------------------------------------ waiting on the graph
     def now_s(self) -> float:
@@ -838,12 +873,21 @@ class _Window:
 
 
 def _inject_stale_state(session: GraphSession, fault: Fault) -> _Window:
-    """The MPC node hears no odometry for the fault's duration (the relay withholds it); the rest flows on."""
+    """The MPC node hears no odometry for the fault's duration (the relay withholds it); the rest flows on.
+
+    Time to safe counts from the stamp of the last odometry the MPC node got (the state it ages), not from
+    when the bench began to withhold: on a loaded machine the bench's relay runs behind the graph.
+    """
     start = session.now_s()
     session.withhold_odometry = True
+    last = session.last_relayed_stamp_s
     end = session.wait_graph_s(fault.duration_s)
     session.withhold_odometry = False
-    return _Window(start, end, start, end)
+    last = last if math.isfinite(last) else start
+
+    def describe() -> str:
+        return f"the MPC node's last odometry was stamped {start - last:.2f} s before the bench withheld the rest"
+    return _Window(start, end, last, end, describe=describe)
 
 
 def _inject_delayed_state(session: GraphSession, fault: Fault) -> _Window:
@@ -901,12 +945,14 @@ def _director_hold(session: GraphSession) -> tuple[float, float]:
 
 def _attempt_in_turn(session, attempts: list[tuple[str, Callable[[], bool]]],
                      until_s: float) -> tuple[int, int, list[str]]:
-    """Try each attempt in turn until ``until_s`` (session time): (tried, refused, what was accepted).
+    """Try each attempt in turn until ``until_s`` (session time), and each at least once: (tried, refused, what
+    was accepted).
 
     A pause of 20 ms between attempts: a determined client, not a flood that starves the machine's other processes.
+    (Each kind at least once: on a loaded machine a round of them can take longer than the fault's graph seconds.)
     """
     tried, refused, accepted = 0, 0, []
-    while session.now_s() < until_s:
+    while session.now_s() < until_s or tried < len(attempts):
         what, refuse = attempts[tried % len(attempts)]
         tried += 1
         if refuse():
@@ -1058,13 +1104,21 @@ def _until_state(ws, timeout_s: float = 10.0) -> None:
 
 
 def _inject_mpc_killed(session: GraphSession, fault: Fault) -> _Window:
-    """SIGKILL the MPC node mid-shot; restart it (what a supervisor's respawn does) after the fault's duration."""
+    """SIGKILL the MPC node mid-shot; restart it (what a supervisor's respawn does) after the fault's duration.
+
+    Time to safe counts from the last setpoint the MPC node decided (its stamp, on the graph's clock): the sim
+    node's setpoint timeout runs from that setpoint's arrival, which a loaded machine puts anywhere up to
+    the kill, or from the kill if no setpoint was in the log.
+    """
     start = session.now_s()
     session.kill("mpc_node")
     end = session.wait_graph_s(fault.duration_s)
+    with session._lock:  # noqa: SLF001 -- the bench's own session
+        last = max((s.time_s for s in session.setpoints if s.time_s <= start), default=start)
     session.start("mpc_node")
-    return _Window(start, end, start, end, source="truth",
-                   describe=lambda: "recovery includes the restarted process's start and solver load")
+    return _Window(start, end, last, end, source="truth",
+                   describe=lambda: (f"the last setpoint was decided {start - last:.2f} s before the kill; recovery "
+                                     "includes the restarted process's start and solver load"))
 
 
 GRAPH_INJECTORS: dict[str, Callable[[GraphSession, Fault], _Window]] = {

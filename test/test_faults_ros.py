@@ -24,10 +24,14 @@ SIM = load_parameters("nodes.yaml", "/**/sim_node")["node"]
 DIRECTOR = load_parameters("nodes.yaml", "/**/director_node")["node"]
 SETPOINT_PERIOD_S = 1.0 / MPC["setpoint_rate_hz"]  # the MPC node decides once per setpoint
 SIM_STEP_S = 1.0 / SIM["step_rate_hz"]  # the sim node decides, and publishes state and the clock, once per step
-# The MPC node's clock and odometry pass through the bench's relay, and the bench reads the graph's clock
-# from /clock: on a loaded machine each is a few steps late (0.08 s at most run alone; inside make test, with
-# the rest of the suite on the same 2 cores, 0.35 s and 0.45 s over the expected figure were measured).  The
-# bound still fails a timeout set to 5 s; the figures themselves are the fault bench's to report.
+# The MPC node's clock and odometry pass through the bench's relay, so on a loaded machine the MPC node's clock
+# runs behind the graph's by the bench's lag: that lag is in the killed-MPC figure (its last setpoint's stamp is
+# earlier than its arrival at the sim node by it) and in the director rows (the press is read on the bench's
+# clock).  The setpoints themselves are timed at their stamps (when the MPC node decided), the stale state from
+# the last odometry's stamp, so the bench's lag in reading them is not in any figure: with 2 busy loops beside
+# the test (load 6-8) the bench read setpoints p50 0.00 / p99 0.10 / max 0.44 s after their stamps (inside make
+# test, timed when read, stale_state came at 0.90 s and the socket row at 0.60 s).  The allowance stays 0.6 s:
+# the bounds still fail a timeout set to 5 s and a hold that does not come.
 RELAY_LAG_S = 0.6
 
 
@@ -49,7 +53,8 @@ def test_no_exception_escapes_no_node_dies_and_each_fault_recovers(figures, name
 def test_a_stale_state_over_dds_holds_when_state_timeout_s_has_passed(figures):
     row = figures["stale_state_ros"]
     assert row.time_to_safe_s is not None, row
-    # the MPC node sees the age at its next setpoint past state_timeout_s: measured 0.52-0.60 s
+    # from the stamp of the last odometry relayed to the MPC node to its first hold setpoint's stamp, both on the
+    # node's clock: the age seen at its next setpoint past state_timeout_s (0.50-0.52 s alone and with 2 busy loops)
     assert MPC["state_timeout_s"] / 2 <= row.time_to_safe_s <= \
         MPC["state_timeout_s"] + SETPOINT_PERIOD_S + RELAY_LAG_S, row
     assert row.geofence_violations == 0, row
@@ -61,13 +66,13 @@ def test_odometry_delivered_late_is_aged_by_its_stamp_and_held_on(figures):
     # stretch flies the shot (0.0: held all through it)
     # (the first second nothing arrives: the stale-state hold, timed by stale_state_ros; here a "no fresh plan"
     # hold of a slow solve, or a setpoint timer starved while the lockstep world stands, may come first or later)
-    # Inside make test (the whole suite on 2 cores) the bench's relayed clock has run ~0.5 s late, and once one
-    # setpoint of nine flew on a state that clock made look fresh: at most one is tolerated; run alone: none.
-    flown = re.search(r"\((\d+) of \d+ setpoints\)", row.detail)
-    if row.time_to_safe_s != 0.0:
-        assert flown is not None and int(flown.group(1)) <= 1, row.detail
-    else:
-        assert re.search(r"held on 1-s-old odometry \(\d+ setpoints\)", row.detail), row.detail
+    # The relay delays each odometry by its stamp (not from when the bench, lagging, got it) and passes it on
+    # after the clock that makes it late; setpoints are timed at their stamps.  Inside make test, with both read
+    # on the bench's own lagging clock, one of nine setpoints counted as flying in the late stretch (and the first
+    # hold read 1.83 s after the odometry stopped, where the node holds at 0.5 s by its clock); since, none in
+    # 3 runs alone and with 2 busy loops.  With the node aging a state by its arrival alone: 29 of 32 flew, fails.
+    assert row.time_to_safe_s == 0.0, row.detail
+    assert re.search(r"held on 1-s-old odometry \(\d+ setpoints\)", row.detail), row.detail
     assert row.geofence_violations == 0, row
 
 
@@ -109,10 +114,11 @@ def test_a_half_dead_director_socket_leaves_the_shot_flying_and_http_hold_still_
 def test_the_mpc_node_killed_mid_shot_makes_the_sim_node_hold_after_its_setpoint_timeout(figures):
     row = figures["mpc_node_killed"]
     assert row.time_to_safe_s is not None, row
-    # the sim node holds at its first step past setpoint_timeout_s after the last setpoint (itself up to a
-    # period before the kill): measured 0.46-0.54 s alone; inside make test the last setpoints were already late
-    # and it held at 0.17 s -- earlier is as safe, so only the bound above is asserted
-    assert 0.0 <= row.time_to_safe_s <= SIM["setpoint_timeout_s"] + SIM_STEP_S + RELAY_LAG_S, row
+    # the sim node holds at its first step past setpoint_timeout_s after the last setpoint arrived; timed from the
+    # last setpoint's stamp (not the kill: inside make test the last setpoints came 0.33 s before it and the hold
+    # read 0.17 s), so never less than the timeout; more by the MPC clock's lag behind the sim's (the relay):
+    # 0.54-0.58 s alone and with 2 busy loops; with the sim node's timeout halved it read 0.44 s and failed
+    assert SIM["setpoint_timeout_s"] <= row.time_to_safe_s <= SIM["setpoint_timeout_s"] + SIM_STEP_S + RELAY_LAG_S, row
     assert row.geofence_violations == 0, row
 
 
