@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -99,62 +101,86 @@ def test_max_state_jump_m_set_over_rclpy_changes_the_jump_rule_from_the_next_ste
     walker = SubjectTrack(track_id=1, positions_m=np.tile(start.position_m + [8.0, 0.0, -start.position_m[2]],
                                                           (30, 1)), velocities_mps=np.zeros((30, 3)), name="alice")
     where = {"offset": np.zeros(3)}  # what the estimator adds to the true position (the injected jump)
+    fed: list[float] = []  # wall times of the estimator's publishes
 
-    def feed() -> None:  # the estimator, standing still; called while waiting (every 50 ms)
+    def feed() -> None:  # the estimator, standing still
         state = replace(start, position_m=start.position_m + where["offset"])
         now = node.get_clock().now().nanoseconds * 1e-9
         odometry.publish(convert.odometry_msg(state, now))
         joints.publish(convert.camera_state_msg(state, now))
         subjects.publish(convert.subjects_msg([walker], now))
+        fed.append(time.monotonic())
+
+    # The estimator streams on its own thread at 20 Hz, as one does: not only while the test thread waits (the
+    # parameter calls below would leave it silent, and a silent estimator is a stale state, not a jump).
+    feeding = threading.Event()
+    feeding.set()
+    feeder = threading.Thread(target=lambda: [(feed(), time.sleep(0.05)) for _ in iter(feeding.is_set, False)],
+                              daemon=True)
 
     def reasons_after(index: int):
-        """The hold reasons of the first STATUSES statuses after ``index`` (fed while waiting), or None."""
+        """The hold reasons of the first STATUSES statuses after ``index``, or None."""
         def check():
-            feed()
             later = list(reasons)[index:]
             return later[:STATUSES] if len(later) >= STATUSES else None
         return check
 
     def jump_to(offset: np.ndarray) -> list[str]:
         """Move the estimate by a jump; the hold reasons of the statuses that follow."""
-        wait_until(lambda: (feed(), reasons and reasons[-1] == "director HOLD")[1], 20.0, "a settled state")
+        wait_until(lambda: reasons and reasons[-1] == "director HOLD", 20.0, "a settled state")
         seen = len(reasons)
         where["offset"] = offset
-        return wait_until(reasons_after(seen), 20.0, "statuses after the jump")
+        jumped = time.monotonic()
+        why = wait_until(reasons_after(seen), 20.0, "statuses after the jump")
+        after = [t for t in fed if t >= jumped - 0.1]
+        gap = max((b - a for a, b in zip(after, after[1:], strict=False)), default=0.0)
+        print(f"jump by {np.linalg.norm(offset - previous[0]):.1f} m: {why}; the estimator's largest gap {gap:.3f} s")
+        previous[0] = offset
+        return why
 
-    # The director holds all along: no solve competes with the estimator for the interpreter, and the state
-    # rules are checked before the director's HOLD, so a jump is what the status reports while it holds.
-    hold.publish(Bool(data=True))
-    shot.publish(convert.shot_msg(preset("follow_medium")))
-    assert node.safety.limits.max_state_jump_m == 2.0  # config/nodes.yaml
+    previous = [np.zeros(3)]
+    feeder.start()
+    try:
+        # The director holds all along: no solve competes with the estimator for the interpreter, and the state
+        # rules are checked before the director's HOLD, so a jump is what the status reports while it holds.
+        hold.publish(Bool(data=True))
+        shot.publish(convert.shot_msg(preset("follow_medium")))
+        assert node.safety.limits.max_state_jump_m == 2.0  # config/nodes.yaml
 
-    why = jump_to(JUMP_M)  # the shipped rule: a 3 m jump holds
-    assert any(r.startswith(JUMP_REASONS) for r in why), why
+        why = jump_to(JUMP_M)  # the shipped rule: a 3 m jump holds
+        assert any(r.startswith(JUMP_REASONS) for r in why), why
 
-    # invalid values: refused with the reason, nothing changes
-    for bad in (-1.0, 0.0, math.nan):
-        refused = _set(probe, {"node.max_state_jump_m": bad})
-        assert not refused.successful and "max_state_jump_m" in refused.reason, (bad, refused.reason)
-    refused = _set(probe, {"node.state_jump_settle_s": 0.0})
-    assert not refused.successful and "state_jump_settle_s" in refused.reason
-    refused = _set(probe, {"node.hold_brake_s": -0.5})
-    assert not refused.successful and "hold_brake_s" in refused.reason
-    assert node.safety.limits.max_state_jump_m == 2.0
-    # the floor braking margin is a runtime limit as well (config/nodes.yaml 0.5 s)
-    assert node.safety.limits.hold_brake_s == 0.5
-    assert _set(probe, {"node.hold_brake_s": 0.8}).successful
-    assert wait_until(lambda: node.safety.limits.hold_brake_s == 0.8, 5.0, "hold_brake_s to reach the core")
-    assert _set(probe, {"node.hold_brake_s": 0.5}).successful
+        # invalid values: refused with the reason, nothing changes
+        for bad in (-1.0, 0.0, math.nan):
+            refused = _set(probe, {"node.max_state_jump_m": bad})
+            assert not refused.successful and "max_state_jump_m" in refused.reason, (bad, refused.reason)
+        refused = _set(probe, {"node.state_jump_settle_s": 0.0})
+        assert not refused.successful and "state_jump_settle_s" in refused.reason
+        refused = _set(probe, {"node.hold_brake_s": -0.5})
+        assert not refused.successful and "hold_brake_s" in refused.reason
+        assert node.safety.limits.max_state_jump_m == 2.0
+        # the floor braking margin is a runtime limit as well (config/nodes.yaml 0.5 s)
+        assert node.safety.limits.hold_brake_s == 0.5
+        assert _set(probe, {"node.hold_brake_s": 0.8}).successful
+        assert wait_until(lambda: node.safety.limits.hold_brake_s == 0.8, 5.0, "hold_brake_s to reach the core")
+        assert _set(probe, {"node.hold_brake_s": 0.5}).successful
 
-    # set over rclpy: 5 m -- the same 3 m jump back is no jump from the next step
-    accepted = _set(probe, {"node.max_state_jump_m": 5.0})
-    assert accepted.successful, accepted.reason
-    assert node.safety.limits.max_state_jump_m == 5.0
-    why = jump_to(np.zeros(3))
-    assert why == ["director HOLD"] * STATUSES, f"max_state_jump_m 5 m must not hold on a 3 m jump: {why}"
+        # set over rclpy: 5 m -- the same 3 m jump back is no jump from the next step
+        accepted = _set(probe, {"node.max_state_jump_m": 5.0})
+        assert accepted.successful, accepted.reason
+        assert node.safety.limits.max_state_jump_m == 5.0
+        why = jump_to(np.zeros(3))
+        # no jump and no settling: the state is taken (a "director HOLD" status); a stale-state status is allowed:
+        # what a process starved by the machine's load sees, not the jump rule
+        assert not any(r.startswith(JUMP_REASONS) for r in why), \
+            f"max_state_jump_m 5 m must not hold on a 3 m jump: {why}"
+        assert "director HOLD" in why, why
 
-    # and back to 2 m: the next 3 m jump holds again
-    accepted = _set(probe, {"node.max_state_jump_m": 2.0})
-    assert accepted.successful, accepted.reason
-    why = jump_to(JUMP_M)
-    assert any(r.startswith(JUMP_REASONS) for r in why), why
+        # and back to 2 m: the next 3 m jump holds again
+        accepted = _set(probe, {"node.max_state_jump_m": 2.0})
+        assert accepted.successful, accepted.reason
+        why = jump_to(JUMP_M)
+        assert any(r.startswith(JUMP_REASONS) for r in why), why
+    finally:
+        feeding.clear()
+        feeder.join(timeout=2.0)
