@@ -587,13 +587,39 @@ def _free_tcp_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def domain_in_use(domain: int, participants: int = 10) -> bool:
+    """Whether a DDS participant on this machine holds domain ``domain``: Fast DDS binds the metatraffic unicast port
+    7400 + 250 d + 10 + 2 i for its i-th participant (RTPS well-known ports), so a port that cannot be bound is a
+    participant of another graph -- a test run or bench beside this one on a shared machine."""
+    for i in range(participants):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("0.0.0.0", 7400 + 250 * domain + 10 + 2 * i))
+            except OSError:
+                return True
+    return False
+
+
+def free_ros_domain(first: int, last: int, seed: int) -> int:
+    """A domain id in ``first..last`` that no participant on this machine uses, starting from one ``seed`` picks
+    (two runs drawing the same id from their pids would share a graph: nodes, services, the latched HOLD)."""
+    import random
+
+    start = random.Random(seed).randint(first, last)
+    span = last - first + 1
+    for k in range(span):
+        domain = first + (start - first + k) % span
+        if not domain_in_use(domain):
+            return domain
+    return start  # every one in use: the draw, as before
+
+
 def private_ros_env() -> dict[str, str]:
     """Environment for a private DDS domain on loopback, so the bench never talks to another graph."""
     import os
-    import random
 
     env = dict(os.environ)
-    env["ROS_DOMAIN_ID"] = str(random.Random(os.getpid()).randint(101, 200))
+    env["ROS_DOMAIN_ID"] = str(free_ros_domain(101, 200, os.getpid()))
     env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     env.pop("ROS_LOCALHOST_ONLY", None)  # deprecated: the discovery range below says the same
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"

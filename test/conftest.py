@@ -1,7 +1,6 @@
 """Shared fixtures: an isolated ROS domain per test session, the repository root."""
 
 import os
-import random
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,12 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def ros_domain_env() -> dict[str, str]:
-    """Environment for ROS processes on a private DDS domain, so parallel runs never cross-talk."""
+    """Environment for ROS processes on a private DDS domain, so parallel runs never cross-talk: drawn from the
+    pid, and passed over while another participant on this machine holds it (a run beside this one)."""
+    from cinempc_sim.fault_bench import free_ros_domain
+
     env = dict(os.environ)
-    env["ROS_DOMAIN_ID"] = str(random.Random(os.getpid()).randint(1, 100))
+    env["ROS_DOMAIN_ID"] = str(free_ros_domain(1, 100, os.getpid()))
     env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     env["ROS_LOCALHOST_ONLY"] = "0"
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
