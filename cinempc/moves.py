@@ -66,6 +66,7 @@ class AcquireConfig(BaseModel):
     side_tolerance_deg: float = Field(gt=0.0)
     timeout_s: float = Field(gt=0.0)  # after this the move starts anyway, reported as a relaxation
     extent_tolerance: float = Field(ge=0.0)  # relative slack on the lens range / minimum distance the extent fits
+    lens_headroom: float = Field(ge=0.0)  # a fixed-lens move starts this far (relative) inside the zoom's ends
 
 
 class LimitsConfig(BaseModel):
@@ -291,13 +292,16 @@ class FrameErrors:
     side_deg: float | None = None  # bearing off the shot's side (None: the move keeps no side)
 
 
-def start_distance_range_m(cfg: MoveConfig, focal_per_distance_mm_per_m: float,
-                           limits: MoveLimits) -> tuple[float, float]:
+def start_distance_range_m(cfg: MoveConfig, focal_per_distance_mm_per_m: float, limits: MoveLimits,
+                           lens_headroom: float = 0.0) -> tuple[float, float]:
     """The start distances from which the framing is within the lens range and the move's extent fits it
-    (a dolly zoom's end focal length, a dolly's end distance outside the minimum); ``(lo, hi)``, lo > hi
-    when none does.  The framing's focal length grows with distance: ``f = focal_per_distance * d``."""
+    (a dolly zoom's end focal length, a dolly's end distance outside the minimum, a fixed lens's headroom);
+    ``(lo, hi)``, lo > hi when none does.  The framing's focal length grows with distance:
+    ``f = focal_per_distance * d``."""
     k = max(focal_per_distance_mm_per_m, 1e-9)
     lo, hi = limits.focal_min_mm / k, limits.focal_max_mm / k
+    if cfg.lens is Lens.HOLD:
+        lo, hi = lo * (1.0 + lens_headroom), hi / (1.0 + lens_headroom)
     if cfg.lens is Lens.DOLLY_ZOOM:
         r = cfg.focal_ratio
         lo = max(lo, limits.focal_min_mm / (k * r), limits.min_distance_m / r)
@@ -307,11 +311,16 @@ def start_distance_range_m(cfg: MoveConfig, focal_per_distance_mm_per_m: float,
     return lo, hi
 
 
-def extent_fits(cfg: MoveConfig, start: MoveStart, limits: MoveLimits, tolerance: float) -> bool:
+def extent_fits(cfg: MoveConfig, start: MoveStart, limits: MoveLimits, tolerance: float,
+                lens_headroom: float = 0.0) -> bool:
     """Whether the move's whole extent can be flown from this start frame (within ``tolerance``, relative)
     without a relaxation: the dolly zoom's end focal length in the lens range, every end distance outside
-    the minimum.  A start that fails keeps acquiring (until the timeout) instead of cutting the move."""
+    the minimum, a fixed lens ``lens_headroom`` inside the zoom's ends (the zoom takes up the distance the
+    camera loses).  A start that fails keeps acquiring (until the timeout) instead of cutting the move."""
     low, high = 1.0 - tolerance, 1.0 + tolerance
+    if cfg.lens is Lens.HOLD and not (limits.focal_min_mm * (1.0 + lens_headroom) * low <= start.focal_length_mm
+                                      <= limits.focal_max_mm / (1.0 + lens_headroom) * high):
+        return False
     if cfg.lens is Lens.DOLLY_ZOOM:
         end_mm = start.focal_length_mm * cfg.focal_ratio
         return (limits.focal_min_mm * low <= end_mm <= limits.focal_max_mm * high

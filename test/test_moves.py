@@ -226,6 +226,13 @@ def test_a_move_starts_only_where_its_whole_extent_fits_the_lens_and_the_minimum
     assert not extent_fits(dolly, start(distance_m=1.2 * LIMITS.min_distance_m), LIMITS, tolerance)
     assert extent_fits(dolly, start(distance_m=2.0 * LIMITS.min_distance_m), LIMITS, tolerance)
     assert extent_fits(table["truck_right"], start(distance_m=0.1, focal_mm=f_max), LIMITS, tolerance)
+    # a fixed lens starts with zoom to spare at both ends, so it can take up the distance the camera loses
+    headroom = table.acquire.lens_headroom
+    assert headroom > 0.0
+    assert not extent_fits(table["orbit"], start(focal_mm=0.95 * f_max), LIMITS, tolerance, headroom)
+    assert not extent_fits(table["orbit"], start(focal_mm=1.05 * f_min), LIMITS, tolerance, headroom)
+    assert extent_fits(table["orbit"], start(focal_mm=f_max / (1.0 + headroom)), LIMITS, tolerance, headroom)
+    assert extent_fits(table["orbit"], start(focal_mm=0.95 * f_max), LIMITS, tolerance)  # no headroom asked
     # the start distances the stand-off is kept in: the framing's focal length grows as k * d
     k = 10.0  # mm per metre
     lo, hi = start_distance_range_m(out, k, LIMITS)
@@ -236,3 +243,5 @@ def test_a_move_starts_only_where_its_whole_extent_fits_the_lens_and_the_minimum
     assert lo == pytest.approx(max(LIMITS.min_distance_m / into.focal_ratio, f_min / (k * into.focal_ratio)))
     assert hi == pytest.approx(f_max / k)
     assert start_distance_range_m(dolly, k, LIMITS)[0] == pytest.approx(LIMITS.min_distance_m * dolly.size_ratio)
+    lo, hi = start_distance_range_m(table["orbit"], k, LIMITS, headroom)
+    assert (lo, hi) == (pytest.approx(f_min * (1.0 + headroom) / k), pytest.approx(f_max / ((1.0 + headroom) * k)))

@@ -251,7 +251,8 @@ class ReferenceBuilder:
         longest_m = self.camera.focal_length_mm.max / focal_per_distance
         anchor = self.group_over_horizon(framed, np.arange(1))[2][0]
         framing_m = max(distance, min(self.group_depth_stand_off_m(framed, state, anchor), longest_m))
-        lo, hi = start_distance_range_m(self.moves[shot.movement.type], focal_per_distance, self.limits)
+        lo, hi = start_distance_range_m(self.moves[shot.movement.type], focal_per_distance, self.limits,
+                                        self.moves.acquire.lens_headroom)
         if lo <= hi:  # where the lens frames it and the move's extent fits (a dolly zoom out needs zoom to spare)
             framing_m = min(max(framing_m, lo), hi)
         distance = max(framing_m, self.stopping_stand_off_m(framed, state, anchor))  # safety before the framing
@@ -515,8 +516,8 @@ class ReferenceBuilder:
                               camera_height_m=float(state.position_m[2]),
                               focal_length_mm=framing_focal_mm(state.focal_length_mm, errors.size, self.limits))
             rule = self.moves.acquire
-            acquired = is_acquired(errors, rule) and extent_fits(self.moves[shot.movement.type], start,
-                                                                  self.limits, rule.extent_tolerance)
+            acquired = is_acquired(errors, rule) and extent_fits(self.moves[shot.movement.type], start, self.limits,
+                                                                  rule.extent_tolerance, rule.lens_headroom)
             timed_out = shot_time_s - memory.time_s >= rule.timeout_s
             if acquired or timed_out:
                 memory.plan = plan_move(shot, self.vocab, start, self.limits, self.moves)
