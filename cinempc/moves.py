@@ -295,12 +295,12 @@ class FrameErrors:
 def start_distance_range_m(cfg: MoveConfig, focal_per_distance_mm_per_m: float, limits: MoveLimits,
                            lens_headroom: float = 0.0) -> tuple[float, float]:
     """The start distances from which the framing is within the lens range and the move's extent fits it
-    (a dolly zoom's end focal length, a dolly's end distance outside the minimum, a fixed lens's headroom);
+    (a dolly zoom's end focal length, a dolly's end distance outside the minimum, the zoom's headroom);
     ``(lo, hi)``, lo > hi when none does.  The framing's focal length grows with distance:
     ``f = focal_per_distance * d``."""
     k = max(focal_per_distance_mm_per_m, 1e-9)
     lo, hi = limits.focal_min_mm / k, limits.focal_max_mm / k
-    if cfg.lens is Lens.HOLD:
+    if cfg.lens is not Lens.DOLLY_ZOOM:  # zoom to spare for the distance the camera loses (a free lens too)
         lo, hi = lo * (1.0 + lens_headroom), hi / (1.0 + lens_headroom)
     if cfg.lens is Lens.DOLLY_ZOOM:
         r = cfg.focal_ratio

@@ -243,5 +243,8 @@ def test_a_move_starts_only_where_its_whole_extent_fits_the_lens_and_the_minimum
     assert lo == pytest.approx(max(LIMITS.min_distance_m / into.focal_ratio, f_min / (k * into.focal_ratio)))
     assert hi == pytest.approx(f_max / k)
     assert start_distance_range_m(dolly, k, LIMITS)[0] == pytest.approx(LIMITS.min_distance_m * dolly.size_ratio)
-    lo, hi = start_distance_range_m(table["orbit"], k, LIMITS, headroom)
-    assert (lo, hi) == (pytest.approx(f_min * (1.0 + headroom) / k), pytest.approx(f_max / ((1.0 + headroom) * k)))
+    for free_or_fixed in ("orbit", "follow"):  # the stand-off leaves the zoom room either way
+        lo, hi = start_distance_range_m(table[free_or_fixed], k, LIMITS, headroom)
+        assert (lo, hi) == (pytest.approx(f_min * (1.0 + headroom) / k),
+                            pytest.approx(f_max / ((1.0 + headroom) * k)))
+    assert extent_fits(table["follow"], start(focal_mm=f_max), LIMITS, tolerance, headroom)  # never waits
