@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from waiting import spinning, stop_process, wait_until
+from waiting import spinning, stop_process, wait_at_rest, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(os.environ.get("CINEMPC_DRONE_VENV", ROOT / ".venv-drone"))
@@ -216,16 +216,7 @@ def test_up_drone_from_the_flight_venv_flies_the_autopilot_and_holds(tmp_path, r
             assert _call(node, Trigger, "director/hold_shot", Trigger.Request()).success
             wait_until(lambda: holds and holds[-1], 10.0, "hold setpoints from the MPC")
             # braking and settling (< 4 s on a quiet machine, test_cinempc_director_loop; longer at CI load)
-            # stopped means still for half a second: a speed of zero at the far end of the braking overshoot, on its
-            # way back to the hold point, is not the vehicle at rest (that read 2.9 m of "drift" once)
-            def at_rest() -> bool:
-                if np.linalg.norm(track[-1][1]) >= 0.1:
-                    return False
-                before = track[-1][0]
-                time.sleep(0.5)
-                return np.linalg.norm(track[-1][1]) < 0.1 and float(np.linalg.norm(track[-1][0] - before)) < 0.05
-
-            wait_until(at_rest, 20.0, "the vehicle at rest after HOLD")
+            wait_at_rest(track, 20.0, "the vehicle at rest after HOLD")
             settled = track[-1][0]
             time.sleep(2.0)
             drift = float(np.linalg.norm(track[-1][0] - settled))

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 import pytest
-from waiting import spinning, stop_process, wait_until
+from waiting import spinning, stop_process, wait_at_rest, wait_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -161,16 +161,8 @@ def test_up_drone_flies_the_mpc_setpoints_on_the_autopilot_and_the_directors_hol
         pressed = track[-1][0]
 
         # braking and settling (< 4 s on a quiet machine, test_cinempc_director_loop; longer at CI load): waited
-        # for, not slept -- at rest means still for half a second (a speed of zero at the far end of the braking
-        # overshoot, on its way back to the hold point, is not at rest), as test_drone_install waits
-        def at_rest() -> bool:
-            if np.linalg.norm(track[-1][1]) >= 0.1:
-                return False
-            before = track[-1][0]
-            time.sleep(0.5)
-            return np.linalg.norm(track[-1][1]) < 0.1 and float(np.linalg.norm(track[-1][0] - before)) < 0.05
-
-        wait_until(at_rest, 20.0, "the vehicle at rest after HOLD")
+        # for, not slept, as test_drone_install waits
+        wait_at_rest(track, 20.0, "the vehicle at rest after HOLD")
         settled = track[-1][0]
         time.sleep(2.0)
         still = track[-1][0]
