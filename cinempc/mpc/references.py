@@ -46,6 +46,12 @@ def approach_angle(current_rad: float, target_rad: float, max_step_rad: float) -
     return current_rad + max(-max_step_rad, min(max_step_rad, error))
 
 
+def outside_m(offset_m: np.ndarray, distance_m: float) -> np.ndarray:
+    """The offset pushed out along its own direction to at least ``distance_m`` (bearing and elevation kept)."""
+    norm = float(np.linalg.norm(offset_m))
+    return offset_m if norm >= distance_m or norm < 1e-9 else offset_m * (distance_m / norm)
+
+
 def _over_horizon(samples: np.ndarray, steps: np.ndarray) -> np.ndarray:
     """Rows ``steps`` of a prediction, the last row held past its end."""
     return samples[np.minimum(steps, len(samples) - 1)]
@@ -641,6 +647,16 @@ class ReferenceBuilder:
         if memory.acquired_s is not None and memory.plan is not None:
             lag_m = float(np.linalg.norm(state.position_m - group_anchor[0])) - memory.plan.distance_m(
                 memory.plan.progress(shot_time_s - memory.acquired_s))
+        # no move brings the camera nearer than it can stop should its subjects stop dead (a dolly in behind a
+        # runner ended 2.7 m behind at 4.3 m/s; the runner stopped and the drone hit him): the lens takes up the rest
+        stopping_m = self.stopping_stand_off_m(framed, state, group_anchor[0])
+        # ... and the hard minimum distance grows by the same braking distance: the reference alone did not keep
+        # it when the framing pulled the camera in (a long lens at its end: the size term won)
+        P[L.slices["min_subject_distance_m"], :] = self.min_distance_m() + stopping_m - self.limits.min_distance_m
+        if (memory.plan is not None and memory.start is not None and stopping_m > self.limits.min_distance_m
+                and memory.plan.end_distance_m < stopping_m):
+            relaxations.append(f"{movement}: distance kept at {stopping_m:.1f} m, where the camera can stop should "
+                               "its subjects stop (they move away from it)")
         for k in range(N + 1):
             col = P[:, k]
             time_k = shot_time_s + k * dt
@@ -677,8 +693,8 @@ class ReferenceBuilder:
                     pos_ref, w_pos, world_anchored = place, w.position_reference * 10.0, True
                     vel_ref, w_view = np.zeros(3), [0.0, 0.0]
                 else:
-                    offset = here.offset_m
-                    vel_ref = v_group + (ahead.offset_m - here.offset_m) / dt
+                    offset, ahead_offset = (outside_m(o, stopping_m) for o in (here.offset_m, ahead.offset_m))
+                    vel_ref = v_group + (ahead_offset - offset) / dt
                     w_view = [w.view_direction * reference.view_gain, w.view_distance * reference.view_gain]
             if not world_anchored:  # head for this stage's viewpoint, acquired or not
                 vel_ref = vel_ref + self.approach_velocity_mps(state.position_m, anchor + offset, k * dt)
