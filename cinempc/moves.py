@@ -300,13 +300,12 @@ def start_distance_range_m(cfg: MoveConfig, focal_per_distance_mm_per_m: float, 
     ``f = focal_per_distance * d``."""
     k = max(focal_per_distance_mm_per_m, 1e-9)
     lo, hi = limits.focal_min_mm / k, limits.focal_max_mm / k
-    if cfg.lens is not Lens.DOLLY_ZOOM:  # zoom to spare for the distance the camera loses (a free lens too)
-        lo, hi = lo * (1.0 + lens_headroom), hi / (1.0 + lens_headroom)
     if cfg.lens is Lens.DOLLY_ZOOM:
         r = cfg.focal_ratio
-        lo = max(lo, limits.focal_min_mm / (k * r), limits.min_distance_m / r)
-        hi = min(hi, limits.focal_max_mm / (k * r))
-    elif cfg.size_ratio != 1.0:
+        return (max(lo, limits.focal_min_mm / (k * r), limits.min_distance_m / r),
+                min(hi, limits.focal_max_mm / (k * r)))
+    lo, hi = lo * (1.0 + lens_headroom), hi / (1.0 + lens_headroom)  # zoom to spare for the distance it loses
+    if cfg.size_ratio != 1.0:
         lo = max(lo, limits.min_distance_m * cfg.size_ratio)
     return lo, hi
 
@@ -330,11 +329,14 @@ def extent_fits(cfg: MoveConfig, start: MoveStart, limits: MoveLimits, tolerance
     return True
 
 
-def is_acquired(errors: FrameErrors, rule: AcquireConfig) -> bool:
-    """The start frame is acquired when composition, size, angle (and side, where kept) are within tolerance."""
+def is_acquired(errors: FrameErrors, rule: AcquireConfig, cfg: MoveConfig, start: MoveStart,
+                limits: MoveLimits) -> bool:
+    """The start frame is acquired when composition, size, angle (and side, where kept) are within tolerance
+    and the move's extent fits from there (:func:`extent_fits`); the controller and the examiner both ask this."""
     return (
         errors.composition <= rule.composition_tolerance
         and abs(errors.size) <= rule.size_tolerance
         and abs(errors.elevation_deg) <= rule.elevation_tolerance_deg
         and (errors.side_deg is None or abs(errors.side_deg) <= rule.side_tolerance_deg)
+        and extent_fits(cfg, start, limits, rule.extent_tolerance, rule.lens_headroom)
     )

@@ -59,7 +59,6 @@ from cinempc.moves import (
     MovePlan,
     MoveStart,
     MoveTable,
-    extent_fits,
     framing_focal_mm,
     is_acquired,
     move_table,
@@ -374,8 +373,7 @@ class MoveExaminer:
             acquired = view is not None and is_acquired(FrameErrors(
                 composition=composition_error(view, self.shot, self.vocab, self.camera),
                 size=size, elevation_deg=math.degrees(elevation - want), side_deg=side,
-            ), rule) and extent_fits(self.table[self.shot.movement.type], start, self.limits, rule.extent_tolerance,
-                                     rule.lens_headroom)
+            ), rule, self.table[self.shot.movement.type], start, self.limits)
             if acquired or shot_time_s >= rule.timeout_s:
                 self.acquired_s, self.timed_out = shot_time_s, not acquired
                 self.plan = plan_move(self.shot, self.vocab, start, self.limits, self.table)

@@ -24,7 +24,6 @@ from cinempc.moves import (
     MoveLimits,
     MovePlan,
     MoveStart,
-    extent_fits,
     framing_focal_mm,
     is_acquired,
     move_table,
@@ -522,8 +521,7 @@ class ReferenceBuilder:
                               camera_height_m=float(state.position_m[2]),
                               focal_length_mm=framing_focal_mm(state.focal_length_mm, errors.size, self.limits))
             rule = self.moves.acquire
-            acquired = is_acquired(errors, rule) and extent_fits(self.moves[shot.movement.type], start, self.limits,
-                                                                  rule.extent_tolerance, rule.lens_headroom)
+            acquired = is_acquired(errors, rule, self.moves[shot.movement.type], start, self.limits)
             timed_out = shot_time_s - memory.time_s >= rule.timeout_s
             if acquired or timed_out:
                 memory.plan = plan_move(shot, self.vocab, start, self.limits, self.moves)
