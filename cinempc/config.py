@@ -244,6 +244,7 @@ class Airspace(BaseModel):
     altitude_ceiling_m: float
     min_subject_distance_m: float = Field(ge=0)
     obstacle_clearance_m: float = Field(ge=0)
+    tracking_margin_m: float = Field(default=0.0, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> Airspace:
@@ -251,7 +252,21 @@ class Airspace(BaseModel):
             raise ValueError("geofence_max_m must exceed geofence_min_m on both axes")
         if self.altitude_ceiling_m <= self.altitude_floor_m:
             raise ValueError("altitude_ceiling_m must exceed altitude_floor_m")
+        spans = (*(hi - lo for lo, hi in zip(self.geofence_min_m, self.geofence_max_m, strict=True)),
+                 self.altitude_ceiling_m - self.altitude_floor_m)
+        if 2.0 * self.tracking_margin_m >= min(spans):
+            raise ValueError(f"tracking_margin_m {self.tracking_margin_m} m leaves no room inside a geofence "
+                             f"{min(spans):g} m across")
         return self
+
+    def planning_bounds_m(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """(lower, upper) ENU corners of the box plans keep to: the airspace inset by ``tracking_margin_m``.
+
+        A plan riding the fence itself takes the rig out by its tracking error; inside the margin it stays in.
+        """
+        m = self.tracking_margin_m
+        return ((self.geofence_min_m[0] + m, self.geofence_min_m[1] + m, self.altitude_floor_m + m),
+                (self.geofence_max_m[0] - m, self.geofence_max_m[1] - m, self.altitude_ceiling_m - m))
 
     def contains(self, position_m: tuple[float, float, float] | list[float]) -> bool:
         """True if an ENU position is inside the geofence box and altitude band."""

@@ -241,17 +241,21 @@ def fence(setpoint: Setpoint, airspace: Airspace, position_m: Any = None) -> tup
 
 
 def hold_above_floor(hold: Setpoint, state: RigState | None, airspace: Airspace, brake_s: float) -> Setpoint:
-    """A hold latched while descending is at least floor + descent speed x ``brake_s`` high (only its height moves).
+    """A hold latched while descending is at least the planning floor + descent speed x ``brake_s`` high.
 
     A rig descending at ``v`` when a hold is latched sinks past where it was while it brakes (0.16 s x ``v``
     for the simulated vehicle); a hold target raised above it makes the vehicle brake harder, so a hold
-    latched close above the floor is raised to ``floor + v * brake_s``.  A hold already that high, or a rig
-    not descending, is unchanged.  It cannot stop a rig already inside its braking distance of the floor.
+    latched close above the floor is raised to ``floor + tracking margin + v * brake_s`` (only its height
+    moves).  A hold already that high, or a rig not descending, is unchanged.  It cannot stop a rig already
+    inside its braking distance of the floor.
     """
     if state is None or brake_s <= 0:
         return hold
     descent_mps = max(-float(state.velocity_mps[2]), 0.0)
-    lowest_m = min(airspace.altitude_floor_m + descent_mps * brake_s, airspace.altitude_ceiling_m)
+    if descent_mps <= 0.0:
+        return hold
+    (_, _, floor_m), (_, _, ceiling_m) = airspace.planning_bounds_m()
+    lowest_m = min(floor_m + descent_mps * brake_s, ceiling_m)
     if not math.isfinite(lowest_m) or float(hold.position_m[2]) >= lowest_m:
         return hold
     position = np.array(hold.position_m, dtype=float)

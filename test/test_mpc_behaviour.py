@@ -254,9 +254,14 @@ def test_nan_in_subjects_time_or_background_is_rejected(mpc):
 
 
 def test_the_plan_stays_inside_the_geofence_and_a_start_outside_is_brought_back(mpc, vehicle):
-    """Leading a walker who heads for the east fence wants the drone past it: the plan stops at the fence."""
+    """Leading a walker who heads for the east fence wants the drone past it: the plan stops at the fence.
+
+    It stops the tracking margin inside it, so the rig's tracking error does not carry it out.
+    """
     airspace = vehicle.airspace
     east = airspace.geofence_max_m[0]
+    margin = airspace.tracking_margin_m
+    assert margin > 0.0  # config/vehicle.yaml
     shot = ShotSpec(framing="medium", side="front", distance_m=6.0, movement={"type": "follow"})
     mpc.reset()
     state = RigState(position_m=[east - 4.0, 0, 2], yaw_rad=math.pi, focal_length_mm=50)
@@ -266,11 +271,12 @@ def test_the_plan_stays_inside_the_geofence_and_a_start_outside_is_brought_back(
         result = mpc.solve(state, shot, [subject], [], step * mpc.dt_s)
         assert result.status in ("optimal", "relaxed"), result.message
         for position in result.plan["position_m"]:
-            assert position[0] <= east + 0.02, position
-            assert airspace.altitude_floor_m - 0.02 <= position[2] <= airspace.altitude_ceiling_m + 0.02
+            assert position[0] <= east - margin + 0.02, position
+            low, high = airspace.altitude_floor_m + margin, airspace.altitude_ceiling_m - margin
+            assert low - 0.02 <= position[2] <= high + 0.02, position
         closest = min(closest, east - float(result.plan["position_m"][:, 0].max()))
         state = result.planned_state(1)
-    assert closest < 0.5, "the orbit never reached the fence: the test did not exercise it"
+    assert closest < margin + 0.5, "the orbit never reached the fence: the test did not exercise it"
 
     # a rig that drifted 2 m outside (wind, a manual flight) is flown back in, and the plan says why
     mpc.reset()

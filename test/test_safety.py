@@ -406,8 +406,10 @@ def descending(z: float, vz: float) -> RigState:
 def test_a_hold_latched_while_descending_near_the_floor_is_raised_by_the_braking_sink():
     limits = replace(LIMITS, hold_brake_s=0.25)
     floor = AIRSPACE.altitude_floor_m
+    planned_floor = AIRSPACE.planning_bounds_m()[0][2]  # the floor plus the tracking margin, as plans keep
+    assert planned_floor == pytest.approx(floor + AIRSPACE.tracking_margin_m) and planned_floor > floor
     cases = [  # (state when the hold is latched, height the hold must be at)
-        (descending(floor + 0.05, -0.8), floor + 0.8 * 0.25),  # too low for its descent: raised
+        (descending(floor + 0.05, -0.8), planned_floor + 0.8 * 0.25),  # too low for its descent: raised
         (descending(floor + 0.05, +0.8), floor + 0.05),  # climbing: where it is
         (descending(floor + 1.0, -0.8), floor + 1.0),  # high enough for its descent: where it is
     ]
@@ -426,11 +428,11 @@ def test_a_hold_latched_while_descending_near_the_floor_is_raised_by_the_braking
     core = SafetyCore(AIRSPACE, limits)
     state = descending(floor + 0.02, -1.2)
     own = core.step(inputs(0.0, state, Result(Setpoint.hold_at(state), status="fallback_hold")))
-    assert own.cause is Cause.CONTROLLER_HOLD and own.setpoint.position_m[2] == pytest.approx(floor + 0.3)
+    assert own.cause is Cause.CONTROLLER_HOLD and own.setpoint.position_m[2] == pytest.approx(planned_floor + 0.3)
     stale = SafetyCore(AIRSPACE, limits)
     stale.step(inputs(0.0, state, Result(flying(state))))
     held = stale.step(inputs(1.0, state, Result(flying(state)), state_time_s=0.0))
-    assert held.cause is Cause.STALE_STATE and held.setpoint.position_m[2] == pytest.approx(floor + 0.3)
+    assert held.cause is Cause.STALE_STATE and held.setpoint.position_m[2] == pytest.approx(planned_floor + 0.3)
     # off (hold_brake_s 0): where the rig was; refused values
     plain = SafetyCore(AIRSPACE, LIMITS)
     assert plain.step(inputs(0.0, state, Result(Setpoint.hold_at(state), status="fallback_hold"))

@@ -603,9 +603,9 @@ class ReferenceBuilder:
             1.0 / camera.iris_speed_stops_per_s,
         ])
         L.set(base, "w_slack", [w.slack_l1, w.slack_l2])
-        air = vehicle.airspace
-        L.set(base, "fence_lo_m", [air.geofence_min_m[0], air.geofence_min_m[1], air.altitude_floor_m])
-        L.set(base, "fence_hi_m", [air.geofence_max_m[0], air.geofence_max_m[1], air.altitude_ceiling_m])
+        fence_lo_m, fence_hi_m = vehicle.airspace.planning_bounds_m()
+        L.set(base, "fence_lo_m", list(fence_lo_m))
+        L.set(base, "fence_hi_m", list(fence_hi_m))
         L.set(base, "max_speed_sq", vehicle.vehicle.max_speed_mps**2)
         L.set(base, "max_accel_sq", vehicle.vehicle.max_accel_mps2**2)
         L.set(base, "min_subject_distance_m", max(self.min_distance_m(), 0.1))
