@@ -111,7 +111,9 @@ class SubjectTrack:
 
     ``positions_m[k]`` is the ground point under the subject (feet) at time
     ``k * dt_s`` from now (row 0 is now); ``height_m`` is standing height.  A
-    ground-truth simulator and the perception stack both produce this.
+    ground-truth simulator and the perception stack both produce this; ``track_state``
+    is the tracker's state (a ``cinempc.perception.subjects.SubjectState`` value such as
+    ``"searching"``), empty from a source without a tracker (ground truth, a map pin).
     """
 
     track_id: int
@@ -122,6 +124,7 @@ class SubjectTrack:
     dt_s: float = 0.1
     covariance_m2: np.ndarray | None = None  # (K, 3, 3) position covariance, when estimated
     visible: bool = True
+    track_state: str = ""
 
     def __post_init__(self) -> None:
         positions = np.atleast_2d(np.asarray(self.positions_m, dtype=float))

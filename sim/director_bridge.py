@@ -137,6 +137,7 @@ class DirectorBridge:
             else:
                 names = {track.track_id: track.name for track in event.subjects if track.name}
                 ground = [GroundSubject(track_id=track.track_id, name=track.name, visible=track.visible,
+                                        track_state=track.track_state,
                                         position_m=(float(track.positions_m[0, 0]), float(track.positions_m[0, 1])))
                           for track in event.subjects]
                 self.hub.publish_subjects(subject_boxes(frame.segmentation, frame.depth_m, names), ground)

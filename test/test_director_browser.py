@@ -21,8 +21,9 @@ import pytest
 from waiting import wait_until
 
 from cinempc.director.app import DirectorServer
-from cinempc.director.live import LiveHub
+from cinempc.director.live import GroundSubject, LiveHub, SubjectBox
 from cinempc.director.security import load_director_settings
+from cinempc.state import RigState
 
 pytestmark = pytest.mark.browser
 
@@ -230,6 +231,10 @@ def test_director_points_someone_out_on_the_map(live, browser):
     page.wait_for_selector('#conn[data-state="ok"]', timeout=15000)
     # the map draws the drone and the scenario's walker where the loop says they are
     page.wait_for_function("() => +document.getElementById('map-canvas').dataset.subjects >= 1", timeout=15000)
+    # the subject list under the map names the walker; ground truth has no tracker state: nobody searched for
+    page.wait_for_selector("#map-subjects li[data-track='1']", timeout=10000)
+    assert page.get_attribute("#map-subjects li[data-track='1']", "data-state") == ""
+    assert page.query_selector("#map-subjects li.searching") is None
     rig = hub.snapshot()["rig"]["position_m"]
     target = (round(rig[0] + 6.0, 2), round(rig[1] - 4.0, 2))  # somewhere nobody is tracked
     tapped = tap_map_at(page, *target)
@@ -258,6 +263,60 @@ def test_director_points_someone_out_on_the_map(live, browser):
     wait_until(lambda: hub.snapshot()["map"]["pins"] == [], 10, "the pin removed from the hub")
     page.wait_for_selector("#map-pins li[data-name='carol']", state="detached", timeout=10000)
     assert "no longer pointed out" in page.inner_text("#cmd-result")
+    assert errors == []
+    context.close()
+
+
+@pytest.fixture
+def quiet_hub():
+    """A director app whose hub the test feeds itself (no simulator): subjects in exactly the states it wants."""
+    settings = load_director_settings(port=0)
+    hub = LiveHub(settings)
+    server = DirectorServer(hub, settings).start()
+    yield hub, server
+    server.stop()
+
+
+def _publish_states(hub: LiveHub, second_state: str) -> None:
+    """Alice tracked in the picture, #2 (in the picture's right half) in ``second_state``."""
+    hub.publish_subjects(
+        [SubjectBox(1, (40.0, 40.0, 80.0, 160.0), name="alice", track_state="tracked"),
+         SubjectBox(2, (220.0, 40.0, 260.0, 160.0), track_state=second_state)],
+        [GroundSubject(1, (5.0, 0.0), name="alice", track_state="tracked"),
+         GroundSubject(2, (8.0, 3.0), track_state=second_state)])
+
+
+def test_the_subject_list_marks_a_subject_being_searched_for(quiet_hub, browser):
+    hub, server = quiet_hub
+    hub.publish_frame(np.zeros((240, 320, 3), np.uint8), time_s=1.0)
+    hub.publish_rig(RigState(position_m=[0.0, 0.0, 4.0]), time_s=1.0)
+    _publish_states(hub, "searching")
+    context, page, errors = _paired_tablet(browser, server)
+    page.wait_for_selector('#conn[data-state="ok"]', timeout=15000)
+    searched = "#map-subjects li[data-track='2']"
+    page.wait_for_selector(searched + ".searching", timeout=10000)
+    assert page.get_attribute(searched, "data-state") == "searching" and "searching" in page.inner_text(searched)
+    tracked = "#map-subjects li[data-track='1']"
+    assert page.get_attribute(tracked, "class") == "" and "tracked" in page.inner_text(tracked)
+    assert "#1 alice" in page.inner_text(tracked)
+
+    def color(selector: str) -> str:
+        return page.eval_on_selector(selector, "e => getComputedStyle(e).color")
+
+    assert color(searched) != color(tracked)  # visibly marked, not only a word
+    page.wait_for_selector(".box[data-track='2'].searching", timeout=10000)  # and its box in the picture
+    assert "searching" in page.inner_text(".box[data-track='2']")
+    assert "searching" not in page.inner_text(".box[data-track='1']")
+    screenshot(page, "director_searching.png")
+    # a subject out of the picture can be picked from the list
+    page.tap(searched)
+    page.wait_for_selector("#subject-panel:not([hidden])")
+    assert page.inner_text("#subject-title") == "#2"
+    # found again: the mark goes
+    _publish_states(hub, "tracked")
+    page.wait_for_selector(searched + ":not(.searching)", timeout=10000)
+    assert page.get_attribute(searched, "data-state") == "tracked"
+    assert page.query_selector(".box.searching") is None
     assert errors == []
     context.close()
 

@@ -364,6 +364,22 @@ def test_map_shows_every_subject_and_a_found_pin_leaves():
         hub.publish_subjects([], [GroundSubject(1, (float("nan"), 0.0))])
 
 
+def test_each_subject_carries_its_track_state_and_an_unknown_state_is_refused():
+    hub = LiveHub(parser=fake_parser_never_called)
+    hub.publish_subjects([SubjectBox(track_id=2, box_px=(1, 2, 3, 4), track_state="tracked")],
+                         [GroundSubject(2, (4.0, 1.0), track_state="tracked"),
+                          GroundSubject(5, (9.0, 1.0), track_state="searching"), GroundSubject(6, (0.0, 0.0))])
+    snap = hub.snapshot()
+    assert [s["track_state"] for s in snap["subjects"]] == ["tracked"]
+    assert [(s["track_id"], s["track_state"]) for s in snap["map"]["subjects"]] == [
+        (2, "tracked"), (5, "searching"), (6, "")]  # empty: no tracker (ground truth)
+    with pytest.raises(ValueError, match="subject #5: unknown track state 'hunting'"):
+        hub.publish_subjects([], [GroundSubject(5, (9.0, 1.0), track_state="hunting")])
+    with pytest.raises(ValueError, match="subject #2: unknown track state"):
+        hub.publish_subjects([SubjectBox(track_id=2, box_px=(1, 2, 3, 4), track_state="Tracked")])
+    assert hub.snapshot()["map"]["subjects"] == snap["map"]["subjects"]  # refused: nothing changed
+
+
 def test_a_pin_tapped_before_the_loop_clock_is_known_is_stamped_at_the_first_tick():
     """The director node's first tick comes a moment after its web app is up: a pin tapped in between
     carried 0.0, and perception would have searched for the person since the clock's epoch."""

@@ -32,6 +32,8 @@ def test_the_director_tablet_draws_the_same_box_perception_expects():
                      pitch_rad=VIEW.pitch_rad, focal_length_mm=VIEW.focal_length_mm)
     feet = np.array([10.0, -1.0, 0.0])
     track = SubjectTrack(track_id=3, positions_m=np.tile(feet, (2, 1)), velocities_mps=np.zeros((2, 3)),
-                         height_m=1.7, dt_s=0.1)
-    (drawn,), _ = perceived_subjects([track], state, VIEW.focal_px, VIEW.image_width_px, VIEW.image_height_px)
+                         height_m=1.7, dt_s=0.1, track_state="searching")
+    (drawn,), (placed,) = perceived_subjects([track], state, VIEW.focal_px, VIEW.image_width_px,
+                                             VIEW.image_height_px)
     assert np.allclose(drawn.box_px, person_box(VIEW.project, feet, 1.7))
+    assert drawn.track_state == placed.track_state == "searching"  # the tablet marks the subject searched for

@@ -88,10 +88,11 @@ def test_a_subject_lost_from_view_is_searched_for_and_found_again_under_its_name
             (runner,) = subjects
             assert runner.name == "runner" and runner.visible and not lost
             assert np.linalg.norm(runner.positions_m[0] - _runner(t)) < 0.6  # predicted where he runs
+            assert runner.track_state == SubjectState.SEARCHING.value  # the tablet marks him searched for
     t, subjects, search, lost, states = history[-1]
     (runner,) = subjects
     assert runner.name == "runner" and runner.visible and not search
-    assert states[runner.track_id] == SubjectState.TRACKED.value
+    assert states[runner.track_id] == SubjectState.TRACKED.value == runner.track_state
 
 
 def test_a_subject_not_found_within_the_search_is_lost_and_the_shot_holds():

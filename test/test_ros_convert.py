@@ -1,6 +1,7 @@
 """cinempc.nodes.convert: every encoding round-trips, and malformed messages raise specific ValueErrors."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -104,6 +105,36 @@ def test_subjects_round_trip_and_malformed_entries():
                           (lambda m: m.subjects.append(m.subjects[0]), "duplicate track ids")):
         with pytest.raises(ValueError, match=words):
             convert.subjects_from_msg(broken(change))
+
+
+def test_subject_track_state_round_trips_and_an_unknown_one_is_refused_both_ways():
+    searched = SubjectTrack(track_id=3, name="maya", positions_m=[[4.0, 1.0, 0.0]], velocities_mps=[[0.0, 2.0, 0.0]],
+                            track_state="searching")
+    truth = SubjectTrack(track_id=6, positions_m=[[0.0, 1.0, 0.0]], velocities_mps=[[0.0, 0.0, 0.0]])
+    msg = _wire(convert.subjects_msg([searched, truth], 2.0))
+    assert msg.subjects[0].track_state == convert.ci.SubjectTrack.TRACK_STATE_SEARCHING
+    assert msg.subjects[1].track_state == ""  # no tracker (ground truth)
+    _, back = convert.subjects_from_msg(msg)
+    assert [s.track_state for s in back] == ["searching", ""]
+    assert convert.subject_to_dict(back[0])["track_state"] == "searching"
+    for state in convert.TRACK_STATES:
+        msg = _wire(convert.subjects_msg([replace(searched, track_state=state)], 2.0))
+        (again,) = convert.subjects_from_msg(msg)[1]
+        assert again.track_state == state
+    with pytest.raises(ValueError, match="subject #3: unknown track state 'hunting'"):
+        convert.subjects_msg([replace(searched, track_state="hunting")], 2.0)
+    unknown = convert.subjects_msg([searched], 2.0)
+    unknown.subjects[0].track_state = "SEARCHING"
+    with pytest.raises(ValueError, match="unknown track state 'SEARCHING'"):
+        convert.subjects_from_msg(unknown)
+
+
+def test_track_state_constants_are_the_trackers_subject_states():
+    from cinempc.perception.subjects import SubjectState
+
+    assert sorted(convert.TRACK_STATES) == sorted(state.value for state in SubjectState)
+    assert {name.removeprefix("TRACK_STATE_").lower() for name in dir(convert.ci.SubjectTrack)
+            if name.startswith("TRACK_STATE_")} == {state.value for state in SubjectState}
 
 
 def test_subject_names_pins_and_events_round_trip():

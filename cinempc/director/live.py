@@ -50,13 +50,14 @@ class SubjectBox:
     name: str | None = None
     distance_m: float | None = None  # camera to subject (eyes), for the DoF bar
     visible: bool = True
+    track_state: str = ""  # the tracker's SubjectState value ("searching", ...); empty: no tracker
 
     def to_json(self) -> dict[str, Any]:
         return {
             "track_id": int(self.track_id), "ref": f"#{int(self.track_id)}", "name": self.name,
             "box_px": [round(float(v), 1) for v in self.box_px],
             "distance_m": None if self.distance_m is None else round(float(self.distance_m), 2),
-            "visible": bool(self.visible),
+            "visible": bool(self.visible), "track_state": self.track_state,
         }
 
 
@@ -68,10 +69,23 @@ class GroundSubject:
     position_m: tuple[float, float]  # x, y
     name: str | None = None
     visible: bool = True
+    track_state: str = ""  # the tracker's SubjectState value ("searching", ...); empty: no tracker
 
     def to_json(self) -> dict[str, Any]:
         return {"track_id": int(self.track_id), "ref": f"#{int(self.track_id)}", "name": self.name,
-                "position_m": [round(float(v), 2) for v in self.position_m], "visible": bool(self.visible)}
+                "position_m": [round(float(v), 2) for v in self.position_m], "visible": bool(self.visible),
+                "track_state": self.track_state}
+
+
+def check_track_state(subject: SubjectBox | GroundSubject) -> None:
+    """Rule: a subject's ``track_state`` is a :class:`~cinempc.perception.subjects.SubjectState` value or empty
+    (no tracker); anything else is a ValueError naming the subject."""
+    from cinempc.perception.subjects import SubjectState
+
+    allowed = [state.value for state in SubjectState]
+    if subject.track_state and subject.track_state not in allowed:
+        raise ValueError(f"subject #{subject.track_id}: unknown track state {subject.track_state!r} "
+                         f"(allowed: {', '.join(allowed)} or empty)")
 
 
 def perceived_subjects(subjects: list[Any], state: Any | None, focal_px: float, image_width_px: int,
@@ -80,16 +94,17 @@ def perceived_subjects(subjects: list[Any], state: Any | None, focal_px: float, 
 
     The box is the subject's *estimate* projected into the frame
     (:func:`cinempc.perception.boxes.person_box`, the one person box), so the director sees what
-    the MPC frames, not only what the detector drew.  Pins (negative ids) are left out: the hub
-    draws its own.  ``state`` None (no rig state yet): map points only.  Shared by the ROS director
-    node and the simulator's live run.
+    the MPC frames, not only what the detector drew; each carries the tracker's state (the tablet
+    marks a subject being searched for).  Pins (negative ids) are left out: the hub draws its own.
+    ``state`` None (no rig state yet): map points only.  Shared by the ROS director node and the
+    simulator's live run.
     """
     from cinempc import optics
     from cinempc.perception.boxes import person_box
 
     subjects = [s for s in subjects if s.track_id >= 0]
     ground = [GroundSubject(track_id=s.track_id, position_m=(float(s.positions_m[0, 0]), float(s.positions_m[0, 1])),
-                            name=s.name, visible=s.visible) for s in subjects]
+                            name=s.name, visible=s.visible, track_state=s.track_state) for s in subjects]
     if state is None:
         return [], ground
     def project(point_m: np.ndarray) -> tuple[float, float, float]:
@@ -104,6 +119,7 @@ def perceived_subjects(subjects: list[Any], state: Any | None, focal_px: float, 
             continue
         head = subject.positions_m[0] + np.array([0.0, 0.0, subject.height_m])
         boxes.append(SubjectBox(track_id=subject.track_id, name=subject.name, visible=subject.visible,
+                                track_state=subject.track_state,
                                 box_px=tuple(float(v) for v in box),
                                 distance_m=float(np.linalg.norm(head - state.position_m))))
     return boxes, ground
@@ -326,11 +342,13 @@ class LiveHub:
         for box in boxes:
             if not all(math.isfinite(float(v)) for v in box.box_px):
                 raise ValueError(f"subject #{box.track_id}: non-finite box {box.box_px}")
+            check_track_state(box)
         places = [g if isinstance(g, GroundSubject) else GroundSubject(**g) for g in (ground or [])]
         for place in places:
             if len(place.position_m) != 2 or not all(math.isfinite(float(v)) for v in place.position_m):
                 raise ValueError(f"subject #{place.track_id}: ground position must be finite [x, y], "
                                  f"got {place.position_m}")
+            check_track_state(place)
         with self._changed:
             self._subjects = boxes
             self._ground = places

@@ -6,7 +6,8 @@ same moment, because the zoom changes them frame to frame; the pose from the lat
 odometry and camera joints.  Output, one message each per processed frame -- also when empty, so
 the MPC can tell "nobody in the picture" (hold on the MPC side) from "perception is down" (no
 messages at all: the MPC's subject timeout): ``perception/subjects``
-(``cinempc_interfaces/SubjectTrackArray``) and ``perception/detections``
+(``cinempc_interfaces/SubjectTrackArray``, each subject with the tracker's state in ``track_state``,
+e.g. ``searching``) and ``perception/detections``
 (``vision_msgs/Detection2DArray``: the detector's boxes, ``id`` = the subject's track id for the
 box that measured it); and, when it changes, the search for subjects on ``perception/events``
 (``cinempc_interfaces/DirectorEvent``, kind ``searching`` / ``found`` / ``lost``) for the director's tablet.

@@ -284,9 +284,11 @@ class PerceptionPipeline(DirectorNames):
 
     def _subject_track(self, subject: Subject, time_s: float, visible: bool, horizon_steps: int,
                        dt_s: float) -> SubjectTrack:
+        """A subject as reported: its prediction over the horizon, name, visibility and state."""
         prediction = subject.kalman.predict_horizon(horizon_steps, dt_s, from_time_s=time_s)
         return SubjectTrack(
             track_id=subject.track_id, positions_m=prediction.positions_m, velocities_mps=prediction.velocities_mps,
             height_m=float(np.clip(subject.height_m, 0.5, 2.5)), name=self.names.name_of(subject.track_id),
             dt_s=float(dt_s), covariance_m2=prediction.covariance_m2, visible=visible,
+            track_state=subject.state.value,
         )

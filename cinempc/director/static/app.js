@@ -186,6 +186,14 @@
     function esc(s) { return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) {
       return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]; }); }
     function subjectLabel(s) { return '#' + s.track_id + (s.name ? ' ' + s.name : ''); }
+    // A subject's track state (perception's SubjectState; empty from ground truth) in the tablet's words.
+    var TRACK_STATE_WORDS = { candidate: 'candidate: not yet shown to be a person', tracked: 'tracked',
+      coasting: 'coasting: predicted, not measured this frame', missed: 'missed: not seen where the picture shows it',
+      searching: 'searching: looked for where it is predicted', lost: 'lost' };
+    function isSearched(s) { return s.track_state === 'searching'; }
+    function trackStateWords(s) {
+      return TRACK_STATE_WORDS[s.track_state] || s.track_state || (s.visible ? 'in the picture' : 'out of the picture');
+    }
 
     function render(s) {
       last = s;
@@ -213,6 +221,7 @@
       renderLens(s);
       placeBoxes();
       renderMap();
+      renderSubjects(s);
       renderQueue(s.queue);
       renderAwaiting(s.awaiting);
       renderHistory(s.history || []);
@@ -236,10 +245,11 @@
       (last.subjects || []).forEach(function (b) {
         if (!b.visible) return;
         var x = b.box_px[0] * sx, y = b.box_px[1] * sy, w = (b.box_px[2] - b.box_px[0]) * sx, h = (b.box_px[3] - b.box_px[1]) * sy;
-        var cls = 'box' + (b.track_id === selected ? ' selected' : '') +
+        var cls = 'box' + (b.track_id === selected ? ' selected' : '') + (isSearched(b) ? ' searching' : '') +
           (focusRef && (focusRef === b.ref || focusRef === b.name) ? ' focus' : '');
-        html += '<div class="' + cls + '" data-track="' + b.track_id + '" style="left:' + x + 'px;top:' + y +
-          'px;width:' + w + 'px;height:' + h + 'px"><span>' + esc(subjectLabel(b)) + '</span></div>';
+        html += '<div class="' + cls + '" data-track="' + b.track_id + '" data-state="' + esc(b.track_state || '') +
+          '" style="left:' + x + 'px;top:' + y + 'px;width:' + w + 'px;height:' + h + 'px"><span>' +
+          esc(subjectLabel(b) + (isSearched(b) ? ' · searching' : '')) + '</span></div>';
       });
       host.innerHTML = html;
     }
@@ -314,7 +324,12 @@
         var p = worldToMap(g.position_m[0], g.position_m[1]);
         ctx.fillStyle = g.visible ? (g.track_id === selected ? '#fdd663' : '#8ab4f8') : '#5f6368';
         ctx.beginPath(); ctx.arc(p[0], p[1], 6, 0, 2 * Math.PI); ctx.fill();
-        ctx.fillText(subjectLabel(g), p[0] + 9, p[1]);
+        if (isSearched(g)) {  // a dashed ring: the camera is looking for it where it is predicted
+          ctx.strokeStyle = '#f6ad55'; ctx.lineWidth = 2; ctx.setLineDash([3, 3]);
+          ctx.beginPath(); ctx.arc(p[0], p[1], 10, 0, 2 * Math.PI); ctx.stroke(); ctx.setLineDash([]);
+          ctx.fillStyle = '#f6ad55';
+        }
+        ctx.fillText(subjectLabel(g) + (isSearched(g) ? ' · searching' : ''), p[0] + 9, p[1]);
       });
       var pinMark = function (x, y, label, dashed) {
         var p = worldToMap(x, y);
@@ -337,6 +352,18 @@
           ' <button type="button" class="quiet pin-remove" data-name="' + esc(pin.name) + '">Remove</button></li>';
       }).join('');
       if ($('map-pins').innerHTML !== html) $('map-pins').innerHTML = html;
+    }
+
+    // The subject list under the map: every subject perception reports with its track state; one being
+    // searched for is marked (class "searching") so the director sees why the camera turns and widens.
+    function renderSubjects(s) {
+      var subjects = (s.map && s.map.subjects) || [];
+      var html = subjects.map(function (g) {
+        var cls = (isSearched(g) ? 'searching' : '') + (g.track_id === selected ? ' selected' : '');
+        return '<li class="' + cls + '" data-track="' + g.track_id + '" data-state="' + esc(g.track_state || '') +
+          '">' + esc(subjectLabel(g)) + ' <small>' + esc(trackStateWords(g)) + '</small></li>';
+      }).join('');
+      if ($('map-subjects').innerHTML !== html) $('map-subjects').innerHTML = html;
     }
 
     function currentFocusRef() {
@@ -506,18 +533,24 @@
       var box = ev.target.closest('.box'); if (!box) return;
       select(+box.dataset.track);
     });
+    $('map-subjects').addEventListener('click', function (ev) {  // a subject out of the picture can be picked here
+      var li = ev.target.closest('li[data-track]'); if (li) select(+li.dataset.track);
+    });
     function select(trackId) {
       selected = trackId;
-      var subj = (last && last.subjects || []).filter(function (s) { return s.track_id === trackId; })[0];
+      var known = ((last && last.subjects) || []).concat((last && last.map && last.map.subjects) || []);
+      var subj = known.filter(function (s) { return s.track_id === trackId; })[0];
       $('subject-panel').hidden = false;
       $('subject-title').textContent = '#' + trackId;
       $('subject-name').value = subj && subj.name ? subj.name : (awaitedNames()[0] || '');
       var chip = $('selected-chip'); chip.hidden = false;
       chip.textContent = 'Presets apply to ' + (subj ? subjectLabel(subj) : '#' + trackId);
       placeBoxes();
+      if (last) renderSubjects(last);
     }
     $('subject-clear').addEventListener('click', function () {
       selected = null; $('subject-panel').hidden = true; $('selected-chip').hidden = true; placeBoxes();
+      if (last) renderSubjects(last);
     });
     $('subject-save').addEventListener('click', function () {
       if (selected == null) return;

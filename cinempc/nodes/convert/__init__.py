@@ -79,6 +79,8 @@ from cinempc.nodes.convert.status import (
     plan_status_msg,
 )
 from cinempc.nodes.convert.subjects import (
+    TRACK_STATES,
+    checked_track_state,
     event_from_msg,
     event_msg,
     names_from_msg,
@@ -144,6 +146,8 @@ __all__ = [
     "subjects_msg",
     "subjects_from_msg",
     "subject_to_dict",
+    "TRACK_STATES",
+    "checked_track_state",
     "names_msg",
     "names_from_msg",
     "pins_msg",

@@ -24,9 +24,21 @@ from cinempc.state import SubjectTrack, require_finite
 
 # ------------------------------------------------------------------ subjects (cinempc_interfaces)
 
+TRACK_STATES: tuple[str, ...] = tuple(getattr(ci.SubjectTrack, name) for name in dir(ci.SubjectTrack)
+                                      if name.startswith("TRACK_STATE_"))
+
+
+def checked_track_state(value: str, what: str) -> str:
+    """``value`` if it is one of ``SubjectTrack.TRACK_STATE_*`` or empty (no tracker); else ValueError naming it."""
+    if value and value not in TRACK_STATES:
+        raise ValueError(f"{what}: unknown track state {value!r} (allowed: {', '.join(sorted(TRACK_STATES))} "
+                         "or empty)")
+    return value
+
 
 def subject_track_msg(track: SubjectTrack) -> ci.SubjectTrack:
-    """One ``SubjectTrack`` with its prediction over the horizon (SI units, map frame)."""
+    """One ``SubjectTrack`` with its prediction over the horizon (SI units, map frame); ValueError for an
+    unknown ``track_state``."""
     positions = np.asarray(track.positions_m, dtype=float)
     velocities = np.asarray(track.velocities_mps, dtype=float)
     covariance = [] if track.covariance_m2 is None else \
@@ -34,6 +46,7 @@ def subject_track_msg(track: SubjectTrack) -> ci.SubjectTrack:
     return ci.SubjectTrack(
         track_id=int(track.track_id), name=track.name or "",
         state=ci.SubjectTrack.STATE_VISIBLE if track.visible else ci.SubjectTrack.STATE_COASTING,
+        track_state=checked_track_state(track.track_state, f"subject #{track.track_id}"),
         height_m=float(track.height_m), heading_rad=float(track.heading_rad()), dt_s=float(track.dt_s),
         positions_m=[Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in positions],
         velocities_mps=[_vector(v) for v in velocities], covariance_m2=covariance,
@@ -58,7 +71,7 @@ def subject_track_from_msg(msg: ci.SubjectTrack) -> SubjectTrack:
     require_finite(what, covariance)
     return SubjectTrack(
         track_id=int(msg.track_id), name=msg.name or None, height_m=float(msg.height_m), dt_s=float(msg.dt_s),
-        visible=msg.state == ci.SubjectTrack.STATE_VISIBLE,
+        visible=msg.state == ci.SubjectTrack.STATE_VISIBLE, track_state=checked_track_state(msg.track_state, what),
         positions_m=np.array([[p.x, p.y, p.z] for p in msg.positions_m], dtype=float),
         velocities_mps=np.array([_array(v) for v in msg.velocities_mps], dtype=float),
         covariance_m2=covariance.reshape(count, 3, 3) if covariance.size else None,
@@ -89,7 +102,7 @@ def subject_to_dict(track: SubjectTrack) -> dict:
     """A track as plain JSON-able data (reports and the director's web app; never on a topic)."""
     return {
         "track_id": int(track.track_id), "name": track.name, "height_m": float(track.height_m),
-        "dt_s": float(track.dt_s), "visible": bool(track.visible),
+        "dt_s": float(track.dt_s), "visible": bool(track.visible), "track_state": track.track_state,
         "positions_m": np.asarray(track.positions_m, dtype=float).round(6).tolist(),
         "velocities_mps": np.asarray(track.velocities_mps, dtype=float).round(6).tolist(),
         "covariance_m2": None if track.covariance_m2 is None
