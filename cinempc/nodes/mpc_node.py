@@ -397,24 +397,27 @@ class MPCNode(CineLifecycleNode):
         self.pub_setpoint.publish(convert.setpoint_msg(decision.setpoint, now))
 
     def status_document(self) -> dict[str, Any]:
+        """The node's status; the solve-time percentiles are computed after the lock is let go (the lock
+        guards what the setpoint and the replan need; a GIL-starved thread held it through np.percentile)."""
         with self._lock:
             solve = np.asarray(self._solve_ms) if self._solve_ms else np.zeros(0)
             result = self._result
-            return {
+            document = {
                 "status": str(self._status), "message": self._message, "holding": self._holding is not None,
                 "hold_reason": self._hold_reason, "hold_cause": str(self._holding or ""),
                 "solve_status": str(result.status) if result is not None else None,
                 "solve_ms": float(result.solve_ms) if result is not None else None,
                 "iterations": int(getattr(result, "iterations", 0) or 0) if result is not None else 0,
                 "solves": self._solves, "setpoints": self._setpoints_sent,
-                "solve_ms_p50": float(np.percentile(solve, 50)) if solve.size else None,
-                "solve_ms_p95": float(np.percentile(solve, 95)) if solve.size else None,
                 "cost_breakdown": dict(getattr(result, "cost_breakdown", {}) or {}) if result is not None else {},
                 "relaxations": list(getattr(result, "relaxations", []) or []) if result is not None else [],
                 "weights": self._result_weights,  # of the solve reported here, not of a pending change
                 "dropped_messages": dict(self.drops.counts),
                 "subjects": [s.ref for s in self._subjects],
             }
+        document["solve_ms_p50"] = float(np.percentile(solve, 50)) if solve.size else None
+        document["solve_ms_p95"] = float(np.percentile(solve, 95)) if solve.size else None
+        return document
 
     def publish_diagnostics(self) -> None:
         document = self.status_document()
