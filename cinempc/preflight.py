@@ -12,6 +12,9 @@ Rules (docs/first_flight.md; the numbers are config/preflight.yaml's):
 * rally: with a site rally point, the autopilot's rally list (read with the mission protocol) is that point alone,
   within ``rally_tolerance_m``, so its own Return goes where cinempc's rally goes (``cinempc mavlink rally``
   uploads it); without one, the autopilot's own rally points are reported, not judged;
+* failsafe: the autopilot's link-loss failsafes (PX4 ``NAV_DLL_ACT``/``COM_OBL_RC_ACT`` with their timeouts,
+  ArduPilot ``FS_GCS_ENABLE``/``FS_GCS_TIMEOUT``/``FS_OPTIONS``, the return altitude): an action that returns or
+  lands passes, hold warns, disabled fails naming what to set (the values are config/preflight.yaml's);
 * camera/gimbal: the camera answers CAMERA_INFORMATION and the gimbal manager GIMBAL_MANAGER_INFORMATION;
 * lens: the camera's sensor size and resolution match the site's camera profile, its focal length is in range;
 * detector: the site's weights load and detect on a test frame within 1 / frame_rate_hz;
@@ -33,6 +36,7 @@ from cinempc.config import load_parameters, load_vehicle_config
 from cinempc.mavlink.autopilots import Autopilot
 from cinempc.mavlink.bridge import MavlinkBridge, mav
 from cinempc.mavlink.mission import MissionError, RallyItem, RallyTransfer
+from cinempc.mavlink.params import decode_param_value
 from cinempc.site import Home, ResolvedSite, Site, horizontal_distance_m, resolve_site
 from cinempc.state import Setpoint
 
@@ -45,6 +49,7 @@ class Check(StrEnum):
     HOME = "home set"
     FENCE = "our fence inside the autopilot's fence"
     RALLY = "rally point on the autopilot"
+    FAILSAFE = "autopilot's link-loss failsafes"
     CAMERA = "camera and gimbal respond"
     LENS = "lens profile matches the camera"
     DETECTOR = "detector loaded, on a test frame"
@@ -53,15 +58,28 @@ class Check(StrEnum):
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check's outcome; ``reason`` says what was measured and, on failure, what to do."""
+    """One check's outcome; ``reason`` says what was measured and, on failure, what to do.
+
+    ``warning``: passed, but something the operator should know and may want to change (never refuses a command).
+    """
 
     check: Check
     passed: bool
     reason: str
+    warning: bool = False
+
+    @property
+    def label(self) -> str:
+        """FAIL, WARN (passed with a warning) or PASS."""
+        return "FAIL" if not self.passed else "WARN" if self.warning else "PASS"
+
+    def line(self) -> str:
+        """The report's line for this check."""
+        return f"{self.label}  {self.check.value}: {self.reason}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"check": self.check.name.lower(), "title": self.check.value, "passed": self.passed,
-                "reason": self.reason}
+                "warning": self.warning, "reason": self.reason}
 
 
 @dataclass
@@ -91,10 +109,12 @@ class PreflightReport:
                 "checks": [r.as_dict() for r in self.results]}
 
     def text(self) -> str:
-        lines = [f"{'PASS' if r.passed else 'FAIL'}  {r.check.value}: {r.reason}" for r in self.results]
+        warnings = sum(r.passed and r.warning for r in self.results)
         verdict = "preflight PASSED" if self.passed else f"preflight FAILED ({len(self.failures)} of " \
             f"{len(self.results)} checks)"
-        return "\n".join([*lines, verdict])
+        if warnings:
+            verdict += f", {warnings} check{'s' if warnings > 1 else ''} with a warning (read the WARN lines)"
+        return "\n".join([*(r.line() for r in self.results), verdict])
 
     def refusal(self, action: str) -> str:
         """Why an operator command is refused: every failed check's reason."""
@@ -102,9 +122,79 @@ class PreflightReport:
             f"{r.check.value}: {r.reason}" for r in self.failures)
 
 
+class Grade(StrEnum):
+    """How one failsafe setting is judged: fine, worth a warning, or not flyable."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One judged failsafe setting and what it means (and, unless it passes, what to set)."""
+
+    grade: Grade
+    text: str
+
+
+@dataclass(frozen=True)
+class FailsafeAction:
+    """An autopilot's failsafe-action parameter and the rule for it (config/preflight.yaml ``failsafe``).
+
+    Rule: a value in ``passes`` passes, one in ``warns`` warns, any other fails and ``fix`` is the value to set;
+    the ``timeout`` parameter must be > 0 (else the failsafe never fires) and should be <= ``max_timeout_s``.
+    """
+
+    param: str
+    event: str
+    labels: tuple[str, ...]
+    passes: frozenset[int]
+    warns: frozenset[int]
+    fix: int
+    timeout: str
+    max_timeout_s: float
+
+    @classmethod
+    def from_config(cls, param: str, values: dict[str, Any]) -> FailsafeAction:
+        """From one entry of ``failsafe.<autopilot>.actions``."""
+        action = cls(param, str(values["event"]), tuple(str(v) for v in values["labels"]),
+                     frozenset(int(v) for v in values["passes"]), frozenset(int(v) for v in values["warns"]),
+                     int(values["fix"]), str(values["timeout"]), float(values["max_timeout_s"]))
+        if action.fix not in action.passes or action.passes & action.warns or not action.max_timeout_s > 0:
+            raise ValueError(f"preflight.yaml: failsafe action {param}: fix must be one of passes, passes and warns "
+                             "must not overlap, max_timeout_s must be positive")
+        return action
+
+    def setting(self, value: int) -> str:
+        """``PARAM = value (what it does)``."""
+        label = self.labels[value] if 0 <= value < len(self.labels) else "unknown value"
+        return f"{self.param} = {value} ({label})"
+
+
+@dataclass(frozen=True)
+class FailsafeRules:
+    """What preflight reads and accepts of one autopilot stack's link-loss failsafes (config/preflight.yaml)."""
+
+    actions: tuple[FailsafeAction, ...]
+    return_altitude_param: str
+    return_altitude_scale: float  # metres per parameter unit
+    options_param: str | None = None
+    options_warn_bits: int = 0
+    options_why: str = ""
+
+    @classmethod
+    def from_config(cls, values: dict[str, Any]) -> FailsafeRules:
+        """From ``failsafe.<autopilot>``; the options bitmask is optional (PX4 has none for these failsafes)."""
+        return cls(tuple(FailsafeAction.from_config(name, v) for name, v in values["actions"].items()),
+                   str(values["return_altitude_param"]), float(values["return_altitude_scale"]),
+                   values.get("options_param") or None, int(values.get("options_warn_bits", 0)),
+                   str(values.get("options_why", "")))
+
+
 @dataclass(frozen=True)
 class PreflightSettings:
-    """config/preflight.yaml."""
+    """config/preflight.yaml: ``preflight`` numbers and the ``failsafe`` rules per autopilot stack."""
 
     timeout_s: float
     offboard_min_rate_hz: float
@@ -120,11 +210,14 @@ class PreflightSettings:
     operator_system_id: int
     operator_component_id: int
     operator_link_id: int
+    failsafe: dict[str, FailsafeRules]  # by Autopilot value ("px4", "ardupilot")
 
     @classmethod
     def load(cls, name: str = "preflight.yaml") -> PreflightSettings:
-        values = load_parameters(name)["preflight"]
-        settings = cls(**values)
+        document = load_parameters(name)
+        values = document["preflight"]
+        settings = cls(**values, failsafe={stack: FailsafeRules.from_config(rules)
+                                           for stack, rules in document["failsafe"].items()})
         for key, value in values.items():
             if not (isinstance(value, int | float) and value > 0):
                 raise ValueError(f"{name}: preflight.{key} must be a positive number, got {value!r}")
@@ -149,8 +242,10 @@ class PreflightBridge(MavlinkBridge):
             else:
                 self.unsigned_from_autopilot += 1
             if msg.get_type() == "PARAM_VALUE":
+                # PX4 packs integer parameters bytewise into the float (cinempc.mavlink.params)
+                value = decode_param_value(msg.param_value, msg.param_type, self.autopilot is Autopilot.PX4)
                 with self._lock:
-                    self._params[msg.param_id.rstrip("\x00")] = float(msg.param_value)
+                    self._params[msg.param_id.rstrip("\x00")] = value
                     self._lock.notify_all()
         super()._handle(msg)
 
@@ -449,6 +544,95 @@ def check_rally(bridge: MavlinkBridge, site: Site, settings: PreflightSettings) 
     return CheckResult(Check.RALLY, True, f"the autopilot's rally point is the site's {where}, {off:.2f} m off")
 
 
+ReadParameter = Callable[[str], float | None]
+
+
+def judge_action(action: FailsafeAction, read: ReadParameter) -> list[Finding]:
+    """One failsafe action and its timeout, by the action's rule (FailsafeAction)."""
+    raw = read(action.param)
+    if raw is None:
+        return [Finding(Grade.FAIL, f"the autopilot did not answer {action.param}: what it does ({action.event}) "
+                        "is unknown")]
+    value = int(round(raw))
+    timeout = read(action.timeout)
+    when = f"{action.event}" + (f" > {timeout:g} s ({action.timeout})" if timeout is not None and timeout > 0 else "")
+    fix = f"set {action.param} to {action.fix} ({action.labels[action.fix]})"
+    if value not in action.passes and value not in action.warns:
+        return [Finding(Grade.FAIL, f"{action.event}: {action.setting(value)}, unsafe: {fix}")]
+    findings = [Finding(Grade.PASS, f"{when}: {action.setting(value)}") if value in action.passes else
+                Finding(Grade.WARN, f"{when}: {action.setting(value)}, which neither returns nor lands ({fix} "
+                        "for that)")]
+    if timeout is None:
+        findings.append(Finding(Grade.WARN, f"{action.timeout} not reported: when {action.param} acts is unknown"))
+    elif timeout <= 0:
+        findings.append(Finding(Grade.FAIL, f"{action.timeout} = {timeout:g}: {action.param} never acts; set "
+                                f"{action.timeout} to at most {action.max_timeout_s:g} s"))
+    elif timeout > action.max_timeout_s:
+        findings.append(Finding(Grade.WARN, f"{action.timeout} = {timeout:g} s: {action.param} waits longer than "
+                                f"{action.max_timeout_s:g} s"))
+    return findings
+
+
+def judge_return_altitude(rules: FailsafeRules, read: ReadParameter, site: Site) -> Finding:
+    """The altitude a failsafe Return flies at should lie in the site's altitude band (<= 0: where it is)."""
+    name = rules.return_altitude_param
+    raw = read(name)
+    if raw is None:
+        return Finding(Grade.WARN, f"{name} not reported: the altitude a failsafe return flies at is unknown")
+    altitude = raw * rules.return_altitude_scale
+    floor, ceiling = site.geofence.altitude_floor_m, site.geofence.altitude_ceiling_m
+    if altitude <= 0:
+        return Finding(Grade.PASS, f"a return keeps its altitude ({name} = {raw:g})")
+    if altitude > ceiling:
+        return Finding(Grade.WARN, f"{name} = {raw:g}: a return climbs to {altitude:g} m, above the site's ceiling "
+                       f"{ceiling:g} m (set it inside {floor:g}-{ceiling:g} m)")
+    if altitude < floor:
+        return Finding(Grade.WARN, f"{name} = {raw:g}: a return flies at {altitude:g} m, under the site's floor "
+                       f"{floor:g} m (set it inside {floor:g}-{ceiling:g} m)")
+    return Finding(Grade.PASS, f"a return flies at {altitude:g} m above home ({name} = {raw:g})")
+
+
+def judge_options(rules: FailsafeRules, read: ReadParameter) -> list[Finding]:
+    """A failsafe-exception bitmask with any of the config's warn bits set warns (none: nothing to judge)."""
+    if rules.options_param is None:
+        return []
+    raw = read(rules.options_param)
+    if raw is None:
+        return [Finding(Grade.WARN, f"{rules.options_param} not reported: its failsafe exceptions are unknown")]
+    bits = int(raw) & rules.options_warn_bits
+    if not bits:
+        return [Finding(Grade.PASS, f"{rules.options_param} = {int(raw)}")]
+    return [Finding(Grade.WARN, f"{rules.options_param} = {int(raw)} sets {bits}: {rules.options_why} (clear "
+                    f"{bits} for that)")]
+
+
+def failsafe_result(findings: list[Finding]) -> CheckResult:
+    """FAILSAFE's result: fails on any failing finding, warns on any warning, else passes; every finding told."""
+    texts = {grade: [f.text for f in findings if f.grade is grade] for grade in Grade}
+    if texts[Grade.FAIL]:
+        return CheckResult(Check.FAILSAFE, False, "; ".join(texts[Grade.FAIL] + texts[Grade.WARN]))
+    if texts[Grade.WARN]:
+        return CheckResult(Check.FAILSAFE, True, "warning: " + "; ".join(texts[Grade.WARN]) + "; fine: "
+                           + "; ".join(texts[Grade.PASS]), warning=True)
+    return CheckResult(Check.FAILSAFE, True, "; ".join(texts[Grade.PASS]))
+
+
+def check_failsafe(bridge: PreflightBridge, site: Site, settings: PreflightSettings) -> CheckResult:
+    """The autopilot's link-loss failsafes, read as parameters and judged by config/preflight.yaml's rules."""
+    stack = bridge.autopilot.value if bridge.autopilot is not None else None
+    rules = settings.failsafe.get(stack) if stack is not None else None
+    if rules is None:
+        return CheckResult(Check.FAILSAFE, False, f"no failsafe rules for autopilot {stack} in preflight.yaml")
+
+    def read(name: str) -> float | None:
+        return bridge.read_parameter(name, settings.timeout_s)
+
+    findings = [finding for action in rules.actions for finding in judge_action(action, read)]
+    findings.append(judge_return_altitude(rules, read, site))
+    findings += judge_options(rules, read)
+    return failsafe_result(findings)
+
+
 def check_camera(bridge: PreflightBridge, settings: PreflightSettings) -> tuple[CheckResult, Any]:
     """CAMERA_INFORMATION from the camera, GIMBAL_MANAGER_INFORMATION from the gimbal manager."""
     dialect = bridge.dialect
@@ -595,7 +779,8 @@ def run_preflight(site: Site, settings: PreflightSettings | None = None, *, dete
     add(link)
     try:
         if bridge is None or not link.passed and bridge.autopilot is None:
-            for check in (Check.MODE, Check.HOME, Check.FENCE, Check.RALLY, Check.CAMERA, Check.LENS, Check.STREAM):
+            for check in (Check.MODE, Check.HOME, Check.FENCE, Check.RALLY, Check.FAILSAFE, Check.CAMERA, Check.LENS,
+                          Check.STREAM):
                 add(CheckResult(check, False, "not run: no link to the autopilot"))
         else:
             report.autopilot = bridge.autopilot.value if bridge.autopilot else None
@@ -612,6 +797,7 @@ def run_preflight(site: Site, settings: PreflightSettings | None = None, *, dete
             else:
                 add(CheckResult(Check.FENCE, False, "not run: no home to anchor our fence at"))
             add(check_rally(bridge, site, settings))
+            add(check_failsafe(bridge, site, settings))
             camera_result, info = check_camera(bridge, settings)
             add(camera_result)
             add(check_lens(info, site, settings))

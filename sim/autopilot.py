@@ -7,7 +7,9 @@ pre-arm checks, gimbal manager that obeys only its primary controller, MAVLink
 camera taking focal length and metres) and an ArduPilot mode (GUIDED/LOITER/
 BRAKE, AP_Camera taking percentages, ``GUID_TIMEOUT``).  It is complete enough
 for MAVSDK to connect: AUTOPILOT_VERSION, a small parameter set, "no mission"; it stores rally points
-uploaded with the mission protocol (:mod:`cinempc_sim.autopilot_mission`) without flying to them.
+uploaded with the mission protocol (:mod:`cinempc_sim.autopilot_mission`), and its Return (RTL: commanded, or
+PX4's offboard-loss failsafe with ``COM_OBL_RC_ACT`` = 3) flies to the nearest of them and hovers there.  Its
+link-loss failsafe parameters (``NAV_DLL_ACT``, ``FS_GCS_ENABLE``, ...) are answered for preflight, not enforced.
 
 Clocks: ``lockstep=False`` runs physics in a thread at wall-clock pace (link
 tests, MAVSDK); ``lockstep=True`` advances only in :meth:`advance` so a closed
@@ -28,6 +30,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mav
 
 from cinempc.angles import wrap_angle
 from cinempc.config import load_parameters
+from cinempc.geofence import RallyPath, RallyPoint
 from cinempc.mavlink import frames
 from cinempc.mavlink.autopilots import (
     ARDUPILOT_MODES,
@@ -40,6 +43,8 @@ from cinempc.mavlink.autopilots import (
     Autopilot,
     px4_custom_mode,
 )
+from cinempc.mavlink.mission import RallyItem
+from cinempc.mavlink.params import decode_param_value, encode_param_value
 from cinempc.state import RigState, Setpoint
 from cinempc_sim.autopilot_mission import SimRallyList
 from cinempc_sim.autopilot_net import UdpEndpoint
@@ -50,6 +55,15 @@ AUTOPILOT_COMPONENT = mav.MAV_COMP_ID_AUTOPILOT1
 CAMERA_COMPONENT = mav.MAV_COMP_ID_CAMERA
 GIMBAL_DEVICE_ID = 1  # "gimbal 1 attached to the autopilot"
 _EARTH_RADIUS_M = 6_378_137.0
+# PX4 COM_OBL_RC_ACT values the offboard-loss failsafe flies; the others hold (no RC here to fly position,
+# altitude or stabilized; terminate and disarm are not simulated)
+PX4_OFFBOARD_LOSS_MODES = {3: "rtl", 4: "land"}
+# a Return's (horizontal, up, down speed, acceleration) parameters per stack, and metres (per second) per unit
+# PX4's integer parameters here: sent as INT32 packed bytewise into the float, as PX4 does (cinempc.mavlink.params)
+PX4_INT32_PARAMS = frozenset({"COM_OBL_RC_ACT", "NAV_DLL_ACT", "COM_DL_LOSS_T", "GF_ACTION", "COM_ARM_WO_GPS",
+                              "SYS_AUTOSTART"})
+RETURN_SPEED_PARAMS = {Autopilot.PX4: (("MPC_XY_CRUISE", "MPC_Z_V_AUTO_UP", "MPC_Z_V_AUTO_DN", "MPC_ACC_HOR"), 1.0),
+                       Autopilot.ARDUPILOT: (("WPNAV_SPEED", "WPNAV_SPEED_UP", "WPNAV_SPEED_DN", "WPNAV_ACCEL"), 0.01)}
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,11 @@ class _Target:
 def _px4_params(settings: dict[str, Any]) -> dict[str, float]:
     return {"COM_OF_LOSS_T": float(settings["offboard_loss_timeout_s"]), "COM_OBL_RC_ACT": 5.0,
             "MIS_TAKEOFF_ALT": 2.5, "MPC_XY_VEL_MAX": 8.0, "COM_ARM_WO_GPS": 0.0, "SYS_AUTOSTART": 4001.0,
+            # a Return's flight (PX4 defaults), to the nearest rally point; it hovers there (RTL_LAND_DELAY -1)
+            "MPC_XY_CRUISE": 5.0, "MPC_Z_V_AUTO_UP": 3.0, "MPC_Z_V_AUTO_DN": 1.5, "MPC_ACC_HOR": 3.0,
+            "RTL_LAND_DELAY": -1.0,
+            # data-link loss (NAV_DLL_ACT 2: return) and the return altitude: read by preflight, not enforced here
+            "NAV_DLL_ACT": 2.0, "COM_DL_LOSS_T": 10.0, "RTL_RETURN_ALT": 15.0,
             # the geofence (GF_ACTION 3: return): read by preflight, not enforced here
             "GF_MAX_HOR_DIST": float(settings["fence_max_hor_dist_m"]),
             "GF_MAX_VER_DIST": float(settings["fence_max_ver_dist_m"]), "GF_ACTION": 3.0}
@@ -86,7 +105,11 @@ def _px4_params(settings: dict[str, Any]) -> dict[str, float]:
 
 def _ardupilot_params(settings: dict[str, Any]) -> dict[str, float]:
     return {"GUID_TIMEOUT": float(settings["offboard_loss_timeout_s"]), "FS_GCS_ENABLE": 5.0,
-            "WPNAV_SPEED": 800.0, "MNT1_TYPE": 6.0, "CAM1_TYPE": 4.0, "SYSID_THISMAV": 1.0,
+            # the GCS failsafe's timeout and exceptions, the RTL altitude (cm): read by preflight, not enforced here
+            "FS_GCS_TIMEOUT": 5.0, "FS_OPTIONS": 0.0, "RTL_ALT": 1500.0,
+            # a Return's flight (cm/s, cm/s/s; Copter defaults), to the nearest rally point
+            "WPNAV_SPEED": 800.0, "WPNAV_SPEED_UP": 250.0, "WPNAV_SPEED_DN": 150.0, "WPNAV_ACCEL": 250.0,
+            "MNT1_TYPE": 6.0, "CAM1_TYPE": 4.0, "SYSID_THISMAV": 1.0,
             # the geofence (FENCE_TYPE 3: max altitude + circle; FENCE_ACTION 1: RTL): read by preflight, not enforced
             "FENCE_ENABLE": 1.0, "FENCE_TYPE": 3.0, "FENCE_ACTION": 1.0,
             "FENCE_RADIUS": float(settings["fence_max_hor_dist_m"]),
@@ -139,6 +162,7 @@ class SimAutopilot:
             self._home_enu = np.array([state.position_m[0], state.position_m[1], 0.0])
             self._target: _Target | None = None
             self._takeoff_altitude_m: float | None = None
+            self._return: tuple[RallyPath, float] | None = None  # a Return's flight and its start (sim time)
             self.gimbal = GimbalManager()
             self.camera = SimCamera(self.profile, self.px4, state.focal_length_mm, state.focus_distance_m,
                                     state.f_number)
@@ -243,8 +267,12 @@ class SimAutopilot:
         if mode == self.mode:
             return
         state = self.sim.rig_state()
-        if mode in ("hold", "brake", "position", "rtl") or (mode == "offboard" and not self.px4):
+        if mode in ("hold", "brake", "position", "rtl", "land") or (mode == "offboard" and not self.px4):
             self._anchor = Setpoint.hold_at(state)
+        path = self._return_path(state.position_m) if mode == "rtl" else None
+        self._return = None if path is None else (path, float(self.sim.time_s))
+        if path is not None:
+            reason += f"; to the nearest rally point, {math.dist(path.rally.position_m, state.position_m):.1f} m"
         self.mode = mode
         self.mode_log.append(ModeChange(time.monotonic(), float(self.sim.time_s), mode, reason))
         self._statustext(f"mode {mode}: {reason}", mav.MAV_SEVERITY_INFO)
@@ -268,8 +296,22 @@ class SimAutopilot:
                 return name
         return None
 
+    def _return_path(self, start_m: np.ndarray) -> RallyPath | None:
+        """A Return with rally points flies to the nearest (horizontally), at its altitude; None without any."""
+        if not self.rally.points:
+            return None
+        targets = [self._local(point) for point in self.rally.points]
+        target = min(targets, key=lambda t: float(np.linalg.norm(t[:2] - start_m[:2])))
+        names, unit = RETURN_SPEED_PARAMS[self.flavour]
+        across, up, down, accel = (float(self.params[name]) * unit for name in names)
+        timeout = float(self.params["COM_OF_LOSS_T" if self.px4 else "GUID_TIMEOUT"])
+        point = RallyPoint(tuple(float(v) for v in target), after_s=timeout, speed_mps=across,
+                           vertical_speed_mps=up if target[2] >= start_m[2] else down, accel_mps2=accel)
+        return point.path_from(start_m)
+
     def _failsafes(self) -> None:
-        """Offboard-loss: no setpoint for COM_OF_LOSS_T (PX4) -> HOLD; GUID_TIMEOUT (ArduPilot) -> stop."""
+        """Offboard-loss: no setpoint for COM_OF_LOSS_T (PX4) -> COM_OBL_RC_ACT's mode (return, land, else HOLD);
+        GUID_TIMEOUT (ArduPilot) -> stop."""
         if self.mode != "offboard":
             return
         timeout = self.params["COM_OF_LOSS_T" if self.px4 else "GUID_TIMEOUT"]
@@ -278,7 +320,8 @@ class SimAutopilot:
         if not silent:
             return
         if self.px4:
-            self._set_mode("hold", f"offboard setpoints lost for > {timeout:.2f} s (failsafe)")
+            mode = PX4_OFFBOARD_LOSS_MODES.get(int(self.params["COM_OBL_RC_ACT"]), "hold")
+            self._set_mode(mode, f"offboard setpoints lost for > {timeout:.2f} s (failsafe)")
         elif self._target is not None:
             self._anchor = Setpoint.hold_at(self.sim.rig_state())
             self._target = None
@@ -309,6 +352,9 @@ class SimAutopilot:
             acceleration = target.acceleration_mps2 if not mask & IGNORE_ACCELERATION else np.zeros(3)
             yaw = target.yaw_rad if not mask & IGNORE_YAW else state.yaw_rad
             yaw_rate = target.yaw_rate_rad_s if not mask & IGNORE_YAW_RATE else 0.0
+        elif self.armed and self.mode == "rtl" and self._return is not None:
+            path, began_s = self._return
+            position, velocity, acceleration, _ = path.sample(float(self.sim.time_s) - began_s)
         elif self.armed and (self.mode in ("takeoff", "land")
                              or (self.mode == "offboard" and self._takeoff_altitude_m is not None)):
             position = anchor.position_m.copy()
@@ -565,9 +611,14 @@ class SimAutopilot:
     }
 
     # -------------------------------------------------------------- params
+    def _param_type(self, name: str) -> int:
+        """INT32 for PX4's integer parameters (sent bytewise), REAL32 for the rest and for ArduPilot (C cast)."""
+        return mav.MAV_PARAM_TYPE_INT32 if self.px4 and name in PX4_INT32_PARAMS else mav.MAV_PARAM_TYPE_REAL32
+
     def _send_param(self, name: str, index: int) -> None:
+        kind = self._param_type(name)
         self.net.sender(AUTOPILOT_COMPONENT).param_value_send(
-            name.encode("ascii"), float(self.params[name]), mav.MAV_PARAM_TYPE_REAL32, len(self.params), index)
+            name.encode("ascii"), encode_param_value(self.params[name], kind, self.px4), kind, len(self.params), index)
 
     def _send_all_params(self) -> None:
         for index, name in enumerate(self.params):
@@ -583,8 +634,9 @@ class SimAutopilot:
 
     def _on_param_set(self, msg: Any) -> None:
         name = msg.param_id.rstrip("\x00")
-        if name in self.params and math.isfinite(msg.param_value):
-            self.params[name] = float(msg.param_value)
+        value = decode_param_value(msg.param_value, msg.param_type, self.px4)
+        if name in self.params and math.isfinite(value):
+            self.params[name] = value
             self._send_param(name, list(self.params).index(name))
 
     def _on_param_ext(self, msg: Any, kind: str) -> None:
@@ -698,6 +750,13 @@ class SimAutopilot:
         ap.gps_raw_int_send(ms * 1000, 3, lat, lon, alt, 80, 120, 0, 65535, 12)
         self._send_home()
         self._send_gimbal_manager_status()
+
+    def _local(self, point: RallyItem) -> np.ndarray:
+        """A rally point in the local ENU frame: _global's inverse, its altitude above home."""
+        lat0, lon0 = float(self.settings["origin_lat_deg"]), float(self.settings["origin_lon_deg"])
+        north = math.radians(point.lat_deg - lat0) * _EARTH_RADIUS_M
+        east = math.radians(point.lon_deg - lon0) * _EARTH_RADIUS_M * math.cos(math.radians(lat0))
+        return np.array([east, north, self._home_enu[2] + point.altitude_m])
 
     def _global(self, position_enu: np.ndarray) -> tuple[int, int, int]:
         lat0, lon0 = float(self.settings["origin_lat_deg"]), float(self.settings["origin_lon_deg"])

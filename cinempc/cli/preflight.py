@@ -11,12 +11,12 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``preflight`` sub-command."""
     parser = subparsers.add_parser(
-        "preflight", help="check the autopilot, fence, rally point, camera, lens, detector and setpoint stream "
-        "before flying",
+        "preflight", help="check the autopilot, fence, rally point, link-loss failsafes, camera, lens, detector and "
+        "setpoint stream before flying",
         description="Connects to the site's autopilot and checks: link and signing, mode and arming, home, our "
-        "fence inside the autopilot's, its rally point is the site's (cinempc mavlink rally uploads it), camera "
-        "and gimbal, lens profile, detector on a test frame, setpoint stream rate (docs/first_flight.md).  Exit "
-        "code 0 only when every check passes.",
+        "fence inside the autopilot's, its rally point is the site's (cinempc mavlink rally uploads it), its "
+        "link-loss failsafes return or land, camera and gimbal, lens profile, detector on a test frame, setpoint "
+        "stream rate (docs/first_flight.md).  Exit code 0 only when every check passes (a WARN line passes).",
     )
     parser.add_argument("--site", type=Path, required=True, help="the site file (FIELD.yaml)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     def show(result) -> None:
         if not args.json:
-            print(f"{'PASS' if result.passed else 'FAIL'}  {result.check.value}: {result.reason}", flush=True)
+            print(result.line(), flush=True)
 
     report = run_preflight(site, detector=not args.skip_detector, on_result=show)
     if args.json:

@@ -8,6 +8,7 @@
 * :mod:`~cinempc.mavlink.bridge` -- connection, heartbeat, setpoint/gimbal/camera streaming, telemetry;
 * :mod:`~cinempc.mavlink.rig_link` -- :class:`MavlinkRigLink`, what a closed-loop runner drives;
 * :mod:`~cinempc.mavlink.mission` -- the rally-point mission protocol (upload, read back).
+* :mod:`~cinempc.mavlink.params` -- PARAM_VALUE's float as meant (PX4 packs integers bytewise).
 
 Importing :mod:`cinempc.mavlink.bridge` selects MAVLink 2 for pymavlink (``MAVLINK20=1``).
 """

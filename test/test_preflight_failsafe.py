@@ -1,0 +1,264 @@
+"""Preflight's failsafe check and the simulated autopilot's Return, over real signed MAVLink 2 on loopback UDP.
+
+The check reads the autopilot's link-loss failsafe parameters (PARAM_REQUEST_READ / PARAM_VALUE) and judges them
+by config/preflight.yaml: an action that returns or lands passes, hold warns, a disabled failsafe fails naming the
+parameter, its value and what to set.  The simulated PX4 and ArduPilot answer from their own parameter tables, so
+changing ``autopilot.params`` is what a PARAM_SET from a ground station does.  Then the simulated PX4's own
+offboard-loss failsafe with ``COM_OBL_RC_ACT`` = 3 (return) flies to the rally point uploaded to it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from cinempc.config import load_parameters
+from cinempc.mavlink.bridge import mav
+from cinempc.mavlink.mission import RallyItem, RallyTransfer
+from cinempc.mavlink.params import decode_param_value, encode_param_value
+from cinempc.mavlink.signing import write_signing_key
+from cinempc.preflight import (
+    Check,
+    FailsafeRules,
+    Grade,
+    PreflightBridge,
+    PreflightSettings,
+    check_failsafe,
+    connect,
+    judge_action,
+    judge_options,
+    judge_return_altitude,
+    run_preflight,
+)
+from cinempc.site import Site, load_site
+from cinempc_sim.autopilot import SimAutopilot
+from cinempc_sim.simulator import Simulator
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "site_field.yaml"
+RULES = PreflightSettings.load().failsafe
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory) -> tuple[Path, bytes]:
+    path = tmp_path_factory.mktemp("keys") / "field.key"
+    return path, write_signing_key(path)
+
+
+@pytest.fixture(scope="module")
+def settings() -> PreflightSettings:
+    base = PreflightSettings.load()
+    return PreflightSettings(**{**base.__dict__, "timeout_s": 2.0, "stream_measure_s": 0.5})
+
+
+def site_for(folder: Path, autopilot: SimAutopilot, key_path: Path) -> Site:
+    """The shipped example site pointed at ``autopilot``, signed with ``key_path``."""
+    document = yaml.safe_load(EXAMPLE.read_text())
+    document["mavlink"].update(url=autopilot.url, signing_key=str(key_path))
+    path = folder / f"field_{autopilot.flavour.value}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return load_site(path)
+
+
+@contextmanager
+def field(folder: Path, flavour: str, key: tuple[Path, bytes]) -> Iterator[tuple[SimAutopilot, Site]]:
+    with Simulator("single_walker", render=False) as sim, SimAutopilot(sim, flavour, signing_key=key[1]) as ap:
+        yield ap, site_for(folder, ap, key[0])
+
+
+@contextmanager
+def linked(site: Site, settings: PreflightSettings) -> Iterator[PreflightBridge]:
+    bridge, link = connect(site, settings)
+    assert bridge is not None and link.passed, link.reason
+    try:
+        yield bridge
+    finally:
+        bridge.close()
+
+
+@contextmanager
+def changed(autopilot: SimAutopilot, **values: float) -> Iterator[None]:
+    """Parameters set on the autopilot (as PARAM_SET does), put back afterwards."""
+    saved = {name: autopilot.params[name] for name in values}
+    autopilot.params.update(values)
+    try:
+        yield
+    finally:
+        autopilot.params.update(saved)
+
+
+@pytest.fixture(scope="module")
+def px4(tmp_path_factory, key):
+    with field(tmp_path_factory.mktemp("px4"), "px4", key) as pair:
+        yield pair
+
+
+@pytest.fixture(scope="module")
+def ardupilot(tmp_path_factory, key):
+    with field(tmp_path_factory.mktemp("ardupilot"), "ardupilot", key) as pair:
+        yield pair
+
+
+# ------------------------------------------------------------------------------------- the rules, on their own
+
+
+def test_the_rules_come_from_config_and_refuse_a_fix_that_does_not_pass():
+    assert [a.param for a in RULES["px4"].actions] == ["NAV_DLL_ACT", "COM_OBL_RC_ACT"]
+    assert [a.param for a in RULES["ardupilot"].actions] == ["FS_GCS_ENABLE"]
+    document = load_parameters("preflight.yaml")["failsafe"]["px4"]
+    document["actions"]["NAV_DLL_ACT"] = {**document["actions"]["NAV_DLL_ACT"], "fix": 1}  # hold only warns
+    with pytest.raises(ValueError, match="NAV_DLL_ACT: fix must be one of passes"):
+        FailsafeRules.from_config(document)
+
+
+def test_a_silent_parameter_fails_the_action_and_warns_for_the_rest():
+    (action, _) = RULES["px4"].actions
+    assert [(f.grade, f.text) for f in judge_action(action, lambda name: None)] == [
+        (Grade.FAIL, "the autopilot did not answer NAV_DLL_ACT: what it does (telemetry link lost) is unknown")]
+    half = {"NAV_DLL_ACT": 3.0}.get  # the action answered, its timeout not (older firmware)
+    assert [f.grade for f in judge_action(action, half)] == [Grade.PASS, Grade.WARN]
+    site = load_site(EXAMPLE)
+    assert judge_return_altitude(RULES["px4"], {"RTL_RETURN_ALT": 0.0}.get, site).grade is Grade.PASS
+    low = judge_return_altitude(RULES["ardupilot"], {"RTL_ALT": 100.0}.get, site)  # centimetres
+    assert low.grade is Grade.WARN and "a return flies at 1 m, under the site's floor 1.5 m" in low.text
+    assert judge_options(RULES["px4"], lambda name: None) == []  # PX4: no options bitmask to judge
+
+
+# ------------------------------------------------------------------------------ PX4 over MAVLink, parameter reads
+
+
+@pytest.mark.parametrize("kind, value", [(mav.MAV_PARAM_TYPE_INT32, 2), (mav.MAV_PARAM_TYPE_INT32, -1),
+                                         (mav.MAV_PARAM_TYPE_INT16, -300), (mav.MAV_PARAM_TYPE_UINT8, 200),
+                                         (mav.MAV_PARAM_TYPE_REAL32, 0.25)])
+def test_param_values_round_trip_bytewise_and_c_cast(kind, value):
+    sent = encode_param_value(value, kind, bytewise=True)
+    assert decode_param_value(sent, kind, bytewise=True) == pytest.approx(value)
+    assert encode_param_value(value, kind, bytewise=False) == decode_param_value(value, kind, bytewise=False) == value
+    if kind == mav.MAV_PARAM_TYPE_INT32 and value == 2:
+        assert 0.0 < sent < 1e-40  # what a plain float read would take for 0: "disabled"
+
+
+def test_px4_integers_arrive_bytewise_and_ardupilot_integers_cast(px4, ardupilot, settings):
+    """The simulated PX4 packs NAV_DLL_ACT into PARAM_VALUE's float bytewise (as PX4 does); preflight decodes it."""
+    for (autopilot, site), name, wire in ((px4, "NAV_DLL_ACT", lambda v: 0.0 < v < 1e-40),
+                                          (ardupilot, "FS_GCS_ENABLE", lambda v: v == 5.0)):
+        with linked(site, settings) as bridge:
+            value = bridge.read_parameter(name, settings.timeout_s)
+            raw = bridge.message("PARAM_VALUE")
+        assert value == autopilot.params[name] and raw.param_id == name, (value, raw)
+        assert wire(raw.param_value), raw
+
+
+def test_px4_return_passes_hold_warns_and_every_value_is_read_over_the_link(px4, settings):
+    autopilot, site = px4
+    with linked(site, settings) as bridge:
+        with changed(autopilot, COM_OBL_RC_ACT=3.0):
+            good = check_failsafe(bridge, site, settings)
+        default = check_failsafe(bridge, site, settings)  # the simulated PX4's default: COM_OBL_RC_ACT 5 (hold)
+    assert good.passed and not good.warning, good.reason
+    assert good.reason == ("telemetry link lost > 10 s (COM_DL_LOSS_T): NAV_DLL_ACT = 2 (return); offboard setpoints "
+                           "lost > 0.25 s (COM_OF_LOSS_T): COM_OBL_RC_ACT = 3 (return); a return flies at 15 m above "
+                           "home (RTL_RETURN_ALT = 15)")
+    assert default.passed and default.warning and default.label == "WARN", default.reason
+    assert default.reason.startswith("warning: offboard setpoints lost > 0.25 s (COM_OF_LOSS_T): COM_OBL_RC_ACT = 5 "
+                                     "(hold), which neither returns nor lands (set COM_OBL_RC_ACT to 3 (return) "
+                                     "for that)"), default.reason
+
+
+def test_px4_disabled_data_link_failsafe_fails_with_what_to_set(px4, settings):
+    autopilot, site = px4
+    with linked(site, settings) as bridge:
+        with changed(autopilot, NAV_DLL_ACT=0.0, COM_OBL_RC_ACT=3.0):
+            disabled = check_failsafe(bridge, site, settings)
+        with changed(autopilot, COM_OBL_RC_ACT=6.0, COM_DL_LOSS_T=0.0):
+            terminate = check_failsafe(bridge, site, settings)
+        with changed(autopilot, COM_OBL_RC_ACT=3.0, COM_DL_LOSS_T=30.0, RTL_RETURN_ALT=60.0):
+            late_and_high = check_failsafe(bridge, site, settings)
+    assert not disabled.passed
+    assert disabled.reason == "telemetry link lost: NAV_DLL_ACT = 0 (disabled), unsafe: set NAV_DLL_ACT to 2 (return)"
+    assert not terminate.passed and terminate.label == "FAIL"
+    assert "offboard setpoints lost: COM_OBL_RC_ACT = 6 (terminate), unsafe: set COM_OBL_RC_ACT to 3 (return)" in \
+        terminate.reason, terminate.reason
+    assert "COM_DL_LOSS_T = 0: NAV_DLL_ACT never acts; set COM_DL_LOSS_T to at most 10 s" in terminate.reason
+    assert late_and_high.passed and late_and_high.warning, late_and_high.reason
+    assert "COM_DL_LOSS_T = 30 s: NAV_DLL_ACT waits longer than 10 s" in late_and_high.reason
+    assert "RTL_RETURN_ALT = 60: a return climbs to 60 m, above the site's ceiling 30 m" in late_and_high.reason
+
+
+def test_the_failsafe_check_is_in_the_report_and_a_disabled_one_fails_preflight(px4, settings):
+    autopilot, site = px4
+    with changed(autopilot, NAV_DLL_ACT=0.0):
+        report = run_preflight(site, settings, detector=False)
+    result = report.result(Check.FAILSAFE)
+    assert not report.passed and not result.passed, report.text()
+    assert "FAIL  autopilot's link-loss failsafes: telemetry link lost: NAV_DLL_ACT = 0 (disabled)" in report.text()
+    assert report.as_dict()["checks"][[c for c in Check].index(Check.FAILSAFE)]["check"] == "failsafe"
+
+
+# ------------------------------------------------------------------------- ArduPilot over MAVLink, parameter reads
+
+
+def test_ardupilot_gcs_failsafe_land_passes_disabled_fails_options_warn(ardupilot, settings):
+    autopilot, site = ardupilot
+    with linked(site, settings) as bridge:
+        good = check_failsafe(bridge, site, settings)  # the simulated ArduPilot's default: FS_GCS_ENABLE 5 (land)
+        with changed(autopilot, FS_GCS_ENABLE=0.0):
+            disabled = check_failsafe(bridge, site, settings)
+        with changed(autopilot, FS_OPTIONS=16.0, RTL_ALT=6000.0):
+            warned = check_failsafe(bridge, site, settings)
+    assert good.passed and not good.warning, good.reason
+    assert good.reason == ("telemetry link lost > 5 s (FS_GCS_TIMEOUT): FS_GCS_ENABLE = 5 (land); a return flies at "
+                           "15 m above home (RTL_ALT = 1500); FS_OPTIONS = 0")
+    assert not disabled.passed
+    assert disabled.reason == "telemetry link lost: FS_GCS_ENABLE = 0 (disabled), unsafe: set FS_GCS_ENABLE to 1 (RTL)"
+    assert warned.passed and warned.warning, warned.reason
+    assert "FS_OPTIONS = 16 sets 16: the GCS failsafe does not fire in pilot-controlled modes such as LOITER" in \
+        warned.reason
+    assert "RTL_ALT = 6000: a return climbs to 60 m, above the site's ceiling 30 m" in warned.reason
+
+
+# ------------------------------------------------------------ the simulated PX4's Return flies to its rally point
+
+
+def test_px4_offboard_loss_with_return_flies_to_the_uploaded_rally_point(tmp_path, key, settings):
+    """COM_OBL_RC_ACT 3: the setpoints stop, the autopilot returns to its rally point and hovers there."""
+    with field(tmp_path, "px4", key) as (autopilot, site):
+        autopilot.params["COM_OBL_RC_ACT"] = 3.0
+        with linked(site, settings) as bridge:
+            home = bridge.request_message(mav.MAVLINK_MSG_ID_HOME_POSITION, 1, "HOME_POSITION", 5.0)
+            start = autopilot.sim.rig_state().position_m.copy()
+            east, north, above_home = 6.0, -4.0, float(start[2]) + 1.0
+            lat0, lon0 = home.latitude * 1e-7, home.longitude * 1e-7
+            rally = RallyItem(lat0 + math.degrees(north / 6_378_137.0),
+                              lon0 + math.degrees(east / (6_378_137.0 * math.cos(math.radians(lat0)))), above_home)
+            RallyTransfer(bridge).upload([rally])
+            deadline = time.monotonic() + 10.0  # a live link and a position before handing over
+            while not (bridge.link_ok and bridge.rig_state() is not None) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert bridge.operator_arm(True).accepted
+            assert bridge.operator_start_offboard().accepted and autopilot.mode == "offboard"
+        # the bridge is gone: its setpoints stop, as when the companion computer crashes
+        target = np.array([start[0] + east, start[1] + north, above_home])
+        assert wait_until(lambda: autopilot.mode == "rtl", 5.0), autopilot.mode_log[-1]
+        change = autopilot.mode_log[-1]
+        assert "offboard setpoints lost" in change.reason and "to the nearest rally point" in change.reason
+        arrived = wait_until(lambda: np.linalg.norm(autopilot.sim.rig_state().position_m - target) < 0.3, 20.0)
+        assert arrived, autopilot.sim.rig_state().position_m
+        time.sleep(1.0)
+        assert np.linalg.norm(autopilot.sim.rig_state().position_m - target) < 0.3  # hovers there
+        assert autopilot.mode == "rtl" and autopilot.armed
+
+
+def wait_until(condition, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
