@@ -651,7 +651,9 @@
       var lines = [];
       if (j.error) lines.push(j.error);
       if (j.message) lines.push(j.message);
-      (j.checks || []).forEach(function (c) { lines.push((c.passed ? 'PASS ' : 'FAIL ') + c.title + ': ' + c.reason); });
+      (j.checks || []).forEach(function (c) {
+        lines.push((!c.passed ? 'FAIL ' : c.warning ? 'WARN ' : 'PASS ') + c.title + ': ' + c.reason);
+      });
       if (j.passed !== undefined) lines.unshift(j.passed ? 'preflight PASSED' : 'preflight FAILED');
       $('op-result').textContent = lines.join('\n') || String(status);
     }
