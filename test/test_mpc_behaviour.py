@@ -173,6 +173,31 @@ def test_obstacle_clearance_and_minimum_subject_distance_are_respected(mpc, vehi
         state = result.planned_state(1)
 
 
+def test_a_start_frame_inside_a_building_is_taken_from_beside_it_and_the_wall_is_never_entered(mpc, vehicle):
+    """A subject stands by a building's west face; the camera, east of the building, would take its start frame
+    where it looks from -- inside the building.  The viewpoint turns round the subject into the open
+    (mpc/viewpoint.py): every plan keeps the clearance from the wall, none needs the safety slack.  (In the closed
+    loop, generated seed 5005, the approach ran at such a wall at 3 m/s, softened the clearance by up to 0.9 m
+    and hit it.)"""
+    mpc.reset()
+    building = Obstacle("box", center_m=[0.0, 0.0, 5.0], half_extents_m=[5.0, 5.0, 5.0], name="building")
+    subject = track(1, [-6.5, 0.0, 0])
+    shot = ShotSpec(framing="medium", movement={"type": "follow"})
+    state = RigState(position_m=[25.0, -8.0, 2.0], yaw_rad=2.9, focal_length_mm=30)
+    clearance = vehicle.airspace.obstacle_clearance_m + vehicle.vehicle.radius_m
+    for step in range(100):
+        result = mpc.solve(state, shot, [subject], [building], step * mpc.dt_s)
+        assert result.status in ("optimal", "relaxed"), result.message
+        assert not any(r.startswith("safety") for r in result.relaxations), (step, result.relaxations)
+        for position in result.plan["position_m"][1:]:
+            assert building.distance_m(position) >= clearance - 0.05, (step, position)
+        state = result.planned_state(1)
+    # ... and it went round the building towards the turned start frame, south of it (without the turn it
+    # stopped at the east wall, 1.2 m off it, the building between it and its subject)
+    assert state.position_m[0] < building.center_m[0] + building.half_extents_m[0], state.position_m
+    assert state.position_m[1] < building.center_m[1] - building.half_extents_m[1], state.position_m
+
+
 def test_a_close_up_asked_inside_the_minimum_distance_is_relaxed_and_reported(mpc, vehicle):
     mpc.reset()
     subject = track(1, [0, 0, 0])

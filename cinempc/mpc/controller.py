@@ -209,7 +209,7 @@ class CineMPC:
         phase = self.references.update_phase(state, shot, roles, self._memory, shot_time_s, relaxations,
                                               background_distance_m)
         P = self.references.build(
-            state, shot, roles, shot_time_s, background_distance_m, self._memory, relaxations
+            state, shot, roles, shot_time_s, background_distance_m, self._memory, relaxations, obstacles
         )
         x0 = self._initial_state(state, shot_time_s)
         X_guess, U_guess, P, warm = self._initial_guess(x0, shot_time_s, P, state, obstacles)

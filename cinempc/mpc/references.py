@@ -9,6 +9,7 @@ so one compiled problem serves every shot.  This module is plain NumPy.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -35,6 +36,7 @@ from cinempc.mpc.model import FOCAL_SCALE_MM, ParamLayout, stops_from_f_number
 from cinempc.mpc.movements import AcquireGoal, StartGeometry, reference_for, unit
 from cinempc.mpc.ocp import yaw_rate_limit
 from cinempc.mpc.params import MPCParams
+from cinempc.mpc.viewpoint import turn_out_of_boxes, turned
 from cinempc.shot import ShotSpec, ShotVocabulary, side_bearing_rad
 from cinempc.state import Obstacle, RigState, SubjectTrack
 
@@ -542,6 +544,7 @@ class ReferenceBuilder:
     def build(
         self, state: RigState, shot: ShotSpec, roles: SubjectRoles, shot_time_s: float,
         background_distance_m: float | None, memory: ShotMemory, relaxations: list[str],
+        obstacles: Sequence[Obstacle] = (),
     ) -> np.ndarray:
         L, N, dt = self.layout, self.N, self.dt_s
         w, t = self.params.weights, self.params.targets
@@ -648,6 +651,9 @@ class ReferenceBuilder:
         # no move brings the camera nearer than it can stop should its subjects stop dead (a dolly in behind a
         # runner ended 2.7 m behind at 4.3 m/s; the runner stopped and the drone hit him): the lens takes up the rest
         stopping_m = self.stopping_stand_off_m(framed, state, group_anchor[0])
+        boxes, turn_rad = [o for o in obstacles if o.kind == "box"], 0.0
+        clearance = self.vehicle.airspace.obstacle_clearance_m + self.vehicle.vehicle.radius_m
+        free_bearing = not self.moves[movement].acquires_side or self.heading(primary, 0, memory) is None
         # ... and the hard minimum distance grows by the same braking distance: the reference alone did not keep
         # it when the framing pulled the camera in (a long lens at its end: the size term won)
         P[L.slices["min_subject_distance_m"], :] = self.min_distance_m() + stopping_m - self.limits.min_distance_m
@@ -694,6 +700,10 @@ class ReferenceBuilder:
                     offset, ahead_offset = (outside_m(o, stopping_m) for o in (here.offset_m, ahead.offset_m))
                     vel_ref = v_group + (ahead_offset - offset) / dt
                     w_view = [w.view_direction * reference.view_gain, w.view_distance * reference.view_gain]
+            if free_bearing and memory.acquired_s is None and not world_anchored:
+                # a start frame the shot ties to no side is not taken from inside a building (mpc/viewpoint.py)
+                turn_rad = turn_out_of_boxes(anchor, offset, boxes, clearance, turn_rad)
+                offset = turned(offset, turn_rad)
             if not world_anchored:  # head for this stage's viewpoint, acquired or not
                 vel_ref = vel_ref + self.approach_velocity_mps(state.position_m, anchor + offset, k * dt)
             view_d = float(np.linalg.norm(offset))
