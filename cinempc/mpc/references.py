@@ -652,7 +652,6 @@ class ReferenceBuilder:
         # runner ended 2.7 m behind at 4.3 m/s; the runner stopped and the drone hit him): the lens takes up the rest
         stopping_m = self.stopping_stand_off_m(framed, state, group_anchor[0])
         boxes, turn_rad = [o for o in obstacles if o.kind == "box"], 0.0
-        clearance = self.vehicle.airspace.obstacle_clearance_m + self.vehicle.vehicle.radius_m
         free_bearing = not self.moves[movement].acquires_side or self.heading(primary, 0, memory) is None
         # ... and the hard minimum distance grows by the same braking distance: the reference alone did not keep
         # it when the framing pulled the camera in (a long lens at its end: the size term won)
@@ -702,7 +701,7 @@ class ReferenceBuilder:
                     w_view = [w.view_direction * reference.view_gain, w.view_distance * reference.view_gain]
             if free_bearing and memory.acquired_s is None and not world_anchored:
                 # a start frame the shot ties to no side is not taken from inside a building (mpc/viewpoint.py)
-                turn_rad = turn_out_of_boxes(anchor, offset, boxes, clearance, turn_rad)
+                turn_rad = turn_out_of_boxes(anchor, offset, boxes, self.obstacle_clearance_m, turn_rad)
                 offset = turned(offset, turn_rad)
             if not world_anchored:  # head for this stage's viewpoint, acquired or not
                 vel_ref = vel_ref + self.approach_velocity_mps(state.position_m, anchor + offset, k * dt)
@@ -792,13 +791,18 @@ class ReferenceBuilder:
         L.set(vector, "obs_normal", np.zeros(3 * L.max_obstacles))
         L.set(vector, "obs_offset_m", np.full(L.max_obstacles, -1.0))
 
+    @property
+    def obstacle_clearance_m(self) -> float:
+        """How far the drone's centre keeps from an obstacle's surface: the airspace's clearance plus its radius."""
+        return self.vehicle.airspace.obstacle_clearance_m + self.vehicle.vehicle.radius_m
+
     def place_obstacles(self, P: np.ndarray, state: RigState, obstacles: list[Obstacle],
                         positions_m: np.ndarray) -> None:
         """Fill the obstacle slots of every stage from the warm start's positions (``positions_m``, one row per
         stage): spheres and cylinders as inflated level sets; each box as one half-space per stage, the plane
         touching the box where that stage's position is nearest to it, pushed out by the clearance."""
         L = self.layout
-        clearance = self.vehicle.airspace.obstacle_clearance_m + self.vehicle.vehicle.radius_m
+        clearance = self.obstacle_clearance_m
         path = np.vstack([np.asarray(state.position_m, dtype=float)[None, :], positions_m])
         sl = L.slices
         for i, obstacle in enumerate(self._nearest_obstacles(path, obstacles)):

@@ -3,10 +3,9 @@
 Rule: while the start frame is being acquired and its bearing is the one at the cut (the move keeps no side,
 or the subject's heading is not known yet), a viewpoint that falls deeper than the obstacle clearance inside a
 box is turned round the subject by the smallest step that takes it the clearance out; distance and elevation
-stay.  Why: a stand-off taken in the
-subject's direction alone put the start frame of a wide shot inside a building beside its subject; the
-approach ran at the wall at 3 m/s, could no longer brake and hit it (the MPC's box rows stop the drone at a
-wall, they cannot show it another side).
+stay.  Why: a stand-off taken in the subject's direction alone put the start frame of a wide shot inside a
+building beside its subject; the approach ran at the wall at 3 m/s, could no longer brake and hit it (the
+MPC's box rows stop the drone at a wall, they cannot show it another side).
 """
 
 from __future__ import annotations
