@@ -227,7 +227,7 @@ def test_ignored_words_and_a_subject_to_point_out_over_http(client: TestClient, 
 
 @pytest.fixture()
 def server(hub: LiveHub):
-    hub.settings = DirectorSettings(port=0, token=TOKEN, auth_timeout_s=0.5, command_rate_per_s=1.0,
+    hub.settings = DirectorSettings(port=0, token=TOKEN, auth_timeout_s=2.0, command_rate_per_s=1.0,
                                     command_burst=6, state_rate_hz=20.0, frame_rate_hz=20.0)
     srv = DirectorServer(hub).start()
     yield srv
@@ -287,8 +287,9 @@ def test_websocket_token_in_query_string_is_not_enough(server: DirectorServer):
 
 
 def test_websocket_session(server: DirectorServer, hub: LiveHub):
+    auth = signed_auth(server)  # the session opens over HTTP before the socket (and its auth deadline) opens
     with connect(ws_url(server), open_timeout=5) as ws:
-        ws.send(signed_auth(server))
+        ws.send(auth)
         hello = receive_json(ws, "hello")
         assert any(p["name"] == "orbit_cw" for p in hello["presets"])
         state = receive_json(ws, "state")
@@ -347,8 +348,9 @@ def test_websocket_session(server: DirectorServer, hub: LiveHub):
 
 
 def test_websocket_asks_to_point_out_a_subject_nobody_carries(server: DirectorServer, hub: LiveHub):
+    auth = signed_auth(server)  # the session opens over HTTP before the socket (and its auth deadline) opens
     with connect(ws_url(server), open_timeout=5) as ws:
-        ws.send(signed_auth(server))
+        ws.send(auth)
         receive_json(ws, "hello")
         ws.send(json.dumps({"type": "command", "id": 1, "text": "orbit the drummer, documentary vibe"}))
         waiting = receive_json(ws, "result")
