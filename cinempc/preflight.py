@@ -12,9 +12,12 @@ Rules (docs/first_flight.md; the numbers are config/preflight.yaml's):
 * rally: with a site rally point, the autopilot's rally list (read with the mission protocol) is that point alone,
   within ``rally_tolerance_m``, so its own Return goes where cinempc's rally goes (``cinempc mavlink rally``
   uploads it); without one, the autopilot's own rally points are reported, not judged;
-* failsafe: the autopilot's link-loss failsafes (PX4 ``NAV_DLL_ACT``/``COM_OBL_RC_ACT`` with their timeouts,
-  ArduPilot ``FS_GCS_ENABLE``/``FS_GCS_TIMEOUT``/``FS_OPTIONS``, the return altitude): an action that returns or
-  lands passes, hold warns, disabled fails naming what to set (the values are config/preflight.yaml's);
+* failsafe: the autopilot's own failsafes -- link loss, offboard loss, RC loss, battery (PX4 ``NAV_DLL_ACT``,
+  ``COM_OBL_RC_ACT``, ``NAV_RCL_ACT`` with their timeouts, ``COM_LOW_BAT_ACT``; ArduPilot ``FS_GCS_ENABLE``,
+  ``FS_THR_ENABLE`` with their timeouts, ``BATT_FS_LOW_ACT``/``BATT_FS_CRT_ACT``, ``FS_OPTIONS``), where a Return
+  goes (PX4 ``RTL_TYPE``, ArduPilot ``RALLY_INCL_HOME``: to the site's rally point when it has one) and its
+  altitude: an action that returns or lands passes, hold warns, disabled fails naming what to set (the values
+  are config/preflight.yaml's);
 * camera/gimbal: the camera answers CAMERA_INFORMATION and the gimbal manager GIMBAL_MANAGER_INFORMATION;
 * lens: the camera's sensor size and resolution match the site's camera profile, its focal length is in range;
 * detector: the site's weights load and detect on a test frame within 1 / frame_rate_hz;
@@ -49,7 +52,7 @@ class Check(StrEnum):
     HOME = "home set"
     FENCE = "our fence inside the autopilot's fence"
     RALLY = "rally point on the autopilot"
-    FAILSAFE = "autopilot's link-loss failsafes"
+    FAILSAFE = "autopilot's failsafes"
     CAMERA = "camera and gimbal respond"
     LENS = "lens profile matches the camera"
     DETECTOR = "detector loaded, on a test frame"
@@ -138,12 +141,16 @@ class Finding:
     text: str
 
 
+DEFAULT_WARN_WHY = "which neither returns nor lands"
+
+
 @dataclass(frozen=True)
 class FailsafeAction:
     """An autopilot's failsafe-action parameter and the rule for it (config/preflight.yaml ``failsafe``).
 
-    Rule: a value in ``passes`` passes, one in ``warns`` warns, any other fails and ``fix`` is the value to set;
-    the ``timeout`` parameter must be > 0 (else the failsafe never fires) and should be <= ``max_timeout_s``.
+    Rule: a value in ``passes`` passes, one in ``warns`` warns (``warn_why`` says why), any other fails and
+    ``fix`` is the value to set; a ``timeout`` parameter, when the action has one, must be > 0 (else the
+    failsafe never fires) and should be <= ``max_timeout_s``.
     """
 
     param: str
@@ -152,18 +159,27 @@ class FailsafeAction:
     passes: frozenset[int]
     warns: frozenset[int]
     fix: int
-    timeout: str
-    max_timeout_s: float
+    timeout: str | None = None
+    max_timeout_s: float | None = None
+    warn_why: str = DEFAULT_WARN_WHY
 
     @classmethod
     def from_config(cls, param: str, values: dict[str, Any]) -> FailsafeAction:
-        """From one entry of ``failsafe.<autopilot>.actions``."""
+        """From one entry of ``failsafe.<autopilot>.actions`` (or a destination merged with its site variant)."""
+        timeout = values.get("timeout") or None
+        max_timeout = values.get("max_timeout_s")
         action = cls(param, str(values["event"]), tuple(str(v) for v in values["labels"]),
                      frozenset(int(v) for v in values["passes"]), frozenset(int(v) for v in values["warns"]),
-                     int(values["fix"]), str(values["timeout"]), float(values["max_timeout_s"]))
-        if action.fix not in action.passes or action.passes & action.warns or not action.max_timeout_s > 0:
+                     int(values["fix"]), None if timeout is None else str(timeout),
+                     None if max_timeout is None else float(max_timeout),
+                     str(values.get("warn_why") or DEFAULT_WARN_WHY))
+        timed_right = (action.timeout is None) == (action.max_timeout_s is None) and (
+            action.max_timeout_s is None or action.max_timeout_s > 0)
+        if action.fix not in action.passes or action.passes & action.warns or not timed_right:
             raise ValueError(f"preflight.yaml: failsafe action {param}: fix must be one of passes, passes and warns "
-                             "must not overlap, max_timeout_s must be positive")
+                             "must not overlap, timeout and a positive max_timeout_s come together")
+        if max(action.passes | action.warns) >= len(action.labels):
+            raise ValueError(f"preflight.yaml: failsafe action {param}: every passing or warning value needs a label")
         return action
 
     def setting(self, value: int) -> str:
@@ -172,9 +188,16 @@ class FailsafeAction:
         return f"{self.param} = {value} ({label})"
 
 
+SITE_VARIANTS = {True: "with_rally", False: "without_rally"}
+
+
 @dataclass(frozen=True)
 class FailsafeRules:
-    """What preflight reads and accepts of one autopilot stack's link-loss failsafes (config/preflight.yaml)."""
+    """What preflight reads and accepts of one autopilot stack's failsafes (config/preflight.yaml).
+
+    ``destinations``: where a Return goes, one rule per parameter for a site with a rally point (True) and one for
+    a site without (False).
+    """
 
     actions: tuple[FailsafeAction, ...]
     return_altitude_param: str
@@ -182,14 +205,23 @@ class FailsafeRules:
     options_param: str | None = None
     options_warn_bits: int = 0
     options_why: str = ""
+    destinations: dict[bool, tuple[FailsafeAction, ...]] = field(
+        default_factory=lambda: {True: (), False: ()})
 
     @classmethod
     def from_config(cls, values: dict[str, Any]) -> FailsafeRules:
-        """From ``failsafe.<autopilot>``; the options bitmask is optional (PX4 has none for these failsafes)."""
+        """From ``failsafe.<autopilot>``; the options bitmask and the destination rules are optional."""
+        destinations: dict[bool, tuple[FailsafeAction, ...]] = {}
+        for has_rally, variant in SITE_VARIANTS.items():
+            rules = []
+            for name, entry in (values.get("destination") or {}).items():
+                base = {k: v for k, v in entry.items() if k not in SITE_VARIANTS.values()}
+                rules.append(FailsafeAction.from_config(name, {**base, **entry[variant]}))
+            destinations[has_rally] = tuple(rules)
         return cls(tuple(FailsafeAction.from_config(name, v) for name, v in values["actions"].items()),
                    str(values["return_altitude_param"]), float(values["return_altitude_scale"]),
                    values.get("options_param") or None, int(values.get("options_warn_bits", 0)),
-                   str(values.get("options_why", "")))
+                   str(values.get("options_why", "")), destinations)
 
 
 @dataclass(frozen=True)
@@ -554,14 +586,15 @@ def judge_action(action: FailsafeAction, read: ReadParameter) -> list[Finding]:
         return [Finding(Grade.FAIL, f"the autopilot did not answer {action.param}: what it does ({action.event}) "
                         "is unknown")]
     value = int(round(raw))
-    timeout = read(action.timeout)
+    timeout = read(action.timeout) if action.timeout is not None else None
     when = f"{action.event}" + (f" > {timeout:g} s ({action.timeout})" if timeout is not None and timeout > 0 else "")
     fix = f"set {action.param} to {action.fix} ({action.labels[action.fix]})"
     if value not in action.passes and value not in action.warns:
         return [Finding(Grade.FAIL, f"{action.event}: {action.setting(value)}, unsafe: {fix}")]
     findings = [Finding(Grade.PASS, f"{when}: {action.setting(value)}") if value in action.passes else
-                Finding(Grade.WARN, f"{when}: {action.setting(value)}, which neither returns nor lands ({fix} "
-                        "for that)")]
+                Finding(Grade.WARN, f"{when}: {action.setting(value)}, {action.warn_why} ({fix} for that)")]
+    if action.timeout is None or action.max_timeout_s is None:
+        return findings
     if timeout is None:
         findings.append(Finding(Grade.WARN, f"{action.timeout} not reported: when {action.param} acts is unknown"))
     elif timeout <= 0:
@@ -618,7 +651,7 @@ def failsafe_result(findings: list[Finding]) -> CheckResult:
 
 
 def check_failsafe(bridge: PreflightBridge, site: Site, settings: PreflightSettings) -> CheckResult:
-    """The autopilot's link-loss failsafes, read as parameters and judged by config/preflight.yaml's rules."""
+    """The autopilot's failsafes and Return, read as parameters and judged by config/preflight.yaml's rules."""
     stack = bridge.autopilot.value if bridge.autopilot is not None else None
     rules = settings.failsafe.get(stack) if stack is not None else None
     if rules is None:
@@ -628,6 +661,8 @@ def check_failsafe(bridge: PreflightBridge, site: Site, settings: PreflightSetti
         return bridge.read_parameter(name, settings.timeout_s)
 
     findings = [finding for action in rules.actions for finding in judge_action(action, read)]
+    has_rally = site.failsafe.rally is not None
+    findings += [finding for rule in rules.destinations[has_rally] for finding in judge_action(rule, read)]
     findings.append(judge_return_altitude(rules, read, site))
     findings += judge_options(rules, read)
     return failsafe_result(findings)

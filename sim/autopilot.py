@@ -8,8 +8,11 @@ camera taking focal length and metres) and an ArduPilot mode (GUIDED/LOITER/
 BRAKE, AP_Camera taking percentages, ``GUID_TIMEOUT``).  It is complete enough
 for MAVSDK to connect: AUTOPILOT_VERSION, a small parameter set, "no mission"; it stores rally points
 uploaded with the mission protocol (:mod:`cinempc_sim.autopilot_mission`), and its Return (RTL: commanded, or
-PX4's offboard-loss failsafe with ``COM_OBL_RC_ACT`` = 3) flies to the nearest of them and hovers there.  Its
-link-loss failsafe parameters (``NAV_DLL_ACT``, ``FS_GCS_ENABLE``, ...) are answered for preflight, not enforced.
+PX4's offboard-loss failsafe with ``COM_OBL_RC_ACT`` = 3) climbs to the return altitude (``RTL_RETURN_ALT`` m /
+``RTL_ALT`` cm above home, capped by its airspace ceiling and its own vertical fence) when below it, flies across
+to the nearest rally point at that altitude, descends to the point and hovers there (:class:`ReturnFlight`).  Its
+other failsafe parameters (``NAV_DLL_ACT``, ``NAV_RCL_ACT``, ``COM_LOW_BAT_ACT``, ``RTL_TYPE``, ``FS_GCS_ENABLE``,
+``FS_THR_ENABLE``, ``BATT_FS_*_ACT``, ``RALLY_INCL_HOME``, ...) are answered for preflight, not enforced.
 
 Clocks: ``lockstep=False`` runs physics in a thread at wall-clock pace (link
 tests, MAVSDK); ``lockstep=True`` advances only in :meth:`advance` so a closed
@@ -61,9 +64,11 @@ PX4_OFFBOARD_LOSS_MODES = {3: "rtl", 4: "land"}
 # a Return's (horizontal, up, down speed, acceleration) parameters per stack, and metres (per second) per unit
 # PX4's integer parameters here: sent as INT32 packed bytewise into the float, as PX4 does (cinempc.mavlink.params)
 PX4_INT32_PARAMS = frozenset({"COM_OBL_RC_ACT", "NAV_DLL_ACT", "COM_DL_LOSS_T", "GF_ACTION", "COM_ARM_WO_GPS",
-                              "SYS_AUTOSTART"})
+                              "SYS_AUTOSTART", "NAV_RCL_ACT", "COM_LOW_BAT_ACT", "RTL_TYPE"})
 RETURN_SPEED_PARAMS = {Autopilot.PX4: (("MPC_XY_CRUISE", "MPC_Z_V_AUTO_UP", "MPC_Z_V_AUTO_DN", "MPC_ACC_HOR"), 1.0),
                        Autopilot.ARDUPILOT: (("WPNAV_SPEED", "WPNAV_SPEED_UP", "WPNAV_SPEED_DN", "WPNAV_ACCEL"), 0.01)}
+# the altitude a Return climbs to (above home; <= 0: where it is), and metres per unit
+RETURN_ALTITUDE_PARAMS = {Autopilot.PX4: ("RTL_RETURN_ALT", 1.0), Autopilot.ARDUPILOT: ("RTL_ALT", 0.01)}
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,49 @@ class ModeChange:
     sim_time_s: float
     mode: str
     reason: str
+
+
+@dataclass(frozen=True)
+class ReturnFlight:
+    """A simulated Return, as PX4 and ArduPilot fly one: up to the transit altitude, across to the rally point at
+    it, then down (or up) to the point's altitude; each leg a minimum-jerk :class:`RallyPath` flown in turn.
+
+    Rule: transit altitude = max(start, rally point, return altitude) capped by the ceiling -- a Return below the
+    return altitude climbs first, one above it keeps its altitude, and none climbs through the ceiling.
+    """
+
+    legs: tuple[RallyPath, ...]
+    rally_m: np.ndarray
+    transit_altitude_m: float
+
+    @classmethod
+    def plan(cls, start_m: np.ndarray, rally_m: np.ndarray, return_altitude_m: float | None, ceiling_m: float,
+             speed_mps: float, up_mps: float, down_mps: float, accel_mps2: float) -> ReturnFlight:
+        """The three legs from ``start_m`` to ``rally_m`` (ENU metres) at the speeds and acceleration given."""
+        start, rally = np.asarray(start_m, dtype=float), np.asarray(rally_m, dtype=float)
+        climb_to = return_altitude_m if return_altitude_m is not None else -math.inf
+        transit = min(max(float(start[2]), float(rally[2]), climb_to), float(ceiling_m))
+        waypoints = [start, np.array([start[0], start[1], transit]), np.array([rally[0], rally[1], transit]), rally]
+        legs = []
+        for here, there in zip(waypoints[:-1], waypoints[1:], strict=True):
+            vertical = up_mps if there[2] >= here[2] else down_mps
+            point = RallyPoint(tuple(float(v) for v in there), after_s=1.0, speed_mps=speed_mps,
+                               vertical_speed_mps=vertical, accel_mps2=accel_mps2)
+            legs.append(point.path_from(here))
+        return cls(tuple(legs), rally, transit)
+
+    @property
+    def duration_s(self) -> float:
+        return sum(leg.duration_s for leg in self.legs)
+
+    def sample(self, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """(position, velocity, acceleration, arrived) ``t_s`` seconds after the Return began."""
+        t = max(0.0, float(t_s))
+        for leg in self.legs:
+            if t < leg.duration_s:
+                return leg.sample(t)
+            t -= leg.duration_s
+        return self.legs[-1].sample(math.inf)
 
 
 @dataclass
@@ -96,8 +144,13 @@ def _px4_params(settings: dict[str, Any]) -> dict[str, float]:
             # a Return's flight (PX4 defaults), to the nearest rally point; it hovers there (RTL_LAND_DELAY -1)
             "MPC_XY_CRUISE": 5.0, "MPC_Z_V_AUTO_UP": 3.0, "MPC_Z_V_AUTO_DN": 1.5, "MPC_ACC_HOR": 3.0,
             "RTL_LAND_DELAY": -1.0,
-            # data-link loss (NAV_DLL_ACT 2: return) and the return altitude: read by preflight, not enforced here
-            "NAV_DLL_ACT": 2.0, "COM_DL_LOSS_T": 10.0, "RTL_RETURN_ALT": 15.0,
+            # a Return climbs to RTL_RETURN_ALT (metres above home) first when below it
+            "RTL_RETURN_ALT": 15.0,
+            # data-link loss (NAV_DLL_ACT 2: return), RC loss (NAV_RCL_ACT 2: return), critical battery
+            # (COM_LOW_BAT_ACT 3: return, land at emergency), where a Return goes (RTL_TYPE 1: a rally point,
+            # else home): read by preflight, not enforced here
+            "NAV_DLL_ACT": 2.0, "COM_DL_LOSS_T": 10.0, "NAV_RCL_ACT": 2.0, "COM_RC_LOSS_T": 0.5,
+            "COM_LOW_BAT_ACT": 3.0, "RTL_TYPE": 1.0,
             # the geofence (GF_ACTION 3: return): read by preflight, not enforced here
             "GF_MAX_HOR_DIST": float(settings["fence_max_hor_dist_m"]),
             "GF_MAX_VER_DIST": float(settings["fence_max_ver_dist_m"]), "GF_ACTION": 3.0}
@@ -105,8 +158,13 @@ def _px4_params(settings: dict[str, Any]) -> dict[str, float]:
 
 def _ardupilot_params(settings: dict[str, Any]) -> dict[str, float]:
     return {"GUID_TIMEOUT": float(settings["offboard_loss_timeout_s"]), "FS_GCS_ENABLE": 5.0,
-            # the GCS failsafe's timeout and exceptions, the RTL altitude (cm): read by preflight, not enforced here
-            "FS_GCS_TIMEOUT": 5.0, "FS_OPTIONS": 0.0, "RTL_ALT": 1500.0,
+            # a Return climbs to RTL_ALT (centimetres above home) first when below it
+            "RTL_ALT": 1500.0,
+            # the GCS failsafe's timeout and exceptions, the radio failsafe (FS_THR_ENABLE 1: RTL), the battery
+            # failsafes (low: RTL, critical: land), home not a rally point (RALLY_INCL_HOME 0): read by
+            # preflight, not enforced here
+            "FS_GCS_TIMEOUT": 5.0, "FS_OPTIONS": 0.0, "FS_THR_ENABLE": 1.0, "RC_FS_TIMEOUT": 1.0,
+            "BATT_FS_LOW_ACT": 2.0, "BATT_FS_CRT_ACT": 1.0, "RALLY_INCL_HOME": 0.0,
             # a Return's flight (cm/s, cm/s/s; Copter defaults), to the nearest rally point
             "WPNAV_SPEED": 800.0, "WPNAV_SPEED_UP": 250.0, "WPNAV_SPEED_DN": 150.0, "WPNAV_ACCEL": 250.0,
             "MNT1_TYPE": 6.0, "CAM1_TYPE": 4.0, "SYSID_THISMAV": 1.0,
@@ -162,7 +220,7 @@ class SimAutopilot:
             self._home_enu = np.array([state.position_m[0], state.position_m[1], 0.0])
             self._target: _Target | None = None
             self._takeoff_altitude_m: float | None = None
-            self._return: tuple[RallyPath, float] | None = None  # a Return's flight and its start (sim time)
+            self._return: tuple[ReturnFlight, float] | None = None  # a Return's flight and its start (sim time)
             self.gimbal = GimbalManager()
             self.camera = SimCamera(self.profile, self.px4, state.focal_length_mm, state.focus_distance_m,
                                     state.f_number)
@@ -272,7 +330,10 @@ class SimAutopilot:
         path = self._return_path(state.position_m) if mode == "rtl" else None
         self._return = None if path is None else (path, float(self.sim.time_s))
         if path is not None:
-            reason += f"; to the nearest rally point, {math.dist(path.rally.position_m, state.position_m):.1f} m"
+            reason += f"; to the nearest rally point, {math.dist(path.rally_m, state.position_m):.1f} m"
+            reason += f", across at {path.transit_altitude_m - self._home_enu[2]:.1f} m above home"
+            if path.transit_altitude_m > float(state.position_m[2]) + 0.05:
+                reason += ", climbing first"
         self.mode = mode
         self.mode_log.append(ModeChange(time.monotonic(), float(self.sim.time_s), mode, reason))
         self._statustext(f"mode {mode}: {reason}", mav.MAV_SEVERITY_INFO)
@@ -296,18 +357,32 @@ class SimAutopilot:
                 return name
         return None
 
-    def _return_path(self, start_m: np.ndarray) -> RallyPath | None:
-        """A Return with rally points flies to the nearest (horizontally), at its altitude; None without any."""
+    def _return_path(self, start_m: np.ndarray) -> ReturnFlight | None:
+        """A Return with rally points flies to the nearest (horizontally) at the return altitude; None without any."""
         if not self.rally.points:
             return None
         targets = [self._local(point) for point in self.rally.points]
         target = min(targets, key=lambda t: float(np.linalg.norm(t[:2] - start_m[:2])))
         names, unit = RETURN_SPEED_PARAMS[self.flavour]
         across, up, down, accel = (float(self.params[name]) * unit for name in names)
-        timeout = float(self.params["COM_OF_LOSS_T" if self.px4 else "GUID_TIMEOUT"])
-        point = RallyPoint(tuple(float(v) for v in target), after_s=timeout, speed_mps=across,
-                           vertical_speed_mps=up if target[2] >= start_m[2] else down, accel_mps2=accel)
-        return point.path_from(start_m)
+        return ReturnFlight.plan(start_m, target, self.return_altitude_m(), self.return_ceiling_m(), across, up,
+                                 down, accel)
+
+    def return_altitude_m(self) -> float | None:
+        """The ENU altitude a Return climbs to (RTL_RETURN_ALT m / RTL_ALT cm above home); None: where it is."""
+        name, unit = RETURN_ALTITUDE_PARAMS[self.flavour]
+        above_home = float(self.params[name]) * unit
+        return None if above_home <= 0 else float(self._home_enu[2]) + above_home
+
+    def return_ceiling_m(self) -> float:
+        """The highest a Return flies: the airspace ceiling, and the autopilot's own vertical fence when it has one."""
+        ceiling = float(self.airspace.altitude_ceiling_m)
+        if self.px4:
+            fence = float(self.params["GF_MAX_VER_DIST"])
+        else:  # FENCE_TYPE bit 0: the maximum-altitude fence
+            on = self.params["FENCE_ENABLE"] >= 1 and int(self.params["FENCE_TYPE"]) & 1
+            fence = float(self.params["FENCE_ALT_MAX"]) if on else 0.0
+        return min(ceiling, float(self._home_enu[2]) + fence) if fence > 0 else ceiling
 
     def _failsafes(self) -> None:
         """Offboard-loss: no setpoint for COM_OF_LOSS_T (PX4) -> COM_OBL_RC_ACT's mode (return, land, else HOLD);

@@ -11,12 +11,14 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``preflight`` sub-command."""
     parser = subparsers.add_parser(
-        "preflight", help="check the autopilot, fence, rally point, link-loss failsafes, camera, lens, detector and "
+        "preflight", help="check the autopilot, fence, rally point, failsafes, camera, lens, detector and "
         "setpoint stream before flying",
         description="Connects to the site's autopilot and checks: link and signing, mode and arming, home, our "
         "fence inside the autopilot's, its rally point is the site's (cinempc mavlink rally uploads it), its "
-        "link-loss failsafes return or land, camera and gimbal, lens profile, detector on a test frame, setpoint "
-        "stream rate (docs/first_flight.md).  Exit code 0 only when every check passes (a WARN line passes).",
+        "failsafes (link, offboard and RC loss, low battery) return or land and its Return goes to the site's rally "
+        "point at an altitude inside the site's band, camera and gimbal, lens profile, detector on a test frame, "
+        "setpoint stream rate (docs/first_flight.md).  Exit code 0 only when every check passes (a WARN line "
+        "passes).",
     )
     parser.add_argument("--site", type=Path, required=True, help="the site file (FIELD.yaml)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
