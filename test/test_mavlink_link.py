@@ -89,7 +89,7 @@ def _fly(bridge: MavlinkBridge, setpoint: Setpoint) -> None:
     assert bridge.operator_arm().accepted
     result = bridge.operator_start_offboard(setpoint)
     assert result.accepted, result
-    assert wait_until(lambda: bridge.mode == "offboard", 3.0)
+    assert wait_until(lambda: bridge.mode == "offboard", 10.0)
 
 
 # ------------------------------------------------------------------------------ telemetry
@@ -100,7 +100,7 @@ def test_telemetry_round_trip(sim, bridge, px4):
     for name in ("HEARTBEAT", "SYS_STATUS", "LOCAL_POSITION_NED", "LOCAL_POSITION_NED_COV", "ATTITUDE",
                  "GIMBAL_DEVICE_ATTITUDE_STATUS", "CAMERA_SETTINGS", "GLOBAL_POSITION_INT", "EXTENDED_SYS_STATE",
                  "GIMBAL_MANAGER_STATUS", "HOME_POSITION", "CAMERA_INFORMATION"):
-        assert wait_until(lambda n=name: bridge.message(n) is not None, 3.0), name
+        assert wait_until(lambda n=name: bridge.message(n) is not None, 10.0), name
     info = bridge.message("CAMERA_INFORMATION")
     assert info.sensor_size_h == pytest.approx(sim.camera_profile.sensor_width_mm)
     mav_state, truth = bridge.rig_state(), sim.rig_state()
@@ -138,7 +138,7 @@ def test_offboard_flight_gimbal_and_lens(sim, bridge, px4):
         s = bridge.rig_state()
         return s is not None and np.linalg.norm(s.position_m - target.position_m) < 0.25 and \
             abs(s.pitch_rad - target.pitch_rad) < 0.02 and abs(s.focal_length_mm - 60.0) < 0.5
-    assert wait_until(arrived, 8.0), (bridge.rig_state(), target)
+    assert wait_until(arrived, 20.0), (bridge.rig_state(), target)
     state = bridge.rig_state()
     assert math.cos(state.yaw_rad - target.yaw_rad) > math.cos(0.03)
     assert state.focus_distance_m == pytest.approx(9.0, rel=0.02)
@@ -160,7 +160,7 @@ def test_hold_keeps_the_gimbal_and_a_fence_breach_is_never_sent(sim, bridge, px4
     hold = Setpoint.hold_at(state.with_(pitch_rad=0.2, focal_length_mm=120.0))
     link.send_setpoint(hold, status="no_subject", message="alice not seen for 1.5 s")
     # (waited for, not slept on: on a loaded machine the hold took longer than 0.3 s to reach the autopilot)
-    assert wait_until(lambda: np.linalg.norm(px4._target.position_m - state.position_m) < 1.0, 3.0)
+    assert wait_until(lambda: np.linalg.norm(px4._target.position_m - state.position_m) < 1.0, 10.0)
     assert px4.gimbal.pitch_rad == pytest.approx(-0.4)  # gimbal kept
     assert px4.camera.focal_length_mm != pytest.approx(120.0)  # lens kept
     np.testing.assert_allclose(px4._target.velocity_mps, 0.0)
@@ -169,7 +169,7 @@ def test_hold_keeps_the_gimbal_and_a_fence_breach_is_never_sent(sim, bridge, px4
     airspace = sim.vehicle_config.airspace
     link.send_setpoint(_target(state, dx=(500.0, 0.0, 0.0)))
     tag = bridge._time_boot_ms()  # whatever the bridge streams from now on was decided after the breach attempt
-    assert px4.wait_for_setpoint(tag, timeout_s=3.0)  # waited for, not slept on
+    assert px4.wait_for_setpoint(tag, timeout_s=10.0)  # waited for, not slept on
     assert airspace.contains(px4._target.position_m)
     assert np.linalg.norm(px4._target.position_m - state.position_m) < 1.0
     assert any(e.kind == "geofence" for e in link.events)
@@ -192,7 +192,7 @@ def test_takeoff_and_land_are_operator_commands(sim, bridge, px4):
     assert not bridge.operator_takeoff(4.0).accepted  # disarmed: denied
     assert bridge.operator_arm().accepted
     assert bridge.operator_takeoff(4.0).accepted
-    assert wait_until(lambda: abs(sim.rig_state().position_m[2] - 4.0) < 0.3 and px4.mode == "hold", 10.0)
+    assert wait_until(lambda: abs(sim.rig_state().position_m[2] - 4.0) < 0.3 and px4.mode == "hold", 30.0)
     assert bridge.operator_land().accepted
     assert wait_until(lambda: px4.mode == "land")
 
@@ -219,34 +219,34 @@ def test_gcs_protocol_params_mission_version(px4):
     gcs = mavutil.mavlink_connection(px4.url, source_system=255, source_component=190, dialect="ardupilotmega")
     try:
         gcs.mav.heartbeat_send(mav.MAV_TYPE_GCS, mav.MAV_AUTOPILOT_INVALID, 0, 0, 0)
-        assert gcs.recv_match(type="HEARTBEAT", blocking=True, timeout=3)
+        assert gcs.recv_match(type="HEARTBEAT", blocking=True, timeout=10)
         gcs.mav.param_set_send(1, 1, b"COM_OF_LOSS_T", 0.4, mav.MAV_PARAM_TYPE_REAL32)
-        echo = gcs.recv_match(type="PARAM_VALUE", blocking=True, timeout=3)
+        echo = gcs.recv_match(type="PARAM_VALUE", blocking=True, timeout=10)
         assert echo.param_id == "COM_OF_LOSS_T" and echo.param_value == pytest.approx(0.4)
         assert px4.params["COM_OF_LOSS_T"] == pytest.approx(0.4)
         gcs.mav.param_request_list_send(1, 1)
         names = set()
-        while (msg := gcs.recv_match(type="PARAM_VALUE", blocking=True, timeout=1)) is not None:
+        while (msg := gcs.recv_match(type="PARAM_VALUE", blocking=True, timeout=5)) is not None:
             names.add(msg.param_id)
             if len(names) == msg.param_count:
                 break
         assert {"COM_OF_LOSS_T", "COM_OBL_RC_ACT"} <= names
         gcs.mav.mission_request_list_send(1, 1, mav.MAV_MISSION_TYPE_MISSION)
-        assert gcs.recv_match(type="MISSION_COUNT", blocking=True, timeout=3).count == 0
+        assert gcs.recv_match(type="MISSION_COUNT", blocking=True, timeout=10).count == 0
         gcs.mav.command_long_send(1, 1, mav.MAV_CMD_REQUEST_MESSAGE, 0, mav.MAVLINK_MSG_ID_AUTOPILOT_VERSION,
                                   0, 0, 0, 0, 0, 0)
-        version = gcs.recv_match(type="AUTOPILOT_VERSION", blocking=True, timeout=3)
+        version = gcs.recv_match(type="AUTOPILOT_VERSION", blocking=True, timeout=10)
         assert version.capabilities & mav.MAV_PROTOCOL_CAPABILITY_MAVLINK2
         # aperture through the camera's parameters (camera definition style), REAL32 in PARAM_EXT_SET
         gcs.mav.param_ext_set_send(1, 100, b"CAM_APERTURE", struct.pack("<f", 8.0).ljust(128, b"\x00"),
                                    mav.MAV_PARAM_EXT_TYPE_REAL32)
-        ext_ack = gcs.recv_match(type="PARAM_EXT_ACK", blocking=True, timeout=3)
+        ext_ack = gcs.recv_match(type="PARAM_EXT_ACK", blocking=True, timeout=10)
         assert ext_ack.param_result == mav.PARAM_ACK_ACCEPTED and px4.camera.f_number == pytest.approx(8.0)
         gcs.mav.timesync_send(0, 123456789)
-        sync = gcs.recv_match(type="TIMESYNC", blocking=True, timeout=3, condition="TIMESYNC.ts1==123456789")
+        sync = gcs.recv_match(type="TIMESYNC", blocking=True, timeout=10, condition="TIMESYNC.ts1==123456789")
         assert sync.tc1 > 0
         gcs.mav.command_long_send(1, 1, 42424, 0, 0, 0, 0, 0, 0, 0, 0)  # an unknown command is answered
-        ack = gcs.recv_match(type="COMMAND_ACK", blocking=True, timeout=3, condition="COMMAND_ACK.command==42424")
+        ack = gcs.recv_match(type="COMMAND_ACK", blocking=True, timeout=10, condition="COMMAND_ACK.command==42424")
         assert ack.result == mav.MAV_RESULT_UNSUPPORTED
     finally:
         gcs.close()
@@ -350,7 +350,7 @@ def test_ardupilot_flavour(sim, params):
         target = _target(start, focal=90.0, focus=4.0)
         _fly(bridge, target)
         assert autopilot.mode == "offboard" and bridge.message("HEARTBEAT").custom_mode == 4  # GUIDED
-        assert wait_until(lambda: abs(bridge.rig_state().focal_length_mm - 90.0) < 0.5, 6.0)
+        assert wait_until(lambda: abs(bridge.rig_state().focal_length_mm - 90.0) < 0.5, 20.0)
         assert autopilot.camera.focal_length_mm == pytest.approx(90.0, abs=0.05)  # sent as a percentage
         assert autopilot.camera.focus_distance_m == pytest.approx(4.0, rel=1e-3)
         assert autopilot._target.type_mask == 2048
@@ -428,7 +428,9 @@ def test_link_cut_mid_shot_is_safe_within_half_a_second_and_never_resumes_alone(
         commands_before = len(autopilot.commands)
         cut_sim_s = float(sim.time_s)  # the autopilot's own clock: a starved test thread cannot stretch it
         cutter.cut(uplink=not downlink_only, downlink=True)
-        assert wait_until(lambda: autopilot.mode == "hold", 2.0)
+        # the bars are on the vehicle's clock (below); the wall-clock waits only give up, generously for a loaded
+        # machine (a 1-2 s wait here was a bar on the test thread's scheduling, not on the system)
+        assert wait_until(lambda: autopilot.mode == "hold", 10.0)
         change = autopilot.mode_log[-1]
         assert change.sim_time_s - cut_sim_s <= 0.5, change
 
@@ -439,16 +441,16 @@ def test_link_cut_mid_shot_is_safe_within_half_a_second_and_never_resumes_alone(
             # telemetry only: the bridge's HOLD gets through.  Which comes first, it or the vehicle's own
             # failsafe 0.25 s after the last setpoint, is thread scheduling in this one process (on a vehicle
             # they are two computers): the test asks that the request arrived, not that it won the race.
-            assert wait_until(hold_requests, 1.0), autopilot.commands[commands_before:]
+            assert wait_until(hold_requests, 10.0), autopilot.commands[commands_before:]
         else:  # both ways cut: nothing gets through, the vehicle's own offboard-loss failsafe holds it
             assert "failsafe" in change.reason and not hold_requests(), change
-        assert wait_until(lambda: not bridge.link_ok and not bridge.streaming, 1.0)
+        assert wait_until(lambda: not bridge.link_ok and not bridge.streaming, 10.0)
         assert MavlinkRigLink(bridge).rig_state() is None
         lost = [e for e in bridge.event_list if e.kind == "link_lost"]
         assert lost and lost[0].severity == "critical" and "HOLD" in lost[0].reason
 
         cutter.restore()
-        assert wait_until(lambda: bridge.link_ok, 2.0)
+        assert wait_until(lambda: bridge.link_ok, 10.0)
         # no silent resume: nothing the bridge sends from now on is a setpoint (tags only grow; counting
         # arrivals instead once caught two sent before the cut and read late by a starved receive thread)
         restored_tag, restored_sim_s = bridge._time_boot_ms(), float(sim.time_s)
@@ -478,9 +480,9 @@ def test_link_loss_does_not_interrupt_a_landing(sim, params):
         assert wait_until(lambda: bridge.mode == "land")
         commands_before = len(autopilot.commands)
         cutter.cut(uplink=False, downlink=True)  # telemetry lost, our commands would still get through
-        assert wait_until(lambda: not bridge.link_ok, 2.0)
+        assert wait_until(lambda: not bridge.link_ok, 10.0)
         # the bridge has decided (its link_lost event), then the vehicle's clock runs on: still landing
-        assert wait_until(lambda: any(e.kind == "link_lost" for e in bridge.event_list), 2.0)
+        assert wait_until(lambda: any(e.kind == "link_lost" for e in bridge.event_list), 10.0)
         since = float(sim.time_s)
         assert wait_until(lambda: sim.time_s >= since + 0.6, 10.0)
         assert autopilot.mode == "land"
