@@ -449,8 +449,8 @@ def operator_server(tmp_path_factory):
 
     with field_site(tmp_path_factory.mktemp("operator_page")) as (site_file, px4):
         settings = load_director_settings(port=0)
-        base = PreflightSettings.load()
-        preflight = PreflightSettings(**{**base.__dict__, "timeout_s": 2.0, "stream_measure_s": 0.5})
+        # the shipped timings (5 s to connect and read, as test_operator): the operator's HOLD connects first
+        preflight = PreflightSettings.load()
         panel = OperatorPanel(load_site(site_file), PairingToken(), preflight)
         server = DirectorServer(LiveHub(settings), settings, operator=panel).start()
         yield server, px4
