@@ -51,10 +51,15 @@ def rig(tmp_path_factory, ros_domain_env):
     log_path = logs / "mavlink_bridge_node.log"
     # This test is about the operator gate and the stop-streaming hold, not failsafe timing (test_mavlink_link
     # covers the 0.25 s link-loss reaction): a 1 s link timeout keeps a CI load spike from tripping the failsafe,
-    # which by design would then wait for the operator.
+    # which by design would then wait for the operator.  The same for the setpoints: the stand-in MPC is a thread
+    # of this test's process, which a loaded machine can starve (or DDS deliver late) for more than the shipped
+    # 0.5 s: a "MPC setpoints stopped" hold while it streams, the product right.  At 1 s an operator call that
+    # blocks the node's setpoint subscription while it waits for its acks still shows, and the stop at the end
+    # still holds.
     rally_m = start.position_m + RALLY_FROM_START_M
     overrides = {"node.url": f"udpout:127.0.0.1:{port}", "node.heartbeat_wait_s": "1.0", "autostart_retry_s": "1.0",
-                 "safety.link_timeout_s": "1.0", "node.rally_enu_m": json.dumps([float(v) for v in rally_m]),
+                 "safety.link_timeout_s": "1.0", "node.setpoint_timeout_s": "1.0",
+                 "node.rally_enu_m": json.dumps([float(v) for v in rally_m]),
                  "node.rally_after_s": "2.0", "node.rally_speed_mps": "1.5", "node.rally_vertical_speed_mps": "1.0",
                  "node.rally_accel_mps2": "2.0"}
     argv = dict(commands("drone", overrides={"mavlink_bridge_node": overrides}))["mavlink_bridge_node"]
