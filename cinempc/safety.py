@@ -22,6 +22,9 @@ Rules (docs/safety.md):
   input's age runs from the earlier of when it arrived and when it says it was measured (its stamp), so
   one delivered late is as old as its stamp says; one whose time lies ahead of ``now`` (the clock stepped
   back since it arrived) is not fresh;
+* a plan received from another node must carry a stamp that can be trusted (:func:`stamp_fault`): one that
+  is not a positive number, or lies ahead of its arrival by more than ``plan_stamp_skew_s`` (the two nodes'
+  clocks disagree), is a stale plan -- never a fresh one;
 * a hold never brakes below the altitude floor (:func:`hold_above_floor`): one latched while the rig
   descends is raised so the vehicle's sink past it while braking ends on the floor at the lowest;
 * one geofence behaviour, :func:`fence`: only the offending axes change -- on each the setpoint
@@ -121,6 +124,8 @@ class SafetyLimits:
     ``rally``: where a lasting hold of :data:`RALLY_CAUSES` flies (None: every hold stays where it began).
     ``hold_brake_s``: a hold latched while the rig descends is at least descent speed x this above the floor
     (:func:`hold_above_floor`), so the vehicle's braking sink ends above it.
+    ``plan_stamp_skew_s``: how far a received plan's stamp may lie ahead of its arrival (the clocks of the node
+    that planned and the node that flies it disagree by that much) before the plan is not trusted (0: not at all).
     """
 
     state_timeout_s: float
@@ -130,15 +135,17 @@ class SafetyLimits:
     state_jump_settle_s: float = 1.0
     rally: RallyPoint | None = None
     hold_brake_s: float = 0.0
+    plan_stamp_skew_s: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("state_timeout_s", "subject_timeout_s", "plan_timeout_s", "state_jump_settle_s"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-        brake = self.hold_brake_s
-        if not (isinstance(brake, int | float) and math.isfinite(brake) and brake >= 0):
-            raise ValueError(f"hold_brake_s must be a number of seconds >= 0, got {brake!r}")
+        for name in ("hold_brake_s", "plan_stamp_skew_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
         jump = self.max_state_jump_m
         if not (isinstance(jump, int | float) and not math.isnan(jump) and jump > 0):
             raise ValueError(f"max_state_jump_m must be a positive distance (inf: unchecked), got {jump!r}")
@@ -164,7 +171,7 @@ class SafetyLimits:
                 raise ValueError(f"node.rally_enu_m is set but node.{exc.args[0]} is missing") from None
         return cls(float(node["state_timeout_s"]), float(node["subject_timeout_s"]), float(node["max_plan_age_s"]),
                    float(node.get("max_state_jump_m", math.inf)), float(node.get("state_jump_settle_s", 1.0)), rally,
-                   float(node.get("hold_brake_s", 0.0)))
+                   float(node.get("hold_brake_s", 0.0)), float(node.get("max_plan_stamp_skew_s", 0.0)))
 
     @classmethod
     def from_config(cls, node: str = "mpc_node") -> SafetyLimits:
@@ -189,7 +196,9 @@ class SafetyInputs:
     link_ok: bool = True
     result: Any = None  # the controller's answer: ``setpoint``, ``status``, optional ``plan`` (a Plan), ``message``
     result_time_s: float = -math.inf  # when ``result`` was computed (received)
-    result_stamp_s: float | None = None  # its header stamp when received (the loop's clock); None: unstamped
+    # its header stamp when received from another node (converted to the loop's clock: sim time under /clock);
+    # None: the loop computed it itself (unstamped)
+    result_stamp_s: float | None = None
     error: str | None = None  # what the controller raised, when it raised instead of returning
 
 
@@ -315,6 +324,25 @@ def age_words(what: str, age_s: float, by_stamp: bool) -> str:
     if by_stamp:
         return f"{what} {age_s:.2f} s old by its stamp"
     return f"{what} {age_s:.2f} s old"
+
+
+def stamp_fault(what: str, arrival_s: Any, stamp_s: Any, skew_s: float) -> str | None:
+    """Why a received input's stamp cannot be trusted, in words; None when it can (or there is none).
+
+    A stamp that is not a finite number, or is 0 or less (never set), is invalid; one ahead of the input's
+    arrival by more than ``skew_s`` comes from a clock that disagrees with the loop's (clock skew).  Either way
+    the input's age is unknown, so it is not fresh.
+    """
+    if stamp_s is None:
+        return None
+    stamp, arrival = _number(stamp_s), _number(arrival_s)
+    if not math.isfinite(stamp):
+        return f"{what} stamp invalid ({stamp_s!r})"
+    if stamp <= 0.0:
+        return f"{what} not stamped (stamp {stamp:g} s)"
+    if math.isfinite(arrival) and stamp - arrival > skew_s:
+        return f"{what} stamped {stamp - arrival:.2f} s ahead of its arrival: clock skew beyond {skew_s:.2f} s"
+    return None
 
 
 def _by_stamp(arrival_s: Any, stamp_s: Any) -> bool:
@@ -554,6 +582,9 @@ class SafetyCore:
         plan_age = _number(i.now_s) - plan_time(i)
         if result is None:
             return self._hold(Cause.STALE_PLAN, "no plan yet")
+        untrusted = stamp_fault("plan", i.result_time_s, i.result_stamp_s, self.limits.plan_stamp_skew_s)
+        if untrusted is not None:
+            return self._hold(Cause.STALE_PLAN, f"no fresh plan ({untrusted})")
         if not fresh(plan_age, self.limits.plan_timeout_s):
             words = age_words("plan", plan_age, _by_stamp(i.result_time_s, i.result_stamp_s))
             return self._hold(Cause.STALE_PLAN, f"no fresh plan ({words})")

@@ -22,9 +22,10 @@ Three harnesses, each through the real parts, a fake only where the fault is inj
   packets, timed on the autopilot's clock;
 * ``GRAPH_FAULTS``: the ROS graph as processes over DDS (sim_node, mpc_node, director_node with its web
   app; the command lines ``cinempc up sim`` runs), figures on the graph's clock: the MPC node killed,
-  its odometry withheld (a stale state) or its /clock stepped (the bench relays both), and the
-  director's tablet app attacked over real HTTP/WebSocket (unauthenticated and replayed requests, a
-  half-dead socket).
+  its odometry withheld (a stale state) or its /clock stepped (the bench relays both), its setpoints
+  reaching the sim node late or its subjects arriving old (the bench relays those when these rows run),
+  and the director's tablet app attacked over real HTTP/WebSocket (unauthenticated and replayed
+  requests, a half-dead socket).
 
 Faults in what the estimator hands over (NaN, a jump) are measured on the rig's true position.  Figures
 are printed, never asserted here (``test/test_faults.py`` and ``test/test_faults_ros.py`` assert the fast
@@ -382,11 +383,18 @@ GRAPH_FAULTS: tuple[Fault, ...] = (
     Fault("director_unauthenticated", 2.0, "held", "none: every request refused, the director's HOLD stands"),
     Fault("director_replayed_resume", 2.0, "held", "none: every replay refused, the director's HOLD stands"),
     Fault("director_socket_dropped", 1.0, "hold", "automatic: the tablet opens a new socket; RESUME when wanted"),
+    Fault("late_setpoints_ros", 3.0, "held", "automatic with the next setpoint on time"),
+    Fault("old_subjects_ros", 1.0, "hold", "automatic with the next subjects on time"),
     Fault("mpc_node_killed", 2.0, "hold", "operator: restart the MPC node (it flies the shot again once up)"),
 )
 GRAPH_FAST_SUBSET = ("stale_state_ros", "delayed_state_ros", "clock_jump_ros", "director_unauthenticated",
-                     "director_replayed_resume", "director_socket_dropped", "mpc_node_killed")
+                     "director_replayed_resume", "director_socket_dropped", "late_setpoints_ros", "old_subjects_ros",
+                     "mpc_node_killed")
+# what the bench relays, for the rows that need it: the sim node's setpoints, the MPC node's subjects
+GRAPH_RELAYS = {"late_setpoints_ros": "setpoints", "old_subjects_ros": "subjects"}
 STATE_DELAY_S = 1.0  # delayed_state_ros: the MPC node's odometry arrives this late (stamps as measured)
+SETPOINT_DELAY_S = 1.0  # late_setpoints_ros: the MPC node's setpoints reach the sim node this late (stamps as decided)
+SUBJECT_AGE_S = 1.5  # old_subjects_ros: the MPC node's subjects arrive stamped this far in the past
 CLOCK_JUMP_S = 2.0  # clock_jump_ros: the MPC node's clock steps this far forward, and back at the fault's end
 GRAPH_SETTLE_S = 2.0  # graph seconds of flying the shot (no hold) before each fault
 DIRECTOR_HOLD_SETTLE_S = 1.0  # held rows: the director's HOLD this long before the fault (the rig has braked)
@@ -630,13 +638,14 @@ class GraphSession:
     """The sim graph's processes, the bench's ROS node (recorder, relays, fault injector) and a tablet."""
 
     def __init__(self, env: dict[str, str] | None = None, logs: Any = None,
-                 overrides: dict[str, dict[str, str]] | None = None) -> None:
+                 overrides: dict[str, dict[str, str]] | None = None, relays: frozenset[str] = frozenset()) -> None:
         import secrets
         import tempfile
         from pathlib import Path
 
         from cinempc.cli.up import commands
         from cinempc.config import load_vehicle_config
+        from cinempc.graph import Topics
 
         self.env = {**(env or private_ros_env()), "PYTHONUNBUFFERED": "1"}
         self.logs = Path(logs) if logs is not None else Path(tempfile.mkdtemp(prefix="cinempc-fault-graph-"))
@@ -654,6 +663,13 @@ class GraphSession:
         argv = dict(commands("sim", overrides=params, ground_truth_subjects=True))
         # the MPC node's odometry and clock pass through the bench, where the faults are injected
         argv["mpc_node"] = argv["mpc_node"] + ["-r", "rig/odometry:=fault/rig/odometry", "-r", "/clock:=/fault/clock"]
+        self.relays = relays
+        if "setpoints" in relays:  # the MPC node's setpoints reach the sim node through the bench
+            argv["sim_node"] = argv["sim_node"] + ["-r", f"{Topics.SETPOINT}:=fault/{Topics.SETPOINT}"]
+        if "subjects" in relays:  # the MPC node's subjects too (its first matching remap rule is replaced)
+            truth = f"{Topics.SUBJECTS}:={Topics.GROUND_TRUTH_SUBJECTS}"
+            argv["mpc_node"] = [f"{Topics.SUBJECTS}:=fault/{Topics.SUBJECTS}" if a == truth else a
+                                for a in argv["mpc_node"]]
         self.argv = {name: argv[name] for name in GRAPH_NODES}
         self.tablet = Tablet(port, token)
         self.processes: dict[str, Any] = {}
@@ -670,6 +686,13 @@ class GraphSession:
         self.odometry_delay_s = 0.0
         self._delayed: list[tuple[float, Any]] = []  # (its stamp, odometry) held back by the relay
         self.last_relayed_stamp_s = -math.inf  # the stamp of the latest odometry the relay passed to the MPC node
+        self.setpoint_delay_s = 0.0
+        self._late_setpoints: list[tuple[float, Any]] = []  # (its stamp, setpoint) held back on the way to the sim node
+        self.last_on_time_setpoint_s = -math.inf  # the stamp of the latest setpoint relayed to the sim node on time
+        self.late_setpoints_relayed = 0
+        self.subject_age_s = 0.0
+        self.old_subjects_relayed = 0
+        self._setpoint_out = self._subjects_out = None
         self.clock_offset_s = 0.0
         self._offsets: list[tuple[float, float]] = [(-math.inf, 0.0)]  # (graph time from, offset) the relay added
         self._lock = threading.Lock()
@@ -728,6 +751,13 @@ class GraphSession:
         node.create_subscription(GroundTruth, "sim/ground_truth", self._on_truth, CONTROL_QOS)
         node.create_subscription(JointTrajectory, "rig/setpoint", self._on_setpoint, CONTROL_QOS)
         node.create_subscription(Bool, "director/hold", self._on_hold, LATCHED_QOS)
+        if "setpoints" in self.relays:
+            self._setpoint_out = node.create_publisher(JointTrajectory, "fault/rig/setpoint", CONTROL_QOS)
+        if "subjects" in self.relays:
+            from cinempc_interfaces.msg import SubjectTrackArray
+
+            self._subjects_out = node.create_publisher(SubjectTrackArray, "fault/subjects", CONTROL_QOS)
+            node.create_subscription(SubjectTrackArray, "sim/ground_truth/subjects", self._on_subjects, CONTROL_QOS)
         self._executor = SingleThreadedExecutor(context=self._context)
         self._executor.add_node(node)
         self._spin.set()
@@ -776,6 +806,9 @@ class GraphSession:
         now = self.now_s()
         while self._delayed and self._delayed[0][0] <= now - self.odometry_delay_s:
             self._relay(self._delayed.pop(0)[1])
+        while self._late_setpoints and self._late_setpoints[0][0] <= now - self.setpoint_delay_s:
+            self._setpoint_out.publish(self._late_setpoints.pop(0)[1])
+            self.late_setpoints_relayed += 1
 
     def _on_odometry(self, msg) -> None:
         from cinempc.nodes.convert import stamp_to_s
@@ -811,6 +844,32 @@ class GraphSession:
         with self._lock:
             decided = self._graph_time(stamp_to_s(msg.header.stamp))
             self.setpoints.append(_Sample(decided, bool(setpoint.hold), np.asarray(setpoint.position_m)))
+        if self._setpoint_out is not None:
+            self._relay_setpoint(msg)
+
+    def _relay_setpoint(self, msg) -> None:
+        """Pass the MPC node's setpoint on to the sim node: at once, or held back ``setpoint_delay_s`` past its stamp
+        (on the graph's clock, however late the bench itself got it), its stamp untouched."""
+        from cinempc.nodes.convert import stamp_to_s
+
+        stamp_s = stamp_to_s(msg.header.stamp)
+        if self.setpoint_delay_s <= 0:
+            self._late_setpoints.clear()  # the delay ends: what was held back is dropped, the stream is on time again
+            self._setpoint_out.publish(msg)
+            self.last_on_time_setpoint_s = max(self.last_on_time_setpoint_s, stamp_s)
+            return
+        self._late_setpoints.append((stamp_s, msg))
+        self._release_delayed()
+
+    def _on_subjects(self, msg) -> None:
+        """Pass the simulator's subjects on to the MPC node, stamped ``subject_age_s`` in the past while that is set."""
+        from cinempc.nodes.convert import s_to_stamp, stamp_to_s
+
+        age_s = self.subject_age_s
+        if age_s > 0:
+            msg.header.stamp = s_to_stamp(max(stamp_to_s(msg.header.stamp) - age_s, 0.0))
+            self.old_subjects_relayed += 1
+        self._subjects_out.publish(msg)
 
     def _graph_time(self, stamp_s: float) -> float:
         """The graph time of a stamp made on the MPC node's clock (call with the lock held).
@@ -957,6 +1016,55 @@ def _inject_clock_jump(session: GraphSession, fault: Fault) -> _Window:
         gap, at = max(((b - a, a - start) for a, b in zip(times, times[1:], strict=False)), default=(0.0, 0.0))
         return (f"{held_for}; after the step back {sum(s.hold for s in back)} of {len(back)} setpoints held; "
                 f"largest gap between setpoints {gap:.2f} s, {at:.2f} s after the step forward")
+    return _Window(start, end, start, end, describe=describe)
+
+
+def _inject_late_setpoints(session: GraphSession, fault: Fault) -> _Window:
+    """The MPC node's setpoints reach the sim node SETPOINT_DELAY_S late (stamped when decided) for the fault's time.
+
+    The first SETPOINT_DELAY_S nothing arrives (the sim node holds on its ``setpoint_timeout_s``, as for a killed
+    MPC); from then on every setpoint arrives SETPOINT_DELAY_S old by its stamp, older than that timeout: safe is
+    the sim node (its truth) holding all through that, never flying a setpoint a second old.
+    """
+    start = session.now_s()
+    session.setpoint_delay_s = SETPOINT_DELAY_S
+    late = session.wait_graph_s(SETPOINT_DELAY_S)
+    last_on_time = session.last_on_time_setpoint_s  # read once the delay is in force: the sim node's last on time
+    relayed_before = session.late_setpoints_relayed
+    end = session.wait_graph_s(fault.duration_s - SETPOINT_DELAY_S)
+    session.setpoint_delay_s = 0.0
+    delivered = session.late_setpoints_relayed - relayed_before
+    last_on_time = last_on_time if math.isfinite(last_on_time) else start
+
+    def describe() -> str:
+        during = [t for t in session.truth if late <= t.time_s < end]
+        flying = [t for t in during if not t.hold]
+        what = (f"flew {SETPOINT_DELAY_S:.0f}-s-old setpoints from {flying[0].time_s - late:.2f} s after they began to "
+                f"arrive ({len(flying)} of {len(during)} samples; {delivered} late setpoints delivered)" if flying
+                else f"held on {SETPOINT_DELAY_S:.0f}-s-old setpoints ({delivered} delivered, {len(during)} samples)")
+        first = next((t.time_s - last_on_time for t in session.truth if t.time_s >= start and t.hold), None)
+        gap = f"the sim node held {first:.2f} s after the stamp of the last setpoint on time; " if first is not None \
+            else ""
+        return gap + what
+    return _Window(late, end, late, end, source="truth", describe=describe)
+
+
+def _inject_old_subjects(session: GraphSession, fault: Fault) -> _Window:
+    """The MPC node's subjects arrive stamped SUBJECT_AGE_S in the past (a perception stage that fell behind) for the
+    fault's duration, older than ``subject_timeout_s``: safe is the MPC node holding at its next setpoint."""
+    start = session.now_s()
+    relayed_before = session.old_subjects_relayed
+    session.subject_age_s = SUBJECT_AGE_S
+    end = session.wait_graph_s(fault.duration_s)
+    session.subject_age_s = 0.0
+    delivered = session.old_subjects_relayed - relayed_before
+
+    def describe() -> str:
+        during = [s for s in session.setpoints if start <= s.time_s < end]
+        first = next((k for k, s in enumerate(during) if s.hold), None)
+        after = during[first:] if first is not None else []
+        return (f"{delivered} subject messages arrived {SUBJECT_AGE_S:.1f} s old by their stamps; "
+                f"{sum(s.hold for s in after)} of {len(after)} setpoints from the first hold to the fault's end held")
     return _Window(start, end, start, end, describe=describe)
 
 
@@ -1154,6 +1262,8 @@ GRAPH_INJECTORS: dict[str, Callable[[GraphSession, Fault], _Window]] = {
     "director_unauthenticated": _inject_unauthenticated,
     "director_replayed_resume": _inject_replayed_resume,
     "director_socket_dropped": _inject_socket_dropped,
+    "late_setpoints_ros": _inject_late_setpoints,
+    "old_subjects_ros": _inject_old_subjects,
     "mpc_node_killed": _inject_mpc_killed,
 }
 
@@ -1207,8 +1317,9 @@ def run_graph_faults(names: tuple[str, ...] | None = None, env: dict[str, str] |
     ``overrides``: node parameters on top of the bench's (``{"mpc_node": {"node.state_timeout_s": "0.25"}}``).
     """
     chosen = [f for f in GRAPH_FAULTS if names is None or f.name in names]
+    relays = frozenset(GRAPH_RELAYS[f.name] for f in chosen if f.name in GRAPH_RELAYS)
     rows: list[FaultFigures] = []
-    with GraphSession(env, logs, overrides) as session:
+    with GraphSession(env, logs, overrides, relays) as session:
         session.wait_flying(FAULT_START_S)
         for fault in chosen:
             errors_before = session.log_errors()

@@ -111,6 +111,29 @@ def test_a_half_dead_director_socket_leaves_the_shot_flying_and_http_hold_still_
     assert row.geofence_violations == 0, row
 
 
+def test_setpoints_reaching_the_sim_node_late_are_aged_by_their_stamp_and_held_on(figures):
+    row = figures["late_setpoints_ros"]
+    # every setpoint of the late stretch is SETPOINT_DELAY_S old by its stamp, older than the sim node's
+    # setpoint_timeout_s: the sim node holds all through it (0.0).  With the node aging a setpoint by its arrival
+    # alone it flew them (94 of 96 samples, "never" safe): fails.
+    assert row.time_to_safe_s == 0.0, row.detail
+    delivered = int(re.search(r"held on 1-s-old setpoints \((\d+) delivered", row.detail).group(1))
+    assert delivered > 0, row.detail  # late setpoints did reach the sim node (else the row proves nothing)
+    # before they arrive, the silence: held at the sim node's next step past its timeout, from the last on-time stamp
+    silent = float(re.search(r"held ([\d.]+) s after the stamp of the last setpoint on time", row.detail).group(1))
+    assert SIM["setpoint_timeout_s"] <= silent <= SIM["setpoint_timeout_s"] + SIM_STEP_S + RELAY_LAG_S, row.detail
+    assert row.geofence_violations == 0, row
+
+
+def test_subjects_arriving_old_by_their_stamp_hold_at_the_next_setpoint(figures):
+    row = figures["old_subjects_ros"]
+    # subjects stamped SUBJECT_AGE_S in the past, older than subject_timeout_s: the next setpoint holds (0.10 s)
+    assert row.time_to_safe_s is not None and row.time_to_safe_s <= SETPOINT_PERIOD_S + RELAY_LAG_S, row
+    held, after = map(int, re.search(r"(\d+) of (\d+) setpoints from the first hold", row.detail).groups())
+    assert held == after > 0, row.detail  # held all through the old subjects
+    assert row.geofence_violations == 0, row
+
+
 def test_the_mpc_node_killed_mid_shot_makes_the_sim_node_hold_after_its_setpoint_timeout(figures):
     row = figures["mpc_node_killed"]
     assert row.time_to_safe_s is not None, row

@@ -403,6 +403,52 @@ def descending(z: float, vz: float) -> RigState:
     return replace(rig(z=z), velocity_mps=np.array([1.0, 0.0, vz]))
 
 
+def test_a_received_plan_is_aged_by_its_stamp_and_a_stamp_it_cannot_trust_is_stale():
+    """The sim and bridge nodes hand the core a setpoint's header stamp: late -> held as old by its stamp; ahead of
+    its arrival beyond plan_stamp_skew_s, or invalid -> held with that reason; on time -> flown as if unstamped."""
+    limits = replace(LIMITS, plan_stamp_skew_s=0.05)
+    state = rig()
+    wanted = flying(state)
+
+    def decide(now: float, arrival: float, stamp, core: SafetyCore | None = None):
+        core = core or SafetyCore(AIRSPACE, limits)
+        return core.step(inputs(now, state, SetpointResult.of(wanted), result_time_s=arrival, result_stamp_s=stamp))
+
+    on_time = decide(10.02, 10.0, 9.98)
+    unstamped = decide(10.02, 10.0, None)
+    assert not on_time.holding and on_time.setpoint is wanted and on_time.status is Status.TRACKING
+    assert (on_time.setpoint, on_time.status, on_time.reason) == (unstamped.setpoint, unstamped.status,
+                                                                   unstamped.reason)
+    assert not decide(10.0, 10.0, 10.0 + 0.8 * limits.plan_stamp_skew_s).holding  # within the clocks' skew
+    # delivered 0.8 s late (more than plan_timeout_s): arrival says fresh, the stamp says stale
+    core = SafetyCore(AIRSPACE, limits)
+    late = decide(10.0, 10.0, 9.2, core)
+    assert late.cause is Cause.STALE_PLAN and "plan 0.80 s old by its stamp" in late.reason, late
+    np.testing.assert_allclose(late.setpoint.position_m, state.position_m)  # held where the rig is, not flown
+    assert late.setpoint.hold
+    assert not decide(10.05, 10.05, 10.04, core).holding  # the next one on time flies again
+    # stamped ahead of its arrival by more than the skew: the clocks disagree, its age is unknown
+    ahead = decide(10.0, 10.0, 10.3)
+    assert ahead.cause is Cause.STALE_PLAN and ahead.setpoint.hold, ahead
+    assert "plan stamped 0.30 s ahead of its arrival: clock skew beyond 0.05 s" in ahead.reason, ahead
+    invalid, unset = "plan stamp invalid", "plan not stamped"
+    for bad, words in ((math.nan, invalid), (math.inf, invalid), ("soon", invalid), (0.0, unset), (-1.0, unset)):
+        decision = decide(10.0, 10.0, bad)
+        assert decision.cause is Cause.STALE_PLAN and words in decision.reason, (bad, decision)
+
+
+def test_the_plan_stamp_skew_comes_from_config_and_a_bad_one_is_refused():
+    from cinempc.config import load_parameters
+
+    configured = load_parameters("nodes.yaml", "/**/mpc_node")["node"]["max_plan_stamp_skew_s"]
+    assert SafetyLimits.from_config().plan_stamp_skew_s == configured
+    assert SafetyLimits.from_parameters({"state_timeout_s": 0.5, "subject_timeout_s": 1.0,
+                                         "max_plan_age_s": 0.5}).plan_stamp_skew_s == 0.0  # absent: no skew trusted
+    for bad in (-0.1, math.nan, math.inf):
+        with pytest.raises(ValueError, match="plan_stamp_skew_s"):
+            replace(LIMITS, plan_stamp_skew_s=bad)
+
+
 def test_a_hold_latched_while_descending_near_the_floor_is_raised_by_the_braking_sink():
     limits = replace(LIMITS, hold_brake_s=0.25)
     floor = AIRSPACE.altitude_floor_m

@@ -242,12 +242,24 @@ def test_sim_node_cycles_and_fences_a_runaway_setpoint(ros):
     wait_until(lambda: _endpoints(probe, "sim_node", "/rig/setpoint", True), 10.0, "the sim node in the graph")
     assert _endpoints(probe, "sim_node", "/rig/setpoint", True) == 1
     assert _endpoints(probe, "sim_node", "/rig/odometry", False) == 1
-    publisher.publish(convert.setpoint_msg(runaway(state), 0.0))
+    wait_until(lambda: node.now_s > 0.0, 10.0, "the sim node's clock running")  # a stamp 0 is no stamp
+    publisher.publish(convert.setpoint_msg(runaway(state), node.now_s))  # stamped on the graph's clock, as the MPC does
     first = wait_until(lambda: next((d for d in decisions if not d.holding), None), 10.0, "the sim node's decision")
     expected, _ = fence(runaway(state), AIRSPACE, state.position_m)
     assert first.fenced
     _assert_same(first.setpoint, expected)
     FAULT_PATHS["sim_node"] = first.setpoint
+
+    # the node hands the core the setpoint's header stamp: one 1 s old by its stamp (delivered late, replayed) is
+    # held however fresh its arrival; one stamped ahead of the node's clock beyond the skew is held too
+    timeout_s = load_parameters("nodes.yaml", "/**/sim_node")["node"]["setpoint_timeout_s"]
+    wait_until(lambda: node.now_s > timeout_s + 1.0, 10.0, "the sim node's clock past the late stamp")
+    for stamp_offset_s, words in ((-(timeout_s + 0.5), "old by its stamp"), (1.0, "ahead of its arrival")):
+        seen = len(decisions)
+        publisher.publish(convert.setpoint_msg(runaway(state), node.now_s + stamp_offset_s))
+        held = wait_until(lambda w=words, n=seen: next((d for d in decisions[n:] if w in d.reason), None), 10.0,
+                          f"the sim node holding a setpoint {words}")
+        assert held.holding and held.setpoint.hold, held
 
 
 def test_closed_loop_and_mavlink_bridge_fence_the_same_runaway_the_same_way():

@@ -8,9 +8,10 @@ there.  This node
 * publishes the vehicle's telemetry as the same rig topics the simulator publishes
   (odometry, acceleration, camera joints, camera pose, TF), so the MPC cannot tell them apart;
   nothing is published while the link is down (the MPC must not plan from stale telemetry);
-* holds when the MPC's setpoints stop for ``setpoint_timeout_s`` or the director asks for HOLD,
-  keeping the gimbal where it is -- the safety core's decision (``cinempc.safety``), latched where
-  the hold began, as in every other loop;
+* holds when the MPC's setpoints stop for ``setpoint_timeout_s`` (a setpoint is as old as its header
+  stamp says: one delivered late, replayed or stamped ahead of this node's clock holds too) or the
+  director asks for HOLD, keeping the gimbal where it is -- the safety core's decision
+  (``cinempc.safety``), latched where the hold began, as in every other loop;
 * with the site's rally point (``node.rally_*``, given to this node as to the MPC node by
   ``cinempc.site.site_node_parameters``) the same core escalates a hold of stopped MPC setpoints (the MPC node
   died or hangs) after ``rally_after_s``, as the MPC node's core escalates its own chain's failures: the vehicle
@@ -68,6 +69,7 @@ class MavlinkBridgeNode(CineLifecycleNode):
         self._lock = threading.Lock()
         self._setpoint: Setpoint | None = None
         self._setpoint_time_s = -math.inf
+        self._setpoint_stamp_s: float | None = None  # its header stamp, on this node's clock
         self._director_hold = False
         self._sent: Setpoint | None = None
         self.safety: SafetyCore | None = None
@@ -155,7 +157,8 @@ class MavlinkBridgeNode(CineLifecycleNode):
         self.close()
         self.bridge = self.link = self.safety = None
         with self._lock:
-            self._setpoint, self._setpoint_time_s, self._director_hold, self._sent = None, -math.inf, False, None
+            self._setpoint, self._setpoint_time_s, self._setpoint_stamp_s = None, -math.inf, None
+            self._director_hold, self._sent = False, None
 
     def close(self) -> None:
         if self.bridge is not None:
@@ -172,8 +175,9 @@ class MavlinkBridgeNode(CineLifecycleNode):
     @guarded(Topics.SETPOINT)
     def on_setpoint(self, msg: JointTrajectory) -> None:
         setpoint = convert.setpoint_from_msg(msg)
+        stamp_s = convert.stamp_to_s(msg.header.stamp)  # the MPC node's clock: this node's time base
         with self._lock:
-            self._setpoint, self._setpoint_time_s = setpoint, self._now_s()
+            self._setpoint, self._setpoint_time_s, self._setpoint_stamp_s = setpoint, self._now_s(), stamp_s
         self._decide()
 
     @guarded(Topics.HOLD)
@@ -196,7 +200,7 @@ class MavlinkBridgeNode(CineLifecycleNode):
                 now_s=now, state=state, state_time_s=now, director_hold=self._director_hold,
                 link_ok=bridge.link_ok,
                 result=SetpointResult.of(received) if received is not None else None,
-                result_time_s=self._setpoint_time_s))
+                result_time_s=self._setpoint_time_s, result_stamp_s=self._setpoint_stamp_s))
             if decision.setpoint is None or decision.setpoint is self._sent:
                 return decision
             self._sent = decision.setpoint
@@ -207,7 +211,7 @@ class MavlinkBridgeNode(CineLifecycleNode):
             link.send_setpoint(decision.setpoint)  # the flight to the rally point, with its feed-forward
         elif decision.holding:
             why = _HOLD_REASONS.get(decision.cause, decision.reason)
-            self.get_logger().warning(f"holding: {why}", throttle_duration_sec=1.0)
+            self.get_logger().warning(f"holding: {why} ({decision.reason})", throttle_duration_sec=1.0)
             link.send_setpoint(decision.setpoint, "hold", why)
         else:
             link.send_setpoint(decision.setpoint)
@@ -305,7 +309,7 @@ def bridge_limits(node: dict[str, Any]) -> SafetyLimits:
 
 
 # hold reasons as the director's event log shows them: one stable line per cause (the core's reasons carry ages)
-_HOLD_REASONS = {Cause.STALE_PLAN: "MPC setpoints stopped", Cause.CONTROLLER_HOLD: "MPC hold setpoint",
+_HOLD_REASONS = {Cause.STALE_PLAN: "MPC setpoints stopped or stale", Cause.CONTROLLER_HOLD: "MPC hold setpoint",
                  Cause.DIRECTOR_HOLD: "director HOLD", Cause.STALE_STATE: "no telemetry"}
 
 

@@ -8,7 +8,9 @@ graph (``/clock``); every other node runs on ``use_sim_time``.  Setpoints arrivi
 ``rig/setpoint`` are executed by the simulator's own vehicle/gimbal/lens dynamics; with
 no fresh setpoint for ``setpoint_timeout_s`` the rig holds where it is (what PX4 does when
 offboard setpoints stop) -- the safety core's decision (``cinempc.safety``), latched where the
-setpoints stopped and fenced like every other loop's.  With ``start_paused`` the world stays
+setpoints stopped and fenced like every other loop's.  A setpoint is as old as its header stamp
+says (the MPC node stamps it on the graph's clock, which this node publishes), so one delivered
+late or replayed holds too.  With ``start_paused`` the world stays
 frozen (the clock runs, actors and drone stand still) until the first non-hold setpoint: a shot
 starts when the controller is up, however long the MPC takes to load on a slow machine -- like
 SITL waiting for its autopilot.
@@ -62,6 +64,7 @@ class SimNode(CineLifecycleNode):
         self._timer = None
         self._setpoint: Setpoint | None = None
         self._setpoint_time_s = -1e9
+        self._setpoint_stamp_s: float | None = None  # its header stamp, on this node's clock (the graph's)
         self.safety: SafetyCore | None = None
         self._holding = self._stopped = False
         self._next: dict[str, float] = {}
@@ -138,7 +141,7 @@ class SimNode(CineLifecycleNode):
         self._timer = None  # destroyed with everything configure and activate created
         self.close()
         self.sim = self.safety = None
-        self._setpoint, self._setpoint_time_s, self._holding = None, -1e9, False
+        self._setpoint, self._setpoint_time_s, self._setpoint_stamp_s, self._holding = None, -1e9, None, False
         self._next, self._paused_s, self._paused, self._plan_stamp_s, self._blocked_since = {}, 0.0, False, None, None
 
     def close(self) -> None:
@@ -152,6 +155,7 @@ class SimNode(CineLifecycleNode):
         setpoint = convert.setpoint_from_msg(msg)
         self._setpoint = setpoint
         self._setpoint_time_s = self.now_s
+        self._setpoint_stamp_s = convert.stamp_to_s(msg.header.stamp)  # the graph's clock, as this node's
         if self._paused and not setpoint.hold:
             self._paused = False
             self.get_logger().info(f"controller is flying the shot: the world starts (after {self._paused_s:.1f} s)")
@@ -163,10 +167,10 @@ class SimNode(CineLifecycleNode):
         decision = self.safety.step(SafetyInputs(
             now_s=now, state=state, state_time_s=now,
             result=SetpointResult.of(self._setpoint) if self._setpoint is not None else None,
-            result_time_s=self._setpoint_time_s))
+            result_time_s=self._setpoint_time_s, result_stamp_s=self._setpoint_stamp_s))
         stopped = decision.cause is Cause.STALE_PLAN and self._setpoint is not None
         if stopped and not self._stopped:
-            self.get_logger().warning(f"setpoints stopped: holding position ({decision.reason})")
+            self.get_logger().warning(f"no fresh setpoint: holding position ({decision.reason})")
         self._holding, self._stopped = decision.holding, stopped
         return decision.setpoint if decision.setpoint is not None else Setpoint.hold_at(state)
 
