@@ -141,10 +141,11 @@ def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_
     publisher = node.create_publisher(JointTrajectory, "rig/setpoint", CONTROL_QOS)
     streaming = threading.Event()
     streaming.set()
+    stamp_age_s = [0.0]  # how old the stream's stamps are when published (0: on time)
 
     def stream() -> None:
         while streaming.is_set():
-            publisher.publish(convert.setpoint_msg(target, time.time()))
+            publisher.publish(convert.setpoint_msg(target, time.time() - stamp_age_s[0]))
             time.sleep(0.05)
 
     streamer = threading.Thread(target=stream, daemon=True)
@@ -168,11 +169,20 @@ def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_
             raise AssertionError(f"{exc}; events {events[-10:]}; {len(odometry)} odometry messages") from None
         # operator commands block for their acks: the setpoint stream must not have looked stopped meanwhile
         assert not [e for e in events if "MPC setpoints stopped" in e["message"]], events
+        # the same setpoints stamped 1 s in the past (delivered late, replayed): the node ages them by their stamp
+        # and holds, though each arrives fresh; on time again, it flies them (a later stop holds anew, below)
+        stamp_age_s[0] = 1.0
+        wait_until(lambda: any("MPC setpoints stopped or stale" in e["message"] for e in events), 10.0,
+                   "a hold on setpoints 1 s old by their stamps")
+        stamp_age_s[0] = 0.0
+        time.sleep(0.5)
+        late_holds = len(events)
     finally:
         streaming.clear()
         streamer.join(timeout=2.0)
     # setpoints stop (the MPC died): the node holds and tells the director why
-    wait_until(lambda: any("MPC setpoints stopped" in e["message"] for e in events), 10.0, "a hold event")
+    wait_until(lambda: any("MPC setpoints stopped" in e["message"] for e in events[late_holds:]), 10.0,
+               "a hold event")
     assert process.poll() is None
     # ... and with the site's rally point, after rally_after_s (2 s) of that hold it flies there and holds
     rally_m = start.position_m + RALLY_FROM_START_M
