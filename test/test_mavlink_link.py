@@ -62,7 +62,7 @@ def params(shipped_params):
 
     The bridge, the simulated autopilot and this test share one process: on a loaded machine a quarter-second
     stall of its threads tripped the watchdog or the failsafe, and the vehicle held mid-flight (measured under
-    two busy loops: stopped 0.7 m into a 1.9 m move, velocity 0) -- the product right, the test not about it."""
+    two busy loops: stopped 0.6 m into a 2.1 m move, velocity 0) -- the product right, the test not about it."""
     return {**shipped_params, "safety": {**shipped_params["safety"], "link_timeout_s": 1.0},
             "sim_autopilot": {**shipped_params["sim_autopilot"], "offboard_loss_timeout_s": 1.0}}
 
