@@ -31,6 +31,7 @@ from waiting import spinning, stop_process, wait_until
 pytestmark = [pytest.mark.ros]
 
 RALLY_FROM_START_M = np.array([-2.0, 1.5, 1.0])  # the rally point given to the node, from the vehicle's start
+SETPOINT_TIMEOUT_S = 1.0  # the node's node.setpoint_timeout_s here (shipped 0.5 s; why: the fixture)
 
 
 
@@ -58,7 +59,7 @@ def rig(tmp_path_factory, ros_domain_env):
     # still holds.
     rally_m = start.position_m + RALLY_FROM_START_M
     overrides = {"node.url": f"udpout:127.0.0.1:{port}", "node.heartbeat_wait_s": "1.0", "autostart_retry_s": "1.0",
-                 "safety.link_timeout_s": "1.0", "node.setpoint_timeout_s": "1.0",
+                 "safety.link_timeout_s": "1.0", "node.setpoint_timeout_s": str(SETPOINT_TIMEOUT_S),
                  "node.rally_enu_m": json.dumps([float(v) for v in rally_m]),
                  "node.rally_after_s": "2.0", "node.rally_speed_mps": "1.5", "node.rally_vertical_speed_mps": "1.0",
                  "node.rally_accel_mps2": "2.0"}
@@ -169,11 +170,12 @@ def test_bridge_node_flies_the_setpoints_only_after_the_operator_and_holds_when_
             raise AssertionError(f"{exc}; events {events[-10:]}; {len(odometry)} odometry messages") from None
         # operator commands block for their acks: the setpoint stream must not have looked stopped meanwhile
         assert not [e for e in events if "MPC setpoints stopped" in e["message"]], events
-        # the same setpoints stamped 1 s in the past (delivered late, replayed): the node ages them by their stamp
-        # and holds, though each arrives fresh; on time again, it flies them (a later stop holds anew, below)
-        stamp_age_s[0] = 1.0
+        # the same setpoints stamped twice the setpoint timeout in the past (delivered late, replayed): the node ages
+        # them by their stamp and holds, though each arrives fresh; on time again, it flies them (a later stop holds
+        # anew, below).  Twice, not 1 s: at the 1 s timeout a 1 s old stamp was stale only by its delivery time
+        stamp_age_s[0] = 2.0 * SETPOINT_TIMEOUT_S
         wait_until(lambda: any("MPC setpoints stopped or stale" in e["message"] for e in events), 10.0,
-                   "a hold on setpoints 1 s old by their stamps")
+                   "a hold on setpoints 2 s old by their stamps")
         stamp_age_s[0] = 0.0
         time.sleep(0.5)
         late_holds = len(events)
