@@ -243,8 +243,16 @@ def test_sim_node_cycles_and_fences_a_runaway_setpoint(ros):
     assert _endpoints(probe, "sim_node", "/rig/setpoint", True) == 1
     assert _endpoints(probe, "sim_node", "/rig/odometry", False) == 1
     wait_until(lambda: node.now_s > 0.0, 10.0, "the sim node's clock running")  # a stamp 0 is no stamp
-    publisher.publish(convert.setpoint_msg(runaway(state), node.now_s))  # stamped on the graph's clock, as the MPC does
-    first = wait_until(lambda: next((d for d in decisions if not d.holding), None), 10.0, "the sim node's decision")
+
+    def fresh_decision():
+        """Publish the runaway stamped now on the graph's clock (as the MPC does); the first decision that flies.
+
+        Published at every poll: one delivered later than the setpoint timeout on a loaded machine is rightly
+        held as stale, and the next one is fresh."""
+        publisher.publish(convert.setpoint_msg(runaway(state), node.now_s))
+        return next((d for d in decisions if not d.holding), None)
+
+    first = wait_until(fresh_decision, 10.0, "the sim node's decision")
     expected, _ = fence(runaway(state), AIRSPACE, state.position_m)
     assert first.fenced
     _assert_same(first.setpoint, expected)
