@@ -222,6 +222,7 @@ class VehicleLimits(BaseModel):
     max_jerk_mps3: float = Field(gt=0)
     max_yaw_rate_rad_s: float = Field(gt=0)
     radius_m: float = Field(ge=0)
+    heading_time_constant_s: float = Field(ge=0)  # the autopilot's yaw-rate response (first-order lag)
 
 
 class GimbalLimits(BaseModel):

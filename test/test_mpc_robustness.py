@@ -158,6 +158,11 @@ def test_a_camera_without_a_pan_axis_is_given_the_heading_of_the_middle_of_the_i
     assert gimbal.yaw_rad == pytest.approx(0.05)  # a pan motor: where it must be at the end of the interval
     assert airframe.yaw_rad == pytest.approx(0.025)  # the autopilot: P on the angle plus the rate feed-forward
     assert airframe.yaw_rate_rad_s == gimbal.yaw_rate_rad_s == pytest.approx(0.5)
+    # an airframe turning from rest lags the commanded rate (time constant 0.1 s): the setpoint is the heading
+    # it is predicted to have, so the autopilot's angle term does not fight its own rate feed-forward
+    lagging = setpoint_from_plan(X, U, 1, dt, heading_by_airframe=True, heading_time_constant_s=0.1)
+    assert lagging.yaw_rad == pytest.approx(0.5 * (0.05 - 0.1 * (1 - np.exp(-0.5))))
+    assert lagging.yaw_rate_rad_s == pytest.approx(0.5)  # the feed-forward is the commanded rate
 
 
 def test_behind_a_subject_moving_away_the_stand_off_leaves_room_to_stop(mpc):

@@ -257,13 +257,35 @@ def test_bench_language_prints_the_corpus_accuracy_and_parse_times(capsys):
 def test_numpy_dynamics_match_the_symbolic_model():
     import casadi as ca
 
-    from cinempc.mpc.model import NU, NX, dynamics, dynamics_numpy
+    from cinempc.mpc.model import NU, NX, dynamics, dynamics_numpy, heading_lag_terms
 
     rng = np.random.default_rng(3)
-    for _ in range(5):
-        x, u = rng.normal(size=NX), rng.normal(size=NU)
-        symbolic = np.asarray(ca.DM(dynamics(ca.DM(x), ca.DM(u), 0.1))).reshape(-1)
-        assert np.allclose(dynamics_numpy(x, u, 0.1), symbolic, atol=1e-12)
+    for time_constant_s in (0.0, 0.1):
+        decay, lag_s = heading_lag_terms(0.1, time_constant_s)
+        for _ in range(5):
+            x, u = rng.normal(size=NX), rng.normal(size=NU)
+            symbolic = np.asarray(ca.DM(dynamics(ca.DM(x), ca.DM(u), 0.1, decay, lag_s))).reshape(-1)
+            assert np.allclose(dynamics_numpy(x, u, 0.1, time_constant_s), symbolic, atol=1e-12)
+
+
+def test_the_heading_lags_a_commanded_rate_by_its_time_constant():
+    """Model: a step in the commanded rate turns the heading as a first-order lag (exact over any step)."""
+    from cinempc.mpc.model import IU, IX, NU, NX, dynamics_numpy
+
+    rate_cmd, time_constant_s, dt_s = 1.0, 0.1, 0.01
+    x, u = np.zeros(NX), np.zeros(NU)
+    u[IU["yaw_rate"]] = rate_cmd
+    for _ in range(30):  # 0.3 s in small steps, compared with the closed form
+        x = dynamics_numpy(x, u, dt_s, time_constant_s)
+    t = 0.3
+    assert x[IX["heading_rate"]] == pytest.approx(rate_cmd * (1 - np.exp(-t / time_constant_s)), rel=1e-9)
+    assert x[IX["yaw"]] == pytest.approx(rate_cmd * (t - time_constant_s * (1 - np.exp(-t / time_constant_s))),
+                                         rel=1e-9)
+    # one step of 0.3 s lands on the same state; without a lag the heading turns as commanded
+    one = dynamics_numpy(np.zeros(NX), u, t, time_constant_s)
+    assert one[IX["yaw"]] == pytest.approx(x[IX["yaw"]], rel=1e-9)
+    plain = dynamics_numpy(np.zeros(NX), u, t)
+    assert plain[IX["yaw"]] == pytest.approx(rate_cmd * t) and plain[IX["heading_rate"]] == rate_cmd
 
 
 def test_a_native_build_is_keyed_by_the_cpu_it_was_built_for(tmp_path, monkeypatch):

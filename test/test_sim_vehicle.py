@@ -221,3 +221,44 @@ def test_a_tilted_airframe_keeps_the_heading_it_is_asked_for():
         assert sim.collisions == 0
         assert tilt_deg > 15.0  # the test does tilt it
         assert worst_deg < 0.5
+
+
+def _heading_error_deg(time_constant_s: float) -> float:
+    """Worst gap between the simulated airframe's heading and the MPC model's, flying the model's setpoints.
+
+    The plan: commanded rate 0 -> 0.8 rad/s -> 0 (a pan starting and stopping); each 0.1 s step sends the
+    setpoint the MPC would (:func:`setpoint_from_plan` for a camera without a pan axis).
+    """
+    from cinempc.config import load_camera_profile
+    from cinempc.mpc.fallback import setpoint_from_plan
+    from cinempc.mpc.model import IU, IX, NU, NX, dynamics_numpy
+
+    profile = load_camera_profile("gimbal_zoom_small")
+    with Simulator(_scenario(), camera=profile, render=False) as sim:
+        rig = sim.rig_state()
+        x = np.zeros(NX)
+        x[IX["px"]:IX["pz"] + 1], x[IX["yaw"]] = rig.position_m, rig.yaw_rad
+        x[IX["focal"]], x[IX["focus"]], x[IX["stops"]] = 0.35, 5.0, 2.0
+        worst = 0.0
+        for step in range(16):
+            u = np.zeros(NU)
+            u[IU["yaw_rate"]] = 0.8 if 2 <= step < 10 else 0.0
+            X = np.stack([x, dynamics_numpy(x, u, DT_S, time_constant_s)])
+            sp = setpoint_from_plan(X, u[None, :], 1, DT_S, True, time_constant_s)
+            sim.step(dataclasses.replace(sp, position_m=rig.position_m, velocity_mps=np.zeros(3),
+                                         acceleration_mps2=np.zeros(3)), DT_S)
+            x = X[1]
+            worst = max(worst, abs(math.degrees(sim.vehicle.yaw_rad() - x[IX["yaw"]])))
+        return worst
+
+
+def test_the_mpc_heading_model_predicts_the_airframe_it_flies():
+    """Without a pan axis the MPC models the heading as lagging the commanded rate by
+    ``vehicle.heading_time_constant_s``: flying its own setpoints, the simulated airframe stays closer to that
+    model than to a heading that turns as commanded (a whole-degree gap is a third of a long lens's width)."""
+    from cinempc.config import load_vehicle_config
+
+    time_constant_s = load_vehicle_config().vehicle.heading_time_constant_s
+    assert time_constant_s > 0
+    lagged, instant = _heading_error_deg(time_constant_s), _heading_error_deg(0.0)
+    assert lagged < 0.5 * instant, (lagged, instant)

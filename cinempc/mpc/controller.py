@@ -38,7 +38,7 @@ from cinempc.mpc.model import (
     f_number_from_stops,
     stops_from_f_number,
 )
-from cinempc.mpc.ocp import CineOCP
+from cinempc.mpc.ocp import CineOCP, heading_time_constant_s
 from cinempc.mpc.params import MPCParams, load_mpc_params
 from cinempc.mpc.references import ReferenceBuilder, ShotMemory, ShotPhase, assign_roles
 from cinempc.mpc.solvers import FastSolver, ReferenceSolver, SolveOutput
@@ -126,6 +126,11 @@ class CineMPC:
     @property
     def dt_s(self) -> float:
         return self.ocp.dt_s
+
+    @property
+    def heading_lag_s(self) -> float:
+        """Time constant of the camera heading's response to the commanded rate (0: it turns as commanded)."""
+        return heading_time_constant_s(self.camera, self.vehicle)
 
     @property
     def build_s(self) -> float:
@@ -218,7 +223,7 @@ class CineMPC:
         usable = output.success and np.all(np.isfinite(output.X)) and np.all(np.isfinite(output.U))
         if not usable or late:
             reason = "late" if usable else "failed"
-            previous = shifted_setpoint(self._plan, shot_time_s, not self.camera.gimbal_yaw)
+            previous = shifted_setpoint(self._plan, shot_time_s, not self.camera.gimbal_yaw, self.heading_lag_s)
             previous_plan = shifted_plan(self._plan, shot_time_s) if previous is not None else None
             if usable:  # a late solution is still the best warm start for the next step
                 self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s,
@@ -240,7 +245,8 @@ class CineMPC:
         relaxations += self._report_relaxations(output.X, P, roles, shot, plan)
         return MPCResult(
             status=Status.RELAXED if relaxations else Status.OPTIMAL,
-            setpoint=setpoint_from_plan(output.X, output.U, 1, self.dt_s, not self.camera.gimbal_yaw),
+            setpoint=setpoint_from_plan(output.X, output.U, 1, self.dt_s, not self.camera.gimbal_yaw,
+                                        self.heading_lag_s),
             plan=plan,
             solve_ms=output.solve_ms,
             iterations=output.iterations,
@@ -301,6 +307,8 @@ class CineMPC:
             # downwind (composition 0.22; 0.01 from the plan).  Position and velocity stay measured:
             # they close the loop.
             acceleration = self._plan.X[since, IX["ax"]:IX["az"] + 1].copy()
+            # likewise the heading's rate: the airframe turns at the rate the plan predicted (no rate is measured)
+            x0[IX["heading_rate"]] = self._plan.X[since, IX["heading_rate"]]
         x0[IX["vx"]:IX["vz"] + 1] = velocity
         x0[IX["ax"]:IX["az"] + 1] = acceleration
         self._clamp_motion(x0)
@@ -416,7 +424,8 @@ class CineMPC:
         U = np.zeros((N, NU))
         for k in range(N):
             U[k] = np.clip(inputs(X[k]), self.bounds.lbu, self.bounds.ubu)
-            X[k + 1] = np.clip(dynamics_numpy(X[k], U[k], self.dt_s), self.bounds.lbx, self.bounds.ubx)
+            X[k + 1] = np.clip(dynamics_numpy(X[k], U[k], self.dt_s, self.heading_lag_s),
+                               self.bounds.lbx, self.bounds.ubx)
             self._clamp_motion(X[k + 1])
         return X, U
 
@@ -450,7 +459,8 @@ class CineMPC:
             Xc, Uc = X.copy(), U.copy()
             for k in range(start, N):
                 Uc[k] = tail
-                Xc[k + 1] = np.clip(dynamics_numpy(Xc[k], tail, self.dt_s), self.bounds.lbx, self.bounds.ubx)
+                Xc[k + 1] = np.clip(dynamics_numpy(Xc[k], tail, self.dt_s, self.heading_lag_s),
+                                    self.bounds.lbx, self.bounds.ubx)
                 self._clamp_motion(Xc[k + 1])
             cost = sum(float(self.backend.evaluations.stage_cost(Xc[k], Uc[k] if k < N else np.zeros(NU), P[:, k]))
                        for k in range(start, N + 1))

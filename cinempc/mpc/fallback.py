@@ -34,7 +34,7 @@ class StoredPlan:
 
 
 def setpoint_from_plan(X: np.ndarray, U: np.ndarray, step: int, dt_s: float,
-                       heading_by_airframe: bool = False) -> Setpoint:
+                       heading_by_airframe: bool = False, heading_time_constant_s: float = 0.0) -> Setpoint:
     """The setpoint held over the interval before stage ``step`` (``step >= 1``) of a plan.
 
     Camera and lens get their values *at* stage ``step``: their motors move towards
@@ -51,11 +51,14 @@ def setpoint_from_plan(X: np.ndarray, U: np.ndarray, step: int, dt_s: float,
     ``heading_by_airframe``: a camera without a pan axis looks where the airframe does, and the
     autopilot flies the heading like the position (P on the angle plus the yaw-rate feed-forward),
     so the heading is the middle of the interval too.  At the end, the lead overshot every step: a
-    camera panning at 30 deg/s sat 0.5 deg past the plan, 5 % of the width on a long lens.
+    camera panning at 30 deg/s sat 0.5 deg past the plan, 5 % of the width on a long lens.  The
+    plan's heading is the airframe's predicted one (it lags the commanded rate by
+    ``heading_time_constant_s``, :mod:`cinempc.mpc.model`), so the autopilot's angle term only corrects
+    what the model missed while the feed-forward carries the commanded rate.
     """
     x = X[step]
     u = U[min(step - 1, len(U) - 1)]
-    mid = dynamics_numpy(X[step - 1], u, 0.5 * dt_s)
+    mid = dynamics_numpy(X[step - 1], u, 0.5 * dt_s, heading_time_constant_s)
     yaw = mid[IX["yaw"]] if heading_by_airframe else x[IX["yaw"]]
     return Setpoint(
         position_m=mid[POS], velocity_mps=mid[VEL], acceleration_mps2=mid[ACC], yaw_rad=wrap_angle(float(yaw)),
@@ -66,14 +69,14 @@ def setpoint_from_plan(X: np.ndarray, U: np.ndarray, step: int, dt_s: float,
 
 
 def shifted_setpoint(plan: StoredPlan | None, shot_time_s: float,
-                     heading_by_airframe: bool = False) -> Setpoint | None:
+                     heading_by_airframe: bool = False, heading_time_constant_s: float = 0.0) -> Setpoint | None:
     """The previous plan's setpoint for now + one step, or None when it has run out."""
     if plan is None:
         return None
     step = plan.steps_since(shot_time_s) + 1
     if step >= len(plan.X):
         return None
-    return setpoint_from_plan(plan.X, plan.U, step, plan.dt_s, heading_by_airframe)
+    return setpoint_from_plan(plan.X, plan.U, step, plan.dt_s, heading_by_airframe, heading_time_constant_s)
 
 
 def hold_setpoint(state: RigState) -> Setpoint:

@@ -11,7 +11,11 @@ One stage of the optimal control problem has a state ``x`` and a control ``u``:
   distance (m) and iris in stops (``f_number = 2 ** (stops / 2)``), driven by
   the zoom, focus and iris motor speeds -- all rate limits are then linear bounds;
 * ``slack``: the safety slack, a *state* so that the constraints of stage k can
-  use it at every stage including the last one (where there is no control).
+  use it at every stage including the last one (where there is no control);
+* ``heading_rate``: the rate the camera heading actually turns at.  It follows the
+  commanded ``yaw_rate`` with the heading's time constant (a parameter: the
+  autopilot's yaw-rate response for a camera without a pan axis, 0 for a gimbal's
+  pan, where it is the commanded rate and the model is a plain integrator).
 
 Scaling matters for IPOPT and fatrop alike: every variable is O(1..100).
 """
@@ -34,6 +38,7 @@ SLACK_SCALE = 1.0e-3
 
 STATE_NAMES: tuple[str, ...] = (
     "px", "py", "pz", "vx", "vy", "vz", "ax", "ay", "az", "yaw", "pitch", "focal", "focus", "stops", "slack",
+    "heading_rate",
 )
 CONTROL_NAMES: tuple[str, ...] = (
     "jx", "jy", "jz", "yaw_rate", "pitch_rate", "zoom_rate", "focus_rate", "iris_rate", "slack_next",
@@ -57,31 +62,48 @@ def stops_from_f_number(f_number: float) -> float:
     return 2.0 * math.log2(f_number)
 
 
-def _step(x, u, dt_s: float) -> tuple:
-    """The five blocks of the next state (position, velocity, acceleration, camera/lens, slack)."""
+def heading_lag_terms(dt_s: float, heading_time_constant_s: float) -> tuple[float, float]:
+    """``(decay, lag_s)`` of a heading rate that follows its command with a first-order lag over ``dt_s``.
+
+    Held command ``r`` from rate ``w``: ``w' = r + (w - r) decay``, ``yaw' = yaw + r dt + (w - r) lag_s``
+    (exact); a time constant of 0 gives ``(0, 0)``, the plain integrator.
+    """
+    if heading_time_constant_s <= 0.0:
+        return 0.0, 0.0
+    decay = math.exp(-dt_s / heading_time_constant_s)
+    return decay, heading_time_constant_s * (1.0 - decay)
+
+
+def _step(x, u, dt_s: float, heading_decay, heading_lag_s) -> tuple:
+    """The blocks of the next state (position, velocity, acceleration, yaw, pitch to iris, slack, heading rate)."""
     p, v, a, j = x[0:3], x[3:6], x[6:9], u[0:3]
+    rate_cmd, rate = u[3:4], x[15:16]
     return (
         p + dt_s * v + dt_s**2 / 2.0 * a + dt_s**3 / 6.0 * j,
         v + dt_s * a + dt_s**2 / 2.0 * j,
         a + dt_s * j,
-        x[9:14] + dt_s * u[3:8],
+        x[9:10] + dt_s * rate_cmd + (rate - rate_cmd) * heading_lag_s,
+        x[10:14] + dt_s * u[4:8],
         u[8:9],
+        rate_cmd + (rate - rate_cmd) * heading_decay,
     )
 
 
-def dynamics(x, u, dt_s: float):
-    """Next state after holding ``u`` for ``dt_s`` (exact for the triple integrator).
+def dynamics(x, u, dt_s: float, heading_decay=0.0, heading_lag_s=0.0):
+    """Next state after holding ``u`` for ``dt_s`` (exact for the triple integrator and the heading lag).
 
     Why jerk as the input: the acceleration then is a continuous state, which is
     what the attitude loop of a multirotor can actually follow (a step in
-    acceleration is a step in tilt).
+    acceleration is a step in tilt).  ``heading_decay`` and ``heading_lag_s`` come from
+    :func:`heading_lag_terms` (numbers or CasADi parameters).
     """
-    return ca.vertcat(*_step(x, u, dt_s))
+    return ca.vertcat(*_step(x, u, dt_s, heading_decay, heading_lag_s))
 
 
-def dynamics_numpy(x: np.ndarray, u: np.ndarray, dt_s: float) -> np.ndarray:
+def dynamics_numpy(x: np.ndarray, u: np.ndarray, dt_s: float, heading_time_constant_s: float = 0.0) -> np.ndarray:
     """:func:`dynamics` in plain NumPy (warm-start tails, setpoints, tests): ~100x faster than a CasADi call."""
-    return np.concatenate(_step(np.asarray(x, dtype=float), np.asarray(u, dtype=float), dt_s))
+    decay, lag_s = heading_lag_terms(dt_s, heading_time_constant_s)
+    return np.concatenate(_step(np.asarray(x, dtype=float), np.asarray(u, dtype=float), dt_s, decay, lag_s))
 
 
 @dataclass(frozen=True)
@@ -118,6 +140,8 @@ class ParamLayout:
             # airspace and vehicle limits (hard constraints)
             ("fence_lo_m", 3), ("fence_hi_m", 3), ("max_speed_sq", 1), ("max_accel_sq", 1),
             ("min_subject_distance_m", 1), ("stage_weight", 1),
+            # the camera heading's response to the commanded rate (model.heading_lag_terms)
+            ("heading_decay", 1), ("heading_lag_s", 1),
             # subject slots: body point, focus blend weight, must-be-sharp weight, stand-off active flag,
             # feet point, standing height, composition weight (framed subjects share 1, others 0) and the
             # half-width in_frame keeps inside the side margins (body plus position uncertainty)

@@ -52,7 +52,10 @@ class CineOCP:
         term_vector = ca.vertcat(*[terms[name] for name in TERM_NAMES])
         h, self.constraint_names = path_constraints(x, named)
         self.nh = h.shape[0]
-        self.f_dynamics = ca.Function("dynamics", [x, u], [dynamics(x, u, self.dt_s)], ["x", "u"], ["x_next"])
+        self.f_dynamics = ca.Function(
+            "dynamics", [x, u, p], [dynamics(x, u, self.dt_s, named["heading_decay"], named["heading_lag_s"])],
+            ["x", "u", "p"], ["x_next"], {"is_diff_in": [True, True, False]},
+        )
         self.f_terms = ca.Function("stage_terms", [x, u, p], [term_vector], ["x", "u", "p"], ["terms"])
         # parameters are never differentiated: without this the MX Hessian would carry
         # Jacobians w.r.t. all n_p parameters and the generated code would be 10x larger
@@ -124,7 +127,7 @@ class CineOCP:
         objective = 0
         for k in range(N):
             w += [X[k], U[k]]
-            g.append(X[k + 1] - self.f_dynamics(X[k], U[k]))
+            g.append(X[k + 1] - self.f_dynamics(X[k], U[k], P[:, k]))
             g.append(self.f_path(X[k], P[:, k]))
             equality += [True] * NX + [False] * self.nh
             objective += self.f_cost(X[k], U[k], P[:, k])
@@ -164,7 +167,7 @@ class CineOCP:
         x, u, p = ca.SX.sym("x", NX), ca.SX.sym("u", NU), ca.SX.sym("p", self.np)
         sigma, lam_dyn, lam_h = ca.SX.sym("sigma"), ca.SX.sym("lam_dyn", NX), ca.SX.sym("lam_h", nh)
         z = ca.vertcat(x, u)
-        cost, h, next_x = self.f_cost(x, u, p), self.f_path(x, p), self.f_dynamics(x, u)
+        cost, h, next_x = self.f_cost(x, u, p), self.f_path(x, p), self.f_dynamics(x, u, p)
         lagrangian = sigma * cost + ca.dot(lam_h, h) - ca.dot(lam_dyn, next_x)
         # the cost and the constraints in separate functions: a call evaluates all of a function's outputs, and
         # the cost (projections, optics) is the expensive part -- the constraint values and Jacobian fatrop asks
@@ -316,3 +319,8 @@ def yaw_rate_limit(camera: CameraProfile, vehicle: VehicleConfig) -> float:
     if camera.gimbal_yaw:
         return max(vehicle.gimbal.max_yaw_rate_rad_s, vehicle.vehicle.max_yaw_rate_rad_s)
     return vehicle.vehicle.max_yaw_rate_rad_s
+
+
+def heading_time_constant_s(camera: CameraProfile, vehicle: VehicleConfig) -> float:
+    """How the camera heading lags its commanded rate: the autopilot's yaw response without a pan axis, else 0."""
+    return 0.0 if camera.gimbal_yaw else vehicle.vehicle.heading_time_constant_s

@@ -32,9 +32,9 @@ from cinempc.moves import (
     start_distance_range_m,
     start_offset_m,
 )
-from cinempc.mpc.model import FOCAL_SCALE_MM, ParamLayout, stops_from_f_number
+from cinempc.mpc.model import FOCAL_SCALE_MM, ParamLayout, heading_lag_terms, stops_from_f_number
 from cinempc.mpc.movements import AcquireGoal, StartGeometry, reference_for, unit
-from cinempc.mpc.ocp import yaw_rate_limit
+from cinempc.mpc.ocp import heading_time_constant_s, yaw_rate_limit
 from cinempc.mpc.params import MPCParams
 from cinempc.mpc.viewpoint import turn_out_of_boxes, turned
 from cinempc.shot import ShotSpec, ShotVocabulary, side_bearing_rad
@@ -606,6 +606,9 @@ class ReferenceBuilder:
             1.0 / camera.iris_speed_stops_per_s,
         ])
         L.set(base, "w_slack", [w.slack_l1, w.slack_l2])
+        heading_decay, heading_lag_s = heading_lag_terms(dt, heading_time_constant_s(camera, vehicle))
+        L.set(base, "heading_decay", heading_decay)
+        L.set(base, "heading_lag_s", heading_lag_s)
         fence_lo_m, fence_hi_m = vehicle.airspace.planning_bounds_m()
         L.set(base, "fence_lo_m", list(fence_lo_m))
         L.set(base, "fence_hi_m", list(fence_hi_m))

@@ -261,7 +261,7 @@ class ReferenceSolver:
         opti.subject_to(X[IX["slack"], 0] >= 0)
         objective = 0
         for k in range(N):
-            opti.subject_to(X[:, k + 1] == ocp.f_dynamics(X[:, k], U[:, k]))
+            opti.subject_to(X[:, k + 1] == ocp.f_dynamics(X[:, k], U[:, k], P[:, k]))
             opti.subject_to(ocp.f_path(X[:, k], P[:, k]) >= 0)
             opti.subject_to(opti.bounded(lbu, U[:, k], ubu))
             objective += ocp.f_cost(X[:, k], U[:, k], P[:, k])
