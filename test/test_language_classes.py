@@ -244,3 +244,30 @@ def test_a_movement_or_a_framing_into_is_still_flown(text, field, value):
     document, _ = shot(text)
     got = document["movement"]["type"] if field == "movement" else document[field]
     assert got == value
+
+
+# ---------------------------------------------- a movement described and named, a zoom against a dolly
+
+
+@pytest.mark.parametrize(("text", "movement"), [
+    ("dolly in while zooming out on maya", "dolly_zoom_in"),
+    ("push in on the groom and zoom out", "dolly_zoom_in"),
+    ("pull back on maya, zooming in", "dolly_zoom_out"),
+    ("dolly out while you zoom in on the bride", "dolly_zoom_out"),
+])
+def test_a_dolly_with_a_zoom_the_other_way_is_a_dolly_zoom(text, movement):
+    document, _ = shot(text)
+    assert document["movement"]["type"] == movement
+    assert document["lens"]["focal_length_mm"] is None  # the dolly zoom sets the lens, not a zoom edit
+
+
+def test_a_dolly_with_a_zoom_the_same_way_stays_a_dolly_and_a_zoom():
+    document, _ = shot("dolly in on maya and zoom in")
+    assert document["movement"]["type"] == "dolly_in"
+    assert document["lens"]["focal_length_mm"] is not None
+
+
+@pytest.mark.parametrize("text", ["pull back and up to reveal the groom", "pull out and rise to reveal maya"])
+def test_a_reveal_described_by_its_own_motion_is_a_reveal(text):
+    document, _ = shot(text)
+    assert document["movement"]["type"] == "reveal"

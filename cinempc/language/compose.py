@@ -11,7 +11,7 @@ one implied by a shot name ("medium establishing shot" is a medium).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cinempc.language.answers import Explained
@@ -23,12 +23,13 @@ from cinempc.shot import ANGLES, FRAMINGS, SCREEN_POSITIONS, SPEEDS, ShotSpec, S
 # Movements that say more than a second one in the same breath: "pull back to
 # reveal" is a reveal, "follow her with a slow orbit" is an orbit.
 _ABSORBS: dict[str, frozenset[str]] = {
-    "reveal": frozenset({"dolly_out", "crane_up", "pedestal_up", "truck_left", "truck_right", "follow"}),
+    "reveal": frozenset({"dolly_out", "crane_up", "pedestal_up", "truck_left", "truck_right", "follow", "dronie"}),
     "dronie": frozenset({"dolly_out", "pedestal_up", "crane_up", "follow"}),
     "dolly_zoom_in": frozenset({"dolly_in", "follow", "dolly_zoom"}),
     "dolly_zoom_out": frozenset({"dolly_out", "follow", "dolly_zoom"}),
     "flyby": frozenset({"follow", "truck_left", "truck_right"}),
 }
+_DOLLY_ZOOM_OF = {"dolly_in": "dolly_zoom_in", "dolly_out": "dolly_zoom_out"}  # with a zoom the other way
 _EDIT_STEPS = {"tighter": ("framing", 1), "wider": ("framing", -1), "lower": ("angle", -1), "higher": ("angle", 1),
                "slower": ("speed", -1), "faster": ("speed", 1), "screen_left": ("screen", -1),
                "screen_right": ("screen", 1), "zoom_in": ("zoom", 1), "zoom_out": ("zoom", -1)}
@@ -79,7 +80,7 @@ def settled(shot: ShotSpec) -> ShotSpec:
 def compose(reading: SegmentReading, base: ShotSpec, ctx: Context
             ) -> tuple[ShotSpec, list[str], list[Explained]]:
     """The new shot, the parts that need a word more ("rack focus" with no target), and which word set what."""
-    content = directed(reading, ctx)
+    content = dolly_against_zoom(directed(reading, ctx))
     mentions = explicit_beats_implied(content)
     overridden = [m for m in content if m not in mentions]
     missing: list[str] = []
@@ -149,6 +150,25 @@ def directed(reading: SegmentReading, ctx: Context) -> list[Mention]:
                                  direction_from=", ".join(dict.fromkeys(spoken)))
             out = [m for m in out if not any(m is o for o in only_direction)]
     return out
+
+
+def dolly_against_zoom(mentions: list[Mention]) -> list[Mention]:
+    """A dolly in (out) said with a zoom the other way in the same shot is a dolly zoom in (out).
+
+    "Push in while zooming out" describes the vertigo effect, not a push-in plus a wider framing; a zoom
+    the same way as the dolly ("dolly in and zoom in") stays a dolly and a zoom.
+    """
+    dollies = [m for m in mentions if m.category == "movement" and m.value in _DOLLY_ZOOM_OF]
+    zooms = [m for m in mentions if m.category == "edit" and _EDIT_STEPS[str(m.value)][0] == "zoom"]
+    if len(dollies) != 1 or not zooms:
+        return mentions
+    dolly = dollies[0]
+    zoom_sign = sum(_EDIT_STEPS[str(m.value)][1] for m in zooms)
+    dolly_sign = 1 if dolly.value == "dolly_in" else -1
+    if zoom_sign * dolly_sign >= 0:
+        return mentions
+    merged = replace(dolly, value=_DOLLY_ZOOM_OF[str(dolly.value)])
+    return [merged if m is dolly else m for m in mentions if not any(m is z for z in zooms)]
 
 
 def explicit_beats_implied(mentions: list[Mention]) -> list[Mention]:
