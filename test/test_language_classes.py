@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cinempc.language import ErrorAnswer, ShotsAnswer, parse_command
+from cinempc.language import CommandAnswer, ErrorAnswer, ShotsAnswer, parse_command
 from cinempc.language.corpus import CURRENT, KNOWN
 
 
@@ -271,3 +271,16 @@ def test_a_dolly_with_a_zoom_the_same_way_stays_a_dolly_and_a_zoom():
 def test_a_reveal_described_by_its_own_motion_is_a_reveal(text):
     document, _ = shot(text)
     assert document["movement"]["type"] == "reveal"
+
+
+@pytest.mark.parametrize("text", ["lead the groom, 5 m ahead", "track ahead of maya"])
+def test_ahead_of_the_subject_is_the_front(text):
+    behind = CURRENT.model_copy(update={"side": "back"})
+    answer = parse_command(text, current=behind, known_subjects=list(KNOWN))
+    assert isinstance(answer, ShotsAnswer), answer.to_json()[:300]
+    assert answer.shots[0].side == "front" and answer.shots[0].movement.type == "follow"
+
+
+def test_go_ahead_is_still_resume():
+    answer = parse("go ahead")
+    assert isinstance(answer, CommandAnswer) and answer.command == "resume"
