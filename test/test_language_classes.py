@@ -284,3 +284,33 @@ def test_ahead_of_the_subject_is_the_front(text):
 def test_go_ahead_is_still_resume():
     answer = parse("go ahead")
     assert isinstance(answer, CommandAnswer) and answer.command == "resume"
+
+
+# ------------------------------------------------------------------ "the other way", "the reverse angle"
+
+
+@pytest.mark.parametrize(("on_air", "text", "field", "value"), [
+    ("orbit_cw", "reverse the orbit", "direction", "counterclockwise"),
+    ("orbit_ccw", "the other way round", "direction", "clockwise"),
+    ("truck_right_full", "go the other way", "type", "truck_left"),
+    ("pedestal_up_medium", "reverse", "type", "pedestal_down"),
+    ("dolly_in_mcu", "other direction", "type", "dolly_out"),
+])
+def test_the_other_way_reverses_the_move_on_air(on_air, text, field, value):
+    from cinempc.shot import preset
+
+    answer = parse_command(text, current=preset(on_air), known_subjects=list(KNOWN))
+    assert isinstance(answer, ShotsAnswer), answer.to_json()[:300]
+    assert getattr(answer.shots[0].movement, field) == value
+
+
+def test_a_move_without_a_direction_cannot_be_reversed():
+    answer = parse("reverse")  # CURRENT follows: there is no other way to follow
+    assert isinstance(answer, ErrorAnswer) and "no direction to reverse" in answer.error.message
+
+
+@pytest.mark.parametrize(("text", "side"), [("reverse angle on maya", "back"), ("swap sides", "back"),
+                                            ("the reverse, from the front left", "back_right")])
+def test_the_reverse_angle_is_the_side_across_the_subject(text, side):
+    document, _ = shot(text)
+    assert document["side"] == side

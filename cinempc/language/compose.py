@@ -18,7 +18,7 @@ from cinempc.language.answers import Explained
 from cinempc.language.grammar import Mention, SegmentReading, subject_name
 from cinempc.language.lexicon import LanguageSettings
 from cinempc.language.normalise import Token
-from cinempc.shot import ANGLES, FRAMINGS, SCREEN_POSITIONS, SPEEDS, ShotSpec, ShotVocabulary, preset
+from cinempc.shot import ANGLES, FRAMINGS, SCREEN_POSITIONS, SIDES, SPEEDS, ShotSpec, ShotVocabulary, preset
 
 # Movements that say more than a second one in the same breath: "pull back to
 # reveal" is a reveal, "follow her with a slow orbit" is an orbit.
@@ -30,7 +30,12 @@ _ABSORBS: dict[str, frozenset[str]] = {
     "flyby": frozenset({"follow", "truck_left", "truck_right"}),
 }
 _DOLLY_ZOOM_OF = {"dolly_in": "dolly_zoom_in", "dolly_out": "dolly_zoom_out"}  # with a zoom the other way
-_EDIT_STEPS = {"tighter": ("framing", 1), "wider": ("framing", -1), "lower": ("angle", -1), "higher": ("angle", 1),
+_OPPOSITE_MOVES = {a: b for pair in (("truck_left", "truck_right"), ("pedestal_up", "pedestal_down"),
+                                      ("crane_up", "crane_down"), ("dolly_in", "dolly_out"),
+                                      ("dolly_zoom_in", "dolly_zoom_out")) for a, b in (pair, pair[::-1])}
+_OPPOSITE_ORBIT = {"clockwise": "counterclockwise", "counterclockwise": "clockwise"}
+_EDIT_STEPS = {"reverse": ("direction", 1), "opposite_side": ("side", 1),
+               "tighter": ("framing", 1), "wider": ("framing", -1), "lower": ("angle", -1), "higher": ("angle", 1),
                "slower": ("speed", -1), "faster": ("speed", 1), "screen_left": ("screen", -1),
                "screen_right": ("screen", 1), "zoom_in": ("zoom", 1), "zoom_out": ("zoom", -1)}
 _ANGLE_ORDER = ("low", "eye_level", "high", "overhead")
@@ -49,7 +54,7 @@ _FIELD_OF = {
     "time_s": "duration_s", "preset": "name", "focus": "focus",
 }
 _EDIT_FIELD = {"framing": "framing", "angle": "angle", "speed": "movement.speed", "screen": "screen_position",
-               "zoom": "lens.focal_length_mm"}
+               "zoom": "lens.focal_length_mm", "direction": "movement", "side": "side"}
 _ALONGSIDE_SIDE_WORDS = {"on the left": "left", "to the left": "left", "on the right": "right",
                          "to the right": "right"}
 
@@ -403,6 +408,8 @@ def _apply_angle_side_screen(doc: dict[str, Any], mentions: list[Mention], base:
         sides.add(base.side if base.side in ("left", "right") else defaults.alongside_side)
     if side := _one_side(sides):
         doc["side"] = side
+    if _steps(mentions, "side", ctx) % 2:  # "the reverse angle": the side across the subject
+        doc["side"] = SIDES[(SIDES.index(doc["side"]) + len(SIDES) // 2) % len(SIDES)]
 
     screen = [m for m in mentions if m.category == "screen_position"]
     if "track_alongside" in _values(mentions, "movement") and not _values(mentions, "side"):
@@ -458,6 +465,8 @@ def _apply_movement(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec
         movement["direction"] = None
     if direction:
         movement["direction"] = direction
+    if _steps(mentions, "direction", ctx) % 2:
+        _reverse(movement)
 
     speed = _single(_values(mentions, "speed"), "speed")
     if speed:
@@ -517,6 +526,17 @@ def _apply_focus_and_lens(doc: dict[str, Any], mentions: list[Mention], base: Sh
         lens["focal_length_mm"] = round(min(1200.0, max(1.5, start * ratio)), 1)
         if doc["distance_m"] is None or doc["distance_m"] == base.distance_m:
             doc["distance_m"] = base.distance_m or vocab.default_distance_m[old]
+
+
+def _reverse(movement: dict[str, Any]) -> None:
+    """"The other way": an orbit turns the other way round, a move with an opposite flies that opposite."""
+    kind = movement["type"]
+    if kind == "orbit":  # an orbit without a direction turns counterclockwise (moves.OrbitMove)
+        movement["direction"] = _OPPOSITE_ORBIT[movement["direction"] or "counterclockwise"]
+    elif kind in _OPPOSITE_MOVES:
+        movement["type"] = _OPPOSITE_MOVES[kind]
+    else:
+        raise ShotConflict(f"a {kind} has no direction to reverse")
 
 
 def _apply_quantities(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec) -> None:
