@@ -314,3 +314,11 @@ def test_a_move_without_a_direction_cannot_be_reversed():
 def test_the_reverse_angle_is_the_side_across_the_subject(text, side):
     document, _ = shot(text)
     assert document["side"] == side
+
+
+@pytest.mark.parametrize("text", ["ignore the groom", "forget the groom", "leave the groom out", "exclude maya",
+                                  "everyone apart from maya"])
+def test_a_word_that_excludes_a_subject_is_never_ignored(text):
+    """Ignoring the verb would film the very subject the director excluded: the command is refused instead."""
+    answer = parse(text)
+    assert isinstance(answer, ErrorAnswer), answer.to_json()[:300]
