@@ -322,3 +322,12 @@ def test_a_word_that_excludes_a_subject_is_never_ignored(text):
     """Ignoring the verb would film the very subject the director excluded: the command is refused instead."""
     answer = parse(text)
     assert isinstance(answer, ErrorAnswer), answer.to_json()[:300]
+
+
+@pytest.mark.parametrize(("text", "field", "value"), [
+    ("look down at maya", "angle", "high"), ("look up at the groom", "angle", "low"),
+    ("follow maya closely", "framing", "medium_close_up"), ("orbit the groom tightly", "framing", "medium_close_up"),
+])
+def test_words_that_say_an_angle_or_a_tighter_frame_are_not_ignored(text, field, value):
+    document, answer = shot(text)
+    assert document[field] == value and not answer.ignored
