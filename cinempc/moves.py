@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from cinempc.config import Airspace, CameraProfile, load_yaml
-from cinempc.shot import MOVEMENT_TYPES, ShotSpec, ShotVocabulary
+from cinempc.shot import MOVEMENT_EXTENTS, MOVEMENT_TYPES, Movement, ShotSpec, ShotVocabulary
 
 
 class Lens(str, Enum):
@@ -88,6 +88,22 @@ class MoveTable(BaseModel):
     def __getitem__(self, movement: str) -> MoveConfig:
         return self.movements[movement]
 
+    def for_movement(self, movement: Movement) -> MoveConfig:
+        """The movement's row with the shot's own extent, if it gives one: an orbit's bearing sweep, a crane's
+        elevation change (its sign kept) or a truck's / pedestal's shift (``shot.MOVEMENT_EXTENTS``)."""
+        cfg = self.movements[movement.type]
+        if movement.extent is None:
+            return cfg
+        if cfg.bearing_sweep_deg:
+            field_value = {"bearing_sweep_deg": movement.extent}
+        elif cfg.elevation_change_deg:
+            field_value = {"elevation_change_deg": math.copysign(movement.extent, cfg.elevation_change_deg)}
+        elif cfg.shift_m:
+            field_value = {"shift_m": movement.extent}
+        else:
+            raise ValueError(f"config/shots.yaml gives a {movement.type} no extent a shot could set")
+        return MoveConfig.model_validate({**cfg.model_dump(), **field_value})
+
 
 @lru_cache(maxsize=4)
 def _table(_key: str) -> MoveTable:
@@ -97,6 +113,12 @@ def _table(_key: str) -> MoveTable:
     missing = set(MOVEMENT_TYPES) - set(table.movements)
     if missing:
         raise ValueError(f"config/shots.yaml movements lacks {sorted(missing)}")
+    for movement, (unit, _) in MOVEMENT_EXTENTS.items():  # a shot's extent must have exactly one field to set
+        row = table.movements[movement]
+        settable = {"deg": [row.bearing_sweep_deg, row.elevation_change_deg], "m": [row.shift_m]}
+        if sum(1 for value in settable[unit] if value) != 1 or row.size_ratio != 1.0 or row.focal_ratio != 1.0:
+            raise ValueError(f"config/shots.yaml: a shot sets a {movement}'s extent in {unit}, but its row has "
+                             "not exactly one extent in that unit")
     return table
 
 
@@ -212,7 +234,7 @@ def plan_move(shot: ShotSpec, vocab: ShotVocabulary, start: MoveStart, limits: M
     """The move's extent from where the frame was acquired, relaxed (and reported) where a limit cuts it."""
     table = table or move_table()
     movement = shot.movement.type
-    cfg = table[movement]
+    cfg = table.for_movement(shot.movement)
     speed = vocab.movement_speed_mps(shot.movement)
     relaxations: list[str] = []
     d0 = start.distance_m

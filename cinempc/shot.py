@@ -70,18 +70,38 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+# The movements whose extent a shot may set, its unit and its largest value: an orbit's bearing sweep and a
+# crane's elevation change in degrees, a truck's or pedestal's shift in metres (config/shots.yaml has the defaults)
+MOVEMENT_EXTENTS: dict[str, tuple[str, float]] = {
+    "orbit": ("deg", 720.0), "crane_up": ("deg", 90.0), "crane_down": ("deg", 90.0),
+    "truck_left": ("m", 100.0), "truck_right": ("m", 100.0), "pedestal_up": ("m", 100.0), "pedestal_down": ("m", 100.0),
+}
+
+
 class Movement(_Model):
-    """Camera movement over the shot; ``speed_mps`` overrides the word ``speed``."""
+    """Camera movement over the shot; ``speed_mps`` overrides the word ``speed``, ``extent`` the move's default one."""
 
     type: MovementType = "static"
     speed: Speed = "normal"
     speed_mps: float | None = Field(default=None, gt=0, le=30)
     direction: OrbitDirection | None = None
+    extent: float | None = Field(default=None, gt=0)  # deg (orbit, crane) or m (truck, pedestal): MOVEMENT_EXTENTS
 
     @model_validator(mode="after")
     def _direction_only_for_orbit(self) -> Movement:
         if self.direction is not None and self.type != "orbit":
             raise ValueError(f"movement.direction is only meaningful for an orbit, not {self.type!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _extent_within_its_movement(self) -> Movement:
+        if self.extent is None:
+            return self
+        if self.type not in MOVEMENT_EXTENTS:
+            raise ValueError(f"movement.extent is only meaningful for {', '.join(MOVEMENT_EXTENTS)}, not {self.type!r}")
+        unit, largest = MOVEMENT_EXTENTS[self.type]
+        if self.extent > largest:
+            raise ValueError(f"movement.extent of a {self.type} is at most {largest:g} {unit}, got {self.extent:g}")
         return self
 
 

@@ -331,3 +331,36 @@ def test_a_word_that_excludes_a_subject_is_never_ignored(text):
 def test_words_that_say_an_angle_or_a_tighter_frame_are_not_ignored(text, field, value):
     document, answer = shot(text)
     assert document[field] == value and not answer.ignored
+
+
+# ------------------------------------------------------------------ how far a move goes
+
+
+@pytest.mark.parametrize(("text", "movement", "extent"), [
+    ("quarter orbit around maya", "orbit", 90.0), ("orbit the groom 90 degrees", "orbit", 90.0),
+    ("full orbit around the bride", "orbit", 360.0), ("a half circle round maya", "orbit", 180.0),
+    ("orbit maya 360", "orbit", 360.0), ("crane up 45 degrees", "crane_up", 45.0),
+    ("truck left 10 m", "truck_left", 10.0), ("rise 5 metres", "pedestal_up", 5.0),
+    ("pedestal down by 2 m", "pedestal_down", 2.0),
+])
+def test_how_far_a_move_goes_is_its_extent(text, movement, extent):
+    document, answer = shot(text)
+    assert document["movement"]["type"] == movement and document["movement"]["extent"] == extent
+    assert document["framing"] == CURRENT.framing and not answer.ignored  # "full orbit" is no full shot
+
+
+@pytest.mark.parametrize("text", ["truck left at 10 m", "truck right 8 m away"])
+def test_a_length_said_as_a_stand_off_stays_the_distance(text):
+    document, _ = shot(text)
+    assert document["movement"]["extent"] is None and document["distance_m"] in (8.0, 10.0)
+
+
+def test_an_extent_the_move_cannot_have_is_a_conflict_and_a_new_move_forgets_the_old_extent():
+    answer = parse("follow maya 90 degrees")
+    assert isinstance(answer, ErrorAnswer) and "not a follow" in answer.error.message
+    from cinempc.shot import preset
+
+    orbit = preset("orbit_cw")
+    quarter = orbit.model_copy(update={"movement": orbit.movement.model_copy(update={"extent": 90.0})})
+    assert parse_command("slower", current=quarter).shots[0].movement.extent == 90.0  # an edit keeps it
+    assert parse_command("crane up", current=quarter).shots[0].movement.extent is None

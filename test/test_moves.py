@@ -71,6 +71,25 @@ def test_an_orbit_sweeps_its_angle_clockwise_as_negative():
     assert plan.duration_s == pytest.approx(9.0 * sweep / VOCAB.speed_mps["slow"])
 
 
+def test_a_shot_sets_its_own_extent_in_the_unit_of_its_movement():
+    """An orbit's sweep and a crane's change in degrees, a truck's or pedestal's shift in metres; the rest refuse."""
+    def shot(name: str, extent: float) -> ShotSpec:
+        base = preset(name)
+        return base.model_copy(update={"movement": base.movement.model_copy(update={"extent": extent})})
+
+    quarter = plan_move(shot("orbit_cw", 90.0), VOCAB, start(distance_m=9.0), LIMITS)
+    assert quarter.bearing_sweep_rad == pytest.approx(-math.pi / 2)
+    assert quarter.duration_s == pytest.approx(9.0 * math.pi / 2 / VOCAB.speed_mps["slow"])
+    assert plan_move(shot("truck_right_full", 10.0), VOCAB, start(), LIMITS).shift_m == pytest.approx(10.0)
+    lowered = plan_move(ShotSpec(movement={"type": "crane_down", "extent": 15.0}), VOCAB, start(elevation_deg=30.0),
+                        LIMITS)
+    assert lowered.elevation_change_rad == pytest.approx(math.radians(-15.0))  # the crane's sign is kept
+    with pytest.raises(ValueError, match="only meaningful for"):
+        ShotSpec(movement={"type": "dolly_in", "extent": 2.0})
+    with pytest.raises(ValueError, match="at most 90"):
+        ShotSpec(movement={"type": "crane_up", "extent": 120.0})
+
+
 # ----------------------------------------------------------------- the examiner on hand-built flights
 
 

@@ -171,11 +171,11 @@ def test_shot_constants_are_the_shot_vocabulary_and_every_field_round_trips():
         assert sorted(v for k, v in constants.items() if k.startswith(prefix)) == sorted(values), prefix
     full = ShotSpec(name="opening", subjects=["alice", "#3"], framing="close_up", screen_position="left_third",
                     angle="high", side="back_left", movement={"type": "orbit", "speed": "slow", "speed_mps": 2.5,
-                                                              "direction": "clockwise"},
+                                                              "direction": "clockwise", "extent": 90.0},
                     focus={"target": "#3", "depth_of_field": "shallow", "rack_to": "alice", "rack_duration_s": 2.0},
                     lens={"focal_length_mm": 85.0}, distance_m=6.0, duration_s=12.0)
     msg = _wire(convert.shot_msg(full))
-    assert msg.movement_direction == "clockwise" and msg.focus_rack_duration_s == 2.0
+    assert msg.movement_direction == "clockwise" and msg.focus_rack_duration_s == 2.0 and msg.movement_extent == 90.0
     assert list(msg.subjects) == ["alice", "#3"]
     assert convert.shot_from_msg(msg) == full
     assert convert.shot_from_msg(_wire(convert.shot_msg(ShotSpec()))) == ShotSpec()

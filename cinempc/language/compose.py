@@ -18,7 +18,17 @@ from cinempc.language.answers import Explained
 from cinempc.language.grammar import Mention, SegmentReading, subject_name
 from cinempc.language.lexicon import LanguageSettings
 from cinempc.language.normalise import Token
-from cinempc.shot import ANGLES, FRAMINGS, SCREEN_POSITIONS, SIDES, SPEEDS, ShotSpec, ShotVocabulary, preset
+from cinempc.shot import (
+    ANGLES,
+    FRAMINGS,
+    MOVEMENT_EXTENTS,
+    SCREEN_POSITIONS,
+    SIDES,
+    SPEEDS,
+    ShotSpec,
+    ShotVocabulary,
+    preset,
+)
 
 # Movements that say more than a second one in the same breath: "pull back to
 # reveal" is a reveal, "follow her with a slow orbit" is an orbit.
@@ -29,6 +39,7 @@ _ABSORBS: dict[str, frozenset[str]] = {
     "dolly_zoom_out": frozenset({"dolly_out", "follow", "dolly_zoom"}),
     "flyby": frozenset({"follow", "truck_left", "truck_right"}),
 }
+_DISTANCE_TAIL_WORDS = frozenset({"away", "back", "off", "out", "behind", "distance", "distant"})  # grammar's tails
 _DOLLY_ZOOM_OF = {"dolly_in": "dolly_zoom_in", "dolly_out": "dolly_zoom_out"}  # with a zoom the other way
 _OPPOSITE_MOVES = {a: b for pair in (("truck_left", "truck_right"), ("pedestal_up", "pedestal_down"),
                                       ("crane_up", "crane_down"), ("dolly_in", "dolly_out"),
@@ -52,6 +63,7 @@ _FIELD_OF = {
     "speed_mps": "movement.speed_mps", "depth_of_field": "focus.depth_of_field", "f_number": "focus.depth_of_field",
     "lens": "lens.focal_length_mm", "focal_length_mm": "lens.focal_length_mm", "distance_m": "distance_m",
     "time_s": "duration_s", "preset": "name", "focus": "focus",
+    "orbit_extent": "movement.extent", "angle_deg": "movement.extent", "extent_m": "movement.extent",
 }
 _EDIT_FIELD = {"framing": "framing", "angle": "angle", "speed": "movement.speed", "screen": "screen_position",
                "zoom": "lens.focal_length_mm", "direction": "movement", "side": "side"}
@@ -85,6 +97,7 @@ def settled(shot: ShotSpec) -> ShotSpec:
 def compose(reading: SegmentReading, base: ShotSpec, ctx: Context
             ) -> tuple[ShotSpec, list[str], list[Explained]]:
     """The new shot, the parts that need a word more ("rack focus" with no target), and which word set what."""
+    reading.mentions[:] = lengths_of_moves(reading)
     content = dolly_against_zoom(directed(reading, ctx))
     mentions = explicit_beats_implied(content)
     overridden = [m for m in content if m not in mentions]
@@ -154,6 +167,25 @@ def directed(reading: SegmentReading, ctx: Context) -> list[Mention]:
             out[index] = Mention("movement", said.pop(), mention.start, mention.end,
                                  direction_from=", ".join(dict.fromkeys(spoken)))
             out = [m for m in out if not any(m is o for o in only_direction)]
+    return out
+
+
+def lengths_of_moves(reading: SegmentReading) -> list[Mention]:
+    """A length right after a truck or pedestal (or after "by") is how far it moves, not the stand-off.
+
+    "Truck left 10 m", "rise 5 metres", "pedestal up by 2 m": the move's extent (``extent_m``); a length
+    after "at", or with "away", stays the camera's distance ("truck left at 10 m", "8 m away").
+    """
+    out = list(reading.mentions)
+    tokens = reading.tokens
+    for index, mention in enumerate(out):
+        if mention.category != "distance_m" or tokens[mention.end - 1].text in _DISTANCE_TAIL_WORDS:
+            continue
+        start = mention.start - 1 if mention.start > 0 and tokens[mention.start - 1].text == "by" else mention.start
+        moves = [m for m in out if m.category == "movement" and m.end == start
+                 and MOVEMENT_EXTENTS.get(str(m.value), ("",))[0] == "m"]
+        if moves:
+            out[index] = replace(mention, category="extent_m")
     return out
 
 
@@ -443,6 +475,8 @@ def _apply_movement(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec
             types = (types - {"dolly_out"}) | {"dolly_zoom_out"}
         elif not types & {"dolly_zoom_in", "dolly_zoom_out"}:
             types.add(ctx.settings.defaults.dolly_zoom)  # no direction word (see :func:`directed`)
+    if any(m.category == "orbit_extent" for m in mentions) and not types:
+        types.add("orbit")  # "a half circle round her": how far round says it is an orbit
     if "dolly_out" in types and types & {"pedestal_up", "crane_up"}:
         types = (types - {"dolly_out", "pedestal_up", "crane_up"}) | {"dronie"}  # back and up: a dronie
     for strong, weak in _ABSORBS.items():
@@ -459,7 +493,7 @@ def _apply_movement(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec
     if new_type and new_type != movement["type"]:
         # Speed and length belong to a movement: a new movement starts from the
         # defaults unless this command gives them ("orbit slowly, then push in").
-        movement.update(type=new_type, speed="normal", speed_mps=None)
+        movement.update(type=new_type, speed="normal", speed_mps=None, extent=None)
         doc["duration_s"] = None
     if movement["type"] != "orbit":
         movement["direction"] = None
@@ -467,6 +501,7 @@ def _apply_movement(doc: dict[str, Any], mentions: list[Mention], base: ShotSpec
         movement["direction"] = direction
     if _steps(mentions, "direction", ctx) % 2:
         _reverse(movement)
+    _apply_extent(movement, mentions)
 
     speed = _single(_values(mentions, "speed"), "speed")
     if speed:
@@ -526,6 +561,21 @@ def _apply_focus_and_lens(doc: dict[str, Any], mentions: list[Mention], base: Sh
         lens["focal_length_mm"] = round(min(1200.0, max(1.5, start * ratio)), 1)
         if doc["distance_m"] is None or doc["distance_m"] == base.distance_m:
             doc["distance_m"] = base.distance_m or vocab.default_distance_m[old]
+
+
+def _apply_extent(movement: dict[str, Any], mentions: list[Mention]) -> None:
+    """How far the move goes: degrees for an orbit or a crane, metres for a truck or a pedestal, else a conflict."""
+    said = {"deg": {round(float(m.value), 6) for m in mentions if m.category in ("orbit_extent", "angle_deg")},
+            "m": {round(float(m.value), 6) for m in mentions if m.category == "extent_m"}}
+    for unit, values in said.items():
+        extent = _single(values, "extent")
+        if extent is None:
+            continue
+        kind = movement["type"]
+        if MOVEMENT_EXTENTS.get(kind, ("",))[0] != unit:
+            movers = " or ".join(sorted({k.split("_")[0] for k, (u, _) in MOVEMENT_EXTENTS.items() if u == unit}))
+            raise ShotConflict(f"an extent in {unit} is how far a {movers} goes, not a {kind}")
+        movement["extent"] = extent
 
 
 def _reverse(movement: dict[str, Any]) -> None:

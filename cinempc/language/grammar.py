@@ -25,6 +25,7 @@ from typing import Any
 
 from cinempc.language.ignore import is_negation, may_ignore, sets_nothing_in_a_clause, sets_nothing_in_a_style
 from cinempc.language.lexicon import (
+    ANGLE_UNITS_DEG,
     DISTANCE_UNITS_M,
     FOCAL_UNITS_MM,
     SPEED_UNITS_MPS,
@@ -41,7 +42,7 @@ DEFINITE = frozenset({"the", "my", "our", "your", "his", "their"})  # "the X": X
 LINK_WORDS = frozenset({"to", "onto", "into", "and"})  # kept as mentions: "rack from A to B", "between A and B"
 _QUANTITY_TABLES: tuple[tuple[str, dict[tuple[str, ...], float]], ...] = (
     ("speed_mps", SPEED_UNITS_MPS), ("focal_length_mm", FOCAL_UNITS_MM), ("time_s", TIME_UNITS_S),
-    ("distance_m", DISTANCE_UNITS_M),
+    ("distance_m", DISTANCE_UNITS_M), ("angle_deg", ANGLE_UNITS_DEG),
 )
 _F_PREFIXES = (("f",), ("f", "stop"), ("fstop",), ("aperture",), ("aperture", "of"), ("f", "number"),
                ("aperture", "f"), ("at", "f"), ("t",), ("t", "stop"))

@@ -27,7 +27,7 @@ LANGUAGE_FILE = "language.yaml"
 # that only steer the parser: fillers, intensifiers, focus markers).
 SHOT_CATEGORIES = (
     "framing", "angle", "side", "screen_position", "movement", "direction", "speed", "depth_of_field", "lens",
-    "edit", "intensifier", "focus",
+    "edit", "intensifier", "focus", "orbit_extent",
 )
 
 
@@ -431,6 +431,7 @@ SPEED_UNITS_MPS: dict[tuple[str, ...], float] = {}
 DISTANCE_UNITS_M: dict[tuple[str, ...], float] = {}
 FOCAL_UNITS_MM: dict[tuple[str, ...], float] = {}
 TIME_UNITS_S: dict[tuple[str, ...], float] = {}
+ANGLE_UNITS_DEG: dict[tuple[str, ...], float] = {(word,): 1.0 for word in ("deg", "degs", "degree", "degrees", "°")}
 
 
 def _units() -> None:
@@ -477,6 +478,7 @@ def _units() -> None:
 
 _units()
 UNIT_WORDS: frozenset[str] = frozenset(
-    w for table in (SPEED_UNITS_MPS, DISTANCE_UNITS_M, FOCAL_UNITS_MM, TIME_UNITS_S) for key in table for w in key
+    w for table in (SPEED_UNITS_MPS, DISTANCE_UNITS_M, FOCAL_UNITS_MM, TIME_UNITS_S, ANGLE_UNITS_DEG) for key in table
+    for w in key
     if w.isalpha() and len(w) > 2
 )

@@ -11,10 +11,13 @@ from cinempc.shot import ShotSpec
 # ShotSpec field -> message field, for the nested parts (the rest keep their names)
 _SHOT_NESTED = {("movement", "type"): "movement_type", ("movement", "speed"): "movement_speed",
                 ("movement", "speed_mps"): "movement_speed_mps", ("movement", "direction"): "movement_direction",
+                ("movement", "extent"): "movement_extent",
                 ("focus", "target"): "focus_target", ("focus", "depth_of_field"): "focus_depth_of_field",
                 ("focus", "rack_to"): "focus_rack_to", ("focus", "rack_duration_s"): "focus_rack_duration_s",
                 ("lens", "focal_length_mm"): "lens_focal_length_mm"}
 _SHOT_FLAT = ("name", "framing", "screen_position", "angle", "side", "distance_m", "duration_s")
+_NUMBERS = frozenset({"movement_speed_mps", "movement_extent", "focus_rack_duration_s", "lens_focal_length_mm",
+                      "distance_m", "duration_s"})  # optional numbers: 0.0 when unset
 
 
 def shot_msg(shot: ShotSpec) -> ci.ShotSpec:
@@ -23,7 +26,7 @@ def shot_msg(shot: ShotSpec) -> ci.ShotSpec:
     msg = ci.ShotSpec(subjects=list(shot.subjects))
     for (part, key), field in {**_SHOT_NESTED, **{(name, None): name for name in _SHOT_FLAT}}.items():
         value = document[part] if key is None else document[part][key]
-        setattr(msg, field, (0.0 if field.endswith(("_s", "_m", "_mm", "_mps")) else "") if value is None else value)
+        setattr(msg, field, (0.0 if field in _NUMBERS else "") if value is None else value)
     return msg
 
 
