@@ -128,7 +128,7 @@ class CineMPC:
         return self.ocp.dt_s
 
     @property
-    def heading_lag_s(self) -> float:
+    def heading_tau_s(self) -> float:
         """Time constant of the camera heading's response to the commanded rate (0: it turns as commanded)."""
         return heading_time_constant_s(self.camera, self.vehicle)
 
@@ -223,7 +223,7 @@ class CineMPC:
         usable = output.success and np.all(np.isfinite(output.X)) and np.all(np.isfinite(output.U))
         if not usable or late:
             reason = "late" if usable else "failed"
-            previous = shifted_setpoint(self._plan, shot_time_s, not self.camera.gimbal_yaw, self.heading_lag_s)
+            previous = shifted_setpoint(self._plan, shot_time_s, not self.camera.gimbal_yaw, self.heading_tau_s)
             previous_plan = shifted_plan(self._plan, shot_time_s) if previous is not None else None
             if usable:  # a late solution is still the best warm start for the next step
                 self._plan = StoredPlan(output.X, output.U, shot_time_s, self.dt_s,
@@ -246,7 +246,7 @@ class CineMPC:
         return MPCResult(
             status=Status.RELAXED if relaxations else Status.OPTIMAL,
             setpoint=setpoint_from_plan(output.X, output.U, 1, self.dt_s, not self.camera.gimbal_yaw,
-                                        self.heading_lag_s),
+                                        self.heading_tau_s),
             plan=plan,
             solve_ms=output.solve_ms,
             iterations=output.iterations,
@@ -424,7 +424,7 @@ class CineMPC:
         U = np.zeros((N, NU))
         for k in range(N):
             U[k] = np.clip(inputs(X[k]), self.bounds.lbu, self.bounds.ubu)
-            X[k + 1] = np.clip(dynamics_numpy(X[k], U[k], self.dt_s, self.heading_lag_s),
+            X[k + 1] = np.clip(dynamics_numpy(X[k], U[k], self.dt_s, self.heading_tau_s),
                                self.bounds.lbx, self.bounds.ubx)
             self._clamp_motion(X[k + 1])
         return X, U
@@ -459,7 +459,7 @@ class CineMPC:
             Xc, Uc = X.copy(), U.copy()
             for k in range(start, N):
                 Uc[k] = tail
-                Xc[k + 1] = np.clip(dynamics_numpy(Xc[k], tail, self.dt_s, self.heading_lag_s),
+                Xc[k + 1] = np.clip(dynamics_numpy(Xc[k], tail, self.dt_s, self.heading_tau_s),
                                     self.bounds.lbx, self.bounds.ubx)
                 self._clamp_motion(Xc[k + 1])
             cost = sum(float(self.backend.evaluations.stage_cost(Xc[k], Uc[k] if k < N else np.zeros(NU), P[:, k]))
