@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cinempc.language.answers import Explained
-from cinempc.language.grammar import Mention, SegmentReading, subject_name
+from cinempc.language.grammar import DISTANCE_TAILS, Mention, SegmentReading, subject_name
 from cinempc.language.lexicon import LanguageSettings
 from cinempc.language.normalise import Token
 from cinempc.shot import (
@@ -39,7 +39,6 @@ _ABSORBS: dict[str, frozenset[str]] = {
     "dolly_zoom_out": frozenset({"dolly_out", "follow", "dolly_zoom"}),
     "flyby": frozenset({"follow", "truck_left", "truck_right"}),
 }
-_DISTANCE_TAIL_WORDS = frozenset({"away", "back", "off", "out", "behind", "distance", "distant"})  # grammar's tails
 _DOLLY_ZOOM_OF = {"dolly_in": "dolly_zoom_in", "dolly_out": "dolly_zoom_out"}  # with a zoom the other way
 _OPPOSITE_MOVES = {a: b for pair in (("truck_left", "truck_right"), ("pedestal_up", "pedestal_down"),
                                       ("crane_up", "crane_down"), ("dolly_in", "dolly_out"),
@@ -179,7 +178,7 @@ def lengths_of_moves(reading: SegmentReading) -> list[Mention]:
     out = list(reading.mentions)
     tokens = reading.tokens
     for index, mention in enumerate(out):
-        if mention.category != "distance_m" or tokens[mention.end - 1].text in _DISTANCE_TAIL_WORDS:
+        if mention.category != "distance_m" or tokens[mention.end - 1].text in DISTANCE_TAILS:
             continue
         start = mention.start - 1 if mention.start > 0 and tokens[mention.start - 1].text == "by" else mention.start
         moves = [m for m in out if m.category == "movement" and m.end == start
@@ -581,7 +580,7 @@ def _apply_extent(movement: dict[str, Any], mentions: list[Mention]) -> None:
 def _reverse(movement: dict[str, Any]) -> None:
     """"The other way": an orbit turns the other way round, a move with an opposite flies that opposite."""
     kind = movement["type"]
-    if kind == "orbit":  # an orbit without a direction turns counterclockwise (moves.OrbitMove)
+    if kind == "orbit":  # an orbit without a direction turns counterclockwise (moves.plan_move)
         movement["direction"] = _OPPOSITE_ORBIT[movement["direction"] or "counterclockwise"]
     elif kind in _OPPOSITE_MOVES:
         movement["type"] = _OPPOSITE_MOVES[kind]

@@ -47,7 +47,7 @@ _QUANTITY_TABLES: tuple[tuple[str, dict[tuple[str, ...], float]], ...] = (
 _F_PREFIXES = (("f",), ("f", "stop"), ("fstop",), ("aperture",), ("aperture", "of"), ("f", "number"),
                ("aperture", "f"), ("at", "f"), ("t",), ("t", "stop"))
 _F_FIRST = frozenset(prefix[0] for prefix in _F_PREFIXES)
-_DISTANCE_TAILS = frozenset({"away", "back", "off", "out", "behind", "distance", "distant"})
+DISTANCE_TAILS = frozenset({"away", "back", "off", "out", "behind", "distance", "distant"})
 _NAME_OK = re.compile(r"^[a-z][a-z0-9_\- ]{0,39}$")
 
 
@@ -176,7 +176,7 @@ def _read_quantities(reading: SegmentReading, used: list[bool], lexicon: Lexicon
             if best is not None:
                 length, kind, factor = best
                 end = i + 1 + length
-                if kind == "distance_m" and end < len(tokens) and tokens[end].text in _DISTANCE_TAILS:
+                if kind == "distance_m" and end < len(tokens) and tokens[end].text in DISTANCE_TAILS:
                     end += 1  # "10 feet back", "8 m away": the direction of a stand-off, not a side
                 _take(reading, used, Mention(kind, float(token.value or 0) * factor, i, end))
                 i = end
